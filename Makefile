@@ -1,0 +1,40 @@
+# pg_pulse: PGXS build of the C++17 extension.
+#   make && make install      build and install into the Postgres found by PG_CONFIG
+#   make installcheck         pg_regress (sql/ + expected/) against a running server
+#   bash test/run_all.sh      every suite (unit, regress, pgTAP, integration) on a private cluster
+EXTENSION = pg_pulse
+MODULE_big = pg_pulse
+DATA = $(wildcard sql/ext/pg_pulse--*.sql)
+DOCS =
+
+CORE_SRCS = $(wildcard src/core/*.cc)
+PG_SRCS = $(wildcard src/pg/*.cc src/ingest/*.cc src/kafka/*.cc src/views/*.cc src/analytics/*.cc)
+OBJS = $(CORE_SRCS:.cc=.o) $(PG_SRCS:.cc=.o)
+
+REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS =
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+SHLIB_LINK += -lsimdjson -lrdkafka -lavro -lstdc++
+
+# No LLVM bitcode for C++ sources (PGXS would need clang to emit it).
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+PG_INCLUDES = -isystem $(shell $(PG_CONFIG) --includedir-server)
+CXXFLAGS_PULSE = -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror -Wno-missing-field-initializers \
+                 -Wno-register -fno-omit-frame-pointer -Isrc -DSIMDJSON_THREADS_ENABLED=1
+
+# src/core never sees Postgres headers; everything else gets them.
+src/core/%.o: src/core/%.cc $(wildcard src/core/*.h)
+	$(CXX) $(CXXFLAGS_PULSE) -c -o $@ $<
+
+src/%.o: src/%.cc $(wildcard src/*/*.h)
+	$(CXX) $(CXXFLAGS_PULSE) $(PG_INCLUDES) -c -o $@ $<
+
+print-regress:
+	@echo $(REGRESS)
+
+.PHONY: print-regress

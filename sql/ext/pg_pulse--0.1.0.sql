@@ -1,0 +1,216 @@
+-- pg_pulse 0.1.0: catalog, projects, collections and SQL ingestion.
+\echo Use "CREATE EXTENSION pg_pulse" to load this file. \quit
+
+-- Administrators of pg_pulse (may create and drop projects). Roles are cluster-wide, so the
+-- role may already exist from an installation in another database.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pulse_admin') THEN
+    CREATE ROLE pulse_admin NOLOGIN;
+  END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA pulse TO PUBLIC;
+
+CREATE TABLE pulse.projects (
+  name        text PRIMARY KEY,
+  writer_role name NOT NULL,
+  reader_role name NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per collection table (pulse.collections is the readable view over it).
+CREATE TABLE pulse.collection_registry (
+  project    text NOT NULL REFERENCES pulse.projects(name) ON DELETE CASCADE,
+  name       text NOT NULL,
+  dedup      boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (project, name)
+);
+
+-- A field value that did not fit its column: the event was stored with the field NULL.
+CREATE TABLE pulse.rejected_fields (
+  id            bigserial PRIMARY KEY,
+  project       text NOT NULL,
+  collection    text NOT NULL,
+  field         text,            -- normalised name (NULL when the name itself was refused)
+  raw_name      text NOT NULL,   -- the name as sent
+  raw_value     text NOT NULL,   -- the value as JSON text
+  expected_type text,            -- the column type it had to fit (NULL: no column)
+  reason        text NOT NULL,
+  event_id      text,            -- the stored row: its _id, _user, _time and inserting xact
+  event_user    text,
+  event_time    timestamptz,
+  shard_xid     xid8 NOT NULL,
+  source        text NOT NULL,
+  created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON pulse.rejected_fields (project, collection, created_at);
+
+-- An event that could not be stored at all, kept whole for pulse.replay_dead_letters.
+CREATE TABLE pulse.dead_letters (
+  id         bigserial PRIMARY KEY,
+  project    text NOT NULL,
+  collection text,                -- NULL: the payload is an envelope naming its collection
+  payload    bytea NOT NULL,      -- the event as received (JSON text for SQL and Kafka JSON)
+  error      text NOT NULL,
+  source     text NOT NULL,       -- sql:<function> by <role>, or kafka topic/partition/offset
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON pulse.dead_letters (project, collection, id);
+
+SELECT pg_catalog.pg_extension_config_dump('pulse.projects', '');
+SELECT pg_catalog.pg_extension_config_dump('pulse.collection_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('pulse.rejected_fields', '');
+SELECT pg_catalog.pg_extension_config_dump('pulse.dead_letters', '');
+SELECT pg_catalog.pg_extension_config_dump('pulse.rejected_fields_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('pulse.dead_letters_id_seq', '');
+
+CREATE TYPE pulse.ingest_result AS (
+  stored          bigint,
+  rejected_fields bigint,
+  dead_lettered   bigint,
+  columns_added   integer,
+  duplicates      bigint
+);
+
+-- Internal helpers (C).
+CREATE FUNCTION pulse._name_problem(kind text, name text) RETURNS text
+  LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_name_problem';
+CREATE FUNCTION pulse._caller() RETURNS name
+  LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'pulse_caller';
+
+-- True when the calling role may administer projects.
+CREATE FUNCTION pulse._is_admin() RETURNS boolean
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
+  SELECT r.rolsuper OR pg_has_role(r.oid, 'pulse_admin', 'USAGE')
+  FROM pg_roles r WHERE r.rolname = pulse._caller()
+$$;
+
+CREATE FUNCTION pulse.create_project(name text) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(name);
+  problem text := pulse._name_problem('project', lower(name));
+  w text := lower(name) || '_writer';
+  r text := lower(name) || '_reader';
+BEGIN
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'invalid project name "%": %', name, problem USING ERRCODE = '42602',
+      HINT = 'Project names are 1 to 56 characters of a-z, 0-9 and _, not starting with a digit or pg_.';
+  END IF;
+  IF NOT pulse._is_admin() THEN
+    RAISE EXCEPTION 'permission denied to create project "%"', p USING ERRCODE = '42501',
+      HINT = 'Superusers and members of pulse_admin create projects.';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pulse.projects WHERE projects.name = p) THEN
+    RAISE EXCEPTION 'project "%" already exists', p USING ERRCODE = '42710';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = p) THEN
+    RAISE EXCEPTION 'schema "%" already exists', p USING ERRCODE = '42P06',
+      HINT = 'A project owns a schema of its own name; choose another name.';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+    EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = w) THEN
+    EXECUTE format('CREATE ROLE %I NOLOGIN', w);
+  END IF;
+  EXECUTE format('GRANT %I TO %I', r, w);
+  EXECUTE format('CREATE SCHEMA %I', p);
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', p, r);
+  INSERT INTO pulse.projects(name, writer_role, reader_role) VALUES (p, w, r);
+END
+$$;
+
+CREATE FUNCTION pulse.drop_project(name text, force boolean DEFAULT false) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(name);
+  proj pulse.projects;
+  n int;
+BEGIN
+  IF NOT pulse._is_admin() THEN
+    RAISE EXCEPTION 'permission denied to drop project "%"', p USING ERRCODE = '42501',
+      HINT = 'Superusers and members of pulse_admin drop projects.';
+  END IF;
+  SELECT * INTO proj FROM pulse.projects WHERE projects.name = p;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  SELECT count(*) INTO n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = p;
+  IF n > 0 AND NOT force THEN
+    RAISE EXCEPTION 'project "%" is not empty', p USING ERRCODE = '2BP01',
+      DETAIL = format('Its schema holds %s relations.', n),
+      HINT = 'Use pulse.drop_project(name, force => true) to drop its collections and data too.';
+  END IF;
+  EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', p);
+  DELETE FROM pulse.rejected_fields WHERE project = p;
+  DELETE FROM pulse.dead_letters WHERE project = p;
+  DELETE FROM pulse.projects WHERE projects.name = p;
+  BEGIN
+    EXECUTE format('DROP OWNED BY %I, %I', proj.writer_role, proj.reader_role);
+    EXECUTE format('DROP ROLE %I', proj.writer_role);
+    EXECUTE format('DROP ROLE %I', proj.reader_role);
+  EXCEPTION WHEN dependent_objects_still_exist OR undefined_object THEN
+    RAISE WARNING 'roles % and % were kept: %', proj.writer_role, proj.reader_role, SQLERRM;
+  END;
+END
+$$;
+
+-- Ingestion (C, SECURITY DEFINER: they may CREATE and ALTER collection tables; each checks
+-- that the calling role has the privileges of <project>_writer).
+CREATE FUNCTION pulse.collect(project text, collection text, event jsonb) RETURNS pulse.ingest_result
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_collect';
+
+CREATE FUNCTION pulse.collect_batch(project text, payload text, collection text DEFAULT NULL)
+  RETURNS pulse.ingest_result
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_collect_batch';
+
+CREATE FUNCTION pulse.create_collection(project text, collection text, fields jsonb DEFAULT '{}',
+                                        dedup boolean DEFAULT false) RETURNS void
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_create_collection';
+
+CREATE FUNCTION pulse.replay_dead_letters(project text, collection text DEFAULT NULL, ids bigint[] DEFAULT NULL)
+  RETURNS pulse.ingest_result
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_replay_dead_letters';
+
+-- Newest event time of a collection, for roles that may read it (NULL otherwise).
+CREATE FUNCTION pulse._last_event_time(rel regclass) RETURNS timestamptz
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE t timestamptz;
+BEGIN
+  IF NOT has_table_privilege(rel, 'SELECT') THEN RETURN NULL; END IF;
+  EXECUTE format('SELECT max(_time) FROM %s', rel) INTO t;
+  RETURN t;
+END
+$$;
+
+CREATE VIEW pulse.collections AS
+SELECT c.project,
+       c.name AS collection,
+       (SELECT count(*) FROM pg_attribute a
+         WHERE a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped
+           AND left(a.attname, 1) <> '_')::int AS columns,
+       (SELECT jsonb_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+          FROM pg_attribute a
+         WHERE a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped) AS fields,
+       greatest(cl.reltuples, pg_stat_get_live_tuples(cl.oid), 0)::bigint AS estimated_rows,
+       pulse._last_event_time(cl.oid::regclass) AS last_event_time,
+       c.dedup,
+       c.created_at
+  FROM pulse.collection_registry c
+  JOIN pg_namespace n ON n.nspname = c.project
+  JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = c.name
+ WHERE has_table_privilege(cl.oid, 'SELECT');
+
+-- Catalog privileges: everyone may read the catalog rows of what they may read.
+REVOKE ALL ON ALL TABLES IN SCHEMA pulse FROM PUBLIC;
+GRANT SELECT ON pulse.collections TO PUBLIC;
+REVOKE ALL ON FUNCTION pulse.create_project(text), pulse.drop_project(text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pulse.create_project(text), pulse.drop_project(text, boolean) TO pulse_admin;

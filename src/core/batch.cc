@@ -1,0 +1,226 @@
+#include "core/batch.h"
+
+#include "core/json_decode.h"
+#include "core/names.h"
+#include "core/time_parse.h"
+
+namespace pulse {
+
+void TableShape::add(std::string name, ColumnType type) {
+  if (!name.empty() && name[0] != '_') user_columns_++;
+  index_.emplace(name, int(columns_.size()));
+  columns_.push_back(Column{std::move(name), std::move(type)});
+}
+
+int TableShape::index_of(std::string_view name) const {
+  auto it = index_.find(std::string(name));
+  return it == index_.end() ? -1 : it->second;
+}
+
+const Column* TableShape::find(std::string_view name) const {
+  int k = index_of(name);
+  return k < 0 ? nullptr : &columns_[size_t(k)];
+}
+
+std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<uint32_t>& events,
+                                     const TableShape& shape, size_t max_fields) {
+  std::vector<Column> add;
+  std::unordered_set<std::string_view> seen;  // new names already decided (typed or pending)
+  std::unordered_set<std::string_view> typed;
+  size_t room = max_fields > shape.user_columns() ? max_fields - shape.user_columns() : 0;
+  for (uint32_t e : events) {
+    const Event& ev = batch.events[e];
+    if (!ev.error.empty()) continue;
+    for (const Field& f : ev.fields) {
+      if (classify_field_name(f.name) != FieldNameClass::kUser) continue;
+      if (typed.count(f.name) || shape.index_of(f.name) >= 0) continue;
+      auto t = infer_type(ev, ev.values[f.value]);
+      if (!t) continue;  // null: no column yet
+      typed.insert(f.name);
+      if (add.size() >= room) continue;
+      add.push_back(Column{std::string(f.name), std::move(*t)});
+    }
+  }
+  return add;
+}
+
+std::vector<std::string> collect_event_ids(const EventBatch& batch, const std::vector<uint32_t>& events) {
+  std::vector<std::string> ids;
+  std::unordered_set<std::string> seen;
+  for (uint32_t e : events) {
+    const Event& ev = batch.events[e];
+    if (!ev.error.empty()) continue;
+    for (const Field& f : ev.fields) {
+      if (f.name != "_id") continue;
+      const Value& v = ev.values[f.value];
+      std::string id;
+      if (v.kind == Kind::kString) id = std::string(v.text);
+      else if (v.kind == Kind::kInt) id = std::to_string(v.i);
+      else if (v.kind == Kind::kDouble) append_double(&id, v.d);
+      else continue;
+      if (seen.insert(id).second) ids.push_back(id);
+      break;
+    }
+  }
+  return ids;
+}
+
+namespace {
+
+// Text of a _user / _id value; false when the value is neither string nor number.
+bool identity_text(const Value& v, std::string* out) {
+  out->clear();
+  switch (v.kind) {
+    case Kind::kString: out->assign(v.text); return true;
+    case Kind::kInt: *out = std::to_string(v.i); return true;
+    case Kind::kDouble: append_double(out, v.d); return true;
+    case Kind::kNull: return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& events, const TableShape& shape,
+                     const BuildOptions& opts, CopyRows* out) {
+  const auto& cols = shape.columns();
+  // COPY column list: _time, _user, _id, then the table's user columns that this batch uses.
+  std::vector<int> used(cols.size(), 0);
+  for (uint32_t e : events) {
+    const Event& ev = batch.events[e];
+    if (!ev.error.empty()) continue;
+    for (const Field& f : ev.fields) {
+      int k = shape.index_of(f.name);
+      if (k >= 0) used[size_t(k)] = 1;
+    }
+  }
+  std::vector<int> copy_cols;  // indexes into cols
+  for (const char* sys : {"_time", "_user", "_id"}) copy_cols.push_back(shape.index_of(sys));
+  for (size_t k = 0; k < cols.size(); k++)
+    if (used[k] && classify_field_name(cols[k].name) == FieldNameClass::kUser) copy_cols.push_back(int(k));
+  out->columns.clear();
+  for (int k : copy_cols) out->columns.push_back(cols[size_t(k)].name);
+  std::vector<int> slot_of_col(cols.size(), -1);
+  for (size_t s = 0; s < copy_cols.size(); s++) slot_of_col[size_t(copy_cols[s])] = int(s);
+
+  std::unordered_set<std::string> batch_ids;
+  std::vector<int32_t> slot_field(copy_cols.size());
+  std::vector<RejectedField> rej;
+  std::string id, user, time_text, why;
+  for (uint32_t e : events) {
+    const Event& ev = batch.events[e];
+    if (!ev.error.empty()) {
+      out->dead.push_back(DeadLetter{e, ev.error});
+      continue;
+    }
+    std::fill(slot_field.begin(), slot_field.end(), -1);
+    rej.clear();
+    std::string dead;
+    int64_t time_us = 0;
+    bool has_time = false;
+    id.clear();
+    user.clear();
+    for (size_t fi = 0; fi < ev.fields.size() && dead.empty(); fi++) {
+      const Field& f = ev.fields[fi];
+      const Value& v = ev.values[f.value];
+      auto reject = [&](std::string expected, std::string reason) {
+        RejectedField r;
+        r.event = e;
+        r.field = std::string(f.name);
+        r.raw_name = std::string(f.raw_name);
+        r.raw_value = value_json(ev, v);
+        r.expected_type = std::move(expected);
+        r.reason = std::move(reason);
+        rej.push_back(std::move(r));
+      };
+      switch (classify_field_name(f.name)) {
+        case FieldNameClass::kEmpty: reject("", "field name is empty after normalisation"); continue;
+        case FieldNameClass::kReserved:
+          reject("", "field names starting with \"_\" are reserved (only _time, _user and _id may be set)");
+          continue;
+        case FieldNameClass::kTime:
+          if (v.kind == Kind::kString) {
+            if (!parse_iso_datetime(v.text, &time_us)) dead = "invalid _time: not an ISO-8601 date-time: " + value_json(ev, v);
+          } else if (v.kind == Kind::kInt || v.kind == Kind::kDouble) {
+            if (!epoch_millis_to_micros(v.d, &time_us)) dead = "invalid _time: epoch milliseconds out of range: " + value_json(ev, v);
+          } else if (v.kind != Kind::kNull) {
+            dead = "invalid _time: expected an ISO-8601 string or epoch milliseconds, got " + value_json(ev, v);
+          }
+          has_time = v.kind != Kind::kNull;
+          continue;
+        case FieldNameClass::kUser_:
+          if (!identity_text(v, &user)) dead = "invalid _user: expected a string or a number";
+          continue;
+        case FieldNameClass::kId:
+          if (!identity_text(v, &id)) dead = "invalid _id: expected a string or a number";
+          continue;
+        case FieldNameClass::kUser: break;
+      }
+      int k = shape.index_of(f.name);
+      if (k < 0) {
+        if (v.kind != Kind::kNull)
+          reject("", "collection has no column for this field: limit pulse.max_fields_per_collection (" +
+                         std::to_string(opts.max_fields) + ") reached");
+        continue;
+      }
+      int s = slot_of_col[size_t(k)];
+      if (slot_field[size_t(s)] >= 0) {
+        reject(cols[size_t(k)].type.pg_name, "another field of this event has the same normalised name");
+        continue;
+      }
+      slot_field[size_t(s)] = int32_t(fi);
+    }
+    if (dead.empty() && opts.dedup && !id.empty()) {
+      if ((opts.existing_ids && opts.existing_ids->count(id)) || !batch_ids.insert(id).second) {
+        out->duplicates++;
+        continue;
+      }
+    }
+    if (!dead.empty()) {
+      out->dead.push_back(DeadLetter{e, std::move(dead)});
+      continue;
+    }
+    size_t line_start = out->data.size();
+    time_text = has_time ? format_timestamp_utc(time_us) : opts.arrival_time;
+    out->data.append(time_text);
+    out->data.push_back('\t');
+    if (user.empty()) out->data.append("\\N"); else append_copy_escaped(&out->data, user);
+    out->data.push_back('\t');
+    if (id.empty()) out->data.append("\\N"); else append_copy_escaped(&out->data, id);
+    for (size_t s = 3; s < copy_cols.size(); s++) {
+      out->data.push_back('\t');
+      int32_t fi = slot_field[s];
+      if (fi < 0) {
+        out->data.append("\\N");
+        continue;
+      }
+      const Field& f = ev.fields[size_t(fi)];
+      const Value& v = ev.values[f.value];
+      const ColumnType& t = cols[size_t(copy_cols[s])].type;
+      why = append_copy_value(&out->data, ev, v, t);
+      if (!why.empty()) {
+        out->data.append("\\N");
+        RejectedField r;
+        r.event = e;
+        r.field = std::string(f.name);
+        r.raw_name = std::string(f.raw_name);
+        r.raw_value = value_json(ev, v);
+        r.expected_type = t.pg_name;
+        r.reason = why;
+        rej.push_back(std::move(r));
+      }
+    }
+    out->data.push_back('\n');
+    (void)line_start;
+    out->line_end.push_back(out->data.size());
+    out->line_event.push_back(e);
+    for (auto& r : rej) {
+      r.event_id = id;
+      r.event_user = user;
+      r.event_time = time_text;
+      out->rejected.push_back(std::move(r));
+    }
+  }
+}
+
+}  // namespace pulse

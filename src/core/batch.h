@@ -1,0 +1,81 @@
+// From decoded events to what the pg layer executes: the columns to add (schema diff) and the
+// COPY text rows, with every value that does not fit recorded as a rejected field and every
+// event that cannot be stored recorded as a dead letter. Nothing is dropped silently.
+#pragma once
+#include "core/no_postgres.h"
+
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/event.h"
+#include "core/types.h"
+
+namespace pulse {
+
+struct Column {
+  std::string name;
+  ColumnType type;
+};
+
+// The columns of a collection table in attnum order, system columns included.
+class TableShape {
+ public:
+  void add(std::string name, ColumnType type);
+  const Column* find(std::string_view name) const;
+  const std::vector<Column>& columns() const { return columns_; }
+  size_t user_columns() const { return user_columns_; }  // columns not starting with '_'
+  int index_of(std::string_view name) const;
+
+ private:
+  std::vector<Column> columns_;
+  std::unordered_map<std::string, int> index_;
+  size_t user_columns_ = 0;
+};
+
+// New columns for the fields of `events` that the table lacks, typed from each field's first
+// informative value, at most max_fields user columns in all (the rest are left out and their
+// values become rejected fields when rows are built).
+std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<uint32_t>& events,
+                                     const TableShape& shape, size_t max_fields);
+
+struct RejectedField {
+  uint32_t event = 0;
+  std::string field;           // normalised name ("" when the name itself is the problem)
+  std::string raw_name;        // as sent
+  std::string raw_value;       // JSON text of the value
+  std::string expected_type;   // column type, "" when there is no column
+  std::string reason;
+  std::string event_id, event_user, event_time;  // the stored row this field belonged to
+};
+
+struct DeadLetter {
+  uint32_t event = 0;
+  std::string error;
+};
+
+struct CopyRows {
+  std::vector<std::string> columns;  // COPY column list
+  std::string data;                  // COPY text format, one line per stored event
+  std::vector<size_t> line_end;      // end offset (after '\n') of each line
+  std::vector<uint32_t> line_event;  // event index of each line
+  std::vector<RejectedField> rejected;
+  std::vector<DeadLetter> dead;
+  size_t duplicates = 0;
+};
+
+struct BuildOptions {
+  std::string arrival_time;  // COPY text of the arrival time (used when an event has no _time)
+  size_t max_fields = 500;   // only for the reason text of fields without a column
+  bool dedup = false;
+  const std::unordered_set<std::string>* existing_ids = nullptr;  // _ids already stored
+};
+
+void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& events, const TableShape& shape,
+                     const BuildOptions& opts, CopyRows* out);
+
+// The distinct _id values of `events` (strings, or numbers as text), for dedup lookups.
+std::vector<std::string> collect_event_ids(const EventBatch& batch, const std::vector<uint32_t>& events);
+
+}  // namespace pulse

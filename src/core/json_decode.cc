@@ -1,0 +1,318 @@
+#include "core/json_decode.h"
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <simdjson.h>
+#include <unordered_map>
+
+#include "core/names.h"
+
+namespace pulse {
+
+namespace dom = simdjson::dom;
+
+struct JsonDecoder::Impl {
+  dom::parser parser;
+  // raw field name -> normalised name, both in the arena of the batch being decoded; cleared
+  // at the start of every decode call (a later batch may even reuse the same address)
+  std::unordered_map<std::string_view, std::string_view> names;
+
+  std::string_view normalised(EventBatch* out, std::string_view raw_in_arena) {
+    auto it = names.find(raw_in_arena);
+    if (it != names.end()) return it->second;
+    std::string n = normalize_field_name(raw_in_arena);
+    std::string_view v = out->arena.copy(n);
+    names.emplace(raw_in_arena, v);
+    return v;
+  }
+
+  std::string_view intern_name(EventBatch* out, std::string_view raw) {
+    auto it = names.find(raw);
+    if (it != names.end()) return it->first;
+    return out->arena.copy(raw);
+  }
+
+  uint32_t add_value(EventBatch* out, Event* ev, dom::element el);
+  void decode_element(EventBatch* out, dom::element el, std::string_view raw, const JsonDecodeOptions& o);
+  void decode_text(EventBatch* out, const char* p, size_t len, const JsonDecodeOptions& o);
+};
+
+// Converts one JSON value (recursively for arrays of values) into ev->values.
+uint32_t JsonDecoder::Impl::add_value(EventBatch* out, Event* ev, dom::element el) {
+  uint32_t idx = uint32_t(ev->values.size());
+  ev->values.emplace_back();
+  Value v;
+  switch (el.type()) {
+    case dom::element_type::NULL_VALUE:
+      v.kind = Kind::kNull;
+      break;
+    case dom::element_type::BOOL:
+      v.kind = Kind::kBool;
+      v.b = bool(el.get_bool().value_unsafe());
+      break;
+    case dom::element_type::INT64:
+      v.kind = Kind::kInt;
+      v.i = el.get_int64().value_unsafe();
+      v.d = double(v.i);
+      break;
+    case dom::element_type::UINT64:
+      v.kind = Kind::kDouble;
+      v.d = double(el.get_uint64().value_unsafe());
+      break;
+    case dom::element_type::DOUBLE:
+      v.kind = Kind::kDouble;
+      v.d = el.get_double().value_unsafe();
+      break;
+    case dom::element_type::STRING:
+      v.kind = Kind::kString;
+      v.text = out->arena.copy(el.get_string().value_unsafe());
+      break;
+    case dom::element_type::OBJECT:
+      v.kind = Kind::kObject;
+      v.text = out->arena.copy(simdjson::to_string(el));
+      break;
+    case dom::element_type::ARRAY: {
+      v.kind = Kind::kArray;
+      v.text = out->arena.copy(simdjson::to_string(el));
+      dom::array arr;
+      if (el.get_array().get(arr) != simdjson::SUCCESS) break;
+      std::vector<dom::element> kids;
+      for (dom::element c : arr) kids.push_back(c);
+      // children are appended contiguously after reserving their slots
+      v.first_child = uint32_t(ev->values.size());
+      v.n_children = uint32_t(kids.size());
+      ev->values.resize(ev->values.size() + kids.size());
+      for (size_t k = 0; k < kids.size(); k++) {
+        Value child;
+        dom::element c = kids[k];
+        switch (c.type()) {
+          case dom::element_type::NULL_VALUE: child.kind = Kind::kNull; break;
+          case dom::element_type::BOOL: child.kind = Kind::kBool; child.b = bool(c.get_bool().value_unsafe()); break;
+          case dom::element_type::INT64:
+            child.kind = Kind::kInt;
+            child.i = c.get_int64().value_unsafe();
+            child.d = double(child.i);
+            break;
+          case dom::element_type::UINT64: child.kind = Kind::kDouble; child.d = double(c.get_uint64().value_unsafe()); break;
+          case dom::element_type::DOUBLE: child.kind = Kind::kDouble; child.d = c.get_double().value_unsafe(); break;
+          case dom::element_type::STRING: child.kind = Kind::kString; child.text = out->arena.copy(c.get_string().value_unsafe()); break;
+          case dom::element_type::OBJECT:
+            child.kind = Kind::kObject;
+            child.text = out->arena.copy(simdjson::to_string(c));
+            break;
+          case dom::element_type::ARRAY:  // nested arrays are kept as JSON (the column is jsonb)
+            child.kind = Kind::kObject;
+            child.text = out->arena.copy(simdjson::to_string(c));
+            break;
+        }
+        ev->values[v.first_child + k] = child;
+      }
+      break;
+    }
+  }
+  ev->values[idx] = v;
+  return idx;
+}
+
+static std::string_view kNotObject = "event is not a JSON object";
+
+// One element of a payload: a properties object, or an envelope around one.
+void JsonDecoder::Impl::decode_element(EventBatch* out, dom::element el, std::string_view raw,
+                                       const JsonDecodeOptions& o) {
+  out->events.emplace_back();
+  Event& ev = out->events.back();
+  ev.raw = raw;
+  auto keep_raw = [&] {
+    if (ev.raw.empty()) ev.raw = out->arena.copy(simdjson::to_string(el));
+  };
+  if (!ev.raw.empty() && ev.raw.size() > o.max_event_bytes) {
+    ev.error = "event of " + std::to_string(ev.raw.size()) + " bytes exceeds pulse.max_event_bytes (" +
+               std::to_string(o.max_event_bytes) + ")";
+    return;
+  }
+  dom::object props;
+  if (el.type() != dom::element_type::OBJECT) {
+    keep_raw();
+    ev.error = std::string(kNotObject);
+    return;
+  }
+  if (o.envelope) {
+    dom::object env = el.get_object().value_unsafe();
+    dom::element coll, p;
+    if (env["collection"].get(coll) != simdjson::SUCCESS || coll.type() != dom::element_type::STRING) {
+      keep_raw();
+      ev.error = "envelope has no \"collection\" string";
+      return;
+    }
+    ev.collection = out->arena.copy(normalize_collection_name(coll.get_string().value_unsafe()));
+    if (env["properties"].get(p) != simdjson::SUCCESS) {
+      keep_raw();
+      ev.error = "envelope has no \"properties\" object";
+      return;
+    }
+    if (p.type() != dom::element_type::OBJECT) {
+      keep_raw();
+      ev.error = "envelope \"properties\" is not a JSON object";
+      return;
+    }
+    props = p.get_object().value_unsafe();
+    // raw for an envelope event is the properties object: the collection is kept apart
+    ev.raw = std::string_view();
+    el = p;
+  } else {
+    props = el.get_object().value_unsafe();
+  }
+  const size_t arena_before = out->arena.bytes();
+  ev.fields.reserve(props.size());
+  ev.values.reserve(props.size() + 4);
+  for (auto kv : props) {
+    Field f;
+    f.raw_name = intern_name(out, kv.key);
+    f.name = normalised(out, f.raw_name);
+    f.value = add_value(out, &ev, kv.value);
+    ev.fields.push_back(f);
+  }
+  if (ev.raw.empty()) {
+    // array elements carry no raw span: measure the minified form only when the strings this
+    // event added (plus a generous allowance per value) say it could matter
+    size_t approx = out->arena.bytes() - arena_before + 32 * ev.values.size();
+    if (approx > o.max_event_bytes / 2) {
+      keep_raw();
+      if (ev.raw.size() > o.max_event_bytes) {
+        ev.fields.clear();
+        ev.values.clear();
+        ev.error = "event of " + std::to_string(ev.raw.size()) + " bytes exceeds pulse.max_event_bytes (" +
+                   std::to_string(o.max_event_bytes) + ")";
+      }
+    }
+  }
+}
+
+static std::string parse_error_text(simdjson::error_code e) {
+  return std::string("invalid JSON: ") + simdjson::error_message(e);
+}
+
+// Parses one NDJSON line / single event. p must be followed by SIMDJSON_PADDING readable bytes.
+void JsonDecoder::Impl::decode_text(EventBatch* out, const char* p, size_t len, const JsonDecodeOptions& o) {
+  std::string_view raw = out->arena.copy(std::string_view(p, len));
+  if (len > o.max_event_bytes) {
+    out->events.emplace_back();
+    out->events.back().raw = raw;
+    out->events.back().error = "event of " + std::to_string(len) + " bytes exceeds pulse.max_event_bytes (" +
+                               std::to_string(o.max_event_bytes) + ")";
+    return;
+  }
+  dom::element el;
+  auto err = parser.parse(p, len, false).get(el);
+  if (err) {
+    out->events.emplace_back();
+    out->events.back().raw = raw;
+    out->events.back().error = parse_error_text(err);
+    return;
+  }
+  decode_element(out, el, raw, o);
+}
+
+JsonDecoder::JsonDecoder() : impl_(new Impl) {}
+JsonDecoder::~JsonDecoder() = default;
+
+void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptions& o, EventBatch* out) {
+  impl_->names.clear();
+  simdjson::padded_string buf(payload);
+  const char* p = buf.data();
+  const char* end = p + buf.size();
+  const char* q = p;
+  while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')) q++;
+  if (q < end && *q == '[') {
+    dom::element doc;
+    auto err = impl_->parser.parse(p, buf.size(), false).get(doc);
+    if (err) {
+      out->events.emplace_back();
+      out->events.back().raw = out->arena.copy(payload);
+      out->events.back().error = parse_error_text(err) + " (the whole payload is kept)";
+      return;
+    }
+    // A single huge array: elements are decoded one by one.
+    JsonDecodeOptions eo = o;
+    dom::array arr;
+    if (doc.get_array().get(arr) != simdjson::SUCCESS) return;
+    for (dom::element el : arr) impl_->decode_element(out, el, std::string_view(), eo);
+    return;
+  }
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', size_t(end - p)));
+    const char* line_end = nl ? nl : end;
+    const char* s = p;
+    const char* e = line_end;
+    while (s < e && (*s == ' ' || *s == '\t' || *s == '\r')) s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
+    if (e > s) impl_->decode_text(out, s, size_t(e - s), o);
+    p = nl ? nl + 1 : end;
+  }
+}
+
+void JsonDecoder::decode_event(std::string_view text, const JsonDecodeOptions& o, EventBatch* out) {
+  impl_->names.clear();
+  simdjson::padded_string buf(text);
+  impl_->decode_text(out, buf.data(), buf.size(), o);
+}
+
+void append_json_string(std::string* out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      case '\b': out->append("\\b"); break;
+      case '\f': out->append("\\f"); break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(hex[c >> 4]);
+          out->push_back(hex[c & 15]);
+        } else {
+          out->push_back(char(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+void append_double(std::string* out, double d) {
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  out->append(buf, size_t(r.ptr - buf));
+}
+
+static void append_value_json(std::string* out, const Event& ev, const Value& v) {
+  switch (v.kind) {
+    case Kind::kNull: out->append("null"); break;
+    case Kind::kBool: out->append(v.b ? "true" : "false"); break;
+    case Kind::kInt: out->append(std::to_string(v.i)); break;
+    case Kind::kDouble: append_double(out, v.d); break;
+    case Kind::kString: append_json_string(out, v.text); break;
+    case Kind::kArray:
+    case Kind::kObject: out->append(v.text); break;
+  }
+  (void)ev;
+}
+
+std::string event_to_json(const Event& ev) {
+  if (!ev.raw.empty()) return std::string(ev.raw);
+  std::string out = "{";
+  for (size_t k = 0; k < ev.fields.size(); k++) {
+    if (k) out.push_back(',');
+    append_json_string(&out, ev.fields[k].raw_name);
+    out.push_back(':');
+    append_value_json(&out, ev, ev.values[ev.fields[k].value]);
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace pulse

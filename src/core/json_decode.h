@@ -1,0 +1,47 @@
+// JSON decoding with simdjson into the shared EventBatch form.
+#pragma once
+#include "core/no_postgres.h"
+
+#include <memory>
+#include <string_view>
+
+#include "core/event.h"
+
+namespace pulse {
+
+struct JsonDecodeOptions {
+  bool envelope = false;          // elements are {"collection": ..., "properties": {...}}
+  size_t max_event_bytes = 1 << 20;
+};
+
+// Reuses one simdjson parser (and its buffers) across calls; not thread-safe.
+class JsonDecoder {
+ public:
+  JsonDecoder();
+  ~JsonDecoder();
+
+  // A payload is a JSON array of events, or NDJSON (one event per line; blank lines are
+  // skipped). Every element becomes one Event; an element that cannot be stored gets
+  // Event::error set and its text in Event::raw. A JSON array that does not parse becomes a
+  // single errored Event holding the whole payload, so nothing is ever dropped.
+  void decode_payload(std::string_view payload, const JsonDecodeOptions& opts, EventBatch* out);
+
+  // One event given as JSON text (pulse.collect). Same error handling as an element.
+  void decode_event(std::string_view text, const JsonDecodeOptions& opts, EventBatch* out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Rebuilds an event's JSON text from its decoded form (used when a decoder did not keep the
+// raw text and the event must be dead-lettered). Field order and values are preserved.
+std::string event_to_json(const Event& ev);
+
+// Appends s as a JSON string literal (quotes and escapes).
+void append_json_string(std::string* out, std::string_view s);
+
+// Shortest text that reads back as exactly d (std::to_chars).
+void append_double(std::string* out, double d);
+
+}  // namespace pulse

@@ -1,0 +1,46 @@
+// Identifier rules shared by every ingestion door: project names, collection names and
+// event field names (DESIGN.md section 1 and 2).
+#pragma once
+#include "core/no_postgres.h"
+
+#include <string>
+#include <string_view>
+
+namespace pulse {
+
+constexpr size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1
+
+// Why a project or collection name given through the API is refused; empty when valid.
+// Rules: 1..63 bytes (projects: 1..56, room for the _writer / _reader roles) of [a-z0-9_] (caller lower-cases first), does not start with a digit,
+// not pg_*, and for projects not one of public, information_schema, pulse.
+std::string project_name_problem(std::string_view name);
+std::string collection_name_problem(std::string_view name);
+
+// ASCII lower-casing (names are compared byte-wise, never with the locale).
+std::string ascii_lower(std::string_view s);
+
+// Field-name normalisation of DESIGN.md section 2:
+//   camelCase -> snake_case ("userId" -> "user_id", "pageURL" -> "page_url",
+//   "HTTPServer" -> "http_server"), lower-case, every character outside [a-z0-9_] -> '_'
+//   (one '_' per UTF-8 code point), a leading digit gets a '_' prefix, more than 63 bytes ->
+//   first 54 bytes + '_' + 8 hex digits of a 64-bit FNV-1a hash of the full normalised name,
+//   so two long names never collide. An empty input gives "".
+std::string normalize_field_name(std::string_view raw);
+
+// Collection names arriving inside events or as Kafka topic names: normalised like fields.
+inline std::string normalize_collection_name(std::string_view raw) { return normalize_field_name(raw); }
+
+enum class FieldNameClass {
+  kUser,      // an ordinary field: becomes a column
+  kTime,      // _time
+  kUser_,     // _user
+  kId,        // _id
+  kReserved,  // any other name starting with '_' (e.g. _shard_time): refused
+  kEmpty,     // normalises to "": refused
+};
+
+// Classifies a *normalised* name. A name that starts with '_' only because normalisation
+// prefixed a leading digit ("_1st") is an ordinary field.
+FieldNameClass classify_field_name(std::string_view normalised);
+
+}  // namespace pulse

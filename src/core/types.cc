@@ -1,0 +1,346 @@
+#include "core/types.h"
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "core/json_decode.h"
+#include "core/time_parse.h"
+
+namespace pulse {
+
+
+ColumnType classify_pg_type(std::string_view name) {
+  ColumnType t;
+  t.pg_name = std::string(name);
+  std::string_view base = name;
+  while (base.size() >= 2 && base.substr(base.size() - 2) == "[]") {
+    t.is_array = true;
+    base.remove_suffix(2);
+  }
+  int32_t mod = -1;
+  size_t paren = base.find('(');
+  if (paren != std::string_view::npos) {
+    std::string_view rest = base.substr(paren + 1);
+    int32_t n = 0;
+    bool digits = false;
+    for (char c : rest) {
+      if (c < '0' || c > '9') break;
+      n = n * 10 + (c - '0');
+      digits = true;
+      if (n > 100000000) break;
+    }
+    if (digits) mod = n;
+    // "timestamp(3) with time zone": keep what follows the modifier
+    size_t close = base.find(')', paren);
+    std::string tail = close == std::string_view::npos ? "" : std::string(base.substr(close + 1));
+    static thread_local std::string joined;
+    joined = std::string(base.substr(0, paren)) + tail;
+    base = joined;
+  }
+  if (base == "text" || base == "name" || base == "citext") t.cls = TypeClass::kText;
+  else if (base == "character varying" || base == "character") {
+    t.cls = TypeClass::kText;
+    t.max_chars = mod;
+  } else if (base == "double precision") t.cls = TypeClass::kDouble;
+  else if (base == "real") t.cls = TypeClass::kReal;
+  else if (base == "numeric") t.cls = TypeClass::kNumeric;
+  else if (base == "smallint") t.cls = TypeClass::kInt2;
+  else if (base == "integer") t.cls = TypeClass::kInt4;
+  else if (base == "bigint") t.cls = TypeClass::kInt8;
+  else if (base == "boolean") t.cls = TypeClass::kBool;
+  else if (base == "timestamp with time zone") t.cls = TypeClass::kTimestamptz;
+  else if (base == "timestamp without time zone") t.cls = TypeClass::kTimestamp;
+  else if (base == "date") t.cls = TypeClass::kDate;
+  else if (base == "jsonb" || base == "json") t.cls = TypeClass::kJson;
+  else if (base == "uuid") t.cls = TypeClass::kUuid;
+  else t.cls = TypeClass::kOther;
+  return t;
+}
+
+static ColumnType make(TypeClass c, bool arr) {
+  static const char* names[] = {"text", "double precision", "real", "numeric", "smallint", "integer", "bigint",
+                                "boolean", "timestamp with time zone", "timestamp without time zone", "date",
+                                "jsonb", "uuid", "text"};
+  ColumnType t;
+  t.cls = c;
+  t.is_array = arr;
+  t.pg_name = std::string(names[int(c)]) + (arr ? "[]" : "");
+  return t;
+}
+
+// Scalar inference; kOther stands for "not a scalar" (arrays / objects).
+static std::optional<TypeClass> infer_scalar(const Value& v) {
+  switch (v.kind) {
+    case Kind::kNull: return std::nullopt;
+    case Kind::kBool: return TypeClass::kBool;
+    case Kind::kInt:
+    case Kind::kDouble: return TypeClass::kDouble;
+    case Kind::kString: {
+      int64_t us;
+      int32_t days;
+      if (v.text.size() >= 16 && parse_iso_datetime(v.text, &us)) return TypeClass::kTimestamptz;
+      if (v.text.size() == 10 && parse_iso_date(v.text, &days)) return TypeClass::kDate;
+      return TypeClass::kText;
+    }
+    default: return TypeClass::kOther;
+  }
+}
+
+std::optional<ColumnType> infer_type(const Event& ev, const Value& v) {
+  if (v.kind == Kind::kNull) return std::nullopt;
+  if (v.kind == Kind::kObject) return make(TypeClass::kJson, false);
+  if (v.kind != Kind::kArray) return make(*infer_scalar(v), false);
+  std::optional<TypeClass> common;
+  for (uint32_t k = 0; k < v.n_children; k++) {
+    auto c = infer_scalar(ev.values[v.first_child + k]);
+    if (!c) continue;
+    if (*c == TypeClass::kOther) return make(TypeClass::kJson, false);
+    if (!common) {
+      common = c;
+    } else if (*common != *c) {
+      bool both_textual = (*common == TypeClass::kText || *common == TypeClass::kDate ||
+                           *common == TypeClass::kTimestamptz) &&
+                          (*c == TypeClass::kText || *c == TypeClass::kDate || *c == TypeClass::kTimestamptz);
+      if (!both_textual) return make(TypeClass::kJson, false);
+      common = TypeClass::kText;
+    }
+  }
+  if (!common) return make(TypeClass::kJson, false);  // [] or [null]: keep it as JSON
+  return make(*common, true);
+}
+
+void append_copy_escaped(std::string* out, std::string_view s) {
+  size_t start = 0;
+  for (size_t k = 0; k < s.size(); k++) {
+    char c = s[k];
+    const char* rep = nullptr;
+    switch (c) {
+      case '\\': rep = "\\\\"; break;
+      case '\n': rep = "\\n"; break;
+      case '\r': rep = "\\r"; break;
+      case '\t': rep = "\\t"; break;
+      default: continue;
+    }
+    out->append(s.data() + start, k - start);
+    out->append(rep);
+    start = k + 1;
+  }
+  out->append(s.data() + start, s.size() - start);
+}
+
+std::string value_json(const Event& ev, const Value& v) {
+  std::string s;
+  switch (v.kind) {
+    case Kind::kNull: return "null";
+    case Kind::kBool: return v.b ? "true" : "false";
+    case Kind::kInt: return std::to_string(v.i);
+    case Kind::kDouble: append_double(&s, v.d); return s;
+    case Kind::kString: append_json_string(&s, v.text); return s;
+    default: (void)ev; return std::string(v.text);
+  }
+}
+
+// Strict decimal number grammar: -?digits[.digits][(e|E)[+-]digits]
+static bool is_number_text(std::string_view s, bool integer_only) {
+  size_t k = 0, n = s.size();
+  if (k < n && (s[k] == '-' || s[k] == '+')) k++;
+  size_t d0 = k;
+  while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+  if (k == d0) return false;
+  if (integer_only) return k == n;
+  if (k < n && s[k] == '.') {
+    k++;
+    size_t f0 = k;
+    while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+    if (k == f0) return false;
+  }
+  if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+    k++;
+    if (k < n && (s[k] == '-' || s[k] == '+')) k++;
+    size_t e0 = k;
+    while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+    if (k == e0) return false;
+  }
+  return k == n;
+}
+
+static bool is_uuid_text(std::string_view s) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+  if (s.size() == 32) {
+    for (char c : s)
+      if (!hex(c)) return false;
+    return true;
+  }
+  if (s.size() != 36) return false;
+  for (size_t k = 0; k < 36; k++) {
+    bool dash = k == 8 || k == 13 || k == 18 || k == 23;
+    if (dash ? s[k] != '-' : !hex(s[k])) return false;
+  }
+  return true;
+}
+
+static size_t utf8_chars(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// Renders a scalar for type class c (no COPY escaping yet). Empty return = fits.
+static std::string render_scalar(std::string* out, const Value& v, const ColumnType& t, bool in_array) {
+  if (v.kind == Kind::kString && std::memchr(v.text.data(), 0, v.text.size()))
+    return "contains a NUL character, which Postgres text cannot store";
+  switch (t.cls) {
+    case TypeClass::kText:
+    case TypeClass::kOther: {
+      std::string_view s;
+      std::string tmp;
+      switch (v.kind) {
+        case Kind::kString: s = v.text; break;
+        case Kind::kBool: s = v.b ? "true" : "false"; break;
+        case Kind::kInt: tmp = std::to_string(v.i); s = tmp; break;
+        case Kind::kDouble: append_double(&tmp, v.d); s = tmp; break;
+        default: s = v.text; break;
+      }
+      if (t.max_chars >= 0 && utf8_chars(s) > size_t(t.max_chars))
+        return "longer than " + std::to_string(t.max_chars) + " characters";
+      if (in_array) {
+        out->push_back('"');
+        for (char c : s) {
+          if (c == '"' || c == '\\') out->push_back('\\');
+          out->push_back(c);
+        }
+        out->push_back('"');
+      } else {
+        out->append(s);
+      }
+      return {};
+    }
+    case TypeClass::kJson: {
+      if (in_array) return "arrays of json are not supported";
+      std::string s;
+      switch (v.kind) {
+        case Kind::kString: append_json_string(&s, v.text); break;
+        case Kind::kBool: s = v.b ? "true" : "false"; break;
+        case Kind::kInt: s = std::to_string(v.i); break;
+        case Kind::kDouble: append_double(&s, v.d); break;
+        default:
+          if (v.text.find("\\u0000") != std::string_view::npos)
+            return "contains a NUL character, which jsonb cannot store";
+          s = std::string(v.text);
+      }
+      out->append(s);
+      return {};
+    }
+    case TypeClass::kDouble:
+    case TypeClass::kReal:
+    case TypeClass::kNumeric: {
+      if (v.kind == Kind::kInt) {
+        out->append(std::to_string(v.i));
+      } else if (v.kind == Kind::kDouble) {
+        if (t.cls == TypeClass::kReal && std::fabs(v.d) > double(FLT_MAX)) return "out of range for type real";
+        append_double(out, v.d);
+      } else if (v.kind == Kind::kString && is_number_text(v.text, false)) {
+        if (t.cls != TypeClass::kNumeric) {
+          double d = std::strtod(std::string(v.text).c_str(), nullptr);
+          if (std::isinf(d) || (t.cls == TypeClass::kReal && std::fabs(d) > double(FLT_MAX)))
+            return "out of range for type " + t.pg_name;
+        }
+        out->append(v.text);
+      } else {
+        return "not a number";
+      }
+      return {};
+    }
+    case TypeClass::kInt2:
+    case TypeClass::kInt4:
+    case TypeClass::kInt8: {
+      int64_t lo = t.cls == TypeClass::kInt2 ? -32768 : t.cls == TypeClass::kInt4 ? -2147483648LL : INT64_MIN;
+      int64_t hi = t.cls == TypeClass::kInt2 ? 32767 : t.cls == TypeClass::kInt4 ? 2147483647LL : INT64_MAX;
+      int64_t x;
+      if (v.kind == Kind::kInt) {
+        x = v.i;
+      } else if (v.kind == Kind::kDouble && std::trunc(v.d) == v.d && v.d >= -9.2e18 && v.d <= 9.2e18) {
+        x = int64_t(v.d);
+      } else if (v.kind == Kind::kString && is_number_text(v.text, true) && v.text.size() < 19) {
+        x = std::stoll(std::string(v.text));
+      } else {
+        return "not an integer";
+      }
+      if (x < lo || x > hi) return "out of range for type " + t.pg_name;
+      out->append(std::to_string(x));
+      return {};
+    }
+    case TypeClass::kBool:
+      if (v.kind == Kind::kBool) {
+        out->append(v.b ? "t" : "f");
+      } else if (v.kind == Kind::kString && (v.text == "true" || v.text == "false")) {
+        out->append(v.text == "true" ? "t" : "f");
+      } else {
+        return "not a boolean";
+      }
+      return {};
+    case TypeClass::kTimestamptz:
+    case TypeClass::kTimestamp: {
+      int64_t us;
+      if (v.kind == Kind::kString) {
+        if (!parse_iso_datetime(v.text, &us)) return "not an ISO-8601 date-time";
+      } else if (v.kind == Kind::kInt || v.kind == Kind::kDouble) {
+        if (!epoch_millis_to_micros(v.d, &us)) return "epoch milliseconds out of range";
+      } else {
+        return "not a date-time";
+      }
+      std::string s = format_timestamp_utc(us);
+      if (t.cls == TypeClass::kTimestamp) s.resize(s.size() - 3);  // drop "+00"
+      if (in_array) out->push_back('"');
+      out->append(s);
+      if (in_array) out->push_back('"');
+      return {};
+    }
+    case TypeClass::kDate: {
+      int32_t days;
+      if (v.kind != Kind::kString || !parse_iso_date(v.text, &days)) return "not an ISO-8601 date (YYYY-MM-DD)";
+      out->append(v.text);
+      return {};
+    }
+    case TypeClass::kUuid:
+      if (v.kind != Kind::kString || !is_uuid_text(v.text)) return "not a uuid";
+      out->append(v.text);
+      return {};
+  }
+  return "unsupported type";
+}
+
+std::string append_copy_value(std::string* out, const Event& ev, const Value& v, const ColumnType& t) {
+  if (v.kind == Kind::kNull) {
+    out->append("\\N");
+    return {};
+  }
+  std::string lit;
+  if (t.is_array) {
+    if (v.kind != Kind::kArray) return "not an array";
+    lit.push_back('{');
+    for (uint32_t k = 0; k < v.n_children; k++) {
+      const Value& c = ev.values[v.first_child + k];
+      if (k) lit.push_back(',');
+      if (c.kind == Kind::kNull) {
+        lit.append("NULL");
+        continue;
+      }
+      if (c.kind == Kind::kObject) return "array element is not a scalar";
+      std::string why = render_scalar(&lit, c, t, true);
+      if (!why.empty()) return "array element " + std::to_string(k + 1) + " " + why;
+    }
+    lit.push_back('}');
+  } else {
+    if (t.cls != TypeClass::kJson && t.cls != TypeClass::kText && t.cls != TypeClass::kOther &&
+        (v.kind == Kind::kArray || v.kind == Kind::kObject))
+      return v.kind == Kind::kArray ? "an array is not a " + t.pg_name : "an object is not a " + t.pg_name;
+    std::string why = render_scalar(&lit, v, t, false);
+    if (!why.empty()) return why;
+  }
+  append_copy_escaped(out, lit);
+  return {};
+}
+
+}  // namespace pulse

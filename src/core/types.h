@@ -1,0 +1,47 @@
+// Column types as pg_pulse sees them: inference for new fields and the check/format of a
+// value bound for an existing column (DESIGN.md section 2: the existing type always wins).
+#pragma once
+#include "core/no_postgres.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/event.h"
+
+namespace pulse {
+
+enum class TypeClass : uint8_t {
+  kText, kDouble, kReal, kNumeric, kInt2, kInt4, kInt8, kBool,
+  kTimestamptz, kTimestamp, kDate, kJson, kUuid,
+  kOther,  // any other type: values are passed as text and checked by Postgres itself
+};
+
+struct ColumnType {
+  TypeClass cls = TypeClass::kText;
+  bool is_array = false;
+  int32_t max_chars = -1;  // varchar(n) / char(n)
+  std::string pg_name;     // as format_type prints it, e.g. "double precision", "text[]"
+};
+
+// Parses format_type output ("character varying(20)", "numeric(10,2)", "timestamp with time
+// zone", "text[]", "public.hll") into a ColumnType.
+ColumnType classify_pg_type(std::string_view format_type_name);
+
+// The column type a new field gets from its first informative value (DESIGN.md section 2);
+// nullopt for null (no column yet).
+std::optional<ColumnType> infer_type(const Event& ev, const Value& v);
+
+// Appends v, converted for a column of type t, in COPY text format (escaped, "\N" for null).
+// Returns an empty string on success, else the reason the value does not fit (nothing is
+// appended then).
+std::string append_copy_value(std::string* out, const Event& ev, const Value& v, const ColumnType& t);
+
+// Appends s escaped for COPY text format.
+void append_copy_escaped(std::string* out, std::string_view s);
+
+// The JSON text of a value (for rejected_fields.raw_value and jsonb columns).
+std::string value_json(const Event& ev, const Value& v);
+
+}  // namespace pulse

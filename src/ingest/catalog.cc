@@ -1,0 +1,198 @@
+#include "ingest/catalog.h"
+
+#include "core/names.h"
+#include "pg/gucs.h"
+#include "pg/spi.h"
+
+extern "C" {
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/wait_event.h"
+#include "common/hashfn.h"
+#include "storage/lock.h"
+}
+
+namespace pulse::ingest {
+
+using pg::Arg;
+
+void check_project_name(const std::string& project) {
+  std::string why = project_name_problem(project);
+  if (!why.empty())
+    throw Error(sqlstate::kInvalidName, "invalid project name \"" + project + "\": " + why, "",
+                "Project names are 1 to 63 characters of a-z, 0-9 and _, not starting with a digit or pg_.");
+}
+
+void check_collection_name(const std::string& collection) {
+  std::string why = collection_name_problem(collection);
+  if (!why.empty())
+    throw Error(sqlstate::kInvalidName, "invalid collection name \"" + collection + "\": " + why, "",
+                "Collection names are 1 to 63 characters of a-z, 0-9 and _, not starting with a digit, _ or pg_.");
+}
+
+void check_project_writer(const std::string& project) {
+  check_project_name(project);
+  auto found = pg::spi_value("SELECT writer_role FROM pulse.projects WHERE name = $1", {Arg::text(project)});
+  if (!found)
+    throw Error(sqlstate::kUndefinedObject, "project \"" + project + "\" does not exist", "",
+                "Create it with pulse.create_project('" + project + "').");
+  std::string role = *found;
+  bool ok = false;
+  pg::call([&] {
+    Oid roleid = get_role_oid(role.c_str(), true);
+    ok = OidIsValid(roleid) && has_privs_of_role(GetOuterUserId(), roleid);
+  });
+  if (!ok) {
+    char* who = nullptr;
+    pg::call([&] { who = GetUserNameFromId(GetOuterUserId(), false); });
+    throw Error(sqlstate::kInsufficientPrivilege,
+                "permission denied to write project \"" + project + "\"",
+                "Role \"" + std::string(who) + "\" is not a member of \"" + role + "\".",
+                "GRANT " + role + " TO " + std::string(who) + ";");
+  }
+}
+
+static Oid find_table(const std::string& project, const std::string& collection) {
+  Oid relid = InvalidOid;
+  pg::call([&] {
+    Oid ns = get_namespace_oid(project.c_str(), false);
+    relid = get_relname_relid(collection.c_str(), ns);
+  });
+  return relid;
+}
+
+CollectionInfo ensure_collection(const std::string& project, const std::string& collection, bool dedup) {
+  CollectionInfo info;
+  info.relid = find_table(project, collection);
+  if (!OidIsValid(info.relid)) {
+    // Serialise creators of this collection, then look again with fresh catalogs.
+    std::string key = project + "." + collection;
+    pg::call([&] {
+      uint32 h = hash_bytes(reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
+      LOCKTAG tag;
+      SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x70756c73 /* "puls" */, h, 2);
+      (void)LockAcquire(&tag, ExclusiveLock, false, false);
+      AcceptInvalidationMessages();
+    });
+    info.relid = find_table(project, collection);
+  }
+  if (!OidIsValid(info.relid)) {
+    std::string t = pg::quote_ident(project) + "." + pg::quote_ident(collection);
+    std::string reader = pg::quote_ident(project + "_reader");
+    pg::spi_exec("CREATE TABLE " + t +
+                 " (_time timestamptz NOT NULL DEFAULT now(), _user text, _id text,"
+                 " _shard_time timestamptz NOT NULL DEFAULT now(),"
+                 " _shard_xid xid8 NOT NULL DEFAULT pg_current_xact_id())");
+    pg::spi_exec("CREATE INDEX " + pg::quote_ident(collection.substr(0, 48) + "_time_brin") + " ON " + t +
+                 " USING brin (_time)");
+    pg::spi_exec("CREATE INDEX " + pg::quote_ident(collection.substr(0, 42) + "_shard_time_brin") + " ON " + t +
+                 " USING brin (_shard_time)");
+    if (dedup)
+      pg::spi_exec("CREATE UNIQUE INDEX " + pg::quote_ident(collection.substr(0, 50) + "_id_key") + " ON " + t +
+                   " (_id)");
+    pg::spi_exec("GRANT SELECT ON " + t + " TO " + reader);
+    pg::spi_exec(
+        "INSERT INTO pulse.collection_registry(project, name, dedup) VALUES ($1, $2, $3)"
+        " ON CONFLICT (project, name) DO UPDATE SET dedup = EXCLUDED.dedup",
+        {Arg::text(project), Arg::text(collection), Arg::boolean(dedup)});
+    info.relid = find_table(project, collection);
+    info.created = true;
+    info.dedup = dedup;
+    return info;
+  }
+  auto d = pg::spi_value("SELECT dedup::text FROM pulse.collection_registry WHERE project = $1 AND name = $2",
+                         {Arg::text(project), Arg::text(collection)});
+  info.dedup = d && *d == "true";
+  return info;
+}
+
+TableShape read_shape(Oid relid) {
+  // Names and types are gathered in palloc'd memory under the guard, then copied out.
+  int natts = 0;
+  char** names = nullptr;
+  char** types = nullptr;
+  pg::call([&] {
+    Relation rel = table_open(relid, AccessShareLock);
+    TupleDesc desc = RelationGetDescr(rel);
+    names = static_cast<char**>(palloc0(sizeof(char*) * (desc->natts + 1)));
+    types = static_cast<char**>(palloc0(sizeof(char*) * (desc->natts + 1)));
+    for (int k = 0; k < desc->natts; k++) {
+      Form_pg_attribute a = TupleDescAttr(desc, k);
+      if (a->attisdropped) continue;
+      names[natts] = pstrdup(NameStr(a->attname));
+      types[natts] = format_type_with_typemod(a->atttypid, a->atttypmod);
+      natts++;
+    }
+    // Released at once: holding it would turn a later ADD COLUMN into a lock upgrade that
+    // deadlocks against another session doing the same.
+    table_close(rel, AccessShareLock);
+  });
+  TableShape shape;
+  for (int k = 0; k < natts; k++) shape.add(names[k], classify_pg_type(types[k]));
+  return shape;
+}
+
+// Waits ms milliseconds on the process latch (interruptible; never a bare sleep).
+static void backoff(int ms) {
+  pg::call([&] {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  });
+}
+
+int add_columns(const std::string& project, const std::string& collection, Oid relid,
+                const std::vector<Column>& cols) {
+  if (cols.empty()) return 0;
+  size_t before = read_shape(relid).columns().size();
+  std::string sql = "ALTER TABLE " + pg::quote_ident(project) + "." + pg::quote_ident(collection);
+  for (size_t k = 0; k < cols.size(); k++) {
+    // The type text comes from classify/infer (a fixed set of built-in type names) or from
+    // format_type of a validated type: never from event data.
+    sql += (k ? ", " : " ") + std::string("ADD COLUMN IF NOT EXISTS ") + pg::quote_ident(cols[k].name) + " " +
+           cols[k].type.pg_name;
+  }
+  std::string timeout = std::to_string(pulse_ddl_lock_timeout_ms) + "ms";
+  int attempts = pulse_ddl_retries;
+  for (int attempt = 1;; attempt++) {
+    try {
+      pg::in_subtransaction([&] {
+        int nest = 0;
+        pg::call([&] {
+          nest = NewGUCNestLevel();
+          (void)set_config_option("lock_timeout", timeout.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                                  true, 0, false);
+          (void)set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                                  true, 0, false);
+        });
+        pg::spi_exec(sql);
+        pg::call([&] { AtEOXact_GUC(true, nest); });
+      });
+      break;
+    } catch (pg::PgError& e) {
+      if (e.sqlerrcode() != ERRCODE_LOCK_NOT_AVAILABLE && e.sqlerrcode() != ERRCODE_T_R_DEADLOCK_DETECTED) throw;
+      if (attempt >= attempts)
+        throw Error(sqlstate::kLockNotAvailable,
+                    "could not add columns to collection \"" + project + "." + collection +
+                        "\": lock not available",
+                    "Each of " + std::to_string(attempts) + " attempts waited pulse.ddl_lock_timeout (" + timeout +
+                        ") for a lock that another transaction holds on the table. Nothing of this call was stored.",
+                    "Retry the call, end the long-running transaction (see pg_locks / pg_stat_activity), or raise "
+                    "pulse.ddl_lock_timeout or pulse.ddl_retries.");
+      backoff(std::min(50 * attempt, 500));
+    }
+  }
+  size_t after = read_shape(relid).columns().size();
+  return int(after - before);
+}
+
+}  // namespace pulse::ingest

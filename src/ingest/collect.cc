@@ -1,0 +1,253 @@
+// SQL entry points of ingestion: pulse.collect, pulse.collect_batch, pulse.create_collection,
+// pulse.replay_dead_letters, and the small helpers the SQL scripts use.
+#include <string>
+#include <vector>
+
+#include "core/json_decode.h"
+#include "core/names.h"
+#include "ingest/catalog.h"
+#include "ingest/writer.h"
+#include "pg/gucs.h"
+#include "pg/spi.h"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "parser/parse_type.h"
+}
+
+namespace pulse::ingest {
+namespace {
+
+using pg::Arg;
+
+JsonDecoder& decoder() {
+  static JsonDecoder* d = new JsonDecoder();  // lives as long as the backend
+  return *d;
+}
+
+std::string text_arg(FunctionCallInfo fcinfo, int n) {
+  std::string out;
+  pg::call([&] {
+    text* t = PG_GETARG_TEXT_PP(n);
+    out.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+  });
+  return out;
+}
+
+std::string require_text(FunctionCallInfo fcinfo, int n, const char* what) {
+  if (PG_ARGISNULL(n)) throw Error(sqlstate::kInvalidParameter, std::string(what) + " must not be null");
+  return text_arg(fcinfo, n);
+}
+
+std::string caller_source(const char* fn) {
+  char* who = nullptr;
+  pg::call([&] { who = GetUserNameFromId(GetOuterUserId(), false); });
+  return std::string("sql:") + fn + " by " + who;
+}
+
+Datum result_datum(FunctionCallInfo fcinfo, const IngestCounts& c) {
+  Datum out = 0;
+  pg::call([&] {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
+    desc = BlessTupleDesc(desc);
+    Datum v[5] = {Int64GetDatum(c.stored), Int64GetDatum(c.rejected_fields), Int64GetDatum(c.dead_lettered),
+                  Int32GetDatum(int32(c.columns_added)), Int64GetDatum(c.duplicates)};
+    bool nulls[5] = {false, false, false, false, false};
+    out = HeapTupleGetDatum(heap_form_tuple(desc, v, nulls));
+  });
+  return out;
+}
+
+JsonDecodeOptions decode_options(bool envelope) {
+  JsonDecodeOptions o;
+  o.envelope = envelope;
+  o.max_event_bytes = size_t(pulse_max_event_bytes);
+  return o;
+}
+
+}  // namespace
+}  // namespace pulse::ingest
+
+using namespace pulse;
+using namespace pulse::ingest;
+
+// pulse.collect(project, collection, event jsonb) -> pulse.ingest_result
+PULSE_SQL_FUNCTION(pulse_collect) {
+  std::string project = require_text(fcinfo, 0, "project");
+  std::string collection = ascii_lower(require_text(fcinfo, 1, "collection"));
+  if (PG_ARGISNULL(2)) throw Error(sqlstate::kInvalidParameter, "event must not be null");
+  check_collection_name(collection);
+  pg::spi_connect();
+  check_project_writer(project);
+  std::string json;
+  pg::call([&] {
+    Jsonb* j = PG_GETARG_JSONB_P(2);
+    char* s = JsonbToCString(NULL, &j->root, int(VARSIZE(j)));
+    json.assign(s);
+  });
+  EventBatch batch;
+  decoder().decode_event(json, decode_options(false), &batch);
+  IngestCounts counts;
+  ingest_batch(project, collection, batch, caller_source("collect"), &counts);
+  pg::spi_finish();
+  return result_datum(fcinfo, counts);
+}
+
+// pulse.collect_batch(project, payload text, collection text default null) -> ingest_result
+PULSE_SQL_FUNCTION(pulse_collect_batch) {
+  std::string project = require_text(fcinfo, 0, "project");
+  if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "payload must not be null");
+  std::string collection;
+  if (!PG_ARGISNULL(2)) {
+    collection = ascii_lower(text_arg(fcinfo, 2));
+    check_collection_name(collection);
+  }
+  pg::spi_connect();
+  check_project_writer(project);
+  std::string payload = text_arg(fcinfo, 1);
+  EventBatch batch;
+  decoder().decode_payload(payload, decode_options(collection.empty()), &batch);
+  payload.clear();
+  payload.shrink_to_fit();
+  IngestCounts counts;
+  ingest_batch(project, collection, batch, caller_source("collect_batch"), &counts);
+  pg::spi_finish();
+  return result_datum(fcinfo, counts);
+}
+
+// pulse.create_collection(project, collection, fields jsonb default '{}', dedup default false)
+// Declared field types are resolved by Postgres' own type parser.
+PULSE_SQL_FUNCTION(pulse_create_collection) {
+  std::string project = require_text(fcinfo, 0, "project");
+  std::string collection = ascii_lower(require_text(fcinfo, 1, "collection"));
+  check_collection_name(collection);
+  bool dedup = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+  std::string fields_json = "{}";
+  if (!PG_ARGISNULL(2)) {
+    pg::call([&] {
+      Jsonb* j = PG_GETARG_JSONB_P(2);
+      fields_json.assign(JsonbToCString(NULL, &j->root, int(VARSIZE(j))));
+    });
+  }
+  pg::spi_connect();
+  check_project_writer(project);
+  if (pg::spi_value("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = $1 AND c.relname = $2",
+                    {Arg::text(project), Arg::text(collection)}))
+    throw Error("42P07", "collection \"" + project + "." + collection + "\" already exists", "",
+                "New fields are added automatically when events carry them.");
+  if (!pg::spi_value("SELECT 1 WHERE jsonb_typeof($1::jsonb) = 'object'", {Arg::text(fields_json)}))
+    throw Error(sqlstate::kInvalidParameter, "fields must be a JSON object of field name to type name",
+                "Got: " + fields_json, "Example: '{\"price\": \"numeric\", \"sku\": \"text\"}'");
+  auto names = pg::spi_column("SELECT key FROM jsonb_each($1::jsonb) WITH ORDINALITY AS e(key, value, ordinality) ORDER BY ordinality", {Arg::text(fields_json)});
+  auto types = pg::spi_column("SELECT CASE jsonb_typeof(value) WHEN 'string' THEN value #>> '{}' END"
+                              " FROM jsonb_each($1::jsonb) WITH ORDINALITY AS e(key, value, ordinality) ORDER BY ordinality",
+                              {Arg::text(fields_json)});
+  std::vector<Column> cols;
+  for (size_t k = 0; k < names.size(); k++) {
+    std::string raw = *names[k];
+    std::string name = normalize_field_name(raw);
+    if (classify_field_name(name) != FieldNameClass::kUser)
+      throw Error(sqlstate::kInvalidName, "invalid field name \"" + raw + "\"", "",
+                  "Field names starting with _ are reserved for system columns.");
+    if (!types[k])
+      throw Error(sqlstate::kInvalidParameter, "type of field \"" + raw + "\" must be a string naming a type");
+    std::string tname = *types[k];
+    char* canonical = nullptr;
+    bool ok = true;
+    try {
+      pg::call([&] {
+        Oid typid;
+        int32 typmod;
+        parseTypeString(tname.c_str(), &typid, &typmod, false);
+        canonical = format_type_with_typemod(typid, typmod);
+      });
+    } catch (pg::PgError&) {
+      ok = false;
+    }
+    if (!ok)
+      throw Error(sqlstate::kUndefinedObject, "type \"" + tname + "\" of field \"" + raw + "\" does not exist", "",
+                  "Use a Postgres type name such as text, numeric, bigint, timestamptz, jsonb or text[].");
+    cols.push_back(Column{name, classify_pg_type(canonical)});
+  }
+  if (cols.size() > size_t(pulse_max_fields_per_collection))
+    throw Error(sqlstate::kProgramLimit, "too many fields: " + std::to_string(cols.size()), "",
+                "pulse.max_fields_per_collection is " + std::to_string(pulse_max_fields_per_collection) + ".");
+  CollectionInfo info = ensure_collection(project, collection, dedup);
+  add_columns(project, collection, info.relid, cols);
+  pg::spi_finish();
+  PG_RETURN_VOID();
+}
+
+// pulse.replay_dead_letters(project, collection default null, ids bigint[] default null)
+// Takes the matching dead letters out of pulse.dead_letters and ingests them again; those that
+// still fail come back as new dead letters with the new error.
+PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
+  std::string project = require_text(fcinfo, 0, "project");
+  pg::spi_connect();
+  check_project_writer(project);
+  std::vector<Arg> args = {Arg::text(project)};
+  std::string where = "project = $1";
+  if (!PG_ARGISNULL(1)) {
+    args.push_back(Arg::text(ascii_lower(text_arg(fcinfo, 1))));
+    where += " AND collection = $" + std::to_string(args.size());
+  }
+  if (!PG_ARGISNULL(2)) {
+    Arg a;
+    a.type = INT8ARRAYOID;
+    a.value = PG_GETARG_DATUM(2);
+    args.push_back(a);
+    where += " AND id = ANY($" + std::to_string(args.size()) + ")";
+  }
+  uint64_t n = pg::spi_exec("DELETE FROM pulse.dead_letters WHERE id IN (SELECT id FROM pulse.dead_letters WHERE " +
+                                where + " ORDER BY id FOR UPDATE SKIP LOCKED)"
+                                " RETURNING id, coalesce(collection, ''), convert_from(payload, 'UTF8'), source",
+                            args);
+  struct Item {
+    std::string id, collection, payload, source;
+  };
+  std::vector<Item> items;
+  for (uint64_t r = 0; r < n; r++) {
+    char* v[4];
+    pg::call([&] {
+      for (int c = 0; c < 4; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+    });
+    items.push_back(Item{v[0], v[1] ? v[1] : "", v[2] ? v[2] : "", v[3] ? v[3] : ""});
+  }
+  IngestCounts counts;
+  for (auto& it : items) {
+    pg::check_interrupts();
+    EventBatch batch;
+    decoder().decode_event(it.payload, decode_options(it.collection.empty()), &batch);
+    std::string src = "replay of dead letter " + it.id + " (" + it.source + ")";
+    ingest_batch(project, it.collection, batch, src, &counts);
+  }
+  pg::spi_finish();
+  return result_datum(fcinfo, counts);
+}
+
+// pulse._name_problem(kind, name): why a project / collection name is invalid, or NULL.
+PULSE_SQL_FUNCTION(pulse_name_problem) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
+  std::string kind = text_arg(fcinfo, 0), name = text_arg(fcinfo, 1);
+  std::string why = kind == "project" ? project_name_problem(name) : collection_name_problem(name);
+  if (why.empty()) PG_RETURN_NULL();
+  Datum d = 0;
+  pg::call([&] { d = PointerGetDatum(cstring_to_text(why.c_str())); });
+  return d;
+}
+
+// pulse._caller(): the role whose privileges pg_pulse checks (the session's current role,
+// which a SECURITY DEFINER function cannot see through current_user).
+PULSE_SQL_FUNCTION(pulse_caller) {
+  Datum d = 0;
+  pg::call([&] { d = CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)); d = DirectFunctionCall1(namein, d); });
+  return d;
+}

@@ -1,0 +1,255 @@
+#include "ingest/writer.h"
+
+#include <map>
+#include <unordered_set>
+
+#include "core/batch.h"
+#include "core/json_decode.h"
+#include "core/names.h"
+#include "ingest/catalog.h"
+#include "pg/gucs.h"
+#include "pg/spi.h"
+
+extern "C" {
+#include "access/table.h"
+#include "commands/copy.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/rel.h"
+}
+
+namespace pulse::ingest {
+
+using pg::Arg;
+
+namespace {
+
+// The bytes COPY reads through copy_source(); saved and restored around each COPY so a
+// trigger that ingests again (nested COPY) cannot clobber an outer one.
+struct CopySource {
+  const char* data = nullptr;
+  size_t len = 0, pos = 0;
+};
+CopySource g_source;
+
+extern "C" int copy_source(void* outbuf, int /*minread*/, int maxread) {
+  size_t n = g_source.len - g_source.pos;
+  if (n > size_t(maxread)) n = size_t(maxread);
+  memcpy(outbuf, g_source.data + g_source.pos, n);
+  g_source.pos += n;
+  return int(n);
+}
+
+// COPY FROM of data[from, to) into relid through Postgres' own COPY machinery (multi-insert,
+// indexes, partitions, triggers, constraints). Raises PgError on any failure.
+uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const char* data, size_t len) {
+  uint64_t processed = 0;
+  CopySource saved = g_source;
+  g_source = CopySource{data, len, 0};
+  const std::string* cols = columns.data();
+  size_t ncols = columns.size();
+  try {
+    pg::call([&] {
+      Relation rel = table_open(relid, RowExclusiveLock);
+      ParseState* pstate = make_parsestate(NULL);
+      ParseNamespaceItem* nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+      nsitem->p_rte->requiredPerms = ACL_INSERT;
+      List* attnames = NIL;
+      for (size_t k = 0; k < ncols; k++) attnames = lappend(attnames, makeString(pstrdup(cols[k].c_str())));
+      List* options = list_make1(makeDefElem(pstrdup("encoding"), (Node*)makeString(pstrdup("UTF8")), -1));
+      CopyFromState cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, copy_source, attnames, options);
+      processed = CopyFrom(cstate);
+      EndCopyFrom(cstate);
+      free_parsestate(pstate);
+      table_close(rel, NoLock);
+    });
+  } catch (...) {
+    g_source = saved;
+    throw;
+  }
+  g_source = saved;
+  return processed;
+}
+
+struct LineFailure {
+  size_t line;
+  std::string error;
+  bool unique_violation;
+};
+
+// Stores lines [from, to) of rows; on failure splits the range in halves (each half in its
+// own subtransaction) until the failing lines are isolated. Returns rows stored.
+uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to, std::vector<LineFailure>* failed) {
+  if (from >= to) return 0;
+  size_t b = from ? rows.line_end[from - 1] : 0;
+  size_t e = rows.line_end[to - 1];
+  try {
+    uint64_t n = 0;
+    pg::in_subtransaction([&] { n = copy_lines(relid, rows.columns, rows.data.data() + b, e - b); });
+    return n;
+  } catch (pg::PgError& err) {
+    if (to - from == 1) {
+      std::string msg = err.edata->message ? err.edata->message : "error";
+      if (err.edata->detail) msg += std::string(" (") + err.edata->detail + ")";
+      failed->push_back(LineFailure{from, msg, err.sqlerrcode() == ERRCODE_UNIQUE_VIOLATION});
+      return 0;
+    }
+    pg::check_interrupts();
+    size_t mid = from + (to - from) / 2;
+    return copy_isolating(relid, rows, from, mid, failed) + copy_isolating(relid, rows, mid, to, failed);
+  }
+}
+
+std::string now_copy_text() {
+  char* s = nullptr;
+  pg::call([&] {
+    s = DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())));
+  });
+  return std::string(s);
+}
+
+void insert_dead_letters(const std::string& project, const std::vector<std::string>& collections,
+                         const std::vector<std::string>& payloads, const std::vector<std::string>& errors,
+                         const std::string& source) {
+  if (payloads.empty()) return;
+  pg::spi_exec(
+      "INSERT INTO pulse.dead_letters(project, collection, payload, error, source)"
+      " SELECT $1, nullif(c, ''), convert_to(p, 'UTF8'), e, $5"
+      " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(c, p, e)",
+      {Arg::text(project), Arg::text_array(collections), Arg::text_array(payloads), Arg::text_array(errors),
+       Arg::text(source)});
+}
+
+// Text that Postgres can hold: NUL bytes are spelled \u0000.
+std::string without_nul(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c) out.push_back(c);
+    else out.append("\\u0000");
+  }
+  return out;
+}
+
+}  // namespace
+
+void record_dead_letter(const std::string& project, const std::string& collection, const std::string& payload,
+                        const std::string& error, const std::string& source) {
+  pg::spi_exec(
+      "INSERT INTO pulse.dead_letters(project, collection, payload, error, source)"
+      " VALUES ($1, nullif($2, ''), $3::bytea, $4, $5)",
+      {Arg::text(project), Arg::text(collection), Arg::text(without_nul(payload)), Arg::text(error),
+       Arg::text(source)});
+}
+
+void ingest_batch(const std::string& project, const std::string& fixed_collection, const EventBatch& batch,
+                  const std::string& source, IngestCounts* counts) {
+  // Route events to collections, keeping arrival order inside each.
+  std::map<std::string, std::vector<uint32_t>> groups;
+  std::vector<std::string> dl_coll, dl_payload, dl_error;
+  auto dead = [&](const std::string& coll, const Event& ev, const std::string& error) {
+    dl_coll.push_back(coll);
+    dl_payload.push_back(without_nul(event_to_json(ev)));
+    dl_error.push_back(error);
+  };
+  for (uint32_t k = 0; k < batch.events.size(); k++) {
+    const Event& ev = batch.events[k];
+    std::string coll = fixed_collection.empty() ? std::string(ev.collection) : fixed_collection;
+    if (!ev.error.empty()) {
+      // an envelope event keeps its whole envelope as payload: replayed as an envelope
+      dead(fixed_collection, ev, ev.error);
+      continue;
+    }
+    std::string why = collection_name_problem(coll);
+    if (!why.empty()) {
+      std::string env = "{\"collection\":";
+      append_json_string(&env, coll);
+      env += ",\"properties\":" + event_to_json(ev) + "}";
+      dl_coll.push_back("");
+      dl_payload.push_back(without_nul(env));
+      dl_error.push_back("invalid collection name \"" + coll + "\": " + why);
+      continue;
+    }
+    groups[coll].push_back(k);
+  }
+  std::string arrival;
+  for (auto& [coll, events] : groups) {
+    pg::check_interrupts();
+    CollectionInfo info = ensure_collection(project, coll);
+    TableShape shape = read_shape(info.relid);
+    std::vector<Column> add = plan_new_columns(batch, events, shape, size_t(pulse_max_fields_per_collection));
+    if (!add.empty()) counts->columns_added += add_columns(project, coll, info.relid, add);
+    pg::call([&] { LockRelationOid(info.relid, RowExclusiveLock); });
+    shape = read_shape(info.relid);
+
+    std::unordered_set<std::string> existing;
+    BuildOptions opts;
+    if (arrival.empty()) arrival = now_copy_text();
+    opts.arrival_time = arrival;
+    opts.max_fields = size_t(pulse_max_fields_per_collection);
+    opts.dedup = info.dedup;
+    if (info.dedup) {
+      std::vector<std::string> ids = collect_event_ids(batch, events);
+      if (!ids.empty()) {
+        auto found = pg::spi_column("SELECT _id FROM " + pg::quote_ident(project) + "." + pg::quote_ident(coll) +
+                                        " WHERE _id = ANY($1)",
+                                    {Arg::text_array(ids)});
+        for (auto& f : found)
+          if (f) existing.insert(*f);
+      }
+      opts.existing_ids = &existing;
+    }
+    CopyRows rows;
+    build_copy_rows(batch, events, shape, opts, &rows);
+    counts->duplicates += int64_t(rows.duplicates);
+
+    std::vector<LineFailure> failed;
+    if (!rows.line_end.empty())
+      counts->stored += int64_t(copy_isolating(info.relid, rows, 0, rows.line_end.size(), &failed));
+    std::unordered_set<uint32_t> failed_events;
+    for (auto& f : failed) {
+      uint32_t e = rows.line_event[f.line];
+      failed_events.insert(e);
+      if (f.unique_violation && info.dedup) {
+        counts->duplicates++;
+        continue;
+      }
+      dead(coll, batch.events[e], f.error);
+    }
+    for (auto& d : rows.dead) dead(coll, batch.events[d.event], d.error);
+
+    // Rejected fields of stored rows, one statement for the batch.
+    std::vector<std::string> f, rn, rv, et, rs, ei, eu, tt;
+    for (auto& r : rows.rejected) {
+      if (failed_events.count(r.event)) continue;
+      f.push_back(r.field);
+      rn.push_back(without_nul(r.raw_name));
+      rv.push_back(r.raw_value);
+      et.push_back(r.expected_type);
+      rs.push_back(r.reason);
+      ei.push_back(without_nul(r.event_id));
+      eu.push_back(without_nul(r.event_user));
+      tt.push_back(r.event_time);
+    }
+    if (!f.empty()) {
+      pg::spi_exec(
+          "INSERT INTO pulse.rejected_fields(project, collection, field, raw_name, raw_value, expected_type, reason,"
+          " event_id, event_user, event_time, shard_xid, source)"
+          " SELECT $1, $2, nullif(f, ''), rn, rv, nullif(et, ''), r, nullif(ei, ''), nullif(eu, ''),"
+          " tt::timestamptz, pg_current_xact_id(), $11"
+          " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+          " $10::text[]) AS u(f, rn, rv, et, r, ei, eu, tt)",
+          {Arg::text(project), Arg::text(coll), Arg::text_array(f), Arg::text_array(rn), Arg::text_array(rv),
+           Arg::text_array(et), Arg::text_array(rs), Arg::text_array(ei), Arg::text_array(eu), Arg::text_array(tt),
+           Arg::text(source)});
+      counts->rejected_fields += int64_t(f.size());
+    }
+  }
+  insert_dead_letters(project, dl_coll, dl_payload, dl_error, source);
+  counts->dead_lettered += int64_t(dl_payload.size());
+}
+
+}  // namespace pulse::ingest

@@ -1,0 +1,30 @@
+// The batch writer: events of one collection in, rows / rejected fields / dead letters out,
+// all inside the caller's transaction.
+#pragma once
+
+#include <string>
+
+#include "core/event.h"
+#include "pg/guard.h"
+
+namespace pulse::ingest {
+
+struct IngestCounts {
+  int64_t stored = 0;
+  int64_t rejected_fields = 0;
+  int64_t dead_lettered = 0;
+  int64_t columns_added = 0;
+  int64_t duplicates = 0;
+};
+
+// Ingests every event of the batch into project's collections. `collection` set: all events
+// go there; empty: each event names its collection (envelope). `source` is recorded with
+// rejected fields and dead letters.
+void ingest_batch(const std::string& project, const std::string& collection, const EventBatch& batch,
+                  const std::string& source, IngestCounts* counts);
+
+// Records one payload that could not be decoded at all (e.g. not UTF-8, bad Avro).
+void record_dead_letter(const std::string& project, const std::string& collection, const std::string& payload,
+                        const std::string& error, const std::string& source);
+
+}  // namespace pulse::ingest

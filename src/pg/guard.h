@@ -1,0 +1,68 @@
+// The C++/Postgres boundary (STYLE.md rules 1-3).
+//
+//  * pg::call(f): runs f, which may call Postgres, under PG_TRY. A Postgres ERROR inside is
+//    copied, the error state flushed, and rethrown as pg::PgError so C++ destructors run.
+//    f itself must hold no object with a non-trivial destructor across Postgres calls.
+//  * PULSE_SQL_FUNCTION(name): defines the extern "C" entry point `name` that runs
+//    name##_impl(fcinfo) and turns every C++ exception into ereport(ERROR) with a SQLSTATE,
+//    after all C++ frames are gone.
+#pragma once
+
+#include <exception>
+#include <string>
+
+#include "core/error.h"
+
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/elog.h"
+}
+
+namespace pulse::pg {
+
+// A Postgres error caught by call(); owns a copy of its ErrorData (palloc'd in the memory
+// context that was current before the call).
+struct PgError : std::exception {
+  ErrorData* edata;
+  explicit PgError(ErrorData* e) : edata(e) {}
+  const char* what() const noexcept override { return edata && edata->message ? edata->message : "postgres error"; }
+  int sqlerrcode() const { return edata ? edata->sqlerrcode : 0; }
+};
+
+[[noreturn]] void throw_current_pg_error(MemoryContext caller_context);
+
+template <class F>
+inline void call(F&& f) {
+  MemoryContext volatile cxt = CurrentMemoryContext;
+  bool volatile failed = false;
+  PG_TRY();
+  {
+    f();
+  }
+  PG_CATCH();
+  {
+    failed = true;
+  }
+  PG_END_TRY();
+  if (failed) throw_current_pg_error(cxt);
+}
+
+// Entry-point body: returns the Datum of impl, or raises the exception as a Postgres error.
+Datum run_entry(FunctionCallInfo fcinfo, Datum (*impl)(FunctionCallInfo));
+
+// CHECK_FOR_INTERRUPTS through the guard.
+inline void check_interrupts() {
+  call([] { CHECK_FOR_INTERRUPTS(); });
+}
+
+}  // namespace pulse::pg
+
+#define PULSE_SQL_FUNCTION(name)                                            \
+  static Datum name##_impl(FunctionCallInfo fcinfo);                        \
+  extern "C" {                                                              \
+  PG_FUNCTION_INFO_V1(name);                                                \
+  PGDLLEXPORT Datum name(PG_FUNCTION_ARGS) { return pulse::pg::run_entry(fcinfo, name##_impl); } \
+  }                                                                         \
+  static Datum name##_impl([[maybe_unused]] FunctionCallInfo fcinfo)

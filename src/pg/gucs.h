@@ -1,0 +1,10 @@
+// pg_pulse's configuration parameters (documented in docs/configuration.md).
+#pragma once
+
+extern "C" {
+extern int pulse_max_fields_per_collection;
+extern int pulse_max_event_bytes;
+extern int pulse_ddl_lock_timeout_ms;
+extern int pulse_ddl_retries;
+extern char* pulse_database;
+}

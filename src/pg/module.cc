@@ -1,0 +1,36 @@
+// Library load: configuration parameters. (Background workers register here too once the
+// Kafka consumer exists.)
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+int pulse_max_fields_per_collection = 500;
+int pulse_max_event_bytes = 1024 * 1024;
+int pulse_ddl_lock_timeout_ms = 2000;
+int pulse_ddl_retries = 5;
+char* pulse_database = nullptr;
+
+void _PG_init(void);
+}
+
+void _PG_init(void) {
+  DefineCustomIntVariable("pulse.max_fields_per_collection",
+                          "Most user fields (columns) a collection may get from events.",
+                          "Fields beyond the limit are recorded in pulse.rejected_fields.",
+                          &pulse_max_fields_per_collection, 500, 1, 1500, PGC_SUSET, 0, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.max_event_bytes", "Largest event accepted, in bytes.",
+                          "Larger events are recorded whole in pulse.dead_letters.", &pulse_max_event_bytes,
+                          1024 * 1024, 64, 256 * 1024 * 1024, PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.ddl_lock_timeout",
+                          "lock_timeout used for each attempt to add columns to a collection.", NULL,
+                          &pulse_ddl_lock_timeout_ms, 2000, 1, 600000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.ddl_retries",
+                          "Attempts to add columns before the ingestion call fails with SQLSTATE 55P03.", NULL,
+                          &pulse_ddl_retries, 5, 1, 1000, PGC_USERSET, 0, NULL, NULL, NULL);
+  DefineCustomStringVariable("pulse.database", "Database the pg_pulse launcher worker connects to.", NULL,
+                             &pulse_database, "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+  MarkGUCPrefixReserved("pulse");
+}

@@ -1,0 +1,134 @@
+#include "pg/spi.h"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/resowner.h"
+}
+
+namespace pulse::pg {
+
+Arg Arg::text(const std::string& s) {
+  Arg a;
+  call([&] { a.value = PointerGetDatum(cstring_to_text_with_len(s.data(), int(s.size()))); });
+  return a;
+}
+
+Arg Arg::null_text() {
+  Arg a;
+  a.is_null = true;
+  return a;
+}
+
+Arg Arg::text_array(const std::vector<std::string>& v) {
+  Arg a;
+  a.type = TEXTARRAYOID;
+  const std::string* items = v.data();
+  int n = int(v.size());
+  call([&] {
+    Datum* d = static_cast<Datum*>(palloc(sizeof(Datum) * (n ? n : 1)));
+    for (int k = 0; k < n; k++) d[k] = PointerGetDatum(cstring_to_text_with_len(items[k].data(), int(items[k].size())));
+    a.value = PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+  });
+  return a;
+}
+
+Arg Arg::int8(int64_t v) {
+  Arg a;
+  a.type = INT8OID;
+  a.value = Int64GetDatum(v);
+  return a;
+}
+
+Arg Arg::boolean(bool v) {
+  Arg a;
+  a.type = BOOLOID;
+  a.value = BoolGetDatum(v);
+  return a;
+}
+
+void spi_connect() {
+  call([] {
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  });
+}
+
+void spi_finish() {
+  call([] { SPI_finish(); });
+}
+
+uint64_t spi_exec(const std::string& sql, const std::vector<Arg>& args, bool read_only) {
+  int n = int(args.size());
+  const Arg* in = args.data();
+  const char* q = sql.c_str();
+  uint64_t processed = 0;
+  call([&] {
+    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (n ? n : 1)));
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (n ? n : 1)));
+    char* nulls = static_cast<char*>(palloc(n + 1));
+    for (int k = 0; k < n; k++) {
+      types[k] = in[k].type;
+      values[k] = in[k].value;
+      nulls[k] = in[k].is_null ? 'n' : ' ';
+    }
+    nulls[n] = 0;
+    int rc = SPI_execute_with_args(q, n, types, values, nulls, read_only, 0);
+    if (rc < 0) elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, q);
+    processed = SPI_processed;
+  });
+  return processed;
+}
+
+std::vector<std::optional<std::string>> spi_column(const std::string& sql, const std::vector<Arg>& args) {
+  uint64_t n = spi_exec(sql, args, false);
+  std::vector<std::optional<std::string>> out;
+  out.reserve(n);
+  for (uint64_t r = 0; r < n; r++) {
+    char* v = nullptr;
+    call([&] { v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1); });
+    if (v) out.emplace_back(std::string(v));
+    else out.emplace_back(std::nullopt);
+  }
+  return out;
+}
+
+std::optional<std::string> spi_value(const std::string& sql, const std::vector<Arg>& args) {
+  auto col = spi_column(sql, args);
+  if (col.empty()) return std::nullopt;
+  return col[0];
+}
+
+std::string quote_ident(const std::string& s) {
+  const char* q = nullptr;
+  call([&] { q = quote_identifier(s.c_str()); });
+  return std::string(q);
+}
+
+std::string quote_literal(const std::string& s) {
+  char* q = nullptr;
+  call([&] { q = quote_literal_cstr(s.c_str()); });
+  return std::string(q);
+}
+
+void subxact_begin(MemoryContext* cxt, ResourceOwner* owner) {
+  *cxt = CurrentMemoryContext;
+  *owner = CurrentResourceOwner;
+  call([] { BeginInternalSubTransaction(NULL); });
+  MemoryContextSwitchTo(*cxt);
+}
+
+void subxact_commit(MemoryContext cxt, ResourceOwner owner) {
+  call([] { ReleaseCurrentSubTransaction(); });
+  MemoryContextSwitchTo(cxt);
+  CurrentResourceOwner = owner;
+}
+
+void subxact_rollback(MemoryContext cxt, ResourceOwner owner) {
+  call([] { RollbackAndReleaseCurrentSubTransaction(); });
+  MemoryContextSwitchTo(cxt);
+  CurrentResourceOwner = owner;
+}
+
+}  // namespace pulse::pg
