@@ -67,6 +67,25 @@ std::vector<std::string> collect_event_ids(const EventBatch& batch, const std::v
 
 namespace {
 
+// Column index by field name, memoised on the name's address: decoders intern each
+// normalised name once per batch, so every event's "price" is the same pointer and the
+// lookup costs no allocation.
+class ColumnLookup {
+ public:
+  explicit ColumnLookup(const TableShape& shape) : shape_(shape) {}
+  int operator()(std::string_view name) {
+    auto it = memo_.find(name.data());
+    if (it != memo_.end() && it->second.first == name.size()) return it->second.second;
+    int k = shape_.index_of(name);
+    memo_[name.data()] = {name.size(), k};
+    return k;
+  }
+
+ private:
+  const TableShape& shape_;
+  std::unordered_map<const char*, std::pair<size_t, int>> memo_;
+};
+
 // Text of a _user / _id value; false when the value is neither string nor number.
 bool identity_text(const Value& v, std::string* out) {
   out->clear();
@@ -84,13 +103,14 @@ bool identity_text(const Value& v, std::string* out) {
 void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& events, const TableShape& shape,
                      const BuildOptions& opts, CopyRows* out) {
   const auto& cols = shape.columns();
+  ColumnLookup lookup(shape);
   // COPY column list: _time, _user, _id, then the table's user columns that this batch uses.
   std::vector<int> used(cols.size(), 0);
   for (uint32_t e : events) {
     const Event& ev = batch.events[e];
     if (!ev.error.empty()) continue;
     for (const Field& f : ev.fields) {
-      int k = shape.index_of(f.name);
+      int k = lookup(f.name);
       if (k >= 0) used[size_t(k)] = 1;
     }
   }
@@ -156,7 +176,7 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
           continue;
         case FieldNameClass::kUser: break;
       }
-      int k = shape.index_of(f.name);
+      int k = lookup(f.name);
       if (k < 0) {
         if (v.kind != Kind::kNull)
           reject("", "collection has no column for this field: limit pulse.max_fields_per_collection (" +
@@ -181,8 +201,8 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
       continue;
     }
     size_t line_start = out->data.size();
-    time_text = has_time ? format_timestamp_utc(time_us) : opts.arrival_time;
-    out->data.append(time_text);
+    if (has_time) time_text = format_timestamp_utc(time_us);
+    out->data.append(has_time ? time_text : opts.arrival_time);
     out->data.push_back('\t');
     if (user.empty()) out->data.append("\\N"); else append_copy_escaped(&out->data, user);
     out->data.push_back('\t');
@@ -217,7 +237,7 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
     for (auto& r : rej) {
       r.event_id = id;
       r.event_user = user;
-      r.event_time = time_text;
+      r.event_time = has_time ? time_text : opts.arrival_time;
       out->rejected.push_back(std::move(r));
     }
   }

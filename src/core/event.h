@@ -59,6 +59,7 @@ class Arena {
 };
 
 struct EventBatch {
+  std::string source;  // the decoded payload (plus parser padding); Event::raw may point here
   Arena arena;
   std::deque<Event> events;
 };

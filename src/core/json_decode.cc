@@ -36,6 +36,14 @@ struct JsonDecoder::Impl {
   uint32_t add_value(EventBatch* out, Event* ev, dom::element el);
   void decode_element(EventBatch* out, dom::element el, std::string_view raw, const JsonDecodeOptions& o);
   void decode_text(EventBatch* out, const char* p, size_t len, const JsonDecodeOptions& o);
+  // Copies text into out->source followed by the padding simdjson reads past the end.
+  static std::string_view take_source(EventBatch* out, std::string_view text) {
+    out->source.clear();
+    out->source.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+    out->source.append(text);
+    out->source.append(simdjson::SIMDJSON_PADDING, ' ');
+    return std::string_view(out->source.data(), text.size());
+  }
 };
 
 // Converts one JSON value (recursively for arrays of values) into ev->values.
@@ -193,9 +201,9 @@ static std::string parse_error_text(simdjson::error_code e) {
   return std::string("invalid JSON: ") + simdjson::error_message(e);
 }
 
-// Parses one NDJSON line / single event. p must be followed by SIMDJSON_PADDING readable bytes.
+// Parses one NDJSON line / single event lying in out->source (so followed by padding).
 void JsonDecoder::Impl::decode_text(EventBatch* out, const char* p, size_t len, const JsonDecodeOptions& o) {
-  std::string_view raw = out->arena.copy(std::string_view(p, len));
+  std::string_view raw(p, len);
   if (len > o.max_event_bytes) {
     out->events.emplace_back();
     out->events.back().raw = raw;
@@ -219,7 +227,7 @@ JsonDecoder::~JsonDecoder() = default;
 
 void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptions& o, EventBatch* out) {
   impl_->names.clear();
-  simdjson::padded_string buf(payload);
+  std::string_view buf = Impl::take_source(out, payload);
   const char* p = buf.data();
   const char* end = p + buf.size();
   const char* q = p;
@@ -229,7 +237,7 @@ void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptio
     auto err = impl_->parser.parse(p, buf.size(), false).get(doc);
     if (err) {
       out->events.emplace_back();
-      out->events.back().raw = out->arena.copy(payload);
+      out->events.back().raw = buf;
       out->events.back().error = parse_error_text(err) + " (the whole payload is kept)";
       return;
     }
@@ -254,7 +262,7 @@ void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptio
 
 void JsonDecoder::decode_event(std::string_view text, const JsonDecodeOptions& o, EventBatch* out) {
   impl_->names.clear();
-  simdjson::padded_string buf(text);
+  std::string_view buf = Impl::take_source(out, text);
   impl_->decode_text(out, buf.data(), buf.size(), o);
 }
 

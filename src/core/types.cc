@@ -2,6 +2,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <charconv>
 #include <cstring>
 
 #include "core/json_decode.h"
@@ -316,7 +317,29 @@ std::string append_copy_value(std::string* out, const Event& ev, const Value& v,
     out->append("\\N");
     return {};
   }
-  std::string lit;
+  if (!t.is_array && (t.cls == TypeClass::kText || t.cls == TypeClass::kOther) && v.kind == Kind::kString &&
+      t.max_chars < 0) {
+    // the common case, straight into the COPY buffer
+    if (std::memchr(v.text.data(), 0, v.text.size())) return "contains a NUL character, which Postgres text cannot store";
+    append_copy_escaped(out, v.text);
+    return {};
+  }
+  if (!t.is_array && v.kind == Kind::kInt && t.cls <= TypeClass::kNumeric && t.cls != TypeClass::kText) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v.i);
+    out->append(buf, size_t(r.ptr - buf));
+    return {};
+  }
+  if (!t.is_array && v.kind == Kind::kDouble && t.cls == TypeClass::kDouble) {
+    append_double(out, v.d);
+    return {};
+  }
+  if (!t.is_array && v.kind == Kind::kBool && t.cls == TypeClass::kBool) {
+    out->append(v.b ? "t" : "f");
+    return {};
+  }
+  static thread_local std::string lit;
+  lit.clear();
   if (t.is_array) {
     if (v.kind != Kind::kArray) return "not an array";
     lit.push_back('{');

@@ -111,11 +111,13 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   }
   pg::spi_connect();
   check_project_writer(project);
-  std::string payload = text_arg(fcinfo, 1);
+  std::string_view payload;  // the argument's own memory, valid for this call
+  pg::call([&] {
+    text* t = PG_GETARG_TEXT_PP(1);
+    payload = std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+  });
   EventBatch batch;
   decoder().decode_payload(payload, decode_options(collection.empty()), &batch);
-  payload.clear();
-  payload.shrink_to_fit();
   IngestCounts counts;
   ingest_batch(project, collection, batch, caller_source("collect_batch"), &counts);
   pg::spi_finish();
