@@ -178,23 +178,57 @@ TEST(DecodePayload, MalformedArrayBecomesOneErroredEventWithWholePayload) {
 
 TEST(DecodeEvent, SingleEventAndItsErrors) {
   JsonDecoder dec;
+  EventBatch ok, not_object, broken, too_big;
+  dec.decode_event("{\"pageURL\":\"/x\",\"n\":2}", {}, &ok);
+  dec.decode_event("[1,2]", {}, &not_object);
+  dec.decode_event("{\"broken\":", {}, &broken);
+  JsonDecodeOptions small;
+  small.max_event_bytes = 10;
+  dec.decode_event("{\"abc\":\"0123456789\"}", small, &too_big);
+  ASSERT_EQ(ok.events.size(), 1u);
+  ASSERT_EQ(not_object.events.size(), 1u);
+  ASSERT_EQ(broken.events.size(), 1u);
+  ASSERT_EQ(too_big.events.size(), 1u);
+  EXPECT_TRUE(ok.events[0].error.empty());
+  EXPECT_EQ(names_of(ok.events[0]), (Names{"page_url", "n"}));
+  EXPECT_EQ(field(ok.events[0], "page_url").text, "/x");
+  EXPECT_EQ(ok.events[0].raw, "{\"pageURL\":\"/x\",\"n\":2}");
+  EXPECT_EQ(not_object.events[0].error, "event is not a JSON object");
+  EXPECT_EQ(not_object.events[0].raw, "[1,2]");
+  EXPECT_EQ(broken.events[0].error.rfind("invalid JSON: ", 0), 0u);
+  EXPECT_EQ(broken.events[0].raw, "{\"broken\":");
+  EXPECT_EQ(too_big.events[0].error, "event of 20 bytes exceeds pulse.max_event_bytes (10)");
+  EXPECT_EQ(too_big.events[0].raw, "{\"abc\":\"0123456789\"}");
+}
+
+// decode_event / decode_payload append to the batch, so several calls may fill one batch;
+// what the earlier calls stored (raw texts included, which dead letters use) must stay intact.
+TEST(DecodeEvent, SeveralCallsIntoOneBatchKeepEarlierEvents) {
+  JsonDecoder dec;
   EventBatch b;
   dec.decode_event("{\"pageURL\":\"/x\",\"n\":2}", {}, &b);
   dec.decode_event("[1,2]", {}, &b);
   dec.decode_event("{\"broken\":", {}, &b);
+  dec.decode_payload("{\"a\":1}\n{\"oops\"}\n", {}, &b);
+  dec.decode_payload("[1]", {}, &b);
   JsonDecodeOptions small;
   small.max_event_bytes = 10;
   dec.decode_event("{\"abc\":\"0123456789\"}", small, &b);
-  ASSERT_EQ(b.events.size(), 4u);
-  EXPECT_TRUE(b.events[0].error.empty());
+  ASSERT_EQ(b.events.size(), 7u);
+  EXPECT_EQ(b.events[0].raw, "{\"pageURL\":\"/x\",\"n\":2}");
+  EXPECT_EQ(event_to_json(b.events[0]), "{\"pageURL\":\"/x\",\"n\":2}");
   EXPECT_EQ(names_of(b.events[0]), (Names{"page_url", "n"}));
-  EXPECT_EQ(field(b.events[0], "page_url").text, "/x");
   EXPECT_EQ(b.events[1].error, "event is not a JSON object");
   EXPECT_EQ(b.events[1].raw, "[1,2]");
   EXPECT_EQ(b.events[2].error.rfind("invalid JSON: ", 0), 0u);
   EXPECT_EQ(b.events[2].raw, "{\"broken\":");
-  EXPECT_EQ(b.events[3].error, "event of 20 bytes exceeds pulse.max_event_bytes (10)");
-  EXPECT_EQ(b.events[3].raw, "{\"abc\":\"0123456789\"}");
+  EXPECT_EQ(b.events[3].raw, "{\"a\":1}");
+  EXPECT_EQ(field(b.events[3], "a").i, 1);
+  EXPECT_EQ(b.events[4].raw, "{\"oops\"}");
+  EXPECT_FALSE(b.events[4].error.empty());
+  EXPECT_EQ(b.events[5].raw, "1");
+  EXPECT_EQ(b.events[5].error, "event is not a JSON object");
+  EXPECT_EQ(b.events[6].raw, "{\"abc\":\"0123456789\"}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -570,7 +604,7 @@ TEST(DecodePayload, InvalidUtf8IsAnInvalidEvent) {
 }
 
 TEST(DecodePayload, NestedObjectKeptAsMinifiedJson) {
-  auto b = decode("{\"o\": { \"x\" : [ 1 , 2 ],\n \"y\" : {\"z\": \"a\\tb\"} , \"w\":null } }");
+  auto b = decode("{\"o\": { \"x\" : [ 1 , 2 ],\t \"y\" : {\"z\": \"a\\tb\"} , \"w\":null } }");
   ASSERT_EQ(b->events.size(), 1u);
   const Value& o = field(b->events[0], "o");
   EXPECT_EQ(o.kind, Kind::kObject);
