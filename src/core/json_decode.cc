@@ -37,13 +37,19 @@ struct JsonDecoder::Impl {
   void decode_element(EventBatch* out, dom::element el, std::string_view raw, const JsonDecodeOptions& o);
   void decode_text(EventBatch* out, const char* p, size_t len, const JsonDecodeOptions& o);
   // Copies text into out->source followed by the padding simdjson reads past the end.
+  // A batch decoded into more than once keeps earlier sources alive: later ones go to the arena.
   static std::string_view take_source(EventBatch* out, std::string_view text) {
-    out->source.clear();
+    if (!out->source.empty()) {
+      std::string padded(text);
+      padded.append(simdjson::SIMDJSON_PADDING, ' ');
+      return out->arena.copy(padded).substr(0, text.size());
+    }
     out->source.reserve(text.size() + simdjson::SIMDJSON_PADDING);
     out->source.append(text);
     out->source.append(simdjson::SIMDJSON_PADDING, ' ');
     return std::string_view(out->source.data(), text.size());
   }
+  size_t payload_bytes = 0;  // size of the payload being decoded
 };
 
 // Converts one JSON value (recursively for arrays of values) into ev->values.
@@ -181,11 +187,11 @@ void JsonDecoder::Impl::decode_element(EventBatch* out, dom::element el, std::st
     f.value = add_value(out, &ev, kv.value);
     ev.fields.push_back(f);
   }
+  (void)arena_before;
   if (ev.raw.empty()) {
-    // array elements carry no raw span: measure the minified form only when the strings this
-    // event added (plus a generous allowance per value) say it could matter
-    size_t approx = out->arena.bytes() - arena_before + 32 * ev.values.size();
-    if (approx > o.max_event_bytes / 2) {
+    // An array element carries no raw span: its size is that of its minified JSON, measured
+    // whenever the whole payload is over the limit (otherwise no element can be).
+    if (payload_bytes > o.max_event_bytes) {
       keep_raw();
       if (ev.raw.size() > o.max_event_bytes) {
         ev.fields.clear();
@@ -227,6 +233,7 @@ JsonDecoder::~JsonDecoder() = default;
 
 void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptions& o, EventBatch* out) {
   impl_->names.clear();
+  impl_->payload_bytes = payload.size();
   std::string_view buf = Impl::take_source(out, payload);
   const char* p = buf.data();
   const char* end = p + buf.size();
@@ -262,6 +269,7 @@ void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptio
 
 void JsonDecoder::decode_event(std::string_view text, const JsonDecodeOptions& o, EventBatch* out) {
   impl_->names.clear();
+  impl_->payload_bytes = text.size();
   std::string_view buf = Impl::take_source(out, text);
   impl_->decode_text(out, buf.data(), buf.size(), o);
 }

@@ -72,7 +72,7 @@ std::string common_name_problem(std::string_view name) {
 // already own.
 std::string project_name_problem(std::string_view name) {
   // the roles <name>_writer / <name>_reader must fit in 63 bytes too
-  if (name.size() > kMaxIdentifierBytes - 7) return "must be 1 to 56 characters";
+  if (name.empty() || name.size() > kMaxIdentifierBytes - 7) return "must be 1 to 56 characters";
   std::string problem = common_name_problem(name);
   if (!problem.empty()) return problem;
   if (name == "public" || name == "information_schema" || name == "pulse") {

@@ -181,6 +181,16 @@ static bool is_uuid_text(std::string_view s) {
   return true;
 }
 
+// True when JSON text holds the escape \u0000 (a backslash run of odd length before u0000).
+static bool has_escaped_nul(std::string_view s) {
+  for (size_t k = s.find("u0000"); k != std::string_view::npos; k = s.find("u0000", k + 1)) {
+    size_t run = 0;
+    while (run < k && s[k - 1 - run] == '\\') run++;
+    if (run % 2 == 1) return true;
+  }
+  return false;
+}
+
 static size_t utf8_chars(std::string_view s) {
   size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
@@ -226,8 +236,7 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
         case Kind::kInt: s = std::to_string(v.i); break;
         case Kind::kDouble: append_double(&s, v.d); break;
         default:
-          if (v.text.find("\\u0000") != std::string_view::npos)
-            return "contains a NUL character, which jsonb cannot store";
+          if (has_escaped_nul(v.text)) return "contains a NUL character, which jsonb cannot store";
           s = std::string(v.text);
       }
       out->append(s);
@@ -263,8 +272,12 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
         x = v.i;
       } else if (v.kind == Kind::kDouble && std::trunc(v.d) == v.d && v.d >= -9.2e18 && v.d <= 9.2e18) {
         x = int64_t(v.d);
-      } else if (v.kind == Kind::kString && is_number_text(v.text, true) && v.text.size() < 19) {
-        x = std::stoll(std::string(v.text));
+      } else if (v.kind == Kind::kString && is_number_text(v.text, true)) {
+        std::string_view d = v.text;
+        if (!d.empty() && d[0] == '+') d.remove_prefix(1);
+        auto r = std::from_chars(d.data(), d.data() + d.size(), x);
+        if (r.ec == std::errc::result_out_of_range) return "out of range for type " + t.pg_name;
+        if (r.ec != std::errc() || r.ptr != d.data() + d.size()) return "not an integer";
       } else {
         return "not an integer";
       }

@@ -180,7 +180,7 @@ TEST(ProjectNameProblem, AcceptsValidNames) {
   EXPECT_EQ(project_name_problem("a"), "");
   EXPECT_EQ(project_name_problem("shop_2024"), "");
   EXPECT_EQ(project_name_problem("_internal"), "");
-  EXPECT_EQ(project_name_problem(std::string(63, 'p')), "");
+  EXPECT_EQ(project_name_problem(std::string(56, 'p')), "");
   EXPECT_EQ(project_name_problem("publicity"), "");
   EXPECT_EQ(project_name_problem("pulse2"), "");
   EXPECT_EQ(project_name_problem("pg"), "");

@@ -56,7 +56,9 @@ Copied copy(const std::string& value_json, const std::string& type) {
   c.reason = append_copy_value(&out, d.ev(), d.v(), classify_pg_type(type));
   EXPECT_EQ(out.rfind("prefix|", 0), 0u);
   c.text = out.substr(7);
-  if (!c.reason.empty()) EXPECT_EQ(c.text, "") << "appended although refused: " << value_json << " -> " << type;
+  if (!c.reason.empty()) {
+    EXPECT_EQ(c.text, "") << "appended although refused: " << value_json << " -> " << type;
+  }
   return c;
 }
 
@@ -419,6 +421,18 @@ TEST(AppendCopyValue, RealAndNumeric) {
   EXPECT_EQ(refused(R"("abc")", "numeric"), "not a number");
   EXPECT_EQ(refused(R"("1,5")", "numeric"), "not a number");
   EXPECT_EQ(refused("false", "numeric"), "not a number");
+}
+
+// Postgres refuses float input that underflows to zero ("1e-50" is out of range for type real,
+// "1e-400" for double precision): such a value must become a rejected field here, not a COPY
+// error that takes the whole row down.
+TEST(AppendCopyValue, FloatUnderflowRefused) {
+  EXPECT_EQ(ok("1e-400", "double precision"), "0");  // the JSON parser already made it 0
+  EXPECT_EQ(refused(R"("1e-400")", "double precision"), "out of range for type double precision");
+  EXPECT_EQ(refused("1e-50", "real"), "out of range for type real");
+  EXPECT_EQ(refused(R"("1e-50")", "real"), "out of range for type real");
+  EXPECT_EQ(ok("1e-30", "real"), "1e-30");  // a normal float
+  EXPECT_EQ(ok("0", "real"), "0");
 }
 
 // ---------------------------------------------------------------------------------------------
