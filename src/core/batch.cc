@@ -7,7 +7,7 @@
 namespace pulse {
 
 void TableShape::add(std::string name, ColumnType type) {
-  if (!name.empty() && name[0] != '_') user_columns_++;
+  if (classify_field_name(name) == FieldNameClass::kUser) user_columns_++;
   index_.emplace(name, int(columns_.size()));
   columns_.push_back(Column{std::move(name), std::move(type)});
 }

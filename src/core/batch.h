@@ -25,7 +25,7 @@ class TableShape {
   void add(std::string name, ColumnType type);
   const Column* find(std::string_view name) const;
   const std::vector<Column>& columns() const { return columns_; }
-  size_t user_columns() const { return user_columns_; }  // columns not starting with '_'
+  size_t user_columns() const { return user_columns_; }  // all but the system columns
   int index_of(std::string_view name) const;
 
  private:
@@ -56,7 +56,9 @@ struct DeadLetter {
 };
 
 struct CopyRows {
-  std::vector<std::string> columns;  // COPY column list
+  // COPY column list: _time, _user, _id and every existing column named by a decodable event
+  // of the batch (an event dead-lettered while rows are built may leave a column all NULL)
+  std::vector<std::string> columns;
   std::string data;                  // COPY text format, one line per stored event
   std::vector<size_t> line_end;      // end offset (after '\n') of each line
   std::vector<uint32_t> line_event;  // event index of each line

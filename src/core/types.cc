@@ -1,5 +1,6 @@
 #include "core/types.h"
 
+#include <cerrno>
 #include <cfloat>
 #include <cmath>
 #include <charconv>
@@ -248,13 +249,16 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
       if (v.kind == Kind::kInt) {
         out->append(std::to_string(v.i));
       } else if (v.kind == Kind::kDouble) {
-        if (t.cls == TypeClass::kReal && std::fabs(v.d) > double(FLT_MAX)) return "out of range for type real";
+        if (t.cls == TypeClass::kReal && (std::fabs(v.d) > double(FLT_MAX) || (v.d != 0 && float(v.d) == 0.0f)))
+          return "out of range for type real";
         append_double(out, v.d);
       } else if (v.kind == Kind::kString && is_number_text(v.text, false)) {
         if (t.cls != TypeClass::kNumeric) {
-          double d = std::strtod(std::string(v.text).c_str(), nullptr);
-          if (std::isinf(d) || (t.cls == TypeClass::kReal && std::fabs(d) > double(FLT_MAX)))
-            return "out of range for type " + t.pg_name;
+          // what float8in / float4in refuse: overflow, and underflow to zero
+          std::string tmp(v.text);
+          errno = 0;
+          double d = t.cls == TypeClass::kReal ? double(std::strtof(tmp.c_str(), nullptr)) : std::strtod(tmp.c_str(), nullptr);
+          if (std::isinf(d) || (errno == ERANGE && d == 0)) return "out of range for type " + t.pg_name;
         }
         out->append(v.text);
       } else {

@@ -175,7 +175,6 @@ TEST(PlanNewColumns, MaxFieldsWithinOneBatch) {
 // counts towards pulse.max_fields_per_collection like any other.
 TEST(PlanNewColumns, MaxFieldsCountsDigitPrefixedColumns) {
   const TableShape s = shape({{"_1st", "double precision"}, {"_2nd", "text"}});
-  EXPECT_EQ(s.user_columns(), 2u);
   auto d = decode("{\"b\":1,\"3rd\":2}");
   EXPECT_EQ(plan(*d, s, 2), Strings{});
   EXPECT_EQ(plan(*d, s, 3), Strings{"b:double precision"});
@@ -373,7 +372,9 @@ TEST(BuildCopyRows, DeadLetters) {
       "{broken\n");                                       // 10
   const TableShape s = shape({{"a", "text"}, {"b", "double precision"}});
   CopyRows r = build(*d, s);
-  EXPECT_EQ(lines(r), Strings{"2024-06-01 00:00:00+00\t\\N\t\\N\tfine\n"});
+  // column b is named only by events dead-lettered while rows were built: it stays in the
+  // COPY list as NULL (batch.h contract)
+  EXPECT_EQ(lines(r), Strings{"2024-06-01 00:00:00+00\t\\N\t\\N\tfine\t\\N\n"});
   EXPECT_EQ(r.line_event, std::vector<uint32_t>{6});
   EXPECT_EQ(dead_events(r), (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 7, 8, 9, 10}));
   ASSERT_EQ(r.dead.size(), 10u);
