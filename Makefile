@@ -4,7 +4,9 @@
 #   bash test/run_all.sh      every suite (unit, regress, pgTAP, integration) on a private cluster
 EXTENSION = pg_pulse
 MODULE_big = pg_pulse
-DATA = $(wildcard sql/ext/pg_pulse--*.sql)
+# The install script is assembled from one part per subsystem (sql/ext/parts/NN_name.sql).
+DATA_built = sql/ext/pg_pulse--0.1.0.sql
+EXTRA_CLEAN = sql/ext/pg_pulse--0.1.0.sql
 DOCS =
 
 CORE_SRCS = $(wildcard src/core/*.cc)
@@ -33,6 +35,9 @@ src/core/%.o: src/core/%.cc $(wildcard src/core/*.h)
 
 src/%.o: src/%.cc $(wildcard src/*/*.h)
 	$(CXX) $(CXXFLAGS_PULSE) $(PG_INCLUDES) -c -o $@ $<
+
+sql/ext/pg_pulse--0.1.0.sql: $(sort $(wildcard sql/ext/parts/*.sql))
+	cat $^ > $@
 
 print-regress:
 	@echo $(REGRESS)

@@ -34,7 +34,9 @@ std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<
     for (const Field& f : ev.fields) {
       if (classify_field_name(f.name) != FieldNameClass::kUser) continue;
       if (typed.count(f.name) || shape.index_of(f.name) >= 0) continue;
-      auto t = infer_type(ev, ev.values[f.value]);
+      std::optional<ColumnType> t;
+      if (f.hint >= 0 && size_t(f.hint) < batch.hints.size()) t = classify_pg_type(batch.hints[size_t(f.hint)]);
+      else t = infer_type(ev, ev.values[f.value]);
       if (!t) continue;  // null: no column yet
       typed.insert(f.name);
       if (add.size() >= room) continue;
@@ -137,7 +139,7 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
     rej.clear();
     std::string dead;
     int64_t time_us = 0;
-    bool has_time = false;
+    bool has_time = false, seen_time = false, seen_user = false, seen_id = false;
     id.clear();
     user.clear();
     for (size_t fi = 0; fi < ev.fields.size() && dead.empty(); fi++) {
@@ -159,6 +161,11 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
           reject("", "field names starting with \"_\" are reserved (only _time, _user and _id may be set)");
           continue;
         case FieldNameClass::kTime:
+          if (seen_time) {
+            reject("timestamp with time zone", "another field of this event has the same normalised name");
+            continue;
+          }
+          seen_time = true;
           if (v.kind == Kind::kString) {
             if (!parse_iso_datetime(v.text, &time_us)) dead = "invalid _time: not an ISO-8601 date-time: " + value_json(ev, v);
           } else if (v.kind == Kind::kInt || v.kind == Kind::kDouble) {
@@ -169,9 +176,19 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
           has_time = v.kind != Kind::kNull;
           continue;
         case FieldNameClass::kUser_:
+          if (seen_user) {
+            reject("text", "another field of this event has the same normalised name");
+            continue;
+          }
+          seen_user = true;
           if (!identity_text(v, &user)) dead = "invalid _user: expected a string or a number";
           continue;
         case FieldNameClass::kId:
+          if (seen_id) {
+            reject("text", "another field of this event has the same normalised name");
+            continue;
+          }
+          seen_id = true;
           if (!identity_text(v, &id)) dead = "invalid _id: expected a string or a number";
           continue;
         case FieldNameClass::kUser: break;

@@ -21,6 +21,7 @@ enum class Kind : uint8_t {
   kString,
   kArray,   // elements follow in Event::values (first_child, n_children)
   kObject,  // only its JSON text is kept (goes to jsonb)
+  kBytes,   // raw bytes in text (Avro bytes / fixed; goes to bytea)
 };
 
 struct Value {
@@ -37,6 +38,8 @@ struct Field {
   std::string_view raw_name;   // as sent (arena)
   std::string_view name;       // normalised (arena)
   uint32_t value = 0;          // index into Event::values
+  int32_t hint = -1;           // index into EventBatch::hints: the column type a schema (Avro)
+                               // gives this field; -1 = infer from the value
 };
 
 struct Event {
@@ -58,10 +61,13 @@ class Arena {
   size_t block_size_ = 0, block_used_ = 0, used_ = 0;
 };
 
+struct ColumnType;
+
 struct EventBatch {
   std::string source;  // the decoded payload (plus parser padding); Event::raw may point here
   Arena arena;
   std::deque<Event> events;
+  std::vector<std::string> hints;  // Postgres type names referenced by Field::hint
 };
 
 }  // namespace pulse

@@ -56,6 +56,7 @@ ColumnType classify_pg_type(std::string_view name) {
   else if (base == "date") t.cls = TypeClass::kDate;
   else if (base == "jsonb" || base == "json") t.cls = TypeClass::kJson;
   else if (base == "uuid") t.cls = TypeClass::kUuid;
+  else if (base == "bytea") t.cls = TypeClass::kBytea;
   else t.cls = TypeClass::kOther;
   return t;
 }
@@ -63,7 +64,7 @@ ColumnType classify_pg_type(std::string_view name) {
 static ColumnType make(TypeClass c, bool arr) {
   static const char* names[] = {"text", "double precision", "real", "numeric", "smallint", "integer", "bigint",
                                 "boolean", "timestamp with time zone", "timestamp without time zone", "date",
-                                "jsonb", "uuid", "text"};
+                                "jsonb", "uuid", "bytea", "text"};
   ColumnType t;
   t.cls = c;
   t.is_array = arr;
@@ -200,8 +201,9 @@ static size_t utf8_chars(std::string_view s) {
 
 // Renders a scalar for type class c (no COPY escaping yet). Empty return = fits.
 static std::string render_scalar(std::string* out, const Value& v, const ColumnType& t, bool in_array) {
-  if (v.kind == Kind::kString && std::memchr(v.text.data(), 0, v.text.size()))
+  if (v.kind == Kind::kString && v.text.find('\0') != std::string_view::npos)
     return "contains a NUL character, which Postgres text cannot store";
+  if (v.kind == Kind::kBytes && t.cls != TypeClass::kBytea) return "bytes fit only a bytea column";
   switch (t.cls) {
     case TypeClass::kText:
     case TypeClass::kOther: {
@@ -325,6 +327,18 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
       if (v.kind != Kind::kString || !is_uuid_text(v.text)) return "not a uuid";
       out->append(v.text);
       return {};
+    case TypeClass::kBytea: {
+      if (v.kind != Kind::kBytes && v.kind != Kind::kString) return "not bytes";
+      static const char* hex = "0123456789abcdef";
+      if (in_array) out->push_back('"');
+      out->append(in_array ? "\\\\x" : "\\x");
+      for (unsigned char c : v.text) {
+        out->push_back(hex[c >> 4]);
+        out->push_back(hex[c & 15]);
+      }
+      if (in_array) out->push_back('"');
+      return {};
+    }
   }
   return "unsupported type";
 }
@@ -337,7 +351,7 @@ std::string append_copy_value(std::string* out, const Event& ev, const Value& v,
   if (!t.is_array && (t.cls == TypeClass::kText || t.cls == TypeClass::kOther) && v.kind == Kind::kString &&
       t.max_chars < 0) {
     // the common case, straight into the COPY buffer
-    if (std::memchr(v.text.data(), 0, v.text.size())) return "contains a NUL character, which Postgres text cannot store";
+    if (v.text.find('\0') != std::string_view::npos) return "contains a NUL character, which Postgres text cannot store";
     append_copy_escaped(out, v.text);
     return {};
   }

@@ -14,7 +14,7 @@ namespace pulse {
 
 enum class TypeClass : uint8_t {
   kText, kDouble, kReal, kNumeric, kInt2, kInt4, kInt8, kBool,
-  kTimestamptz, kTimestamp, kDate, kJson, kUuid,
+  kTimestamptz, kTimestamp, kDate, kJson, kUuid, kBytea,
   kOther,  // any other type: values are passed as text and checked by Postgres itself
 };
 

@@ -231,6 +231,47 @@ TEST(DecodeEvent, SeveralCallsIntoOneBatchKeepEarlierEvents) {
   EXPECT_EQ(b.events[6].raw, "{\"abc\":\"0123456789\"}");
 }
 
+TEST(DecodePayload, SeveralPayloadsIntoOneBatchKeepEarlierRawTexts) {
+  JsonDecoder dec;
+  EventBatch b;
+  const std::string bad1 = "[{\"a\":1},";
+  const std::string bad2 = "[{\"b\":2} {\"c\":3}]";
+  dec.decode_payload(bad1, {}, &b);
+  dec.decode_payload("{\"x\":1}\n{nope}", {}, &b);
+  dec.decode_payload(bad2, {}, &b);
+  dec.decode_payload("[{\"userId\":\"u\"}]", {}, &b);
+  ASSERT_EQ(b.events.size(), 5u);
+  EXPECT_EQ(b.events[0].raw, bad1);
+  EXPECT_NE(b.events[0].error.find("the whole payload is kept"), std::string::npos);
+  EXPECT_EQ(b.events[1].raw, "{\"x\":1}");
+  EXPECT_EQ(field(b.events[1], "x").i, 1);
+  EXPECT_EQ(b.events[2].raw, "{nope}");
+  EXPECT_FALSE(b.events[2].error.empty());
+  EXPECT_EQ(b.events[3].raw, bad2);
+  EXPECT_NE(b.events[3].error.find("the whole payload is kept"), std::string::npos);
+  EXPECT_EQ(names_of(b.events[4]), Names{"user_id"});
+  EXPECT_EQ(event_to_json(b.events[4]), "{\"userId\":\"u\"}");
+}
+
+TEST(DecodePayload, EnvelopeArrayElementOverTheLimit) {
+  JsonDecodeOptions o = JsonDecodeOptions();
+  o.envelope = true;
+  o.max_event_bytes = 100;
+  const std::string big(200, 'x');
+  auto b = std::make_unique<EventBatch>();
+  JsonDecoder dec;
+  dec.decode_payload("[{\"collection\":\"c\",\"properties\":{\"s\":\"" + big +
+                         "\"}},{\"collection\":\"c\",\"properties\":{\"s\":\"small\"}}]",
+                     o, b.get());
+  ASSERT_EQ(b->events.size(), 2u);
+  EXPECT_NE(b->events[0].error.find("exceeds pulse.max_event_bytes (100)"), std::string::npos) << b->events[0].error;
+  EXPECT_NE(b->events[0].raw.find(big), std::string_view::npos);
+  EXPECT_TRUE(b->events[0].fields.empty());
+  EXPECT_TRUE(b->events[1].error.empty()) << b->events[1].error;
+  EXPECT_EQ(b->events[1].collection, "c");
+  EXPECT_EQ(field(b->events[1], "s").text, "small");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Envelope mode
 
