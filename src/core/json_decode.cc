@@ -314,6 +314,16 @@ static void append_value_json(std::string* out, const Event& ev, const Value& v)
     case Kind::kString: append_json_string(out, v.text); break;
     case Kind::kArray:
     case Kind::kObject: out->append(v.text); break;
+    case Kind::kBytes: {  // as the bytea text form, "\\x..."
+      static const char* hex = "0123456789abcdef";
+      std::string h = "\\x";
+      for (unsigned char c : v.text) {
+        h.push_back(hex[c >> 4]);
+        h.push_back(hex[c & 15]);
+      }
+      append_json_string(out, h);
+      break;
+    }
   }
   (void)ev;
 }

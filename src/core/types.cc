@@ -140,6 +140,13 @@ std::string value_json(const Event& ev, const Value& v) {
     case Kind::kInt: return std::to_string(v.i);
     case Kind::kDouble: append_double(&s, v.d); return s;
     case Kind::kString: append_json_string(&s, v.text); return s;
+    case Kind::kBytes: {
+      Event one;
+      one.fields.push_back(Field{"v", "v", 0, -1});
+      one.values.push_back(v);
+      std::string j = event_to_json(one);  // {"v":"\\x.."}
+      return j.substr(5, j.size() - 6);
+    }
     default: (void)ev; return std::string(v.text);
   }
 }
