@@ -44,7 +44,9 @@ struct Field {
 
 struct Event {
   std::string_view collection;  // normalised collection (envelope); empty when not given
-  std::string_view raw;         // the event's JSON text, kept for dead letters / rejects
+  std::string_view raw;         // the event as received (JSON text, or Avro bytes), for dead letters
+  std::string_view source;      // where it came from (e.g. kafka topic/partition/offset); empty:
+                                // the caller's source applies
   std::vector<Field> fields;    // top-level properties in arrival order
   std::vector<Value> values;    // fields' values and array elements
   std::string error;            // non-empty: the event is undecodable -> dead letter

@@ -151,7 +151,17 @@ void JsonDecoder::Impl::decode_element(EventBatch* out, dom::element el, std::st
     ev.error = std::string(kNotObject);
     return;
   }
-  if (o.envelope) {
+  bool envelope = o.envelope;
+  if (!envelope && o.envelope_auto) {
+    dom::object obj = el.get_object().value_unsafe();
+    dom::element c, p;
+    envelope = obj.size() == 2 && obj["collection"].get(c) == simdjson::SUCCESS &&
+               c.type() == dom::element_type::STRING && obj["properties"].get(p) == simdjson::SUCCESS &&
+               p.type() == dom::element_type::OBJECT;
+  }
+  if (!envelope && !o.default_collection.empty())
+    ev.collection = out->arena.copy(normalize_collection_name(o.default_collection));
+  if (envelope) {
     dom::object env = el.get_object().value_unsafe();
     dom::element coll, p;
     if (env["collection"].get(coll) != simdjson::SUCCESS || coll.type() != dom::element_type::STRING) {

@@ -29,7 +29,7 @@ void check_project_name(const std::string& project) {
   std::string why = project_name_problem(project);
   if (!why.empty())
     throw Error(sqlstate::kInvalidName, "invalid project name \"" + project + "\": " + why, "",
-                "Project names are 1 to 63 characters of a-z, 0-9 and _, not starting with a digit or pg_.");
+                "Project names are 1 to 56 characters of a-z, 0-9 and _, not starting with a digit or pg_.");
 }
 
 void check_collection_name(const std::string& collection) {
@@ -92,13 +92,10 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
                  " (_time timestamptz NOT NULL DEFAULT now(), _user text, _id text,"
                  " _shard_time timestamptz NOT NULL DEFAULT now(),"
                  " _shard_xid xid8 NOT NULL DEFAULT pg_current_xact_id())");
-    pg::spi_exec("CREATE INDEX " + pg::quote_ident(collection.substr(0, 48) + "_time_brin") + " ON " + t +
-                 " USING brin (_time)");
-    pg::spi_exec("CREATE INDEX " + pg::quote_ident(collection.substr(0, 42) + "_shard_time_brin") + " ON " + t +
-                 " USING brin (_shard_time)");
-    if (dedup)
-      pg::spi_exec("CREATE UNIQUE INDEX " + pg::quote_ident(collection.substr(0, 50) + "_id_key") + " ON " + t +
-                   " (_id)");
+    // Index names are left to Postgres, which picks free ones (no clash with other relations).
+    pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_time)");
+    pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_shard_time)");
+    if (dedup) pg::spi_exec("CREATE UNIQUE INDEX ON " + t + " (_id)");
     pg::spi_exec("GRANT SELECT ON " + t + " TO " + reader);
     pg::spi_exec(
         "INSERT INTO pulse.collection_registry(project, name, dedup) VALUES ($1, $2, $3)"

@@ -1,5 +1,6 @@
 // SQL entry points of ingestion: pulse.collect, pulse.collect_batch, pulse.create_collection,
 // pulse.replay_dead_letters, and the small helpers the SQL scripts use.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -80,7 +81,7 @@ using namespace pulse::ingest;
 
 // pulse.collect(project, collection, event jsonb) -> pulse.ingest_result
 PULSE_SQL_FUNCTION(pulse_collect) {
-  std::string project = require_text(fcinfo, 0, "project");
+  std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
   std::string collection = ascii_lower(require_text(fcinfo, 1, "collection"));
   if (PG_ARGISNULL(2)) throw Error(sqlstate::kInvalidParameter, "event must not be null");
   check_collection_name(collection);
@@ -102,7 +103,7 @@ PULSE_SQL_FUNCTION(pulse_collect) {
 
 // pulse.collect_batch(project, payload text, collection text default null) -> ingest_result
 PULSE_SQL_FUNCTION(pulse_collect_batch) {
-  std::string project = require_text(fcinfo, 0, "project");
+  std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "payload must not be null");
   std::string collection;
   if (!PG_ARGISNULL(2)) {
@@ -127,7 +128,7 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
 // pulse.create_collection(project, collection, fields jsonb default '{}', dedup default false)
 // Declared field types are resolved by Postgres' own type parser.
 PULSE_SQL_FUNCTION(pulse_create_collection) {
-  std::string project = require_text(fcinfo, 0, "project");
+  std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
   std::string collection = ascii_lower(require_text(fcinfo, 1, "collection"));
   check_collection_name(collection);
   bool dedup = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
@@ -192,7 +193,7 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
 // Takes the matching dead letters out of pulse.dead_letters and ingests them again; those that
 // still fail come back as new dead letters with the new error.
 PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
-  std::string project = require_text(fcinfo, 0, "project");
+  std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
   pg::spi_connect();
   check_project_writer(project);
   std::vector<Arg> args = {Arg::text(project)};
@@ -223,6 +224,7 @@ PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
     });
     items.push_back(Item{v[0], v[1] ? v[1] : "", v[2] ? v[2] : "", v[3] ? v[3] : ""});
   }
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return std::stoll(a.id) < std::stoll(b.id); });
   IngestCounts counts;
   for (auto& it : items) {
     pg::check_interrupts();

@@ -111,18 +111,6 @@ std::string now_copy_text() {
   return std::string(s);
 }
 
-void insert_dead_letters(const std::string& project, const std::vector<std::string>& collections,
-                         const std::vector<std::string>& payloads, const std::vector<std::string>& errors,
-                         const std::string& source) {
-  if (payloads.empty()) return;
-  pg::spi_exec(
-      "INSERT INTO pulse.dead_letters(project, collection, payload, error, source)"
-      " SELECT $1, nullif(c, ''), convert_to(p, 'UTF8'), e, $5"
-      " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(c, p, e)",
-      {Arg::text(project), Arg::text_array(collections), Arg::text_array(payloads), Arg::text_array(errors),
-       Arg::text(source)});
-}
-
 // Text that Postgres can hold: NUL bytes are spelled \u0000.
 std::string without_nul(std::string_view s) {
   std::string out;
@@ -132,6 +120,20 @@ std::string without_nul(std::string_view s) {
     else out.append("\\u0000");
   }
   return out;
+}
+
+void insert_dead_letters(const std::string& project, const std::vector<std::string>& collections,
+                         const std::vector<std::string>& payloads, const std::vector<std::string>& errors,
+                         const std::vector<std::string>& sources) {
+  if (payloads.empty()) return;
+  std::vector<std::string> errs;
+  for (auto& e : errors) errs.push_back(without_nul(e));
+  pg::spi_exec(
+      "INSERT INTO pulse.dead_letters(project, collection, payload, error, source)"
+      " SELECT $1, nullif(c, ''), p, e, s"
+      " FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[]) AS u(c, p, e, s)",
+      {Arg::text(project), Arg::text_array(collections), Arg::bytea_array(payloads), Arg::text_array(errs),
+       Arg::text_array(sources)});
 }
 
 }  // namespace
@@ -149,11 +151,12 @@ void ingest_batch(const std::string& project, const std::string& fixed_collectio
                   const std::string& source, IngestCounts* counts) {
   // Route events to collections, keeping arrival order inside each.
   std::map<std::string, std::vector<uint32_t>> groups;
-  std::vector<std::string> dl_coll, dl_payload, dl_error;
+  std::vector<std::string> dl_coll, dl_payload, dl_error, dl_source;
   auto dead = [&](const std::string& coll, const Event& ev, const std::string& error) {
     dl_coll.push_back(coll);
-    dl_payload.push_back(without_nul(event_to_json(ev)));
+    dl_payload.push_back(event_to_json(ev));  // bytea: binary (Avro) payloads stay intact
     dl_error.push_back(error);
+    dl_source.push_back(ev.source.empty() ? source : std::string(ev.source));
   };
   for (uint32_t k = 0; k < batch.events.size(); k++) {
     const Event& ev = batch.events[k];
@@ -169,8 +172,9 @@ void ingest_batch(const std::string& project, const std::string& fixed_collectio
       append_json_string(&env, coll);
       env += ",\"properties\":" + event_to_json(ev) + "}";
       dl_coll.push_back("");
-      dl_payload.push_back(without_nul(env));
+      dl_payload.push_back(env);
       dl_error.push_back("invalid collection name \"" + coll + "\": " + why);
+      dl_source.push_back(ev.source.empty() ? source : std::string(ev.source));
       continue;
     }
     groups[coll].push_back(k);
@@ -248,7 +252,7 @@ void ingest_batch(const std::string& project, const std::string& fixed_collectio
       counts->rejected_fields += int64_t(f.size());
     }
   }
-  insert_dead_letters(project, dl_coll, dl_payload, dl_error, source);
+  insert_dead_letters(project, dl_coll, dl_payload, dl_error, dl_source);
   counts->dead_lettered += int64_t(dl_payload.size());
 }
 

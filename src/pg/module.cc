@@ -33,7 +33,7 @@ void _PG_init(void) {
                           "Attempts to add columns before the ingestion call fails with SQLSTATE 55P03.", NULL,
                           &pulse_ddl_retries, 5, 1, 1000, PGC_USERSET, 0, NULL, NULL, NULL);
   DefineCustomStringVariable("pulse.database", "Database the pg_pulse launcher worker connects to.", NULL,
-                             &pulse_database, "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+                             &pulse_database, "postgres", PGC_SIGHUP, 0, NULL, NULL, NULL);
   MarkGUCPrefixReserved("pulse");
 
   // A batch allocates tens of MB of short-lived buffers (payload, decoded events, COPY text).

@@ -35,6 +35,31 @@ Arg Arg::text_array(const std::vector<std::string>& v) {
   return a;
 }
 
+Arg Arg::bytea_array(const std::vector<std::string>& v) {
+  Arg a;
+  a.type = BYTEAARRAYOID;
+  const std::string* items = v.data();
+  int n = int(v.size());
+  call([&] {
+    Datum* d = static_cast<Datum*>(palloc(sizeof(Datum) * (n ? n : 1)));
+    for (int k = 0; k < n; k++) {
+      bytea* b = static_cast<bytea*>(palloc(VARHDRSZ + items[k].size()));
+      SET_VARSIZE(b, VARHDRSZ + items[k].size());
+      memcpy(VARDATA(b), items[k].data(), items[k].size());
+      d[k] = PointerGetDatum(b);
+    }
+    a.value = PointerGetDatum(construct_array(d, n, BYTEAOID, -1, false, TYPALIGN_INT));
+  });
+  return a;
+}
+
+Arg Arg::int4(int32_t v) {
+  Arg a;
+  a.type = INT4OID;
+  a.value = Int32GetDatum(v);
+  return a;
+}
+
 Arg Arg::int8(int64_t v) {
   Arg a;
   a.type = INT8OID;

@@ -21,6 +21,8 @@ struct Arg {
   static Arg text(const std::string& s);
   static Arg null_text();
   static Arg text_array(const std::vector<std::string>& v);
+  static Arg bytea_array(const std::vector<std::string>& v);
+  static Arg int4(int32_t v);
   static Arg int8(int64_t v);
   static Arg boolean(bool v);
 };

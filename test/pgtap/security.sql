@@ -2,7 +2,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_pulse;
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 
 SELECT pulse.create_project('tap_a');
 SELECT pulse.create_project('tap_b');
@@ -12,6 +12,8 @@ CREATE ROLE tap_mallory LOGIN; -- nothing
 GRANT tap_a_writer TO tap_alice;
 GRANT tap_a_reader TO tap_rita;
 SELECT pulse.collect('tap_b', 'secret', '{"v": 1}');
+SELECT pulse.collect('tap_b', 'secret', '[1]');            -- a dead letter of B
+SELECT pulse.collect('tap_a', 'events', '{"_time": "x"}'); -- a dead letter of A
 CREATE TABLE public.y (id int);
 
 -- every ingestion function is SECURITY DEFINER with a pinned search_path
@@ -40,6 +42,10 @@ SELECT throws_ok($$SELECT pulse.create_project('tap_c')$$, '42501', NULL, 'a wri
 SELECT throws_ok($$SELECT pulse.drop_project('tap_b', true)$$, '42501', NULL, 'a writer cannot drop projects');
 SELECT is((SELECT count(*)::int FROM pulse.collections WHERE project = 'tap_b'), 0,
           'pulse.collections hides what the caller cannot read');
+SELECT is((SELECT array_agg(DISTINCT project) FROM pulse.dead_letters), ARRAY['tap_a'],
+          'a writer sees its project''s dead letters only');
+SELECT is((pulse.replay_dead_letters('tap_a', ids => ARRAY(SELECT id FROM pulse.dead_letters))).dead_lettered, 1::bigint,
+          'and can replay them by id');
 RESET ROLE;
 
 SET ROLE tap_rita;
@@ -50,6 +56,7 @@ RESET ROLE;
 SET ROLE tap_mallory;
 SELECT throws_ok($$SELECT pulse.collect('tap_a', 'events', '{"v": 3}')$$, '42501', NULL, 'a stranger cannot write');
 SELECT throws_ok($$SELECT * FROM tap_a.events$$, '42501', NULL, 'a stranger cannot read');
+SELECT is((SELECT count(*)::int FROM pulse.dead_letters), 0, 'a stranger sees no dead letters');
 RESET ROLE;
 
 -- the hostile field name became one harmless column and nothing was dropped

@@ -209,8 +209,18 @@ SELECT c.project,
   JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = c.name
  WHERE has_table_privilege(cl.oid, 'SELECT');
 
--- Catalog privileges: everyone may read the catalog rows of what they may read.
+-- Catalog privileges: the readers (and so the writers) of a project see its rows of
+-- rejected_fields and dead_letters (row-level security); ingestion writes them as the owner.
 REVOKE ALL ON ALL TABLES IN SCHEMA pulse FROM PUBLIC;
-GRANT SELECT ON pulse.collections TO PUBLIC;
+GRANT SELECT ON pulse.collections, pulse.projects TO PUBLIC;
+GRANT SELECT ON pulse.rejected_fields, pulse.dead_letters TO PUBLIC;
+ALTER TABLE pulse.rejected_fields ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pulse.dead_letters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_readers ON pulse.rejected_fields FOR SELECT
+  USING (EXISTS (SELECT FROM pg_roles r WHERE r.rolname = project || '_reader'
+                                         AND pg_has_role(current_user, r.oid, 'USAGE')));
+CREATE POLICY project_readers ON pulse.dead_letters FOR SELECT
+  USING (EXISTS (SELECT FROM pg_roles r WHERE r.rolname = project || '_reader'
+                                         AND pg_has_role(current_user, r.oid, 'USAGE')));
 REVOKE ALL ON FUNCTION pulse.create_project(text), pulse.drop_project(text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pulse.create_project(text), pulse.drop_project(text, boolean) TO pulse_admin;
