@@ -2,9 +2,12 @@
 // Kafka consumer exists.)
 #include <malloc.h>
 
+#include "kafka/shmem.h"
+
 extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -35,6 +38,10 @@ void _PG_init(void) {
   DefineCustomStringVariable("pulse.database", "Database the pg_pulse launcher worker connects to.", NULL,
                              &pulse_database, "postgres", PGC_SIGHUP, 0, NULL, NULL, NULL);
   MarkGUCPrefixReserved("pulse");
+
+  // Background workers (Kafka consumers, their launcher) and their shared memory exist only
+  // when the library is preloaded; the SQL functions that need them say so otherwise.
+  if (process_shared_preload_libraries_in_progress) pulse::kafka::register_preload();
 
   // A batch allocates tens of MB of short-lived buffers (payload, decoded events, COPY text).
   // glibc's defaults hand that memory back to the kernel after every call and fault it in

@@ -2,7 +2,7 @@
  * mock_broker: librdkafka's mock Kafka cluster in a process of its own, for tests.
  *
  *   cc -O2 -Wall -Wextra -Werror test/kafka/mock_broker.c -lrdkafka -o build/mock_broker
- *   build/mock_broker [-b BROKERS] [-t TOPIC:PARTITIONS]... [-d DEBUG]
+ *   build/mock_broker [-b BROKERS] [-t TOPIC:PARTITIONS]... [-d DEBUG] [-k]
  *
  * Real Kafka clients (kcat, confluent_kafka, our worker) connect to it over TCP on
  * 127.0.0.1. As soon as it listens it prints one line to stdout:
@@ -20,8 +20,10 @@
  *   bootstrap                OK bootstrap 127.0.0.1:PORT,...
  *   quit                     OK quit, then exit
  *
- * It exits (status 0) on SIGTERM, SIGINT, EOF on stdin or `quit`. librdkafka's own log
- * lines go to stderr (-d mock,protocol... enables its debug contexts).
+ * It exits (status 0) on SIGTERM, SIGINT, SIGHUP, EOF on stdin or `quit`, and, unless
+ * -k is given, when its parent process exits (PR_SET_PDEATHSIG), so that a test script
+ * that dies without cleaning up does not leave it behind. librdkafka's own log lines go
+ * to stderr (-d mock,protocol,... enables its debug contexts).
  *
  * Limits of the mock (librdkafka 2.0.2, hard-coded, no setting): a partition log keeps
  * at most 5 MiB or 100000 message sets; older message sets are dropped (the low
@@ -35,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -178,8 +181,17 @@ static int handle(char *line) {
     return 0;
 }
 
+/* librdkafka log lines to stderr, minus the warning that this handle has no
+ * bootstrap.servers (it hosts the cluster and is never used as a client). */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *msg) {
+    (void)rk;
+    if (!strcmp(fac, "CONFWARN") && strstr(msg, "bootstrap.servers"))
+        return;
+    fprintf(stderr, "%%%d|%s|%s\n", level, fac, msg);
+}
+
 static void usage(void) {
-    fprintf(stderr, "usage: mock_broker [-b BROKERS] [-t TOPIC:PARTITIONS]... [-d DEBUG]\n");
+    fprintf(stderr, "usage: mock_broker [-b BROKERS] [-t TOPIC:PARTITIONS]... [-d DEBUG] [-k]\n");
     exit(2);
 }
 
@@ -191,11 +203,12 @@ int main(int argc, char **argv) {
     rd_kafka_conf_t *conf;
     rd_kafka_t *rk;
     sigset_t sigs;
-    int sfd, opt, quit = 0;
+    int sfd, opt, quit = 0, keep = 0;
+    pid_t parent = getppid();
     char buf[65536];
     size_t used = 0;
 
-    while ((opt = getopt(argc, argv, "b:t:d:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:t:d:kh")) != -1) {
         switch (opt) {
         case 'b': {
             long n = parse_int(optarg, 1, 64);
@@ -211,6 +224,9 @@ int main(int argc, char **argv) {
             break;
         case 'd':
             debug = optarg;
+            break;
+        case 'k':
+            keep = 1;
             break;
         default:
             usage();
@@ -230,11 +246,18 @@ int main(int argc, char **argv) {
         die("sigprocmask: %s", strerror(errno));
     if ((sfd = signalfd(-1, &sigs, SFD_CLOEXEC)) < 0)
         die("signalfd: %s", strerror(errno));
+    if (!keep) {
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+            die("prctl: %s", strerror(errno));
+        if (getppid() != parent) /* the parent died before prctl() */
+            return 0;
+    }
 
     conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "client.id", "mock_broker", errstr, sizeof(errstr)) ||
         (debug && rd_kafka_conf_set(conf, "debug", debug, errstr, sizeof(errstr))))
         die("%s", errstr);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
     /* The handle only hosts the cluster; it is never used as a client. */
     if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))))
         die("rd_kafka_new: %s", errstr);

@@ -1,0 +1,1335 @@
+#include "core/avro_decode.h"
+
+#include <avro.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "core/json_decode.h"
+#include "core/names.h"
+#include "core/time_parse.h"
+#include "core/types.h"
+
+namespace pulse {
+
+namespace {
+
+namespace dom = simdjson::dom;
+
+// What a schema node decodes as. Logical types are resolved once, when the schema is added.
+enum class Op : uint8_t {
+  kNull,
+  kBool,
+  kInt,
+  kLong,
+  kFloat,
+  kDouble,
+  kString,      // also uuid (on string): only the hint differs
+  kJsonString,  // string with logicalType "json": JSON text stored as JSON
+  kEnum,
+  kBytes,
+  kFixed,
+  kTimestampMillis,
+  kTimestampMicros,
+  kLocalTimestampMillis,
+  kLocalTimestampMicros,
+  kDate,
+  kDecimalBytes,
+  kDecimalFixed,
+  kUuidFixed,
+  kArray,
+  kMap,
+  kRecord,
+  kUnion,
+};
+
+enum class UnionMode : uint8_t {
+  kNullable,  // ["null", T] in either order: null or T, typed as T
+  kSingle,    // [T]: T
+  kOther,     // anything else: the branch's value as JSON (jsonb)
+};
+
+// One node of a compiled writer schema (a tree: recursive schemas are refused).
+struct Node {
+  Op op = Op::kNull;
+  int32_t scale = 0;                        // decimals
+  int64_t fixed_size = 0;                   // fixed, decimal on fixed, uuid on fixed
+  std::vector<std::string> symbols;         // enum
+  std::vector<std::string> keys;            // record: each field's JSON key, "\"name\":"
+  std::vector<std::unique_ptr<Node>> kids;  // record fields, union branches, array items, map values
+  UnionMode mode = UnionMode::kOther;
+  int value_branch = -1;      // kNullable / kSingle: the branch that is not null
+  bool scalar_array = false;  // array whose elements become Value children
+  bool is_scalar = false;     // one scalar Value (or null): may be an array element
+  size_t min_size = 0;        // fewest bytes an encoding of this node takes
+  std::string hint;           // Postgres type of a column for this node; "" = none
+};
+
+std::string_view string_member(const dom::element* obj, const char* key) {
+  if (obj == nullptr || !obj->is_object()) return {};
+  std::string_view s;
+  if ((*obj)[key].get_string().get(s) != simdjson::SUCCESS) return {};
+  return s;
+}
+
+bool int_member(const dom::element* obj, const char* key, int64_t* out) {
+  if (obj == nullptr || !obj->is_object()) return false;
+  return (*obj)[key].get_int64().get(*out) == simdjson::SUCCESS;
+}
+
+// Compiles an Avro C schema plus the JSON it was parsed from (Avro C drops logicalType and
+// the other attributes) into a Node tree.
+class PlanBuilder {
+ public:
+  std::string error;
+
+  // j: the JSON of this schema position (nullptr when unknown); s: its Avro C schema.
+  std::unique_ptr<Node> build(const dom::element* j, avro_schema_t s) {
+    if (!error.empty()) return nullptr;
+    if (s == nullptr) {
+      error = "internal error: Avro schema node missing";
+      return nullptr;
+    }
+    if (is_avro_link(s)) s = avro_schema_link_target(s);
+    if (++nodes_ > kMaxNodes) {
+      // named types are expanded at every use: a few levels of types used twice each grow fast
+      error = "Avro schema too large (over " + std::to_string(kMaxNodes) + " nodes with named types expanded)";
+      return nullptr;
+    }
+    dom::element inner;
+    if (j && j->is_object() && (*j)["type"].get(inner) == simdjson::SUCCESS && (inner.is_object() || inner.is_array()))
+      return build(&inner, s);  // {"type": {...}} or {"type": [...]}
+    // The JSON object that describes this node: for a named type used by reference, its
+    // definition, seen earlier in the document.
+    const dom::element* def = (j && j->is_object()) ? j : nullptr;
+    if (is_avro_named_type(s)) {
+      std::string_view t = string_member(def, "type");
+      if (def && (t == "record" || t == "error" || t == "enum" || t == "fixed")) {
+        defs_.emplace(s, *def);
+      } else {
+        auto it = defs_.find(s);
+        def = it == defs_.end() ? nullptr : &it->second;
+      }
+    }
+    std::string_view logical = string_member(def, "logicalType");
+    auto n = std::make_unique<Node>();
+    n->is_scalar = true;
+    n->min_size = 1;
+    switch (avro_typeof(s)) {
+      case AVRO_NULL:
+        n->op = Op::kNull;
+        n->is_scalar = false;
+        n->min_size = 0;
+        break;
+      case AVRO_BOOLEAN:
+        n->op = Op::kBool;
+        n->hint = "boolean";
+        break;
+      case AVRO_INT32:
+        if (logical == "date") {
+          n->op = Op::kDate;
+          n->hint = "date";
+        } else {
+          n->op = Op::kInt;
+          n->hint = "integer";
+        }
+        break;
+      case AVRO_INT64:
+        if (logical == "timestamp-millis" || logical == "timestamp-micros") {
+          n->op = logical == "timestamp-millis" ? Op::kTimestampMillis : Op::kTimestampMicros;
+          n->hint = "timestamp with time zone";
+        } else if (logical == "local-timestamp-millis" || logical == "local-timestamp-micros") {
+          n->op = logical == "local-timestamp-millis" ? Op::kLocalTimestampMillis : Op::kLocalTimestampMicros;
+          n->hint = "timestamp without time zone";
+        } else {
+          n->op = Op::kLong;
+          n->hint = "bigint";
+        }
+        break;
+      case AVRO_FLOAT:
+        n->op = Op::kFloat;
+        n->hint = "real";
+        n->min_size = 4;
+        break;
+      case AVRO_DOUBLE:
+        n->op = Op::kDouble;
+        n->hint = "double precision";
+        n->min_size = 8;
+        break;
+      case AVRO_STRING:
+        if (logical == "json") {
+          n->op = Op::kJsonString;
+          n->hint = "jsonb";
+          n->is_scalar = false;
+        } else {
+          n->op = Op::kString;
+          n->hint = logical == "uuid" ? "uuid" : "text";
+        }
+        break;
+      case AVRO_BYTES:
+        if (logical == "decimal" && decimal_scale(def, &n->scale)) {
+          n->op = Op::kDecimalBytes;
+          n->hint = "numeric";
+        } else {
+          n->op = Op::kBytes;
+          n->hint = "bytea";
+        }
+        break;
+      case AVRO_FIXED:
+        n->fixed_size = avro_schema_fixed_size(s);
+        n->min_size = size_t(std::max<int64_t>(n->fixed_size, 0));
+        if (logical == "decimal" && n->fixed_size > 0 && decimal_scale(def, &n->scale)) {
+          n->op = Op::kDecimalFixed;
+          n->hint = "numeric";
+        } else if (logical == "uuid" && n->fixed_size == 16) {
+          n->op = Op::kUuidFixed;
+          n->hint = "uuid";
+        } else {
+          n->op = Op::kFixed;
+          n->hint = "bytea";
+        }
+        break;
+      case AVRO_ENUM: {
+        n->op = Op::kEnum;
+        n->hint = "text";
+        int count = avro_schema_enum_number_of_symbols(s);
+        for (int k = 0; k < count; k++) {
+          const char* sym = avro_schema_enum_get(s, k);
+          n->symbols.emplace_back(sym ? sym : "");
+        }
+        break;
+      }
+      case AVRO_ARRAY: {
+        n->op = Op::kArray;
+        n->is_scalar = false;
+        dom::element items;
+        bool has = def && (*def)["items"].get(items) == simdjson::SUCCESS;
+        n->kids.push_back(build(has ? &items : nullptr, avro_schema_array_items(s)));
+        if (!error.empty()) return nullptr;
+        const Node& it = *n->kids[0];
+        if (it.min_size == 0) {
+          // A block may claim any number of such items without spending a byte on them.
+          error = "arrays whose items encode in zero bytes (null, empty records) are not supported";
+          return nullptr;
+        }
+        n->scalar_array = it.is_scalar;
+        n->hint = it.is_scalar ? it.hint + "[]" : "jsonb";
+        break;
+      }
+      case AVRO_MAP: {
+        n->op = Op::kMap;
+        n->is_scalar = false;
+        dom::element values;
+        bool has = def && (*def)["values"].get(values) == simdjson::SUCCESS;
+        n->kids.push_back(build(has ? &values : nullptr, avro_schema_map_values(s)));
+        if (!error.empty()) return nullptr;
+        n->hint = "jsonb";
+        break;
+      }
+      case AVRO_RECORD: {
+        n->op = Op::kRecord;
+        n->is_scalar = false;
+        n->min_size = 0;
+        n->hint = "jsonb";
+        if (std::find(records_.begin(), records_.end(), s) != records_.end()) {
+          const char* name = avro_schema_name(s);
+          error = std::string("recursive Avro schemas are not supported (record ") + (name ? name : "?") + ")";
+          return nullptr;
+        }
+        records_.push_back(s);
+        dom::array fields;
+        bool has_fields = def && (*def)["fields"].get_array().get(fields) == simdjson::SUCCESS;
+        size_t count = avro_schema_record_size(s);
+        for (size_t k = 0; k < count; k++) {
+          const char* fname = avro_schema_record_field_name(s, int(k));
+          std::string_view name = fname ? fname : "";
+          dom::element ftype;
+          bool has_type = false;
+          if (has_fields) {
+            for (dom::element f : fields) {
+              if (string_member(&f, "name") == name) {
+                has_type = f["type"].get(ftype) == simdjson::SUCCESS;
+                break;
+              }
+            }
+          }
+          n->kids.push_back(build(has_type ? &ftype : nullptr, avro_schema_record_field_get_by_index(s, int(k))));
+          if (!error.empty()) return nullptr;
+          std::string key;
+          append_json_string(&key, name);
+          key.push_back(':');
+          n->keys.push_back(std::move(key));
+          n->min_size += n->kids.back()->min_size;
+        }
+        records_.pop_back();
+        break;
+      }
+      case AVRO_UNION: {
+        n->op = Op::kUnion;
+        n->is_scalar = false;
+        dom::array branches;
+        bool has = j && j->is_array() && j->get_array().get(branches) == simdjson::SUCCESS;
+        size_t count = avro_schema_union_size(s);
+        int nulls = 0, other = -1;
+        for (size_t k = 0; k < count; k++) {
+          dom::element b;
+          bool has_b = has && branches.at(k).get(b) == simdjson::SUCCESS;
+          n->kids.push_back(build(has_b ? &b : nullptr, avro_schema_union_branch(s, int(k))));
+          if (!error.empty()) return nullptr;
+          if (n->kids.back()->op == Op::kNull)
+            nulls++;
+          else
+            other = int(k);
+        }
+        if (count == 2 && nulls == 1) {
+          n->mode = UnionMode::kNullable;
+        } else if (count == 1) {
+          n->mode = UnionMode::kSingle;
+          other = 0;
+        }
+        if (n->mode != UnionMode::kOther) {
+          n->value_branch = other;
+          n->hint = n->kids[size_t(other)]->hint;
+          n->is_scalar = n->kids[size_t(other)]->is_scalar;
+        } else {
+          n->hint = "jsonb";
+        }
+        break;
+      }
+      default:
+        error = "unsupported Avro schema type";
+        return nullptr;
+    }
+    return n;
+  }
+
+ private:
+  // precision >= 1 and 0 <= scale <= precision (an invalid decimal falls back to its base type,
+  // as the Avro specification says); scale is also kept within what numeric can display.
+  static bool decimal_scale(const dom::element* def, int32_t* scale) {
+    int64_t precision = 0, sc = 0;
+    if (!int_member(def, "precision", &precision) || precision < 1) return false;
+    if (def && def->is_object() && (*def)["scale"].error() != simdjson::NO_SUCH_FIELD && !int_member(def, "scale", &sc))
+      return false;
+    if (sc < 0 || sc > precision || sc > 16383) return false;
+    *scale = int32_t(sc);
+    return true;
+  }
+
+  static constexpr size_t kMaxNodes = 100000;
+  size_t nodes_ = 0;
+  std::unordered_map<avro_schema_t, dom::element> defs_;  // named types' definitions
+  std::vector<avro_schema_t> records_;                    // records being compiled
+};
+
+// Checks one binary-encoded value against its node before Avro C reads it: Avro C 1.11
+// allocates whatever length a message claims (and leaks it when the read then fails), and
+// loops over whatever item count a block claims, so nothing reaches it unchecked.
+class Scanner {
+ public:
+  Scanner(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
+  bool truncated = false;
+  std::string why;
+  size_t remaining() const { return size_t(end_ - p_); }
+
+  bool value(const Node& n) {
+    int64_t x;
+    switch (n.op) {
+      case Op::kNull:
+        return true;
+      case Op::kBool:
+        return skip(1);
+      case Op::kInt:
+      case Op::kDate:
+        if (!varint(&x)) return false;
+        if (x < INT32_MIN || x > INT32_MAX) return invalid("int value out of range");
+        return true;
+      case Op::kLong:
+      case Op::kTimestampMillis:
+      case Op::kTimestampMicros:
+      case Op::kLocalTimestampMillis:
+      case Op::kLocalTimestampMicros:
+        return varint(&x);
+      case Op::kFloat:
+        return skip(4);
+      case Op::kDouble:
+        return skip(8);
+      case Op::kString:
+      case Op::kJsonString:
+      case Op::kBytes:
+      case Op::kDecimalBytes:
+        return length_prefixed();
+      case Op::kFixed:
+      case Op::kDecimalFixed:
+      case Op::kUuidFixed:
+        return skip(size_t(n.fixed_size));
+      case Op::kEnum:
+        if (!varint(&x)) return false;
+        if (x < 0 || uint64_t(x) >= n.symbols.size())
+          return invalid("enum index " + std::to_string(x) + " out of range");
+        return true;
+      case Op::kArray:
+      case Op::kMap:
+        for (;;) {
+          int64_t count;
+          if (!varint(&count)) return false;
+          if (count == 0) return true;
+          if (count < 0) {
+            if (count == INT64_MIN) return invalid("bad block count");
+            count = -count;
+            int64_t bytes;
+            if (!varint(&bytes)) return false;
+            if (bytes < 0) return invalid("negative block size");
+          }
+          // every item (and map key) takes at least one byte
+          if (uint64_t(count) > remaining()) {
+            truncated = true;
+            return false;
+          }
+          for (int64_t k = 0; k < count; k++) {
+            if (n.op == Op::kMap && !length_prefixed()) return false;
+            if (!value(*n.kids[0])) return false;
+          }
+        }
+      case Op::kRecord:
+        for (const auto& kid : n.kids)
+          if (!value(*kid)) return false;
+        return true;
+      case Op::kUnion:
+        if (!varint(&x)) return false;
+        if (x < 0 || uint64_t(x) >= n.kids.size())
+          return invalid("union branch " + std::to_string(x) + " out of range");
+        return value(*n.kids[size_t(x)]);
+    }
+    return invalid("unsupported type");
+  }
+
+ private:
+  bool invalid(std::string w) {
+    why = std::move(w);
+    return false;
+  }
+  bool skip(size_t k) {
+    if (remaining() < k) {
+      truncated = true;
+      return false;
+    }
+    p_ += k;
+    return true;
+  }
+  bool varint(int64_t* out) {
+    uint64_t v = 0;
+    for (int k = 0; k < 10; k++) {
+      if (p_ == end_) {
+        truncated = true;
+        return false;
+      }
+      uint8_t b = *p_++;
+      v |= uint64_t(b & 0x7f) << (7 * k);
+      if (!(b & 0x80)) {
+        *out = int64_t((v >> 1) ^ (0 - (v & 1)));
+        return true;
+      }
+    }
+    return invalid("varint longer than 10 bytes");
+  }
+  bool length_prefixed() {
+    int64_t len;
+    if (!varint(&len)) return false;
+    if (len < 0) return invalid("negative length " + std::to_string(len));
+    return skip(uint64_t(len) > remaining() ? remaining() + 1 : size_t(len));
+  }
+
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
+
+constexpr int64_t kMinMicros = -62135596800000000LL;  // 0001-01-01 00:00:00 UTC
+constexpr int64_t kMaxMicros = 253402300799999999LL;  // 9999-12-31 23:59:59.999999 UTC
+constexpr int64_t kMicrosPerDay = 86400000000LL;
+constexpr int64_t kMinDay = kMinMicros / kMicrosPerDay;  // -719162
+constexpr int64_t kMaxDay = kMaxMicros / kMicrosPerDay;  // 2932896
+constexpr size_t kMaxDecimalBytes = 4096;                // ~9864 digits
+
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+// A float as the double its shortest decimal text denotes (0.1f -> 0.1, not 0.10000000149...).
+double widen_float(float f) {
+  if (!std::isfinite(f)) return double(f);
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, f);
+  double d = double(f);
+  std::from_chars(buf, r.ptr, d);
+  return d;
+}
+
+// Most strings are short and ASCII: cheaper than a dispatched SIMD UTF-8 check.
+bool is_ascii(const char* p, size_t n) {
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + k, 8);
+    if (w & 0x8080808080808080ULL) return false;
+  }
+  for (; k < n; k++)
+    if (uint8_t(p[k]) & 0x80) return false;
+  return true;
+}
+
+void append_int(std::string* out, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, size_t(r.ptr - buf));
+}
+
+// JSON has no NaN / Infinity: they become the strings Postgres' float input reads back.
+void append_json_number(std::string* out, double d) {
+  if (std::isnan(d))
+    out->append("\"NaN\"");
+  else if (std::isinf(d))
+    out->append(d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+  else
+    append_double(out, d);
+}
+
+void append_hex(std::string* out, const uint8_t* p, size_t n) {
+  static const char* hex = "0123456789abcdef";
+  for (size_t k = 0; k < n; k++) {
+    out->push_back(hex[p[k] >> 4]);
+    out->push_back(hex[p[k] & 15]);
+  }
+}
+
+// Two's-complement big-endian unscaled value and a scale -> decimal text ("-123.45").
+// Works for any length (base-256 to base-10^9 by repeated division).
+void append_decimal(std::string* out, const uint8_t* p, size_t n, int32_t scale, std::vector<uint8_t>* mag) {
+  bool neg = n > 0 && (p[0] & 0x80);
+  mag->assign(p, p + n);
+  if (neg) {  // magnitude = ~x + 1
+    for (uint8_t& b : *mag) b = uint8_t(~b);
+    for (size_t k = n; k-- > 0;)
+      if (++(*mag)[k] != 0) break;
+  }
+  size_t start = 0;
+  while (start < n && (*mag)[start] == 0) start++;
+  std::string digits;  // least significant first
+  while (start < n) {
+    uint64_t rem = 0;
+    for (size_t k = start; k < n; k++) {
+      uint64_t cur = (rem << 8) | (*mag)[k];
+      (*mag)[k] = uint8_t(cur / 1000000000u);
+      rem = cur % 1000000000u;
+    }
+    while (start < n && (*mag)[start] == 0) start++;
+    if (start == n) {
+      do {
+        digits.push_back(char('0' + rem % 10));
+        rem /= 10;
+      } while (rem);
+    } else {
+      for (int d = 0; d < 9; d++) {
+        digits.push_back(char('0' + rem % 10));
+        rem /= 10;
+      }
+    }
+  }
+  bool zero = digits.empty();
+  while (digits.size() < size_t(scale) + 1) digits.push_back('0');
+  if (neg && !zero) out->push_back('-');
+  for (size_t k = digits.size(); k-- > 0;) {
+    out->push_back(digits[k]);
+    if (k == size_t(scale) && scale > 0) out->push_back('.');
+  }
+}
+
+void append_uuid(std::string* out, const uint8_t* p) {
+  for (int k = 0; k < 16; k++) {
+    if (k == 4 || k == 6 || k == 8 || k == 10) out->push_back('-');
+    append_hex(out, p + k, 1);
+  }
+}
+
+// Microseconds -> the text format_timestamp_utc prints, without "+00" for local timestamps.
+void append_timestamp(std::string* out, int64_t us, bool local) {
+  std::string s = format_timestamp_utc(us);
+  if (local && s.size() > 3) s.resize(s.size() - 3);
+  out->append(s);
+}
+
+// Converts a timestamp's raw value to microseconds; false when out of years 1..9999.
+bool timestamp_micros(Op op, int64_t raw, int64_t* us) {
+  bool millis = op == Op::kTimestampMillis || op == Op::kLocalTimestampMillis;
+  if (millis) {
+    if (raw < kMinMicros / 1000 || raw > kMaxMicros / 1000) return false;
+    *us = raw * 1000;
+  } else {
+    if (raw < kMinMicros || raw > kMaxMicros) return false;
+    *us = raw;
+  }
+  return true;
+}
+
+}  // namespace
+
+// One writer schema: Avro C objects, the compiled plan and the top-level fields' names.
+struct AvroSchemaEntry {
+  struct TopField {
+    std::string raw_name;
+    std::string name;   // normalised
+    bool same = false;  // name == raw_name
+    int32_t hint = -1;  // index into AvroDecoder::Impl::hint_names, -1 = none
+    const Node* node = nullptr;
+  };
+
+  std::string error;  // non-empty: unusable, every message naming it is an error
+  avro_schema_t schema = nullptr;
+  avro_value_iface_t* iface = nullptr;
+  avro_value_t value{};
+  bool has_value = false;
+  std::unique_ptr<Node> root;
+  std::vector<TopField> fields;
+
+  ~AvroSchemaEntry() {
+    if (has_value) avro_value_decref(&value);
+    if (iface) avro_value_iface_decref(iface);
+    if (schema) avro_schema_decref(schema);
+  }
+};
+
+struct AvroDecoder::Impl {
+  std::unordered_map<int32_t, std::unique_ptr<AvroSchemaEntry>> schemas;
+  int32_t last_id = 0;
+  AvroSchemaEntry* last = nullptr;  // schemas[last_id], skips the lookup for runs of one id
+  avro_reader_t reader = nullptr;
+  size_t max_event_bytes = size_t(1) << 20;
+
+  // Postgres type names, interned per decoder; hint_slot caches each one's index in the
+  // out->hints of the batch being filled (validated by comparing the text, so a new batch,
+  // even at the same address, is never trusted blindly).
+  std::vector<std::string> hint_names;
+  std::unordered_map<std::string, int32_t> hint_ids;
+  std::vector<int32_t> hint_slot;
+
+  std::string json;          // JSON text being built
+  std::vector<uint8_t> mag;  // decimal scratch
+  dom::parser json_parser;   // validates logicalType "json" strings
+
+  struct Ctx {
+    EventBatch* out;
+    Event* ev;
+    std::string_view field;  // the top-level field being converted (error texts)
+    std::string error;
+  };
+
+  Impl() { reader = avro_reader_memory(nullptr, 0); }
+  ~Impl() {
+    schemas.clear();
+    if (reader) avro_reader_free(reader);
+  }
+
+  int32_t intern_hint(const std::string& h) {
+    if (h.empty()) return -1;
+    auto it = hint_ids.find(h);
+    if (it != hint_ids.end()) return it->second;
+    int32_t id = int32_t(hint_names.size());
+    hint_names.push_back(h);
+    hint_slot.push_back(-1);
+    hint_ids.emplace(h, id);
+    return id;
+  }
+
+  int32_t hint_index(EventBatch* out, int32_t id) {
+    int32_t& slot = hint_slot[size_t(id)];
+    const std::string& h = hint_names[size_t(id)];
+    if (slot >= 0 && size_t(slot) < out->hints.size() && out->hints[size_t(slot)] == h) return slot;
+    for (size_t k = 0; k < out->hints.size(); k++) {
+      if (out->hints[k] == h) return slot = int32_t(k);
+    }
+    out->hints.push_back(h);
+    return slot = int32_t(out->hints.size() - 1);
+  }
+
+  bool check(int rc, Ctx* c) {
+    if (rc == 0) return true;
+    if (c->error.empty()) c->error = std::string("Avro C error: ") + avro_strerror();
+    return false;
+  }
+
+  bool utf8(const char* p, size_t n, Ctx* c) {
+    if (is_ascii(p, n) || simdjson::validate_utf8(p, n)) return true;
+    c->error = "Avro string in field \"" + std::string(c->field) + "\" is not valid UTF-8";
+    return false;
+  }
+
+  bool get_text(avro_value_t* v, std::string_view* s, Ctx* c) {
+    const char* p = nullptr;
+    size_t size = 0;  // includes the terminating NUL
+    if (!check(avro_value_get_string(v, &p, &size), c)) return false;
+    *s = std::string_view(p, size ? size - 1 : 0);
+    return utf8(s->data(), s->size(), c);
+  }
+
+  bool get_blob(const Node& n, avro_value_t* v, std::string_view* s, Ctx* c) {
+    const void* p = nullptr;
+    size_t size = 0;
+    int rc = (n.op == Op::kBytes || n.op == Op::kDecimalBytes) ? avro_value_get_bytes(v, &p, &size)
+                                                               : avro_value_get_fixed(v, &p, &size);
+    if (!check(rc, c)) return false;
+    *s = std::string_view(static_cast<const char*>(p), size);
+    return true;
+  }
+
+  bool get_enum_symbol(const Node& n, avro_value_t* v, std::string_view* s, Ctx* c) {
+    int idx = 0;
+    if (!check(avro_value_get_enum(v, &idx), c)) return false;
+    if (idx < 0 || size_t(idx) >= n.symbols.size()) {
+      c->error = "Avro enum index " + std::to_string(idx) + " out of range in field \"" + std::string(c->field) + "\"";
+      return false;
+    }
+    *s = n.symbols[size_t(idx)];
+    return true;
+  }
+
+  bool decimal_text(const Node& n, avro_value_t* v, std::string* out, Ctx* c) {
+    std::string_view b;
+    if (!get_blob(n, v, &b, c)) return false;
+    if (b.size() > kMaxDecimalBytes) {
+      c->error = "Avro decimal of " + std::to_string(b.size()) + " bytes in field \"" + std::string(c->field) +
+                 "\" is too large";
+      return false;
+    }
+    append_decimal(out, reinterpret_cast<const uint8_t*>(b.data()), b.size(), n.scale, &mag);
+    return true;
+  }
+
+  // The minified JSON of a logicalType "json" string, or false when it is not JSON.
+  bool minified_json(std::string_view s, std::string* out) {
+    dom::element el;
+    if (json_parser.parse(s.data(), s.size(), true).get(el) != simdjson::SUCCESS) return false;
+    out->append(simdjson::to_string(el));
+    return true;
+  }
+
+  // Appends the JSON text of v (node n).
+  bool append_json(const Node& n, avro_value_t* v, std::string* out, Ctx* c) {
+    switch (n.op) {
+      case Op::kNull:
+        out->append("null");
+        return true;
+      case Op::kBool: {
+        int b = 0;
+        if (!check(avro_value_get_boolean(v, &b), c)) return false;
+        out->append(b ? "true" : "false");
+        return true;
+      }
+      case Op::kInt:
+      case Op::kDate: {
+        int32_t x = 0;
+        if (!check(avro_value_get_int(v, &x), c)) return false;
+        if (n.op == Op::kDate && x >= kMinDay && x <= kMaxDay) {
+          out->push_back('"');
+          out->append(format_timestamp_utc(int64_t(x) * kMicrosPerDay), 0, 10);
+          out->push_back('"');
+        } else {
+          append_int(out, x);
+        }
+        return true;
+      }
+      case Op::kLong:
+      case Op::kTimestampMillis:
+      case Op::kTimestampMicros:
+      case Op::kLocalTimestampMillis:
+      case Op::kLocalTimestampMicros: {
+        int64_t x = 0, us = 0;
+        if (!check(avro_value_get_long(v, &x), c)) return false;
+        if (n.op != Op::kLong && timestamp_micros(n.op, x, &us)) {
+          out->push_back('"');
+          append_timestamp(out, us, n.op == Op::kLocalTimestampMillis || n.op == Op::kLocalTimestampMicros);
+          out->push_back('"');
+        } else {
+          append_int(out, x);
+        }
+        return true;
+      }
+      case Op::kFloat: {
+        float f = 0;
+        if (!check(avro_value_get_float(v, &f), c)) return false;
+        append_json_number(out, widen_float(f));
+        return true;
+      }
+      case Op::kDouble: {
+        double d = 0;
+        if (!check(avro_value_get_double(v, &d), c)) return false;
+        append_json_number(out, d);
+        return true;
+      }
+      case Op::kString: {
+        std::string_view s;
+        if (!get_text(v, &s, c)) return false;
+        append_json_string(out, s);
+        return true;
+      }
+      case Op::kJsonString: {
+        std::string_view s;
+        if (!get_text(v, &s, c)) return false;
+        if (!minified_json(s, out)) append_json_string(out, s);
+        return true;
+      }
+      case Op::kEnum: {
+        std::string_view s;
+        if (!get_enum_symbol(n, v, &s, c)) return false;
+        append_json_string(out, s);
+        return true;
+      }
+      case Op::kBytes:
+      case Op::kFixed: {  // as the bytea text form, like event_to_json
+        std::string_view s;
+        if (!get_blob(n, v, &s, c)) return false;
+        out->append("\"\\\\x");
+        append_hex(out, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+        out->push_back('"');
+        return true;
+      }
+      case Op::kDecimalBytes:
+      case Op::kDecimalFixed:
+        return decimal_text(n, v, out, c);  // a JSON number, exact in jsonb
+      case Op::kUuidFixed: {
+        std::string_view s;
+        if (!get_blob(n, v, &s, c)) return false;
+        out->push_back('"');
+        append_uuid(out, reinterpret_cast<const uint8_t*>(s.data()));
+        out->push_back('"');
+        return true;
+      }
+      case Op::kArray:
+      case Op::kMap: {
+        size_t count = 0;
+        if (!check(avro_value_get_size(v, &count), c)) return false;
+        out->push_back(n.op == Op::kArray ? '[' : '{');
+        for (size_t k = 0; k < count; k++) {
+          avro_value_t e;
+          const char* key = nullptr;
+          if (!check(avro_value_get_by_index(v, k, &e, n.op == Op::kMap ? &key : nullptr), c)) return false;
+          if (k) out->push_back(',');
+          if (n.op == Op::kMap) {
+            std::string_view ks = key ? key : "";
+            if (!utf8(ks.data(), ks.size(), c)) return false;
+            append_json_string(out, ks);
+            out->push_back(':');
+          }
+          if (!append_json(*n.kids[0], &e, out, c)) return false;
+        }
+        out->push_back(n.op == Op::kArray ? ']' : '}');
+        return true;
+      }
+      case Op::kRecord: {
+        out->push_back('{');
+        for (size_t k = 0; k < n.kids.size(); k++) {
+          avro_value_t f;
+          if (!check(avro_value_get_by_index(v, k, &f, nullptr), c)) return false;
+          if (k) out->push_back(',');
+          out->append(n.keys[k]);
+          if (!append_json(*n.kids[k], &f, out, c)) return false;
+        }
+        out->push_back('}');
+        return true;
+      }
+      case Op::kUnion: {
+        const Node* b;
+        avro_value_t bv;
+        if (!branch(n, v, &b, &bv, c)) return false;
+        return append_json(*b, &bv, out, c);
+      }
+    }
+    c->error = "unsupported Avro type";
+    return false;
+  }
+
+  bool branch(const Node& n, avro_value_t* v, const Node** b, avro_value_t* bv, Ctx* c) {
+    int disc = -1;
+    if (!check(avro_value_get_discriminant(v, &disc), c)) return false;
+    if (disc < 0 || size_t(disc) >= n.kids.size()) {
+      c->error = "Avro union branch " + std::to_string(disc) + " out of range";
+      return false;
+    }
+    if (!check(avro_value_get_current_branch(v, bv), c)) return false;
+    *b = n.kids[size_t(disc)].get();
+    return true;
+  }
+
+  // A scalar node's value (never an array / map / record / union).
+  bool scalar(const Node& n, avro_value_t* v, Value* x, Ctx* c) {
+    Arena& arena = c->out->arena;
+    switch (n.op) {
+      case Op::kNull:
+        x->kind = Kind::kNull;
+        return true;
+      case Op::kBool: {
+        int b = 0;
+        if (!check(avro_value_get_boolean(v, &b), c)) return false;
+        x->kind = Kind::kBool;
+        x->b = b != 0;
+        return true;
+      }
+      case Op::kInt: {
+        int32_t i = 0;
+        if (!check(avro_value_get_int(v, &i), c)) return false;
+        x->kind = Kind::kInt;
+        x->i = i;
+        x->d = double(i);
+        return true;
+      }
+      case Op::kLong: {
+        int64_t i = 0;
+        if (!check(avro_value_get_long(v, &i), c)) return false;
+        x->kind = Kind::kInt;
+        x->i = i;
+        x->d = double(i);
+        return true;
+      }
+      case Op::kFloat: {
+        float f = 0;
+        if (!check(avro_value_get_float(v, &f), c)) return false;
+        x->kind = Kind::kDouble;
+        x->d = widen_float(f);
+        return true;
+      }
+      case Op::kDouble: {
+        double d = 0;
+        if (!check(avro_value_get_double(v, &d), c)) return false;
+        x->kind = Kind::kDouble;
+        x->d = d;
+        return true;
+      }
+      case Op::kString: {
+        std::string_view s;
+        if (!get_text(v, &s, c)) return false;
+        x->kind = Kind::kString;
+        x->text = arena.copy(s);
+        return true;
+      }
+      case Op::kJsonString: {
+        std::string_view s;
+        if (!get_text(v, &s, c)) return false;
+        json.clear();
+        if (minified_json(s, &json)) {
+          x->kind = Kind::kObject;
+          x->text = arena.copy(json);
+        } else {  // not JSON: kept as a JSON string, nothing is lost
+          x->kind = Kind::kString;
+          x->text = arena.copy(s);
+        }
+        return true;
+      }
+      case Op::kEnum: {
+        std::string_view s;
+        if (!get_enum_symbol(n, v, &s, c)) return false;
+        x->kind = Kind::kString;
+        x->text = arena.copy(s);
+        return true;
+      }
+      case Op::kBytes:
+      case Op::kFixed: {
+        std::string_view s;
+        if (!get_blob(n, v, &s, c)) return false;
+        x->kind = Kind::kBytes;
+        x->text = arena.copy(s);
+        return true;
+      }
+      case Op::kTimestampMillis:
+      case Op::kTimestampMicros:
+      case Op::kLocalTimestampMillis:
+      case Op::kLocalTimestampMicros: {
+        int64_t raw = 0, us = 0;
+        if (!check(avro_value_get_long(v, &raw), c)) return false;
+        if (timestamp_micros(n.op, raw, &us)) {
+          json.clear();
+          append_timestamp(&json, us, n.op == Op::kLocalTimestampMillis || n.op == Op::kLocalTimestampMicros);
+          x->kind = Kind::kString;
+          x->text = arena.copy(json);
+        } else {
+          // out of years 1..9999: epoch milliseconds, which the batch builder refuses by name
+          bool millis = n.op == Op::kTimestampMillis || n.op == Op::kLocalTimestampMillis;
+          x->kind = Kind::kInt;
+          x->i = millis ? raw : floor_div(raw, 1000);
+          x->d = double(x->i);
+        }
+        return true;
+      }
+      case Op::kDate: {
+        int32_t days = 0;
+        if (!check(avro_value_get_int(v, &days), c)) return false;
+        if (days >= kMinDay && days <= kMaxDay) {
+          x->kind = Kind::kString;
+          x->text = arena.copy(std::string_view(format_timestamp_utc(int64_t(days) * kMicrosPerDay)).substr(0, 10));
+        } else {  // not a date Postgres can take: the day number, refused as "not an ISO-8601 date"
+          x->kind = Kind::kInt;
+          x->i = days;
+          x->d = double(days);
+        }
+        return true;
+      }
+      case Op::kDecimalBytes:
+      case Op::kDecimalFixed:
+        json.clear();
+        if (!decimal_text(n, v, &json, c)) return false;
+        x->kind = Kind::kString;
+        x->text = arena.copy(json);
+        return true;
+      case Op::kUuidFixed: {
+        std::string_view s;
+        if (!get_blob(n, v, &s, c)) return false;
+        json.clear();
+        append_uuid(&json, reinterpret_cast<const uint8_t*>(s.data()));
+        x->kind = Kind::kString;
+        x->text = arena.copy(json);
+        return true;
+      }
+      default:
+        break;
+    }
+    c->error = "internal error: not a scalar Avro type";
+    return false;
+  }
+
+  // The value of a top-level field or array element into c->ev->values[slot]; a scalar array
+  // appends its elements after the values present.
+  bool convert(const Node& n, avro_value_t* v, uint32_t slot, Ctx* c) {
+    std::vector<Value>& values = c->ev->values;
+    switch (n.op) {
+      case Op::kUnion: {
+        const Node* b;
+        avro_value_t bv;
+        if (!branch(n, v, &b, &bv, c)) return false;
+        if (b->op == Op::kNull) {
+          values[slot] = Value();
+          return true;
+        }
+        if (n.mode != UnionMode::kOther) return convert(*b, &bv, slot, c);
+        return as_json(*b, &bv, slot, c);
+      }
+      case Op::kArray: {
+        if (!n.scalar_array) return as_json(n, v, slot, c);
+        size_t count = 0;
+        if (!check(avro_value_get_size(v, &count), c)) return false;
+        json.clear();
+        if (!append_json(n, v, &json, c)) return false;
+        Value a;
+        a.kind = Kind::kArray;
+        a.text = c->out->arena.copy(json);
+        a.first_child = uint32_t(values.size());
+        a.n_children = uint32_t(count);
+        values.resize(values.size() + count);
+        values[slot] = a;
+        for (size_t k = 0; k < count; k++) {
+          avro_value_t e;
+          if (!check(avro_value_get_by_index(v, k, &e, nullptr), c)) return false;
+          if (!convert(*n.kids[0], &e, uint32_t(a.first_child + k), c)) return false;
+        }
+        return true;
+      }
+      case Op::kMap:
+      case Op::kRecord:
+        return as_json(n, v, slot, c);
+      default: {
+        Value x;
+        if (!scalar(n, v, &x, c)) return false;
+        values[slot] = x;
+        return true;
+      }
+    }
+  }
+
+  bool as_json(const Node& n, avro_value_t* v, uint32_t slot, Ctx* c) {
+    json.clear();
+    if (!append_json(n, v, &json, c)) return false;
+    Value o;
+    o.kind = Kind::kObject;
+    o.text = c->out->arena.copy(json);
+    c->ev->values[slot] = o;
+    return true;
+  }
+
+  AvroSchemaEntry* find(int32_t id) {
+    if (last && last_id == id) return last;
+    auto it = schemas.find(id);
+    if (it == schemas.end()) return nullptr;
+    last_id = id;
+    last = it->second.get();
+    return last;
+  }
+
+  void decode(std::string_view msg, AvroFraming framing, int32_t raw_id, EventBatch* out, Event* ev);
+  std::string add_schema(std::string_view text, AvroSchemaEntry* e);
+};
+
+std::string AvroDecoder::Impl::add_schema(std::string_view text, AvroSchemaEntry* e) {
+  if (avro_schema_from_json_length(text.data(), text.size(), &e->schema) != 0) {
+    e->schema = nullptr;
+    return std::string("invalid Avro schema: ") + avro_strerror();
+  }
+  avro_schema_t top = e->schema;
+  if (is_avro_link(top)) top = avro_schema_link_target(top);
+  if (!is_avro_record(top)) {
+    const char* t = avro_schema_type_name(top);
+    return std::string("the top-level Avro schema is ") + (t ? t : "not a record") + ", not a record";
+  }
+  dom::parser parser;
+  dom::element doc;
+  if (parser.parse(text.data(), text.size(), true).get(doc) != simdjson::SUCCESS)
+    return "invalid Avro schema: the JSON text does not parse";
+  PlanBuilder b;
+  e->root = b.build(&doc, e->schema);
+  if (!b.error.empty() || !e->root) return b.error.empty() ? "invalid Avro schema" : b.error;
+  e->iface = avro_generic_class_from_schema(e->schema);
+  if (!e->iface) return std::string("cannot build an Avro value class: ") + avro_strerror();
+  if (avro_generic_value_new(e->iface, &e->value) != 0)
+    return std::string("cannot build an Avro value: ") + avro_strerror();
+  e->has_value = true;
+  for (size_t k = 0; k < e->root->kids.size(); k++) {
+    AvroSchemaEntry::TopField f;
+    const char* name = avro_schema_record_field_name(top, int(k));
+    f.raw_name = name ? name : "";
+    f.name = normalize_field_name(f.raw_name);
+    f.same = f.name == f.raw_name;
+    f.node = e->root->kids[k].get();
+    f.hint = intern_hint(f.node->hint);
+    e->fields.push_back(std::move(f));
+  }
+  return {};
+}
+
+void AvroDecoder::Impl::decode(std::string_view msg, AvroFraming framing, int32_t raw_id, EventBatch* out, Event* ev) {
+  auto fail = [&](std::string why) {
+    ev->fields.clear();
+    ev->values.clear();
+    ev->error = std::move(why);
+    ev->raw = out->arena.copy(msg);
+  };
+  if (msg.size() > max_event_bytes) {
+    return fail("event of " + std::to_string(msg.size()) + " bytes exceeds pulse.max_event_bytes (" +
+                std::to_string(max_event_bytes) + ")");
+  }
+  int32_t id = raw_id;
+  std::string_view body = msg;
+  if (framing == AvroFraming::kConfluent) {
+    if (msg.empty()) return fail("empty Avro message (a Confluent header needs 5 bytes)");
+    if (msg[0] != 0)
+      return fail("bad Avro magic byte " + std::to_string(int(uint8_t(msg[0]))) + " (Confluent framing expects 0)");
+    if (msg.size() < 5) return fail("truncated Avro message (a Confluent header needs 5 bytes)");
+    const auto* h = reinterpret_cast<const uint8_t*>(msg.data());
+    id = int32_t(uint32_t(h[1]) << 24 | uint32_t(h[2]) << 16 | uint32_t(h[3]) << 8 | uint32_t(h[4]));
+    body = msg.substr(5);
+  }
+  AvroSchemaEntry* s = find(id);
+  if (!s) return fail("unknown Avro schema id " + std::to_string(id));
+  if (!s->error.empty()) return fail("Avro schema id " + std::to_string(id) + " is unusable: " + s->error);
+
+  Scanner scan(reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  if (!scan.value(*s->root)) {
+    return fail(scan.truncated ? std::string("truncated Avro message") : "invalid Avro message: " + scan.why);
+  }
+  if (scan.remaining() > 0) {
+    return fail(std::to_string(scan.remaining()) + " trailing bytes after the Avro record (schema id " +
+                std::to_string(id) + ")");
+  }
+  avro_reader_memory_set_source(reader, body.data(), int64_t(body.size()));
+  if (avro_value_read(reader, &s->value) != 0) return fail(std::string("invalid Avro message: ") + avro_strerror());
+
+  Ctx c{out, ev, {}, {}};
+  ev->fields.reserve(s->fields.size());
+  ev->values.reserve(s->fields.size() + 4);
+  for (size_t k = 0; k < s->fields.size(); k++) {
+    const AvroSchemaEntry::TopField& tf = s->fields[k];
+    c.field = tf.raw_name;
+    avro_value_t fv;
+    if (!check(avro_value_get_by_index(&s->value, k, &fv, nullptr), &c)) break;
+    Field f;
+    f.raw_name = out->arena.copy(tf.raw_name);
+    f.name = tf.same ? f.raw_name : out->arena.copy(tf.name);
+    f.hint = tf.hint >= 0 ? hint_index(out, tf.hint) : -1;
+    f.value = uint32_t(ev->values.size());
+    ev->values.emplace_back();
+    if (!convert(*tf.node, &fv, f.value, &c)) break;
+    ev->fields.push_back(f);
+  }
+  if (!c.error.empty()) fail(c.error);
+  // A huge message leaves the reusable value holding huge buffers: start afresh.
+  if (body.size() > (size_t(1) << 20)) {
+    avro_value_decref(&s->value);
+    s->has_value = false;
+    if (avro_generic_value_new(s->iface, &s->value) == 0)
+      s->has_value = true;
+    else
+      s->error = std::string("cannot build an Avro value: ") + avro_strerror();
+  }
+}
+
+AvroDecoder::AvroDecoder() : impl_(new Impl) {}
+AvroDecoder::~AvroDecoder() = default;
+
+std::string AvroDecoder::add_schema(int32_t id, std::string_view schema_json) {
+  try {
+    auto e = std::make_unique<AvroSchemaEntry>();
+    std::string err = impl_->add_schema(schema_json, e.get());
+    if (!err.empty()) {
+      e = std::make_unique<AvroSchemaEntry>();  // keep only the reason
+      e->error = err;
+    }
+    impl_->last = nullptr;
+    impl_->schemas[id] = std::move(e);
+    return err;
+  } catch (const std::exception& ex) {
+    impl_->last = nullptr;
+    impl_->schemas.erase(id);
+    return std::string("cannot add the Avro schema: ") + ex.what();
+  } catch (...) {
+    impl_->last = nullptr;
+    impl_->schemas.erase(id);
+    return "cannot add the Avro schema";
+  }
+}
+
+bool AvroDecoder::has_schema(int32_t id) const { return impl_->schemas.count(id) != 0; }
+
+void AvroDecoder::set_max_event_bytes(size_t n) { impl_->max_event_bytes = n; }
+
+void AvroDecoder::decode(std::string_view message, AvroFraming framing, int32_t raw_schema_id, EventBatch* out) {
+  Event* ev = nullptr;
+  try {
+    out->events.emplace_back();
+    ev = &out->events.back();
+    impl_->decode(message, framing, raw_schema_id, out, ev);
+  } catch (...) {
+    if (!ev) return;  // nothing could be appended
+    try {
+      ev->fields.clear();
+      ev->values.clear();
+      ev->error = "out of memory while decoding an Avro message";
+      ev->raw = out->arena.copy(message);
+    } catch (...) {
+    }
+  }
+}
+
+namespace {
+
+// The Avro type (JSON) of a non-null value of a column of Postgres type pg.
+std::string avro_type_for(const std::string& pg) {
+  ColumnType t = classify_pg_type(pg);
+  std::string base;
+  switch (t.cls) {
+    case TypeClass::kDouble:
+      base = "\"double\"";
+      break;
+    case TypeClass::kReal:
+      base = "\"float\"";
+      break;
+    case TypeClass::kInt2:
+    case TypeClass::kInt4:
+      base = "\"int\"";
+      break;
+    case TypeClass::kInt8:
+      base = "\"long\"";
+      break;
+    case TypeClass::kBool:
+      base = "\"boolean\"";
+      break;
+    case TypeClass::kTimestamptz:
+      base = R"({"type":"long","logicalType":"timestamp-micros"})";
+      break;
+    case TypeClass::kTimestamp:
+      base = R"({"type":"long","logicalType":"local-timestamp-micros"})";
+      break;
+    case TypeClass::kDate:
+      base = R"({"type":"int","logicalType":"date"})";
+      break;
+    case TypeClass::kUuid:
+      base = R"({"type":"string","logicalType":"uuid"})";
+      break;
+    case TypeClass::kBytea:
+      base = "\"bytes\"";
+      break;
+    case TypeClass::kJson:
+      base = R"({"type":"string","logicalType":"json"})";
+      break;
+    case TypeClass::kNumeric: {
+      // numeric(p,s) -> decimal; unconstrained numeric has no Avro decimal: its text
+      base = "\"string\"";
+      size_t open = pg.find('(');
+      if (open != std::string::npos) {
+        int p = 0, s = 0;
+        const char* q = pg.c_str() + open + 1;
+        const char* end = pg.c_str() + pg.size();
+        auto r = std::from_chars(q, end, p);
+        if (r.ec == std::errc() && p > 0) {
+          if (r.ptr < end && *r.ptr == ',') {
+            auto r2 = std::from_chars(r.ptr + 1, end, s);
+            if (r2.ec != std::errc()) s = -1;
+          }
+          if (s >= 0 && s <= p) {
+            base = R"({"type":"bytes","logicalType":"decimal","precision":)" + std::to_string(p) +
+                   ",\"scale\":" + std::to_string(s) + "}";
+          }
+        }
+      }
+      break;
+    }
+    default:
+      base = "\"string\"";
+      break;  // text, varchar, and types Postgres checks itself
+  }
+  if (t.is_array) return R"({"type":"array","items":["null",)" + base + "]}";
+  return base;
+}
+
+// Avro names: [A-Za-z_][A-Za-z0-9_]*, dot-separated for a namespace.
+std::string avro_name(std::string_view raw) {
+  std::string out;
+  bool part_start = true;
+  for (char ch : raw) {
+    if (ch == '.' && !part_start) {
+      out.push_back('.');
+      part_start = true;
+      continue;
+    }
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' || (ch >= '0' && ch <= '9');
+    if (part_start && ch >= '0' && ch <= '9') out.push_back('_');
+    out.push_back(ok ? ch : '_');
+    part_start = false;
+  }
+  if (out.empty() || out.back() == '.') out.append("event");
+  return out;
+}
+
+}  // namespace
+
+std::string avro_schema_for_columns(std::string_view record_name,
+                                    const std::vector<std::pair<std::string, std::string>>& columns) {
+  std::string out = R"({"type":"record","name":)";
+  append_json_string(&out, avro_name(record_name));
+  out.append(R"(,"fields":[)");
+  out.append(R"({"name":"_time","type":{"type":"long","logicalType":"timestamp-micros"}},)");
+  out.append(R"({"name":"_user","type":["null","string"],"default":null},)");
+  out.append(R"({"name":"_id","type":["null","string"],"default":null})");
+  for (const auto& [name, type] : columns) {
+    if (name == "_time" || name == "_user" || name == "_id" || name == "_shard_time" || name == "_shard_xid") continue;
+    out.append(R"(,{"name":)");
+    append_json_string(&out, name);
+    out.append(R"(,"type":["null",)");
+    out.append(avro_type_for(type));
+    out.append(R"(],"default":null})");
+  }
+  out.append("]}");
+  return out;
+}
+
+}  // namespace pulse

@@ -1,0 +1,127 @@
+// SQL entry points of the Kafka subsystem: status, launcher wake-up, preload check, Avro
+// schema validation and generation.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/avro_decode.h"
+#include "ingest/catalog.h"
+#include "kafka/shmem.h"
+#include "pg/spi.h"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+}
+
+using namespace pulse;
+
+// pulse._kafka_require_preload(): raises 55000 with a hint when the workers cannot exist.
+PULSE_SQL_FUNCTION(pulse_kafka_require_preload) {
+  kafka::require_preload();
+  PG_RETURN_VOID();
+}
+
+// pulse._kafka_wake(): the launcher re-reads subscriptions now.
+PULSE_SQL_FUNCTION(pulse_kafka_wake) {
+  kafka::wake_launcher();
+  PG_RETURN_VOID();
+}
+
+// pulse._avro_schema_problem(schema text): why Avro C refuses the schema, or NULL.
+PULSE_SQL_FUNCTION(pulse_avro_schema_problem) {
+  std::string schema;
+  pg::call([&] {
+    text* t = PG_GETARG_TEXT_PP(0);
+    schema.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+  });
+  AvroDecoder d;
+  std::string why = d.add_schema(1, schema);
+  if (why.empty()) PG_RETURN_NULL();
+  Datum out = 0;
+  pg::call([&] { out = PointerGetDatum(cstring_to_text(why.c_str())); });
+  return out;
+}
+
+// pulse.avro_schema(project, collection): an Avro record schema matching the collection.
+PULSE_SQL_FUNCTION(pulse_avro_schema) {
+  std::string project, collection;
+  pg::call([&] {
+    text* a = PG_GETARG_TEXT_PP(0);
+    text* b = PG_GETARG_TEXT_PP(1);
+    project.assign(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a));
+    collection.assign(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+  });
+  pg::spi_connect();
+  auto names = pg::spi_column(
+      "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+      " JOIN pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped"
+      " AND has_table_privilege(c.oid, 'SELECT') ORDER BY a.attnum",
+      {pg::Arg::text(project), pg::Arg::text(collection)});
+  auto types = pg::spi_column(
+      "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+      " JOIN pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped"
+      " AND has_table_privilege(c.oid, 'SELECT') ORDER BY a.attnum",
+      {pg::Arg::text(project), pg::Arg::text(collection)});
+  pg::spi_finish();
+  if (names.empty())
+    throw Error(sqlstate::kUndefinedTable, "collection \"" + project + "." + collection + "\" does not exist", "",
+                "It is created by its first event or by pulse.create_collection.");
+  std::vector<std::pair<std::string, std::string>> cols;
+  for (size_t k = 0; k < names.size(); k++) cols.emplace_back(*names[k], *types[k]);
+  std::string schema = avro_schema_for_columns(collection, cols);
+  Datum out = 0;
+  pg::call([&] { out = PointerGetDatum(cstring_to_text_with_len(schema.data(), int(schema.size()))); });
+  return out;
+}
+
+// pulse._kafka_worker_status(): one row per running worker (partition NULL: worker-level
+// state) and one per partition it has stored offsets for.
+PULSE_SQL_FUNCTION(pulse_kafka_worker_status) {
+  pg::call([&] {
+    ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
+    InitMaterializedSRF(fcinfo, 0);
+    if (!kafka::shared) return;
+    LWLockAcquire(kafka::shared->lock, LW_SHARED);
+    TimestampTz now = GetCurrentTimestamp();
+    int64 now_sec = now / USECS_PER_SEC;
+    for (int s = 0; s < kafka::kMaxWorkers; s++) {
+      const kafka::WorkerSlot& w = kafka::shared->slots[s];
+      if (!w.in_use) continue;
+      for (int p = -1; p < w.nparts; p++) {
+        Datum v[11];
+        bool n[11] = {false};
+        v[0] = Int64GetDatum(w.subscription_id);
+        v[1] = Int32GetDatum(w.worker_index);
+        v[2] = Int32GetDatum(w.pid);
+        if (p < 0) {
+          n[3] = n[4] = n[5] = n[6] = n[7] = true;
+        } else {
+          const kafka::PartitionStat& ps = w.parts[p];
+          v[3] = CStringGetTextDatum(ps.topic);
+          v[4] = Int32GetDatum(ps.partition);
+          v[5] = Int64GetDatum(ps.stored_offset);
+          v[6] = Int64GetDatum(ps.high_watermark);
+          n[6] = ps.high_watermark < 0;
+          uint64 sum = 0;
+          for (int b = 0; b < kafka::kRateWindow; b++)
+            if (ps.bucket_second[b] > now_sec - kafka::kRateWindow) sum += ps.bucket_count[b];
+          v[7] = Float8GetDatum(double(sum) / kafka::kRateWindow);
+        }
+        v[8] = w.last_error[0] ? CStringGetTextDatum(w.last_error) : (Datum)0;
+        n[8] = !w.last_error[0];
+        v[9] = TimestampTzGetDatum(w.last_error_at);
+        n[9] = w.last_error_at == 0;
+        v[10] = TimestampTzGetDatum(w.last_batch_at);
+        n[10] = w.last_batch_at == 0;
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+      }
+    }
+    LWLockRelease(kafka::shared->lock);
+  });
+  return (Datum)0;
+}

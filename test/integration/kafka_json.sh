@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Kafka JSON ingestion end to end: librdkafka's mock cluster in its own process, kcat as the
+# independent producer, the pg_pulse launcher + consumer workers in the test server.
+# Checks: exactly-once over several partitions with parallelism 2; malformed JSON dead-lettered
+# beside the good rows of its batch; schema evolution mid-stream; routing (fixed collection,
+# envelope, topic name); pause / resume / unsubscribe; pulse.kafka_status; a broker outage of
+# 10 s; a worker killed with SIGKILL mid-stream; a server restart resuming from stored offsets.
+set -euo pipefail
+. "$PULSE_REPO/test/kafka/lib.sh"
+DB=${PGDATABASE:-pulse_test}
+Q="psql -qXAt -v ON_ERROR_STOP=1 -d $DB"
+fail() { echo "FAIL: $*"; $Q -c "SELECT * FROM pulse.kafka_status" 2>&1 | head -20; tail -30 "${PULSE_TEST_LOG:-/dev/null}" 2>/dev/null; exit 1; }
+# wait_for SQL EXPECTED SECONDS: poll until the query returns EXPECTED
+wait_for() {
+  local got=""
+  for ((i = 0; i < $3 * 5; i++)); do
+    got=$($Q -c "$1" 2>/dev/null || true)
+    [ "$got" = "$2" ] && return 0
+    sleep 0.2
+  done
+  fail "waited $3 s for [$1] = $2, got $got"
+}
+gen() {  # gen FROM TO [extra json]: events with a sequence number
+  local k
+  for ((k = $1; k < $2; k++)); do printf '{"seq": %d, "_user": "u%d", "price": %d.5%s}\n' "$k" $((k % 50)) $((k % 7)) "${3:-}"; done
+}
+
+kafka_start events:4 mixed:2
+$Q -c "CREATE EXTENSION IF NOT EXISTS pg_pulse" >/dev/null
+$Q -c "SELECT pulse.drop_project('kjson', force => true) FROM pulse.projects WHERE name = 'kjson'" >/dev/null 2>&1 || true
+$Q -c "SELECT pulse.create_project('kjson')" >/dev/null
+OPTS='{"session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "topic.metadata.refresh.interval.ms": "1000"}'
+SUB=$($Q -c "SELECT pulse.kafka_subscribe('kjson', ARRAY['events'], '$KAFKA_BROKERS', collection => 'ev',
+              options => '$OPTS', batch_timeout => '100 ms', parallelism => 2)")
+
+# 1. good rows, malformed lines in the same batches, a new field mid-stream
+{ gen 0 1000; echo '{"seq": oops}'; echo 'not json at all'; gen 1000 2000 ', "coupon": "X1"'; echo '[1,2]'; } | kafka_produce events
+wait_for "SELECT count(*) FROM kjson.ev" 2000 60
+wait_for "SELECT count(*) FROM pulse.dead_letters WHERE project = 'kjson'" 3 20
+[ "$($Q -c "SELECT count(DISTINCT seq) = count(*) AND min(seq) = 0 AND max(seq) = 1999 FROM kjson.ev")" = t ] || fail "exactly once"
+[ "$($Q -c "SELECT count(coupon) FROM kjson.ev WHERE seq >= 1000")" = 1000 ] || fail "schema evolution"
+[ "$($Q -c "SELECT count(*) FROM pulse.dead_letters WHERE project = 'kjson' AND source LIKE 'kafka:events/_/%'
+             AND convert_from(payload, 'UTF8') IN ('{\"seq\": oops}', 'not json at all', '[1,2]')")" = 3 ] || fail "dead letters"
+echo "ok 1 - 2000 JSON events over 4 partitions with parallelism 2 stored exactly once, 3 bad ones dead-lettered, new field added"
+
+# 2. status: every partition's stored offset = high watermark, lag 0
+wait_for "SELECT sum(stored_offset), sum(lag), count(*) FROM pulse.kafka_status WHERE subscription_id = $SUB" "2003|0|4" 20
+[ "$($Q -c "SELECT bool_and(last_batch_at IS NOT NULL) FROM pulse.kafka_status WHERE subscription_id = $SUB")" = t ] || fail "status"
+echo "ok 2 - pulse.kafka_status: stored offsets, high watermarks and zero lag per partition"
+
+# 3. pause / resume
+$Q -c "SELECT pulse.kafka_pause($SUB)" >/dev/null
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" 0 20
+gen 2000 2100 | kafka_produce events
+sleep 2
+[ "$($Q -c "SELECT count(*) FROM kjson.ev")" = 2000 ] || fail "paused subscription consumed"
+$Q -c "SELECT pulse.kafka_resume($SUB)" >/dev/null
+wait_for "SELECT count(*) FROM kjson.ev" 2100 60
+echo "ok 3 - pause stops the workers, resume continues from the stored offsets"
+
+# 4. routing without a fixed collection: envelopes name their collection, the rest go to the topic's
+SUB2=$($Q -c "SELECT pulse.kafka_subscribe('kjson', ARRAY['mixed'], '$KAFKA_BROKERS', options => '$OPTS', batch_timeout => '50 ms')")
+printf '%s\n' '{"collection": "Signup", "properties": {"plan": "pro"}}' '{"plan": "free"}' \
+  '{"collection": "click", "properties": {"b": 1}}' | kafka_produce mixed 0
+wait_for "SELECT (SELECT count(*) FROM kjson.signup) || '/' || (SELECT count(*) FROM kjson.click) || '/' || (SELECT count(*) FROM kjson.mixed)" "1/1/1" 60
+echo "ok 4 - routing: envelope collection, else the topic name"
+
+# 5. broker down for 10 s
+gen 3000 3500 | kafka_produce events
+kafka_cmd down >/dev/null
+sleep 10
+kafka_cmd up >/dev/null
+gen 3500 4000 | kafka_produce events
+wait_for "SELECT count(*) FROM kjson.ev" 3100 90
+[ "$($Q -c "SELECT count(DISTINCT seq) FROM kjson.ev")" = 3100 ] || fail "duplicates after outage"
+echo "ok 5 - a 10 s broker outage loses nothing and duplicates nothing"
+
+# 6. SIGKILL a worker mid-stream (the postmaster restarts the whole cluster)
+gen 10000 30000 | kafka_produce events
+for ((i = 0; i < 50; i++)); do
+  n=$($Q -c "SELECT count(*) FROM kjson.ev WHERE seq >= 10000")
+  [ "$n" -gt 0 ] && break
+  sleep 0.1
+done
+pid=$($Q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer' LIMIT 1")
+[ -n "$pid" ] || fail "no consumer worker to kill"
+kill -9 "$pid"
+sleep 3
+wait_for "SELECT count(*) FROM kjson.ev" 23100 120
+[ "$($Q -c "SELECT count(DISTINCT seq) FROM kjson.ev")" = 23100 ] || fail "duplicates after SIGKILL"
+echo "ok 6 - after SIGKILL of a worker mid-stream every message is stored exactly once (killed at $n of 20000)"
+
+# 7. server restart: consumption resumes from the stored offsets
+bash "$PULSE_REPO/test/cluster.sh" restart >/dev/null
+gen 30000 31000 | kafka_produce events
+wait_for "SELECT count(*) FROM kjson.ev" 24100 120
+[ "$($Q -c "SELECT count(DISTINCT seq) FROM kjson.ev")" = 24100 ] || fail "duplicates after restart"
+echo "ok 7 - after a server restart the subscription resumes from its stored offsets"
+
+# 8. unsubscribe stops the workers and forgets the offsets
+$Q -c "SELECT pulse.kafka_unsubscribe($SUB)" -c "SELECT pulse.kafka_unsubscribe($SUB2)" >/dev/null
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" 0 20
+[ "$($Q -c "SELECT count(*) FROM pulse.kafka_offsets WHERE subscription_id IN ($SUB, $SUB2)")" = 0 ] || fail "offsets kept"
+echo "ok 8 - unsubscribe stops the workers"
+$Q -c "SELECT pulse.drop_project('kjson', force => true)" >/dev/null 2>&1
+echo "kafka_json: all ok"
