@@ -9,7 +9,7 @@
 #   PULSE_TEST_CONF     extra lines appended to postgresql.conf (optional)
 #   PGBIN               server binaries          (default /usr/lib/postgresql/15/bin)
 
-PULSE_TEST_DIR=/tmp/pg_pulse_test            # socket dir, log, regress output
+PULSE_TEST_DIR=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}  # socket dir, log, regress output
 PULSE_TEST_PGDATA=${PULSE_TEST_PGDATA:-$PULSE_TEST_DIR/data}
 PULSE_TEST_PORT=${PULSE_TEST_PORT:-54329}
 PULSE_TEST_PRELOAD=${PULSE_TEST_PRELOAD-pg_pulse}

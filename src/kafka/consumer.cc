@@ -12,6 +12,7 @@
 
 #include <csignal>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -187,8 +188,11 @@ void Worker::load_subscription() {
 void Worker::load_avro_schema(int32_t id) {
   auto s = pg::spi_value("SELECT schema FROM pulse.avro_schemas WHERE id = $1", {Arg::int4(id)});
   if (!s) return;  // unknown: messages naming it become dead letters
+  // A schema Avro C refuses is remembered as unusable by the decoder: its messages become
+  // dead letters naming the reason, the worker goes on.
   std::string err = avro_.add_schema(id, *s);
-  if (!err.empty()) throw Error(sqlstate::kInvalidParameter, "Avro schema " + std::to_string(id) + " is invalid: " + err);
+  if (!err.empty())
+    pg::call([&] { elog(WARNING, "pg_pulse: Avro schema %d cannot be used: %s", id, err.c_str()); });
 }
 
 void Worker::create_consumer() {
@@ -338,6 +342,8 @@ void Worker::process(std::vector<rd_kafka_message_t*>& msgs) {
     EventBatch batch;
     JsonDecodeOptions jo;
     jo.max_event_bytes = size_t(pulse_max_event_bytes);
+    avro_.set_max_event_bytes(size_t(pulse_max_event_bytes));
+    std::set<int32_t> looked_up;  // schema ids fetched from the catalog in this batch
     jo.envelope_auto = sub_.collection.empty();
     std::map<std::pair<std::string, int>, uint32_t> counts;
     for (auto* m : msgs) {
@@ -359,7 +365,7 @@ void Worker::process(std::vector<rd_kafka_message_t*>& msgs) {
         if (framing == AvroFraming::kConfluent && m->len >= 5 && payload[0] == 0) {
           const unsigned char* b = static_cast<const unsigned char*>(m->payload);
           int32_t id = int32_t((uint32_t(b[1]) << 24) | (uint32_t(b[2]) << 16) | (uint32_t(b[3]) << 8) | b[4]);
-          if (!avro_.has_schema(id)) load_avro_schema(id);
+          if (!avro_.has_schema(id) && looked_up.insert(id).second) load_avro_schema(id);
         }
         avro_.decode(payload, framing, sub_.avro_schema_id, &batch);
         if (sub_.collection.empty() && batch.events.size() > before)

@@ -74,7 +74,7 @@ BEGIN
   END IF;
   problem := pulse._avro_schema_problem(schema);
   IF problem IS NOT NULL THEN
-    RAISE EXCEPTION 'invalid Avro schema: %', problem USING ERRCODE = '22P02',
+    RAISE EXCEPTION 'invalid Avro schema: %', regexp_replace(problem, '^invalid Avro schema: ', '') USING ERRCODE = '22P02',
       HINT = 'The top-level schema must be an Avro record.';
   END IF;
   INSERT INTO pulse.avro_schemas(subject, schema) VALUES (subject, schema)
