@@ -60,7 +60,8 @@ wait_for() {
 }
 kcat -b "$KAFKA_BROKERS" -C -q -E -u -o end -t "$T" >"$WORK/live.out" 2>"$WORK/live.err" &
 LIVE=$!
-trap 'kill "$LIVE" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# (a trap set after kafka_start replaces its cleanup: call kafka_stop in it)
+trap 'kill "$LIVE" 2>/dev/null || true; kafka_stop; rm -rf "$WORK"' EXIT
 # the consumer is ready once it gets a marker (retry: -o end may skip one sent too early)
 for ((k = 0; k < 20; k++)); do
     echo "{\"marker\": $k}" | kafka_produce "$T" || fail "produce marker"
@@ -83,7 +84,8 @@ t_up=$EPOCHREALTIME
 echo '{"after": "outage"}' | kafka_produce "$T" || fail "produce after up"
 extra=$((extra + 1))
 [ "$(kafka_count "$T")" = $((N + extra)) ] || fail "count after up: $(kafka_count "$T"), want $((N + extra))"
-kafka_consume "$T" | grep -qx '{"after": "outage"}' || fail "message produced after up not consumed"
+kafka_consume "$T" >"$WORK/after.out" || fail "consume after up"
+grep -qx '{"after": "outage"}' "$WORK/after.out" || fail "message produced after up not consumed"
 wait_for "$WORK/live.out" '{"after": "outage"}' 20 \
     || fail "the long-lived consumer did not get the message within 20 s of up"
 reconnect=$(awk -v a="$t_up" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')

@@ -55,14 +55,14 @@ _kafka_exit_cleanup() {
 }
 
 _kafka_install_trap() {
-    local cur
+    local cur words
     cur=$(trap -p EXIT)
     case "$cur" in
         *_kafka_exit_cleanup*) return 0 ;;
     esac
     if [ -n "$cur" ]; then
-        eval "set -- $cur"              # trap -- 'COMMAND' EXIT
-        trap "$3"$'\n''_kafka_exit_cleanup' EXIT
+        eval "words=($cur)"             # trap -- 'COMMAND' EXIT
+        trap "${words[2]}"$'\n''_kafka_exit_cleanup' EXIT
     else
         trap _kafka_exit_cleanup EXIT
     fi
@@ -277,6 +277,6 @@ kafka_stop() {
     if [ -n "$KAFKA_DIR" ] && [ "${KAFKA_KEEP_DIR:-0}" != 1 ]; then
         rm -rf "$KAFKA_DIR"
     fi
-    KAFKA_PID= KAFKA_FD= KAFKA_DIR= KAFKA_BROKERS=
+    KAFKA_PID='' KAFKA_FD='' KAFKA_DIR='' KAFKA_BROKERS=''
     return 0
 }
