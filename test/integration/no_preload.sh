@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# pg_pulse without shared_preload_libraries: the SQL ingestion works (the library loads on
+# first use) and the Kafka functions fail with SQLSTATE 55000 and a hint naming the settings.
+set -euo pipefail
+export PULSE_TEST_DIR=/tmp/pg_pulse_nopreload PULSE_TEST_PORT=$((${PGPORT:-54329} + 17)) PULSE_TEST_PRELOAD=
+trap 'bash "$PULSE_REPO/test/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
+bash "$PULSE_REPO/test/cluster.sh" start >/dev/null
+export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
+Q="psql -qXAt -d postgres"
+[ "$($Q -c "SHOW shared_preload_libraries")" = "" ] || { echo "FAIL: preload is set"; exit 1; }
+$Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('np')" >/dev/null
+[ "$($Q -c "SELECT stored FROM pulse.collect('np', 'ev', '{\"a\": 1}')")" = 1 ] || { echo "FAIL: collect"; exit 1; }
+echo "ok 1 - without preload the library loads on first use and SQL ingestion works"
+out=$(psql -qXAt -d postgres -v VERBOSITY=verbose -c "\\set VERBOSITY verbose" \
+      -c "SELECT pulse.kafka_subscribe('np', ARRAY['t'], 'localhost:9092')" 2>&1 || true)
+echo "$out" | grep -q "ERROR:  55000: pg_pulse is not loaded at server start" || { echo "FAIL: $out"; exit 1; }
+echo "$out" | grep -q "HINT:  Add pg_pulse to shared_preload_libraries and set pulse.database" || { echo "FAIL: hint: $out"; exit 1; }
+[ "$($Q -c "SELECT count(*) FROM pulse.kafka_subscriptions")" = 0 ] || { echo "FAIL: stored"; exit 1; }
+echo "ok 2 - kafka_subscribe fails with 55000 and a hint naming shared_preload_libraries and pulse.database"
+echo "no_preload: all ok"
