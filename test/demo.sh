@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # pg_pulse end to end on embedded defaults: installs the Debian dependencies if missing,
 # builds and installs the extension, starts a private Postgres 15 cluster
-# (/tmp/pg_pulse_test, port 54329, shared_preload_libraries = pg_pulse), creates a project,
-# sends sample events through SQL (single events, NDJSON and envelope batches, a few bad
-# ones), and shows the typed tables, rejected fields, dead letters and a query over them.
+# (/tmp/pg_pulse_test, port 54329, shared_preload_libraries = pg_pulse) and librdkafka's mock
+# Kafka cluster (test/kafka/mock_broker), creates a project, sends sample events through SQL
+# (single events, NDJSON and envelope batches, a few bad ones) and streams more through Kafka
+# (kcat -> topic -> pg_pulse's consumer workers), then shows the typed tables, rejected
+# fields, dead letters, the Kafka status and a query over them.
 #   bash test/demo.sh            (PULSE_KEEP_CLUSTER=1 leaves the cluster running)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,9 +17,13 @@ make -s -j2 >/dev/null
 if [ "$(id -u)" = 0 ]; then make -s install >/dev/null; else sudo make -s install >/dev/null; fi
 bash test/cluster.sh start
 [ "${PULSE_KEEP_CLUSTER:-0}" = 1 ] || trap 'bash "$REPO/test/cluster.sh" stop' EXIT
-export PGHOST=/tmp/pg_pulse_test PGPORT=${PULSE_TEST_PORT:-54329} PGUSER=postgres
-psql -qX -d postgres -c "CREATE DATABASE pulse_demo" >/dev/null
-psql -X -d pulse_demo --echo-queries -v ON_ERROR_STOP=1 <<'SQL'
+export PGHOST=${PULSE_TEST_DIR:-/tmp/pg_pulse_test} PGPORT=${PULSE_TEST_PORT:-54329} PGUSER=postgres PULSE_REPO=$REPO
+# the launcher's database (pulse.database in the test cluster's postgresql.conf)
+psql -qX -d postgres -c "CREATE DATABASE pulse_test" >/dev/null
+. test/kafka/lib.sh
+kafka_start clicks:4
+echo "mock Kafka cluster at $KAFKA_BROKERS"
+psql -X -d pulse_test --echo-queries -v ON_ERROR_STOP=1 <<'SQL'
 \pset footer off
 SET timezone = 'UTC';
 CREATE EXTENSION pg_pulse;
@@ -46,4 +52,28 @@ SELECT u._user,
        (SELECT sum(amount) FROM shop.purchase b WHERE b._user = u._user) AS spent
   FROM (SELECT DISTINCT _user FROM shop.pageview) u ORDER BY 1;
 SQL
+
+echo "--- streaming through Kafka ---"
+psql -X -d pulse_test --echo-queries -v ON_ERROR_STOP=1 -c "SELECT pulse.kafka_subscribe('shop', ARRAY['clicks'], '$KAFKA_BROKERS',
+    options => '{\"session.timeout.ms\": \"6000\"}', batch_timeout => '100 ms') AS subscription"
+for k in $(seq 1 1000); do
+  printf '{"_time": "2026-11-02T10:%02d:%02dZ", "_user": "user%d", "button": "%s", "x": %d}\n' \
+    $((k / 60 % 60)) $((k % 60)) $((k % 37)) "$([ $((k % 3)) = 0 ] && echo buy || echo view)" "$k"
+done > /tmp/pg_pulse_demo_clicks.ndjson
+echo '{"_time": "not a time"}' >> /tmp/pg_pulse_demo_clicks.ndjson
+kafka_produce clicks < /tmp/pg_pulse_demo_clicks.ndjson
+echo "produced 1001 messages with kcat into topic clicks (4 partitions)"
+for i in $(seq 1 300); do
+  n=$(psql -qXAt -d pulse_test -c "SELECT count(*) FROM shop.clicks" 2>/dev/null || echo 0)
+  [ "$n" = 1000 ] && break
+  sleep 0.2
+done
+psql -X -d pulse_test --echo-queries -v ON_ERROR_STOP=1 <<'SQL'
+\pset footer off
+SELECT button, count(*), count(DISTINCT _user) AS users FROM shop.clicks GROUP BY button ORDER BY button;
+SELECT topic, partition, stored_offset, high_watermark, lag, last_error FROM pulse.kafka_status ORDER BY partition;
+SELECT error, source FROM pulse.dead_letters WHERE source LIKE 'kafka:%';
+SQL
+kafka_stop
+rm -f /tmp/pg_pulse_demo_clicks.ndjson
 echo "demo finished"
