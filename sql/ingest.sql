@@ -116,6 +116,14 @@ SELECT _shard_time = now() AS shard_time_is_now, _time = now() AS time_defaults_
        _shard_xid = pg_current_xact_id() AS top_level_xid FROM regress_shop.arrivals;
 COMMIT;
 
+-- types pg_pulse does not check itself: Postgres' input functions decide, per field
+SELECT pulse.create_collection('regress_shop', 'hosts', '{"amount": "numeric(5,2)", "ip": "inet", "mood": "regress_mood"}');
+CREATE TYPE regress_shop.regress_mood AS ENUM ('happy', 'sad');
+SELECT pulse.create_collection('regress_shop', 'hosts2', '{"amount": "numeric(5,2)", "ip": "inet", "mood": "regress_shop.regress_mood"}');
+SELECT * FROM pulse.collect_batch('regress_shop', E'{"_id": "h1", "amount": 12345.6, "ip": "not-an-ip", "mood": "angry"}\n{"_id": "h2", "amount": 1.5, "ip": "10.0.0.1", "mood": "sad"}', 'hosts2');
+SELECT _id, amount, ip, mood FROM regress_shop.hosts2 ORDER BY _id;
+SELECT field, raw_value, expected_type, reason FROM pulse.rejected_fields WHERE collection = 'hosts2' ORDER BY id;
+
 -- the catalog view
 SELECT project, collection, columns, last_event_time IS NOT NULL AS has_events, dedup
   FROM pulse.collections ORDER BY collection;

@@ -19,6 +19,8 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/rel.h"
+#include "utils/lsyscache.h"
+#include "executor/spi.h"
 }
 
 namespace pulse::ingest {
@@ -80,9 +82,95 @@ struct LineFailure {
   bool unique_violation;
 };
 
+// COPY text-format field to its value ("\\N" is NULL and handled by the caller).
+std::string copy_unescape(std::string_view f) {
+  std::string out;
+  out.reserve(f.size());
+  for (size_t k = 0; k < f.size(); k++) {
+    if (f[k] != '\\' || k + 1 == f.size()) {
+      out.push_back(f[k]);
+      continue;
+    }
+    char c = f[++k];
+    out.push_back(c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c);
+  }
+  return out;
+}
+
+// A line Postgres refused although every value passed pg_pulse's own checks (types it does
+// not check itself: numeric(p,s) overflow, inet, enums, domains ...). Each user column is
+// run through its type's input function; the ones Postgres refuses become NULL and rejected
+// fields, and the line is stored again. False when no column is to blame (the event then
+// goes to dead_letters with the original error).
+bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<RejectedField>* rejected) {
+  size_t b = line ? rows.line_end[line - 1] : 0;
+  std::string_view text(rows.data.data() + b, rows.line_end[line] - b - 1);
+  std::vector<std::string> fields;
+  for (size_t a = 0, t;; a = t + 1) {
+    t = text.find('\t', a);
+    fields.emplace_back(text.substr(a, t == std::string_view::npos ? std::string_view::npos : t - a));
+    if (t == std::string_view::npos) break;
+  }
+  if (fields.size() != rows.columns.size()) return false;
+  std::vector<RejectedField> bad;
+  for (size_t c = 3; c < fields.size(); c++) {
+    if (fields[c] == "\\N") continue;
+    std::string value = copy_unescape(fields[c]);
+    std::string colname = rows.columns[c];
+    char* type_name = nullptr;
+    try {
+      pg::in_subtransaction([&] {
+        pg::call([&] {
+          Relation rel = table_open(relid, AccessShareLock);
+          int attno = SPI_fnumber(RelationGetDescr(rel), colname.c_str());
+          if (attno <= 0) elog(ERROR, "column not found");
+          Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attno - 1);
+          Oid typinput, typioparam;
+          getTypeInputInfo(att->atttypid, &typinput, &typioparam);
+          type_name = format_type_with_typemod(att->atttypid, att->atttypmod);
+          int32 typmod = att->atttypmod;
+          table_close(rel, AccessShareLock);
+          (void)OidInputFunctionCall(typinput, const_cast<char*>(value.c_str()), typioparam, typmod);
+        });
+      });
+    } catch (pg::PgError& e) {
+      RejectedField r;
+      r.field = colname;
+      r.raw_name = colname;
+      append_json_string(&r.raw_value, value);
+      r.expected_type = type_name ? type_name : "";
+      r.reason = e.edata->message ? e.edata->message : "refused by the column's type";
+      r.event_id = fields[2] == "\\N" ? "" : copy_unescape(fields[2]);
+      r.event_user = fields[1] == "\\N" ? "" : copy_unescape(fields[1]);
+      r.event_time = copy_unescape(fields[0]);
+      bad.push_back(std::move(r));
+      fields[c] = "\\N";
+    }
+  }
+  if (bad.empty()) return false;
+  std::string fixed;
+  for (size_t c = 0; c < fields.size(); c++) {
+    if (c) fixed.push_back('\t');
+    fixed += fields[c];
+  }
+  fixed.push_back('\n');
+  try {
+    pg::in_subtransaction([&] { (void)copy_lines(relid, rows.columns, fixed.data(), fixed.size()); });
+  } catch (pg::PgError&) {
+    return false;
+  }
+  for (auto& r : bad) {
+    r.event = rows.line_event[line];
+    rejected->push_back(std::move(r));
+  }
+  return true;
+}
+
 // Stores lines [from, to) of rows; on failure splits the range in halves (each half in its
-// own subtransaction) until the failing lines are isolated. Returns rows stored.
-uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to, std::vector<LineFailure>* failed) {
+// own subtransaction) until the failing lines are isolated, then salvages what it can of
+// each. Returns rows stored.
+uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to, std::vector<LineFailure>* failed,
+                        std::vector<RejectedField>* salvaged) {
   if (from >= to) return 0;
   size_t b = from ? rows.line_end[from - 1] : 0;
   size_t e = rows.line_end[to - 1];
@@ -92,6 +180,7 @@ uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to,
     return n;
   } catch (pg::PgError& err) {
     if (to - from == 1) {
+      if (err.sqlerrcode() != ERRCODE_UNIQUE_VIOLATION && salvage_line(relid, rows, from, salvaged)) return 1;
       std::string msg = err.edata->message ? err.edata->message : "error";
       if (err.edata->detail) msg += std::string(" (") + err.edata->detail + ")";
       failed->push_back(LineFailure{from, msg, err.sqlerrcode() == ERRCODE_UNIQUE_VIOLATION});
@@ -99,7 +188,8 @@ uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to,
     }
     pg::check_interrupts();
     size_t mid = from + (to - from) / 2;
-    return copy_isolating(relid, rows, from, mid, failed) + copy_isolating(relid, rows, mid, to, failed);
+    return copy_isolating(relid, rows, from, mid, failed, salvaged) +
+           copy_isolating(relid, rows, mid, to, failed, salvaged);
   }
 }
 
@@ -211,8 +301,10 @@ void ingest_batch(const std::string& project, const std::string& fixed_collectio
     counts->duplicates += int64_t(rows.duplicates);
 
     std::vector<LineFailure> failed;
+    std::vector<RejectedField> salvaged;
     if (!rows.line_end.empty())
-      counts->stored += int64_t(copy_isolating(info.relid, rows, 0, rows.line_end.size(), &failed));
+      counts->stored += int64_t(copy_isolating(info.relid, rows, 0, rows.line_end.size(), &failed, &salvaged));
+    for (auto& r : salvaged) rows.rejected.push_back(std::move(r));
     std::unordered_set<uint32_t> failed_events;
     for (auto& f : failed) {
       uint32_t e = rows.line_event[f.line];
