@@ -81,7 +81,7 @@ warm_up() {
   wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" 2 30
   WARM=0
   for ((round = 1; round <= 20; round++)); do
-    timeout -k 5 60 "$PY" "$REPO/bench/kafka/producer.py" warmup "$topic" "$parts" "$line" $stamp ||
+    timeout -k 5 60 "$PY" "$REPO/bench/kafka/producer.py" warmup "$topic" "$parts" "$line" ${stamp:+"$stamp"} ||
       die "warm-up produce failed"
     WARM=$((WARM + parts))
     wait_for "SELECT coalesce(sum(next_offset), 0) FROM pulse.kafka_offsets WHERE subscription_id = $sub" "$WARM" 60
@@ -175,7 +175,7 @@ awk -v n="$TARGET" -v a="$b0" -v b="$b1" -v c="$b2" 'BEGIN {
   printf "  kcat -C | COPY: %.2f s, INSERT ... SELECT: %.2f s, total %.2f s for %d rows\n", b - a, c - b, c - a, n }'
 echo "  same rows: $stored rows in $PROJ.events, $copied in public.identical; on the 10 fields," \
      "events EXCEPT ALL identical = $diff1 rows, identical EXCEPT ALL events = $diff2 rows"
-[ "$diff1" = 0 ] && [ "$diff2" = 0 ] || die "pg_pulse and the baseline stored different rows"
+if [ "$diff1" != 0 ] || [ "$diff2" != 0 ]; then die "pg_pulse and the baseline stored different rows"; fi
 $Q -c "SELECT pulse.kafka_unsubscribe($SUB)" >/dev/null
 wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" 0 30
 

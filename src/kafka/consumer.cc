@@ -418,6 +418,7 @@ void Worker::run() {
   pg::call([&] {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     slot_->pid = MyProcPid;
+    slot_->latch = MyLatch;
     slot_->started_at = GetCurrentTimestamp();
     LWLockRelease(shared->lock);
   });
@@ -513,7 +514,10 @@ void worker_exit(int, Datum) {
   if (shared) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     for (auto& s : shared->slots)
-      if (s.pid == MyProcPid) s.pid = 0;
+      if (s.pid == MyProcPid) {
+        s.pid = 0;
+        s.latch = nullptr;
+      }
     LWLockRelease(shared->lock);
   }
 }

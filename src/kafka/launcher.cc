@@ -143,10 +143,18 @@ void reconcile() {
     BgwHandleStatus st = handles[s] ? GetBackgroundWorkerPid(handles[s], &pid) : BGWH_STOPPED;
     if (want < 0) {
       if (st != BGWH_STOPPED) {
+        // Ask first (the worker finishes its batch and leaves its group cleanly); terminate
+        // only a worker that has not gone after 10 s.
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-        shared->slots[s].stop_requested = true;
+        WorkerSlot* w = &shared->slots[s];
+        if (!w->stop_requested) {
+          w->stop_requested = true;
+          w->stop_asked_at = now;
+          if (w->latch) SetLatch(w->latch);
+        }
+        bool overdue = TimestampDifferenceExceeds(w->stop_asked_at, now, 10000);
         LWLockRelease(shared->lock);
-        TerminateBackgroundWorker(handles[s]);
+        if (overdue) TerminateBackgroundWorker(handles[s]);
       } else {
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
         memset(&shared->slots[s], 0, sizeof(WorkerSlot));

@@ -13,7 +13,7 @@ extern "C" {
 namespace pulse::kafka {
 
 constexpr int kMaxWorkers = 32;
-constexpr int kMaxPartitions = 64;
+constexpr int kMaxPartitions = 256;  // per worker; beyond it pulse.kafka_status shows no live progress
 constexpr int kRateWindow = 60;  // seconds of history for events/s
 
 struct PartitionStat {
@@ -31,6 +31,8 @@ struct WorkerSlot {
   int64 subscription_id;
   int32 worker_index;
   pid_t pid;
+  Latch* latch;              // the worker's, so the launcher can ask it to stop
+  TimestampTz stop_asked_at;
   TimestampTz started_at;
   TimestampTz last_batch_at;
   TimestampTz last_error_at;
