@@ -52,15 +52,12 @@ struct JsonDecoder::Impl {
   size_t payload_bytes = 0;  // size of the payload being decoded
 };
 
-// Converts one JSON value (recursively for arrays of values) into ev->values.
-uint32_t JsonDecoder::Impl::add_value(EventBatch* out, Event* ev, dom::element el) {
-  uint32_t idx = uint32_t(ev->values.size());
-  ev->values.emplace_back();
+// One JSON value as a Value; arrays and objects keep their minified text (an array's
+// elements are added by add_value; a nested array is kept as JSON).
+static Value scalar_value(EventBatch* out, dom::element el) {
   Value v;
   switch (el.type()) {
-    case dom::element_type::NULL_VALUE:
-      v.kind = Kind::kNull;
-      break;
+    case dom::element_type::NULL_VALUE: v.kind = Kind::kNull; break;
     case dom::element_type::BOOL:
       v.kind = Kind::kBool;
       v.b = bool(el.get_bool().value_unsafe());
@@ -83,49 +80,29 @@ uint32_t JsonDecoder::Impl::add_value(EventBatch* out, Event* ev, dom::element e
       v.text = out->arena.copy(el.get_string().value_unsafe());
       break;
     case dom::element_type::OBJECT:
-      v.kind = Kind::kObject;
+    case dom::element_type::ARRAY:
+      v.kind = el.type() == dom::element_type::ARRAY ? Kind::kArray : Kind::kObject;
       v.text = out->arena.copy(simdjson::to_string(el));
       break;
-    case dom::element_type::ARRAY: {
-      v.kind = Kind::kArray;
-      v.text = out->arena.copy(simdjson::to_string(el));
-      dom::array arr;
-      if (el.get_array().get(arr) != simdjson::SUCCESS) break;
-      std::vector<dom::element> kids;
-      for (dom::element c : arr) kids.push_back(c);
-      // children are appended contiguously after reserving their slots
-      v.first_child = uint32_t(ev->values.size());
-      v.n_children = uint32_t(kids.size());
-      ev->values.resize(ev->values.size() + kids.size());
-      for (size_t k = 0; k < kids.size(); k++) {
-        Value child;
-        dom::element c = kids[k];
-        switch (c.type()) {
-          case dom::element_type::NULL_VALUE: child.kind = Kind::kNull; break;
-          case dom::element_type::BOOL: child.kind = Kind::kBool; child.b = bool(c.get_bool().value_unsafe()); break;
-          case dom::element_type::INT64:
-            child.kind = Kind::kInt;
-            child.i = c.get_int64().value_unsafe();
-            child.d = double(child.i);
-            break;
-          case dom::element_type::UINT64: child.kind = Kind::kDouble; child.d = double(c.get_uint64().value_unsafe()); break;
-          case dom::element_type::DOUBLE: child.kind = Kind::kDouble; child.d = c.get_double().value_unsafe(); break;
-          case dom::element_type::STRING: child.kind = Kind::kString; child.text = out->arena.copy(c.get_string().value_unsafe()); break;
-          case dom::element_type::OBJECT:
-            child.kind = Kind::kObject;
-            child.text = out->arena.copy(simdjson::to_string(c));
-            break;
-          case dom::element_type::ARRAY:  // nested arrays are kept as JSON (the column is jsonb)
-            child.kind = Kind::kObject;
-            child.text = out->arena.copy(simdjson::to_string(c));
-            break;
-        }
-        ev->values[v.first_child + k] = child;
-      }
-      break;
-    }
   }
-  ev->values[idx] = v;
+  return v;
+}
+
+// Converts one JSON value into ev->values; a top-level array's elements follow it
+// contiguously (first_child, n_children), nested arrays inside it stay JSON (jsonb).
+uint32_t JsonDecoder::Impl::add_value(EventBatch* out, Event* ev, dom::element el) {
+  uint32_t idx = uint32_t(ev->values.size());
+  ev->values.push_back(scalar_value(out, el));
+  dom::array arr;
+  if (el.type() != dom::element_type::ARRAY || el.get_array().get(arr) != simdjson::SUCCESS) return idx;
+  uint32_t first = uint32_t(ev->values.size());
+  for (dom::element c : arr) {
+    Value child = scalar_value(out, c);
+    if (child.kind == Kind::kArray) child.kind = Kind::kObject;
+    ev->values.push_back(child);
+  }
+  ev->values[idx].first_child = first;
+  ev->values[idx].n_children = uint32_t(ev->values.size() - first);
   return idx;
 }
 

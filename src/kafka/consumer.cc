@@ -80,6 +80,31 @@ void in_transaction(const char* activity, F&& f) {
   });
 }
 
+// Offsets stored in Postgres for the given partitions (topics[k], partitions[k]); with
+// lock, the rows are locked FOR UPDATE (serialising workers that race for a partition).
+std::map<std::pair<std::string, int>, int64_t> read_stored_offsets(int64_t subscription,
+                                                                   const std::vector<std::string>& topics,
+                                                                   const std::vector<std::string>& partitions,
+                                                                   bool lock) {
+  uint64_t n = pg::spi_exec(
+      std::string("SELECT o.topic, o.partition, o.next_offset FROM pulse.kafka_offsets o"
+                  " JOIN unnest($2::text[], $3::text[]) AS u(t, p) ON o.topic = u.t AND o.partition = u.p::int"
+                  " WHERE o.subscription_id = $1") +
+          (lock ? " ORDER BY 1, 2 FOR UPDATE OF o" : ""),
+      {Arg::int8(subscription), Arg::text_array(topics), Arg::text_array(partitions)});
+  std::map<std::pair<std::string, int>, int64_t> stored;
+  for (uint64_t r = 0; r < n; r++) {
+    char *t = nullptr, *p = nullptr, *o = nullptr;
+    pg::call([&] {
+      t = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+      p = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+      o = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
+    });
+    stored[{t, atoi(p)}] = std::stoll(o);
+  }
+  return stored;
+}
+
 class Worker {
  public:
   explicit Worker(int slot) : slot_(&shared->slots[slot]) {}
@@ -255,22 +280,8 @@ void Worker::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list
       partitions.push_back(std::to_string(parts->elems[k].partition));
     }
     std::map<std::pair<std::string, int>, int64_t> stored;
-    in_transaction("pg_pulse kafka: reading stored offsets", [&] {
-      uint64_t n = pg::spi_exec(
-          "SELECT o.topic, o.partition, o.next_offset FROM pulse.kafka_offsets o"
-          " JOIN unnest($2::text[], $3::text[]) AS u(t, p) ON o.topic = u.t AND o.partition = u.p::int"
-          " WHERE o.subscription_id = $1",
-          {Arg::int8(sub_.id), Arg::text_array(topics), Arg::text_array(partitions)});
-      for (uint64_t r = 0; r < n; r++) {
-        char *t = nullptr, *p = nullptr, *o = nullptr;
-        pg::call([&] {
-          t = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-          p = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
-          o = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
-        });
-        stored[{t, atoi(p)}] = std::stoll(o);
-      }
-    });
+    in_transaction("pg_pulse kafka: reading stored offsets",
+                   [&] { stored = read_stored_offsets(sub_.id, topics, partitions, false); });
     for (int k = 0; k < parts->cnt; k++) {
       auto it = stored.find({parts->elems[k].topic, parts->elems[k].partition});
       parts->elems[k].offset = it != stored.end() ? it->second : RD_KAFKA_OFFSET_BEGINNING;
@@ -323,21 +334,7 @@ void Worker::process(std::vector<rd_kafka_message_t*>& msgs) {
         "INSERT INTO pulse.kafka_offsets(subscription_id, topic, partition, next_offset)"
         " SELECT $1, t, p::int, 0 FROM unnest($2::text[], $3::text[]) AS u(t, p) ON CONFLICT DO NOTHING",
         {Arg::int8(sub_.id), Arg::text_array(topics), Arg::text_array(partitions)});
-    uint64_t n = pg::spi_exec(
-        "SELECT o.topic, o.partition, o.next_offset FROM pulse.kafka_offsets o"
-        " JOIN unnest($2::text[], $3::text[]) AS u(t, p) ON o.topic = u.t AND o.partition = u.p::int"
-        " WHERE o.subscription_id = $1 ORDER BY 1, 2 FOR UPDATE OF o",
-        {Arg::int8(sub_.id), Arg::text_array(topics), Arg::text_array(partitions)});
-    std::map<std::pair<std::string, int>, int64_t> stored;
-    for (uint64_t r = 0; r < n; r++) {
-      char *t = nullptr, *p = nullptr, *o = nullptr;
-      pg::call([&] {
-        t = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-        p = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
-        o = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
-      });
-      stored[{t, atoi(p)}] = std::stoll(o);
-    }
+    std::map<std::pair<std::string, int>, int64_t> stored = read_stored_offsets(sub_.id, topics, partitions, true);
     // Decode what is new.
     EventBatch batch;
     JsonDecodeOptions jo;

@@ -55,24 +55,22 @@ PULSE_SQL_FUNCTION(pulse_avro_schema) {
     collection.assign(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
   });
   pg::spi_connect();
-  auto names = pg::spi_column(
-      "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-      " JOIN pg_namespace n ON n.oid = c.relnamespace"
-      " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped"
-      " AND has_table_privilege(c.oid, 'SELECT') ORDER BY a.attnum",
-      {pg::Arg::text(project), pg::Arg::text(collection)});
-  auto types = pg::spi_column(
-      "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-      " JOIN pg_namespace n ON n.oid = c.relnamespace"
+  // name and type of every column, joined by \1 (one catalog query)
+  auto rows = pg::spi_column(
+      "SELECT a.attname || chr(1) || format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+      " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
       " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped"
       " AND has_table_privilege(c.oid, 'SELECT') ORDER BY a.attnum",
       {pg::Arg::text(project), pg::Arg::text(collection)});
   pg::spi_finish();
-  if (names.empty())
+  if (rows.empty())
     throw Error(sqlstate::kUndefinedTable, "collection \"" + project + "." + collection + "\" does not exist", "",
                 "It is created by its first event or by pulse.create_collection.");
   std::vector<std::pair<std::string, std::string>> cols;
-  for (size_t k = 0; k < names.size(); k++) cols.emplace_back(*names[k], *types[k]);
+  for (auto& r : rows) {
+    size_t sep = r->find('\1');
+    cols.emplace_back(r->substr(0, sep), r->substr(sep + 1));
+  }
   std::string schema = avro_schema_for_columns(collection, cols);
   Datum out = 0;
   pg::call([&] { out = PointerGetDatum(cstring_to_text_with_len(schema.data(), int(schema.size()))); });

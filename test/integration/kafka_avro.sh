@@ -9,15 +9,6 @@ DB=${PGDATABASE:-pulse_test}
 Q="psql -qXAt -v ON_ERROR_STOP=1 -d $DB"
 W=$(mktemp -d)
 fail() { echo "FAIL: $*"; $Q -c "SELECT * FROM pulse.kafka_status" 2>&1 | head; $Q -c "SELECT id, error, source FROM pulse.dead_letters WHERE project = 'kavro'" 2>&1 | head; exit 1; }
-wait_for() {
-  local got=""
-  for ((i = 0; i < $3 * 5; i++)); do
-    got=$($Q -c "$1" 2>/dev/null || true)
-    [ "$got" = "$2" ] && return 0
-    sleep 0.2
-  done
-  fail "waited $3 s for [$1] = $2, got $got"
-}
 cat > "$W/v1.avsc" <<'AVSC'
 {"type": "record", "name": "ev", "fields": [
   {"name": "seq", "type": "long"}, {"name": "name", "type": "string"}, {"name": "price", "type": "double"},

@@ -10,16 +10,6 @@ set -euo pipefail
 DB=${PGDATABASE:-pulse_test}
 Q="psql -qXAt -v ON_ERROR_STOP=1 -d $DB"
 fail() { echo "FAIL: $*"; $Q -c "SELECT * FROM pulse.kafka_status" 2>&1 | head -20; tail -30 "${PULSE_TEST_LOG:-/dev/null}" 2>/dev/null; exit 1; }
-# wait_for SQL EXPECTED SECONDS: poll until the query returns EXPECTED
-wait_for() {
-  local got=""
-  for ((i = 0; i < $3 * 5; i++)); do
-    got=$($Q -c "$1" 2>/dev/null || true)
-    [ "$got" = "$2" ] && return 0
-    sleep 0.2
-  done
-  fail "waited $3 s for [$1] = $2, got $got"
-}
 gen() {  # gen FROM TO [extra json]: events with a sequence number
   local k
   for ((k = $1; k < $2; k++)); do printf '{"seq": %d, "_user": "u%d", "price": %d.5%s}\n' "$k" $((k % 50)) $((k % 7)) "${3:-}"; done

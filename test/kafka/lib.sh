@@ -280,3 +280,17 @@ kafka_stop() {
     KAFKA_PID='' KAFKA_FD='' KAFKA_DIR='' KAFKA_BROKERS=''
     return 0
 }
+
+# wait_for SQL EXPECTED SECONDS: poll the test database (psql with the caller's PG* settings)
+# every 0.2 s until the query prints EXPECTED; on time-out call the caller's `fail` (or exit 1).
+wait_for() {
+    local got="" i
+    for ((i = 0; i < $3 * 5; i++)); do
+        got=$(psql -qXAt -d "${PGDATABASE:-pulse_test}" -c "$1" 2>/dev/null || true)
+        [ "$got" = "$2" ] && return 0
+        sleep 0.2
+    done
+    if declare -F fail >/dev/null; then fail "waited $3 s for [$1] = $2, got $got"; fi
+    echo "FAIL: waited $3 s for [$1] = $2, got $got"
+    exit 1
+}
