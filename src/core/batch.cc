@@ -22,18 +22,41 @@ const Column* TableShape::find(std::string_view name) const {
   return k < 0 ? nullptr : &columns_[size_t(k)];
 }
 
+namespace {
+
+// Column index by field name, memoised on the name's address: decoders intern each
+// normalised name once per batch, so every event's "price" is the same pointer and the
+// lookup costs no allocation.
+class ColumnLookup {
+ public:
+  explicit ColumnLookup(const TableShape& shape) : shape_(shape) {}
+  int operator()(std::string_view name) {
+    auto it = memo_.find(name.data());
+    if (it != memo_.end() && it->second.first == name.size()) return it->second.second;
+    int k = shape_.index_of(name);
+    memo_[name.data()] = {name.size(), k};
+    return k;
+  }
+
+ private:
+  const TableShape& shape_;
+  std::unordered_map<const char*, std::pair<size_t, int>> memo_;
+};
+
+}  // namespace
+
 std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<uint32_t>& events,
                                      const TableShape& shape, size_t max_fields) {
   std::vector<Column> add;
-  std::unordered_set<std::string_view> seen;  // new names already decided (typed or pending)
-  std::unordered_set<std::string_view> typed;
+  std::unordered_set<std::string_view> typed;  // new names already decided
+  ColumnLookup lookup(shape);
   size_t room = max_fields > shape.user_columns() ? max_fields - shape.user_columns() : 0;
   for (uint32_t e : events) {
     const Event& ev = batch.events[e];
     if (!ev.error.empty()) continue;
     for (const Field& f : ev.fields) {
       if (classify_field_name(f.name) != FieldNameClass::kUser) continue;
-      if (typed.count(f.name) || shape.index_of(f.name) >= 0) continue;
+      if (lookup(f.name) >= 0 || typed.count(f.name)) continue;
       std::optional<ColumnType> t;
       if (f.hint >= 0 && size_t(f.hint) < batch.hints.size()) t = classify_pg_type(batch.hints[size_t(f.hint)]);
       else t = infer_type(ev, ev.values[f.value]);
@@ -68,25 +91,6 @@ std::vector<std::string> collect_event_ids(const EventBatch& batch, const std::v
 }
 
 namespace {
-
-// Column index by field name, memoised on the name's address: decoders intern each
-// normalised name once per batch, so every event's "price" is the same pointer and the
-// lookup costs no allocation.
-class ColumnLookup {
- public:
-  explicit ColumnLookup(const TableShape& shape) : shape_(shape) {}
-  int operator()(std::string_view name) {
-    auto it = memo_.find(name.data());
-    if (it != memo_.end() && it->second.first == name.size()) return it->second.second;
-    int k = shape_.index_of(name);
-    memo_[name.data()] = {name.size(), k};
-    return k;
-  }
-
- private:
-  const TableShape& shape_;
-  std::unordered_map<const char*, std::pair<size_t, int>> memo_;
-};
 
 // Text of a _user / _id value; false when the value is neither string nor number.
 bool identity_text(const Value& v, std::string* out) {
