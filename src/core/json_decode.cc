@@ -14,23 +14,17 @@ namespace dom = simdjson::dom;
 
 struct JsonDecoder::Impl {
   dom::parser parser;
-  // raw field name -> normalised name, both in the arena of the batch being decoded; cleared
+  // raw field name -> (raw, normalised), both in the arena of the batch being decoded; cleared
   // at the start of every decode call (a later batch may even reuse the same address)
-  std::unordered_map<std::string_view, std::string_view> names;
+  std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>> names;
 
-  std::string_view normalised(EventBatch* out, std::string_view raw_in_arena) {
-    auto it = names.find(raw_in_arena);
-    if (it != names.end()) return it->second;
-    std::string n = normalize_field_name(raw_in_arena);
-    std::string_view v = out->arena.copy(n);
-    names.emplace(raw_in_arena, v);
-    return v;
-  }
-
-  std::string_view intern_name(EventBatch* out, std::string_view raw) {
+  // One lookup per field: the interned raw name and its normalised form.
+  const std::pair<std::string_view, std::string_view>& name_of(EventBatch* out, std::string_view raw) {
     auto it = names.find(raw);
-    if (it != names.end()) return it->first;
-    return out->arena.copy(raw);
+    if (it != names.end()) return it->second;
+    std::string_view r = out->arena.copy(raw);
+    std::string_view n = out->arena.copy(normalize_field_name(raw));
+    return names.emplace(r, std::make_pair(r, n)).first->second;
   }
 
   uint32_t add_value(EventBatch* out, Event* ev, dom::element el);
@@ -169,8 +163,9 @@ void JsonDecoder::Impl::decode_element(EventBatch* out, dom::element el, std::st
   ev.values.reserve(props.size() + 4);
   for (auto kv : props) {
     Field f;
-    f.raw_name = intern_name(out, kv.key);
-    f.name = normalised(out, f.raw_name);
+    const auto& nm = name_of(out, kv.key);
+    f.raw_name = nm.first;
+    f.name = nm.second;
     f.value = add_value(out, &ev, kv.value);
     ev.fields.push_back(f);
   }
