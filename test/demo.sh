@@ -76,4 +76,23 @@ SELECT error, source FROM pulse.dead_letters WHERE source LIKE 'kafka:%';
 SQL
 kafka_stop
 rm -f /tmp/pg_pulse_demo_clicks.ndjson
+
+echo "--- analytics inside Postgres ---"
+psql -X -d pulse_test --echo-queries -v ON_ERROR_STOP=1 <<'SQL'
+\pset footer off
+-- a week of app opens: 40 users on day 1, fewer return each day
+SELECT stored FROM pulse.collect_batch('shop',
+  (SELECT string_agg(json_build_object('_time', format('2026-11-0%sT12:00:00Z', d), '_user', 'user' || u)::text, E'\n')
+     FROM generate_series(1, 7) d, generate_series(0, 39) u WHERE d = 1 OR u % d = 0), 'app_open');
+-- funnel over the clicks streamed through Kafka: viewed, then bought, within 10 minutes
+SELECT step, step_name, users, round(conversion_from_first::numeric, 2) AS conversion, avg_time_to_convert
+  FROM pulse.funnel('shop', '[{"collection": "clicks", "filter": "button = ''view''", "name": "viewed"},
+                              {"collection": "clicks", "filter": "button = ''buy''", "name": "bought"}]',
+                    '2026-11-02', '2026-11-03', conversion_window => '10 minutes');
+-- daily retention of the app opens
+SELECT cohort_start::date, cohort_size, period, users, round(rate::numeric, 2) AS rate
+  FROM pulse.retention('shop', '{"collection": "app_open"}', '{"collection": "app_open"}',
+                       '2026-11-01', '2026-11-02', periods => 5)
+ ORDER BY period;
+SQL
 echo "demo finished"
