@@ -163,13 +163,12 @@ $$;
 CREATE FUNCTION pulse._insight_filter(project text, collection text, filter text, arg text) RETURNS void
   LANGUAGE plpgsql AS $$
 BEGIN
-  IF strpos(filter, ';') > 0 THEN
-    RAISE EXCEPTION 'invalid filter: ";" is not allowed' USING ERRCODE = '22023',
-      DETAIL = format('The filter of %s is: %s', arg, filter),
-      HINT = 'A filter is one SQL boolean expression over the columns of the collection.';
-  END IF;
   BEGIN
+    -- one SQL expression and nothing else (Postgres' parser decides; shared with pulse.funnel)
+    PERFORM pulse._funnel_check_filter(filter);
     EXECUTE format(E'SELECT 1 FROM %I.%I WHERE (%s\n) LIMIT 0', project, collection, filter);
+    -- the insight queries AND the filter into their WHERE clause: refuse text that closes the
+    -- parentheses around it ('true) OR (true' is one expression, but not in that position)
     EXECUTE format(E'SELECT 1 FROM %I.%I WHERE CASE WHEN %s\nTHEN true END LIMIT 0', project, collection, filter);
   EXCEPTION
     WHEN insufficient_privilege THEN RAISE;
