@@ -2,7 +2,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_pulse;
 BEGIN;
-SELECT plan(25);
+SELECT plan(30);
 
 SELECT pulse.create_project('tap_a');
 SELECT pulse.create_project('tap_b');
@@ -22,6 +22,10 @@ SELECT is(count(*)::int, 4, 'ingestion functions are SECURITY DEFINER with searc
  WHERE n.nspname = 'pulse' AND p.proname IN ('collect', 'collect_batch', 'create_collection', 'replay_dead_letters')
    AND p.prosecdef AND p.proconfig @> ARRAY['search_path=pg_catalog, pulse, pg_temp'];
 
+SELECT is(count(*)::int, 0, 'analytics functions are SECURITY INVOKER')
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'pulse' AND p.proname IN ('funnel', 'retention', 'trends', 'paths', '_funnel') AND p.prosecdef;
+
 SET ROLE tap_alice;
 SELECT is((pulse.collect('tap_a', 'events', '{"v": 1, "x\"; DROP TABLE y; --": "boom"}')).stored, 1::bigint,
           'a writer writes its project');
@@ -33,6 +37,14 @@ SELECT throws_ok($$SELECT pulse.create_collection('tap_b', 'c2', '{"a": "text"}'
                  'nor create collections in B');
 SELECT throws_ok($$SELECT pulse.replay_dead_letters('tap_b')$$, '42501', NULL, 'nor replay B''s dead letters');
 SELECT throws_ok($$SELECT * FROM tap_b.secret$$, '42501', NULL, 'a writer of A cannot read project B');
+SELECT throws_ok($$SELECT * FROM pulse.funnel('tap_b', '[{"collection": "secret"}, {"collection": "secret"}]', now() - interval '1 day', now() + interval '1 day')$$,
+                 '42501', NULL, 'nor through pulse.funnel');
+SELECT throws_ok($$SELECT * FROM pulse.trends('tap_b', '{"collection": "secret"}', now() - interval '1 day', now() + interval '1 day')$$,
+                 '42501', NULL, 'nor through pulse.trends');
+SELECT throws_ok($$SELECT * FROM pulse.retention('tap_b', '{"collection": "secret"}', '{"collection": "secret"}', now() - interval '1 day', now() + interval '1 day')$$,
+                 '42501', NULL, 'nor through pulse.retention');
+SELECT throws_ok($$SELECT * FROM pulse.paths('tap_b', now() - interval '1 day', now() + interval '1 day')$$,
+                 '42501', NULL, 'nor through pulse.paths');
 SELECT throws_ok($$ALTER TABLE tap_b.secret ADD COLUMN z int$$, '42501', NULL, 'a writer of A cannot alter project B');
 SELECT throws_ok($$DROP TABLE tap_b.secret$$, '42501', NULL, 'a writer of A cannot drop project B''s tables');
 SELECT is((SELECT count(*)::int FROM tap_a.events), 1, 'a writer reads its own project');
