@@ -2,7 +2,8 @@
 # pg_pulse without shared_preload_libraries: the SQL ingestion works (the library loads on
 # first use) and the Kafka functions fail with SQLSTATE 55000 and a hint naming the settings.
 set -euo pipefail
-export PULSE_TEST_DIR=/tmp/pg_pulse_nopreload PULSE_TEST_PORT=$((${PGPORT:-54329} + 17)) PULSE_TEST_PRELOAD=
+export PULSE_TEST_DIR=/tmp/pg_pulse_nopreload PULSE_TEST_PGDATA=/tmp/pg_pulse_nopreload/data PULSE_TEST_PORT=$((${PGPORT:-54329} + 17)) PULSE_TEST_PRELOAD=
+# (a cluster of its own: every setting that names the runner's cluster is overridden)
 trap 'bash "$PULSE_REPO/test/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
 bash "$PULSE_REPO/test/cluster.sh" start >/dev/null
 export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
