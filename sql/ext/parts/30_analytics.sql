@@ -149,6 +149,43 @@ $$;
 -- $3 = conversion_window: the events of the step collections in [date_from, date_to) -> one
 -- window_funnel_steps chain per user -> exclusions -> breakdown value -> users, conversion
 -- and time to convert per step.
+-- The events of a funnel's steps (prefix 's') or exclusions (prefix 'x'): one SELECT per
+-- distinct collection giving (u, t, <prefix>1..<prefix>n), n = cardinality(colls), UNION ALL-ed.
+-- A row is kept when it matches one of its collection's specs, or always when a spec of that
+-- collection has no filter or `everything` is set (strict funnels: any event may interrupt).
+CREATE FUNCTION pulse._funnel_events_sql(proj text, colls text[], filters text[], prefix text,
+                                         range_cond text, everything boolean) RETURNS text
+  LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  coll text;
+  cols text[];
+  conds text[];
+  expr text;
+  keep_all boolean;
+  sels text[] := '{}';
+BEGIN
+  FOR coll IN SELECT DISTINCT c FROM unnest(colls) AS c ORDER BY 1 LOOP
+    cols := '{}';
+    conds := '{}';
+    keep_all := everything;
+    FOR i IN 1 .. cardinality(colls) LOOP
+      IF colls[i] = coll THEN
+        expr := pulse._funnel_cond(filters[i]);
+        keep_all := keep_all OR filters[i] IS NULL;
+        conds := conds || expr;
+      ELSE
+        expr := 'false';
+      END IF;
+      cols := cols || format('%s AS %s%s', expr, prefix, i);
+    END LOOP;
+    sels := sels || format('SELECT _user::text AS u, _time AS t, %s FROM %I.%I WHERE %s%s',
+                           array_to_string(cols, ', '), proj, coll, range_cond,
+                           CASE WHEN keep_all THEN '' ELSE format(' AND (%s)', array_to_string(conds, ' OR ')) END);
+  END LOOP;
+  RETURN array_to_string(sels, E'\n    UNION ALL\n    ');
+END
+$$;
+
 CREATE FUNCTION pulse._funnel(project text, steps jsonb, date_from timestamptz, date_to timestamptz,
                               conversion_window interval, step_order text, exclusions jsonb,
                               breakdown_column text, timezone text)
@@ -169,19 +206,14 @@ DECLARE
   x_filter text[] := '{}';
   x_from int[] := '{}';
   x_to int[] := '{}';
-  colls text[];
-  coll text;
-  cols text[];
-  conds text[];
-  sels text[] := '{}';
   expr text;
-  everything boolean;
   bad boolean;
   ord text := lower(step_order);
   modes text;
   step_flags text;
   range_cond text := '_time >= $1 AND _time < $2 AND _user IS NOT NULL';
   ev_sql text;
+  ex_sql text;
   excl_sql text;
   bd_sql text;
   q text;
@@ -283,55 +315,16 @@ BEGIN
 
   -- The funnel's events: one SELECT per step collection giving (u, t, s1..sn).
   SELECT string_agg(format('s%s', g), ', ' ORDER BY g) INTO step_flags FROM generate_series(1, nsteps) g;
-  SELECT array_agg(DISTINCT c ORDER BY c) INTO colls FROM unnest(step_coll) AS c;
-  FOREACH coll IN ARRAY colls LOOP
-    cols := '{}';
-    conds := '{}';
-    -- strict: every event of a step collection takes part (one matching no step interrupts)
-    everything := ord = 'strict';
-    FOR i IN 1 .. nsteps LOOP
-      IF step_coll[i] = coll THEN
-        expr := pulse._funnel_cond(step_filter[i]);
-        everything := everything OR step_filter[i] IS NULL;
-        conds := conds || expr;
-      ELSE
-        expr := 'false';
-      END IF;
-      cols := cols || format('%s AS s%s', expr, i);
-    END LOOP;
-    sels := sels || format('SELECT _user::text AS u, _time AS t, %s FROM %I.%I WHERE %s%s',
-                           array_to_string(cols, ', '), proj, coll, range_cond,
-                           CASE WHEN everything THEN '' ELSE format(' AND (%s)', array_to_string(conds, ' OR ')) END);
-  END LOOP;
-  ev_sql := array_to_string(sels, E'\n    UNION ALL\n    ');
+  ev_sql := pulse._funnel_events_sql(proj, step_coll, step_filter, 's', range_cond, ord = 'strict');
 
   -- Exclusion events: (u, t, x1..xm) from the exclusion collections.
   IF nexcl > 0 THEN
-    sels := '{}';
-    SELECT array_agg(DISTINCT c ORDER BY c) INTO colls FROM unnest(x_coll) AS c;
-    FOREACH coll IN ARRAY colls LOOP
-      cols := '{}';
-      conds := '{}';
-      everything := false;
-      FOR j IN 1 .. nexcl LOOP
-        IF x_coll[j] = coll THEN
-          expr := pulse._funnel_cond(x_filter[j]);
-          everything := everything OR x_filter[j] IS NULL;
-          conds := conds || expr;
-        ELSE
-          expr := 'false';
-        END IF;
-        cols := cols || format('%s AS x%s', expr, j);
-      END LOOP;
-      sels := sels || format('SELECT _user::text AS u, _time AS t, %s FROM %I.%I WHERE %s%s',
-                             array_to_string(cols, ', '), proj, coll, range_cond,
-                             CASE WHEN everything THEN '' ELSE format(' AND (%s)', array_to_string(conds, ' OR ')) END);
-    END LOOP;
+    ex_sql := pulse._funnel_events_sql(proj, x_coll, x_filter, 'x', range_cond, false);
     SELECT string_agg(format('(e.x%s AND cardinality(p.c) >= %s AND e.t > p.c[%s] AND e.t < p.c[%s])',
                              g, x_to[g], x_from[g], x_to[g]), ' OR ' ORDER BY g)
       INTO expr FROM generate_series(1, nexcl) g;
     excl_sql := format(E'\n     AND NOT EXISTS (SELECT 1 FROM (\n    %s\n    ) e WHERE e.u = p.u AND (%s))',
-                       array_to_string(sels, E'\n    UNION ALL\n    '), expr);
+                       ex_sql, expr);
   END IF;
 
   -- Breakdown: the value on the event the counted chain starts with, from the step-1
