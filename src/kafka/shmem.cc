@@ -51,6 +51,12 @@ void register_preload() {
   snprintf(w.bgw_name, BGW_MAXLEN, "pg_pulse launcher");
   snprintf(w.bgw_type, BGW_MAXLEN, "pg_pulse launcher");
   RegisterBackgroundWorker(&w);
+
+  // the view refresher (src/views/refresher.cc)
+  snprintf(w.bgw_function_name, BGW_MAXLEN, "pulse_view_refresher_main");
+  snprintf(w.bgw_name, BGW_MAXLEN, "pg_pulse view refresher");
+  snprintf(w.bgw_type, BGW_MAXLEN, "pg_pulse view refresher");
+  RegisterBackgroundWorker(&w);
 }
 
 void require_preload() {

@@ -7,4 +7,5 @@ extern int pulse_max_event_bytes;
 extern int pulse_ddl_lock_timeout_ms;
 extern int pulse_ddl_retries;
 extern char* pulse_database;
+extern int pulse_view_margin_ms;
 }

@@ -17,6 +17,7 @@ int pulse_max_event_bytes = 1024 * 1024;
 int pulse_ddl_lock_timeout_ms = 2000;
 int pulse_ddl_retries = 5;
 char* pulse_database = nullptr;
+int pulse_view_margin_ms = 5000;
 
 void _PG_init(void);
 }
@@ -37,6 +38,11 @@ void _PG_init(void) {
                           &pulse_ddl_retries, 5, 1, 1000, PGC_USERSET, 0, NULL, NULL, NULL);
   DefineCustomStringVariable("pulse.database", "Database the pg_pulse launcher worker connects to.", NULL,
                              &pulse_database, "postgres", PGC_SIGHUP, 0, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.view_margin",
+                          "Safety margin below the earliest running transaction's start for view refreshes.",
+                          "Rows of a view's collection newer than the stored threshold are re-checked against "
+                          "the stored snapshot; the margin covers transactions whose start time is not yet visible.",
+                          &pulse_view_margin_ms, 5000, 0, 3600 * 1000, PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
   MarkGUCPrefixReserved("pulse");
 
   // Background workers (Kafka consumers, their launcher) and their shared memory exist only

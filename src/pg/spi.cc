@@ -106,6 +106,31 @@ uint64_t spi_exec(const std::string& sql, const std::vector<Arg>& args, bool rea
   return processed;
 }
 
+uint64_t spi_exec_snapshot(const std::string& sql, const std::vector<Arg>& args, Snapshot snapshot) {
+  int n = int(args.size());
+  const Arg* in = args.data();
+  const char* q = sql.c_str();
+  uint64_t processed = 0;
+  call([&] {
+    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (n ? n : 1)));
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (n ? n : 1)));
+    char* nulls = static_cast<char*>(palloc(n + 1));
+    for (int k = 0; k < n; k++) {
+      types[k] = in[k].type;
+      values[k] = in[k].value;
+      nulls[k] = in[k].is_null ? 'n' : ' ';
+    }
+    nulls[n] = 0;
+    SPIPlanPtr plan = SPI_prepare(q, n, types);
+    if (!plan) elog(ERROR, "SPI_prepare failed (%d): %s", SPI_result, q);
+    int rc = SPI_execute_snapshot(plan, values, nulls, snapshot, InvalidSnapshot, false, true, 0);
+    if (rc < 0) elog(ERROR, "SPI_execute_snapshot failed (%d): %s", rc, q);
+    processed = SPI_processed;
+    SPI_freeplan(plan);
+  });
+  return processed;
+}
+
 std::vector<std::optional<std::string>> spi_column(const std::string& sql, const std::vector<Arg>& args) {
   uint64_t n = spi_exec(sql, args, false);
   std::vector<std::optional<std::string>> out;

@@ -9,6 +9,7 @@
 
 extern "C" {
 #include "executor/spi.h"
+#include "utils/snapshot.h"
 }
 
 namespace pulse::pg {
@@ -32,6 +33,10 @@ void spi_finish();
 
 // Runs sql; returns SPI_processed. Rows are left in SPI_tuptable for the caller.
 uint64_t spi_exec(const std::string& sql, const std::vector<Arg>& args = {}, bool read_only = false);
+
+// Runs sql under the given snapshot (its command id advanced, like SPI_execute_snapshot with
+// read_only = false): every statement of a refresh sees exactly the same rows.
+uint64_t spi_exec_snapshot(const std::string& sql, const std::vector<Arg>& args, Snapshot snapshot);
 
 // First column of every row as text (NULL -> nullopt).
 std::vector<std::optional<std::string>> spi_column(const std::string& sql, const std::vector<Arg>& args = {});

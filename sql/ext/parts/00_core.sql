@@ -148,6 +148,7 @@ BEGIN
   EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', p);
   DELETE FROM pulse.rejected_fields WHERE project = p;
   DELETE FROM pulse.dead_letters WHERE project = p;
+  DELETE FROM pulse.view_invalidations WHERE project = p;
   DELETE FROM pulse.projects WHERE projects.name = p;
   BEGIN
     EXECUTE format('DROP OWNED BY %I, %I', proj.writer_role, proj.reader_role);

@@ -1,0 +1,168 @@
+-- pg_pulse 0.1.0, part 40: materialized views (cache, incremental, realtime).
+
+CREATE TABLE pulse.view_registry (
+  id            serial PRIMARY KEY,
+  project       text NOT NULL REFERENCES pulse.projects(name) ON DELETE CASCADE,
+  name          text NOT NULL,
+  collection    text,                  -- NULL for cache views (any query)
+  strategy      text NOT NULL CHECK (strategy IN ('cache', 'incremental', 'realtime')),
+  refresh_every interval NOT NULL,
+  timezone      text NOT NULL,         -- the defining query is evaluated in this time zone
+  query         text NOT NULL,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  last_refresh  timestamptz,
+  snapshot      pg_snapshot,           -- S of the last refresh: rows of xids visible in it are merged
+  threshold     timestamptz,           -- T of the last refresh: unmerged rows have _shard_time >= T
+  rows          bigint,
+  last_merged   bigint,
+  last_duration interval,
+  last_error    text,
+  last_error_at timestamptz,
+  merge_sql     text,                  -- generated statements (see src/views/views.cc)
+  rebuild_sql   text[],
+  UNIQUE (project, name)
+);
+
+-- One row per UPDATE / DELETE / TRUNCATE statement on a collection with views; a view whose
+-- stored snapshot does not see such a row must be rebuilt.
+CREATE TABLE pulse.view_invalidations (
+  project    text NOT NULL,
+  collection text NOT NULL,
+  xid        xid8 NOT NULL,
+  op         text NOT NULL,
+  at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON pulse.view_invalidations (project, collection);
+
+SELECT pg_catalog.pg_extension_config_dump('pulse.view_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('pulse.view_registry_id_seq', '');
+
+-- Mergeable partial states (internal; used by the generated view objects).
+CREATE AGGREGATE pulse._count_merge(bigint) (
+  SFUNC = int8pl, STYPE = bigint, INITCOND = '0', COMBINEFUNC = int8pl, PARALLEL = SAFE);
+CREATE AGGREGATE pulse._int8_sum(bigint) (
+  SFUNC = int8pl, STYPE = bigint, COMBINEFUNC = int8pl, PARALLEL = SAFE);
+CREATE AGGREGATE pulse._float8_accum(double precision) (
+  SFUNC = float8_accum, STYPE = double precision[], INITCOND = '{0,0,0}',
+  COMBINEFUNC = float8_combine, PARALLEL = SAFE);
+CREATE AGGREGATE pulse._float8_merge(double precision[]) (
+  SFUNC = float8_combine, STYPE = double precision[], INITCOND = '{0,0,0}',
+  COMBINEFUNC = float8_combine, PARALLEL = SAFE);
+CREATE AGGREGATE pulse._numeric_accum(numeric) (
+  SFUNC = numeric_accum, STYPE = internal, FINALFUNC = numeric_serialize,
+  COMBINEFUNC = numeric_combine, SERIALFUNC = numeric_serialize, DESERIALFUNC = numeric_deserialize,
+  PARALLEL = SAFE);
+CREATE FUNCTION pulse._numeric_state_union(bytea, bytea) RETURNS bytea
+  LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_numeric_state_union';
+CREATE FUNCTION pulse._numeric_state_final(bytea, text) RETURNS numeric
+  LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_numeric_state_final';
+CREATE AGGREGATE pulse._numeric_merge(bytea) (
+  SFUNC = pulse._numeric_state_union, STYPE = bytea, COMBINEFUNC = pulse._numeric_state_union,
+  PARALLEL = SAFE);
+
+-- The stored snapshot and threshold of a view, and whether an UPDATE / DELETE / TRUNCATE the
+-- caller can see happened after it (then realtime reads fall back to the defining query).
+CREATE FUNCTION pulse._view_watermark(view_id int)
+  RETURNS TABLE (snapshot pg_snapshot, threshold timestamptz, dirty boolean)
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+  SELECT coalesce(v.snapshot, '1:1:'), coalesce(v.threshold, '-infinity'),
+         v.snapshot IS NULL OR EXISTS (
+           SELECT 1 FROM pulse.view_invalidations i
+            WHERE i.project = v.project AND i.collection = v.collection
+              AND NOT pg_visible_in_snapshot(i.xid, v.snapshot))
+    FROM pulse.view_registry v WHERE v.id = view_id
+$$;
+
+CREATE FUNCTION pulse._views_invalidate() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+BEGIN
+  INSERT INTO pulse.view_invalidations(project, collection, xid, op)
+  VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, pg_current_xact_id(), TG_OP);
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION pulse._require_writer(project text) RETURNS void
+  LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'pulse_require_writer';
+
+CREATE FUNCTION pulse.create_view(project text, name text, query text, strategy text DEFAULT 'realtime',
+                                  refresh_every interval DEFAULT '5 minutes') RETURNS void
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_create_view';
+
+CREATE FUNCTION pulse.refresh_view(project text, name text, "full" boolean DEFAULT false) RETURNS bigint
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_refresh_view';
+
+CREATE FUNCTION pulse.drop_view(project text, name text) RETURNS void
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  n text := lower(name);
+  v pulse.view_registry;
+BEGIN
+  PERFORM pulse._require_writer(p);
+  SELECT * INTO v FROM pulse.view_registry r WHERE r.project = p AND r.name = n FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'view "%.%" does not exist', p, n USING ERRCODE = '42704',
+      HINT = 'pulse.views lists the views of a project.';
+  END IF;
+  EXECUTE format('DROP VIEW IF EXISTS %I.%I', p, n);
+  IF v.strategy <> 'cache' THEN
+    EXECUTE format('DROP FUNCTION %I.%I(pg_snapshot, timestamptz, xid8)', p, '_pulse_delta_' || n);
+  END IF;
+  EXECUTE format('DROP FUNCTION IF EXISTS %I.%I()', p, '_pulse_full_' || n);
+  EXECUTE format('DROP TABLE IF EXISTS %I.%I', p, '_pulse_state_' || n);
+  EXECUTE format('DROP VIEW IF EXISTS %I.%I', p, '_pulse_def_' || n);
+  DELETE FROM pulse.view_registry WHERE id = v.id;
+  IF v.collection IS NOT NULL AND NOT EXISTS (
+       SELECT 1 FROM pulse.view_registry r WHERE r.project = p AND r.collection = v.collection) THEN
+    IF to_regclass(format('%I.%I', p, v.collection)) IS NOT NULL THEN
+      EXECUTE format('DROP TRIGGER IF EXISTS _pulse_views_invalidate ON %I.%I', p, v.collection);
+    END IF;
+    DELETE FROM pulse.view_invalidations i WHERE i.project = p AND i.collection = v.collection;
+  END IF;
+END
+$$;
+
+CREATE FUNCTION pulse.alter_view(project text, name text, strategy text DEFAULT NULL,
+                                 refresh_every interval DEFAULT NULL) RETURNS void
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  n text := lower(name);
+  v pulse.view_registry;
+BEGIN
+  PERFORM pulse._require_writer(p);
+  SELECT * INTO v FROM pulse.view_registry r WHERE r.project = p AND r.name = n FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'view "%.%" does not exist', p, n USING ERRCODE = '42704',
+      HINT = 'pulse.views lists the views of a project.';
+  END IF;
+  IF refresh_every IS NOT NULL AND refresh_every <= interval '0' THEN
+    RAISE EXCEPTION 'refresh_every must be positive' USING ERRCODE = '22023';
+  END IF;
+  IF strategy IS NOT NULL AND lower(strategy) <> v.strategy THEN
+    -- a new strategy stores different state: rebuild the view from its query, in the time
+    -- zone it was created with
+    PERFORM pulse.drop_view(p, n);
+    PERFORM set_config('TimeZone', v.timezone, true);
+    PERFORM pulse.create_view(p, n, v.query, lower(strategy), coalesce(refresh_every, v.refresh_every));
+  ELSIF refresh_every IS NOT NULL THEN
+    UPDATE pulse.view_registry r SET refresh_every = alter_view.refresh_every WHERE r.id = v.id;
+  END IF;
+END
+$$;
+
+CREATE VIEW pulse.views AS
+SELECT v.project, v.name, v.collection, v.strategy, v.refresh_every, v.timezone, v.query, v.created_at,
+       v.last_refresh, v.snapshot, v.threshold, v.rows, v.last_merged, v.last_duration, v.last_error,
+       w.dirty AS needs_rebuild,
+       CASE WHEN v.strategy = 'realtime' THEN interval '0' ELSE now() - v.last_refresh END AS staleness
+  FROM pulse.view_registry v
+  CROSS JOIN LATERAL pulse._view_watermark(v.id) w
+ WHERE EXISTS (SELECT FROM pg_roles r WHERE r.rolname = v.project || '_reader'
+                                       AND pg_has_role(current_user, r.oid, 'USAGE'));
+
+REVOKE ALL ON pulse.view_registry, pulse.view_invalidations FROM PUBLIC;
+GRANT SELECT ON pulse.views TO PUBLIC;

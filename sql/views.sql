@@ -1,0 +1,218 @@
+-- Materialized views (pulse.create_view): every strategy and supported aggregate, NULL and
+-- empty groups, FILTER, HAVING, time zones, late events, invalidation by UPDATE / DELETE /
+-- TRUNCATE, new columns, refusals. After every change each view is compared with its
+-- defining query recomputed from scratch (pg_temp.same).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS hll;
+CREATE EXTENSION IF NOT EXISTS pg_pulse;
+RESET client_min_messages;
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+SET extra_float_digits = 0;
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN EXECUTE q; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+CREATE FUNCTION pg_temp.hint(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE h text;
+BEGIN EXECUTE q; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT; RETURN SQLSTATE || ': ' || h;
+END $$;
+-- view = its defining query (as multisets of rows)
+CREATE FUNCTION pg_temp.same(v text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE a text[]; b text[];
+BEGIN
+  EXECUTE format('SELECT coalesce(array_agg(x::text ORDER BY x::text), ''{}'') FROM regress_v.%I x', v) INTO a;
+  EXECUTE format('SELECT coalesce(array_agg(x::text ORDER BY x::text), ''{}'') FROM (%s) x',
+                 (SELECT query FROM pulse.views WHERE project = 'regress_v' AND name = v)) INTO b;
+  RETURN a IS NOT DISTINCT FROM b;
+END $$;
+SELECT pulse.create_project('regress_v');
+SELECT pulse.create_collection('regress_v', 'ev',
+  '{"v": "int", "big": "bigint", "price": "numeric", "country": "text", "ok": "boolean", "f": "float8", "d": "interval"}');
+SET search_path = regress_v, public;
+SELECT stored FROM pulse.collect_batch('regress_v', $$
+{"_user": "a", "_time": "2024-03-01T10:00:00Z", "v": 1, "big": 10, "price": 2.5, "country": "de", "ok": true, "f": 1.5, "d": "1 hour"}
+{"_user": "b", "_time": "2024-03-01T23:30:00Z", "v": 2, "big": 20, "price": 3, "country": "de", "ok": false, "f": 2, "d": "2 hours"}
+{"_user": "a", "_time": "2024-03-02T01:00:00Z", "country": "fr"}
+{"_user": "c", "_time": "2024-03-02T12:00:00Z", "v": 4, "big": 9223372036854775807, "price": 1.25, "ok": true, "f": 4}
+$$, 'ev');
+
+-- ---------------------------------------------------------------- every aggregate, realtime
+SELECT pulse.create_view('regress_v', 'all_aggs', $$
+  SELECT country, count(*) AS n, count(v) AS nv, sum(v) AS sum_v, sum(big) AS sum_big, sum(price) AS sum_price,
+         sum(f) AS sum_f, sum(d) AS sum_d, avg(v) AS avg_v, avg(big) AS avg_big, avg(price) AS avg_price,
+         avg(f) AS avg_f, avg(d) AS avg_d, min(v) AS min_v, max(price) AS max_price, min(_user) AS min_user,
+         max(_time) AS last_time, stddev(v) AS sd_v, stddev_pop(price) AS sdp_price, variance(big) AS var_big,
+         var_pop(v) AS vp_v, var_samp(f) AS vs_f, stddev_samp(f) AS sds_f, bool_and(ok) AS all_ok,
+         bool_or(ok) AS any_ok, every(ok) AS every_ok,
+         count(*) FILTER (WHERE ok) AS n_ok, sum(v) FILTER (WHERE country IS NOT NULL) AS sum_v_known,
+         hll_cardinality(hll_add_agg(hll_hash_text(_user))) AS users
+    FROM ev GROUP BY country $$);
+SELECT * FROM all_aggs ORDER BY country NULLS FIRST;
+SELECT pg_temp.same('all_aggs');
+
+-- incremental over the same query
+SELECT pulse.create_view('regress_v', 'all_inc', (SELECT query FROM pulse.views WHERE name = 'all_aggs'), 'incremental');
+SELECT pg_temp.same('all_inc');
+
+-- new events (one late: an old _time) and a new field: realtime sees them at once,
+-- incremental after its refresh; the new column breaks nothing
+SELECT stored, columns_added FROM pulse.collect_batch('regress_v', $$
+{"_user": "d", "_time": "2024-01-01T00:00:00Z", "v": 7, "price": 10, "country": "de", "ok": true, "f": 0.5, "brand_new": "x"}
+{"_user": "e", "_time": "2024-03-05T00:00:00Z", "v": -3, "country": "us", "ok": false}
+$$, 'ev');
+SELECT pg_temp.same('all_aggs') AS realtime_current, pg_temp.same('all_inc') AS incremental_current;
+SELECT pulse.refresh_view('regress_v', 'all_inc') AS merged_groups;
+SELECT pg_temp.same('all_inc');
+SELECT pulse.refresh_view('regress_v', 'all_aggs') AS merged_groups;
+SELECT pulse.refresh_view('regress_v', 'all_aggs') AS nothing_new;
+SELECT pg_temp.same('all_aggs');
+SELECT name, strategy, rows, last_merged, needs_rebuild, last_error, threshold IS NOT NULL AS has_threshold,
+       snapshot IS NOT NULL AS has_snapshot
+  FROM pulse.views WHERE project = 'regress_v' ORDER BY name;
+
+-- ---------------------------------------------------------------- UPDATE / DELETE / TRUNCATE
+UPDATE ev SET v = 100 WHERE _user = 'a' AND v = 1;
+SELECT needs_rebuild FROM pulse.views WHERE name = 'all_aggs';
+SELECT pg_temp.same('all_aggs') AS realtime_exact_at_once, pg_temp.same('all_inc') AS incremental_stale_until_refresh;
+SELECT pulse.refresh_view('regress_v', 'all_inc') >= 0, pg_temp.same('all_inc');
+SELECT pulse.refresh_view('regress_v', 'all_aggs') >= 0, pg_temp.same('all_aggs');
+SELECT name, needs_rebuild FROM pulse.views WHERE project = 'regress_v' ORDER BY name;
+DELETE FROM ev WHERE _user = 'e';
+SELECT pg_temp.same('all_aggs');
+-- uncommitted changes: the writer's own session sees them, nobody else does
+BEGIN;
+SELECT stored FROM pulse.collect('regress_v', 'ev', '{"_user": "t", "v": 1000, "country": "de"}');
+SELECT n, sum_v FROM all_aggs WHERE country = 'de';
+SELECT pg_temp.same('all_aggs');
+ROLLBACK;
+SELECT n, sum_v FROM all_aggs WHERE country = 'de';
+SELECT pulse.refresh_view('regress_v', 'all_inc') >= 0, pg_temp.same('all_inc');
+
+-- ---------------------------------------------------------------- no GROUP BY, HAVING, time zones
+SELECT pulse.create_view('regress_v', 'totals', 'SELECT count(*) AS n, sum(v) AS s, max(v) - min(v) AS spread FROM ev');
+SELECT * FROM totals;
+SELECT pg_temp.same('totals');
+SELECT pulse.create_view('regress_v', 'busy_days', $$
+  SELECT date_trunc('day', _time) AS day, count(*) AS n FROM ev GROUP BY 1 HAVING count(*) > 1 $$, 'incremental');
+SELECT * FROM busy_days ORDER BY day;
+-- Berlin days: 2024-03-01T23:30Z is already March 2nd there; the view keeps the zone it was
+-- created in, whatever the reader's
+SET timezone = 'Europe/Berlin';
+SELECT pulse.create_view('regress_v', 'berlin_days', $$
+  SELECT date_trunc('day', _time) AS day, (_time AT TIME ZONE 'Europe/Berlin')::date AS local_date, count(*) AS n
+    FROM ev WHERE _time >= '2024-03-01' GROUP BY 1, 2 $$);
+RESET timezone;
+SET timezone = 'UTC';
+SELECT timezone FROM pulse.views WHERE name = 'berlin_days';
+SELECT * FROM berlin_days ORDER BY day;
+SELECT stored FROM pulse.collect('regress_v', 'ev', '{"_time": "2024-03-01T23:59:00Z"}');
+SELECT * FROM berlin_days ORDER BY day;
+SET timezone = 'Europe/Berlin';
+SELECT pg_temp.same('berlin_days');
+SET timezone = 'UTC';
+
+-- an empty collection and groups that become empty
+SELECT pulse.create_collection('regress_v', 'empty', '{"x": "int"}');
+SELECT pulse.create_view('regress_v', 'empty_total', 'SELECT count(*) AS n, sum(x) AS s, avg(x) AS a FROM empty');
+SELECT pulse.create_view('regress_v', 'empty_groups', 'SELECT x, count(*) FROM empty GROUP BY x', 'incremental');
+SELECT * FROM empty_total;
+SELECT count(*) FROM empty_groups;
+SELECT stored FROM pulse.collect_batch('regress_v', '[{"x": null}, {"x": null}, {"x": 1}]', 'empty');
+SELECT pulse.refresh_view('regress_v', 'empty_groups');
+SELECT * FROM empty_groups ORDER BY x NULLS FIRST;
+SELECT * FROM empty_total;
+TRUNCATE empty;
+SELECT * FROM empty_total;
+SELECT pulse.refresh_view('regress_v', 'empty_groups'), pulse.refresh_view('regress_v', 'empty_total');
+SELECT count(*) FROM empty_groups;
+SELECT pg_temp.same('empty_total'), pg_temp.same('empty_groups');
+
+-- ---------------------------------------------------------------- cache
+SELECT pulse.create_collection('regress_v', 'countries', '{"code": "text", "name": "text"}');
+SELECT stored FROM pulse.collect_batch('regress_v', '[{"code": "de", "name": "Germany"}, {"code": "fr", "name": "France"}]', 'countries');
+SELECT pulse.create_view('regress_v', 'named', $$
+  SELECT c.name, count(DISTINCT e._user) AS users FROM ev e JOIN countries c ON c.code = e.country
+   GROUP BY c.name ORDER BY c.name $$, 'cache', '1 hour');
+SELECT * FROM named;
+SELECT stored FROM pulse.collect('regress_v', 'ev', '{"_user": "z", "country": "fr"}');
+SELECT * FROM named;
+SELECT pulse.refresh_view('regress_v', 'named');
+SELECT * FROM named;
+SELECT pg_temp.same('named');
+SELECT name, strategy, refresh_every, collection FROM pulse.views WHERE name = 'named';
+
+-- ---------------------------------------------------------------- alter, drop
+SELECT pulse.alter_view('regress_v', 'totals', refresh_every => '1 minute');
+SELECT refresh_every, strategy FROM pulse.views WHERE name = 'totals';
+SELECT pulse.alter_view('regress_v', 'totals', strategy => 'cache');
+SELECT refresh_every, strategy, rows FROM pulse.views WHERE name = 'totals';
+SELECT pg_temp.same('totals');
+SELECT pulse.alter_view('regress_v', 'totals', strategy => 'incremental');
+SELECT strategy FROM pulse.views WHERE name = 'totals';
+SELECT pg_temp.same('totals');
+SELECT pulse.drop_view('regress_v', 'totals');
+SELECT to_regclass('regress_v.totals'), to_regclass('regress_v._pulse_state_totals'), to_regclass('regress_v._pulse_def_totals');
+SELECT count(*) FROM pulse.views WHERE name = 'totals';
+
+-- ---------------------------------------------------------------- refusals
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(DISTINCT _user) FROM ev')$$);
+SELECT pg_temp.hint($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(DISTINCT _user) FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT string_agg(_user, '','') FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT array_agg(v ORDER BY v) FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT country, count(*) FROM ev e JOIN countries c ON c.code = e.country GROUP BY 1')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT country, count(*) FROM ev GROUP BY 1 ORDER BY 2')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT country, count(*) FROM ev GROUP BY 1 LIMIT 3')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT DISTINCT country FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT country, rank() OVER (ORDER BY country) FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT _user FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev WHERE _time > now() - interval ''1 day''')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev WHERE random() < 0.5')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev WHERE _time > CURRENT_DATE')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT country, count(*) FROM ev GROUP BY ROLLUP (country)')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'WITH e AS (SELECT * FROM ev) SELECT count(*) FROM e')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev WHERE v IN (SELECT x FROM empty)')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM pulse.projects')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM (SELECT * FROM ev) s')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev UNION ALL SELECT 1')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT 1; SELECT 2')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'DELETE FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev', 'sometimes')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev', 'cache', '-1 hour')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'Bad-Name', 'SELECT count(*) FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'all_aggs', 'SELECT count(*) FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM no_such_table')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('no_such_project', 'x', 'SELECT 1')$$);
+SELECT pg_temp.err($$SELECT pulse.refresh_view('regress_v', 'no_such_view')$$);
+SELECT pg_temp.err($$SELECT pulse.drop_view('regress_v', 'no_such_view')$$);
+SELECT pg_temp.err($$SELECT pulse.alter_view('regress_v', 'named', refresh_every => '0')$$);
+SELECT count(*) AS nothing_left_behind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'regress_v' AND c.relname LIKE '%\_x';
+
+-- ---------------------------------------------------------------- privileges
+CREATE ROLE regress_v_someone;
+SET ROLE regress_v_someone;
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.refresh_view('regress_v', 'all_aggs')$$);
+SELECT pg_temp.err($$SELECT pulse.drop_view('regress_v', 'all_aggs')$$);
+SELECT pg_temp.err($$SELECT * FROM regress_v.all_aggs$$);
+SELECT count(*) AS views_visible FROM pulse.views;
+RESET ROLE;
+GRANT regress_v_reader TO regress_v_someone;
+SET ROLE regress_v_someone;
+SELECT count(*) AS rows_read FROM regress_v.all_aggs;
+SELECT count(*) AS views_visible FROM pulse.views WHERE project = 'regress_v';
+SELECT pg_temp.err($$SELECT pulse.refresh_view('regress_v', 'all_aggs')$$);
+RESET ROLE;
+-- a cache view runs its query with the project's privileges only
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'sneaky', 'SELECT rolname FROM pg_authid', 'cache')$$);
+
+RESET search_path;
+SET client_min_messages = warning;
+SELECT pulse.drop_project('regress_v', force => true);
+SELECT count(*) FROM pulse.view_registry;
+DROP ROLE regress_v_someone;
+DROP EXTENSION pg_pulse;
+DROP EXTENSION hll;

@@ -1,0 +1,599 @@
+// pulse.create_view and pulse.refresh_view (DESIGN.md section 4).
+//
+// Objects of a view <p>.<v> (all owned by <p>_writer, so the defining query only ever runs
+// with the project's privileges):
+//   <p>._pulse_def_<v>     the defining query as a plain view
+//   <p>._pulse_full_<v>()  that query evaluated in the view's pinned time zone
+//   <p>._pulse_state_<v>   cache: the result; incremental/realtime: one row of partial
+//                          aggregate states per group (unique NULLS NOT DISTINCT on the keys)
+//   <p>._pulse_delta_<v>(s, t, skip)  partial states of the rows with _shard_time >= t whose
+//                          top-level xid is not visible in snapshot s (and is not skip)
+//   <p>.<v>                what users read
+//
+// A refresh, serialised per view by an advisory lock: reads the start times of all running
+// transactions (T), then takes its own snapshot S, and under S merges the delta since the
+// stored (S_prev, T_prev) into the state and stores (S, T). T before S: a transaction running
+// when S is taken is either in the start-time minimum or started after T was read.
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/names.h"
+#include "ingest/catalog.h"
+#include "pg/gucs.h"
+#include "pg/spi.h"
+#include "views/analyze.h"
+
+extern "C" {
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/lock.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "utils/ruleutils.h"
+}
+
+namespace pulse::views {
+namespace {
+
+using pg::Arg;
+using pg::quote_ident;
+using pg::quote_literal;
+
+std::string text_arg(FunctionCallInfo fcinfo, int n, const char* what) {
+  if (PG_ARGISNULL(n)) throw Error(sqlstate::kInvalidParameter, std::string(what) + " must not be null");
+  std::string out;
+  pg::call([&] {
+    text* t = PG_GETARG_TEXT_PP(n);
+    out.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+  });
+  return out;
+}
+
+void check_view_name(const std::string& name) {
+  std::string why = collection_name_problem(name);
+  if (why.empty() && name.size() > 48) why = "longer than 48 bytes";
+  if (!why.empty())
+    throw Error(sqlstate::kInvalidName, "invalid view name \"" + name + "\": " + why, "",
+                "View names are 1 to 48 characters of a-z, 0-9 and _, not starting with a digit, _ or pg_.");
+}
+
+void set_search_path(const std::string& path) {
+  pg::call([&] {
+    (void)set_config_option("search_path", path.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
+                            false);
+  });
+}
+
+std::string s(const char* p) { return p ? std::string(p) : std::string(); }
+
+// SQL pieces of one aggregate: partial expressions over the collection, state column types,
+// the merge over u.<col> (finalised), the union of two stored states s.<col> / EXCLUDED.<col>.
+struct AggSql {
+  std::vector<std::string> partial, types, cols, unions;
+  std::string merged;
+};
+
+std::string null_safe(const std::string& a, const std::string& b, const std::string& both) {
+  return "CASE WHEN " + a + " IS NULL THEN " + b + " WHEN " + b + " IS NULL THEN " + a + " ELSE " + both + " END";
+}
+
+AggSql agg_sql(const AggPlan& a, int j) {
+  AggSql r;
+  std::string c = "f" + std::to_string(j), c2 = c + "_2";
+  std::string x = s(a.arg), F = s(a.filter);
+  std::string agg_type, collate;
+  pg::call([&] {
+    agg_type = format_type_extended(a.agg_type, -1, FORMAT_TYPE_FORCE_QUALIFY);
+    if (OidIsValid(a.collation) && a.collation != DEFAULT_COLLATION_OID && a.collation != get_typcollation(a.agg_type))
+      collate = std::string(" COLLATE ") + generate_collation_name(a.collation);
+  });
+  auto S = [](const std::string& col) { return "s." + col; };
+  auto E = [](const std::string& col) { return "EXCLUDED." + col; };
+  auto U = [](const std::string& col) { return "u." + col; };
+  auto sum_union = [&](const std::string& col) { return null_safe(S(col), E(col), S(col) + " + " + E(col)); };
+  auto count_union = [&](const std::string& col) { return S(col) + " + " + E(col); };
+  r.cols = {c};
+  switch (a.kind) {
+    case AggKind::kCount:
+      r.partial = {"pg_catalog.count(" + x + ")" + F};
+      r.types = {"bigint"};
+      r.unions = {count_union(c)};
+      r.merged = "pulse._count_merge(" + U(c) + ")";
+      break;
+    case AggKind::kSumInt8:
+      r.partial = {"pg_catalog.sum(" + x + ")" + F};
+      r.types = {"bigint"};
+      r.unions = {sum_union(c)};
+      r.merged = "pulse._int8_sum(" + U(c) + ")";
+      break;
+    case AggKind::kSum:
+      r.partial = {"pg_catalog.sum(" + x + ")" + F};
+      r.types = {agg_type};
+      r.unions = {sum_union(c)};
+      r.merged = "pg_catalog.sum(" + U(c) + ")";
+      break;
+    case AggKind::kAvgNumeric:
+    case AggKind::kAvgFloat:
+    case AggKind::kAvgInterval: {
+      std::string sum_type = a.kind == AggKind::kAvgNumeric ? "numeric" : a.kind == AggKind::kAvgFloat ? "double precision" : "interval";
+      std::string div = a.kind == AggKind::kAvgNumeric ? "numeric" : "double precision";
+      if (a.kind == AggKind::kAvgNumeric) r.partial = {"(pg_catalog.sum(" + x + ")" + F + ")::numeric"};
+      else if (a.kind == AggKind::kAvgFloat) r.partial = {"pg_catalog.sum((" + x + ")::double precision)" + F};
+      else r.partial = {"pg_catalog.sum(" + x + ")" + F};
+      r.partial.push_back("pg_catalog.count(" + x + ")" + F);
+      r.types = {sum_type, "bigint"};
+      r.cols = {c, c2};
+      r.unions = {sum_union(c), count_union(c2)};
+      std::string n = "pulse._count_merge(" + U(c2) + ")";
+      r.merged = "CASE WHEN " + n + " = 0 THEN NULL ELSE pg_catalog.sum(" + U(c) + ") / (" + n + ")::" + div + " END";
+      break;
+    }
+    case AggKind::kMin:
+    case AggKind::kMax: {
+      std::string f = a.kind == AggKind::kMin ? "min" : "max";
+      r.partial = {"pg_catalog." + f + "(" + x + ")" + F};
+      r.types = {agg_type + collate};
+      r.unions = {std::string(a.kind == AggKind::kMin ? "LEAST(" : "GREATEST(") + S(c) + ", " + E(c) + ")"};
+      r.merged = "pg_catalog." + f + "(" + U(c) + ")";
+      break;
+    }
+    case AggKind::kBoolAnd:
+    case AggKind::kBoolOr: {
+      std::string f = a.kind == AggKind::kBoolAnd ? "bool_and" : "bool_or";
+      r.partial = {"pg_catalog." + f + "(" + x + ")" + F};
+      r.types = {"boolean"};
+      r.unions = {null_safe(S(c), E(c), S(c) + (a.kind == AggKind::kBoolAnd ? " AND " : " OR ") + E(c))};
+      r.merged = "pg_catalog." + f + "(" + U(c) + ")";
+      break;
+    }
+    case AggKind::kVarFloat:
+      r.partial = {"pulse._float8_accum((" + x + ")::double precision)" + F};
+      r.types = {"double precision[]"};
+      r.unions = {"pg_catalog.float8_combine(" + S(c) + ", " + E(c) + ")"};
+      r.merged = "pg_catalog.float8_" + s(a.fn) + "(pulse._float8_merge(" + U(c) + "))";
+      break;
+    case AggKind::kVarNumeric:
+      r.partial = {"pulse._numeric_accum((" + x + ")::numeric)" + F};
+      r.types = {"bytea"};
+      r.unions = {"pulse._numeric_state_union(" + S(c) + ", " + E(c) + ")"};
+      r.merged = "pulse._numeric_state_final(pulse._numeric_merge(" + U(c) + "), '" + s(a.fn) + "')";
+      break;
+    case AggKind::kHll: {
+      std::string nsp = s(a.hll_schema);
+      r.partial = {nsp + "." + s(a.fn) + "(" + x + ")" + F};
+      r.types = {agg_type};
+      r.unions = {null_safe(S(c), E(c), nsp + ".hll_union(" + S(c) + ", " + E(c) + ")")};
+      r.merged = nsp + ".hll_union_agg(" + U(c) + ")";
+      break;
+    }
+    case AggKind::kNone:
+      throw Error(sqlstate::kInternal, "unclassified aggregate");
+  }
+  return r;
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (size_t k = 0; k < v.size(); k++) out += (k ? sep : "") + v[k];
+  return out;
+}
+
+Oid role_oid(const std::string& role) {
+  Oid r = InvalidOid;
+  pg::call([&] { r = get_role_oid(role.c_str(), false); });
+  return r;
+}
+
+// Runs f with the privileges of role (and no way to change them back from inside).
+template <class F>
+void as_role(Oid role, F&& f) {
+  Oid save_uid;
+  int save_sec;
+  GetUserIdAndSecContext(&save_uid, &save_sec);
+  SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+  try {
+    f();
+  } catch (...) {
+    SetUserIdAndSecContext(save_uid, save_sec);
+    throw;
+  }
+  SetUserIdAndSecContext(save_uid, save_sec);
+}
+
+std::string timestamptz_text(TimestampTz t) {
+  std::string out;
+  pg::call([&] { out = DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(t))); });
+  return out;
+}
+
+// Earliest start time of any running transaction (ours included), now() if none, minus
+// pulse.view_margin. Nothing (no advance) when activity tracking is off.
+bool running_xact_floor(TimestampTz* out) {
+  bool tracked = pgstat_track_activities;
+  if (!tracked) return false;
+  pg::call([&] {
+    TimestampTz now = GetCurrentTimestamp();
+    TimestampTz floor = now;
+    pgstat_clear_snapshot();
+    int n = pgstat_fetch_stat_numbackends();
+    for (int i = 1; i <= n; i++) {
+      LocalPgBackendStatus* l = pgstat_fetch_stat_local_beentry(i);
+      if (!l) continue;
+      TimestampTz t = l->backendStatus.st_xact_start_timestamp;
+      if (t != 0 && t < floor) floor = t;
+    }
+    *out = floor - int64(pulse_view_margin_ms) * 1000;
+  });
+  return true;
+}
+
+// snap ("xmin:xmax:xip,...") with xid marked in progress.
+std::string with_in_progress(const std::string& snap, uint64_t xid) {
+  size_t c1 = snap.find(':'), c2 = snap.find(':', c1 + 1);
+  uint64_t xmin = std::stoull(snap.substr(0, c1)), xmax = std::stoull(snap.substr(c1 + 1, c2 - c1 - 1));
+  if (xid >= xmax) return snap;
+  std::vector<uint64_t> xip;
+  std::string rest = snap.substr(c2 + 1);
+  size_t p = 0;
+  while (p < rest.size()) {
+    size_t q = rest.find(',', p);
+    if (q == std::string::npos) q = rest.size();
+    xip.push_back(std::stoull(rest.substr(p, q - p)));
+    p = q + 1;
+  }
+  bool present = false;
+  for (uint64_t x : xip) present |= x == xid;
+  if (!present) {
+    xip.push_back(xid);
+    std::sort(xip.begin(), xip.end());
+  }
+  if (xid < xmin) xmin = xid;
+  std::string out = std::to_string(xmin) + ":" + std::to_string(xmax) + ":";
+  for (size_t k = 0; k < xip.size(); k++) out += (k ? "," : "") + std::to_string(xip[k]);
+  return out;
+}
+
+void lock_view(int32 id) {
+  pg::call([&] {
+    LOCKTAG tag;
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x70756c73 /* "puls" */, uint32(id), 3);
+    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+  });
+}
+
+}  // namespace
+
+// Refreshes view id (SPI connected). Returns the groups merged (rows stored for rebuilds).
+int64_t refresh_by_id(int32 id, bool full) {
+  TimestampTz t0 = GetCurrentTimestamp();
+  lock_view(id);
+  TimestampTz floor = 0;
+  bool advance = running_xact_floor(&floor);
+  Snapshot snap = nullptr;
+  pg::call([&] { snap = RegisterSnapshot(GetLatestSnapshot()); });
+  int64_t merged = 0;
+  try {
+    auto row = [&](const std::string& sql, const std::vector<Arg>& args = {}) {
+      pg::spi_exec_snapshot(sql, args, snap);
+      std::vector<std::optional<std::string>> out;
+      pg::call([&] {
+        if (SPI_processed == 0) return;
+        for (int k = 1; k <= SPI_tuptable->tupdesc->natts; k++) {
+          char* v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k);
+          out.push_back(v ? std::optional<std::string>(v) : std::nullopt);
+        }
+      });
+      return out;
+    };
+    auto reg = row(
+        "SELECT v.project, v.name, v.strategy, v.collection, v.snapshot::text, v.threshold::text, v.merge_sql,"
+        " v.rebuild_sql[1], v.rebuild_sql[2], p.writer_role, pg_catalog.pg_current_snapshot()::text,"
+        " (SELECT count(*) FROM pg_catalog.pg_prepared_xacts)::text"
+        " FROM pulse.view_registry v JOIN pulse.projects p ON p.name = v.project WHERE v.id = $1",
+        {Arg::int4(id)});
+    if (reg.empty()) throw Error(sqlstate::kUndefinedObject, "view " + std::to_string(id) + " does not exist");
+    std::string project = *reg[0], strategy = *reg[2];
+    std::optional<std::string> prev_snap = reg[4], prev_t = reg[5];
+    std::string cur_snap = *reg[10];
+    bool prepared = *reg[11] != "0";
+    uint64_t own = 0;
+    pg::call([&] {
+      FullTransactionId f = GetTopFullTransactionIdIfAny();
+      if (FullTransactionIdIsValid(f)) own = U64FromFullTransactionId(f);
+    });
+    if (own) cur_snap = with_in_progress(cur_snap, own);
+    bool rebuild = full || !prev_snap || strategy == "cache";
+    if (!rebuild && reg[3]) {
+      auto inv = row(
+          "SELECT 1 FROM pulse.view_invalidations WHERE project = $1 AND collection = $2"
+          " AND NOT pg_catalog.pg_visible_in_snapshot(xid, $3::pg_catalog.pg_snapshot) LIMIT 1",
+          {Arg::text(project), Arg::text(*reg[3]), Arg::text(*prev_snap)});
+      rebuild = !inv.empty();
+    }
+    // The new threshold: never above the previous one while prepared transactions (whose
+    // start times are unknown) exist or start times are not tracked.
+    std::string new_t;
+    if (strategy != "cache") {
+      std::string f = advance ? timestamptz_text(floor) : "-infinity";
+      if ((prepared || !advance) && prev_t && !full) {
+        auto least = row("SELECT least($1::timestamptz, $2::timestamptz)::text", {Arg::text(f), Arg::text(*prev_t)});
+        f = *least[0];
+      }
+      new_t = f;
+    }
+    std::vector<Arg> args = {prev_snap ? Arg::text(*prev_snap) : Arg::null_text(),
+                             prev_t ? Arg::text(*prev_t) : Arg::null_text(),
+                             own ? Arg::text(std::to_string(own)) : Arg::null_text()};
+    Oid writer = role_oid(*reg[9]);
+    as_role(writer, [&] {
+      if (rebuild) {
+        pg::spi_exec_snapshot(*reg[7], args, snap);
+        merged = int64_t(pg::spi_exec_snapshot(*reg[8], args, snap));
+      } else {
+        merged = int64_t(pg::spi_exec_snapshot(*reg[6], args, snap));
+      }
+    });
+    long secs;
+    int usecs;
+    TimestampDifference(t0, GetCurrentTimestamp(), &secs, &usecs);
+    std::string dur = std::to_string(secs) + "." + std::to_string(1000000 + usecs).substr(1) + " seconds";
+    pg::spi_exec_snapshot(
+        "UPDATE pulse.view_registry SET snapshot = $2::pg_catalog.pg_snapshot, threshold = $3::timestamptz,"
+        " last_refresh = pg_catalog.clock_timestamp(), last_duration = $4::interval, last_error = NULL,"
+        " last_merged = $5, rows = (SELECT count(*) FROM " +
+            quote_ident(project) + "." + quote_ident("_pulse_state_" + *reg[1]) + ") WHERE id = $1",
+        {Arg::int4(id), Arg::text(cur_snap), new_t.empty() ? Arg::null_text() : Arg::text(new_t), Arg::text(dur),
+         Arg::int8(merged)},
+        snap);
+    if (reg[3])
+      pg::spi_exec_snapshot(
+          "DELETE FROM pulse.view_invalidations i WHERE i.project = $1 AND i.collection = $2 AND NOT EXISTS"
+          " (SELECT 1 FROM pulse.view_registry v WHERE v.project = i.project AND v.collection = i.collection"
+          "  AND (v.snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(i.xid, v.snapshot)))",
+          {Arg::text(project), Arg::text(*reg[3])}, snap);
+  } catch (...) {
+    pg::call([&] { UnregisterSnapshot(snap); });
+    throw;
+  }
+  pg::call([&] { UnregisterSnapshot(snap); });
+  return merged;
+}
+
+namespace {
+
+struct Names {
+  std::string P, view, def, full, state, delta, key;
+};
+
+Names names_of(const std::string& project, const std::string& name) {
+  Names n;
+  n.P = quote_ident(project);
+  n.view = n.P + "." + quote_ident(name);
+  n.def = n.P + "." + quote_ident("_pulse_def_" + name);
+  n.full = n.P + "." + quote_ident("_pulse_full_" + name);
+  n.state = n.P + "." + quote_ident("_pulse_state_" + name);
+  n.delta = n.P + "." + quote_ident("_pulse_delta_" + name);
+  n.key = quote_ident("_pulse_key_" + name);
+  return n;
+}
+
+}  // namespace
+
+// pulse.create_view(project, name, query, strategy default 'realtime', refresh_every default '5 minutes')
+PULSE_SQL_FUNCTION(pulse_create_view) {
+  std::string project = ascii_lower(text_arg(fcinfo, 0, "project"));
+  std::string name = ascii_lower(text_arg(fcinfo, 1, "name"));
+  std::string query = text_arg(fcinfo, 2, "query");
+  std::string strategy = ascii_lower(text_arg(fcinfo, 3, "strategy"));
+  std::string every = "5 minutes";
+  if (!PG_ARGISNULL(4))
+    pg::call([&] { every = DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(4))); });
+  check_view_name(name);
+  if (strategy != "cache" && strategy != "incremental" && strategy != "realtime")
+    throw Error(sqlstate::kInvalidParameter, "unknown view strategy \"" + strategy + "\"", "",
+                "Use 'cache', 'incremental' or 'realtime'.");
+  pg::spi_connect();
+  ingest::check_project_writer(project);
+  if (pg::spi_value("SELECT $3::interval <= interval '0'", {Arg::text(project), Arg::text(name), Arg::text(every)}) == "t")
+    throw Error(sqlstate::kInvalidParameter, "refresh_every must be positive");
+  if (pg::spi_value("SELECT 1 FROM pulse.view_registry WHERE project = $1 AND name = $2", {Arg::text(project), Arg::text(name)}) ||
+      pg::spi_value("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                    {Arg::text(project), Arg::text(name)}))
+    throw Error("42P07", "relation \"" + project + "." + name + "\" already exists");
+  std::string tz = *pg::spi_value("SELECT pg_catalog.current_setting('TimeZone')");
+  std::string writer = project + "_writer", reader = project + "_reader";
+  Names n = names_of(project, name);
+
+  // The defining query, resolved like the user would (the project's schema first), checked
+  // by Postgres' own analyzer.
+  set_search_path(quote_ident(project) + ", public");
+  Analysis a;
+  pg::call([&] { analyze_query(query.c_str(), &a); });
+  if (a.not_select)
+    throw Error("42601", "a view's query must be one SELECT statement", "Found " + s(a.problem) + ".");
+  if (strategy != "cache") {
+    if (a.problem)
+      throw Error(sqlstate::kFeatureNotSupported,
+                  strategy + " views cannot maintain " + s(a.problem),
+                  "Incremental and realtime views support one collection, WHERE and GROUP BY on immutable "
+                  "expressions, and count, sum, avg, min, max, the stddev/variance family, bool_and, bool_or "
+                  "and hll aggregates, with FILTER and HAVING.",
+                  "Use strategy => 'cache' for any other query (it is recomputed in full on refresh).");
+    if (s(a.nspname) != project ||
+        !pg::spi_value("SELECT 1 FROM pulse.collection_registry WHERE project = $1 AND name = $2",
+                       {Arg::text(project), Arg::text(s(a.relname))}))
+      throw Error(sqlstate::kFeatureNotSupported,
+                  strategy + " views cannot maintain a query over \"" + s(a.nspname) + "." + s(a.relname) +
+                      "\", which is not a collection of project \"" + project + "\"",
+                  "", "Use strategy => 'cache' for queries over other tables.");
+  }
+  set_search_path(quote_ident(project) + ", public");
+  pg::spi_exec("CREATE VIEW " + n.def + " AS " + query);
+  set_search_path("pg_catalog, pg_temp");
+  pg::spi_exec("ALTER VIEW " + n.def + " OWNER TO " + quote_ident(writer));
+  pg::spi_exec("GRANT SELECT ON " + n.def + " TO " + quote_ident(reader));
+  pg::spi_exec("CREATE FUNCTION " + n.full + "() RETURNS SETOF " + n.def + " LANGUAGE sql STABLE SET timezone = " +
+               quote_literal(tz) + " AS " + quote_literal("SELECT * FROM " + n.def));
+  pg::spi_exec("ALTER FUNCTION " + n.full + "() OWNER TO " + quote_ident(writer));
+
+  std::string merge_sql, rebuild1 = "DELETE FROM " + n.state, rebuild2, view_sql;
+  std::string collection = strategy == "cache" ? std::string() : s(a.relname);
+  if (strategy == "cache") {
+    pg::spi_exec("CREATE TABLE " + n.state + " (LIKE " + n.def + ")");
+    rebuild2 = "INSERT INTO " + n.state + " SELECT * FROM " + n.full + "()";
+  } else {
+    // state table: group keys g<i> (or a constant _k), then each aggregate's state columns
+    std::vector<std::string> gsql, gcols, coldefs, acols, unions, merged;
+    std::vector<AggSql> aggs;
+    ListCell* lc;
+    foreach (lc, a.groups) {
+      GroupPlan* g = (GroupPlan*)lfirst(lc);
+      std::string col = "g" + std::to_string(gsql.size() + 1);
+      gsql.push_back(g->sql);
+      gcols.push_back(col);
+      coldefs.push_back(col + " " + g->type_sql);
+    }
+    std::vector<std::string> keys = gcols;
+    if (gcols.empty()) {
+      coldefs.push_back("_k boolean NOT NULL DEFAULT true");
+      keys = {"_k"};
+    }
+    int j = 0;
+    foreach (lc, a.aggs) {
+      AggSql q = agg_sql(*(AggPlan*)lfirst(lc), ++j);
+      for (size_t k = 0; k < q.cols.size(); k++) {
+        coldefs.push_back(q.cols[k] + " " + q.types[k]);
+        acols.push_back(q.cols[k]);
+        unions.push_back(q.cols[k] + " = " + q.unions[k]);
+      }
+      merged.push_back(q.merged + " AS f" + std::to_string(j));
+      aggs.push_back(q);
+    }
+    pg::spi_exec("CREATE TABLE " + n.state + " (" + join(coldefs, ", ") + ")");
+    pg::spi_exec("ALTER TABLE " + n.state + " ADD CONSTRAINT " + n.key + " UNIQUE NULLS NOT DISTINCT (" + join(keys, ", ") + ")");
+
+    // the delta function: partial aggregates of the rows not merged yet
+    std::string alias = quote_ident(s(a.relname));
+    std::vector<std::string> sel = gsql.empty() ? std::vector<std::string>{"true"} : gsql;
+    for (auto& q : aggs)
+      for (auto& p : q.partial) sel.push_back(p);
+    std::string partial = "SELECT " + join(sel, ", ") + " FROM " + n.P + "." + alias + " AS " + alias + " WHERE " +
+                          alias + "._shard_time >= $2 AND NOT pg_catalog.pg_visible_in_snapshot(" + alias +
+                          "._shard_xid, $1) AND ($3 IS NULL OR " + alias + "._shard_xid <> $3)";
+    if (a.where_sql) partial += " AND (" + s(a.where_sql) + ")";
+    if (!gsql.empty()) {
+      std::vector<std::string> pos;
+      for (size_t k = 1; k <= gsql.size(); k++) pos.push_back(std::to_string(k));
+      partial += " GROUP BY " + join(pos, ", ");
+    }
+    std::string body = "BEGIN RETURN QUERY EXECUTE " + quote_literal(partial) + " USING s, t, skip; END";
+    pg::spi_exec("CREATE FUNCTION " + n.delta +
+                 "(s pg_catalog.pg_snapshot, t timestamptz, skip xid8 DEFAULT NULL) RETURNS SETOF " + n.state +
+                 " LANGUAGE plpgsql STABLE SET timezone = " + quote_literal(tz) +
+                 " SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
+    merge_sql = "INSERT INTO " + n.state + " AS s SELECT * FROM " + n.delta +
+                "($1::pg_catalog.pg_snapshot, $2::timestamptz, $3::xid8) ON CONFLICT ON CONSTRAINT " + n.key +
+                (unions.empty() ? " DO NOTHING" : " DO UPDATE SET " + join(unions, ", "));
+    rebuild2 = "INSERT INTO " + n.state + " SELECT * FROM " + n.delta + "('1:1:', '-infinity', $3::xid8)";
+
+    // what users read: states (plus, for realtime, the unmerged delta) merged per group and
+    // finalised, then the query's own select list and HAVING over them
+    Oid state_relid = InvalidOid;
+    pg::call([&] { state_relid = get_relname_relid(("_pulse_state_" + name).c_str(), get_namespace_oid(project.c_str(), false)); });
+    std::vector<std::string> outs;
+    std::string having;
+    pg::call([&] {
+      ListCell* l;
+      foreach (l, a.outputs) {
+        OutPlan* o = (OutPlan*)lfirst(l);
+        outs.push_back(std::string(deparse_against(o->expr, "m", state_relid)) + " AS " + quote_identifier(o->name));
+      }
+      if (a.having) having = deparse_against(a.having, "m", state_relid);
+    });
+    std::vector<std::string> srccols = gcols;
+    for (auto& c : acols) srccols.push_back(c);
+    std::vector<std::string> dcols;
+    for (auto& c : srccols) dcols.push_back("d." + c);
+    std::string src = "SELECT " + join(srccols, ", ") + " FROM " + n.state;
+    if (strategy == "realtime")
+      src += " UNION ALL SELECT " + join(dcols, ", ") + " FROM w CROSS JOIN LATERAL " + n.delta +
+             "(w.snapshot, w.threshold, NULL) d";
+    std::vector<std::string> inner_sel;
+    for (auto& g : gcols) inner_sel.push_back("u." + g);
+    for (auto& m : merged) inner_sel.push_back(m);
+    std::string inner = "SELECT " + join(inner_sel, ", ") + " FROM (" + src + ") u" +
+                        (gcols.empty() ? "" : " GROUP BY " + join(gcols, ", "));
+    if (strategy == "realtime") {
+      view_sql = "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)) SELECT " + join(outs, ", ") +
+                 " FROM (" + inner + ") m WHERE NOT (SELECT w.dirty FROM w)" +
+                 (having.empty() ? "" : " AND (" + having + ")") + " UNION ALL SELECT * FROM " + n.full +
+                 "() f WHERE (SELECT w.dirty FROM w)";
+    } else {
+      view_sql = "SELECT " + join(outs, ", ") + " FROM (" + inner + ") m" + (having.empty() ? "" : " WHERE " + having);
+    }
+  }
+  pg::spi_exec("ALTER TABLE " + n.state + " OWNER TO " + quote_ident(writer));
+  if (strategy != "cache") pg::spi_exec("ALTER FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) OWNER TO " + quote_ident(writer));
+  auto id = pg::spi_value(
+      "INSERT INTO pulse.view_registry(project, name, collection, strategy, refresh_every, timezone, query,"
+      " merge_sql, rebuild_sql) VALUES ($1, $2, $3, $4, $5::interval, $6, $7, $8, ARRAY[$9, $10]) RETURNING id",
+      {Arg::text(project), Arg::text(name), collection.empty() ? Arg::null_text() : Arg::text(collection),
+       Arg::text(strategy), Arg::text(every), Arg::text(tz), Arg::text(query),
+       merge_sql.empty() ? Arg::null_text() : Arg::text(merge_sql), Arg::text(rebuild1), Arg::text(rebuild2)});
+  if (strategy == "cache") {
+    view_sql = "SELECT * FROM " + n.state;
+  } else {
+    size_t p = view_sql.find("$ID$");
+    if (p != std::string::npos) view_sql.replace(p, 4, *id);
+    // UPDATE, DELETE and TRUNCATE on the collection mark its views for rebuild
+    std::string coll = n.P + "." + quote_ident(collection);
+    if (!pg::spi_value("SELECT 1 FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = '_pulse_views_invalidate'",
+                       {Arg::text(coll)}))
+      pg::spi_exec("CREATE TRIGGER _pulse_views_invalidate AFTER UPDATE OR DELETE OR TRUNCATE ON " + coll +
+                   " FOR EACH STATEMENT EXECUTE FUNCTION pulse._views_invalidate()");
+  }
+  pg::spi_exec("CREATE VIEW " + n.view + " AS " + view_sql);
+  pg::spi_exec("ALTER VIEW " + n.view + " OWNER TO " + quote_ident(writer));
+  pg::spi_exec("GRANT SELECT ON " + n.view + " TO " + quote_ident(reader));
+  refresh_by_id(std::stoi(*id), true);
+  pg::spi_finish();
+  PG_RETURN_VOID();
+}
+
+// pulse.refresh_view(project, name, full default false) → groups merged
+PULSE_SQL_FUNCTION(pulse_refresh_view) {
+  std::string project = ascii_lower(text_arg(fcinfo, 0, "project"));
+  std::string name = ascii_lower(text_arg(fcinfo, 1, "name"));
+  bool full = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+  pg::spi_connect();
+  ingest::check_project_writer(project);
+  auto id = pg::spi_value("SELECT id FROM pulse.view_registry WHERE project = $1 AND name = $2",
+                          {Arg::text(project), Arg::text(name)});
+  if (!id) throw Error(sqlstate::kUndefinedObject, "view \"" + project + "." + name + "\" does not exist", "",
+                       "pulse.views lists the views of a project.");
+  int64_t n = refresh_by_id(std::stoi(*id), full);
+  pg::spi_finish();
+  PG_RETURN_INT64(n);
+}
+
+// pulse._require_writer(project): the caller's write check, for the SQL-language functions.
+PULSE_SQL_FUNCTION(pulse_require_writer) {
+  std::string project = ascii_lower(text_arg(fcinfo, 0, "project"));
+  pg::spi_connect();
+  ingest::check_project_writer(project);
+  pg::spi_finish();
+  PG_RETURN_VOID();
+}
+
+}  // namespace pulse::views
