@@ -2,7 +2,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_pulse;
 BEGIN;
-SELECT plan(30);
+SELECT plan(40);
 
 SELECT pulse.create_project('tap_a');
 SELECT pulse.create_project('tap_b');
@@ -69,6 +69,30 @@ SET ROLE tap_mallory;
 SELECT throws_ok($$SELECT pulse.collect('tap_a', 'events', '{"v": 3}')$$, '42501', NULL, 'a stranger cannot write');
 SELECT throws_ok($$SELECT * FROM tap_a.events$$, '42501', NULL, 'a stranger cannot read');
 SELECT is((SELECT count(*)::int FROM pulse.dead_letters), 0, 'a stranger sees no dead letters');
+RESET ROLE;
+
+-- views (DESIGN.md section 4 and 6)
+SELECT is(count(*)::int, 5, 'view functions are SECURITY DEFINER with search_path pinned')
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'pulse' AND p.proname IN ('create_view', 'refresh_view', 'drop_view', 'alter_view', '_view_watermark')
+   AND p.prosecdef AND p.proconfig @> ARRAY['search_path=pg_catalog, pulse, pg_temp'];
+SELECT pulse.create_view('tap_b', 'secret_sum', 'SELECT sum(v) AS s FROM secret');
+SELECT id AS b_view FROM pulse.view_registry WHERE project = 'tap_b' \gset
+SET ROLE tap_alice;
+SELECT throws_ok($$SELECT pulse.create_view('tap_a', 'peek', 'SELECT v FROM tap_b.secret', 'cache')$$, '42501', NULL,
+                 'a cache view of A cannot read project B (it runs with A''s privileges)');
+SELECT throws_ok($$SELECT pulse.create_view('tap_a', 'peek2', 'SELECT sum(v) FROM tap_b.secret', 'incremental')$$, '0A000', NULL,
+                 'an incremental view of A cannot be over a collection of B');
+SELECT throws_ok($$SELECT pulse.refresh_view('tap_b', 'secret_sum')$$, '42501', NULL, 'a writer of A cannot refresh B''s views');
+SELECT throws_ok($$SELECT pulse.drop_view('tap_b', 'secret_sum')$$, '42501', NULL, 'nor drop them');
+SELECT throws_ok($$SELECT * FROM tap_b.secret_sum$$, '42501', NULL, 'nor read them');
+SELECT is((SELECT count(*)::int FROM pulse.views WHERE project = 'tap_b'), 0, 'pulse.views hides B''s views');
+SELECT is((SELECT count(*)::int FROM pulse._view_watermark(:b_view)), 0,
+          'nor does the watermark helper tell A anything about them');
+SELECT throws_ok($$SELECT pulse.create_view('tap_a', 'x"; DROP TABLE y; --', 'SELECT count(*) FROM events')$$, '42602', NULL,
+                 'a hostile view name is refused as a name');
+SELECT throws_ok($$SELECT pulse.create_view('tap_a', 'v2', 'SELECT count(*) FROM events; DROP TABLE y')$$, '42601', NULL,
+                 'a query with a second statement is refused, not run');
 RESET ROLE;
 
 -- the hostile field name became one harmless column and nothing was dropped

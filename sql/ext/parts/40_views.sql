@@ -62,6 +62,8 @@ CREATE AGGREGATE pulse._numeric_merge(bytea) (
 
 -- The stored snapshot and threshold of a view, and whether an UPDATE / DELETE / TRUNCATE the
 -- caller can see happened after it (then realtime reads fall back to the defining query).
+-- Only for readers of the view's project (the session's role, as for every SECURITY DEFINER
+-- function of pg_pulse).
 CREATE FUNCTION pulse._view_watermark(view_id int)
   RETURNS TABLE (snapshot pg_snapshot, threshold timestamptz, dirty boolean)
   LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
@@ -70,7 +72,11 @@ CREATE FUNCTION pulse._view_watermark(view_id int)
            SELECT 1 FROM pulse.view_invalidations i
             WHERE i.project = v.project AND i.collection = v.collection
               AND NOT pg_visible_in_snapshot(i.xid, v.snapshot))
-    FROM pulse.view_registry v WHERE v.id = view_id
+    FROM pulse.view_registry v
+   WHERE v.id = view_id
+     AND EXISTS (SELECT FROM pg_roles r, pg_roles c
+                  WHERE r.rolname = v.project || '_reader' AND c.rolname = pulse._caller()
+                    AND pg_has_role(c.oid, r.oid, 'USAGE'))
 $$;
 
 CREATE FUNCTION pulse._views_invalidate() RETURNS trigger
