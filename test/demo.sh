@@ -5,7 +5,8 @@
 # Kafka cluster (test/kafka/mock_broker), creates a project, sends sample events through SQL
 # (single events, NDJSON and envelope batches, a few bad ones) and streams more through Kafka
 # (kcat -> topic -> pg_pulse's consumer workers), then shows the typed tables, rejected
-# fields, dead letters, the Kafka status and a query over them.
+# fields, dead letters, the Kafka status and a query over them, a realtime materialized view,
+# and a funnel and a retention table.
 #   bash test/demo.sh            (PULSE_KEEP_CLUSTER=1 leaves the cluster running)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +77,20 @@ SELECT error, source FROM pulse.dead_letters WHERE source LIKE 'kafka:%';
 SQL
 kafka_stop
 rm -f /tmp/pg_pulse_demo_clicks.ndjson
+
+echo "--- materialized views ---"
+psql -X -d pulse_test --echo-queries -v ON_ERROR_STOP=1 <<'SQL'
+\pset footer off
+-- a realtime view: stored per-button states plus the not yet merged events, exact at any moment
+SELECT pulse.create_view('shop', 'buttons',
+  'SELECT button, count(*) AS clicks, sum(x) AS total_x, max(_time) AS last_click FROM clicks GROUP BY button');
+SELECT * FROM shop.buttons ORDER BY button;
+SELECT (pulse.collect('shop', 'clicks', '{"_time": "2026-11-02T11:00:00Z", "_user": "user1", "button": "buy", "x": 5}')).stored;
+-- the new click is already counted, before any refresh
+SELECT * FROM shop.buttons ORDER BY button;
+SELECT pulse.refresh_view('shop', 'buttons') AS groups_merged;
+SELECT name, strategy, rows, last_merged, needs_rebuild, staleness FROM pulse.views;
+SQL
 
 echo "--- analytics inside Postgres ---"
 psql -X -d pulse_test --echo-queries -v ON_ERROR_STOP=1 <<'SQL'
