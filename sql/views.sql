@@ -146,7 +146,11 @@ SELECT name, strategy, refresh_every, collection FROM pulse.views WHERE name = '
 -- ---------------------------------------------------------------- alter, drop
 SELECT pulse.alter_view('regress_v', 'totals', refresh_every => '1 minute');
 SELECT refresh_every, strategy FROM pulse.views WHERE name = 'totals';
+BEGIN;
+SET LOCAL timezone = 'America/New_York';
 SELECT pulse.alter_view('regress_v', 'totals', strategy => 'cache');
+SELECT current_setting('TimeZone') AS caller_time_zone_kept;
+COMMIT;
 SELECT refresh_every, strategy, rows FROM pulse.views WHERE name = 'totals';
 SELECT pg_temp.same('totals');
 SELECT pulse.alter_view('regress_v', 'totals', strategy => 'incremental');
@@ -170,6 +174,8 @@ SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT country,
 SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT _user FROM ev')$$);
 SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev WHERE _time > now() - interval ''1 day''')$$);
 SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev WHERE random() < 0.5')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT now() - max(_time) AS age FROM ev')$$);
+SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT country FROM ev GROUP BY country HAVING random() < sum(v)')$$);
 SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT count(*) FROM ev WHERE _time > CURRENT_DATE')$$);
 SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'SELECT country, count(*) FROM ev GROUP BY ROLLUP (country)')$$);
 SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'x', 'WITH e AS (SELECT * FROM ev) SELECT count(*) FROM e')$$);
@@ -203,8 +209,27 @@ RESET ROLE;
 GRANT regress_v_reader TO regress_v_someone;
 SET ROLE regress_v_someone;
 SELECT count(*) AS rows_read FROM regress_v.all_aggs;
+SELECT count(*) AS rows_read FROM regress_v.all_inc;
 SELECT count(*) AS views_visible FROM pulse.views WHERE project = 'regress_v';
 SELECT pg_temp.err($$SELECT pulse.refresh_view('regress_v', 'all_aggs')$$);
+RESET ROLE;
+-- SELECT on a realtime view without the project's reader role is not enough
+CREATE ROLE regress_v_bi;
+GRANT USAGE ON SCHEMA regress_v TO regress_v_bi;
+GRANT SELECT ON regress_v.all_aggs TO regress_v_bi;
+SET ROLE regress_v_bi;
+SELECT pg_temp.err($$SELECT * FROM regress_v.all_aggs$$);
+RESET ROLE;
+-- hidden objects belong to the extension, not to the project's writer
+SELECT c.relname, pg_get_userbyid(c.relowner) = current_user AS owned_by_extension_owner
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'regress_v' AND c.relname IN ('all_aggs', '_pulse_state_all_aggs', '_pulse_def_all_aggs') ORDER BY 1;
+SELECT p.proname, pg_get_userbyid(p.proowner) = current_user AS owned_by_extension_owner
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'regress_v' ORDER BY 1 LIMIT 4;
+SET ROLE regress_v_someone;
+SELECT pg_temp.err($$CREATE TABLE pg_temp.mine (x int)$$);
+SELECT pg_temp.err($$CREATE TRIGGER t AFTER DELETE ON pg_temp.mine EXECUTE FUNCTION pulse._views_invalidate()$$) AS others_may_not;
+DROP TABLE pg_temp.mine;
 RESET ROLE;
 -- a cache view runs its query with the project's privileges only
 SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'sneaky', 'SELECT rolname FROM pg_authid', 'cache')$$);
@@ -214,5 +239,7 @@ SET client_min_messages = warning;
 SELECT pulse.drop_project('regress_v', force => true);
 SELECT count(*) FROM pulse.view_registry;
 DROP ROLE regress_v_someone;
+DROP OWNED BY regress_v_bi;
+DROP ROLE regress_v_bi;
 DROP EXTENSION pg_pulse;
 DROP EXTENSION hll;

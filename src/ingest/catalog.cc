@@ -97,6 +97,10 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
     pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_shard_time)");
     if (dedup) pg::spi_exec("CREATE UNIQUE INDEX ON " + t + " (_id)");
     pg::spi_exec("GRANT SELECT ON " + t + " TO " + reader);
+    // UPDATE / DELETE / TRUNCATE force the collection's views to rebuild (src/views); created
+    // here so that creating a view never has to lock the collection
+    pg::spi_exec("CREATE TRIGGER _pulse_views_invalidate AFTER UPDATE OR DELETE OR TRUNCATE ON " + t +
+                 " FOR EACH STATEMENT EXECUTE FUNCTION pulse._views_invalidate()");
     pg::spi_exec(
         "INSERT INTO pulse.collection_registry(project, name, dedup) VALUES ($1, $2, $3)"
         " ON CONFLICT (project, name) DO UPDATE SET dedup = EXCLUDED.dedup",

@@ -321,6 +321,9 @@ void analyze_query(const char* sql, Analysis* out) {
     out->outputs = lappend(out->outputs, o);
   }
   if (q->havingQual) out->having = replace_mutator(q->havingQual, &r);
+  // what is computed over the finalised aggregates runs when the view is read
+  foreach (lc, out->outputs) check_mutable(&c, ((OutPlan*)lfirst(lc))->expr);
+  if (out->having) check_mutable(&c, out->having);
   out->aggs = r.plans;
   out->agg_vars = r.agg_vars;
   if (c.problem) out->problem = c.problem;

@@ -1,7 +1,8 @@
 // pulse.create_view and pulse.refresh_view (DESIGN.md section 4).
 //
-// Objects of a view <p>.<v> (all owned by <p>_writer, so the defining query only ever runs
-// with the project's privileges):
+// Objects of a view <p>.<v> (owned by the extension's owner, except the defining query, which
+// belongs to <p>_writer so that it only ever reads with the project's privileges; refreshes
+// run as <p>_writer, which may change the state rows and nothing else):
 //   <p>._pulse_def_<v>     the defining query as a plain view
 //   <p>._pulse_full_<v>()  that query evaluated in the view's pinned time zone
 //   <p>._pulse_state_<v>   cache: the result; incremental/realtime: one row of partial
@@ -41,6 +42,8 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "utils/ruleutils.h"
+#include "access/transam.h"
+#include "storage/procarray.h"
 }
 
 namespace pulse::views {
@@ -218,10 +221,11 @@ std::string timestamptz_text(TimestampTz t) {
 }
 
 // Earliest start time of any running transaction (ours included), now() if none, minus
-// pulse.view_margin. Nothing (no advance) when activity tracking is off.
+// pulse.view_margin. False when some backend does not publish its transaction start (activity
+// tracking off there, or here): then the threshold must not advance.
 bool running_xact_floor(TimestampTz* out) {
-  bool tracked = pgstat_track_activities;
-  if (!tracked) return false;
+  bool known = pgstat_track_activities;
+  if (!known) return false;
   pg::call([&] {
     TimestampTz now = GetCurrentTimestamp();
     TimestampTz floor = now;
@@ -230,12 +234,14 @@ bool running_xact_floor(TimestampTz* out) {
     for (int i = 1; i <= n; i++) {
       LocalPgBackendStatus* l = pgstat_fetch_stat_local_beentry(i);
       if (!l) continue;
-      TimestampTz t = l->backendStatus.st_xact_start_timestamp;
+      const PgBackendStatus& be = l->backendStatus;
+      if (be.st_state == STATE_DISABLED && be.st_backendType == B_BACKEND) known = false;
+      TimestampTz t = be.st_xact_start_timestamp;
       if (t != 0 && t < floor) floor = t;
     }
     *out = floor - int64(pulse_view_margin_ms) * 1000;
   });
-  return true;
+  return known;
 }
 
 // snap ("xmin:xmax:xip,...") with xid marked in progress.
@@ -321,16 +327,13 @@ int64_t refresh_by_id(int32 id, bool full) {
           {Arg::text(project), Arg::text(*reg[3]), Arg::text(*prev_snap)});
       rebuild = !inv.empty();
     }
-    // The new threshold: never above the previous one while prepared transactions (whose
-    // start times are unknown) exist or start times are not tracked.
+    // The new threshold. Prepared transactions (start times unknown) and backends that do not
+    // publish their start time keep it where it was: rows of such a transaction that S does
+    // not see were already at or above the previous threshold (or, with none, anywhere).
     std::string new_t;
     if (strategy != "cache") {
-      std::string f = advance ? timestamptz_text(floor) : "-infinity";
-      if ((prepared || !advance) && prev_t && !full) {
-        auto least = row("SELECT least($1::timestamptz, $2::timestamptz)::text", {Arg::text(f), Arg::text(*prev_t)});
-        f = *least[0];
-      }
-      new_t = f;
+      if (advance && !prepared) new_t = timestamptz_text(floor);
+      else new_t = prev_t && !full ? *prev_t : "-infinity";
     }
     std::vector<Arg> args = {prev_snap ? Arg::text(*prev_snap) : Arg::null_text(),
                              prev_t ? Arg::text(*prev_t) : Arg::null_text(),
@@ -356,12 +359,19 @@ int64_t refresh_by_id(int32 id, bool full) {
         {Arg::int4(id), Arg::text(cur_snap), new_t.empty() ? Arg::null_text() : Arg::text(new_t), Arg::text(dur),
          Arg::int8(merged)},
         snap);
-    if (reg[3])
-      pg::spi_exec_snapshot(
-          "DELETE FROM pulse.view_invalidations i WHERE i.project = $1 AND i.collection = $2 AND NOT EXISTS"
-          " (SELECT 1 FROM pulse.view_registry v WHERE v.project = i.project AND v.collection = i.collection"
-          "  AND (v.snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(i.xid, v.snapshot)))",
-          {Arg::text(project), Arg::text(*reg[3])}, snap);
+    // Invalidations every snapshot now held or taken later sees, and every stored snapshot of
+    // the collection's views sees, are done with.
+    uint64_t horizon = 0;
+    pg::call([&] {
+      TransactionId h = GetOldestNonRemovableTransactionId(NULL);
+      FullTransactionId next = ReadNextFullTransactionId();
+      horizon = U64FromFullTransactionId(next) - uint32(XidFromFullTransactionId(next) - h);
+    });
+    pg::spi_exec_snapshot(
+        "DELETE FROM pulse.view_invalidations i WHERE i.xid < $1::text::xid8 AND NOT EXISTS"
+        " (SELECT 1 FROM pulse.view_registry v WHERE v.project = i.project AND v.collection = i.collection"
+        "  AND (v.snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(i.xid, v.snapshot)))",
+        {Arg::text(std::to_string(horizon))}, snap);
   } catch (...) {
     pg::call([&] { UnregisterSnapshot(snap); });
     throw;
@@ -412,6 +422,10 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
                     {Arg::text(project), Arg::text(name)}))
     throw Error("42P07", "relation \"" + project + "." + name + "\" already exists");
   std::string tz = *pg::spi_value("SELECT pg_catalog.current_setting('TimeZone')");
+  std::string datestyle = *pg::spi_value("SELECT pg_catalog.current_setting('DateStyle')");
+  std::string intervalstyle = *pg::spi_value("SELECT pg_catalog.current_setting('IntervalStyle')");
+  std::string pinned = " SET timezone = " + quote_literal(tz) + " SET datestyle = " + quote_literal(datestyle) +
+                       " SET intervalstyle = " + quote_literal(intervalstyle);
   std::string writer = project + "_writer", reader = project + "_reader";
   Names n = names_of(project, name);
 
@@ -443,9 +457,7 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
   set_search_path("pg_catalog, pg_temp");
   pg::spi_exec("ALTER VIEW " + n.def + " OWNER TO " + quote_ident(writer));
   pg::spi_exec("GRANT SELECT ON " + n.def + " TO " + quote_ident(reader));
-  pg::spi_exec("CREATE FUNCTION " + n.full + "() RETURNS SETOF " + n.def + " LANGUAGE sql STABLE SET timezone = " +
-               quote_literal(tz) + " AS " + quote_literal("SELECT * FROM " + n.def));
-  pg::spi_exec("ALTER FUNCTION " + n.full + "() OWNER TO " + quote_ident(writer));
+  pg::spi_exec("CREATE FUNCTION " + n.full + "() RETURNS SETOF " + n.def + " LANGUAGE sql STABLE" + pinned + " SET search_path = pg_catalog, pg_temp AS " + quote_literal("SELECT * FROM " + n.def));
 
   std::string merge_sql, rebuild1 = "DELETE FROM " + n.state, rebuild2, view_sql;
   std::string collection = strategy == "cache" ? std::string() : s(a.relname);
@@ -500,8 +512,7 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
     std::string body = "BEGIN RETURN QUERY EXECUTE " + quote_literal(partial) + " USING s, t, skip; END";
     pg::spi_exec("CREATE FUNCTION " + n.delta +
                  "(s pg_catalog.pg_snapshot, t timestamptz, skip xid8 DEFAULT NULL) RETURNS SETOF " + n.state +
-                 " LANGUAGE plpgsql STABLE SET timezone = " + quote_literal(tz) +
-                 " SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
+                 " LANGUAGE plpgsql STABLE" + pinned + " SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
     merge_sql = "INSERT INTO " + n.state + " AS s SELECT * FROM " + n.delta +
                 "($1::pg_catalog.pg_snapshot, $2::timestamptz, $3::xid8) ON CONFLICT ON CONSTRAINT " + n.key +
                 (unions.empty() ? " DO NOTHING" : " DO UPDATE SET " + join(unions, ", "));
@@ -543,8 +554,7 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
       view_sql = "SELECT " + join(outs, ", ") + " FROM (" + inner + ") m" + (having.empty() ? "" : " WHERE " + having);
     }
   }
-  pg::spi_exec("ALTER TABLE " + n.state + " OWNER TO " + quote_ident(writer));
-  if (strategy != "cache") pg::spi_exec("ALTER FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) OWNER TO " + quote_ident(writer));
+  pg::spi_exec("GRANT SELECT, INSERT, UPDATE, DELETE ON " + n.state + " TO " + quote_ident(writer));
   auto id = pg::spi_value(
       "INSERT INTO pulse.view_registry(project, name, collection, strategy, refresh_every, timezone, query,"
       " merge_sql, rebuild_sql) VALUES ($1, $2, $3, $4, $5::interval, $6, $7, $8, ARRAY[$9, $10]) RETURNING id",
@@ -564,7 +574,6 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
                    " FOR EACH STATEMENT EXECUTE FUNCTION pulse._views_invalidate()");
   }
   pg::spi_exec("CREATE VIEW " + n.view + " AS " + view_sql);
-  pg::spi_exec("ALTER VIEW " + n.view + " OWNER TO " + quote_ident(writer));
   pg::spi_exec("GRANT SELECT ON " + n.view + " TO " + quote_ident(reader));
   refresh_by_id(std::stoi(*id), true);
   pg::spi_finish();

@@ -62,21 +62,30 @@ CREATE AGGREGATE pulse._numeric_merge(bytea) (
 
 -- The stored snapshot and threshold of a view, and whether an UPDATE / DELETE / TRUNCATE the
 -- caller can see happened after it (then realtime reads fall back to the defining query).
--- Only for readers of the view's project (the session's role, as for every SECURITY DEFINER
--- function of pg_pulse).
+-- For readers of the view's project only (the session's role, as for every SECURITY DEFINER
+-- function of pg_pulse); others get 42501.
 CREATE FUNCTION pulse._view_watermark(view_id int)
   RETURNS TABLE (snapshot pg_snapshot, threshold timestamptz, dirty boolean)
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT coalesce(v.snapshot, '1:1:'), coalesce(v.threshold, '-infinity'),
+  LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  v pulse.view_registry;
+BEGIN
+  SELECT * INTO v FROM pulse.view_registry r WHERE r.id = view_id;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles r, pg_roles c
+                  WHERE r.rolname = v.project || '_reader' AND c.rolname = pulse._caller()
+                    AND pg_has_role(c.oid, r.oid, 'USAGE')) THEN
+    RAISE EXCEPTION 'permission denied to read view "%.%"', v.project, v.name USING ERRCODE = '42501',
+      HINT = format('Views are read by members of %I.', v.project || '_reader');
+  END IF;
+  RETURN QUERY SELECT coalesce(v.snapshot, '1:1:'), coalesce(v.threshold, '-infinity'),
          v.snapshot IS NULL OR EXISTS (
            SELECT 1 FROM pulse.view_invalidations i
             WHERE i.project = v.project AND i.collection = v.collection
-              AND NOT pg_visible_in_snapshot(i.xid, v.snapshot))
-    FROM pulse.view_registry v
-   WHERE v.id = view_id
-     AND EXISTS (SELECT FROM pg_roles r, pg_roles c
-                  WHERE r.rolname = v.project || '_reader' AND c.rolname = pulse._caller()
-                    AND pg_has_role(c.oid, r.oid, 'USAGE'))
+              AND NOT pg_visible_in_snapshot(i.xid, v.snapshot));
+END
 $$;
 
 CREATE FUNCTION pulse._views_invalidate() RETURNS trigger
@@ -121,13 +130,6 @@ BEGIN
   EXECUTE format('DROP TABLE IF EXISTS %I.%I', p, '_pulse_state_' || n);
   EXECUTE format('DROP VIEW IF EXISTS %I.%I', p, '_pulse_def_' || n);
   DELETE FROM pulse.view_registry WHERE id = v.id;
-  IF v.collection IS NOT NULL AND NOT EXISTS (
-       SELECT 1 FROM pulse.view_registry r WHERE r.project = p AND r.collection = v.collection) THEN
-    IF to_regclass(format('%I.%I', p, v.collection)) IS NOT NULL THEN
-      EXECUTE format('DROP TRIGGER IF EXISTS _pulse_views_invalidate ON %I.%I', p, v.collection);
-    END IF;
-    DELETE FROM pulse.view_invalidations i WHERE i.project = p AND i.collection = v.collection;
-  END IF;
 END
 $$;
 
@@ -138,6 +140,7 @@ DECLARE
   p text := lower(project);
   n text := lower(name);
   v pulse.view_registry;
+  caller_tz text;
 BEGIN
   PERFORM pulse._require_writer(p);
   SELECT * INTO v FROM pulse.view_registry r WHERE r.project = p AND r.name = n FOR UPDATE;
@@ -151,9 +154,11 @@ BEGIN
   IF strategy IS NOT NULL AND lower(strategy) <> v.strategy THEN
     -- a new strategy stores different state: rebuild the view from its query, in the time
     -- zone it was created with
+    caller_tz := current_setting('TimeZone');
     PERFORM pulse.drop_view(p, n);
     PERFORM set_config('TimeZone', v.timezone, true);
     PERFORM pulse.create_view(p, n, v.query, lower(strategy), coalesce(refresh_every, v.refresh_every));
+    PERFORM set_config('TimeZone', caller_tz, true);
   ELSIF refresh_every IS NOT NULL THEN
     UPDATE pulse.view_registry r SET refresh_every = alter_view.refresh_every WHERE r.id = v.id;
   END IF;
@@ -163,12 +168,18 @@ $$;
 CREATE VIEW pulse.views AS
 SELECT v.project, v.name, v.collection, v.strategy, v.refresh_every, v.timezone, v.query, v.created_at,
        v.last_refresh, v.snapshot, v.threshold, v.rows, v.last_merged, v.last_duration, v.last_error,
-       w.dirty AS needs_rebuild,
+       v.last_error_at,
+       v.snapshot IS NULL OR EXISTS (
+         SELECT 1 FROM pulse.view_invalidations i
+          WHERE i.project = v.project AND i.collection = v.collection
+            AND NOT pg_visible_in_snapshot(i.xid, v.snapshot)) AS needs_rebuild,
        CASE WHEN v.strategy = 'realtime' THEN interval '0' ELSE now() - v.last_refresh END AS staleness
   FROM pulse.view_registry v
-  CROSS JOIN LATERAL pulse._view_watermark(v.id) w
- WHERE EXISTS (SELECT FROM pg_roles r WHERE r.rolname = v.project || '_reader'
-                                       AND pg_has_role(current_user, r.oid, 'USAGE'));
+ WHERE EXISTS (SELECT FROM pg_roles r, pg_roles c
+                WHERE r.rolname = v.project || '_reader' AND c.rolname = pulse._caller()
+                  AND pg_has_role(c.oid, r.oid, 'USAGE'));
 
 REVOKE ALL ON pulse.view_registry, pulse.view_invalidations FROM PUBLIC;
 GRANT SELECT ON pulse.views TO PUBLIC;
+-- fired by the trigger every collection gets; nobody attaches it to other tables
+REVOKE ALL ON FUNCTION pulse._views_invalidate() FROM PUBLIC;
