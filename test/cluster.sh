@@ -93,6 +93,7 @@ write_conf() {
         echo "synchronous_commit = off"
         echo "full_page_writes = off"
         echo "max_worker_processes = 32"
+        echo "max_prepared_transactions = 10"
         echo "log_min_messages = warning"
         echo "pulse.database = 'pulse_test'"
         if [ -n "${PULSE_TEST_CONF:-}" ]; then

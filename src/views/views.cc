@@ -512,7 +512,7 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
     std::string body = "BEGIN RETURN QUERY EXECUTE " + quote_literal(partial) + " USING s, t, skip; END";
     pg::spi_exec("CREATE FUNCTION " + n.delta +
                  "(s pg_catalog.pg_snapshot, t timestamptz, skip xid8 DEFAULT NULL) RETURNS SETOF " + n.state +
-                 " LANGUAGE plpgsql STABLE" + pinned + " SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
+                 " LANGUAGE plpgsql STABLE ROWS 100" + pinned + " SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
     merge_sql = "INSERT INTO " + n.state + " AS s SELECT * FROM " + n.delta +
                 "($1::pg_catalog.pg_snapshot, $2::timestamptz, $3::xid8) ON CONFLICT ON CONSTRAINT " + n.key +
                 (unions.empty() ? " DO NOTHING" : " DO UPDATE SET " + join(unions, ", "));

@@ -66,7 +66,7 @@ CREATE AGGREGATE pulse._numeric_merge(bytea) (
 -- function of pg_pulse); others get 42501.
 CREATE FUNCTION pulse._view_watermark(view_id int)
   RETURNS TABLE (snapshot pg_snapshot, threshold timestamptz, dirty boolean)
-  LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+  LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 1 SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
   v pulse.view_registry;
 BEGIN
