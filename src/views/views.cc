@@ -305,7 +305,7 @@ int64_t refresh_by_id(int32 id, bool full) {
     auto reg = row(
         "SELECT v.project, v.name, v.strategy, v.collection, v.snapshot::text, v.threshold::text, v.merge_sql,"
         " v.rebuild_sql[1], v.rebuild_sql[2], p.writer_role, pg_catalog.pg_current_snapshot()::text,"
-        " (SELECT count(*) FROM pg_catalog.pg_prepared_xacts)::text"
+        " (SELECT count(*) FROM pg_catalog.pg_prepared_xacts)::text, v.rows::text"
         " FROM pulse.view_registry v JOIN pulse.projects p ON p.name = v.project WHERE v.id = $1",
         {Arg::int4(id)});
     if (reg.empty()) throw Error(sqlstate::kUndefinedObject, "view " + std::to_string(id) + " does not exist");
@@ -339,14 +339,28 @@ int64_t refresh_by_id(int32 id, bool full) {
                              prev_t ? Arg::text(*prev_t) : Arg::null_text(),
                              own ? Arg::text(std::to_string(own)) : Arg::null_text()};
     Oid writer = role_oid(*reg[9]);
+    int64_t rows = 0;
     as_role(writer, [&] {
       if (rebuild) {
         pg::spi_exec_snapshot(*reg[7], args, snap);
-        merged = int64_t(pg::spi_exec_snapshot(*reg[8], args, snap));
+        merged = rows = int64_t(pg::spi_exec_snapshot(*reg[8], args, snap));
       } else {
+        // the merge returns one row per group merged: true for a new group
         merged = int64_t(pg::spi_exec_snapshot(*reg[6], args, snap));
+        int64_t added = 0;
+        pg::call([&] {
+          for (uint64 r = 0; r < SPI_processed; r++) {
+            bool isnull;
+            Datum d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+            if (!isnull && DatumGetBool(d)) added++;
+          }
+        });
+        rows = (reg[12] ? std::stoll(*reg[12]) : 0) + added;
       }
     });
+    // fresh statistics for the planner after a rebuild (as the owner: ANALYZE needs it)
+    if (rebuild)
+      pg::spi_exec_snapshot("ANALYZE " + quote_ident(project) + "." + quote_ident("_pulse_state_" + *reg[1]), {}, snap);
     long secs;
     int usecs;
     TimestampDifference(t0, GetCurrentTimestamp(), &secs, &usecs);
@@ -354,10 +368,9 @@ int64_t refresh_by_id(int32 id, bool full) {
     pg::spi_exec_snapshot(
         "UPDATE pulse.view_registry SET snapshot = $2::pg_catalog.pg_snapshot, threshold = $3::timestamptz,"
         " last_refresh = pg_catalog.clock_timestamp(), last_duration = $4::interval, last_error = NULL,"
-        " last_merged = $5, rows = (SELECT count(*) FROM " +
-            quote_ident(project) + "." + quote_ident("_pulse_state_" + *reg[1]) + ") WHERE id = $1",
+        " last_merged = $5, rows = $6 WHERE id = $1",
         {Arg::int4(id), Arg::text(cur_snap), new_t.empty() ? Arg::null_text() : Arg::text(new_t), Arg::text(dur),
-         Arg::int8(merged)},
+         Arg::int8(merged), Arg::int8(rows)},
         snap);
     // Invalidations every snapshot now held or taken later sees, and every stored snapshot of
     // the collection's views sees, are done with.
@@ -512,10 +525,10 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
     std::string body = "BEGIN RETURN QUERY EXECUTE " + quote_literal(partial) + " USING s, t, skip; END";
     pg::spi_exec("CREATE FUNCTION " + n.delta +
                  "(s pg_catalog.pg_snapshot, t timestamptz, skip xid8 DEFAULT NULL) RETURNS SETOF " + n.state +
-                 " LANGUAGE plpgsql STABLE ROWS 100" + pinned + " SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
+                 " LANGUAGE plpgsql STABLE ROWS 100" + pinned + " SET enable_sort = off SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
     merge_sql = "INSERT INTO " + n.state + " AS s SELECT * FROM " + n.delta +
                 "($1::pg_catalog.pg_snapshot, $2::timestamptz, $3::xid8) ON CONFLICT ON CONSTRAINT " + n.key +
-                (unions.empty() ? " DO NOTHING" : " DO UPDATE SET " + join(unions, ", "));
+                (unions.empty() ? " DO NOTHING" : " DO UPDATE SET " + join(unions, ", ")) + " RETURNING (xmax = 0)";
     rebuild2 = "INSERT INTO " + n.state + " SELECT * FROM " + n.delta + "('1:1:', '-infinity', $3::xid8)";
 
     // what users read: states (plus, for realtime, the unmerged delta) merged per group and
