@@ -88,6 +88,11 @@ SELECT n, sum_v FROM all_aggs WHERE country = 'de';
 SELECT pg_temp.same('all_aggs');
 ROLLBACK;
 SELECT n, sum_v FROM all_aggs WHERE country = 'de';
+-- a new event in the NULL group: stored rows of untouched groups pass through, the NULL group
+-- is merged with its unmerged row
+SELECT stored FROM pulse.collect('regress_v', 'ev', '{"_user": "n", "v": 3, "_time": "2024-02-01T00:00:00Z"}');
+SELECT country, n, sum_v, users FROM all_aggs ORDER BY country NULLS FIRST;
+SELECT pg_temp.same('all_aggs');
 SELECT pulse.refresh_view('regress_v', 'all_inc') >= 0, pg_temp.same('all_inc');
 
 -- ---------------------------------------------------------------- no GROUP BY, HAVING, time zones

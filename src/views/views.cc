@@ -84,7 +84,8 @@ std::string s(const char* p) { return p ? std::string(p) : std::string(); }
 // the merge over u.<col> (finalised), the union of two stored states s.<col> / EXCLUDED.<col>.
 struct AggSql {
   std::vector<std::string> partial, types, cols, unions;
-  std::string merged;
+  std::string merged;  // over the rows u.<col> of one group
+  std::string single;  // the same for a group of one stored row s.<col>
 };
 
 std::string null_safe(const std::string& a, const std::string& b, const std::string& both) {
@@ -113,18 +114,21 @@ AggSql agg_sql(const AggPlan& a, int j) {
       r.types = {"bigint"};
       r.unions = {count_union(c)};
       r.merged = "pulse._count_merge(" + U(c) + ")";
+      r.single = S(c);
       break;
     case AggKind::kSumInt8:
       r.partial = {"pg_catalog.sum(" + x + ")" + F};
       r.types = {"bigint"};
       r.unions = {sum_union(c)};
       r.merged = "pulse._int8_sum(" + U(c) + ")";
+      r.single = S(c);
       break;
     case AggKind::kSum:
       r.partial = {"pg_catalog.sum(" + x + ")" + F};
       r.types = {agg_type};
       r.unions = {sum_union(c)};
       r.merged = "pg_catalog.sum(" + U(c) + ")";
+      r.single = S(c);
       break;
     case AggKind::kAvgNumeric:
     case AggKind::kAvgFloat:
@@ -140,6 +144,7 @@ AggSql agg_sql(const AggPlan& a, int j) {
       r.unions = {sum_union(c), count_union(c2)};
       std::string n = "pulse._count_merge(" + U(c2) + ")";
       r.merged = "CASE WHEN " + n + " = 0 THEN NULL ELSE pg_catalog.sum(" + U(c) + ") / (" + n + ")::" + div + " END";
+      r.single = "CASE WHEN " + S(c2) + " = 0 THEN NULL ELSE " + S(c) + " / (" + S(c2) + ")::" + div + " END";
       break;
     }
     case AggKind::kMin:
@@ -149,6 +154,7 @@ AggSql agg_sql(const AggPlan& a, int j) {
       r.types = {agg_type + collate};
       r.unions = {std::string(a.kind == AggKind::kMin ? "LEAST(" : "GREATEST(") + S(c) + ", " + E(c) + ")"};
       r.merged = "pg_catalog." + f + "(" + U(c) + ")";
+      r.single = S(c);
       break;
     }
     case AggKind::kBoolAnd:
@@ -158,6 +164,7 @@ AggSql agg_sql(const AggPlan& a, int j) {
       r.types = {"boolean"};
       r.unions = {null_safe(S(c), E(c), S(c) + (a.kind == AggKind::kBoolAnd ? " AND " : " OR ") + E(c))};
       r.merged = "pg_catalog." + f + "(" + U(c) + ")";
+      r.single = S(c);
       break;
     }
     case AggKind::kVarFloat:
@@ -165,12 +172,14 @@ AggSql agg_sql(const AggPlan& a, int j) {
       r.types = {"double precision[]"};
       r.unions = {"pg_catalog.float8_combine(" + S(c) + ", " + E(c) + ")"};
       r.merged = "pg_catalog.float8_" + s(a.fn) + "(pulse._float8_merge(" + U(c) + "))";
+      r.single = "pg_catalog.float8_" + s(a.fn) + "(" + S(c) + ")";
       break;
     case AggKind::kVarNumeric:
       r.partial = {"pulse._numeric_accum((" + x + ")::numeric)" + F};
       r.types = {"bytea"};
       r.unions = {"pulse._numeric_state_union(" + S(c) + ", " + E(c) + ")"};
       r.merged = "pulse._numeric_state_final(pulse._numeric_merge(" + U(c) + "), '" + s(a.fn) + "')";
+      r.single = "pulse._numeric_state_final(" + S(c) + ", '" + s(a.fn) + "')";
       break;
     case AggKind::kHll: {
       std::string nsp = s(a.hll_schema);
@@ -178,6 +187,7 @@ AggSql agg_sql(const AggPlan& a, int j) {
       r.types = {agg_type};
       r.unions = {null_safe(S(c), E(c), nsp + ".hll_union(" + S(c) + ", " + E(c) + ")")};
       r.merged = nsp + ".hll_union_agg(" + U(c) + ")";
+      r.single = S(c);
       break;
     }
     case AggKind::kNone:
@@ -547,24 +557,46 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
     });
     std::vector<std::string> srccols = gcols;
     for (auto& c : acols) srccols.push_back(c);
-    std::vector<std::string> dcols;
-    for (auto& c : srccols) dcols.push_back("d." + c);
-    std::string src = "SELECT " + join(srccols, ", ") + " FROM " + n.state;
-    if (strategy == "realtime")
-      src += " UNION ALL SELECT " + join(dcols, ", ") + " FROM w CROSS JOIN LATERAL " + n.delta +
-             "(w.snapshot, w.threshold, NULL) d";
-    std::vector<std::string> inner_sel;
-    for (auto& g : gcols) inner_sel.push_back("u." + g);
-    for (auto& m : merged) inner_sel.push_back(m);
-    std::string inner = "SELECT " + join(inner_sel, ", ") + " FROM (" + src + ") u" +
-                        (gcols.empty() ? "" : " GROUP BY " + join(gcols, ", "));
-    if (strategy == "realtime") {
+    auto prefixed = [](const std::string& p, const std::vector<std::string>& cols) {
+      std::vector<std::string> out;
+      for (auto& c : cols) out.push_back(p + c);
+      return out;
+    };
+    // one stored row per group: finalised on its own, no aggregation
+    std::vector<std::string> single_sel = prefixed("s.", gcols);
+    for (size_t k = 0; k < aggs.size(); k++) single_sel.push_back(aggs[k].single + " AS f" + std::to_string(k + 1));
+    std::vector<std::string> merged_sel = prefixed("u.", gcols);
+    for (auto& m : merged) merged_sel.push_back(m);
+    std::string tail = having.empty() ? "" : " AND (" + having + ")";
+    if (strategy == "incremental") {
+      view_sql = gcols.empty()
+                     // no GROUP BY: exactly one row, even before the first merge
+                     ? "SELECT " + join(outs, ", ") + " FROM (SELECT " + join(merged_sel, ", ") + " FROM (SELECT " +
+                           join(srccols, ", ") + " FROM " + n.state + ") u) m" + (having.empty() ? "" : " WHERE " + having)
+                     : "SELECT " + join(outs, ", ") + " FROM (SELECT " + join(single_sel, ", ") + " FROM " + n.state +
+                           " s) m" + (having.empty() ? "" : " WHERE " + having);
+    } else if (gcols.empty()) {
+      std::string src = "SELECT " + join(srccols, ", ") + " FROM " + n.state + " UNION ALL SELECT " +
+                        join(prefixed("d.", srccols), ", ") + " FROM w CROSS JOIN LATERAL " + n.delta +
+                        "(w.snapshot, w.threshold, NULL) d";
       view_sql = "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)) SELECT " + join(outs, ", ") +
-                 " FROM (" + inner + ") m WHERE NOT (SELECT w.dirty FROM w)" +
-                 (having.empty() ? "" : " AND (" + having + ")") + " UNION ALL SELECT * FROM " + n.full +
-                 "() f WHERE (SELECT w.dirty FROM w)";
+                 " FROM (SELECT " + join(merged_sel, ", ") + " FROM (" + src + ") u) m WHERE NOT (SELECT w.dirty FROM w)" +
+                 tail + " UNION ALL SELECT * FROM " + n.full + "() f WHERE (SELECT w.dirty FROM w)";
     } else {
-      view_sql = "SELECT " + join(outs, ", ") + " FROM (" + inner + ") m" + (having.empty() ? "" : " WHERE " + having);
+      // Groups without unmerged rows are finalised straight from their stored row; only the
+      // groups the delta touches are merged. Keys are matched as records: NULL-safe and hashable.
+      std::string key = "ROW(" + join(prefixed("x.", gcols), ", ") + ")";
+      std::string d = "d AS MATERIALIZED (SELECT x.*, " + key + " AS _k FROM w CROSS JOIN LATERAL " + n.delta +
+                      "(w.snapshot, w.threshold, NULL) x WHERE NOT w.dirty)";
+      std::string st = "s AS NOT MATERIALIZED (SELECT x.*, " + key + " AS _k FROM " + n.state + " x)";
+      std::string untouched = "SELECT " + join(single_sel, ", ") + " FROM s WHERE NOT EXISTS (SELECT 1 FROM d WHERE d._k = s._k)";
+      std::string touched = "SELECT " + join(merged_sel, ", ") + " FROM (SELECT " + join(prefixed("s.", srccols), ", ") +
+                            " FROM s WHERE EXISTS (SELECT 1 FROM d WHERE d._k = s._k) UNION ALL SELECT " +
+                            join(prefixed("d.", srccols), ", ") + " FROM d) u GROUP BY " + join(prefixed("u.", gcols), ", ");
+      view_sql = "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)), " + d + ", " + st + " SELECT " +
+                 join(outs, ", ") + " FROM (" + untouched + " UNION ALL " + touched +
+                 ") m WHERE NOT (SELECT w.dirty FROM w)" + tail + " UNION ALL SELECT * FROM " + n.full +
+                 "() f WHERE (SELECT w.dirty FROM w)";
     }
   }
   pg::spi_exec("GRANT SELECT, INSERT, UPDATE, DELETE ON " + n.state + " TO " + quote_ident(writer));
