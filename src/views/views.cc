@@ -406,7 +406,7 @@ int64_t refresh_by_id(int32 id, bool full) {
 namespace {
 
 struct Names {
-  std::string P, view, def, full, state, delta, key;
+  std::string P, view, def, full, state, delta, key, keytype;
 };
 
 Names names_of(const std::string& project, const std::string& name) {
@@ -418,6 +418,7 @@ Names names_of(const std::string& project, const std::string& name) {
   n.state = n.P + "." + quote_ident("_pulse_state_" + name);
   n.delta = n.P + "." + quote_ident("_pulse_delta_" + name);
   n.key = quote_ident("_pulse_key_" + name);
+  n.keytype = n.P + "." + quote_ident("_pulse_keys_" + name);
   return n;
 }
 
@@ -584,14 +585,19 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
                  tail + " UNION ALL SELECT * FROM " + n.full + "() f WHERE (SELECT w.dirty FROM w)";
     } else {
       // Groups without unmerged rows are finalised straight from their stored row; only the
-      // groups the delta touches are merged. Keys are matched as records: NULL-safe and hashable.
-      std::string key = "ROW(" + join(prefixed("x.", gcols), ", ") + ")";
+      // groups the delta touches are merged. Keys are matched as records (NULL-safe) through
+      // hashed subplans over the few delta groups: a join would sort the whole state.
+      // a composite type of the group keys makes the key records hashable
+      std::vector<std::string> keydefs;
+      for (size_t k = 0; k < gcols.size(); k++) keydefs.push_back(coldefs[k]);
+      pg::spi_exec("CREATE TYPE " + n.keytype + " AS (" + join(keydefs, ", ") + ")");
+      std::string key = "ROW(" + join(prefixed("x.", gcols), ", ") + ")::" + n.keytype;
       std::string d = "d AS MATERIALIZED (SELECT x.*, " + key + " AS _k FROM w CROSS JOIN LATERAL " + n.delta +
                       "(w.snapshot, w.threshold, NULL) x WHERE NOT w.dirty)";
       std::string st = "s AS NOT MATERIALIZED (SELECT x.*, " + key + " AS _k FROM " + n.state + " x)";
-      std::string untouched = "SELECT " + join(single_sel, ", ") + " FROM s WHERE NOT EXISTS (SELECT 1 FROM d WHERE d._k = s._k)";
+      std::string untouched = "SELECT " + join(single_sel, ", ") + " FROM s WHERE s._k NOT IN (SELECT d._k FROM d)";
       std::string touched = "SELECT " + join(merged_sel, ", ") + " FROM (SELECT " + join(prefixed("s.", srccols), ", ") +
-                            " FROM s WHERE EXISTS (SELECT 1 FROM d WHERE d._k = s._k) UNION ALL SELECT " +
+                            " FROM s WHERE (s._k IN (SELECT d._k FROM d)) IS TRUE UNION ALL SELECT " +
                             join(prefixed("d.", srccols), ", ") + " FROM d) u GROUP BY " + join(prefixed("u.", gcols), ", ");
       view_sql = "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)), " + d + ", " + st + " SELECT " +
                  join(outs, ", ") + " FROM (" + untouched + " UNION ALL " + touched +

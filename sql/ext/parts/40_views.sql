@@ -128,6 +128,9 @@ BEGIN
   END IF;
   EXECUTE format('DROP FUNCTION IF EXISTS %I.%I()', p, '_pulse_full_' || n);
   EXECUTE format('DROP TABLE IF EXISTS %I.%I', p, '_pulse_state_' || n);
+  IF to_regtype(format('%I.%I', p, '_pulse_keys_' || n)) IS NOT NULL THEN
+    EXECUTE format('DROP TYPE %I.%I', p, '_pulse_keys_' || n);
+  END IF;
   EXECUTE format('DROP VIEW IF EXISTS %I.%I', p, '_pulse_def_' || n);
   DELETE FROM pulse.view_registry WHERE id = v.id;
 END
