@@ -84,10 +84,13 @@ void spi_finish() {
   call([] { SPI_finish(); });
 }
 
-uint64_t spi_exec(const std::string& sql, const std::vector<Arg>& args, bool read_only) {
+namespace {
+
+// Runs run(types, values, nulls) under the guard with the arguments laid out for SPI.
+template <class F>
+uint64_t with_spi_args(const std::vector<Arg>& args, F&& run) {
   int n = int(args.size());
   const Arg* in = args.data();
-  const char* q = sql.c_str();
   uint64_t processed = 0;
   call([&] {
     Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (n ? n : 1)));
@@ -99,36 +102,31 @@ uint64_t spi_exec(const std::string& sql, const std::vector<Arg>& args, bool rea
       nulls[k] = in[k].is_null ? 'n' : ' ';
     }
     nulls[n] = 0;
-    int rc = SPI_execute_with_args(q, n, types, values, nulls, read_only, 0);
-    if (rc < 0) elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, q);
+    run(n, types, values, nulls);
     processed = SPI_processed;
   });
   return processed;
 }
 
-uint64_t spi_exec_snapshot(const std::string& sql, const std::vector<Arg>& args, Snapshot snapshot) {
-  int n = int(args.size());
-  const Arg* in = args.data();
+}  // namespace
+
+uint64_t spi_exec(const std::string& sql, const std::vector<Arg>& args, bool read_only) {
   const char* q = sql.c_str();
-  uint64_t processed = 0;
-  call([&] {
-    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (n ? n : 1)));
-    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (n ? n : 1)));
-    char* nulls = static_cast<char*>(palloc(n + 1));
-    for (int k = 0; k < n; k++) {
-      types[k] = in[k].type;
-      values[k] = in[k].value;
-      nulls[k] = in[k].is_null ? 'n' : ' ';
-    }
-    nulls[n] = 0;
+  return with_spi_args(args, [&](int n, Oid* types, Datum* values, char* nulls) {
+    int rc = SPI_execute_with_args(q, n, types, values, nulls, read_only, 0);
+    if (rc < 0) elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, q);
+  });
+}
+
+uint64_t spi_exec_snapshot(const std::string& sql, const std::vector<Arg>& args, Snapshot snapshot) {
+  const char* q = sql.c_str();
+  return with_spi_args(args, [&](int n, Oid* types, Datum* values, char* nulls) {
     SPIPlanPtr plan = SPI_prepare(q, n, types);
     if (!plan) elog(ERROR, "SPI_prepare failed (%d): %s", SPI_result, q);
     int rc = SPI_execute_snapshot(plan, values, nulls, snapshot, InvalidSnapshot, false, true, 0);
     if (rc < 0) elog(ERROR, "SPI_execute_snapshot failed (%d): %s", rc, q);
-    processed = SPI_processed;
     SPI_freeplan(plan);
   });
-  return processed;
 }
 
 std::vector<std::optional<std::string>> spi_column(const std::string& sql, const std::vector<Arg>& args) {

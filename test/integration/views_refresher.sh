@@ -10,6 +10,15 @@ set -euo pipefail
 DB=pulse_test
 fail() { echo "FAIL: $*"; exit 1; }
 Q="psql -qXAt -v ON_ERROR_STOP=1 -d $DB"
+# until SQL EXPECTED: polls (30 s at most) until the query returns EXPECTED; got holds the last answer
+until_equal() {
+    for _ in $(seq 1 300); do
+        got=$($Q -c "$1")
+        [ "$got" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 $Q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_pulse" \
    -c "SELECT pulse.create_project('refr')" \
    -c "SELECT pulse.create_collection('refr', 'ev', '{\"v\": \"int\"}')" >/dev/null
@@ -19,13 +28,7 @@ $Q -c "SELECT pulse.create_view('refr', 'per_user', 'SELECT _user, count(*) AS n
 $Q -c "SELECT pulse.collect_batch('refr', '[{\"_user\": \"a\", \"v\": 1}, {\"_user\": \"b\", \"v\": 2}, {\"_user\": \"a\", \"v\": 3}]', 'ev')" >/dev/null
 
 # 1: the incremental view catches up by itself
-ok=0
-for _ in $(seq 1 300); do
-    got=$($Q -c "SELECT string_agg(_user || '=' || n || '/' || s, ',' ORDER BY _user) FROM refr.per_user")
-    if [ "$got" = "a=2/4,b=1/2" ]; then ok=1; break; fi
-    sleep 0.1
-done
-[ "$ok" = 1 ] || fail "incremental view not refreshed by the worker: $got"
+until_equal "SELECT string_agg(_user || '=' || n || '/' || s, ',' ORDER BY _user) FROM refr.per_user" "a=2/4,b=1/2" || fail "incremental view not refreshed by the worker: $got"
 echo "ok 1 - the refresher worker merges new events into a view with refresh_every = 1 s"
 
 # 2: the failing cache view records its error; the other view keeps refreshing
@@ -39,18 +42,6 @@ done
 # the stored result of the failed cache view is the last good one (at creation: 10 / 3)
 [ "$($Q -c "SELECT x FROM refr.fragile")" = 3 ] || fail "failed cache refresh changed the stored result"
 $Q -c "SELECT pulse.collect('refr', 'ev', '{\"_user\": \"c\", \"v\": 5}')" >/dev/null   # 4 rows: 10 / -1
-ok=0
-for _ in $(seq 1 300); do
-    got=$($Q -c "SELECT string_agg(_user || '=' || n || '/' || s, ',' ORDER BY _user) FROM refr.per_user")
-    if [ "$got" = "a=2/4,b=1/2,c=1/5" ]; then ok=1; break; fi
-    sleep 0.1
-done
-[ "$ok" = 1 ] || fail "the healthy view stopped refreshing next to a failing one: $got"
-ok=0
-for _ in $(seq 1 300); do
-    got=$($Q -c "SELECT coalesce(last_error, 'none') || ':' || (SELECT x FROM refr.fragile) FROM pulse.views WHERE project = 'refr' AND name = 'fragile'")
-    if [ "$got" = "none:-10" ]; then ok=1; break; fi
-    sleep 0.1
-done
-[ "$ok" = 1 ] || fail "failing view did not recover: $got"
+until_equal "SELECT string_agg(_user || '=' || n || '/' || s, ',' ORDER BY _user) FROM refr.per_user" "a=2/4,b=1/2,c=1/5" || fail "the healthy view stopped refreshing next to a failing one: $got"
+until_equal "SELECT coalesce(last_error, 'none') || ':' || (SELECT x FROM refr.fragile) FROM pulse.views WHERE project = 'refr' AND name = 'fragile'" "none:-10" || fail "failing view did not recover: $got"
 echo "ok 2 - a failing refresh is rolled back and recorded in pulse.views.last_error; other views go on; the error clears"
