@@ -18,7 +18,6 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/wait_event.h"
 #include "common/hashfn.h"
-#include "storage/lock.h"
 }
 
 namespace pulse::ingest {
@@ -78,9 +77,7 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
     std::string key = project + "." + collection;
     pg::call([&] {
       uint32 h = hash_bytes(reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
-      LOCKTAG tag;
-      SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x70756c73 /* "puls" */, h, 2);
-      (void)LockAcquire(&tag, ExclusiveLock, false, false);
+      pg::lock_exclusive(h, pg::kLockCollection);
       AcceptInvalidationMessages();
     });
     info.relid = find_table(project, collection);

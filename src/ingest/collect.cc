@@ -32,19 +32,8 @@ JsonDecoder& decoder() {
   return *d;
 }
 
-std::string text_arg(FunctionCallInfo fcinfo, int n) {
-  std::string out;
-  pg::call([&] {
-    text* t = PG_GETARG_TEXT_PP(n);
-    out.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-  });
-  return out;
-}
-
-std::string require_text(FunctionCallInfo fcinfo, int n, const char* what) {
-  if (PG_ARGISNULL(n)) throw Error(sqlstate::kInvalidParameter, std::string(what) + " must not be null");
-  return text_arg(fcinfo, n);
-}
+using pg::require_text;
+using pg::text_arg;
 
 std::string caller_source(const char* fn) {
   char* who = nullptr;

@@ -51,4 +51,18 @@ Datum run_entry(FunctionCallInfo fcinfo, Datum (*impl)(FunctionCallInfo)) {
   pg_unreachable();
 }
 
+std::string text_arg(FunctionCallInfo fcinfo, int n) {
+  std::string out;
+  call([&] {
+    text* t = PG_GETARG_TEXT_PP(n);
+    out.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+  });
+  return out;
+}
+
+std::string require_text(FunctionCallInfo fcinfo, int n, const char* what) {
+  if (PG_ARGISNULL(n)) throw Error(sqlstate::kInvalidParameter, std::string(what) + " must not be null");
+  return text_arg(fcinfo, n);
+}
+
 }  // namespace pulse::pg

@@ -52,6 +52,11 @@ inline void call(F&& f) {
 // Entry-point body: returns the Datum of impl, or raises the exception as a Postgres error.
 Datum run_entry(FunctionCallInfo fcinfo, Datum (*impl)(FunctionCallInfo));
 
+// Argument n of a SQL function as text (it must not be NULL).
+std::string text_arg(FunctionCallInfo fcinfo, int n);
+// The same, raising 22023 "<what> must not be null" for NULL.
+std::string require_text(FunctionCallInfo fcinfo, int n, const char* what);
+
 // CHECK_FOR_INTERRUPTS through the guard.
 inline void check_interrupts() {
   call([] { CHECK_FOR_INTERRUPTS(); });

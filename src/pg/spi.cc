@@ -6,6 +6,8 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/resowner.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 }
 
 namespace pulse::pg {
@@ -146,6 +148,12 @@ std::optional<std::string> spi_value(const std::string& sql, const std::vector<A
   auto col = spi_column(sql, args);
   if (col.empty()) return std::nullopt;
   return col[0];
+}
+
+void lock_exclusive(uint32 key, LockSpace space) {
+  LOCKTAG tag;
+  SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x70756c73 /* "puls" */, key, space);
+  (void)LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 std::string quote_ident(const std::string& s) {

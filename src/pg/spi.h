@@ -44,6 +44,11 @@ std::vector<std::optional<std::string>> spi_column(const std::string& sql, const
 // First column of the first row as text; nullopt when no row or NULL.
 std::optional<std::string> spi_value(const std::string& sql, const std::vector<Arg>& args = {});
 
+// Transaction-scoped exclusive advisory locks of pg_pulse (first key "puls"), one space per
+// kind of object. Plain C (call it under pg::call).
+enum LockSpace : uint16 { kLockCollection = 2, kLockView = 3 };
+void lock_exclusive(uint32 key, LockSpace space);
+
 // quote_identifier as a std::string.
 std::string quote_ident(const std::string& s);
 std::string quote_literal(const std::string& s);

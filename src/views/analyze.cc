@@ -190,7 +190,7 @@ struct Replace {
   List* group_exprs;  // Node*, in group key order
   List* group_vars;   // Var* for each
   List* aggs;         // Aggref* in aggregate order (found ones are appended)
-  List* agg_vars;     // Var* placeholders (attno filled in later)
+  List* agg_vars;     // the Var standing for each of them
   Ctx* ctx;
   List* dpctx;
   List* plans;        // AggPlan*
@@ -247,8 +247,7 @@ void analyze_query(const char* sql, Analysis* out) {
   }
   Query* q = parse_analyze_fixedparams(rs, sql, NULL, 0, NULL);
   // everything deparsed from here on is qualified unless it lives in pg_catalog
-  (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
-                          false);
+  set_local_search_path("pg_catalog, pg_temp");
   if (q->commandType != CMD_SELECT || q->utilityStmt) {
     out->problem = pstrdup("a statement that is not a plain SELECT");
     out->not_select = true;
@@ -288,7 +287,6 @@ void analyze_query(const char* sql, Analysis* out) {
     return;
   }
   List* dpctx = deparse_context_for(out->relname, out->relid);
-  out->dpctx = dpctx;
   if (q->jointree->quals) {
     check_mutable(&c, q->jointree->quals);
     out->where_sql = deparse(q->jointree->quals, dpctx);
@@ -325,8 +323,11 @@ void analyze_query(const char* sql, Analysis* out) {
   foreach (lc, out->outputs) check_mutable(&c, ((OutPlan*)lfirst(lc))->expr);
   if (out->having) check_mutable(&c, out->having);
   out->aggs = r.plans;
-  out->agg_vars = r.agg_vars;
   if (c.problem) out->problem = c.problem;
+}
+
+void set_local_search_path(const char* path) {
+  (void)set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 }
 
 // Deparses the placeholders' expressions against the state table (group keys g<i>, the first

@@ -58,16 +58,16 @@ struct Analysis {
   Oid relid = InvalidOid;
   char* relname = nullptr;
   char* nspname = nullptr;
-  List* dpctx = nullptr;
   char* where_sql = nullptr;
   List* groups = nullptr;    // GroupPlan*
   List* aggs = nullptr;      // AggPlan*
-  List* agg_vars = nullptr;  // placeholders
   List* outputs = nullptr;   // OutPlan*
   Node* having = nullptr;
 };
 
 void analyze_query(const char* sql, Analysis* out);
 char* deparse_against(Node* n, const char* alias, Oid state_relid);
+// search_path for the rest of the calling function (SET LOCAL; restored by its SET clause).
+void set_local_search_path(const char* path);
 
 }  // namespace pulse::views

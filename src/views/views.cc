@@ -30,10 +30,8 @@ extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/lock.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -53,16 +51,6 @@ using pg::Arg;
 using pg::quote_ident;
 using pg::quote_literal;
 
-std::string text_arg(FunctionCallInfo fcinfo, int n, const char* what) {
-  if (PG_ARGISNULL(n)) throw Error(sqlstate::kInvalidParameter, std::string(what) + " must not be null");
-  std::string out;
-  pg::call([&] {
-    text* t = PG_GETARG_TEXT_PP(n);
-    out.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-  });
-  return out;
-}
-
 void check_view_name(const std::string& name) {
   std::string why = collection_name_problem(name);
   if (why.empty() && name.size() > 48) why = "longer than 48 bytes";
@@ -72,10 +60,7 @@ void check_view_name(const std::string& name) {
 }
 
 void set_search_path(const std::string& path) {
-  pg::call([&] {
-    (void)set_config_option("search_path", path.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
-                            false);
-  });
+  pg::call([&] { set_local_search_path(path.c_str()); });
 }
 
 std::string s(const char* p) { return p ? std::string(p) : std::string(); }
@@ -280,13 +265,7 @@ std::string with_in_progress(const std::string& snap, uint64_t xid) {
   return out;
 }
 
-void lock_view(int32 id) {
-  pg::call([&] {
-    LOCKTAG tag;
-    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x70756c73 /* "puls" */, uint32(id), 3);
-    (void)LockAcquire(&tag, ExclusiveLock, false, false);
-  });
-}
+void lock_view(int32 id) { pg::lock_exclusive(uint32(id), pg::kLockView); }
 
 }  // namespace
 
@@ -426,10 +405,10 @@ Names names_of(const std::string& project, const std::string& name) {
 
 // pulse.create_view(project, name, query, strategy default 'realtime', refresh_every default '5 minutes')
 PULSE_SQL_FUNCTION(pulse_create_view) {
-  std::string project = ascii_lower(text_arg(fcinfo, 0, "project"));
-  std::string name = ascii_lower(text_arg(fcinfo, 1, "name"));
-  std::string query = text_arg(fcinfo, 2, "query");
-  std::string strategy = ascii_lower(text_arg(fcinfo, 3, "strategy"));
+  std::string project = ascii_lower(pg::require_text(fcinfo, 0, "project"));
+  std::string name = ascii_lower(pg::require_text(fcinfo, 1, "name"));
+  std::string query = pg::require_text(fcinfo, 2, "query");
+  std::string strategy = ascii_lower(pg::require_text(fcinfo, 3, "strategy"));
   std::string every = "5 minutes";
   if (!PG_ARGISNULL(4))
     pg::call([&] { every = DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(4))); });
@@ -633,8 +612,8 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
 
 // pulse.refresh_view(project, name, full default false) → groups merged
 PULSE_SQL_FUNCTION(pulse_refresh_view) {
-  std::string project = ascii_lower(text_arg(fcinfo, 0, "project"));
-  std::string name = ascii_lower(text_arg(fcinfo, 1, "name"));
+  std::string project = ascii_lower(pg::require_text(fcinfo, 0, "project"));
+  std::string name = ascii_lower(pg::require_text(fcinfo, 1, "name"));
   bool full = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
   pg::spi_connect();
   ingest::check_project_writer(project);
@@ -649,7 +628,7 @@ PULSE_SQL_FUNCTION(pulse_refresh_view) {
 
 // pulse._require_writer(project): the caller's write check, for the SQL-language functions.
 PULSE_SQL_FUNCTION(pulse_require_writer) {
-  std::string project = ascii_lower(text_arg(fcinfo, 0, "project"));
+  std::string project = ascii_lower(pg::require_text(fcinfo, 0, "project"));
   pg::spi_connect();
   ingest::check_project_writer(project);
   pg::spi_finish();
