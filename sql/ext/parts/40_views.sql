@@ -109,11 +109,11 @@ CREATE FUNCTION pulse.refresh_view(project text, name text, "full" boolean DEFAU
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_refresh_view';
 
-CREATE FUNCTION pulse.drop_view(project text, name text) RETURNS void
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+-- The registry row of view project.name, locked, for a caller with the project's writer role
+-- (42501 otherwise; 42704 when there is no such view).
+CREATE FUNCTION pulse._view_for_writer(p text, n text) RETURNS pulse.view_registry
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
-  p text := lower(project);
-  n text := lower(name);
   v pulse.view_registry;
 BEGIN
   PERFORM pulse._require_writer(p);
@@ -122,6 +122,19 @@ BEGIN
     RAISE EXCEPTION 'view "%.%" does not exist', p, n USING ERRCODE = '42704',
       HINT = 'pulse.views lists the views of a project.';
   END IF;
+  RETURN v;
+END
+$$;
+REVOKE ALL ON FUNCTION pulse._view_for_writer(text, text) FROM PUBLIC;
+
+CREATE FUNCTION pulse.drop_view(project text, name text) RETURNS void
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  n text := lower(name);
+  v pulse.view_registry;
+BEGIN
+  v := pulse._view_for_writer(p, n);
   EXECUTE format('DROP VIEW IF EXISTS %I.%I', p, n);
   IF v.strategy <> 'cache' THEN
     EXECUTE format('DROP FUNCTION %I.%I(pg_snapshot, timestamptz, xid8)', p, '_pulse_delta_' || n);
@@ -145,12 +158,7 @@ DECLARE
   v pulse.view_registry;
   caller_tz text;
 BEGIN
-  PERFORM pulse._require_writer(p);
-  SELECT * INTO v FROM pulse.view_registry r WHERE r.project = p AND r.name = n FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'view "%.%" does not exist', p, n USING ERRCODE = '42704',
-      HINT = 'pulse.views lists the views of a project.';
-  END IF;
+  v := pulse._view_for_writer(p, n);
   IF refresh_every IS NOT NULL AND refresh_every <= interval '0' THEN
     RAISE EXCEPTION 'refresh_every must be positive' USING ERRCODE = '22023';
   END IF;
