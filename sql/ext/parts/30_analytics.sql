@@ -66,6 +66,51 @@ CREATE AGGREGATE pulse.retention_flags(VARIADIC conds boolean[]) (
   PARALLEL = SAFE
 );
 
+-- ------------------------------------------------------------ report aggregates
+-- Internal single-pass aggregates of the insight functions (src/analytics/reports.cc): one
+-- state holds every actor of the analysis, numbered in C++, instead of one Postgres group per
+-- actor. The insight builders validate their arguments; the aggregates only guard themselves.
+-- The final functions consume the state (FINALFUNC_MODIFY = READ_WRITE).
+
+-- One step of pulse._funnel_report: users who reached it, and the average and median time
+-- from the previous step (NULL for step 1 and for steps nobody reached).
+CREATE TYPE pulse._funnel_step AS (users bigint, avg_time interval, median_time interval);
+
+CREATE FUNCTION pulse._funnel_report_add(internal, text, timestamptz, integer, integer, interval,
+                                         integer, integer, integer[], integer[]) RETURNS internal
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_funnel_report_add';
+CREATE FUNCTION pulse._funnel_report_final(internal) RETURNS pulse._funnel_step[]
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_funnel_report_final';
+-- (actor, ts, step bits, exclusion bits, window, mode bits, nsteps, exclusion from_steps, to_steps)
+CREATE AGGREGATE pulse._funnel_report(text, timestamptz, integer, integer, interval, integer, integer,
+                                      integer[], integer[]) (
+  SFUNC = pulse._funnel_report_add, STYPE = internal,
+  FINALFUNC = pulse._funnel_report_final, FINALFUNC_MODIFY = READ_WRITE
+);
+
+CREATE FUNCTION pulse._retention_report_add(internal, text, timestamptz, boolean, boolean, timestamptz[],
+                                            integer, integer, boolean, timestamptz) RETURNS internal
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_retention_report_add';
+CREATE FUNCTION pulse._retention_report_final(internal) RETURNS bigint[]
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_retention_report_final';
+-- (actor, ts, is start event, is return event, bucket bounds, cohorts, periods, first_time,
+--  date_from) -> cohorts x periods counts
+CREATE AGGREGATE pulse._retention_report(text, timestamptz, boolean, boolean, timestamptz[], integer,
+                                         integer, boolean, timestamptz) (
+  SFUNC = pulse._retention_report_add, STYPE = internal,
+  FINALFUNC = pulse._retention_report_final, FINALFUNC_MODIFY = READ_WRITE
+);
+
+CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, timestamptz[]) RETURNS internal
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_uniques_report_add';
+CREATE FUNCTION pulse._uniques_report_final(internal) RETURNS bigint[]
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_uniques_report_final';
+-- (actor, ts, bucket bounds) -> distinct actors per bucket
+CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[]) (
+  SFUNC = pulse._uniques_report_add, STYPE = internal,
+  FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE
+);
+
 -- ---------------------------------------------------------------- pulse.funnel
 -- Everything below is SECURITY INVOKER without a fixed search_path: the funnel reads the
 -- collections with the caller's privileges (and row-level security), and the caller's filters
@@ -180,6 +225,47 @@ BEGIN
     END LOOP;
     sels := sels || format('SELECT _user::text AS u, _time AS t, %s FROM %I.%I WHERE %s%s',
                            array_to_string(cols, ', '), proj, coll, range_cond,
+                           CASE WHEN keep_all THEN '' ELSE format(' AND (%s)', array_to_string(conds, ' OR ')) END);
+  END LOOP;
+  RETURN array_to_string(sels, E'\n    UNION ALL\n    ');
+END
+$$;
+
+-- The events of a funnel without breakdown for pulse._funnel_report: one SELECT per distinct
+-- collection of the steps and exclusions giving (u, t, s, x), s and x the bits of the steps and
+-- exclusions the event matches, UNION ALL-ed. A row is kept when it matches something, or
+-- always in a step collection when `everything` is set (strict funnels: any event interrupts).
+CREATE FUNCTION pulse._funnel_report_events_sql(proj text, colls text[], filters text[], x_colls text[],
+                                                x_filters text[], range_cond text, everything boolean)
+  RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  coll text;
+  bits text[];
+  masks text[];
+  conds text[];
+  keep_all boolean;
+  sels text[] := '{}';
+BEGIN
+  FOR coll IN SELECT DISTINCT c FROM unnest(colls || x_colls) AS c ORDER BY 1 LOOP
+    conds := '{}';
+    masks := '{}';
+    keep_all := everything AND coll = ANY (colls);
+    FOR side IN 1 .. 2 LOOP
+      bits := '{}';
+      FOR i IN 1 .. cardinality(CASE side WHEN 1 THEN colls ELSE x_colls END) LOOP
+        CONTINUE WHEN (CASE side WHEN 1 THEN colls[i] ELSE x_colls[i] END) <> coll;
+        IF (CASE side WHEN 1 THEN filters[i] ELSE x_filters[i] END) IS NULL THEN
+          keep_all := true;
+          bits := bits || ((1 << (i - 1))::text);
+        ELSE
+          conds := conds || pulse._funnel_cond(CASE side WHEN 1 THEN filters[i] ELSE x_filters[i] END);
+          bits := bits || format('CASE WHEN %s THEN %s ELSE 0 END', conds[cardinality(conds)], 1 << (i - 1));
+        END IF;
+      END LOOP;
+      masks := masks || CASE WHEN cardinality(bits) = 0 THEN '0' ELSE array_to_string(bits, ' | ') END;
+    END LOOP;
+    sels := sels || format('SELECT _user::text AS u, _time AS t, (%s)::integer AS s, (%s)::integer AS x FROM %I.%I WHERE %s%s',
+                           masks[1], masks[2], proj, coll, range_cond,
                            CASE WHEN keep_all THEN '' ELSE format(' AND (%s)', array_to_string(conds, ' OR ')) END);
   END LOOP;
   RETURN array_to_string(sels, E'\n    UNION ALL\n    ');
@@ -311,6 +397,35 @@ BEGIN
           AND a.attnum > 0 AND NOT a.attisdropped) THEN
     RAISE EXCEPTION 'breakdown column "%" does not exist in collection "%.%"', breakdown_column, proj, step_coll[1]
       USING ERRCODE = '42703', HINT = 'The breakdown is a column of the events of step 1.';
+  END IF;
+
+  IF breakdown_column IS NULL THEN
+    -- One pass: every event into one pulse._funnel_report state (mode bits: strict_order 1,
+    -- unordered 8; see core/funnel.h).
+    q := format($q$
+WITH r AS (
+  SELECT pulse._funnel_report(u, t, s, x, $3, %s, %s, %L::integer[], %L::integer[]) AS r
+    FROM (
+    %s
+    ) ev
+), agg AS (
+  SELECT s.k::int AS k, s.name, coalesce((r.r[s.k]).users, 0) AS users,
+         (r.r[s.k]).avg_time AS avg_t, (r.r[s.k]).median_time AS med_t
+    FROM unnest(%L::text[]) WITH ORDINALITY AS s(name, k) CROSS JOIN r
+)
+SELECT NULL::text, k, name, users,
+       users::float8 / nullif(first_value(users) OVER w, 0),
+       users::float8 / nullif(lag(users, 1, users) OVER w, 0),
+       avg_t, med_t
+  FROM agg
+WINDOW w AS (ORDER BY k)
+ ORDER BY k
+$q$,
+      CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 1 ELSE 8 END, nsteps, x_from, x_to,
+      pulse._funnel_report_events_sql(proj, step_coll, step_filter, x_coll, x_filter, range_cond, ord = 'strict'),
+      step_name);
+    RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
+    RETURN;
   END IF;
 
   -- The funnel's events: one SELECT per step collection giving (u, t, s1..sn).

@@ -259,6 +259,9 @@ DECLARE
   b_time text;
   starts text;
   events text;
+  bf bigint;       -- buckets of date_from and of the last instant before date_to
+  bl bigint;
+  bounds timestamptz[];
 BEGIN
   PERFORM pulse._insight_args(project, date_from, date_to, timezone);
   p := pulse._insight_choice('period', period, '{hour,day,week,month}');
@@ -281,6 +284,50 @@ BEGIN
     pulse._insight_bucket(p, format('%s - INTERVAL ''1 microsecond''', t_to), tz, hs) || ' + ' || periods, tz, hs))
     INTO ret_end;
   t_ret_end := pulse._insight_ts(ret_end);
+
+  -- Without breakdown, one pass: every start and return event into one
+  -- pulse._retention_report state, bucketed by the bounds of the cohort and return buckets.
+  EXECUTE format('SELECT %s, %s', pulse._insight_bucket(p, t_from, tz, hs),
+                 pulse._insight_bucket(p, format('%s - INTERVAL ''1 microsecond''', t_to), tz, hs))
+    INTO bf, bl;
+  IF breakdown IS NULL AND bl - bf + periods <= 512 THEN
+    EXECUTE format('SELECT array_agg(%s ORDER BY b) FROM generate_series(%s::bigint, %s::bigint) AS b',
+                   pulse._insight_bucket_start(p, 'b', tz, hs), bf, bl + periods)
+      INTO bounds;
+    IF rtype = 'first_time' THEN
+      starts := format('_time < %s', t_to);
+    ELSE
+      starts := format('_time >= %s AND _time < %s', t_from, t_to);
+    END IF;
+    IF s.collection = r.collection AND s.cond = r.cond THEN
+      events := format($q$SELECT _user, _time, %1$s AS st, _time >= %2$s AS rt
+    FROM %3$I.%4$I
+   WHERE _time < %5$s AND %6$s AND _user IS NOT NULL AND %7$s$q$,
+        starts, t_from, project, s.collection, t_ret_end,
+        CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s.cond);
+    ELSE
+      events := format($q$SELECT _user, _time, true AS st, false AS rt
+    FROM %1$I.%2$I
+   WHERE %3$s AND _user IS NOT NULL AND %4$s
+  UNION ALL
+  SELECT _user, _time, false, true
+    FROM %5$I.%6$I
+   WHERE _time >= %7$s AND _time < %8$s AND _user IS NOT NULL AND %9$s$q$,
+        project, s.collection, starts, s.cond, project, r.collection, t_from, t_ret_end, r.cond);
+    END IF;
+    RETURN format($q$WITH m AS (
+  SELECT pulse._retention_report(_user::text, _time, st, rt, %1$L::timestamptz[], %2$s, %3$s, %4$L::boolean, %5$s) AS m
+    FROM (
+  %6$s
+    ) e
+)
+SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
+       m.m[c + 1][k + 1], m.m[c + 1][k + 1]::double precision / m.m[c + 1][1]
+  FROM m CROSS JOIN generate_series(0, %2$s - 1) AS c CROSS JOIN generate_series(0, %3$s - 1) AS k
+ WHERE m.m[c + 1][1] > 0 AND (%1$L::timestamptz[])[c + k + 1] <= now()
+ ORDER BY c, k$q$,
+      bounds, bl - bf + 1, periods, rtype = 'first_time', t_from, events);
+  END IF;
 
   -- Start events: (u, b, bv, t) rows, one per user for first_time (the first start event
   -- ever, kept when it lies in [date_from, date_to)), every start event for recurring.
@@ -410,6 +457,8 @@ DECLARE
   grouped text;    -- e with the group (ord) of each event
   groups text;     -- the groups, one row each
   ranks text;      -- CTEs ranking the breakdown values
+  fast boolean := false;
+  bounds timestamptz[];
 BEGIN
   PERFORM pulse._insight_args(project, date_from, date_to, timezone);
   iv := pulse._insight_choice('interval', "interval", '{hour,day,week,month}');
@@ -468,10 +517,13 @@ BEGIN
       pulse._insight_bucket(unit, '_time', tz, hs), bv, project, ev.collection,
       t_look, t_to, ev.cond);
   ELSE
+    -- unique_users over at most 512 buckets: one pulse._uniques_report state per breakdown
+    -- group buckets the raw times (b holds _time) by the bounds of the buckets.
+    fast := m = 'unique_users' AND bl - bf + 1 <= 512;
     src := format($q$SELECT _user, %1$s AS b, %2$s AS bv, %3$s AS v
     FROM %4$I.%5$I
    WHERE _time >= %6$s AND _time < %7$s AND %8$s$q$,
-      pulse._insight_bucket(iv, '_time', tz, hs), bv, v, project, ev.collection,
+      CASE WHEN fast THEN '_time' ELSE pulse._insight_bucket(iv, '_time', tz, hs) END, bv, v, project, ev.collection,
       t_from, t_to, ev.cond);
   END IF;
 
@@ -545,6 +597,26 @@ SELECT grps.grp::text, %8$s::timestamptz,
   END;
   IF m IN ('avg', 'min', 'max', 'p50', 'p90', 'p99') THEN
     zero := 'NULL';
+  END IF;
+  IF fast THEN
+    EXECUTE format('SELECT array_agg(%s ORDER BY b) FROM generate_series(%s::bigint, %s::bigint) AS b',
+                   pulse._insight_bucket_start(iv, 'b', tz, hs), bf, bl + 1)
+      INTO bounds;
+    agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[])', bounds);
+    RETURN format($q$WITH e AS (%1$s
+)%2$s, agg AS (
+  SELECT x.ord, %5$s + u.i - 1 AS b, u.v AS value
+    FROM (SELECT ord, %3$s AS a FROM (%4$s) x GROUP BY ord) x
+   CROSS JOIN unnest(x.a) WITH ORDINALITY AS u(v, i)
+), bk AS (
+  SELECT generate_series(%5$s, %6$s) AS b
+)
+SELECT grps.grp::text, %7$s::timestamptz, coalesce(agg.value, 0)::double precision
+  FROM (%8$s) grps
+ CROSS JOIN bk
+  LEFT JOIN agg ON agg.ord = grps.ord AND agg.b = bk.b
+ ORDER BY grps.ord, bk.b$q$,
+      src, ranks, agg, grouped, b_first, b_last, pulse._insight_bucket_start(iv, 'bk.b', tz, hs), groups);
   END IF;
   RETURN format($q$WITH e AS (%1$s
 )%2$s, agg AS (

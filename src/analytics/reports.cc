@@ -1,0 +1,342 @@
+// Single-pass aggregates behind pulse.funnel, pulse.retention and pulse.trends
+// (sql/ext/parts/30_analytics.sql, 31_insights.sql). Each one reads every event of the
+// analysis in ONE aggregate state instead of one Postgres group per actor: actors are
+// numbered by core/actor_ids.h, per-actor data lives in flat arrays, and the final function
+// returns the whole report. They are internal (pulse._*_report): the insight builders
+// validate the arguments and shape the output.
+//
+// The state is a C++ object created with new and deleted by a reset callback of the aggregate
+// context, so it is freed when the query ends or fails. The final functions consume it, so the
+// aggregates are FINALFUNC_MODIFY = READ_WRITE (no window or shared use).
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/actor_ids.h"
+#include "core/funnel_report.h"
+#include "core/retention_matrix.h"
+#include "pg/guard.h"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+}
+
+namespace pulse::analytics {
+namespace {
+
+// What every report keeps: the actor numbering and the bucket bounds.
+struct ReportBase {
+  MemoryContextCallback cb{};
+  ActorIds actors;
+  std::vector<int64_t> bounds;  // bucket k = [bounds[k], bounds[k + 1])
+  bool finished = false;
+  virtual ~ReportBase() = default;
+
+  // The bucket of ts, -1 before bounds[0] and nbuckets() at or after the last bound.
+  int64_t bucket_of(int64_t ts) const {
+    return int64_t(std::upper_bound(bounds.begin(), bounds.end(), ts) - bounds.begin()) - 1;
+  }
+};
+
+struct FunnelState : ReportBase {
+  FunnelReport report;
+  FunnelState(const FunnelParams& p, std::vector<FunnelExclusion> x) : report(p, std::move(x)) {}
+};
+
+struct CohortState : ReportBase {
+  RetentionMatrix matrix;
+  int cohorts;
+  int64_t range_from;
+  CohortState(int c, int periods, bool first_time, int64_t from)
+      : matrix(c, periods, first_time), cohorts(c), range_from(from) {}
+};
+
+struct UniquesState : ReportBase {
+  ActorBuckets seen;
+  explicit UniquesState(int nbuckets) : seen(nbuckets) {}
+};
+
+void delete_state(void* arg) { delete static_cast<ReportBase*>(arg); }
+
+// The aggregate context of this call; 0A000 outside an aggregate.
+MemoryContext agg_context(FunctionCallInfo fcinfo, const char* what) {
+  MemoryContext cxt = nullptr;
+  bool ok = false;
+  pg::call([&] { ok = AggCheckCallContext(fcinfo, &cxt) == AGG_CONTEXT_AGGREGATE; });
+  if (!ok) throw Error(sqlstate::kFeatureNotSupported, std::string(what) + " can only be called as a plain aggregate");
+  return cxt;
+}
+
+// Ties a new state's lifetime to the aggregate context.
+template <class S>
+S* adopt(std::unique_ptr<S> st, MemoryContext cxt) {
+  S* raw = st.get();
+  raw->cb.func = delete_state;
+  raw->cb.arg = static_cast<ReportBase*>(raw);
+  pg::call([&] { MemoryContextRegisterResetCallback(cxt, &raw->cb); });
+  st.release();
+  return raw;
+}
+
+template <class S>
+S* state_arg(FunctionCallInfo fcinfo) {
+  return PG_ARGISNULL(0) ? nullptr : reinterpret_cast<S*>(PG_GETARG_POINTER(0));
+}
+
+// Argument n, a text, as bytes. Inline values are read in place; compressed or external ones
+// are detoasted (in the per-row memory context).
+std::string_view text_view(FunctionCallInfo fcinfo, int n) {
+  auto* v = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(n)));
+  if (VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v)) pg::call([&] { v = pg_detoast_datum_packed(v); });
+  return std::string_view(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+}
+
+// A one-dimensional array argument without NULLs, as int64 values (timestamptz, int4).
+std::vector<int64_t> int_array(FunctionCallInfo fcinfo, int n, Oid elem, const char* what) {
+  if (PG_ARGISNULL(n)) throw Error("22004", std::string(what) + " must not be null");
+  std::vector<int64_t> out;
+  bool bad = false;
+  Datum* d = nullptr;
+  bool* nulls = nullptr;
+  int count = 0;
+  pg::call([&] {
+    ArrayType* a = PG_GETARG_ARRAYTYPE_P(n);
+    if (ARR_ELEMTYPE(a) != elem || ARR_NDIM(a) > 1) {
+      bad = true;
+      return;
+    }
+    int16 len;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(elem, &len, &byval, &align);
+    deconstruct_array(a, elem, len, byval, align, &d, &nulls, &count);
+  });
+  if (bad) throw Error(sqlstate::kInvalidParameter, std::string(what) + " must be a one-dimensional array");
+  out.reserve(size_t(count));
+  for (int i = 0; i < count; ++i) {
+    if (nulls[i]) throw Error(sqlstate::kInvalidParameter, std::string(what) + " must not contain nulls");
+    out.push_back(elem == INT4OID ? int64_t(DatumGetInt32(d[i])) : int64_t(DatumGetTimestampTz(d[i])));
+  }
+  return out;
+}
+
+// Bucket bounds: strictly increasing timestamps, at least two.
+std::vector<int64_t> bounds_arg(FunctionCallInfo fcinfo, int n) {
+  std::vector<int64_t> b = int_array(fcinfo, n, TIMESTAMPTZOID, "bucket bounds");
+  if (b.size() < 2 || !std::is_sorted(b.begin(), b.end()) || std::adjacent_find(b.begin(), b.end()) != b.end())
+    throw Error(sqlstate::kInvalidParameter, "bucket bounds must be at least two increasing timestamps");
+  return b;
+}
+
+int32_t int4_arg(FunctionCallInfo fcinfo, int n, const char* what) {
+  if (PG_ARGISNULL(n)) throw Error("22004", std::string(what) + " must not be null");
+  return PG_GETARG_INT32(n);
+}
+
+template <class S>
+S* finishing(FunctionCallInfo fcinfo) {
+  S* st = state_arg<S>(fcinfo);
+  if (st && st->finished) throw Error(sqlstate::kFeatureNotSupported, "a report aggregate can be finalised only once");
+  if (st) st->finished = true;
+  return st;
+}
+
+void tick() { pg::check_interrupts(); }
+
+// ---------------------------------------------------------------- funnel
+
+// A duration as `timestamptz - timestamptz` returns it: justified to whole days + time.
+Interval justified(int64_t usecs) {
+  Interval iv;
+  iv.month = 0;
+  iv.day = int32(usecs / kUsecsPerDay);
+  iv.time = usecs % kUsecsPerDay;
+  return iv;
+}
+
+// pulse._funnel_step values of one step: (users, avg_time_to_convert, median_time_to_convert),
+// the averages and medians computed with Postgres' own interval arithmetic, as avg() and
+// percentile_cont(0.5) over the per-actor intervals would.
+void step_values(const FunnelStepReport& s, bool first, Datum* values, bool* nulls) {
+  values[0] = Int64GetDatum(s.users);
+  nulls[0] = false;
+  nulls[1] = nulls[2] = first || s.users == 0;
+  if (nulls[1]) return;
+  if (s.sum_days > PG_INT32_MAX) ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("interval out of range")));
+  auto* sum = static_cast<Interval*>(palloc(sizeof(Interval)));
+  sum->month = 0;
+  sum->day = int32(s.sum_days);
+  sum->time = s.sum_usecs;
+  values[1] = DirectFunctionCall2(interval_div, IntervalPGetDatum(sum), Float8GetDatum(double(s.users)));
+  auto* lo = static_cast<Interval*>(palloc(sizeof(Interval)));
+  *lo = justified(s.median_lo);
+  if (s.median_lo == s.median_hi) {
+    values[2] = IntervalPGetDatum(lo);
+  } else {
+    // percentile_cont's interpolation: lo + (hi - lo) * 0.5
+    auto* hi = static_cast<Interval*>(palloc(sizeof(Interval)));
+    *hi = justified(s.median_hi);
+    Datum diff = DirectFunctionCall2(interval_mi, IntervalPGetDatum(hi), IntervalPGetDatum(lo));
+    Datum half = DirectFunctionCall2(interval_mul, diff, Float8GetDatum(0.5));
+    values[2] = DirectFunctionCall2(interval_pl, half, IntervalPGetDatum(lo));
+  }
+}
+
+}  // namespace
+}  // namespace pulse::analytics
+
+using namespace pulse;
+using namespace pulse::analytics;
+
+// pulse._funnel_report_add(internal, actor text, ts timestamptz, steps int, exclusions int,
+//   window interval, modes int, nsteps int, excl_from int[], excl_to int[]) -> internal
+// steps / exclusions: bit k = step / exclusion k + 1 matched by the row.
+PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
+  auto* st = state_arg<FunnelState>(fcinfo);
+  if (!st) {
+    MemoryContext cxt = agg_context(fcinfo, "pulse._funnel_report");
+    FunnelParams p;
+    if (PG_ARGISNULL(5)) throw Error("22004", "the conversion window must not be null");
+    const Interval* w = PG_GETARG_INTERVAL_P(5);
+    if (w->month != 0 || w->day < 0 || w->time < 0 ||
+        __builtin_mul_overflow(int64_t(w->day), kUsecsPerDay, &p.window) ||
+        __builtin_add_overflow(p.window, w->time, &p.window))
+      throw Error(sqlstate::kInvalidParameter, "the conversion window must be a non-negative interval without months");
+    p.modes = uint32_t(int4_arg(fcinfo, 6, "modes"));
+    p.nsteps = int4_arg(fcinfo, 7, "nsteps");
+    if (p.nsteps < 1 || p.nsteps > kMaxFunnelSteps || (p.modes & ~kFunnelAllModes) ||
+        !funnel_modes_problem(p.modes).empty())
+      throw Error(sqlstate::kInvalidParameter, "invalid funnel steps or modes");
+    const std::vector<int64_t> from = int_array(fcinfo, 8, INT4OID, "exclusion from_step");
+    const std::vector<int64_t> to = int_array(fcinfo, 9, INT4OID, "exclusion to_step");
+    if (from.size() != to.size()) throw Error(sqlstate::kInvalidParameter, "exclusion steps must pair up");
+    std::vector<FunnelExclusion> x;
+    for (size_t i = 0; i < from.size(); ++i) x.push_back(FunnelExclusion{int(from[i]), int(to[i])});
+    st = adopt(std::make_unique<FunnelState>(p, std::move(x)), cxt);
+  }
+  if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
+  const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
+  if (TIMESTAMP_NOT_FINITE(ts)) PG_RETURN_POINTER(st);
+  const uint32_t steps = PG_ARGISNULL(3) ? 0 : uint32_t(PG_GETARG_INT32(3));
+  const uint32_t excl = PG_ARGISNULL(4) ? 0 : uint32_t(PG_GETARG_INT32(4));
+  st->report.add(st->actors.intern(text_view(fcinfo, 1)), ts, steps, excl);
+  PG_RETURN_POINTER(st);
+}
+
+// pulse._funnel_report_final(internal) -> pulse._funnel_step[]: one element per step.
+PULSE_SQL_FUNCTION(pulse_funnel_report_final) {
+  auto* st = finishing<FunnelState>(fcinfo);
+  if (!st) PG_RETURN_NULL();
+  const std::vector<FunnelStepReport> steps = st->report.finish(tick);
+  ArrayType* out = nullptr;
+  pg::call([&] {
+    const Oid elem = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+    if (!OidIsValid(elem)) elog(ERROR, "pulse._funnel_report_final: result type unknown");
+    TupleDesc desc = lookup_rowtype_tupdesc_copy(elem, -1);
+    BlessTupleDesc(desc);
+    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * steps.size()));
+    for (size_t k = 0; k < steps.size(); ++k) {
+      Datum values[3];
+      bool nulls[3];
+      step_values(steps[k], k == 0, values, nulls);
+      d[k] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+    }
+    int16 len;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(elem, &len, &byval, &align);
+    out = construct_array(d, int(steps.size()), elem, len, byval, align);
+  });
+  PG_RETURN_ARRAYTYPE_P(out);
+}
+
+// pulse._retention_report_add(internal, actor text, ts timestamptz, is_start boolean,
+//   is_return boolean, bounds timestamptz[], cohorts int, periods int, first_time boolean,
+//   range_from timestamptz) -> internal
+// bounds: the starts of buckets 0 .. cohorts + periods - 1 and the end of the last one.
+PULSE_SQL_FUNCTION(pulse_retention_report_add) {
+  auto* st = state_arg<CohortState>(fcinfo);
+  if (!st) {
+    MemoryContext cxt = agg_context(fcinfo, "pulse._retention_report");
+    std::vector<int64_t> bounds = bounds_arg(fcinfo, 5);
+    const int cohorts = int4_arg(fcinfo, 6, "cohorts");
+    const int periods = int4_arg(fcinfo, 7, "periods");
+    if (PG_ARGISNULL(8) || PG_ARGISNULL(9)) throw Error("22004", "first_time and range_from must not be null");
+    if (!RetentionMatrix::fits(cohorts, periods) || bounds.size() != size_t(cohorts + periods))
+      throw Error(sqlstate::kInvalidParameter, "retention report needs cohorts + periods bucket bounds");
+    auto s = std::make_unique<CohortState>(cohorts, periods, PG_GETARG_BOOL(8), PG_GETARG_TIMESTAMPTZ(9));
+    s->bounds = std::move(bounds);
+    st = adopt(std::move(s), cxt);
+  }
+  if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
+  const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
+  const bool is_start = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+  const bool is_return = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+  if (!is_start && !is_return) PG_RETURN_POINTER(st);
+  const uint32_t actor = st->actors.intern(text_view(fcinfo, 1));
+  const int64_t b = st->bucket_of(ts);
+  if (is_start) st->matrix.add_start(actor, ts < st->range_from ? -1 : b, ts);
+  if (is_return) st->matrix.add_return(actor, b);
+  PG_RETURN_POINTER(st);
+}
+
+// pulse._retention_report_final(internal) -> bigint[][]: cohorts x periods counts, [c][1] =
+// the cohort's size, [c][k + 1] = its actors who returned in period k.
+PULSE_SQL_FUNCTION(pulse_retention_report_final) {
+  auto* st = finishing<CohortState>(fcinfo);
+  if (!st) PG_RETURN_NULL();
+  const std::vector<int64_t> m = st->matrix.finish();
+  const int periods = int(m.size() / size_t(st->cohorts));
+  ArrayType* out = nullptr;
+  pg::call([&] {
+    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * m.size()));
+    for (size_t i = 0; i < m.size(); ++i) d[i] = Int64GetDatum(m[i]);
+    int dims[2] = {st->cohorts, periods};
+    int lbs[2] = {1, 1};
+    out = construct_md_array(d, nullptr, 2, dims, lbs, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+  });
+  PG_RETURN_ARRAYTYPE_P(out);
+}
+
+// pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]) ->
+// internal: the distinct actors of each bucket [bounds[k], bounds[k + 1]).
+PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
+  auto* st = state_arg<UniquesState>(fcinfo);
+  if (!st) {
+    MemoryContext cxt = agg_context(fcinfo, "pulse._uniques_report");
+    std::vector<int64_t> bounds = bounds_arg(fcinfo, 3);
+    auto s = std::make_unique<UniquesState>(int(bounds.size() - 1));
+    s->bounds = std::move(bounds);
+    st = adopt(std::move(s), cxt);
+  }
+  if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
+  const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
+  if (b < 0 || b >= st->seen.nbuckets()) PG_RETURN_POINTER(st);
+  st->seen.set(st->actors.intern(text_view(fcinfo, 1)), int(b));
+  PG_RETURN_POINTER(st);
+}
+
+// pulse._uniques_report_final(internal) -> bigint[]: distinct actors per bucket.
+PULSE_SQL_FUNCTION(pulse_uniques_report_final) {
+  auto* st = finishing<UniquesState>(fcinfo);
+  if (!st) PG_RETURN_NULL();
+  const std::vector<int64_t> c = st->seen.counts();
+  ArrayType* out = nullptr;
+  pg::call([&] {
+    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * c.size()));
+    for (size_t i = 0; i < c.size(); ++i) d[i] = Int64GetDatum(c[i]);
+    out = construct_array(d, int(c.size()), INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+  });
+  PG_RETURN_ARRAYTYPE_P(out);
+}

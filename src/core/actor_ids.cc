@@ -1,0 +1,131 @@
+#include "core/actor_ids.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+
+namespace pulse {
+namespace {
+
+constexpr size_t kBlockBytes = size_t(1) << 20;
+constexpr size_t kInitialSlots = 1024;
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+// 8 bytes at a time, then the tail; finished with murmur3's 64-bit finaliser.
+uint64_t hash_bytes(const char* p, size_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xc6a4a7935bd1e995ULL);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ mix(w)) * 0x9ddfea08eb382d69ULL;
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, n - i);
+    h = (h ^ mix(w ^ 0x5bd1e995ULL)) * 0x9ddfea08eb382d69ULL;
+  }
+  return mix(h);
+}
+
+}  // namespace
+
+ActorIds::ActorIds() : slots_(kInitialSlots), mask_(kInitialSlots - 1) {}
+
+const char* ActorIds::keep(std::string_view s) {
+  if (s.size() > block_left_) {
+    const size_t n = std::max(kBlockBytes, s.size());
+    blocks_.emplace_back(new char[n]);
+    block_next_ = blocks_.back().get();
+    block_left_ = n;
+  }
+  std::memcpy(block_next_, s.data(), s.size());
+  const char* kept = block_next_;
+  block_next_ += s.size();
+  block_left_ -= s.size();
+  return kept;
+}
+
+bool ActorIds::matches(const Slot& s, uint64_t h, std::string_view actor) const {
+  if (s.hash != h || s.len != actor.size()) return false;
+  if (actor.size() <= kInline) return std::memcmp(s.bytes, actor.data(), actor.size()) == 0;
+  const char* p;
+  std::memcpy(&p, s.bytes, sizeof p);
+  return std::memcmp(p, actor.data(), actor.size()) == 0;
+}
+
+void ActorIds::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (!s.id_plus_1) continue;
+    size_t i = size_t(s.hash) & mask_;
+    while (slots_[i].id_plus_1) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
+}
+
+uint32_t ActorIds::intern(std::string_view actor) {
+  const uint64_t h = hash_bytes(actor.data(), actor.size());
+  size_t i = size_t(h) & mask_;
+  for (;; i = (i + 1) & mask_) {
+    const Slot& s = slots_[i];
+    if (!s.id_plus_1) break;
+    if (matches(s, h, actor)) return s.id_plus_1 - 1;
+  }
+  if (count_ >= std::numeric_limits<uint32_t>::max() - 1)
+    throw Error(sqlstate::kProgramLimit, "too many distinct actors in one analysis", "",
+                "At most 4294967294 distinct _user values are supported.");
+  Slot& s = slots_[i];
+  s.hash = h;
+  s.id_plus_1 = uint32_t(++count_);
+  s.len = uint32_t(actor.size());
+  if (actor.size() <= kInline) {
+    std::memcpy(s.bytes, actor.data(), actor.size());
+  } else {
+    const char* p = keep(actor);
+    std::memcpy(s.bytes, &p, sizeof p);
+  }
+  const uint32_t id = s.id_plus_1 - 1;
+  if (count_ * 2 > slots_.size()) grow();  // load factor <= 1/2
+  return id;
+}
+
+ActorBuckets::ActorBuckets(int nbuckets) : nbuckets_(nbuckets), words_(size_t(std::max(nbuckets, 1) + 63) / 64) {
+  if (nbuckets < 1 || nbuckets > kMaxBuckets)
+    throw Error(sqlstate::kProgramLimit, "between 1 and " + std::to_string(kMaxBuckets) + " buckets are supported, not " +
+                                             std::to_string(nbuckets));
+}
+
+void ActorBuckets::grow(uint32_t actor) {
+  // Doubling keeps appends amortised O(1) while ids arrive densely.
+  const size_t need = (size_t(actor) + 1) * words_;
+  bits_.resize(std::max(need, bits_.size() * 2), 0);
+}
+
+std::vector<int64_t> ActorBuckets::counts() const {
+  std::vector<int64_t> out(size_t(nbuckets_), 0);
+  const size_t n = bits_.size();
+  for (size_t w = 0; w < n; ++w) {
+    uint64_t bits = bits_[w];
+    const int base = int(w % words_) * 64;
+    while (bits) {
+      out[size_t(base + __builtin_ctzll(bits))]++;
+      bits &= bits - 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace pulse

@@ -1,0 +1,76 @@
+// The whole-population funnel of pulse.funnel in one pass: every event of the funnel's
+// collections is added with its actor id (core/actor_ids.h), and finish() groups them by actor
+// (a counting sort), evaluates each actor's chain with evaluate_funnel, drops actors caught by
+// an exclusion, and reduces the chains to per-step figures. Replaces a Postgres GROUP BY _user
+// with one aggregate state per actor.
+#pragma once
+#include "core/no_postgres.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/funnel.h"
+
+namespace pulse {
+
+inline constexpr int64_t kUsecsPerDay = int64_t(86400) * 1000000;
+
+// An exclusion of pulse.funnel: an excluded event strictly between the counted chain's steps
+// from_step and to_step (1-based, from_step < to_step) removes the actor from every step.
+struct FunnelExclusion {
+  int from_step;
+  int to_step;
+};
+
+// One step of the report. The time from the previous step (steps >= 2) is kept the way
+// Postgres sums `timestamptz - timestamptz` intervals (justified: whole days, then the
+// microseconds within the day), so the caller can rebuild avg() and percentile_cont(0.5)
+// of those intervals exactly.
+struct FunnelStepReport {
+  int64_t users = 0;
+  int64_t sum_days = 0;
+  int64_t sum_usecs = 0;
+  // The durations (microseconds) at positions floor and ceil of (users - 1) / 2 in sorted
+  // order: percentile_cont(0.5) interpolates between them. Meaningless when users == 0.
+  int64_t median_lo = 0;
+  int64_t median_hi = 0;
+};
+
+class FunnelReport {
+ public:
+  // Throws pulse::Error (22023) for an exclusion outside 1 <= from_step < to_step <= nsteps or
+  // more than 32 exclusions.
+  FunnelReport(const FunnelParams& params, std::vector<FunnelExclusion> exclusions);
+
+  // One event: the steps it matches (bit k = step k + 1) and the exclusions it matches (bit j
+  // = exclusion j + 1). Events matching nothing are only kept in strict_order mode.
+  void add(uint32_t actor, int64_t ts, uint32_t steps, uint32_t exclusions) {
+    if (exclusions) add_exclusion(actor, ts, exclusions);
+    if (!funnel_keeps(steps, params_.modes)) return;
+    if (actor >= per_actor_.size()) per_actor_.resize(std::max(size_t(actor) + 1, per_actor_.size() * 2), 0);
+    per_actor_[actor]++;
+    actor_.push_back(actor);
+    events_.push_back(FunnelEvent{ts, steps});
+  }
+  size_t events() const { return events_.size(); }
+
+  // params.nsteps figures; consumes the events (call once). tick is called every few thousand
+  // actors and may throw.
+  std::vector<FunnelStepReport> finish(FunnelTick tick = nullptr);
+
+ private:
+  void add_exclusion(uint32_t actor, int64_t ts, uint32_t exclusions);
+
+  FunnelParams params_;
+  std::vector<FunnelExclusion> exclusions_;
+  std::vector<uint32_t> per_actor_;  // events of each actor
+  std::vector<uint32_t> actor_;      // the actor of each event
+  std::vector<FunnelEvent> events_;
+  std::vector<uint32_t> x_actor_;  // excluded events: actor, time, exclusion bits
+  std::vector<int64_t> x_ts_;
+  std::vector<uint32_t> x_mask_;
+};
+
+}  // namespace pulse
