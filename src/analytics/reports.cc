@@ -35,13 +35,41 @@ extern "C" {
 namespace pulse::analytics {
 namespace {
 
-// What every report keeps: the actor numbering and the bucket bounds.
+// What every report keeps: the actor numbering, the bucket bounds, and the rows not yet
+// numbered. Rows are numbered 256 at a time so the table's cache misses overlap
+// (ActorIds::intern_many); apply() then hands each row to the report.
 struct ReportBase {
+  struct Row {
+    int64_t ts;
+    uint32_t a, b;  // report-specific payload
+    uint32_t off, len;
+  };
+  static constexpr size_t kBatch = 256;
+
   MemoryContextCallback cb{};
   ActorIds actors;
   std::vector<int64_t> bounds;  // bucket k = [bounds[k], bounds[k + 1])
   bool finished = false;
+  std::vector<Row> rows;
+  std::string bytes;
+
   virtual ~ReportBase() = default;
+  virtual void apply(const Row& r, uint32_t actor) = 0;
+
+  void queue(std::string_view actor, int64_t ts, uint32_t a, uint32_t b) {
+    rows.push_back(Row{ts, a, b, uint32_t(bytes.size()), uint32_t(actor.size())});
+    bytes.append(actor);
+    if (rows.size() == kBatch) flush();
+  }
+  void flush() {
+    std::string_view keys[kBatch];
+    uint32_t ids[kBatch];
+    for (size_t i = 0; i < rows.size(); ++i) keys[i] = std::string_view(bytes.data() + rows[i].off, rows[i].len);
+    actors.intern_many(keys, rows.size(), ids);
+    for (size_t i = 0; i < rows.size(); ++i) apply(rows[i], ids[i]);
+    rows.clear();
+    bytes.clear();
+  }
 
   // The bucket of ts, -1 before bounds[0] and nbuckets() at or after the last bound.
   int64_t bucket_of(int64_t ts) const {
@@ -52,6 +80,7 @@ struct ReportBase {
 struct FunnelState : ReportBase {
   FunnelReport report;
   FunnelState(const FunnelParams& p, std::vector<FunnelExclusion> x) : report(p, std::move(x)) {}
+  void apply(const Row& r, uint32_t actor) override { report.add(actor, r.ts, r.a, r.b); }
 };
 
 struct CohortState : ReportBase {
@@ -60,11 +89,19 @@ struct CohortState : ReportBase {
   int64_t range_from;
   CohortState(int c, int periods, bool first_time, int64_t from)
       : matrix(c, periods, first_time), cohorts(c), range_from(from) {}
+  // a: is a start event, b: is a return event
+  void apply(const Row& r, uint32_t actor) override {
+    const int64_t bucket = bucket_of(r.ts);
+    if (r.a) matrix.add_start(actor, r.ts < range_from ? -1 : bucket, r.ts);
+    if (r.b) matrix.add_return(actor, bucket);
+  }
 };
 
 struct UniquesState : ReportBase {
   ActorBuckets seen;
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
+  // a: the bucket
+  void apply(const Row& r, uint32_t actor) override { seen.set(actor, int(r.a)); }
 };
 
 void delete_state(void* arg) { delete static_cast<ReportBase*>(arg); }
@@ -148,7 +185,10 @@ template <class S>
 S* finishing(FunctionCallInfo fcinfo) {
   S* st = state_arg<S>(fcinfo);
   if (st && st->finished) throw Error(sqlstate::kFeatureNotSupported, "a report aggregate can be finalised only once");
-  if (st) st->finished = true;
+  if (st) {
+    st->finished = true;
+    st->flush();
+  }
   return st;
 }
 
@@ -230,7 +270,7 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
   if (TIMESTAMP_NOT_FINITE(ts)) PG_RETURN_POINTER(st);
   const uint32_t steps = PG_ARGISNULL(3) ? 0 : uint32_t(PG_GETARG_INT32(3));
   const uint32_t excl = PG_ARGISNULL(4) ? 0 : uint32_t(PG_GETARG_INT32(4));
-  st->report.add(st->actors.intern(text_view(fcinfo, 1)), ts, steps, excl);
+  st->queue(text_view(fcinfo, 1), ts, steps, excl);
   PG_RETURN_POINTER(st);
 }
 
@@ -284,10 +324,7 @@ PULSE_SQL_FUNCTION(pulse_retention_report_add) {
   const bool is_start = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
   const bool is_return = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
   if (!is_start && !is_return) PG_RETURN_POINTER(st);
-  const uint32_t actor = st->actors.intern(text_view(fcinfo, 1));
-  const int64_t b = st->bucket_of(ts);
-  if (is_start) st->matrix.add_start(actor, ts < st->range_from ? -1 : b, ts);
-  if (is_return) st->matrix.add_return(actor, b);
+  st->queue(text_view(fcinfo, 1), ts, is_start, is_return);
   PG_RETURN_POINTER(st);
 }
 
@@ -323,7 +360,7 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
   if (b < 0 || b >= st->seen.nbuckets()) PG_RETURN_POINTER(st);
-  st->seen.set(st->actors.intern(text_view(fcinfo, 1)), int(b));
+  st->queue(text_view(fcinfo, 1), 0, uint32_t(b), 0);
   PG_RETURN_POINTER(st);
 }
 

@@ -65,10 +65,11 @@ bool ActorIds::matches(const Slot& s, uint64_t h, std::string_view actor) const 
 }
 
 void ActorIds::grow() {
-  std::vector<Slot> old(slots_.size() * 2);
-  old.swap(slots_);
+  HugeArray<Slot> old(slots_.size() * 2);
+  std::swap(old, slots_);
   mask_ = slots_.size() - 1;
-  for (const Slot& s : old) {
+  for (size_t k = 0; k < old.size(); ++k) {
+    const Slot& s = old[k];
     if (!s.id_plus_1) continue;
     size_t i = size_t(s.hash) & mask_;
     while (slots_[i].id_plus_1) i = (i + 1) & mask_;
@@ -76,8 +77,27 @@ void ActorIds::grow() {
   }
 }
 
-uint32_t ActorIds::intern(std::string_view actor) {
-  const uint64_t h = hash_bytes(actor.data(), actor.size());
+uint64_t ActorIds::hash(std::string_view actor) { return hash_bytes(actor.data(), actor.size()); }
+
+void ActorIds::intern_many(const std::string_view* actors, size_t n, uint32_t* ids) {
+  constexpr size_t kAhead = 16;
+  uint64_t h[kAhead];
+  for (size_t i = 0; i < n && i < kAhead; ++i) {
+    h[i] = hash(actors[i]);
+    __builtin_prefetch(&slots_[size_t(h[i]) & mask_]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t hi = h[i % kAhead];
+    if (i + kAhead < n) {
+      uint64_t& next = h[(i + kAhead) % kAhead];
+      next = hash(actors[i + kAhead]);
+      __builtin_prefetch(&slots_[size_t(next) & mask_]);
+    }
+    ids[i] = intern_hashed(actors[i], hi);
+  }
+}
+
+uint32_t ActorIds::intern_hashed(std::string_view actor, uint64_t h) {
   size_t i = size_t(h) & mask_;
   for (;; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
@@ -111,7 +131,7 @@ ActorBuckets::ActorBuckets(int nbuckets) : nbuckets_(nbuckets), words_(size_t(st
 void ActorBuckets::grow(uint32_t actor) {
   // Doubling keeps appends amortised O(1) while ids arrive densely.
   const size_t need = (size_t(actor) + 1) * words_;
-  bits_.resize(std::max(need, bits_.size() * 2), 0);
+  bits_.resize(std::max({need, bits_.size() * 2, size_t(4096)}));
 }
 
 std::vector<int64_t> ActorBuckets::counts() const {

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/huge_array.h"
+
 namespace pulse {
 
 class ActorIds {
@@ -24,7 +26,10 @@ class ActorIds {
   ActorIds();
   // The id of actor, numbering it (first-seen order) when new. The bytes are copied, so the
   // caller's buffer may be transient. Throws pulse::Error (54000) past 2^32 - 2 actors.
-  uint32_t intern(std::string_view actor);
+  uint32_t intern(std::string_view actor) { return intern_hashed(actor, hash(actor)); }
+  // intern() of n actors into ids[0..n-1], prefetching the slots of later actors while
+  // probing earlier ones (events arrive in time order, so each probe is a cache miss).
+  void intern_many(const std::string_view* actors, size_t n, uint32_t* ids);
   size_t size() const { return count_; }
 
  private:
@@ -37,11 +42,13 @@ class ActorIds {
   };
   static_assert(sizeof(Slot) == 32, "one slot per half cache line");
 
+  static uint64_t hash(std::string_view actor);
+  uint32_t intern_hashed(std::string_view actor, uint64_t h);
   bool matches(const Slot& s, uint64_t h, std::string_view actor) const;
   void grow();
   const char* keep(std::string_view s);
 
-  std::vector<Slot> slots_;
+  HugeArray<Slot> slots_;
   size_t mask_ = 0;
   size_t count_ = 0;
   std::vector<std::unique_ptr<char[]>> blocks_;  // long actors
@@ -76,7 +83,7 @@ class ActorBuckets {
   void grow(uint32_t actor);
   int nbuckets_;
   size_t words_;
-  std::vector<uint64_t> bits_;
+  HugeArray<uint64_t> bits_;
 };
 
 }  // namespace pulse

@@ -11,7 +11,7 @@ namespace {
 constexpr size_t kTickEvery = 4096;
 
 // Positions of a counting sort by actor: out[a] = first index of actor a.
-std::vector<size_t> starts_of(const std::vector<uint32_t>& per_actor) {
+std::vector<size_t> starts_of(const HugeArray<uint32_t>& per_actor) {
   std::vector<size_t> start(per_actor.size() + 1, 0);
   for (size_t a = 0; a < per_actor.size(); ++a) start[a + 1] = start[a] + per_actor[a];
   return start;
@@ -49,13 +49,18 @@ std::vector<FunnelStepReport> FunnelReport::finish(FunnelTick tick) {
   std::vector<FunnelStepReport> report(static_cast<size_t>(nsteps));
   // Group the events by actor: one counting sort, then each actor's run is contiguous.
   const std::vector<size_t> start = starts_of(per_actor_);
-  std::vector<FunnelEvent> grouped(events_.size());
+  HugeArray<FunnelEvent> grouped(events_);
   {
     std::vector<size_t> next(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < events_.size(); ++i) grouped[next[actor_[i]]++] = events_[i];
+    for (size_t c = 0; c < chunks_.size(); ++c) {
+      const size_t n = c + 1 == chunks_.size() ? last_fill_ : kChunk;
+      for (size_t i = 0; i < n; ++i) {
+        const Logged& e = chunks_[c][i];
+        grouped[next[e.actor]++] = FunnelEvent{e.ts, e.steps};
+      }
+    }
   }
-  std::vector<FunnelEvent>().swap(events_);
-  std::vector<uint32_t>().swap(actor_);
+  chunks_.clear();
 
   // Excluded events by actor (usually none): a sorted index.
   std::vector<size_t> x_order(x_actor_.size());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/funnel.h"
+#include "core/huge_array.h"
 
 namespace pulse {
 
@@ -49,12 +50,16 @@ class FunnelReport {
   void add(uint32_t actor, int64_t ts, uint32_t steps, uint32_t exclusions) {
     if (exclusions) add_exclusion(actor, ts, exclusions);
     if (!funnel_keeps(steps, params_.modes)) return;
-    if (actor >= per_actor_.size()) per_actor_.resize(std::max(size_t(actor) + 1, per_actor_.size() * 2), 0);
+    if (actor >= per_actor_.size()) per_actor_.resize(std::max({size_t(actor) + 1, per_actor_.size() * 2, size_t(4096)}));
     per_actor_[actor]++;
-    actor_.push_back(actor);
-    events_.push_back(FunnelEvent{ts, steps});
+    if (last_fill_ == kChunk) {
+      chunks_.emplace_back(kChunk);
+      last_fill_ = 0;
+    }
+    chunks_.back()[last_fill_++] = Logged{ts, actor, steps};
+    events_++;
   }
-  size_t events() const { return events_.size(); }
+  size_t events() const { return events_; }
 
   // params.nsteps figures; consumes the events (call once). tick is called every few thousand
   // actors and may throw.
@@ -65,9 +70,17 @@ class FunnelReport {
 
   FunnelParams params_;
   std::vector<FunnelExclusion> exclusions_;
-  std::vector<uint32_t> per_actor_;  // events of each actor
-  std::vector<uint32_t> actor_;      // the actor of each event
-  std::vector<FunnelEvent> events_;
+  struct Logged {
+    int64_t ts;
+    uint32_t actor;
+    uint32_t steps;
+  };
+  static constexpr size_t kChunk = (size_t(2) << 20) / sizeof(Logged);  // one huge page
+
+  HugeArray<uint32_t> per_actor_;  // events of each actor
+  std::vector<HugeArray<Logged>> chunks_;  // the events in arrival order
+  size_t last_fill_ = kChunk;
+  size_t events_ = 0;
   std::vector<uint32_t> x_actor_;  // excluded events: actor, time, exclusion bits
   std::vector<int64_t> x_ts_;
   std::vector<uint32_t> x_mask_;
