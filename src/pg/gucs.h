@@ -8,4 +8,5 @@ extern int pulse_ddl_lock_timeout_ms;
 extern int pulse_ddl_retries;
 extern char* pulse_database;
 extern int pulse_view_margin_ms;
+extern bool pulse_analytics_single_pass;
 }

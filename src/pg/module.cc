@@ -18,6 +18,7 @@ int pulse_ddl_lock_timeout_ms = 2000;
 int pulse_ddl_retries = 5;
 char* pulse_database = nullptr;
 int pulse_view_margin_ms = 5000;
+bool pulse_analytics_single_pass = true;
 
 void _PG_init(void);
 }
@@ -43,6 +44,11 @@ void _PG_init(void) {
                           "Rows of a view's collection newer than the stored threshold are re-checked against "
                           "the stored snapshot; the margin covers transactions whose start time is not yet visible.",
                           &pulse_view_margin_ms, 5000, 0, 3600 * 1000, PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+  DefineCustomBoolVariable("pulse.analytics_single_pass",
+                           "Lets pulse.funnel, pulse.retention and pulse.trends read their events in one "
+                           "aggregate pass.",
+                           "Off: they use their general SQL plans, which give the same answers more slowly.",
+                           &pulse_analytics_single_pass, true, PGC_USERSET, 0, NULL, NULL, NULL);
   MarkGUCPrefixReserved("pulse");
 
   // Background workers (Kafka consumers, their launcher) and their shared memory exist only

@@ -67,6 +67,13 @@ CREATE AGGREGATE pulse.retention_flags(VARIADIC conds boolean[]) (
 );
 
 -- ------------------------------------------------------------ report aggregates
+-- Whether the insight functions may use the report aggregates (GUC
+-- pulse.analytics_single_pass, on unless set off; unset when the library is not loaded yet).
+CREATE FUNCTION pulse._single_pass() RETURNS boolean
+  LANGUAGE sql STABLE AS $$
+  SELECT coalesce(nullif(current_setting('pulse.analytics_single_pass', true), ''), 'on')::boolean
+$$;
+
 -- Internal single-pass aggregates of the insight functions (src/analytics/reports.cc): one
 -- state holds every actor of the analysis, numbered in C++, instead of one Postgres group per
 -- actor. The insight builders validate their arguments; the aggregates only guard themselves.
@@ -399,7 +406,7 @@ BEGIN
       USING ERRCODE = '42703', HINT = 'The breakdown is a column of the events of step 1.';
   END IF;
 
-  IF breakdown_column IS NULL THEN
+  IF breakdown_column IS NULL AND pulse._single_pass() THEN
     -- One pass: every event into one pulse._funnel_report state (mode bits: strict_order 1,
     -- unordered 8; see core/funnel.h).
     q := format($q$

@@ -290,7 +290,7 @@ BEGIN
   EXECUTE format('SELECT %s, %s', pulse._insight_bucket(p, t_from, tz, hs),
                  pulse._insight_bucket(p, format('%s - INTERVAL ''1 microsecond''', t_to), tz, hs))
     INTO bf, bl;
-  IF breakdown IS NULL AND bl - bf + periods <= 512 THEN
+  IF breakdown IS NULL AND bl - bf + periods <= 512 AND pulse._single_pass() THEN
     EXECUTE format('SELECT array_agg(%s ORDER BY b) FROM generate_series(%s::bigint, %s::bigint) AS b',
                    pulse._insight_bucket_start(p, 'b', tz, hs), bf, bl + periods)
       INTO bounds;
@@ -519,7 +519,7 @@ BEGIN
   ELSE
     -- unique_users over at most 512 buckets: one pulse._uniques_report state per breakdown
     -- group buckets the raw times (b holds _time) by the bounds of the buckets.
-    fast := m = 'unique_users' AND bl - bf + 1 <= 512;
+    fast := m = 'unique_users' AND bl - bf + 1 <= 512 AND pulse._single_pass();
     src := format($q$SELECT _user, %1$s AS b, %2$s AS bv, %3$s AS v
     FROM %4$I.%5$I
    WHERE _time >= %6$s AND _time < %7$s AND %8$s$q$,

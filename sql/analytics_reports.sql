@@ -1,0 +1,115 @@
+-- The single-pass report aggregates behind pulse.funnel, pulse.retention and pulse.trends
+-- (src/analytics/reports.cc) against the general SQL plans of the same functions
+-- (pulse.analytics_single_pass = off), on seeded random events: every comparison must show
+-- 0 rows on either side. Then the aggregates' own guards.
+CREATE EXTENSION pg_pulse;
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+SELECT pulse.create_project('regress_rep');
+SELECT pulse.create_collection('regress_rep', 'view', '{"page": "text"}');
+SELECT pulse.create_collection('regress_rep', 'cart', '{"sku": "text"}');
+SELECT pulse.create_collection('regress_rep', 'buy', '{"amount": "integer"}');
+-- 300 actors over 40 days; some actor names longer than 16 bytes (kept out of line), some
+-- events at equal timestamps, a few NULL actors.
+SELECT setseed(0.17);
+INSERT INTO regress_rep.view (_time, _user, page)
+  SELECT timestamptz '2024-01-01' + floor(random() * 40 * 24 * 4) * interval '15 minutes',
+         CASE WHEN random() < 0.01 THEN NULL WHEN random() < 0.3 THEN 'a-rather-long-actor-name-' || floor(random() * 100)
+              ELSE 'u' || floor(random() * 200) END,
+         '/p' || floor(random() * 5)
+    FROM generate_series(1, 4000);
+INSERT INTO regress_rep.cart (_time, _user, sku)
+  SELECT _time + floor(random() * 48) * interval '30 minutes', _user, 'sku' || floor(random() * 3)
+    FROM regress_rep.view WHERE random() < 0.3;
+INSERT INTO regress_rep.buy (_time, _user, amount)
+  SELECT _time + floor(random() * 48) * interval '1 hour', _user, floor(random() * 100)::int
+    FROM regress_rep.cart WHERE random() < 0.4;
+
+-- pg_temp.same(q): rows only in the single-pass answer, rows only in the general answer.
+CREATE FUNCTION pg_temp.same(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  fast_only bigint;
+  slow_only bigint;
+  n bigint;
+BEGIN
+  CREATE TEMP TABLE fast_ans AS SELECT 1 AS x LIMIT 0;
+  DROP TABLE fast_ans;
+  SET LOCAL pulse.analytics_single_pass = on;
+  EXECUTE 'CREATE TEMP TABLE fast_ans AS ' || q;
+  SET LOCAL pulse.analytics_single_pass = off;
+  EXECUTE 'CREATE TEMP TABLE slow_ans AS ' || q;
+  SELECT count(*) INTO fast_only FROM (SELECT * FROM fast_ans EXCEPT ALL SELECT * FROM slow_ans) d;
+  SELECT count(*) INTO slow_only FROM (SELECT * FROM slow_ans EXCEPT ALL SELECT * FROM fast_ans) d;
+  SELECT count(*) INTO n FROM fast_ans;
+  DROP TABLE fast_ans, slow_ans;
+  RETURN format('%s rows, differences %s %s', n, fast_only, slow_only);
+END $$;
+
+-- funnels: orders, windows, filters, steps from one collection twice, exclusions
+SELECT o, w, pg_temp.same(format($q$SELECT * FROM pulse.funnel('regress_rep',
+  '[{"collection": "view"}, {"collection": "cart"}, {"collection": "buy", "filter": "amount > 20"}]',
+  '2024-01-01', '2024-02-15', conversion_window => %L, step_order => %L)$q$, w, o))
+  FROM unnest(ARRAY['ordered', 'strict', 'unordered']) o, unnest(ARRAY['0', '2 hours', '1 day', '14 days']) w
+ ORDER BY o, w;
+SELECT pg_temp.same($q$SELECT * FROM pulse.funnel('regress_rep',
+  '[{"collection": "view", "filter": "page = ''/p1''"}, {"collection": "view", "filter": "page = ''/p2''"},
+    {"collection": "cart"}, {"collection": "view"}]',
+  '2024-01-05', '2024-02-01', conversion_window => '3 days')$q$) AS two_steps_one_collection;
+SELECT pg_temp.same($q$SELECT * FROM pulse.funnel('regress_rep',
+  '[{"collection": "view"}, {"collection": "cart"}, {"collection": "buy"}]',
+  '2024-01-01', '2024-02-15', conversion_window => '2 days',
+  exclusions => '[{"collection": "view", "filter": "page = ''/p4''", "from_step": 1, "to_step": 2},
+                  {"collection": "buy", "filter": "amount < 10", "from_step": 2, "to_step": 3}]')$q$) AS exclusions;
+SELECT pg_temp.same($q$SELECT * FROM pulse.funnel('regress_rep',
+  '[{"collection": "view"}, {"collection": "buy"}]', '2030-01-01', '2030-02-01')$q$) AS no_events;
+
+-- retention: periods, types, same and different events, a time zone with DST (hourly over
+-- one week: at most 512 buckets go through the single pass)
+SELECT p, t, tz, pg_temp.same(format($q$SELECT * FROM pulse.retention('regress_rep',
+  '{"collection": "view"}', %L, '2024-01-03', %L,
+  period => %L, periods => 6, retention_type => %L, timezone => %L)$q$,
+  json_build_object('collection', CASE WHEN p = 'hour' THEN 'view' ELSE 'cart' END),
+  CASE WHEN p = 'hour' THEN '2024-01-10' ELSE '2024-02-01' END, p, t, tz))
+  FROM unnest(ARRAY['hour', 'day', 'week', 'month']) p, unnest(ARRAY['recurring', 'first_time']) t,
+       unnest(ARRAY['UTC', 'America/New_York']) tz
+ WHERE p <> 'hour' OR tz = 'UTC'
+ ORDER BY p, t, tz;
+SELECT t, pg_temp.same(format($q$SELECT * FROM pulse.retention('regress_rep',
+  '{"collection": "view", "filter": "page IN (''/p0'', ''/p1'')"}', '{"collection": "view"}', '2024-01-02 12:00', '2024-01-20',
+  periods => 10, retention_type => %L)$q$, t))
+  FROM unnest(ARRAY['recurring', 'first_time']) t ORDER BY t;
+
+-- trends: unique users by hour, day, week and month, with and without breakdown
+SELECT i, b, pg_temp.same(format($q$SELECT * FROM pulse.trends('regress_rep', '{"collection": "view"}',
+  '2024-01-03 05:00', '2024-01-09', %L, 'unique_users', breakdown => %L, breakdown_limit => 3,
+  timezone => 'Europe/Berlin')$q$, i, b))
+  FROM unnest(ARRAY['hour', 'day', 'week', 'month']) i, unnest(ARRAY[NULL, 'page']) b
+ ORDER BY i, b;
+SELECT pg_temp.same($q$SELECT * FROM pulse.trends('regress_rep', '{"collection": "cart", "filter": "sku <> ''sku0''"}',
+  '2024-01-01', '2024-02-15', 'day', 'unique_users')$q$) AS filtered_trend;
+
+-- the aggregates are internal, but guard themselves
+SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-02']) FROM regress_rep.view;
+SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-02', '2024-01-01']) FROM regress_rep.view;
+SELECT pulse._uniques_report(_user, _time, NULL) FROM regress_rep.view;
+SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-01', '2024-01-02']) OVER () FROM regress_rep.view LIMIT 1;
+SELECT pulse._uniques_report(_user, _time, (SELECT array_agg(timestamptz '2024-01-01' + g * interval '1 hour') FROM generate_series(0, 513) g))
+  FROM regress_rep.view;
+SELECT pulse._funnel_report(_user, _time, 1, 0, '1 month', 0, 2, '{}', '{}') FROM regress_rep.view;
+SELECT pulse._funnel_report(_user, _time, 1, 0, '1 day', 0, 2, '{1}', '{3}') FROM regress_rep.view;
+SELECT pulse._retention_report(_user, _time, true, true, ARRAY[timestamptz '2024-01-01', '2024-01-02'], 2, 2, false, '2024-01-01')
+  FROM regress_rep.view;
+-- direct answers on a tiny input: two actors on day 1, one of them on day 2
+SELECT pulse._uniques_report(u, t, ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03'])
+  FROM (VALUES ('x', timestamptz '2024-01-01 10:00'), ('y', '2024-01-01 11:00'), ('x', '2024-01-02 00:00'),
+               ('x', '2024-01-02 23:00'), (NULL, '2024-01-02 01:00'), ('z', '2024-01-03 00:00')) v(u, t);
+SELECT pulse._retention_report(u, t, true, true, ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03'], 2, 1, false, '2024-01-01')
+  FROM (VALUES ('x', timestamptz '2024-01-01 10:00'), ('y', '2024-01-01 11:00'), ('x', '2024-01-02 00:00')) v(u, t);
+SELECT pulse._funnel_report(u, t, s, 0, '1 hour', 0, 2, '{}', '{}')
+  FROM (VALUES ('x', timestamptz '2024-01-01 10:00', 1), ('x', '2024-01-01 10:30', 2),
+               ('y', '2024-01-01 10:00', 1), ('y', '2024-01-01 12:00', 2)) v(u, t, s);
+
+SET client_min_messages = warning;
+SELECT pulse.drop_project('regress_rep', force => true);
+RESET client_min_messages;
+DROP EXTENSION pg_pulse;
