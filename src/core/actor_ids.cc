@@ -59,7 +59,7 @@ const char* ActorIds::keep(std::string_view s) {
 bool ActorIds::matches(const Slot& s, uint64_t h, std::string_view actor) const {
   if (s.hash != h || s.len != actor.size()) return false;
   if (actor.size() <= kInline) return std::memcmp(s.bytes, actor.data(), actor.size()) == 0;
-  const char* p;
+  const char* p;  // longer actors live in blocks_
   std::memcpy(&p, s.bytes, sizeof p);
   return std::memcmp(p, actor.data(), actor.size()) == 0;
 }
@@ -80,7 +80,7 @@ void ActorIds::grow() {
 uint64_t ActorIds::hash(std::string_view actor) { return hash_bytes(actor.data(), actor.size()); }
 
 void ActorIds::intern_many(const std::string_view* actors, size_t n, uint32_t* ids) {
-  constexpr size_t kAhead = 16;
+  constexpr size_t kAhead = 32;
   uint64_t h[kAhead];
   for (size_t i = 0; i < n && i < kAhead; ++i) {
     h[i] = hash(actors[i]);

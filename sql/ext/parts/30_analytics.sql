@@ -429,7 +429,9 @@ WINDOW w AS (ORDER BY k)
  ORDER BY k
 $q$,
       CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 1 ELSE 8 END, nsteps, x_from, x_to,
-      pulse._funnel_report_events_sql(proj, step_coll, step_filter, x_coll, x_filter, range_cond, ord = 'strict'),
+      -- (the aggregate skips NULL actors itself)
+      pulse._funnel_report_events_sql(proj, step_coll, step_filter, x_coll, x_filter, '_time >= $1 AND _time < $2',
+                                      ord = 'strict'),
       step_name);
     RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
     RETURN;

@@ -302,17 +302,17 @@ BEGIN
     IF s.collection = r.collection AND s.cond = r.cond THEN
       events := format($q$SELECT _user, _time, %1$s AS st, _time >= %2$s AS rt
     FROM %3$I.%4$I
-   WHERE _time < %5$s AND %6$s AND _user IS NOT NULL AND %7$s$q$,
+   WHERE _time < %5$s AND %6$s AND %7$s$q$,
         starts, t_from, project, s.collection, t_ret_end,
         CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s.cond);
     ELSE
       events := format($q$SELECT _user, _time, true AS st, false AS rt
     FROM %1$I.%2$I
-   WHERE %3$s AND _user IS NOT NULL AND %4$s
+   WHERE %3$s AND %4$s
   UNION ALL
   SELECT _user, _time, false, true
     FROM %5$I.%6$I
-   WHERE _time >= %7$s AND _time < %8$s AND _user IS NOT NULL AND %9$s$q$,
+   WHERE _time >= %7$s AND _time < %8$s AND %9$s$q$,
         project, s.collection, starts, s.cond, project, r.collection, t_from, t_ret_end, r.cond);
     END IF;
     RETURN format($q$WITH m AS (
