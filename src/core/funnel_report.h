@@ -41,8 +41,8 @@ struct FunnelStepReport {
 
 class FunnelReport {
  public:
-  // Throws pulse::Error (22023) for an exclusion outside 1 <= from_step < to_step <= nsteps or
-  // more than 32 exclusions.
+  // Throws pulse::Error: 22023 for an exclusion outside 1 <= from_step < to_step <= nsteps,
+  // 54000 for more than 32 exclusions.
   FunnelReport(const FunnelParams& params, std::vector<FunnelExclusion> exclusions);
 
   // One event: the steps it matches (bit k = step k + 1) and the exclusions it matches (bit j
