@@ -194,6 +194,18 @@ S* finishing(FunctionCallInfo fcinfo) {
 
 void tick() { pg::check_interrupts(); }
 
+// values as a bigint array of ndims dimensions (row-major), lower bounds 1.
+ArrayType* bigint_array(const std::vector<int64_t>& values, int ndims, int* dims) {
+  ArrayType* out = nullptr;
+  pg::call([&] {
+    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * (values.size() + 1)));
+    for (size_t i = 0; i < values.size(); ++i) d[i] = Int64GetDatum(values[i]);
+    int lbs[2] = {1, 1};
+    out = construct_md_array(d, nullptr, ndims, dims, lbs, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+  });
+  return out;
+}
+
 // ---------------------------------------------------------------- funnel
 
 // A duration as `timestamptz - timestamptz` returns it: justified to whole days + time.
@@ -334,16 +346,8 @@ PULSE_SQL_FUNCTION(pulse_retention_report_final) {
   auto* st = finishing<CohortState>(fcinfo);
   if (!st) PG_RETURN_NULL();
   const std::vector<int64_t> m = st->matrix.finish();
-  const int periods = int(m.size() / size_t(st->cohorts));
-  ArrayType* out = nullptr;
-  pg::call([&] {
-    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * m.size()));
-    for (size_t i = 0; i < m.size(); ++i) d[i] = Int64GetDatum(m[i]);
-    int dims[2] = {st->cohorts, periods};
-    int lbs[2] = {1, 1};
-    out = construct_md_array(d, nullptr, 2, dims, lbs, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-  });
-  PG_RETURN_ARRAYTYPE_P(out);
+  int dims[2] = {st->cohorts, int(m.size() / size_t(st->cohorts))};
+  PG_RETURN_ARRAYTYPE_P(bigint_array(m, 2, dims));
 }
 
 // pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]) ->
@@ -369,11 +373,6 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_final) {
   auto* st = finishing<UniquesState>(fcinfo);
   if (!st) PG_RETURN_NULL();
   const std::vector<int64_t> c = st->seen.counts();
-  ArrayType* out = nullptr;
-  pg::call([&] {
-    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * c.size()));
-    for (size_t i = 0; i < c.size(); ++i) d[i] = Int64GetDatum(c[i]);
-    out = construct_array(d, int(c.size()), INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-  });
-  PG_RETURN_ARRAYTYPE_P(out);
+  int dims[1] = {int(c.size())};
+  PG_RETURN_ARRAYTYPE_P(bigint_array(c, 1, dims));
 }
