@@ -45,6 +45,7 @@ struct ReportBase {
     uint32_t off, len;
   };
   static constexpr size_t kBatch = 256;
+  static constexpr size_t kBatchBytes = size_t(1) << 20;
 
   MemoryContextCallback cb{};
   ActorIds actors;
@@ -59,7 +60,7 @@ struct ReportBase {
   void queue(std::string_view actor, int64_t ts, uint32_t a, uint32_t b) {
     rows.push_back(Row{ts, a, b, uint32_t(bytes.size()), uint32_t(actor.size())});
     bytes.append(actor);
-    if (rows.size() == kBatch) flush();
+    if (rows.size() == kBatch || bytes.size() >= kBatchBytes) flush();  // offsets stay < 2^32
   }
   void flush() {
     std::string_view keys[kBatch];
