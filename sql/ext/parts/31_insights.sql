@@ -64,6 +64,19 @@ CREATE FUNCTION pulse._insight_bucket_start(unit text, idx text, tz text, hs int
   END
 $$;
 
+-- The start times of buckets first .. last, for the single-pass report aggregates.
+CREATE FUNCTION pulse._insight_bounds(unit text, first bigint, last bigint, tz text, hs int) RETURNS timestamptz[]
+  LANGUAGE plpgsql STABLE STRICT AS $$
+DECLARE
+  bounds timestamptz[];
+BEGIN
+  EXECUTE format('SELECT array_agg(%s ORDER BY b) FROM generate_series(%s::bigint, %s::bigint) AS b',
+                 pulse._insight_bucket_start(unit, 'b', tz, hs), first, last)
+    INTO bounds;
+  RETURN bounds;
+END
+$$;
+
 -- Seconds past the UTC hour at which local hours of tz start (its UTC offset at t, modulo 1 h).
 CREATE FUNCTION pulse._insight_hour_shift(t timestamptz, tz text) RETURNS int
   LANGUAGE sql STABLE STRICT AS $$
@@ -291,9 +304,7 @@ BEGIN
                  pulse._insight_bucket(p, format('%s - INTERVAL ''1 microsecond''', t_to), tz, hs))
     INTO bf, bl;
   IF breakdown IS NULL AND bl - bf + periods <= 512 AND pulse._single_pass() THEN
-    EXECUTE format('SELECT array_agg(%s ORDER BY b) FROM generate_series(%s::bigint, %s::bigint) AS b',
-                   pulse._insight_bucket_start(p, 'b', tz, hs), bf, bl + periods)
-      INTO bounds;
+    bounds := pulse._insight_bounds(p, bf, bl + periods, tz, hs);
     IF rtype = 'first_time' THEN
       starts := format('_time < %s', t_to);
     ELSE
@@ -599,9 +610,7 @@ SELECT grps.grp::text, %8$s::timestamptz,
     zero := 'NULL';
   END IF;
   IF fast THEN
-    EXECUTE format('SELECT array_agg(%s ORDER BY b) FROM generate_series(%s::bigint, %s::bigint) AS b',
-                   pulse._insight_bucket_start(iv, 'b', tz, hs), bf, bl + 1)
-      INTO bounds;
+    bounds := pulse._insight_bounds(iv, bf, bl + 1, tz, hs);
     agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[])', bounds);
     RETURN format($q$WITH e AS (%1$s
 )%2$s, agg AS (
