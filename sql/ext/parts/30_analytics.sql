@@ -196,54 +196,14 @@ CREATE FUNCTION pulse._funnel_cond(filter text) RETURNS text
   SELECT CASE WHEN filter IS NULL THEN 'true' ELSE format(E'COALESCE((%s\n), false)', filter) END
 $$;
 
--- The funnel itself (pulse.funnel is a SQL wrapper: PL/pgSQL cannot name an input and an
--- output column both "breakdown"). Builds one query, run with $1 = date_from, $2 = date_to,
--- $3 = conversion_window: the events of the step collections in [date_from, date_to) -> one
--- window_funnel_steps chain per user -> exclusions -> breakdown value -> users, conversion
--- and time to convert per step.
--- The events of a funnel's steps (prefix 's') or exclusions (prefix 'x'): one SELECT per
--- distinct collection giving (u, t, <prefix>1..<prefix>n), n = cardinality(colls), UNION ALL-ed.
--- A row is kept when it matches one of its collection's specs, or always when a spec of that
--- collection has no filter or `everything` is set (strict funnels: any event may interrupt).
-CREATE FUNCTION pulse._funnel_events_sql(proj text, colls text[], filters text[], prefix text,
-                                         range_cond text, everything boolean) RETURNS text
-  LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-  coll text;
-  cols text[];
-  conds text[];
-  expr text;
-  keep_all boolean;
-  sels text[] := '{}';
-BEGIN
-  FOR coll IN SELECT DISTINCT c FROM unnest(colls) AS c ORDER BY 1 LOOP
-    cols := '{}';
-    conds := '{}';
-    keep_all := everything;
-    FOR i IN 1 .. cardinality(colls) LOOP
-      IF colls[i] = coll THEN
-        expr := pulse._funnel_cond(filters[i]);
-        keep_all := keep_all OR filters[i] IS NULL;
-        conds := conds || expr;
-      ELSE
-        expr := 'false';
-      END IF;
-      cols := cols || format('%s AS %s%s', expr, prefix, i);
-    END LOOP;
-    sels := sels || format('SELECT _user::text AS u, _time AS t, %s FROM %I.%I WHERE %s%s',
-                           array_to_string(cols, ', '), proj, coll, range_cond,
-                           CASE WHEN keep_all THEN '' ELSE format(' AND (%s)', array_to_string(conds, ' OR ')) END);
-  END LOOP;
-  RETURN array_to_string(sels, E'\n    UNION ALL\n    ');
-END
-$$;
-
--- The events of a funnel without breakdown for pulse._funnel_report: one SELECT per distinct
--- collection of the steps and exclusions giving (u, t, s, x), s and x the bits of the steps and
--- exclusions the event matches, UNION ALL-ed. A row is kept when it matches something, or
--- always in a step collection when `everything` is set (strict funnels: any event interrupts).
-CREATE FUNCTION pulse._funnel_report_events_sql(proj text, colls text[], filters text[], x_colls text[],
-                                                x_filters text[], range_cond text, everything boolean)
+-- The events of a funnel's steps and exclusions: one SELECT per distinct collection giving
+-- (u, t, s, x), s and x the bits of the steps and exclusions the event matches, UNION ALL-ed.
+-- Both plans read them: the single pass (pulse._funnel_report) and the general plan, which
+-- calls this once for the steps and once for the exclusions. A row is kept when it matches
+-- something, or always in a step collection when `everything` is set (strict funnels: any
+-- event interrupts).
+CREATE FUNCTION pulse._funnel_events_sql(proj text, colls text[], filters text[], x_colls text[],
+                                         x_filters text[], range_cond text, everything boolean)
   RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   coll text;
@@ -279,6 +239,11 @@ BEGIN
 END
 $$;
 
+-- The funnel itself (pulse.funnel is a SQL wrapper: PL/pgSQL cannot name an input and an
+-- output column both "breakdown"). Builds one query, run with $1 = date_from, $2 = date_to,
+-- $3 = conversion_window. Without breakdown: the events -> pulse._funnel_report. With one
+-- (or pulse.analytics_single_pass off): the events -> one window_funnel_steps chain per user
+-- -> exclusions -> breakdown value -> users, conversion and time to convert per step.
 CREATE FUNCTION pulse._funnel(project text, steps jsonb, date_from timestamptz, date_to timestamptz,
                               conversion_window interval, step_order text, exclusions jsonb,
                               breakdown_column text, timezone text)
@@ -430,22 +395,23 @@ WINDOW w AS (ORDER BY k)
 $q$,
       CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 1 ELSE 8 END, nsteps, x_from, x_to,
       -- (the aggregate skips NULL actors itself)
-      pulse._funnel_report_events_sql(proj, step_coll, step_filter, x_coll, x_filter, '_time >= $1 AND _time < $2',
-                                      ord = 'strict'),
+      pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, '_time >= $1 AND _time < $2',
+                               ord = 'strict'),
       step_name);
     RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
     RETURN;
   END IF;
 
-  -- The funnel's events: one SELECT per step collection giving (u, t, s1..sn).
-  SELECT string_agg(format('s%s', g), ', ' ORDER BY g) INTO step_flags FROM generate_series(1, nsteps) g;
-  ev_sql := pulse._funnel_events_sql(proj, step_coll, step_filter, 's', range_cond, ord = 'strict');
+  -- The funnel's events (u, t, s, x = 0) and one condition per step bit.
+  SELECT string_agg(format('(s & %s) <> 0', 1 << (g - 1)), ', ' ORDER BY g) INTO step_flags
+    FROM generate_series(1, nsteps) g;
+  ev_sql := pulse._funnel_events_sql(proj, step_coll, step_filter, '{}', '{}', range_cond, ord = 'strict');
 
-  -- Exclusion events: (u, t, x1..xm) from the exclusion collections.
+  -- Exclusion events (u, t, s = 0, x) from the exclusion collections.
   IF nexcl > 0 THEN
-    ex_sql := pulse._funnel_events_sql(proj, x_coll, x_filter, 'x', range_cond, false);
-    SELECT string_agg(format('(e.x%s AND cardinality(p.c) >= %s AND e.t > p.c[%s] AND e.t < p.c[%s])',
-                             g, x_to[g], x_from[g], x_to[g]), ' OR ' ORDER BY g)
+    ex_sql := pulse._funnel_events_sql(proj, '{}', '{}', x_coll, x_filter, range_cond, false);
+    SELECT string_agg(format('((e.x & %s) <> 0 AND cardinality(p.c) >= %s AND e.t > p.c[%s] AND e.t < p.c[%s])',
+                             1 << (g - 1), x_to[g], x_from[g], x_to[g]), ' OR ' ORDER BY g)
       INTO expr FROM generate_series(1, nexcl) g;
     excl_sql := format(E'\n     AND NOT EXISTS (SELECT 1 FROM (\n    %s\n    ) e WHERE e.u = p.u AND (%s))',
                        ex_sql, expr);
