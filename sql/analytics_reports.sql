@@ -9,12 +9,14 @@ SELECT pulse.create_project('regress_rep');
 SELECT pulse.create_collection('regress_rep', 'view', '{"page": "text"}');
 SELECT pulse.create_collection('regress_rep', 'cart', '{"sku": "text"}');
 SELECT pulse.create_collection('regress_rep', 'buy', '{"amount": "integer"}');
--- 300 actors over 40 days; some actor names longer than 16 bytes (kept out of line), some
--- events at equal timestamps, a few NULL actors.
+-- 360 actors over 40 days, in no time order; some actor names longer than 16 bytes (kept out
+-- of line), some of exactly 8 and 9 bytes (the longest and shortest of unique users' inline
+-- and out-of-line ones), some events at equal timestamps, a few NULL actors.
 SELECT setseed(0.17);
 INSERT INTO regress_rep.view (_time, _user, page)
   SELECT timestamptz '2024-01-01' + floor(random() * 40 * 24 * 4) * interval '15 minutes',
          CASE WHEN random() < 0.01 THEN NULL WHEN random() < 0.3 THEN 'a-rather-long-actor-name-' || floor(random() * 100)
+              WHEN random() < 0.1 THEN lpad(floor(random() * 30)::text, 8 + floor(random() * 2)::int, 'x')
               ELSE 'u' || floor(random() * 200) END,
          '/p' || floor(random() * 5)
     FROM generate_series(1, 4000);
@@ -87,13 +89,17 @@ SELECT i, b, pg_temp.same(format($q$SELECT * FROM pulse.trends('regress_rep', '{
  ORDER BY i, b;
 SELECT pg_temp.same($q$SELECT * FROM pulse.trends('regress_rep', '{"collection": "cart", "filter": "sku <> ''sku0''"}',
   '2024-01-01', '2024-02-15', 'day', 'unique_users')$q$) AS filtered_trend;
+-- hourly over the whole range (1080 buckets), in a time zone with a half-hour offset
+SELECT b, pg_temp.same(format($q$SELECT * FROM pulse.trends('regress_rep', '{"collection": "view"}',
+  '2024-01-01', '2024-02-15', 'hour', 'unique_users', breakdown => %L, timezone => 'Asia/Kolkata')$q$, b))
+  FROM unnest(ARRAY[NULL, 'page']) b ORDER BY b;
 
 -- the aggregates are internal, but guard themselves
 SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-02']) FROM regress_rep.view;
 SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-02', '2024-01-01']) FROM regress_rep.view;
 SELECT pulse._uniques_report(_user, _time, NULL) FROM regress_rep.view;
 SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-01', '2024-01-02']) OVER () FROM regress_rep.view LIMIT 1;
-SELECT pulse._uniques_report(_user, _time, (SELECT array_agg(timestamptz '2024-01-01' + g * interval '1 hour') FROM generate_series(0, 513) g))
+SELECT pulse._uniques_report(_user, _time, (SELECT array_agg(timestamptz '2024-01-01' + g * interval '1 hour') FROM generate_series(0, 100001) g))
   FROM regress_rep.view;
 SELECT pulse._funnel_report(_user, _time, 1, 0, '1 month', 0, 2, '{}', '{}') FROM regress_rep.view;
 SELECT pulse._funnel_report(_user, _time, 1, 0, '1 day', 0, 2, '{1}', '{3}') FROM regress_rep.view;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/actor_ids.h"
+#include "core/bucket_uniques.h"
 #include "core/funnel_report.h"
 #include "core/retention_matrix.h"
 #include "pg/guard.h"
@@ -35,10 +36,31 @@ extern "C" {
 namespace pulse::analytics {
 namespace {
 
-// What every report keeps: the actor numbering, the bucket bounds, and the rows not yet
-// numbered. Rows are numbered 256 at a time so the table's cache misses overlap
-// (ActorIds::intern_many); apply() then hands each row to the report.
-struct ReportBase {
+// What every report keeps: its bucket bounds, and whether the final function has run.
+struct ReportState {
+  MemoryContextCallback cb{};
+  std::vector<int64_t> bounds;  // bucket k = [bounds[k], bounds[k + 1])
+  bool finished = false;
+
+  virtual ~ReportState() = default;
+  virtual void flush() {}
+
+  // The bucket of ts, -1 before bounds[0] and nbuckets() at or after the last bound. Rows
+  // come mostly in time order: the previous row's bucket is tried first.
+  int64_t bucket_of(int64_t ts) {
+    const size_t k = last_bucket;
+    if (k + 1 < bounds.size() && bounds[k] <= ts && ts < bounds[k + 1]) return int64_t(k);
+    const int64_t b = int64_t(std::upper_bound(bounds.begin(), bounds.end(), ts) - bounds.begin()) - 1;
+    if (b >= 0 && size_t(b) + 1 < bounds.size()) last_bucket = size_t(b);
+    return b;
+  }
+  size_t last_bucket = 0;
+};
+
+// A report over numbered actors: the actor numbering and the rows not yet numbered. Rows are
+// numbered 256 at a time so the table's cache misses overlap (ActorIds::intern_many);
+// apply() then hands each row to the report.
+struct ReportBase : ReportState {
   struct Row {
     int64_t ts;
     uint32_t a, b;  // report-specific payload
@@ -47,14 +69,10 @@ struct ReportBase {
   static constexpr size_t kBatch = 256;
   static constexpr size_t kBatchBytes = size_t(1) << 20;
 
-  MemoryContextCallback cb{};
   ActorIds actors;
-  std::vector<int64_t> bounds;  // bucket k = [bounds[k], bounds[k + 1])
-  bool finished = false;
   std::vector<Row> rows;
   std::string bytes;
 
-  virtual ~ReportBase() = default;
   virtual void apply(const Row& r, uint32_t actor) = 0;
 
   void queue(std::string_view actor, int64_t ts, uint32_t a, uint32_t b) {
@@ -62,7 +80,7 @@ struct ReportBase {
     bytes.append(actor);
     if (rows.size() == kBatch || bytes.size() >= kBatchBytes) flush();  // offsets stay < 2^32
   }
-  void flush() {
+  void flush() override {
     std::string_view keys[kBatch];
     uint32_t ids[kBatch];
     for (size_t i = 0; i < rows.size(); ++i) keys[i] = std::string_view(bytes.data() + rows[i].off, rows[i].len);
@@ -70,11 +88,6 @@ struct ReportBase {
     for (size_t i = 0; i < rows.size(); ++i) apply(rows[i], ids[i]);
     rows.clear();
     bytes.clear();
-  }
-
-  // The bucket of ts, -1 before bounds[0] and nbuckets() at or after the last bound.
-  int64_t bucket_of(int64_t ts) const {
-    return int64_t(std::upper_bound(bounds.begin(), bounds.end(), ts) - bounds.begin()) - 1;
   }
 };
 
@@ -98,14 +111,13 @@ struct CohortState : ReportBase {
   }
 };
 
-struct UniquesState : ReportBase {
-  ActorBuckets seen;
+// Rows are added as they come: the set of one bucket stays in cache (core/bucket_uniques.h).
+struct UniquesState : ReportState {
+  BucketUniques seen;
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
-  // a: the bucket
-  void apply(const Row& r, uint32_t actor) override { seen.set(actor, int(r.a)); }
 };
 
-void delete_state(void* arg) { delete static_cast<ReportBase*>(arg); }
+void delete_state(void* arg) { delete static_cast<ReportState*>(arg); }
 
 // The aggregate context of this call; 0A000 outside an aggregate.
 MemoryContext agg_context(FunctionCallInfo fcinfo, const char* what) {
@@ -121,7 +133,7 @@ template <class S>
 S* adopt(std::unique_ptr<S> st, MemoryContext cxt) {
   S* raw = st.get();
   raw->cb.func = delete_state;
-  raw->cb.arg = static_cast<ReportBase*>(raw);
+  raw->cb.arg = static_cast<ReportState*>(raw);
   pg::call([&] { MemoryContextRegisterResetCallback(cxt, &raw->cb); });
   st.release();
   return raw;
@@ -365,7 +377,7 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
   if (b < 0 || b >= st->seen.nbuckets()) PG_RETURN_POINTER(st);
-  st->queue(text_view(fcinfo, 1), 0, uint32_t(b), 0);
+  st->seen.add(int(b), text_view(fcinfo, 1));
   PG_RETURN_POINTER(st);
 }
 

@@ -31,6 +31,8 @@ class ActorIds {
   // probing earlier ones (events arrive in time order, so each probe is a cache miss).
   void intern_many(const std::string_view* actors, size_t n, uint32_t* ids);
   size_t size() const { return count_; }
+  // The 64-bit hash the table uses (also core/bucket_uniques.h's).
+  static uint64_t hash(std::string_view actor);
 
  private:
   static constexpr size_t kInline = 16;
@@ -42,7 +44,6 @@ class ActorIds {
   };
   static_assert(sizeof(Slot) == 32, "one slot per half cache line");
 
-  static uint64_t hash(std::string_view actor);
   uint32_t intern_hashed(std::string_view actor, uint64_t h);
   bool matches(const Slot& s, uint64_t h, std::string_view actor) const;
   void grow();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/actor_ids.h"
+#include "core/bucket_uniques.h"
 #include "core/error.h"
 #include "core/funnel.h"
 #include "core/funnel_report.h"
@@ -191,10 +192,10 @@ std::string random_actor(std::mt19937_64& rng) {
   }
 }
 
-// Actors with the same full 64-bit hash, built against a copy of ActorIds' hash (8-byte words
-// mixed into the state, murmur3's finaliser; see hash_bytes in actor_ids.cc): they land in one
-// probe chain and only their bytes tell them apart. Should the hash change, the strings merely
-// stop colliding and the test still checks ordinary ids.
+// Actors with the same full 64-bit hash, built against a copy of ActorIds' hash of actors
+// longer than 8 bytes (8-byte words mixed into the state, murmur3's finaliser; see hash_bytes
+// in actor_ids.cc): they land in one probe chain and only their bytes tell them apart. The
+// test checks that ActorIds::hash still agrees with the copy.
 uint64_t mix64(uint64_t x) {
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
@@ -275,7 +276,10 @@ TEST(ActorIds, FullHashCollisions) {
   };
   for (const auto& g : groups) {
     const uint64_t h = mirror_hash(g[0]);
-    for (const std::string& s : g) ASSERT_EQ(mirror_hash(s), h) << "the test's own collisions";
+    for (const std::string& s : g) {
+      ASSERT_EQ(mirror_hash(s), h) << "the test's own collisions";
+      ASSERT_EQ(ActorIds::hash(s), h) << "ActorIds' hash of long actors changed: update mirror_hash";
+    }
     ASSERT_EQ(std::set<std::string>(g.begin(), g.end()).size(), g.size());
   }
   ActorIds ids;
@@ -388,6 +392,132 @@ TEST(ActorIds, BatchAgainstUnorderedMap) {
   intern_batch(ids, views.data(), views.size(), got.data());
   for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(got[i], want.at(seen[i]));
   EXPECT_EQ(ids.size(), want.size());
+}
+
+// ActorIds::hash of actors up to 8 bytes (one word through the finaliser): every length and
+// every byte position counts, and 2^20 short actors have no full collision.
+TEST(ActorIds, ShortActorHashes) {
+  std::set<uint64_t> seen;
+  size_t n = 0;
+  auto add = [&](const std::string& s) {
+    ++n;
+    seen.insert(ActorIds::hash(s));
+  };
+  add("");
+  for (size_t len = 1; len <= 9; ++len) {
+    add(std::string(len, '\0'));
+    add(std::string(len, 'a'));
+    for (size_t pos = 0; pos < len; ++pos) {
+      std::string s(len, 'a');
+      s[pos] = 'b';
+      add(s);
+    }
+  }
+  EXPECT_EQ(seen.size(), n) << "an actor of up to 9 bytes differing in one byte or the length collided";
+  std::mt19937_64 rng(8);
+  std::set<uint64_t> random_hashes;
+  std::set<std::string> actors;
+  while (actors.size() < (1u << 20)) {
+    std::string s(1 + rng() % 8, '\0');
+    for (char& c : s) c = char(rng() & 0xff);
+    if (actors.insert(s).second) random_hashes.insert(ActorIds::hash(s));
+  }
+  EXPECT_EQ(random_hashes.size(), actors.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+// BucketUniques
+
+TEST(BucketUniques, BucketCountLimits) {
+  EXPECT_EQ(sqlstate_of([] { BucketUniques b(0); }), "54000");
+  EXPECT_EQ(sqlstate_of([] { BucketUniques b(-3); }), "54000");
+  EXPECT_EQ(sqlstate_of([] { BucketUniques b(BucketUniques::kMaxBuckets + 1); }), "54000");
+  EXPECT_EQ(sqlstate_of([] { BucketUniques b(1); }), "");
+  EXPECT_EQ(sqlstate_of([] { BucketUniques b(BucketUniques::kMaxBuckets); }), "");
+  EXPECT_EQ(BucketUniques(7).nbuckets(), 7);
+  EXPECT_EQ(BucketUniques(3).counts(), std::vector<int64_t>(3, 0));
+}
+
+TEST(BucketUniques, InlineAndLongActors) {
+  BucketUniques b(3);
+  // 8 bytes is the longest actor kept in its entry, 9 the shortest kept in the byte store;
+  // "" and "\0" differ only by length; the bytes are copied.
+  std::string buf = "12345678";
+  b.add(0, buf);
+  buf = "123456789";
+  b.add(0, buf);
+  buf = "xxxxxxxx";
+  b.add(0, "12345678");
+  b.add(0, "123456789");
+  b.add(0, "");
+  b.add(0, std::string(1, '\0'));
+  b.add(0, std::string(2, '\0'));
+  b.add(0, "");
+  b.add(1, "123456789");
+  b.add(1, std::string(1000, 'q'));
+  b.add(1, std::string(1000, 'q'));
+  b.add(2, "12345678");
+  EXPECT_EQ(b.counts(), (std::vector<int64_t>{5, 2, 1}));
+}
+
+// Distinct actors per bucket against std::set, with rows in time order (one bucket at a time,
+// as events arrive), in random order, across batches and table growth, for short, 8/9-byte,
+// long and colliding actors.
+TEST(BucketUniques, RandomAgainstSets) {
+  std::mt19937_64 rng(77);
+  const std::vector<std::string> colliders = colliding(std::string(24, 'k'), 0, 30, rng);
+  for (int iter = 0; iter < 40; ++iter) {
+    const int nb = 1 + int(rng() % (iter % 4 == 0 ? 2000 : 40));
+    const bool ordered = iter % 2 == 0;
+    const size_t n = rng() % (iter % 5 == 0 ? 300000 : 5000);
+    std::vector<std::pair<int, std::string>> rows;
+    for (size_t i = 0; i < n; ++i) {
+      std::string a;
+      switch (rng() % 5) {
+        case 0:
+          a = colliders[rng() % colliders.size()];
+          break;
+        case 1:
+          a = std::string(8 + rng() % 2, 'x');
+          a[rng() % a.size()] = char('0' + rng() % 10);
+          break;
+        default:
+          a = random_actor(rng);
+      }
+      rows.emplace_back(int(rng() % uint64_t(nb)), std::move(a));
+    }
+    if (ordered) std::stable_sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    BucketUniques b(nb);
+    std::vector<std::set<std::string>> want(static_cast<size_t>(nb));
+    for (const auto& [k, a] : rows) {
+      b.add(k, a);
+      want[size_t(k)].insert(a);
+    }
+    std::vector<int64_t> counts;
+    for (const auto& w : want) counts.push_back(int64_t(w.size()));
+    ASSERT_EQ(b.counts(), counts) << "iteration " << iter << ", " << nb << " buckets, " << n << " rows";
+    ASSERT_EQ(b.counts(), counts) << "counts() twice";
+  }
+}
+
+// 32-bit tag collisions between distinct actors of one length in one bucket: the inline bytes
+// tell them apart (2^18 random 8-byte actors hold several equal tags).
+TEST(BucketUniques, TagCollisions) {
+  std::mt19937_64 rng(9);
+  std::set<std::string> actors;
+  std::map<uint32_t, int> tags;
+  BucketUniques b(1);
+  while (actors.size() < (1u << 18)) {
+    std::string s(8, '\0');
+    for (char& c : s) c = char('a' + rng() % 26);
+    if (!actors.insert(s).second) continue;
+    const uint64_t h = ActorIds::hash(s);
+    tags[uint32_t(h ^ (h >> 32))]++;
+    b.add(0, s);
+    b.add(0, s);
+  }
+  ASSERT_LT(tags.size(), actors.size()) << "the test needs equal tags";
+  EXPECT_EQ(b.counts(), std::vector<int64_t>{int64_t(actors.size())});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -528,9 +528,9 @@ BEGIN
       pulse._insight_bucket(unit, '_time', tz, hs), bv, project, ev.collection,
       t_look, t_to, ev.cond);
   ELSE
-    -- unique_users over at most 512 buckets: one pulse._uniques_report state per breakdown
-    -- group buckets the raw times (b holds _time) by the bounds of the buckets.
-    fast := m = 'unique_users' AND bl - bf + 1 <= 512 AND pulse._single_pass();
+    -- unique_users: one pulse._uniques_report state per breakdown group buckets the raw times
+    -- (b holds _time) by the bounds of the buckets.
+    fast := m = 'unique_users' AND pulse._single_pass();
     src := format($q$SELECT _user, %1$s AS b, %2$s AS bv, %3$s AS v
     FROM %4$I.%5$I
    WHERE _time >= %6$s AND _time < %7$s AND %8$s$q$,
