@@ -74,6 +74,8 @@ struct ReportBase : ReportState {
   std::string bytes;
 
   virtual void apply(const Row& r, uint32_t actor) = 0;
+  // Starts fetching what apply() for actor touches (the per-actor arrays are probed at random).
+  virtual void prefetch(uint32_t actor) const = 0;
 
   void queue(std::string_view actor, int64_t ts, uint32_t a, uint32_t b) {
     rows.push_back(Row{ts, a, b, uint32_t(bytes.size()), uint32_t(actor.size())});
@@ -85,7 +87,12 @@ struct ReportBase : ReportState {
     uint32_t ids[kBatch];
     for (size_t i = 0; i < rows.size(); ++i) keys[i] = std::string_view(bytes.data() + rows[i].off, rows[i].len);
     actors.intern_many(keys, rows.size(), ids);
-    for (size_t i = 0; i < rows.size(); ++i) apply(rows[i], ids[i]);
+    constexpr size_t kAhead = 16;
+    for (size_t i = 0; i < rows.size() && i < kAhead; ++i) prefetch(ids[i]);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i + kAhead < rows.size()) prefetch(ids[i + kAhead]);
+      apply(rows[i], ids[i]);
+    }
     rows.clear();
     bytes.clear();
   }
@@ -95,6 +102,7 @@ struct FunnelState : ReportBase {
   FunnelReport report;
   FunnelState(const FunnelParams& p, std::vector<FunnelExclusion> x) : report(p, std::move(x)) {}
   void apply(const Row& r, uint32_t actor) override { report.add(actor, r.ts, r.a, r.b); }
+  void prefetch(uint32_t actor) const override { report.prefetch(actor); }
 };
 
 struct CohortState : ReportBase {
@@ -104,6 +112,7 @@ struct CohortState : ReportBase {
   CohortState(int c, int periods, bool first_time, int64_t from)
       : matrix(c, periods, first_time), cohorts(c), range_from(from) {}
   // a: is a start event, b: is a return event
+  void prefetch(uint32_t actor) const override { matrix.prefetch(actor); }
   void apply(const Row& r, uint32_t actor) override {
     const int64_t bucket = bucket_of(r.ts);
     if (r.a) matrix.add_start(actor, r.ts < range_from ? -1 : bucket, r.ts);

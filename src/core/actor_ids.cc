@@ -21,23 +21,10 @@ uint64_t mix(uint64_t x) {
   return x;
 }
 
-// Up to 8 bytes as one word: two overlapping 4-byte loads (n >= 4), or the first, middle and
-// last byte (n < 4), hold every byte of the actor.
-uint64_t short_word(const char* p, size_t n) {
-  if (n >= 4) {
-    uint32_t lo, hi;
-    std::memcpy(&lo, p, 4);
-    std::memcpy(&hi, p + n - 4, 4);
-    return uint64_t(lo) | uint64_t(hi) << 32;
-  }
-  if (n == 0) return 0;
-  return uint64_t(uint8_t(p[0])) | uint64_t(uint8_t(p[n >> 1])) << 8 | uint64_t(uint8_t(p[n - 1])) << 16;
-}
-
 // Up to 8 bytes: that word and the length through murmur3's 64-bit finaliser. Longer: 8 bytes
 // at a time, then the tail, finished with the finaliser.
 uint64_t hash_bytes(const char* p, size_t n) {
-  if (n <= 8) return mix(short_word(p, n) ^ (uint64_t(n + 1) * 0x9e3779b97f4a7c15ULL));
+  if (n <= 8) return mix(padded(p, n).w0 ^ (uint64_t(n + 1) * 0x9e3779b97f4a7c15ULL));
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xc6a4a7935bd1e995ULL);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -73,7 +60,13 @@ const char* ActorIds::keep(std::string_view s) {
 
 bool ActorIds::matches(const Slot& s, uint64_t h, std::string_view actor) const {
   if (s.hash != h || s.len != actor.size()) return false;
-  if (actor.size() <= kInline) return std::memcmp(s.bytes, actor.data(), actor.size()) == 0;
+  if (actor.size() <= kInline) {
+    // the slot's inline bytes are zero past len: two word compares instead of a memcmp call
+    uint64_t w[2];
+    std::memcpy(w, s.bytes, sizeof w);
+    const Padded k = padded(actor.data(), actor.size());
+    return w[0] == k.w0 && w[1] == k.w1;
+  }
   const char* p;  // longer actors live in blocks_
   std::memcpy(&p, s.bytes, sizeof p);
   return std::memcmp(p, actor.data(), actor.size()) == 0;

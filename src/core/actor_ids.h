@@ -21,6 +21,32 @@
 
 namespace pulse {
 
+// An actor of up to 16 bytes as two little-endian words, zero past its end (n <= 16), read
+// without a variable-length copy: overlapping loads, shifted into place.
+struct Padded {
+  uint64_t w0 = 0, w1 = 0;
+};
+inline Padded padded(const char* p, size_t n) {
+  Padded k;
+  if (n >= 8) {
+    std::memcpy(&k.w0, p, 8);
+    if (n > 8) {
+      uint64_t t;
+      std::memcpy(&t, p + n - 8, 8);  // bytes n-8 .. n-1: keep 8 .. n-1
+      k.w1 = t >> (8 * (16 - n));
+    }
+  } else if (n >= 4) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);  // bytes n-4 .. n-1, moved to their places
+    k.w0 = uint64_t(lo) | uint64_t(hi) << (8 * (n - 4));
+  } else if (n > 0) {
+    k.w0 = uint64_t(uint8_t(p[0])) | uint64_t(uint8_t(p[n >> 1])) << (8 * (n >> 1)) |
+           uint64_t(uint8_t(p[n - 1])) << (8 * (n - 1));
+  }
+  return k;
+}
+
 class ActorIds {
  public:
   ActorIds();
@@ -68,6 +94,11 @@ class ActorBuckets {
     const size_t w = size_t(actor) * words_ + size_t(bucket >> 6);
     if (w >= bits_.size()) grow(actor);
     bits_[w] |= uint64_t(1) << (bucket & 63);
+  }
+  // Starts fetching the words of actor (a set() or test() soon).
+  void prefetch(uint32_t actor) const {
+    const size_t w = size_t(actor) * words_;
+    if (w < bits_.size()) __builtin_prefetch(&bits_[w], 1);
   }
   bool test(uint32_t actor, int bucket) const {
     const size_t w = size_t(actor) * words_ + size_t(bucket >> 6);

@@ -11,12 +11,6 @@ namespace {
 
 constexpr size_t kInline = sizeof(uint64_t);
 
-uint64_t packed(std::string_view actor) {
-  uint64_t w = 0;
-  std::memcpy(&w, actor.data(), actor.size());
-  return w;
-}
-
 }  // namespace
 
 BucketUniques::BucketUniques(int nbuckets) {
@@ -65,7 +59,7 @@ void BucketUniques::flush() {
 void BucketUniques::insert(Set& s, uint32_t tag, std::string_view actor) {
   if ((s.count + 1) * 2 > s.entries.size()) grow(s);  // load factor <= 1/2
   const bool inline_actor = actor.size() <= kInline;
-  const uint64_t w = inline_actor ? packed(actor) : 0;
+  const uint64_t w = inline_actor ? padded(actor.data(), actor.size()).w0 : 0;
   const uint32_t len_plus_1 = uint32_t(actor.size() + 1);
   const size_t mask = s.entries.size() - 1;
   size_t i = tag & mask;

@@ -60,6 +60,10 @@ class FunnelReport {
     events_++;
   }
   size_t events() const { return events_; }
+  // Starts fetching what add(actor, ...) touches.
+  void prefetch(uint32_t actor) const {
+    if (actor < per_actor_.size()) __builtin_prefetch(&per_actor_[actor], 1);
+  }
 
   // params.nsteps figures; consumes the events (call once). tick is called every few thousand
   // actors and may throw.

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -9,7 +10,10 @@ namespace pulse {
 
 namespace {
 constexpr size_t kHugePage = size_t(2) << 20;
-}
+constexpr size_t kPage = 4096;
+
+size_t page_round(size_t bytes) { return (bytes + kPage - 1) & ~(kPage - 1); }
+}  // namespace
 
 void* huge_map(size_t bytes) {
   if (bytes < kHugePage) {
@@ -18,10 +22,15 @@ void* huge_map(size_t bytes) {
     if (!small) throw std::bad_alloc();
     return small;
   }
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+  // Huge pages back only 2 MB-aligned stretches: map 2 MB more, keep the aligned part.
+  const size_t len = page_round(bytes);
+  char* raw = static_cast<char*>(mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kHugePage - 1) & ~uintptr_t(kHugePage - 1));
+  if (p > raw) munmap(raw, size_t(p - raw));
+  if (raw + len + kHugePage > p + len) munmap(p + len, size_t(raw + len + kHugePage - (p + len)));
 #ifdef MADV_HUGEPAGE
-  madvise(p, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
+  madvise(p, len, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
   return p;
 }
@@ -30,7 +39,7 @@ void huge_unmap(void* p, size_t bytes) {
   if (bytes < kHugePage)
     std::free(p);
   else
-    munmap(p, bytes);
+    munmap(p, page_round(bytes));
 }
 
 }  // namespace pulse

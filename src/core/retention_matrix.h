@@ -25,6 +25,8 @@ class RetentionMatrix {
 
   // bucket: -1 (first_time: an earlier start) or 0..cohorts-1; others are ignored.
   void add_start(uint32_t actor, int64_t bucket, int64_t ts);
+  // Starts fetching what add_return(actor, ...) touches.
+  void prefetch(uint32_t actor) const { returns_.prefetch(actor); }
   // bucket: 0..cohorts+periods-2; others are ignored.
   void add_return(uint32_t actor, int64_t bucket) {
     if (bucket >= 0 && bucket < returns_.nbuckets()) returns_.set(actor, int(bucket));

@@ -394,6 +394,24 @@ TEST(ActorIds, BatchAgainstUnorderedMap) {
   EXPECT_EQ(ids.size(), want.size());
 }
 
+// padded(): every length 0..16 against a zero-filled copy, with bytes on both sides of the
+// actor that must not leak in.
+TEST(ActorIds, PaddedWords) {
+  std::mt19937_64 rng(3);
+  for (int round = 0; round < 200; ++round) {
+    char buf[48];
+    for (char& c : buf) c = char(rng() & 0xff);
+    for (size_t n = 0; n <= 16; ++n) {
+      const char* p = buf + 16;
+      uint64_t want[2] = {0, 0};
+      std::memcpy(want, p, n);
+      const Padded got = padded(p, n);
+      ASSERT_EQ(got.w0, want[0]) << "length " << n;
+      ASSERT_EQ(got.w1, want[1]) << "length " << n;
+    }
+  }
+}
+
 // ActorIds::hash of actors up to 8 bytes (one word through the finaliser): every length and
 // every byte position counts, and 2^20 short actors have no full collision.
 TEST(ActorIds, ShortActorHashes) {
