@@ -1,9 +1,10 @@
 // Single-pass aggregates behind pulse.funnel, pulse.retention and pulse.trends
 // (sql/ext/parts/30_analytics.sql, 31_insights.sql). Each one reads every event of the
-// analysis in ONE aggregate state instead of one Postgres group per actor: actors are
-// numbered by core/actor_ids.h, per-actor data lives in flat arrays, and the final function
-// returns the whole report. They are internal (pulse._*_report): the insight builders
-// validate the arguments and shape the output.
+// analysis in ONE aggregate state instead of one Postgres group per actor, and the final
+// function returns the whole report. The funnel and retention number actors
+// (core/actor_ids.h) and keep per-actor data in flat arrays; unique users keep one set of
+// actors per bucket (core/bucket_uniques.h). They are internal (pulse._*_report): the insight
+// builders validate the arguments and shape the output.
 //
 // The state is a C++ object created with new and deleted by a reset callback of the aggregate
 // context, so it is freed when the query ends or fails. The final functions consume it, so the
