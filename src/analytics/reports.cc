@@ -121,7 +121,7 @@ struct CohortState : ReportBase {
   }
 };
 
-// Rows are added as they come: the set of one bucket stays in cache (core/bucket_uniques.h).
+// Rows go straight to the per-bucket sets (core/bucket_uniques.h), which batch them.
 struct UniquesState : ReportState {
   BucketUniques seen;
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
