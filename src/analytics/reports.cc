@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/actor_batch.h"
 #include "core/actor_ids.h"
 #include "core/bucket_uniques.h"
 #include "core/funnel_report.h"
@@ -65,37 +66,31 @@ struct ReportBase : ReportState {
   struct Row {
     int64_t ts;
     uint32_t a, b;  // report-specific payload
-    uint32_t off, len;
   };
-  static constexpr size_t kBatch = 256;
-  static constexpr size_t kBatchBytes = size_t(1) << 20;
 
   ActorIds actors;
-  std::vector<Row> rows;
-  std::string bytes;
+  ActorBatch<Row, 256> rows;
 
   virtual void apply(const Row& r, uint32_t actor) = 0;
   // Starts fetching what apply() for actor touches (the per-actor arrays are probed at random).
   virtual void prefetch(uint32_t actor) const = 0;
 
   void queue(std::string_view actor, int64_t ts, uint32_t a, uint32_t b) {
-    rows.push_back(Row{ts, a, b, uint32_t(bytes.size()), uint32_t(actor.size())});
-    bytes.append(actor);
-    if (rows.size() == kBatch || bytes.size() >= kBatchBytes) flush();  // offsets stay < 2^32
+    if (rows.push(actor, Row{ts, a, b})) flush();
   }
   void flush() override {
-    std::string_view keys[kBatch];
-    uint32_t ids[kBatch];
-    for (size_t i = 0; i < rows.size(); ++i) keys[i] = std::string_view(bytes.data() + rows[i].off, rows[i].len);
-    actors.intern_many(keys, rows.size(), ids);
+    std::string_view keys[decltype(rows)::kCapacity];
+    uint32_t ids[decltype(rows)::kCapacity];
+    const size_t n = rows.size();
+    for (size_t i = 0; i < n; ++i) keys[i] = rows.actor(i);
+    actors.intern_many(keys, n, ids);
     constexpr size_t kAhead = 16;
-    for (size_t i = 0; i < rows.size() && i < kAhead; ++i) prefetch(ids[i]);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (i + kAhead < rows.size()) prefetch(ids[i + kAhead]);
-      apply(rows[i], ids[i]);
+    for (size_t i = 0; i < n && i < kAhead; ++i) prefetch(ids[i]);
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) prefetch(ids[i + kAhead]);
+      apply(rows.payload(i), ids[i]);
     }
     rows.clear();
-    bytes.clear();
   }
 };
 

@@ -42,18 +42,15 @@ void BucketUniques::add(int bucket, std::string_view actor) {
   const uint32_t tag = uint32_t(h ^ (h >> 32));
   const Set& s = sets_[size_t(bucket)];
   if (s.entries.size()) __builtin_prefetch(&s.entries[tag & (s.entries.size() - 1)]);
-  pending_[npending_++] = Pending{tag, bucket, uint32_t(scratch_.size()), uint32_t(actor.size())};
-  scratch_.append(actor);
-  if (npending_ == kBatch || scratch_.size() >= kBatchBytes) flush();  // offsets stay < 2^32
+  if (pending_.push(actor, Pending{tag, bucket})) flush();
 }
 
 void BucketUniques::flush() {
-  for (size_t k = 0; k < npending_; ++k) {
-    const Pending& p = pending_[k];
-    insert(sets_[size_t(p.bucket)], p.tag, std::string_view(scratch_.data() + p.off, p.len));
+  for (size_t k = 0; k < pending_.size(); ++k) {
+    const Pending& p = pending_.payload(k);
+    insert(sets_[size_t(p.bucket)], p.tag, pending_.actor(k));
   }
-  npending_ = 0;
-  scratch_.clear();
+  pending_.clear();
 }
 
 void BucketUniques::insert(Set& s, uint32_t tag, std::string_view actor) {

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/actor_batch.h"
 #include "core/huge_array.h"
 
 namespace pulse {
@@ -37,8 +38,6 @@ class BucketUniques {
   std::vector<int64_t> counts();
 
  private:
-  static constexpr size_t kBatch = 64;
-  static constexpr size_t kBatchBytes = size_t(1) << 20;
   struct Entry {
     uint32_t tag;
     uint32_t len_plus_1;  // 0: empty
@@ -52,16 +51,13 @@ class BucketUniques {
   struct Pending {
     uint32_t tag;
     int bucket;
-    uint32_t off, len;  // in scratch_
   };
   void grow(Set& s);
   void insert(Set& s, uint32_t tag, std::string_view actor);
   void flush();
 
   std::vector<Set> sets_;
-  Pending pending_[kBatch];
-  size_t npending_ = 0;
-  std::string scratch_;
+  ActorBatch<Pending, 64> pending_;
   size_t largest_ = 16;  // entries of the largest table so far
   // First tables are at most this large, so presizing adds at most kPresizeBytes in all
   static constexpr size_t kPresizeBytes = size_t(64) << 20;

@@ -28,7 +28,7 @@ void* huge_map(size_t bytes) {
   if (raw == MAP_FAILED) throw std::bad_alloc();
   char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kHugePage - 1) & ~uintptr_t(kHugePage - 1));
   if (p > raw) munmap(raw, size_t(p - raw));
-  if (raw + len + kHugePage > p + len) munmap(p + len, size_t(raw + len + kHugePage - (p + len)));
+  munmap(p + len, size_t(raw + kHugePage - p));  // the rest of the extra 2 MB
 #ifdef MADV_HUGEPAGE
   madvise(p, len, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
