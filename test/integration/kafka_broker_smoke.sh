@@ -122,6 +122,7 @@ timeout 90 /usr/bin/python3 - "$T" "$N" <<'PY' || fail "consumer group"
 import os, sys, time
 from confluent_kafka import Consumer
 topic, n = sys.argv[1], int(sys.argv[2])
+from confluent_kafka import TopicPartition
 conf = {"bootstrap.servers": os.environ["KAFKA_BROKERS"], "group.id": "smoke-group",
         "session.timeout.ms": 6000, "auto.offset.reset": "earliest", "enable.auto.commit": False}
 t0 = time.time()
@@ -146,8 +147,14 @@ t_all = time.time() - t0
 split_at_end = (assigned["a"], assigned["b"])
 if len(seen) != n or not split():
     sys.exit("group read %d distinct of %d messages, assignments %s" % (len(seen), n, assigned))
-for c in members.values():         # commit both before either leaves (leaving rebalances)
-    c.commit(asynchronous=False)
+# Commit both before either leaves (leaving rebalances). Each member commits, for the
+# partitions it holds now, the offset after the last message the group read there: its own
+# position may lag when a partition moved to it after the other member had read it.
+last = {}
+for p, o in seen:
+    last[p] = max(last.get(p, -1), o)
+for name, c in members.items():
+    c.commit(offsets=[TopicPartition(topic, p, last[p] + 1) for p in assigned[name]], asynchronous=False)
 for c in members.values():
     c.close()
 # a new member of the same group resumes at the committed offsets: nothing left to read
