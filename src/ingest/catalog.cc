@@ -3,6 +3,7 @@
 #include "core/names.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
+#include "pg/trust.h"
 
 extern "C" {
 #include "access/table.h"
@@ -120,16 +121,19 @@ TableShape read_shape(Oid relid) {
   int natts = 0;
   char** names = nullptr;
   char** types = nullptr;
+  Oid* typids = nullptr;
   pg::call([&] {
     Relation rel = table_open(relid, AccessShareLock);
     TupleDesc desc = RelationGetDescr(rel);
     names = static_cast<char**>(palloc0(sizeof(char*) * (desc->natts + 1)));
     types = static_cast<char**>(palloc0(sizeof(char*) * (desc->natts + 1)));
+    typids = static_cast<Oid*>(palloc0(sizeof(Oid) * (desc->natts + 1)));
     for (int k = 0; k < desc->natts; k++) {
       Form_pg_attribute a = TupleDescAttr(desc, k);
       if (a->attisdropped) continue;
       names[natts] = pstrdup(NameStr(a->attname));
       types[natts] = format_type_with_typemod(a->atttypid, a->atttypmod);
+      typids[natts] = a->atttypid;
       natts++;
     }
     // Released at once: holding it would turn a later ADD COLUMN into a lock upgrade that
@@ -137,7 +141,17 @@ TableShape read_shape(Oid relid) {
     table_close(rel, AccessShareLock);
   });
   TableShape shape;
-  for (int k = 0; k < natts; k++) shape.add(names[k], classify_pg_type(types[k]));
+  for (int k = 0; k < natts; k++) {
+    // Ingestion runs as the extension owner: a column type that a project role could have
+    // written (its input function, a domain's CHECK) is never evaluated.
+    std::string untrusted = pg::untrusted_type(typids[k]);
+    if (!untrusted.empty())
+      throw Error(sqlstate::kInsufficientPrivilege,
+                  "column \"" + std::string(names[k]) + "\" of a collection has a type pg_pulse does not trust",
+                  "It uses " + untrusted + ".",
+                  "Collections take built-in types and types owned by a superuser (not temporary ones).");
+    shape.add(names[k], classify_pg_type(types[k]));
+  }
   return shape;
 }
 

@@ -10,6 +10,7 @@
 #include "ingest/writer.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
+#include "pg/trust.h"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -153,10 +154,10 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
       throw Error(sqlstate::kInvalidParameter, "type of field \"" + raw + "\" must be a string naming a type");
     std::string tname = *types[k];
     char* canonical = nullptr;
+    Oid typid = InvalidOid;
     bool ok = true;
     try {
       pg::call([&] {
-        Oid typid;
         int32 typmod;
         parseTypeString(tname.c_str(), &typid, &typmod, false);
         canonical = format_type_with_typemod(typid, typmod);
@@ -167,6 +168,13 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
     if (!ok)
       throw Error(sqlstate::kUndefinedObject, "type \"" + tname + "\" of field \"" + raw + "\" does not exist", "",
                   "Use a Postgres type name such as text, numeric, bigint, timestamptz, jsonb or text[].");
+    // Ingestion (SECURITY DEFINER) evaluates the type's input function and a domain's checks:
+    // only types no project role can have written are accepted.
+    std::string untrusted = pg::untrusted_type(typid);
+    if (!untrusted.empty())
+      throw Error(sqlstate::kInsufficientPrivilege, "type \"" + tname + "\" of field \"" + raw + "\" cannot be used",
+                  "It uses " + untrusted + ".",
+                  "Collections take built-in types and types owned by a superuser (not temporary ones).");
     cols.push_back(Column{name, classify_pg_type(canonical)});
   }
   if (cols.size() > size_t(pulse_max_fields_per_collection))

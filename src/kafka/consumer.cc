@@ -21,6 +21,7 @@
 #include "core/json_decode.h"
 #include "core/names.h"
 #include "ingest/writer.h"
+#include "kafka/settings.h"
 #include "kafka/shmem.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
@@ -57,6 +58,7 @@ struct Subscription {
   std::vector<std::string> topics;
   std::vector<std::pair<std::string, std::string>> options;  // librdkafka settings
   int32_t avro_schema_id = -1;
+  Oid owner = InvalidOid;  // the role whose privileges decide which settings are accepted
   int batch_size = 10000;
   int batch_timeout_ms = 200;
 };
@@ -170,14 +172,19 @@ void Worker::load_subscription() {
         " greatest(1, (extract(epoch FROM batch_timeout) * 1000)::int),"
         " coalesce((options->>'avro.schema_id')::int, -1),"
         " coalesce((SELECT string_agg(key || chr(1) || value, chr(2)) FROM jsonb_each_text(options)"
-        "           WHERE key NOT LIKE 'avro.%' AND key NOT LIKE 'pulse.%'), '')"
+        "           WHERE key <> 'avro.schema_id'), ''),"
+        " (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = owner)"
         " FROM pulse.kafka_subscriptions WHERE id = $1",
         {Arg::int8(slot_->subscription_id)});
     if (SPI_processed != 1) throw Error(sqlstate::kUndefinedObject, "kafka subscription no longer exists");
-    char* v[10];
+    char* v[11];
     pg::call([&] {
-      for (int c = 0; c < 10; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
+      for (int c = 0; c < 11; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
     });
+    if (!v[10])
+      throw Error(sqlstate::kInsufficientPrivilege, "the owner of the Kafka subscription no longer exists", "",
+                  "A pulse_admin member may take it over with pulse.kafka_alter.");
+    sub_.owner = Oid(strtoul(v[10], nullptr, 10));
     sub_.id = slot_->subscription_id;
     sub_.project = v[0];
     std::string topics = v[1];
@@ -207,6 +214,8 @@ void Worker::load_subscription() {
       sub_.group_id = std::string("pg_pulse.") + db + "." + std::to_string(sub_.id);
     }
     if (sub_.format == "avro") load_avro_schema(sub_.avro_schema_id);
+    // the settings again, with the owner's privileges of now (they may have been revoked since)
+    check_settings(sub_.brokers, sub_.options, sub_.owner);
   });
 }
 
@@ -532,6 +541,8 @@ void pulse_kafka_worker_main(Datum main_arg) {
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(pulse_database, NULL, 0);
   pgstat_report_appname("pg_pulse kafka consumer");
+  // SQL run by the worker resolves only catalog objects (no schema a role may create in)
+  SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
   before_shmem_exit(worker_exit, 0);
   char message[512] = "";
   ErrorData* pg_error = nullptr;

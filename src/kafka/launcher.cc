@@ -20,6 +20,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
@@ -205,6 +206,8 @@ void pulse_kafka_launcher_main(Datum) {
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(pulse_database, NULL, 0);
   pgstat_report_appname("pg_pulse launcher");
+  // SQL run by the worker resolves only catalog objects (no schema a role may create in)
+  SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 
   stop_orphans();
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);

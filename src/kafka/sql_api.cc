@@ -6,12 +6,15 @@
 
 #include "core/avro_decode.h"
 #include "ingest/catalog.h"
+#include "kafka/settings.h"
 #include "kafka/shmem.h"
 #include "pg/spi.h"
 
 extern "C" {
 #include "access/htup_details.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 }
@@ -26,6 +29,58 @@ PULSE_SQL_FUNCTION(pulse_kafka_require_preload) {
 
 // pulse._kafka_wake(): the launcher re-reads subscriptions now.
 PULSE_SQL_FUNCTION(pulse_kafka_wake) {
+  kafka::wake_launcher();
+  PG_RETURN_VOID();
+}
+
+// pulse._kafka_check_settings(brokers text, options jsonb): raises what kafka::check_settings
+// finds for a subscription owned by the calling role (the session's role).
+PULSE_SQL_FUNCTION(pulse_kafka_check_settings) {
+  std::string brokers = pg::require_text(fcinfo, 0, "brokers");
+  if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "options must not be null");
+  Datum options = PG_GETARG_DATUM(1);
+  pg::spi_connect();
+  pg::Arg a;
+  a.type = JSONBOID;
+  a.value = options;
+  uint64_t n = pg::spi_exec(
+      "SELECT key, CASE WHEN jsonb_typeof(value) IN ('string', 'number', 'boolean') THEN value #>> '{}' END"
+      " FROM jsonb_each($1) ORDER BY key",
+      {a});
+  kafka::Settings settings;
+  for (uint64_t r = 0; r < n; r++) {
+    char *k = nullptr, *v = nullptr;
+    pg::call([&] {
+      k = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+      v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+    });
+    if (!v)
+      throw Error(sqlstate::kInvalidParameter,
+                  "Kafka setting \"" + std::string(k).substr(0, 100) + "\" must be a string, number or boolean");
+    settings.emplace_back(k, v);
+  }
+  pg::spi_finish();
+  Oid owner = InvalidOid;
+  pg::call([&] { owner = GetOuterUserId(); });
+  kafka::check_settings(brokers, settings, owner);
+  PG_RETURN_VOID();
+}
+
+// pulse._kafka_restart(id): the subscription's running workers finish their batch and stop; the
+// launcher starts them again with the subscription's current settings.
+PULSE_SQL_FUNCTION(pulse_kafka_restart) {
+  int64 id = PG_GETARG_INT64(0);
+  if (kafka::shared) {
+    pg::call([&] {
+      LWLockAcquire(kafka::shared->lock, LW_EXCLUSIVE);
+      for (auto& w : kafka::shared->slots)
+        if (w.in_use && w.subscription_id == id) {
+          w.stop_requested = true;
+          if (w.latch) SetLatch(w.latch);
+        }
+      LWLockRelease(kafka::shared->lock);
+    });
+  }
   kafka::wake_launcher();
   PG_RETURN_VOID();
 }

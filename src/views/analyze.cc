@@ -246,6 +246,7 @@ void analyze_query(const char* sql, Analysis* out) {
     return;
   }
   Query* q = parse_analyze_fixedparams(rs, sql, NULL, 0, NULL);
+  out->query = q;
   // everything deparsed from here on is qualified unless it lives in pg_catalog
   set_local_search_path("pg_catalog, pg_temp");
   if (q->commandType != CMD_SELECT || q->utilityStmt) {

@@ -6,6 +6,7 @@
 
 extern "C" {
 #include "nodes/pg_list.h"
+#include "nodes/parsenodes.h"
 #include "nodes/primnodes.h"
 }
 
@@ -53,6 +54,7 @@ struct OutPlan {
 };
 
 struct Analysis {
+  Query* query = nullptr;   // the analysed query (for the trust check and the deparsed definition)
   char* problem = nullptr;  // the construct that cannot be maintained incrementally
   bool not_select = false;  // not even a single SELECT (refused for every strategy)
   Oid relid = InvalidOid;

@@ -18,6 +18,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
@@ -101,6 +102,8 @@ void pulse_view_refresher_main(Datum) {
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(pulse_database, NULL, 0);
   pgstat_report_appname("pg_pulse view refresher");
+  // SQL run by the worker resolves only catalog objects (no schema a role may create in)
+  SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
   int32 ids[kMaxDue];
   for (;;) {
     CHECK_FOR_INTERRUPTS();

@@ -1,10 +1,11 @@
 // pulse.create_view and pulse.refresh_view (DESIGN.md section 4).
 //
-// Objects of a view <p>.<v> (owned by the extension's owner, except the defining query, which
-// belongs to <p>_writer so that it only ever reads with the project's privileges; refreshes
-// run as <p>_writer, which may change the state rows and nothing else):
-//   <p>._pulse_def_<v>     the defining query as a plain view
-//   <p>._pulse_full_<v>()  that query evaluated in the view's pinned time zone
+// Objects of a view <p>.<v>, all owned by the extension's owner (a project role owns none, so
+// none can add rules, grants or code to them):
+//   <p>._pulse_def_<v>     the defining query (deparsed, every name qualified) as a
+//                          security_invoker view that only the writer may read
+//   <p>._pulse_full_<v>()  that query evaluated in the view's pinned time zone (run as the
+//                          writer: by refreshes and by pulse._view_recompute)
 //   <p>._pulse_state_<v>   cache: the result; incremental/realtime: one row of partial
 //                          aggregate states per group (unique NULLS NOT DISTINCT on the keys)
 //   <p>._pulse_delta_<v>(s, t, skip)  partial states of the rows with _shard_time >= t whose
@@ -24,6 +25,7 @@
 #include "ingest/catalog.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
+#include "pg/trust.h"
 #include "views/analyze.h"
 
 extern "C" {
@@ -40,6 +42,8 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "utils/ruleutils.h"
+#include "funcapi.h"
+#include "utils/tuplestore.h"
 #include "access/transam.h"
 #include "storage/procarray.h"
 }
@@ -187,28 +191,6 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
   return out;
 }
 
-Oid role_oid(const std::string& role) {
-  Oid r = InvalidOid;
-  pg::call([&] { r = get_role_oid(role.c_str(), false); });
-  return r;
-}
-
-// Runs f with the privileges of role (and no way to change them back from inside).
-template <class F>
-void as_role(Oid role, F&& f) {
-  Oid save_uid;
-  int save_sec;
-  GetUserIdAndSecContext(&save_uid, &save_sec);
-  SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-  try {
-    f();
-  } catch (...) {
-    SetUserIdAndSecContext(save_uid, save_sec);
-    throw;
-  }
-  SetUserIdAndSecContext(save_uid, save_sec);
-}
-
 std::string timestamptz_text(TimestampTz t) {
   std::string out;
   pg::call([&] { out = DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(t))); });
@@ -327,9 +309,9 @@ int64_t refresh_by_id(int32 id, bool full) {
     std::vector<Arg> args = {prev_snap ? Arg::text(*prev_snap) : Arg::null_text(),
                              prev_t ? Arg::text(*prev_t) : Arg::null_text(),
                              own ? Arg::text(std::to_string(own)) : Arg::null_text()};
-    Oid writer = role_oid(*reg[9]);
+    Oid writer = pg::role_oid(*reg[9]);
     int64_t rows = 0;
-    as_role(writer, [&] {
+    pg::as_role(writer, [&] {
       if (rebuild) {
         pg::spi_exec_snapshot(*reg[7], args, snap);
         merged = rows = int64_t(pg::spi_exec_snapshot(*reg[8], args, snap));
@@ -384,6 +366,17 @@ int64_t refresh_by_id(int32 id, bool full) {
 
 namespace {
 
+// "name type [COLLATE c], ..." of a relation's columns, for a column definition list.
+std::string column_definitions(const std::string& relation) {
+  return *pg::spi_value(
+      "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname) || ' ' ||"
+      " pg_catalog.format_type(a.atttypid, a.atttypmod) ||"
+      " CASE WHEN a.attcollation <> t.typcollation THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END,"
+      " ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+      " WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+      {Arg::text(relation)});
+}
+
 struct Names {
   std::string P, view, def, full, state, delta, key, keytype;
 };
@@ -432,13 +425,25 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
   std::string writer = project + "_writer", reader = project + "_reader";
   Names n = names_of(project, name);
 
-  // The defining query, resolved like the user would (the project's schema first), checked
-  // by Postgres' own analyzer.
-  set_search_path(quote_ident(project) + ", public");
+  // The defining query, resolved like the user would (the project's schema first, temporary
+  // objects last), parsed and analysed by Postgres as the writer: whatever the text makes
+  // Postgres run while parsing (type input functions of its literals) runs with the writer's
+  // privileges. Then every object it uses must be trusted: the query is later deparsed,
+  // planned and (for realtime reads) partly evaluated by other roles.
+  set_search_path(quote_ident(project) + ", public, pg_temp");
+  Oid writer_oid = pg::role_oid(writer);
   Analysis a;
-  pg::call([&] { analyze_query(query.c_str(), &a); });
+  pg::as_role(writer_oid, [&] { pg::call([&] { analyze_query(query.c_str(), &a); }); });
   if (a.not_select)
     throw Error("42601", "a view's query must be one SELECT statement", "Found " + s(a.problem) + ".");
+  std::string untrusted = pg::untrusted_in_query(a.query);
+  if (!untrusted.empty())
+    throw Error(sqlstate::kInsufficientPrivilege, "a view's query cannot use " + untrusted, "",
+                "View queries may use built-in objects and objects owned by a superuser (not temporary ones).");
+  // the definition as Postgres understands it, every name qualified that pg_catalog does not hold
+  std::string definition;
+  set_search_path("pg_catalog, pg_temp");
+  pg::call([&] { definition = pg_get_querydef(a.query, false); });
   if (strategy != "cache") {
     if (a.problem)
       throw Error(sqlstate::kFeatureNotSupported,
@@ -455,12 +460,14 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
                       "\", which is not a collection of project \"" + project + "\"",
                   "", "Use strategy => 'cache' for queries over other tables.");
   }
-  set_search_path(quote_ident(project) + ", public");
-  pg::spi_exec("CREATE VIEW " + n.def + " AS " + query);
-  set_search_path("pg_catalog, pg_temp");
-  pg::spi_exec("ALTER VIEW " + n.def + " OWNER TO " + quote_ident(writer));
-  pg::spi_exec("GRANT SELECT ON " + n.def + " TO " + quote_ident(reader));
+  // The defining query as a view of the extension's that reads with the privileges of whoever
+  // runs it: only the writer may (refreshes and recomputations run as the writer).
+  pg::spi_exec("CREATE VIEW " + n.def + " WITH (security_invoker = true) AS " + definition);
+  pg::spi_exec("REVOKE ALL ON " + n.def + " FROM PUBLIC");
+  pg::spi_exec("GRANT SELECT ON " + n.def + " TO " + quote_ident(writer));
   pg::spi_exec("CREATE FUNCTION " + n.full + "() RETURNS SETOF " + n.def + " LANGUAGE sql STABLE" + pinned + " SET search_path = pg_catalog, pg_temp AS " + quote_literal("SELECT * FROM " + n.def));
+  pg::spi_exec("REVOKE ALL ON FUNCTION " + n.full + "() FROM PUBLIC");
+  pg::spi_exec("GRANT EXECUTE ON FUNCTION " + n.full + "() TO " + quote_ident(writer));
 
   std::string merge_sql, rebuild1 = "DELETE FROM " + n.state, rebuild2, view_sql;
   std::string collection = strategy == "cache" ? std::string() : s(a.relname);
@@ -516,6 +523,9 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
     pg::spi_exec("CREATE FUNCTION " + n.delta +
                  "(s pg_catalog.pg_snapshot, t timestamptz, skip xid8 DEFAULT NULL) RETURNS SETOF " + n.state +
                  " LANGUAGE plpgsql STABLE ROWS 100" + pinned + " SET enable_sort = off SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
+    pg::spi_exec("REVOKE ALL ON FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) FROM PUBLIC");
+    pg::spi_exec("GRANT EXECUTE ON FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) TO " +
+                 quote_ident(reader));
     merge_sql = "INSERT INTO " + n.state + " AS s SELECT * FROM " + n.delta +
                 "($1::pg_catalog.pg_snapshot, $2::timestamptz, $3::xid8) ON CONFLICT ON CONSTRAINT " + n.key +
                 (unions.empty() ? " DO NOTHING" : " DO UPDATE SET " + join(unions, ", ")) + " RETURNING (xmax = 0)";
@@ -548,6 +558,8 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
     std::vector<std::string> merged_sel = prefixed("u.", gcols);
     for (auto& m : merged) merged_sel.push_back(m);
     std::string tail = having.empty() ? "" : " AND (" + having + ")";
+    // after an UPDATE / DELETE / TRUNCATE a realtime read recomputes the query, as the writer
+    std::string recompute = "SELECT * FROM pulse._view_recompute($ID$) AS f(" + column_definitions(n.def) + ")";
     if (strategy == "incremental") {
       view_sql = gcols.empty()
                      // no GROUP BY: exactly one row, even before the first merge
@@ -561,7 +573,7 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
                         "(w.snapshot, w.threshold, NULL) d";
       view_sql = "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)) SELECT " + join(outs, ", ") +
                  " FROM (SELECT " + join(merged_sel, ", ") + " FROM (" + src + ") u) m WHERE NOT (SELECT w.dirty FROM w)" +
-                 tail + " UNION ALL SELECT * FROM " + n.full + "() f WHERE (SELECT w.dirty FROM w)";
+                 tail + " UNION ALL " + recompute + " WHERE (SELECT w.dirty FROM w)";
     } else {
       // Groups without unmerged rows are finalised straight from their stored row; only the
       // groups the delta touches are merged. Keys are matched as records (NULL-safe) through
@@ -580,8 +592,8 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
                             join(prefixed("d.", srccols), ", ") + " FROM d) u GROUP BY " + join(prefixed("u.", gcols), ", ");
       view_sql = "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)), " + d + ", " + st + " SELECT " +
                  join(outs, ", ") + " FROM (" + untouched + " UNION ALL " + touched +
-                 ") m WHERE NOT (SELECT w.dirty FROM w)" + tail + " UNION ALL SELECT * FROM " + n.full +
-                 "() f WHERE (SELECT w.dirty FROM w)";
+                 ") m WHERE NOT (SELECT w.dirty FROM w)" + tail + " UNION ALL " + recompute +
+                 " WHERE (SELECT w.dirty FROM w)";
     }
   }
   pg::spi_exec("GRANT SELECT, INSERT, UPDATE, DELETE ON " + n.state + " TO " + quote_ident(writer));
@@ -594,8 +606,7 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
   if (strategy == "cache") {
     view_sql = "SELECT * FROM " + n.state;
   } else {
-    size_t p = view_sql.find("$ID$");
-    if (p != std::string::npos) view_sql.replace(p, 4, *id);
+    for (size_t p; (p = view_sql.find("$ID$")) != std::string::npos;) view_sql.replace(p, 4, *id);
     // UPDATE, DELETE and TRUNCATE on the collection mark its views for rebuild
     std::string coll = n.P + "." + quote_ident(collection);
     if (!pg::spi_value("SELECT 1 FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = '_pulse_views_invalidate'",
@@ -624,6 +635,51 @@ PULSE_SQL_FUNCTION(pulse_refresh_view) {
   int64_t n = refresh_by_id(std::stoi(*id), full);
   pg::spi_finish();
   PG_RETURN_INT64(n);
+}
+
+// pulse._view_recompute(view_id) → SETOF record: the view's defining query evaluated now, as
+// the project's writer (never as the caller: the query is the writer's code), for a caller
+// (the session's role, as for every SECURITY DEFINER function) with the privileges of the
+// project's reader. Realtime views read it after an UPDATE, DELETE
+// or TRUNCATE of their collection until the next refresh.
+PULSE_SQL_FUNCTION(pulse_view_recompute) {
+  int32 id = PG_GETARG_INT32(0);
+  ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
+  pg::call([&] { InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC); });
+  pg::spi_connect();
+  auto row = pg::spi_column(
+      "SELECT x FROM pulse.view_registry v JOIN pulse.projects p ON p.name = v.project,"
+      " LATERAL unnest(ARRAY[v.project, v.name, p.writer_role, p.reader_role]) x WHERE v.id = $1",
+      {Arg::int4(id)});
+  if (row.size() != 4) throw Error(sqlstate::kUndefinedObject, "view " + std::to_string(id) + " does not exist");
+  std::string project = *row[0], name = *row[1], writer = *row[2], reader = *row[3];
+  Oid reader_oid = pg::role_oid(reader);
+  bool allowed = false;
+  pg::call([&] { allowed = has_privs_of_role(GetOuterUserId(), reader_oid); });
+  if (!allowed)
+    throw Error(sqlstate::kInsufficientPrivilege, "permission denied to read view \"" + project + "." + name + "\"", "",
+                "Views are read by members of " + quote_ident(reader) + ".");
+  std::string sql = "SELECT * FROM " + names_of(project, name).full + "()";
+  pg::as_role(pg::role_oid(writer), [&] {
+    pg::call([&] {
+      // streamed through a cursor: a recomputation can be large
+      SPIPlanPtr plan = SPI_prepare(sql.c_str(), 0, NULL);
+      if (!plan) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+      Portal portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+      for (;;) {
+        SPI_cursor_fetch(portal, true, 1000);
+        if (SPI_processed == 0) break;
+        if (SPI_tuptable->tupdesc->natts != rsinfo->setDesc->natts)
+          ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("view %d changed its columns", id)));
+        for (uint64 r = 0; r < SPI_processed; r++) tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[r]);
+        SPI_freetuptable(SPI_tuptable);
+        CHECK_FOR_INTERRUPTS();
+      }
+      SPI_cursor_close(portal);
+    });
+  });
+  pg::spi_finish();
+  return (Datum)0;
 }
 
 // pulse._require_writer(project): the caller's write check, for the SQL-language functions.

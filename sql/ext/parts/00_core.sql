@@ -14,10 +14,13 @@ $$;
 GRANT USAGE ON SCHEMA pulse TO PUBLIC;
 
 CREATE TABLE pulse.projects (
-  name        text PRIMARY KEY,
-  writer_role name NOT NULL,
-  reader_role name NOT NULL,
-  created_at  timestamptz NOT NULL DEFAULT now()
+  name           text PRIMARY KEY,
+  writer_role    name NOT NULL,
+  reader_role    name NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  -- whether create_project created the role (drop_project drops only those) or adopted it
+  writer_created boolean NOT NULL DEFAULT false,
+  reader_created boolean NOT NULL DEFAULT false
 );
 
 -- One row per collection table (pulse.collections is the readable view over it).
@@ -88,13 +91,70 @@ CREATE FUNCTION pulse._is_admin() RETURNS boolean
   FROM pg_roles r WHERE r.rolname = pulse._caller()
 $$;
 
-CREATE FUNCTION pulse.create_project(name text) RETURNS void
+-- The comment pg_pulse puts on the roles it creates (pg_shdescription is cluster-wide, so another
+-- database's pg_pulse recognises them too).
+CREATE FUNCTION pulse._role_marker() RETURNS text
+  LANGUAGE sql IMMUTABLE AS $$ SELECT 'pg_pulse project role'::text $$;
+
+-- Why role r cannot be a project role of pg_pulse (NULL when it can): a role with attributes or
+-- with memberships other than `parent` (the writer's reader role; NULL for a reader) is never
+-- adopted nor dropped.
+CREATE FUNCTION pulse._role_problem(r name, parent name) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
+  SELECT coalesce(
+    nullif(concat_ws(', ', CASE WHEN a.rolsuper THEN 'SUPERUSER' END, CASE WHEN a.rolcreaterole THEN 'CREATEROLE' END,
+                     CASE WHEN a.rolcreatedb THEN 'CREATEDB' END, CASE WHEN a.rolreplication THEN 'REPLICATION' END,
+                     CASE WHEN a.rolbypassrls THEN 'BYPASSRLS' END, CASE WHEN a.rolcanlogin THEN 'LOGIN' END), ''),
+    (SELECT 'member of ' || string_agg(quote_ident(g.rolname), ', ' ORDER BY g.rolname)
+       FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+      WHERE m.member = a.oid AND g.rolname IS DISTINCT FROM parent))
+  FROM pg_roles a WHERE a.rolname = r
+$$;
+
+-- Creates role r for a project, or adopts the existing one: roles pg_pulse created (its marker
+-- comment) are adopted by any project administrator, other roles only when a superuser asks
+-- with adopt_roles; a role with attributes or other memberships never. True when created.
+CREATE FUNCTION pulse._project_role(r name, parent name, what text, project text, adopt_roles boolean)
+  RETURNS boolean
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  problem text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+    EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+    EXECUTE format('COMMENT ON ROLE %I IS %L', r, pulse._role_marker() || ': ' || what || ' of project ' || project);
+    RETURN true;
+  END IF;
+  problem := pulse._role_problem(r, parent);
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'role "%" already exists and cannot become the % role of project "%"', r, what, project
+      USING ERRCODE = '42710', DETAIL = format('It has %s; pg_pulse adopts only NOLOGIN roles without attributes or other memberships.', problem),
+            HINT = 'Choose another project name, or drop or rename that role.';
+  END IF;
+  IF coalesce(shobj_description((SELECT oid FROM pg_roles WHERE rolname = r), 'pg_authid'), '')
+       NOT LIKE pulse._role_marker() || '%' THEN
+    IF NOT adopt_roles THEN
+      RAISE EXCEPTION 'role "%" already exists and was not created by pg_pulse', r USING ERRCODE = '42710',
+        HINT = 'A superuser may adopt it: pulse.create_project(name, adopt_roles => true). pg_pulse never drops an adopted role.';
+    END IF;
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = pulse._caller()) THEN
+      RAISE EXCEPTION 'permission denied to adopt role "%"', r USING ERRCODE = '42501',
+        HINT = 'Only superusers adopt roles that pg_pulse did not create.';
+    END IF;
+  END IF;
+  RETURN false;
+END
+$$;
+
+CREATE FUNCTION pulse.create_project(name text, adopt_roles boolean DEFAULT false) RETURNS void
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
   p text := lower(name);
   problem text := pulse._name_problem('project', lower(name));
   w text := lower(name) || '_writer';
   r text := lower(name) || '_reader';
+  r_created boolean;
+  w_created boolean;
 BEGIN
   IF problem IS NOT NULL THEN
     RAISE EXCEPTION 'invalid project name "%": %', name, problem USING ERRCODE = '42602',
@@ -111,16 +171,14 @@ BEGIN
     RAISE EXCEPTION 'schema "%" already exists', p USING ERRCODE = '42P06',
       HINT = 'A project owns a schema of its own name; choose another name.';
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-    EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = w) THEN
-    EXECUTE format('CREATE ROLE %I NOLOGIN', w);
-  END IF;
+  r_created := pulse._project_role(r, NULL, 'reader', p, coalesce(adopt_roles, false));
+  w_created := pulse._project_role(w, r, 'writer', p, coalesce(adopt_roles, false));
   EXECUTE format('GRANT %I TO %I', r, w);
   EXECUTE format('CREATE SCHEMA %I', p);
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', p, r);
-  INSERT INTO pulse.projects(name, writer_role, reader_role) VALUES (p, w, r);
+  INSERT INTO pulse.projects(name, writer_role, reader_role, writer_created, reader_created)
+    VALUES (p, w, r, w_created, r_created);
+  PERFORM pulse._project_grants(p, true);
 END
 $$;
 
@@ -130,6 +188,10 @@ DECLARE
   p text := lower(name);
   proj pulse.projects;
   n int;
+  role_name name;
+  created boolean;
+  parent name;
+  problem text;
 BEGIN
   IF NOT pulse._is_admin() THEN
     RAISE EXCEPTION 'permission denied to drop project "%"', p USING ERRCODE = '42501',
@@ -145,18 +207,28 @@ BEGIN
       DETAIL = format('Its schema holds %s relations.', n),
       HINT = 'Use pulse.drop_project(name, force => true) to drop its collections and data too.';
   END IF;
+  PERFORM pulse._project_grants(p, false);
   EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', p);
   DELETE FROM pulse.rejected_fields WHERE project = p;
   DELETE FROM pulse.dead_letters WHERE project = p;
   DELETE FROM pulse.view_invalidations WHERE project = p;
   DELETE FROM pulse.projects WHERE projects.name = p;
-  BEGIN
-    EXECUTE format('DROP OWNED BY %I, %I', proj.writer_role, proj.reader_role);
-    EXECUTE format('DROP ROLE %I', proj.writer_role);
-    EXECUTE format('DROP ROLE %I', proj.reader_role);
-  EXCEPTION WHEN dependent_objects_still_exist OR undefined_object THEN
-    RAISE WARNING 'roles % and % were kept: %', proj.writer_role, proj.reader_role, SQLERRM;
-  END;
+  -- Only roles this project created go, and only while they are still plain project roles.
+  FOR role_name, created, parent IN VALUES (proj.writer_role, proj.writer_created, proj.reader_role),
+                                           (proj.reader_role, proj.reader_created, NULL::name) LOOP
+    CONTINUE WHEN NOT created OR NOT EXISTS (SELECT FROM pg_roles WHERE rolname = role_name);
+    problem := pulse._role_problem(role_name, parent);
+    IF problem IS NOT NULL THEN
+      RAISE WARNING 'role % was kept: it has %', quote_ident(role_name), problem;
+      CONTINUE;
+    END IF;
+    BEGIN
+      EXECUTE format('DROP OWNED BY %I', role_name);
+      EXECUTE format('DROP ROLE %I', role_name);
+    EXCEPTION WHEN dependent_objects_still_exist THEN
+      RAISE WARNING 'role % was kept: %', quote_ident(role_name), SQLERRM;
+    END;
+  END LOOP;
 END
 $$;
 
@@ -182,12 +254,12 @@ CREATE FUNCTION pulse.replay_dead_letters(project text, collection text DEFAULT 
   AS 'MODULE_PATHNAME', 'pulse_replay_dead_letters';
 
 -- Newest event time of a collection, for roles that may read it (NULL otherwise).
-CREATE FUNCTION pulse._last_event_time(rel regclass) RETURNS timestamptz
+CREATE FUNCTION pulse.last_event_time(collection regclass) RETURNS timestamptz
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE t timestamptz;
 BEGIN
-  IF NOT has_table_privilege(rel, 'SELECT') THEN RETURN NULL; END IF;
-  EXECUTE format('SELECT max(_time) FROM %s', rel) INTO t;
+  IF NOT has_table_privilege(collection, 'SELECT') THEN RETURN NULL; END IF;
+  EXECUTE format('SELECT max(_time) FROM %s', collection) INTO t;
   RETURN t;
 END
 $$;
@@ -202,7 +274,7 @@ SELECT c.project,
           FROM pg_attribute a
          WHERE a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped) AS fields,
        greatest(cl.reltuples, pg_stat_get_live_tuples(cl.oid), 0)::bigint AS estimated_rows,
-       pulse._last_event_time(cl.oid::regclass) AS last_event_time,
+       pulse.last_event_time(cl.oid::regclass) AS last_event_time,
        c.dedup,
        c.created_at
   FROM pulse.collection_registry c
@@ -223,5 +295,4 @@ CREATE POLICY project_readers ON pulse.rejected_fields FOR SELECT
 CREATE POLICY project_readers ON pulse.dead_letters FOR SELECT
   USING (EXISTS (SELECT FROM pg_roles r WHERE r.rolname = project || '_reader'
                                          AND pg_has_role(current_user, r.oid, 'USAGE')));
-REVOKE ALL ON FUNCTION pulse.create_project(text), pulse.drop_project(text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pulse.create_project(text), pulse.drop_project(text, boolean) TO pulse_admin;
+

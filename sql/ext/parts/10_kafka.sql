@@ -21,7 +21,10 @@ CREATE TABLE pulse.kafka_subscriptions (
   batch_timeout interval NOT NULL,
   parallelism   integer NOT NULL,
   paused        boolean NOT NULL DEFAULT false,
-  created_at    timestamptz NOT NULL DEFAULT now()
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  -- the role that created (or last altered) the subscription: its privileges decide which
+  -- librdkafka settings the workers accept
+  owner         name NOT NULL
 );
 
 -- The next offset to read per partition: written in the same transaction as the rows.
@@ -83,22 +86,20 @@ BEGIN
   RETURN sid;
 END $$;
 
-CREATE FUNCTION pulse.kafka_subscribe(project text, topics text[], brokers text, format text DEFAULT 'json',
-    collection text DEFAULT NULL, group_id text DEFAULT NULL, options jsonb DEFAULT '{}',
-    batch_size integer DEFAULT 10000, batch_timeout interval DEFAULT '200 ms', parallelism integer DEFAULT 1)
-  RETURNS bigint
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+CREATE FUNCTION pulse._kafka_check_settings(brokers text, options jsonb) RETURNS void
+  LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_kafka_check_settings';
+CREATE FUNCTION pulse._kafka_restart(id bigint) RETURNS void
+  LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_kafka_restart';
+
+-- Validates the arguments of kafka_subscribe / kafka_alter (22023 naming what is wrong; 42501
+-- for librdkafka settings the caller may not use).
+CREATE FUNCTION pulse._kafka_validate(topics text[], brokers text, format text, collection text, options jsonb,
+                                      batch_size integer, batch_timeout interval, parallelism integer)
+  RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
-  p text := lower(project);
-  c text := lower(collection);
-  sid bigint;
   problem text;
 BEGIN
-  PERFORM pulse._kafka_require_preload();
-  PERFORM pulse._require_admin('subscribe to Kafka topics');
-  IF NOT EXISTS (SELECT FROM pulse.projects WHERE name = p) THEN
-    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
-  END IF;
   IF topics IS NULL OR cardinality(topics) = 0 OR EXISTS (SELECT FROM unnest(topics) t WHERE t IS NULL OR t = '') THEN
     RAISE EXCEPTION 'topics must name at least one topic' USING ERRCODE = '22023';
   END IF;
@@ -108,8 +109,8 @@ BEGIN
   IF format IS NULL OR format NOT IN ('json', 'avro', 'avro-confluent') THEN
     RAISE EXCEPTION 'unknown format "%"', format USING ERRCODE = '22023', HINT = 'Use json, avro or avro-confluent.';
   END IF;
-  IF c IS NOT NULL THEN
-    problem := pulse._name_problem('collection', c);
+  IF collection IS NOT NULL THEN
+    problem := pulse._name_problem('collection', collection);
     IF problem IS NOT NULL THEN
       RAISE EXCEPTION 'invalid collection name "%": %', collection, problem USING ERRCODE = '42602';
     END IF;
@@ -117,6 +118,7 @@ BEGIN
   IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
     RAISE EXCEPTION 'options must be a JSON object of librdkafka settings' USING ERRCODE = '22023';
   END IF;
+  PERFORM pulse._kafka_check_settings(brokers, options);
   IF format = 'avro' AND NOT EXISTS (SELECT FROM pulse.avro_schemas s
                                      WHERE s.id::text = options->>'avro.schema_id') THEN
     RAISE EXCEPTION 'format avro needs the writer schema: options "avro.schema_id"' USING ERRCODE = '22023',
@@ -131,12 +133,59 @@ BEGIN
   IF parallelism IS NULL OR parallelism < 1 OR parallelism > 16 THEN
     RAISE EXCEPTION 'parallelism must be between 1 and 16' USING ERRCODE = '22023';
   END IF;
+END $$;
+
+CREATE FUNCTION pulse.kafka_subscribe(project text, topics text[], brokers text, format text DEFAULT 'json',
+    collection text DEFAULT NULL, group_id text DEFAULT NULL, options jsonb DEFAULT '{}',
+    batch_size integer DEFAULT 10000, batch_timeout interval DEFAULT '200 ms', parallelism integer DEFAULT 1)
+  RETURNS bigint
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  c text := lower(collection);
+  sid bigint;
+BEGIN
+  PERFORM pulse._kafka_require_preload();
+  PERFORM pulse._require_admin('subscribe to Kafka topics');
+  IF NOT EXISTS (SELECT FROM pulse.projects WHERE name = p) THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  PERFORM pulse._kafka_validate(topics, brokers, format, c, options, batch_size, batch_timeout, parallelism);
   INSERT INTO pulse.kafka_subscriptions(project, topics, brokers, format, collection, group_id, options,
-                                        batch_size, batch_timeout, parallelism)
-    VALUES (p, topics, brokers, format, c, group_id, options, batch_size, batch_timeout, parallelism)
+                                        batch_size, batch_timeout, parallelism, owner)
+    VALUES (p, topics, brokers, format, c, group_id, options, batch_size, batch_timeout, parallelism, pulse._caller())
     RETURNING id INTO sid;
   PERFORM pulse._kafka_wake();
   RETURN sid;
+END $$;
+
+-- Changes a subscription's connection settings (NULL: keep); its workers restart with them and
+-- resume from the stored offsets. The caller becomes the subscription's owner.
+CREATE FUNCTION pulse.kafka_alter(id bigint, brokers text DEFAULT NULL, options jsonb DEFAULT NULL,
+    batch_size integer DEFAULT NULL, batch_timeout interval DEFAULT NULL, parallelism integer DEFAULT NULL)
+  RETURNS boolean
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  s pulse.kafka_subscriptions;
+BEGIN
+  PERFORM pulse._require_admin('alter Kafka subscriptions');
+  SELECT * INTO s FROM pulse.kafka_subscriptions k WHERE k.id = kafka_alter.id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'Kafka subscription % does not exist', id USING ERRCODE = '42704';
+  END IF;
+  s.brokers := coalesce(kafka_alter.brokers, s.brokers);
+  s.options := coalesce(kafka_alter.options, s.options);
+  s.batch_size := coalesce(kafka_alter.batch_size, s.batch_size);
+  s.batch_timeout := coalesce(kafka_alter.batch_timeout, s.batch_timeout);
+  s.parallelism := coalesce(kafka_alter.parallelism, s.parallelism);
+  PERFORM pulse._kafka_validate(s.topics, s.brokers, s.format, s.collection, s.options, s.batch_size,
+                                s.batch_timeout, s.parallelism);
+  UPDATE pulse.kafka_subscriptions k
+     SET brokers = s.brokers, options = s.options, batch_size = s.batch_size, batch_timeout = s.batch_timeout,
+         parallelism = s.parallelism, owner = pulse._caller()
+   WHERE k.id = s.id;
+  PERFORM pulse._kafka_restart(s.id);
+  RETURN true;
 END $$;
 
 CREATE FUNCTION pulse._kafka_set(id bigint, what text) RETURNS boolean

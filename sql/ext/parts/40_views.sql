@@ -88,6 +88,12 @@ BEGIN
 END
 $$;
 
+-- The defining query of a view evaluated now, as the project's writer, for the project's
+-- readers (realtime views read it while an UPDATE / DELETE / TRUNCATE awaits a rebuild).
+CREATE FUNCTION pulse._view_recompute(view_id int) RETURNS SETOF record
+  LANGUAGE c STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_view_recompute';
+
 CREATE FUNCTION pulse._views_invalidate() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 BEGIN
@@ -187,7 +193,7 @@ SELECT v.project, v.name, v.collection, v.strategy, v.refresh_every, v.timezone,
        CASE WHEN v.strategy = 'realtime' THEN interval '0' ELSE now() - v.last_refresh END AS staleness
   FROM pulse.view_registry v
  WHERE EXISTS (SELECT FROM pg_roles r, pg_roles c
-                WHERE r.rolname = v.project || '_reader' AND c.rolname = pulse._caller()
+                WHERE r.rolname = v.project || '_reader' AND c.rolname = current_user
                   AND pg_has_role(c.oid, r.oid, 'USAGE'));
 
 REVOKE ALL ON pulse.view_registry, pulse.view_invalidations FROM PUBLIC;

@@ -1,0 +1,71 @@
+-- pg_pulse, part 90: who may execute what (docs/security.md lists every function).
+--
+-- Nothing in schema pulse is executable by PUBLIC unless listed here: internal functions
+-- (pulse._*) are granted to the roles whose query paths need them, and to nobody else.
+
+-- Internal functions that the reading paths of a project run as the reading role: realtime and
+-- incremental view reads, view deltas and refreshes (run as the writer, a member of the reader),
+-- and the insight functions (SECURITY INVOKER).
+CREATE FUNCTION pulse._reader_functions() RETURNS text[]
+  LANGUAGE sql IMMUTABLE AS $$
+  SELECT ARRAY[
+    -- views
+    '_view_watermark', '_view_recompute', '_count_merge', '_int8_sum', '_float8_accum', '_float8_merge',
+    '_numeric_accum', '_numeric_merge', '_numeric_state_final', '_numeric_state_union',
+    -- insights
+    '_name_problem', '_single_pass', '_funnel', '_funnel_spec', '_funnel_cond', '_funnel_check_filter',
+    '_funnel_events_sql', '_funnel_report', '_retention_report', '_uniques_report',
+    '_insight_run', '_insight_ts', '_insight_unit', '_insight_unit_start', '_insight_bucket',
+    '_insight_bucket_start', '_insight_bounds', '_insight_hour_shift', '_insight_unit_bucket',
+    '_insight_choice', '_insight_args', '_insight_collection', '_insight_filter', '_insight_event',
+    '_insight_column', '_retention_sql', '_trends_sql', '_paths_sql']::text[]
+$$;
+
+-- Grants (grant = true) or revokes the internal functions of pulse._reader_functions() to the
+-- reader role of project p (its writer inherits them).
+CREATE FUNCTION pulse._project_grants(p text, "grant" boolean) RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  reader name;
+  f regprocedure;
+BEGIN
+  SELECT reader_role INTO reader FROM pulse.projects WHERE name = p;
+  IF reader IS NULL OR NOT EXISTS (SELECT FROM pg_roles WHERE rolname = reader) THEN
+    RETURN;
+  END IF;
+  FOR f IN SELECT pr.oid::regprocedure FROM pg_proc pr
+            WHERE pr.pronamespace = 'pulse'::regnamespace AND pr.proname = ANY (pulse._reader_functions())
+            ORDER BY pr.oid LOOP
+    IF "grant" THEN
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, reader);
+    ELSE
+      EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %I', f, reader);
+    END IF;
+  END LOOP;
+END
+$$;
+
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse FROM PUBLIC;
+
+-- The API: every function checks its caller itself (writers of the project, pulse_admin,
+-- SELECT privileges), or reads only what the caller may read (SECURITY INVOKER analytics).
+GRANT EXECUTE ON FUNCTION
+  pulse.collect(text, text, jsonb), pulse.collect_batch(text, text, text),
+  pulse.create_collection(text, text, jsonb, boolean), pulse.replay_dead_letters(text, text, bigint[]),
+  pulse.create_view(text, text, text, text, interval), pulse.refresh_view(text, text, boolean),
+  pulse.drop_view(text, text), pulse.alter_view(text, text, text, interval),
+  pulse.funnel, pulse.retention, pulse.trends, pulse.paths,
+  pulse.avro_schema(text, text), pulse.register_avro_schema(text, text),
+  pulse.kafka_subscribe, pulse.kafka_alter, pulse.kafka_unsubscribe(bigint), pulse.kafka_pause(bigint), pulse.kafka_resume(bigint)
+  TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  pulse.window_funnel(interval, timestamptz, VARIADIC boolean[]),
+  pulse.window_funnel(interval, text[], timestamptz, VARIADIC boolean[]),
+  pulse.window_funnel_steps(interval, timestamptz, VARIADIC boolean[]),
+  pulse.window_funnel_steps(interval, text[], timestamptz, VARIADIC boolean[]),
+  pulse.retention_flags(VARIADIC boolean[])
+  TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pulse.last_event_time(regclass) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION pulse.create_project(text, boolean), pulse.drop_project(text, boolean),
+  pulse._kafka_set(bigint, text) TO pulse_admin;

@@ -1,0 +1,49 @@
+// Which database objects pg_pulse's privileged code may run, and running code as a project role.
+//
+// The rule (docs/security.md): code chosen by a project role only ever runs with that role's
+// privileges or less. A type, function, operator, view or collation is *trusted* when a project
+// role cannot have chosen its code: it lives in pg_catalog, or it is owned by a superuser, and it
+// is not a temporary object. SECURITY DEFINER code and the read paths of other roles only ever
+// use trusted objects; everything else a project role picks runs as that role (as_role).
+#pragma once
+
+#include <string>
+
+#include "pg/guard.h"
+
+extern "C" {
+#include "nodes/parsenodes.h"
+}
+
+namespace pulse::pg {
+
+// Why type typid (with its element, base, range and column types) is not trusted; empty when it
+// is. Plain C inside: call under pg::call or from code that may raise.
+std::string untrusted_type(Oid typid);
+
+// The first untrusted object a query uses (functions, operators, aggregates, types of every
+// expression, collations, views, temporary relations), described for an error message; empty
+// when there is none. Sub-queries, CTEs and functions in FROM are walked too.
+std::string untrusted_in_query(Query* query);
+
+// Runs f with the privileges of role (and as a security-restricted operation: f cannot change
+// role, session settings that outlive it, or create temporary objects). Restored on every exit.
+template <class F>
+void as_role(Oid role, F&& f) {
+  Oid save_uid;
+  int save_sec;
+  GetUserIdAndSecContext(&save_uid, &save_sec);
+  SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+  try {
+    f();
+  } catch (...) {
+    SetUserIdAndSecContext(save_uid, save_sec);
+    throw;
+  }
+  SetUserIdAndSecContext(save_uid, save_sec);
+}
+
+// The oid of a role by name (raises 42704 when it does not exist).
+Oid role_oid(const std::string& role);
+
+}  // namespace pulse::pg
