@@ -2,18 +2,19 @@
 # Run every test suite of pg_pulse, from the repo root, as root (like CI):
 #
 #   bash test/run_all.sh                 all stages
-#   bash test/run_all.sh regress pgtap   only these (of: unit regress pgtap integration);
-#                                        the extension is built and installed, and the
-#                                        cluster started, whenever regress, pgtap or
-#                                        integration is asked for
+#   bash test/run_all.sh regress pgtap   only these (of: unit regress pgtap security
+#                                        integration); the extension is built and installed,
+#                                        and the cluster started, whenever a stage other than
+#                                        unit is asked for
 #
 # Stages: unit (cmake + ctest), build (make && make install), cluster (test/cluster.sh
 # start + createdb pulse_test), regress (pg_regress over $(REGRESS)), pgtap (pg_prove per
-# test/pgtap/*.sql), integration (each executable test/integration/*.sh). The cluster is
+# test/pgtap/*.sql), security (pg_prove per test/security/NN_*.sql: hostile login roles),
+# integration (each executable test/integration/*.sh). The cluster is
 # always stopped at the end (PULSE_KEEP_CLUSTER=1 leaves it running for debugging).
 #
-# The last line is `N passed, N failed` (ctest tests + regress tests + pgTAP files +
-# integration scripts, +1 failed for each stage that could not run). Exit 0 iff nothing
+# The last line is `N passed, N failed` (ctest tests + regress tests + pgTAP files + security
+# files + integration scripts, +1 failed for each stage that could not run). Exit 0 iff nothing
 # failed and something passed. Build logs go to build/logs/.
 set -uo pipefail
 
@@ -96,20 +97,21 @@ show_tail() {
 }
 
 # ---------------------------------------------------------------- which stages
-WANT_UNIT=1 WANT_REGRESS=1 WANT_PGTAP=1 WANT_INTEGRATION=1
+WANT_UNIT=1 WANT_REGRESS=1 WANT_PGTAP=1 WANT_SECURITY=1 WANT_INTEGRATION=1
 if [ $# -gt 0 ]; then
-    WANT_UNIT=0 WANT_REGRESS=0 WANT_PGTAP=0 WANT_INTEGRATION=0
+    WANT_UNIT=0 WANT_REGRESS=0 WANT_PGTAP=0 WANT_SECURITY=0 WANT_INTEGRATION=0
     for a in "$@"; do
         case "$a" in
             unit) WANT_UNIT=1 ;;
             regress) WANT_REGRESS=1 ;;
             pgtap) WANT_PGTAP=1 ;;
+            security) WANT_SECURITY=1 ;;
             integration) WANT_INTEGRATION=1 ;;
-            *) echo "usage: $0 [unit] [regress] [pgtap] [integration]" >&2; exit 2 ;;
+            *) echo "usage: $0 [unit] [regress] [pgtap] [security] [integration]" >&2; exit 2 ;;
         esac
     done
 fi
-NEED_SERVER=$((WANT_REGRESS + WANT_PGTAP + WANT_INTEGRATION))
+NEED_SERVER=$((WANT_REGRESS + WANT_PGTAP + WANT_SECURITY + WANT_INTEGRATION))
 
 RUN_T0=$(now)
 echo "pg_pulse: running tests in $REPO"
@@ -297,7 +299,32 @@ run_pgtap() {
     stage_end pgtap "$passed" "$failed" "${bad[*]:+failed: ${bad[*]}}"
 }
 
-# ---------------------------------------------------------------- f. integration
+# ---------------------------------------------------------------- f. security
+# test/security/NN_*.sql: pgTAP files run as a superuser that open real login sessions of
+# hostile project roles (dblink) and assert that none of them gains anything.
+run_security() {
+    stage_begin "security suite (test/security, hostile login roles)"
+    local files f rc passed=0 failed=0 bad=()
+    mapfile -t files < <(find test/security -maxdepth 1 -name '[0-9]*.sql' 2>/dev/null | sort)
+    if [ "${#files[@]}" -eq 0 ]; then
+        stage_note security "skipped (no files)"
+        return
+    fi
+    for f in "${files[@]}"; do
+        timeout 600 pg_prove --psql-bin "$PGBIN/psql" -h "$PULSE_TEST_DIR" -p "$PULSE_TEST_PORT" \
+            -U postgres -d "$TEST_DB" "$f" </dev/null
+        rc=$?
+        if [ "$rc" -eq 0 ]; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+            bad+=("$(basename "$f")")
+        fi
+    done
+    stage_end security "$passed" "$failed" "${bad[*]:+failed: ${bad[*]}}"
+}
+
+# ---------------------------------------------------------------- g. integration
 run_integration() {
     stage_begin "integration scripts (test/integration/*.sh)"
     local files f rc passed=0 failed=0 bad=() t0
@@ -364,6 +391,7 @@ if [ "$NEED_SERVER" -gt 0 ]; then
     run_cluster
     [ "$WANT_REGRESS" = 1 ] && run_regress
     [ "$WANT_PGTAP" = 1 ] && run_pgtap
+    [ "$WANT_SECURITY" = 1 ] && run_security
     [ "$WANT_INTEGRATION" = 1 ] && run_integration
     report_server_problems
 fi

@@ -175,7 +175,10 @@ BEGIN
   w_created := pulse._project_role(w, r, 'writer', p, coalesce(adopt_roles, false));
   EXECUTE format('GRANT %I TO %I', r, w);
   EXECUTE format('CREATE SCHEMA %I', p);
-  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', p, r);
+  -- the writer gets USAGE too (it has it through the reader already): the grant records in the
+  -- cluster-wide pg_shdepend that this database uses the role, so no other database's
+  -- drop_project can drop it while this project exists
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I, %I', p, r, w);
   INSERT INTO pulse.projects(name, writer_role, reader_role, writer_created, reader_created)
     VALUES (p, w, r, w_created, r_created);
   PERFORM pulse._project_grants(p, true);
