@@ -124,6 +124,23 @@ SELECT * FROM pulse.collect_batch('regress_shop', E'{"_id": "h1", "amount": 1234
 SELECT _id, amount, ip, mood FROM regress_shop.hosts2 ORDER BY _id;
 SELECT field, raw_value, expected_type, reason FROM pulse.rejected_fields WHERE collection = 'hosts2' ORDER BY id;
 
+-- fields named like Postgres' system columns become harmless columns, in every door
+SELECT * FROM pulse.collect('regress_shop', 'sys', '{"xmin": 1, "ctid": "a", "tableoid": true, "cmax": 2}');
+SELECT * FROM pulse.collect_batch('regress_shop', E'{"xmax": 3, "cmin": "b"}\n{"xmin": 4}', 'sys');
+SELECT pulse.create_collection('regress_shop', 'sys2', '{"xmin": "int", "ctid": "text"}');
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid IN ('regress_shop.sys'::regclass, 'regress_shop.sys2'::regclass) AND attnum > 5
+ ORDER BY attrelid, attnum;
+SELECT xmin_, ctid_, tableoid_, cmax_, xmax_, cmin_ FROM regress_shop.sys ORDER BY xmin_;
+
+-- a number a double cannot hold is a rejected field, never a silent 0
+SELECT * FROM pulse.collect_batch('regress_shop', E'{"tiny": 1e-400, "t2": 1e-400}\n{"tiny": 5}', 'nums');
+SELECT pulse.create_collection('regress_shop', 'nums2', '{"tiny": "numeric"}');
+SELECT * FROM pulse.collect('regress_shop', 'nums2', '{"tiny": 1e-400}');
+SELECT tiny, t2 FROM regress_shop.nums ORDER BY tiny NULLS FIRST;
+SELECT tiny = 1e-400 AS exact FROM regress_shop.nums2;
+SELECT field, raw_value, expected_type, reason FROM pulse.rejected_fields WHERE collection = 'nums' ORDER BY id;
+
 -- the catalog view
 SELECT project, collection, columns, last_event_time IS NOT NULL AS has_events, dedup
   FROM pulse.collections ORDER BY collection;

@@ -81,6 +81,7 @@ std::vector<std::string> collect_event_ids(const EventBatch& batch, const std::v
       std::string id;
       if (v.kind == Kind::kString) id = std::string(v.text);
       else if (v.kind == Kind::kInt) id = std::to_string(v.i);
+      else if (v.kind == Kind::kDouble && v.underflow) id = std::string(v.text);
       else if (v.kind == Kind::kDouble) append_double(&id, v.d);
       else continue;
       if (seen.insert(id).second) ids.push_back(id);
@@ -98,7 +99,10 @@ bool identity_text(const Value& v, std::string* out) {
   switch (v.kind) {
     case Kind::kString: out->assign(v.text); return true;
     case Kind::kInt: *out = std::to_string(v.i); return true;
-    case Kind::kDouble: append_double(out, v.d); return true;
+    case Kind::kDouble:
+      if (v.underflow) out->assign(v.text);
+      else append_double(out, v.d);
+      return true;
     case Kind::kNull: return true;
     default: return false;
   }

@@ -1,6 +1,8 @@
 #include "core/json_decode.h"
 
 #include <charconv>
+#include <cmath>
+#include <vector>
 #include <cstdio>
 #include <cstring>
 #include <simdjson.h>
@@ -27,8 +29,18 @@ struct JsonDecoder::Impl {
     return names.emplace(r, std::make_pair(r, n)).first->second;
   }
 
+  // Numbers that a double cannot hold (1e-400 parses as 0): simdjson's DOM keeps no number
+  // text, so a decode call that met a double 0 looks for such literals in its text and, when
+  // there is one, decodes again in precise mode, where the literals of the span being decoded
+  // are matched to the numbers in document order.
+  bool saw_zero_double = false;
+  const std::vector<std::string_view>* literals = nullptr;  // precise mode: the span's number literals
+  size_t lit_pos = 0;
+
+  Value scalar_value(EventBatch* out, dom::element el);
   uint32_t add_value(EventBatch* out, Event* ev, dom::element el);
   void decode_element(EventBatch* out, dom::element el, std::string_view raw, const JsonDecodeOptions& o);
+  void decode_element_inner(EventBatch* out, dom::element el, std::string_view raw, const JsonDecodeOptions& o);
   void decode_text(EventBatch* out, const char* p, size_t len, const JsonDecodeOptions& o);
   // Copies text into out->source followed by the padding simdjson reads past the end.
   // A batch decoded into more than once keeps earlier sources alive: later ones go to the arena.
@@ -46,10 +58,93 @@ struct JsonDecoder::Impl {
   size_t payload_bytes = 0;  // size of the payload being decoded
 };
 
+// Number literals of JSON text in document order (strings skipped): -?digits[.digits][e[+-]digits].
+static void number_literals(std::string_view s, std::vector<std::string_view>* out) {
+  size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    char c = s[i];
+    if (c == '"') {
+      for (i++; i < n && s[i] != '"'; i++)
+        if (s[i] == '\\') i++;
+      i++;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t j = i + 1;
+      while (j < n && ((s[j] >= '0' && s[j] <= '9') || s[j] == '.' || s[j] == 'e' || s[j] == 'E' ||
+                       ((s[j] == '+' || s[j] == '-') && (s[j - 1] == 'e' || s[j - 1] == 'E'))))
+        j++;
+      out->push_back(s.substr(i, j - i));
+      i = j;
+    } else {
+      i++;
+    }
+  }
+}
+
+// True when a JSON number literal is not zero but reads as a double 0 (underflow).
+static bool literal_underflows(std::string_view lit) {
+  size_t e = lit.find_first_of("eE");
+  std::string_view mantissa = lit.substr(0, e);
+  if (mantissa.find_first_of("123456789") == std::string_view::npos) return false;
+  double d = 0;
+  auto r = std::from_chars(lit.data(), lit.data() + lit.size(), d);
+  return r.ec == std::errc::result_out_of_range ? d == 0 || std::abs(d) < 1e-300 : d == 0;
+}
+
+// Numbers in a DOM subtree (the literals precise mode skips over for a nested value).
+static size_t count_numbers(dom::element el) {
+  switch (el.type()) {
+    case dom::element_type::INT64:
+    case dom::element_type::UINT64:
+    case dom::element_type::DOUBLE:
+      return 1;
+    case dom::element_type::ARRAY: {
+      size_t n = 0;
+      dom::array a;
+      if (el.get_array().get(a) != simdjson::SUCCESS) return 0;
+      for (dom::element c : a) n += count_numbers(c);
+      return n;
+    }
+    case dom::element_type::OBJECT: {
+      size_t n = 0;
+      dom::object o;
+      if (el.get_object().get(o) != simdjson::SUCCESS) return 0;
+      for (auto kv : o) n += count_numbers(kv.value);
+      return n;
+    }
+    default:
+      return 0;
+  }
+}
+
+// True when some number literal of text underflows (only looked for once a double 0 was met).
+static bool has_underflow(std::string_view text) {
+  std::vector<std::string_view> lits;
+  number_literals(text, &lits);
+  for (auto l : lits)
+    if (literal_underflows(l)) return true;
+  return false;
+}
+
 // One JSON value as a Value; arrays and objects keep their minified text (an array's
 // elements are added by add_value; a nested array is kept as JSON).
-static Value scalar_value(EventBatch* out, dom::element el) {
+Value JsonDecoder::Impl::scalar_value(EventBatch* out, dom::element el) {
   Value v;
+  if (literals) {
+    dom::element_type t = el.type();
+    if (t == dom::element_type::OBJECT || t == dom::element_type::ARRAY) {
+      lit_pos += count_numbers(el);  // nested values keep simdjson's rendering
+    } else if ((t == dom::element_type::DOUBLE || t == dom::element_type::INT64 || t == dom::element_type::UINT64) &&
+               lit_pos < literals->size()) {
+      std::string_view lit = (*literals)[lit_pos++];
+      if (t == dom::element_type::DOUBLE && el.get_double().value_unsafe() == 0 && literal_underflows(lit)) {
+        v.kind = Kind::kDouble;
+        v.d = 0;
+        v.underflow = true;
+        v.text = out->arena.copy(lit);
+        return v;
+      }
+    }
+  }
   switch (el.type()) {
     case dom::element_type::NULL_VALUE: v.kind = Kind::kNull; break;
     case dom::element_type::BOOL:
@@ -68,6 +163,7 @@ static Value scalar_value(EventBatch* out, dom::element el) {
     case dom::element_type::DOUBLE:
       v.kind = Kind::kDouble;
       v.d = el.get_double().value_unsafe();
+      if (v.d == 0) saw_zero_double = true;
       break;
     case dom::element_type::STRING:
       v.kind = Kind::kString;
@@ -86,9 +182,16 @@ static Value scalar_value(EventBatch* out, dom::element el) {
 // contiguously (first_child, n_children), nested arrays inside it stay JSON (jsonb).
 uint32_t JsonDecoder::Impl::add_value(EventBatch* out, Event* ev, dom::element el) {
   uint32_t idx = uint32_t(ev->values.size());
-  ev->values.push_back(scalar_value(out, el));
   dom::array arr;
-  if (el.type() != dom::element_type::ARRAY || el.get_array().get(arr) != simdjson::SUCCESS) return idx;
+  if (el.type() != dom::element_type::ARRAY || el.get_array().get(arr) != simdjson::SUCCESS) {
+    ev->values.push_back(scalar_value(out, el));
+    return idx;
+  }
+  // a top-level array: its text, then its elements (which consume the literals in precise mode)
+  Value whole;
+  whole.kind = Kind::kArray;
+  whole.text = out->arena.copy(simdjson::to_string(el));
+  ev->values.push_back(whole);
   uint32_t first = uint32_t(ev->values.size());
   for (dom::element c : arr) {
     Value child = scalar_value(out, c);
@@ -102,9 +205,18 @@ uint32_t JsonDecoder::Impl::add_value(EventBatch* out, Event* ev, dom::element e
 
 static std::string_view kNotObject = "event is not a JSON object";
 
-// One element of a payload: a properties object, or an envelope around one.
+// One element of a payload. In precise mode the element's literals are all accounted for,
+// whichever way decoding it ends.
 void JsonDecoder::Impl::decode_element(EventBatch* out, dom::element el, std::string_view raw,
                                        const JsonDecodeOptions& o) {
+  size_t start = lit_pos;
+  decode_element_inner(out, el, raw, o);
+  if (literals) lit_pos = start + count_numbers(el);
+}
+
+// One element of a payload: a properties object, or an envelope around one.
+void JsonDecoder::Impl::decode_element_inner(EventBatch* out, dom::element el, std::string_view raw,
+                                             const JsonDecodeOptions& o) {
   out->events.emplace_back();
   Event& ev = out->events.back();
   ev.raw = raw;
@@ -207,7 +319,18 @@ void JsonDecoder::Impl::decode_text(EventBatch* out, const char* p, size_t len, 
     out->events.back().error = parse_error_text(err);
     return;
   }
+  saw_zero_double = false;
+  size_t before = out->events.size();
   decode_element(out, el, raw, o);
+  if (!saw_zero_double || literals || !has_underflow(raw)) return;
+  // a literal a double cannot hold: decode the event again, matching numbers to literals
+  out->events.resize(before);
+  std::vector<std::string_view> lits;
+  number_literals(raw, &lits);
+  literals = &lits;
+  lit_pos = 0;
+  decode_element(out, el, raw, o);
+  literals = nullptr;
 }
 
 JsonDecoder::JsonDecoder() : impl_(new Impl) {}
@@ -234,7 +357,17 @@ void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptio
     JsonDecodeOptions eo = o;
     dom::array arr;
     if (doc.get_array().get(arr) != simdjson::SUCCESS) return;
+    impl_->saw_zero_double = false;
+    size_t before = out->events.size();
     for (dom::element el : arr) impl_->decode_element(out, el, std::string_view(), eo);
+    if (!impl_->saw_zero_double || !has_underflow(buf)) return;
+    out->events.resize(before);
+    std::vector<std::string_view> lits;
+    number_literals(buf, &lits);
+    impl_->literals = &lits;
+    impl_->lit_pos = 0;
+    for (dom::element el : arr) impl_->decode_element(out, el, std::string_view(), eo);
+    impl_->literals = nullptr;
     return;
   }
   while (p < end) {
@@ -292,7 +425,10 @@ static void append_value_json(std::string* out, const Event& ev, const Value& v)
     case Kind::kNull: out->append("null"); break;
     case Kind::kBool: out->append(v.b ? "true" : "false"); break;
     case Kind::kInt: out->append(std::to_string(v.i)); break;
-    case Kind::kDouble: append_double(out, v.d); break;
+    case Kind::kDouble:
+      if (v.underflow) out->append(v.text);
+      else append_double(out, v.d);
+      break;
     case Kind::kString: append_json_string(out, v.text); break;
     case Kind::kArray:
     case Kind::kObject: out->append(v.text); break;

@@ -99,10 +99,21 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+// Postgres' system columns: a user column of that name cannot exist.
+bool is_system_column_name(std::string_view n) {
+  return n == "tableoid" || n == "ctid" || n == "xmin" || n == "xmax" || n == "cmin" || n == "cmax";
+}
+
+std::string normalize_field_name(std::string_view raw) {
+  std::string out = normalize_collection_name(raw);
+  if (is_system_column_name(out)) out.push_back('_');
+  return out;
+}
+
 // See names.h. A '_' goes before an upper-case letter that follows a lower-case letter or
 // digit ("userId", "a1B"), or that follows an upper-case letter and precedes a lower-case
 // one (the last capital of an acronym: "HTTPServer"). Repeated '_' are kept as they are.
-std::string normalize_field_name(std::string_view raw) {
+std::string normalize_collection_name(std::string_view raw) {
   std::string out;
   if (raw.empty()) return out;
   out.reserve(raw.size() + raw.size() / 2 + 1);

@@ -25,10 +25,16 @@ std::string ascii_lower(std::string_view s);
 //   (one '_' per UTF-8 code point), a leading digit gets a '_' prefix, more than 63 bytes ->
 //   first 54 bytes + '_' + 8 hex digits of a 64-bit FNV-1a hash of the full normalised name,
 //   so two long names never collide. An empty input gives "".
+//   Postgres' system column names (tableoid, ctid, xmin, xmax, cmin, cmax) get a '_' appended
+//   ("xmin" -> "xmin_"): no user column can have them.
 std::string normalize_field_name(std::string_view raw);
 
-// Collection names arriving inside events or as Kafka topic names: normalised like fields.
-inline std::string normalize_collection_name(std::string_view raw) { return normalize_field_name(raw); }
+// Collection names arriving inside events or as Kafka topic names: normalised like fields
+// (a table may be named like a system column).
+std::string normalize_collection_name(std::string_view raw);
+
+// True for the names of Postgres' system columns.
+bool is_system_column_name(std::string_view normalised);
 
 enum class FieldNameClass {
   kUser,      // an ordinary field: becomes a column

@@ -138,7 +138,10 @@ std::string value_json(const Event& ev, const Value& v) {
     case Kind::kNull: return "null";
     case Kind::kBool: return v.b ? "true" : "false";
     case Kind::kInt: return std::to_string(v.i);
-    case Kind::kDouble: append_double(&s, v.d); return s;
+    case Kind::kDouble:
+      if (v.underflow) return std::string(v.text);
+      append_double(&s, v.d);
+      return s;
     case Kind::kString: append_json_string(&s, v.text); return s;
     case Kind::kBytes: {
       Event one;
@@ -220,7 +223,14 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
         case Kind::kString: s = v.text; break;
         case Kind::kBool: s = v.b ? "true" : "false"; break;
         case Kind::kInt: tmp = std::to_string(v.i); s = tmp; break;
-        case Kind::kDouble: append_double(&tmp, v.d); s = tmp; break;
+        case Kind::kDouble:
+          if (v.underflow) {
+            s = v.text;
+          } else {
+            append_double(&tmp, v.d);
+            s = tmp;
+          }
+          break;
         default: s = v.text; break;
       }
       if (t.max_chars >= 0 && utf8_chars(s) > size_t(t.max_chars))
@@ -244,7 +254,10 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
         case Kind::kString: append_json_string(&s, v.text); break;
         case Kind::kBool: s = v.b ? "true" : "false"; break;
         case Kind::kInt: s = std::to_string(v.i); break;
-        case Kind::kDouble: append_double(&s, v.d); break;
+        case Kind::kDouble:
+          if (v.underflow) s = std::string(v.text);
+          else append_double(&s, v.d);
+          break;
         default:
           if (has_escaped_nul(v.text)) return "contains a NUL character, which jsonb cannot store";
           s = std::string(v.text);
@@ -257,6 +270,10 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
     case TypeClass::kNumeric: {
       if (v.kind == Kind::kInt) {
         out->append(std::to_string(v.i));
+      } else if (v.kind == Kind::kDouble && v.underflow) {
+        // a non-zero number too small for a double: numeric keeps it exactly
+        if (t.cls != TypeClass::kNumeric) return "out of range for type " + t.pg_name;
+        out->append(v.text);
       } else if (v.kind == Kind::kDouble) {
         if (t.cls == TypeClass::kReal && (std::fabs(v.d) > double(FLT_MAX) || (v.d != 0 && float(v.d) == 0.0f)))
           return "out of range for type real";
@@ -283,7 +300,8 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
       int64_t x;
       if (v.kind == Kind::kInt) {
         x = v.i;
-      } else if (v.kind == Kind::kDouble && std::trunc(v.d) == v.d && v.d >= -9.2e18 && v.d <= 9.2e18) {
+      } else if (v.kind == Kind::kDouble && !v.underflow && std::trunc(v.d) == v.d && v.d >= -9.2e18 &&
+                 v.d <= 9.2e18) {
         x = int64_t(v.d);
       } else if (v.kind == Kind::kString && is_number_text(v.text, true)) {
         std::string_view d = v.text;
@@ -368,7 +386,7 @@ std::string append_copy_value(std::string* out, const Event& ev, const Value& v,
     out->append(buf, size_t(r.ptr - buf));
     return {};
   }
-  if (!t.is_array && v.kind == Kind::kDouble && t.cls == TypeClass::kDouble) {
+  if (!t.is_array && v.kind == Kind::kDouble && !v.underflow && t.cls == TypeClass::kDouble) {
     append_double(out, v.d);
     return {};
   }

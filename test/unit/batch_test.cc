@@ -477,3 +477,28 @@ TEST(TableShape, LookupAndUserColumns) {
 
 }  // namespace
 }  // namespace pulse
+
+namespace pulse {
+namespace {
+
+// An underflowing number is a rejected field for double precision and real (as float8in
+// refuses it), exact for numeric and text, and never silently 0.
+TEST(BuildCopyRows, UnderflowIsRejectedForFloatsAndExactElsewhere) {
+  auto d = decode("{\"f\": 1e-400, \"r\": 1e-400, \"n\": 1e-400, \"t\": 1e-400, \"i\": 1e-400, \"j\": 1e-400}");
+  CopyRows r = build(*d, shape({{"f", "double precision"}, {"r", "real"}, {"n", "numeric"}, {"t", "text"},
+                                {"i", "integer"}, {"j", "jsonb"}}));
+  EXPECT_EQ(lines(r), Strings{"2024-06-01 00:00:00+00\t\\N\t\\N\t\\N\t\\N\t1e-400\t1e-400\t\\N\t1e-400\n"});
+  ASSERT_EQ(r.rejected.size(), 3u);
+  EXPECT_EQ(r.rejected[0].field, "f");
+  EXPECT_EQ(r.rejected[0].raw_value, "1e-400");
+  EXPECT_EQ(r.rejected[0].reason, "out of range for type double precision");
+  EXPECT_EQ(r.rejected[1].reason, "out of range for type real");
+  EXPECT_EQ(r.rejected[2].field, "i");
+  EXPECT_EQ(r.rejected[2].reason, "not an integer");
+  // a new field is typed double precision from the number and rejected the same way
+  auto e = decode("{\"g\": 1e-400}");
+  EXPECT_EQ(plan(*e, shape()), Strings{"g:double precision"});
+}
+
+}  // namespace
+}  // namespace pulse

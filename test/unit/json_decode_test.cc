@@ -805,3 +805,68 @@ TEST(JsonHelpers, AppendDoubleIsShortestExact) {
 
 }  // namespace
 }  // namespace pulse
+
+namespace pulse {
+namespace {
+
+// Numbers a double cannot hold: 1e-400 reads as 0, so the literal is kept and flagged.
+TEST(DecodeNumbers, UnderflowKeepsTheLiteral) {
+  auto b = decode(
+      "{\"a\": 1e-400, \"b\": 0.0, \"c\": [1e-400, 2, 0e5], \"d\": {\"x\": 1e-400}, \"e\": -0.0,"
+      " \"f\": 0.00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+      "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+      "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+      "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000001,"
+      " \"g\": \"1e-400\", \"h\": 5e-324, \"i\": 2.5}");
+  ASSERT_EQ(b->events.size(), 1u);
+  const Event& ev = b->events[0];
+  const Value& a = field(ev, "a");
+  EXPECT_EQ(a.kind, Kind::kDouble);
+  EXPECT_TRUE(a.underflow);
+  EXPECT_EQ(a.text, "1e-400");
+  EXPECT_FALSE(field(ev, "b").underflow);
+  const Value& c = field(ev, "c");
+  ASSERT_EQ(c.n_children, 3u);
+  EXPECT_TRUE(ev.values[c.first_child].underflow);
+  EXPECT_EQ(ev.values[c.first_child].text, "1e-400");
+  EXPECT_EQ(ev.values[c.first_child + 1].i, 2);
+  EXPECT_FALSE(ev.values[c.first_child + 2].underflow);
+  EXPECT_EQ(field(ev, "d").kind, Kind::kObject);
+  EXPECT_FALSE(field(ev, "e").underflow);
+  EXPECT_TRUE(field(ev, "f").underflow);
+  EXPECT_EQ(field(ev, "g").kind, Kind::kString);
+  EXPECT_FALSE(field(ev, "h").underflow);  // a subnormal: not zero
+  EXPECT_NE(field(ev, "h").d, 0);
+  EXPECT_EQ(field(ev, "i").d, 2.5);
+  // the JSON rebuilt for a dead letter keeps the literal
+  Event copy = ev;
+  copy.raw = std::string_view();
+  EXPECT_NE(event_to_json(copy).find("\"a\":1e-400"), std::string::npos);
+}
+
+TEST(DecodeNumbers, UnderflowInArrayPayloadsNdjsonAndEnvelopes) {
+  // numbers before and in other events (strings with digits, nested values, a non-object
+  // element) must not shift the match of literals to values
+  auto arr = decode("[{\"s\": \"-12 3e-999\", \"n\": {\"k\": [1, 2e-500]}, \"z\": 0.0}, 7, {\"a\": 1e-400, \"b\": 3}]");
+  ASSERT_EQ(arr->events.size(), 3u);
+  EXPECT_FALSE(field(arr->events[0], "z").underflow);
+  EXPECT_FALSE(arr->events[1].error.empty());
+  EXPECT_TRUE(field(arr->events[2], "a").underflow);
+  EXPECT_EQ(field(arr->events[2], "b").i, 3);
+  auto nd = decode("{\"a\": 1, \"b\": 0.0}\n{\"a\": 1e-400}\n{oops 1e-400}\n{\"a\": 1E-401, \"b\": 0}");
+  ASSERT_EQ(nd->events.size(), 4u);
+  EXPECT_FALSE(field(nd->events[0], "b").underflow);
+  EXPECT_TRUE(field(nd->events[1], "a").underflow);
+  EXPECT_FALSE(nd->events[2].error.empty());
+  EXPECT_TRUE(field(nd->events[3], "a").underflow);
+  EXPECT_EQ(field(nd->events[3], "a").text, "1E-401");
+  JsonDecodeOptions env;
+  env.envelope = true;
+  auto e = decode("[{\"properties\": {\"x\": 5, \"y\": 1e-400}, \"collection\": \"c\"}]", env);
+  ASSERT_EQ(e->events.size(), 1u);
+  EXPECT_EQ(field(e->events[0], "x").i, 5);
+  EXPECT_TRUE(field(e->events[0], "y").underflow);
+}
+
+}  // namespace
+}  // namespace pulse

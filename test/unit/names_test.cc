@@ -34,6 +34,17 @@ TEST(NormalizeFieldName, CamelCaseToSnakeCase) {
   EXPECT_EQ(normalize_field_name("getHTTPResponseCode"), "get_http_response_code");
   EXPECT_EQ(normalize_field_name("iOS"), "i_os");
   EXPECT_EQ(normalize_field_name("x"), "x");
+  // system column names cannot be user columns
+  EXPECT_EQ(normalize_field_name("xmin"), "xmin_");
+  EXPECT_EQ(normalize_field_name("XMax"), "x_max");
+  EXPECT_EQ(normalize_field_name("XMAX"), "xmax_");
+  EXPECT_EQ(normalize_field_name("tableoid"), "tableoid_");
+  EXPECT_EQ(normalize_field_name("ctid"), "ctid_");
+  EXPECT_EQ(normalize_field_name("cmin"), "cmin_");
+  EXPECT_EQ(normalize_field_name("cmax"), "cmax_");
+  EXPECT_EQ(normalize_field_name("xmin_"), "xmin_");
+  EXPECT_EQ(normalize_field_name("oid"), "oid");
+  EXPECT_EQ(normalize_collection_name("xmin"), "xmin");
   EXPECT_EQ(normalize_field_name("X"), "x");
 }
 
