@@ -34,6 +34,7 @@ struct JsonDecoder::Impl {
   // there is one, decodes again in precise mode, where the literals of the span being decoded
   // are matched to the numbers in document order.
   bool saw_zero_double = false;
+  size_t elements = 0;  // decoded so far by this decoder (paces interrupt checks)
   const std::vector<std::string_view>* literals = nullptr;  // precise mode: the span's number literals
   size_t lit_pos = 0;
 
@@ -209,6 +210,7 @@ static std::string_view kNotObject = "event is not a JSON object";
 // whichever way decoding it ends.
 void JsonDecoder::Impl::decode_element(EventBatch* out, dom::element el, std::string_view raw,
                                        const JsonDecodeOptions& o) {
+  if (o.interrupt_check && (++elements & 255) == 0) o.interrupt_check();
   size_t start = lit_pos;
   decode_element_inner(out, el, raw, o);
   if (literals) lit_pos = start + count_numbers(el);
@@ -303,6 +305,7 @@ static std::string parse_error_text(simdjson::error_code e) {
 
 // Parses one NDJSON line / single event lying in out->source (so followed by padding).
 void JsonDecoder::Impl::decode_text(EventBatch* out, const char* p, size_t len, const JsonDecodeOptions& o) {
+  if (o.interrupt_check && (++elements & 255) == 0) o.interrupt_check();
   std::string_view raw(p, len);
   if (len > o.max_event_bytes) {
     out->events.emplace_back();

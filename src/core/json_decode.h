@@ -14,6 +14,9 @@ struct JsonDecodeOptions {
   bool envelope_auto = false;     // an object with exactly those two keys is an envelope
   std::string_view default_collection;  // Event::collection when no envelope names one
   size_t max_event_bytes = 1 << 20;
+  // Called every few hundred events (and may throw to abandon the decode): the pg layer checks
+  // for a pending cancel here, so decoding a huge payload stays cancellable.
+  void (*interrupt_check)() = nullptr;
 };
 
 // Reuses one simdjson parser (and its buffers) across calls; not thread-safe.

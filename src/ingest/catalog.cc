@@ -76,11 +76,9 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
   if (!OidIsValid(info.relid)) {
     // Serialise creators of this collection, then look again with fresh catalogs.
     std::string key = project + "." + collection;
-    pg::call([&] {
-      uint32 h = hash_bytes(reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
-      pg::lock_exclusive(h, pg::kLockCollection);
-      AcceptInvalidationMessages();
-    });
+    uint32 h = hash_bytes(reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
+    pg::lock_exclusive(h, pg::kLockCollection);
+    pg::call([] { AcceptInvalidationMessages(); });
     info.relid = find_table(project, collection);
   }
   if (!OidIsValid(info.relid)) {

@@ -8,6 +8,7 @@
 #include "core/names.h"
 #include "ingest/catalog.h"
 #include "ingest/writer.h"
+#include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
@@ -60,6 +61,7 @@ JsonDecodeOptions decode_options(bool envelope) {
   JsonDecodeOptions o;
   o.envelope = envelope;
   o.max_event_bytes = size_t(pulse_max_event_bytes);
+  o.interrupt_check = pg::decode_interrupt_check;
   return o;
 }
 
@@ -162,7 +164,11 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
         parseTypeString(tname.c_str(), &typid, &typmod, false);
         canonical = format_type_with_typemod(typid, typmod);
       });
-    } catch (pg::PgError&) {
+    } catch (pg::PgError& e) {
+      // an unknown or malformed type name is the caller's mistake; anything else ends the call
+      if (e.sqlerrcode() != ERRCODE_UNDEFINED_OBJECT && e.sqlerrcode() != ERRCODE_SYNTAX_ERROR &&
+          pg::is_statement_fatal(e.sqlerrcode()))
+        throw;
       ok = false;
     }
     if (!ok)
@@ -224,6 +230,7 @@ PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
   std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return std::stoll(a.id) < std::stoll(b.id); });
   IngestCounts counts;
   for (auto& it : items) {
+    pg::call([] { pg::pause_point("replay"); });
     pg::check_interrupts();
     EventBatch batch;
     decoder().decode_event(it.payload, decode_options(it.collection.empty()), &batch);

@@ -7,6 +7,7 @@
 #include "core/json_decode.h"
 #include "core/names.h"
 #include "ingest/catalog.h"
+#include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
 
@@ -38,6 +39,8 @@ struct CopySource {
 CopySource g_source;
 
 extern "C" int copy_source(void* outbuf, int /*minread*/, int maxread) {
+  // called by COPY inside pg::call: a pause (test hook) or cancel here longjmps out of CopyFrom
+  pulse::pg::pause_point("copy");
   size_t n = g_source.len - g_source.pos;
   if (n > size_t(maxread)) n = size_t(maxread);
   memcpy(outbuf, g_source.data + g_source.pos, n);
@@ -121,6 +124,7 @@ bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<Reje
     try {
       pg::in_subtransaction([&] {
         pg::call([&] {
+          pg::pause_point("salvage");
           Relation rel = table_open(relid, AccessShareLock);
           int attno = SPI_fnumber(RelationGetDescr(rel), colname.c_str());
           if (attno <= 0) elog(ERROR, "column not found");
@@ -134,6 +138,7 @@ bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<Reje
         });
       });
     } catch (pg::PgError& e) {
+      if (pg::is_statement_fatal(e.sqlerrcode())) throw;  // a cancel is no rejected field
       RejectedField r;
       r.field = colname;
       r.raw_name = colname;
@@ -156,7 +161,8 @@ bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<Reje
   fixed.push_back('\n');
   try {
     pg::in_subtransaction([&] { (void)copy_lines(relid, rows.columns, fixed.data(), fixed.size()); });
-  } catch (pg::PgError&) {
+  } catch (pg::PgError& e) {
+    if (pg::is_statement_fatal(e.sqlerrcode())) throw;
     return false;
   }
   for (auto& r : bad) {
@@ -179,6 +185,8 @@ uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to,
     pg::in_subtransaction([&] { n = copy_lines(relid, rows.columns, rows.data.data() + b, e - b); });
     return n;
   } catch (pg::PgError& err) {
+    // a cancel, termination, lack of memory or lock ends the whole call: no bisection, no dead letter
+    if (pg::is_statement_fatal(err.sqlerrcode())) throw;
     if (to - from == 1) {
       if (err.sqlerrcode() != ERRCODE_UNIQUE_VIOLATION && salvage_line(relid, rows, from, salvaged)) return 1;
       std::string msg = err.edata->message ? err.edata->message : "error";

@@ -23,6 +23,7 @@
 #include "ingest/writer.h"
 #include "kafka/settings.h"
 #include "kafka/shmem.h"
+#include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
 
@@ -348,6 +349,8 @@ void Worker::process(std::vector<rd_kafka_message_t*>& msgs) {
     EventBatch batch;
     JsonDecodeOptions jo;
     jo.max_event_bytes = size_t(pulse_max_event_bytes);
+    jo.interrupt_check = pg::decode_interrupt_check;
+    pg::call([] { pg::pause_point("kafka"); });
     avro_.set_max_event_bytes(size_t(pulse_max_event_bytes));
     std::set<int32_t> looked_up;  // schema ids fetched from the catalog in this batch
     jo.envelope_auto = sub_.collection.empty();

@@ -1,53 +1,130 @@
+// The C++/Postgres boundary (see guard.h): the error conversions in both directions.
 #include "pg/guard.h"
 
+#include <cstdio>
+#include <cstring>
 #include <new>
 
+#include "pg/faults.h"
+
 extern "C" {
+#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 }
 
 namespace pulse::pg {
 
+// The copy of the error is made under a PG_TRY of its own: were it to fail (out of memory,
+// most likely right after a 53200), the new error would otherwise jump over every C++ frame
+// up to the caller's sigsetjmp.
 void throw_current_pg_error(MemoryContext caller_context) {
   MemoryContextSwitchTo(caller_context);
-  ErrorData* e = CopyErrorData();
+  ErrorData* volatile e = nullptr;
+  bool volatile copied = false;
+  PG_TRY();
+  {
+    e = CopyErrorData();
+    copied = true;
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(caller_context);
+  }
+  PG_END_TRY();
   FlushErrorState();
+  if (!copied) throw std::bad_alloc();
   throw PgError(e);
 }
 
-static int to_sqlstate(const std::string& s) {
-  if (s.size() != 5) return ERRCODE_INTERNAL_ERROR;
+void report_context_drift() {
+  ereport(WARNING, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg_internal("pg_pulse: a Postgres call returned without popping its error context callback")));
+}
+
+bool is_statement_fatal(int code) {
+  switch (ERRCODE_TO_CATEGORY(code)) {
+    case ERRCODE_OPERATOR_INTERVENTION:             // 57: cancel, termination, shutdown
+    case ERRCODE_INSUFFICIENT_RESOURCES:            // 53: out of memory, disk full, too many connections
+    case ERRCODE_SYSTEM_ERROR:                      // 58: I/O errors
+    case ERRCODE_TRANSACTION_ROLLBACK:              // 40: deadlock, serialisation failure
+    case ERRCODE_INVALID_TRANSACTION_STATE:         // 25
+    case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:  // 55: lock not available (55P03), ...
+    case ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION:  // 42: privileges, a column dropped meanwhile
+    case ERRCODE_CONFIG_FILE_ERROR:                 // F0
+    case ERRCODE_INTERNAL_ERROR:                    // XX: internal errors, data corruption
+      return true;
+    default:
+      return false;
+  }
+}
+
+static int to_sqlstate(const char* s) {
+  if (strlen(s) != 5) return ERRCODE_INTERNAL_ERROR;
   return MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
 }
 
+// s cut to at most kMaxMessageBytes (on a character boundary), saying how long it was; s
+// itself when it is short. palloc'd in the current memory context.
+static char* bounded(const char* s) {
+  if (!s) return nullptr;
+  size_t len = strlen(s);
+  if (len <= kMaxMessageBytes) return const_cast<char*>(s);
+  int keep = pg_mbcliplen(s, int(len), int(kMaxMessageBytes));
+  return psprintf("%.*s... (%zu bytes in all)", keep, s, len);
+}
+
+static void bound_error(ErrorData* e) {
+  e->message = bounded(e->message);
+  e->detail = bounded(e->detail);
+  e->detail_log = bounded(e->detail_log);
+  e->hint = bounded(e->hint);
+  e->context = bounded(e->context);
+  e->internalquery = bounded(e->internalquery);
+  if (e->internalquery != nullptr && e->internalpos > int(strlen(e->internalquery))) e->internalpos = 0;
+}
+
+// Copies s into buf (at most n bytes with its NUL, cut on a character boundary later by
+// bounded()); never allocates, so it is safe inside a catch handler.
+static void keep(char* buf, size_t n, const std::string& s) { snprintf(buf, n, "%s", s.c_str()); }
+
 Datum run_entry(FunctionCallInfo fcinfo, Datum (*impl)(FunctionCallInfo)) {
-  // What to raise once no C++ frame is left: a Postgres error to rethrow, or our own.
+  // What to raise once no C++ frame is left: a Postgres error to rethrow, or our own. The
+  // handlers below only copy into these fixed buffers: nothing in a catch handler may raise a
+  // Postgres error while the C++ exception is alive.
   ErrorData* pg_error = nullptr;
-  char state[6] = "XX000";
-  char* message = nullptr;
-  char* detail = nullptr;
-  char* hint = nullptr;
-  auto keep = [](const std::string& s) -> char* { return s.empty() ? nullptr : pstrdup(s.c_str()); };
+  char state[6], message[kMaxMessageBytes + 1], detail[kMaxMessageBytes + 1], hint[kMaxMessageBytes + 1];
+  snprintf(state, sizeof state, "XX000");
+  message[0] = detail[0] = hint[0] = 0;
+  arm_allocation_failure();
   try {
-    return impl(fcinfo);
+    Datum result = impl(fcinfo);
+    disarm_allocation_failure();
+    return result;
   } catch (PgError& e) {
     pg_error = e.edata;
   } catch (Error& e) {
     snprintf(state, sizeof state, "%s", e.sqlstate.c_str());
-    message = keep(e.what());
-    detail = keep(e.detail);
-    hint = keep(e.hint);
+    keep(message, sizeof message, e.what());
+    keep(detail, sizeof detail, e.detail);
+    keep(hint, sizeof hint, e.hint);
   } catch (std::bad_alloc&) {
     snprintf(state, sizeof state, "53200");
-    message = pstrdup("out of memory in pg_pulse");
+    snprintf(message, sizeof message, "out of memory in pg_pulse");
   } catch (std::exception& e) {
-    message = pstrdup(e.what());
+    snprintf(message, sizeof message, "%s", e.what());
   } catch (...) {
-    message = pstrdup("unknown C++ exception in pg_pulse");
+    snprintf(message, sizeof message, "unknown C++ exception in pg_pulse");
   }
-  if (pg_error) ReThrowError(pg_error);
-  ereport(ERROR, (errcode(to_sqlstate(state)), errmsg_internal("%s", message),
-                  detail ? errdetail_internal("%s", detail) : 0, hint ? errhint("%s", hint) : 0));
+  disarm_allocation_failure();
+  if (pg_error) {
+    bound_error(pg_error);
+    ReThrowError(pg_error);
+  }
+  // cut on a character boundary (snprintf may have cut a multi-byte character)
+  char* m = pstrdup(message);
+  m[pg_mbcliplen(m, int(strlen(m)), int(kMaxMessageBytes))] = 0;
+  ereport(ERROR, (errcode(to_sqlstate(state)), errmsg_internal("%s", m),
+                  detail[0] ? errdetail_internal("%s", detail) : 0, hint[0] ? errhint("%s", hint) : 0));
   pg_unreachable();
 }
 

@@ -9,4 +9,6 @@ extern int pulse_ddl_retries;
 extern char* pulse_database;
 extern int pulse_view_margin_ms;
 extern bool pulse_analytics_single_pass;
+extern char* pulse_debug_pause_at;
+extern int pulse_debug_fail_allocation;
 }

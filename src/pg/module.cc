@@ -19,6 +19,8 @@ int pulse_ddl_retries = 5;
 char* pulse_database = nullptr;
 int pulse_view_margin_ms = 5000;
 bool pulse_analytics_single_pass = true;
+char* pulse_debug_pause_at = nullptr;
+int pulse_debug_fail_allocation = 0;
 
 void _PG_init(void);
 }
@@ -49,6 +51,14 @@ void _PG_init(void) {
                            "aggregate pass.",
                            "Off: they use their general SQL plans, which give the same answers more slowly.",
                            &pulse_analytics_single_pass, true, PGC_USERSET, 0, NULL, NULL, NULL);
+  DefineCustomStringVariable("pulse.debug_pause_at",
+                             "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",
+                             "Phases: decode, copy, salvage, refresh, replay, kafka. Empty (the default) is off.",
+                             &pulse_debug_pause_at, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.debug_fail_allocation",
+                          "Test hook: the Nth C++ allocation of each pg_pulse call fails (0, the default, is off).",
+                          NULL, &pulse_debug_fail_allocation, 0, 0, INT_MAX, PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL,
+                          NULL);
   MarkGUCPrefixReserved("pulse");
 
   // Background workers (Kafka consumers, their launcher) and their shared memory exist only

@@ -151,9 +151,11 @@ std::optional<std::string> spi_value(const std::string& sql, const std::vector<A
 }
 
 void lock_exclusive(uint32 key, LockSpace space) {
-  LOCKTAG tag;
-  SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x70756c73 /* "puls" */, key, space);
-  (void)LockAcquire(&tag, ExclusiveLock, false, false);
+  call([&] {
+    LOCKTAG tag;
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x70756c73 /* "puls" */, key, space);
+    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+  });
 }
 
 std::string quote_ident(const std::string& s) {
@@ -182,7 +184,13 @@ void subxact_commit(MemoryContext cxt, ResourceOwner owner) {
 }
 
 void subxact_rollback(MemoryContext cxt, ResourceOwner owner) {
-  call([] { RollbackAndReleaseCurrentSubTransaction(); });
+  try {
+    call([] { RollbackAndReleaseCurrentSubTransaction(); });
+  } catch (...) {
+    MemoryContextSwitchTo(cxt);
+    CurrentResourceOwner = owner;
+    throw;
+  }
   MemoryContextSwitchTo(cxt);
   CurrentResourceOwner = owner;
 }

@@ -45,7 +45,7 @@ std::vector<std::optional<std::string>> spi_column(const std::string& sql, const
 std::optional<std::string> spi_value(const std::string& sql, const std::vector<Arg>& args = {});
 
 // Transaction-scoped exclusive advisory locks of pg_pulse (first key "puls"), one space per
-// kind of object. Plain C (call it under pg::call).
+// kind of object. The wait is cancellable: a cancel surfaces as PgError.
 enum LockSpace : uint16 { kLockCollection = 2, kLockView = 3 };
 void lock_exclusive(uint32 key, LockSpace space);
 

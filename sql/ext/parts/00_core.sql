@@ -173,7 +173,9 @@ BEGIN
   END IF;
   r_created := pulse._project_role(r, NULL, 'reader', p, coalesce(adopt_roles, false));
   w_created := pulse._project_role(w, r, 'writer', p, coalesce(adopt_roles, false));
-  EXECUTE format('GRANT %I TO %I', r, w);
+  IF NOT pg_has_role(w, r, 'MEMBER') THEN
+    EXECUTE format('GRANT %I TO %I', r, w);
+  END IF;
   EXECUTE format('CREATE SCHEMA %I', p);
   -- the writer gets USAGE too (it has it through the reader already): the grant records in the
   -- cluster-wide pg_shdepend that this database uses the role, so no other database's

@@ -1,0 +1,57 @@
+#include "pg/faults.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "pg/guard.h"
+#include "pg/gucs.h"
+
+extern "C" {
+#include "postgres.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
+}
+
+namespace {
+
+// Allocations left before the failing one (0: none fails). Set per statement from the GUC.
+long fail_countdown = 0;
+
+}  // namespace
+
+namespace pulse::pg {
+
+void pause_point(const char* phase) {
+  if (!pulse_debug_pause_at || !*pulse_debug_pause_at || strcmp(pulse_debug_pause_at, phase) != 0) return;
+  for (int k = 0; k < 600; k++) {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
+}
+
+void decode_interrupt_check() {
+  call([] {
+    pause_point("decode");
+    CHECK_FOR_INTERRUPTS();
+  });
+}
+
+void arm_allocation_failure() { fail_countdown = pulse_debug_fail_allocation; }
+
+void disarm_allocation_failure() { fail_countdown = 0; }
+
+}  // namespace pulse::pg
+
+// The C++ allocation functions of the process (every C++ library pg_pulse loads resolves to
+// these): malloc, with the test hook above. Deallocation stays the default (free).
+void* operator new(size_t size) {
+  if (__builtin_expect(fail_countdown > 0, 0) && --fail_countdown == 0) throw std::bad_alloc();
+  void* p = malloc(size ? size : 1);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void* operator new[](size_t size) { return operator new(size); }
