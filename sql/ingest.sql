@@ -141,6 +141,19 @@ SELECT tiny, t2 FROM regress_shop.nums ORDER BY tiny NULLS FIRST;
 SELECT tiny = 1e-400 AS exact FROM regress_shop.nums2;
 SELECT field, raw_value, expected_type, reason FROM pulse.rejected_fields WHERE collection = 'nums' ORDER BY id;
 
+-- one event that makes the schema change fail (simulated with a test hook) is isolated: the
+-- other 99 are stored, it becomes a dead letter
+SET pulse.debug_fail_column = 'poison';
+SELECT * FROM pulse.collect_batch('regress_shop', (SELECT string_agg(CASE WHEN k = 37 THEN '{"a": 1, "poison": 2}' ELSE format('{"a": %s, "b%s": 1}', k, k % 3) END, E'\n') FROM generate_series(1, 100) k), 'iso');
+RESET pulse.debug_fail_column;
+SELECT count(*) FROM regress_shop.iso;
+SELECT collection, convert_from(payload, 'UTF8') AS payload, error FROM pulse.dead_letters WHERE collection = 'iso';
+-- an envelope naming a relation that is not a collection (a view) dead-letters its events only
+SELECT pulse.create_view('regress_shop', 'iso_count', 'SELECT count(*) AS n FROM iso');
+SELECT * FROM pulse.collect_batch('regress_shop', '[{"collection": "iso_count", "properties": {"a": 1}}, {"collection": "iso", "properties": {"a": 2}}]');
+SELECT collection, error FROM pulse.dead_letters WHERE collection = 'iso_count';
+SELECT pulse.drop_view('regress_shop', 'iso_count');
+
 -- the catalog view
 SELECT project, collection, columns, last_event_time IS NOT NULL AS has_events, dedup
   FROM pulse.collections ORDER BY collection;

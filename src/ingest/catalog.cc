@@ -1,6 +1,7 @@
 #include "ingest/catalog.h"
 
 #include "core/names.h"
+#include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
@@ -166,6 +167,7 @@ int add_columns(const std::string& project, const std::string& collection, Oid r
                 const std::vector<Column>& cols) {
   if (cols.empty()) return 0;
   size_t before = read_shape(relid).columns().size();
+  for (auto& c : cols) pg::call([&] { pg::fail_column_point(c.name.c_str()); });
   std::string sql = "ALTER TABLE " + pg::quote_ident(project) + "." + pg::quote_ident(collection);
   for (size_t k = 0; k < cols.size(); k++) {
     // The type text comes from classify/infer (a fixed set of built-in type names) or from

@@ -165,10 +165,7 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
         canonical = format_type_with_typemod(typid, typmod);
       });
     } catch (pg::PgError& e) {
-      // an unknown or malformed type name is the caller's mistake; anything else ends the call
-      if (e.sqlerrcode() != ERRCODE_UNDEFINED_OBJECT && e.sqlerrcode() != ERRCODE_SYNTAX_ERROR &&
-          pg::is_statement_fatal(e.sqlerrcode()))
-        throw;
+      if (pg::is_abort_error(e.sqlerrcode())) throw;  // a cancel is no unknown type
       ok = false;
     }
     if (!ok)

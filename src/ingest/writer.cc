@@ -79,6 +79,14 @@ uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const ch
   return processed;
 }
 
+// A failure's text for a dead letter: message and detail, bounded.
+std::string failure_text(const pg::PgError& e) {
+  std::string msg = e.edata->message ? e.edata->message : "error";
+  if (e.edata->detail) msg += std::string(" (") + e.edata->detail + ")";
+  if (msg.size() > pg::kMaxMessageBytes) msg.resize(pg::kMaxMessageBytes);
+  return msg;
+}
+
 struct LineFailure {
   size_t line;
   std::string error;
@@ -138,7 +146,7 @@ bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<Reje
         });
       });
     } catch (pg::PgError& e) {
-      if (pg::is_statement_fatal(e.sqlerrcode())) throw;  // a cancel is no rejected field
+      if (pg::is_abort_error(e.sqlerrcode())) throw;  // a cancel is no rejected field
       RejectedField r;
       r.field = colname;
       r.raw_name = colname;
@@ -162,7 +170,7 @@ bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<Reje
   try {
     pg::in_subtransaction([&] { (void)copy_lines(relid, rows.columns, fixed.data(), fixed.size()); });
   } catch (pg::PgError& e) {
-    if (pg::is_statement_fatal(e.sqlerrcode())) throw;
+    if (pg::is_abort_error(e.sqlerrcode())) throw;
     return false;
   }
   for (auto& r : bad) {
@@ -186,12 +194,10 @@ uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to,
     return n;
   } catch (pg::PgError& err) {
     // a cancel, termination, lack of memory or lock ends the whole call: no bisection, no dead letter
-    if (pg::is_statement_fatal(err.sqlerrcode())) throw;
+    if (pg::is_abort_error(err.sqlerrcode())) throw;
     if (to - from == 1) {
       if (err.sqlerrcode() != ERRCODE_UNIQUE_VIOLATION && salvage_line(relid, rows, from, salvaged)) return 1;
-      std::string msg = err.edata->message ? err.edata->message : "error";
-      if (err.edata->detail) msg += std::string(" (") + err.edata->detail + ")";
-      failed->push_back(LineFailure{from, msg, err.sqlerrcode() == ERRCODE_UNIQUE_VIOLATION});
+      failed->push_back(LineFailure{from, failure_text(err), err.sqlerrcode() == ERRCODE_UNIQUE_VIOLATION});
       return 0;
     }
     pg::check_interrupts();
@@ -245,23 +251,173 @@ void record_dead_letter(const std::string& project, const std::string& collectio
        Arg::text(source)});
 }
 
+namespace {
+
+// Dead letters of one batch, inserted together at its end.
+struct DeadLetters {
+  std::vector<std::string> coll, payload, error, source;
+  void add(const std::string& c, std::string p, const std::string& e, const std::string& s) {
+    coll.push_back(c);
+    payload.push_back(std::move(p));
+    error.push_back(e);
+    source.push_back(s);
+  }
+  void append(DeadLetters&& o) {
+    for (size_t k = 0; k < o.coll.size(); k++) add(o.coll[k], std::move(o.payload[k]), o.error[k], o.source[k]);
+  }
+};
+
+// What ingest_group was doing when it failed.
+enum class Stage { kCollection, kColumns, kRows };
+
+struct GroupContext {
+  const std::string& project;
+  const std::string& coll;
+  const EventBatch& batch;
+  const std::string& source;
+  std::string* arrival;  // the batch's arrival time as COPY text (computed once)
+};
+
+// The dead letter of one event of the batch.
+void dead_event(const GroupContext& g, DeadLetters* dl, const std::string& coll, uint32_t k,
+                const std::string& error) {
+  const Event& ev = g.batch.events[k];
+  dl->add(coll, event_to_json(ev), error, ev.source.empty() ? g.source : std::string(ev.source));
+}
+
+// Stores the events of one collection: creates the collection and its new columns, COPYs the
+// rows (isolating rows Postgres refuses), records rejected fields; dead letters go to dl.
+// *stage says how far it got (for the caller's isolation).
+void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, Stage* stage, IngestCounts* counts,
+                  DeadLetters* dl) {
+  const std::string& project = g.project;
+  const std::string& coll = g.coll;
+  const EventBatch& batch = g.batch;
+  *stage = Stage::kCollection;
+  CollectionInfo info = ensure_collection(project, coll);
+  TableShape shape = read_shape(info.relid);
+  std::vector<Column> add = plan_new_columns(batch, events, shape, size_t(pulse_max_fields_per_collection));
+  if (!add.empty()) {
+    *stage = Stage::kColumns;
+    counts->columns_added += add_columns(project, coll, info.relid, add);
+    *stage = Stage::kCollection;
+  }
+  pg::call([&] { LockRelationOid(info.relid, RowExclusiveLock); });
+  shape = read_shape(info.relid);
+
+  std::unordered_set<std::string> existing;
+  BuildOptions opts;
+  if (g.arrival->empty()) *g.arrival = now_copy_text();
+  opts.arrival_time = *g.arrival;
+  opts.max_fields = size_t(pulse_max_fields_per_collection);
+  opts.dedup = info.dedup;
+  if (info.dedup) {
+    std::vector<std::string> ids = collect_event_ids(batch, events);
+    if (!ids.empty()) {
+      auto found = pg::spi_column("SELECT _id FROM " + pg::quote_ident(project) + "." + pg::quote_ident(coll) +
+                                      " WHERE _id = ANY($1)",
+                                  {Arg::text_array(ids)});
+      for (auto& f : found)
+        if (f) existing.insert(*f);
+    }
+    opts.existing_ids = &existing;
+  }
+  CopyRows rows;
+  build_copy_rows(batch, events, shape, opts, &rows);
+  counts->duplicates += int64_t(rows.duplicates);
+
+  *stage = Stage::kRows;
+  std::vector<LineFailure> failed;
+  std::vector<RejectedField> salvaged;
+  if (!rows.line_end.empty())
+    counts->stored += int64_t(copy_isolating(info.relid, rows, 0, rows.line_end.size(), &failed, &salvaged));
+  for (auto& r : salvaged) rows.rejected.push_back(std::move(r));
+  std::unordered_set<uint32_t> failed_events;
+  for (auto& f : failed) {
+    uint32_t e = rows.line_event[f.line];
+    failed_events.insert(e);
+    if (f.unique_violation && info.dedup) {
+      counts->duplicates++;
+      continue;
+    }
+    dead_event(g, dl, coll, e, f.error);
+  }
+  for (auto& d : rows.dead) dead_event(g, dl, coll, d.event, d.error);
+
+  // Rejected fields of stored rows, one statement for the group.
+  std::vector<std::string> f, rn, rv, et, rs, ei, eu, tt;
+  for (auto& r : rows.rejected) {
+    if (failed_events.count(r.event)) continue;
+    f.push_back(r.field);
+    rn.push_back(without_nul(r.raw_name));
+    rv.push_back(r.raw_value);
+    et.push_back(r.expected_type);
+    rs.push_back(r.reason);
+    ei.push_back(without_nul(r.event_id));
+    eu.push_back(without_nul(r.event_user));
+    tt.push_back(r.event_time);
+  }
+  if (!f.empty()) {
+    pg::spi_exec(
+        "INSERT INTO pulse.rejected_fields(project, collection, field, raw_name, raw_value, expected_type, reason,"
+        " event_id, event_user, event_time, shard_xid, source)"
+        " SELECT $1, $2, nullif(f, ''), rn, rv, nullif(et, ''), r, nullif(ei, ''), nullif(eu, ''),"
+        " tt::timestamptz, pg_current_xact_id(), $11"
+        " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+        " $10::text[]) AS u(f, rn, rv, et, r, ei, eu, tt)",
+        {Arg::text(project), Arg::text(coll), Arg::text_array(f), Arg::text_array(rn), Arg::text_array(rv),
+         Arg::text_array(et), Arg::text_array(rs), Arg::text_array(ei), Arg::text_array(eu), Arg::text_array(tt),
+         Arg::text(g.source)});
+    counts->rejected_fields += int64_t(f.size());
+  }
+}
+
+// ingest_group in a subtransaction of its own. One bad event never sinks the others: a failure
+// that is not an abort (cancel, lack of resources, ...) while adding columns is bisected over
+// the events down to the one that causes it; any other failure (the collection itself cannot
+// take events: a view of that name, a dropped schema) dead-letters the group's events.
+void ingest_group_isolated(const GroupContext& g, const std::vector<uint32_t>& events, IngestCounts* counts,
+                           DeadLetters* dl) {
+  Stage stage = Stage::kCollection;
+  IngestCounts c;
+  DeadLetters local;
+  try {
+    pg::in_subtransaction([&] { ingest_group(g, events, &stage, &c, &local); });
+  } catch (pg::PgError& e) {
+    if (pg::is_abort_error(e.sqlerrcode())) throw;
+    if (stage != Stage::kColumns || events.size() == 1) {
+      std::string why = failure_text(e);
+      for (uint32_t k : events) dead_event(g, dl, g.coll, k, why);
+      return;
+    }
+    pg::check_interrupts();
+    std::vector<uint32_t> a(events.begin(), events.begin() + events.size() / 2);
+    std::vector<uint32_t> b(events.begin() + events.size() / 2, events.end());
+    ingest_group_isolated(g, a, counts, dl);
+    ingest_group_isolated(g, b, counts, dl);
+    return;
+  }
+  counts->stored += c.stored;
+  counts->rejected_fields += c.rejected_fields;
+  counts->columns_added += c.columns_added;
+  counts->duplicates += c.duplicates;
+  dl->append(std::move(local));
+}
+
+}  // namespace
+
 void ingest_batch(const std::string& project, const std::string& fixed_collection, const EventBatch& batch,
                   const std::string& source, IngestCounts* counts) {
   // Route events to collections, keeping arrival order inside each.
   std::map<std::string, std::vector<uint32_t>> groups;
-  std::vector<std::string> dl_coll, dl_payload, dl_error, dl_source;
-  auto dead = [&](const std::string& coll, const Event& ev, const std::string& error) {
-    dl_coll.push_back(coll);
-    dl_payload.push_back(event_to_json(ev));  // bytea: binary (Avro) payloads stay intact
-    dl_error.push_back(error);
-    dl_source.push_back(ev.source.empty() ? source : std::string(ev.source));
-  };
+  DeadLetters dl;
   for (uint32_t k = 0; k < batch.events.size(); k++) {
     const Event& ev = batch.events[k];
+    std::string ev_source = ev.source.empty() ? source : std::string(ev.source);
     std::string coll = fixed_collection.empty() ? std::string(ev.collection) : fixed_collection;
     if (!ev.error.empty()) {
       // an envelope event keeps its whole envelope as payload: replayed as an envelope
-      dead(fixed_collection, ev, ev.error);
+      dl.add(fixed_collection, event_to_json(ev), ev.error, ev_source);  // bytea: Avro stays binary
       continue;
     }
     std::string why = collection_name_problem(coll);
@@ -269,10 +425,7 @@ void ingest_batch(const std::string& project, const std::string& fixed_collectio
       std::string env = "{\"collection\":";
       append_json_string(&env, coll);
       env += ",\"properties\":" + event_to_json(ev) + "}";
-      dl_coll.push_back("");
-      dl_payload.push_back(env);
-      dl_error.push_back("invalid collection name \"" + coll + "\": " + why);
-      dl_source.push_back(ev.source.empty() ? source : std::string(ev.source));
+      dl.add("", env, "invalid collection name \"" + coll.substr(0, 200) + "\": " + why, ev_source);
       continue;
     }
     groups[coll].push_back(k);
@@ -280,80 +433,11 @@ void ingest_batch(const std::string& project, const std::string& fixed_collectio
   std::string arrival;
   for (auto& [coll, events] : groups) {
     pg::check_interrupts();
-    CollectionInfo info = ensure_collection(project, coll);
-    TableShape shape = read_shape(info.relid);
-    std::vector<Column> add = plan_new_columns(batch, events, shape, size_t(pulse_max_fields_per_collection));
-    if (!add.empty()) counts->columns_added += add_columns(project, coll, info.relid, add);
-    pg::call([&] { LockRelationOid(info.relid, RowExclusiveLock); });
-    shape = read_shape(info.relid);
-
-    std::unordered_set<std::string> existing;
-    BuildOptions opts;
-    if (arrival.empty()) arrival = now_copy_text();
-    opts.arrival_time = arrival;
-    opts.max_fields = size_t(pulse_max_fields_per_collection);
-    opts.dedup = info.dedup;
-    if (info.dedup) {
-      std::vector<std::string> ids = collect_event_ids(batch, events);
-      if (!ids.empty()) {
-        auto found = pg::spi_column("SELECT _id FROM " + pg::quote_ident(project) + "." + pg::quote_ident(coll) +
-                                        " WHERE _id = ANY($1)",
-                                    {Arg::text_array(ids)});
-        for (auto& f : found)
-          if (f) existing.insert(*f);
-      }
-      opts.existing_ids = &existing;
-    }
-    CopyRows rows;
-    build_copy_rows(batch, events, shape, opts, &rows);
-    counts->duplicates += int64_t(rows.duplicates);
-
-    std::vector<LineFailure> failed;
-    std::vector<RejectedField> salvaged;
-    if (!rows.line_end.empty())
-      counts->stored += int64_t(copy_isolating(info.relid, rows, 0, rows.line_end.size(), &failed, &salvaged));
-    for (auto& r : salvaged) rows.rejected.push_back(std::move(r));
-    std::unordered_set<uint32_t> failed_events;
-    for (auto& f : failed) {
-      uint32_t e = rows.line_event[f.line];
-      failed_events.insert(e);
-      if (f.unique_violation && info.dedup) {
-        counts->duplicates++;
-        continue;
-      }
-      dead(coll, batch.events[e], f.error);
-    }
-    for (auto& d : rows.dead) dead(coll, batch.events[d.event], d.error);
-
-    // Rejected fields of stored rows, one statement for the batch.
-    std::vector<std::string> f, rn, rv, et, rs, ei, eu, tt;
-    for (auto& r : rows.rejected) {
-      if (failed_events.count(r.event)) continue;
-      f.push_back(r.field);
-      rn.push_back(without_nul(r.raw_name));
-      rv.push_back(r.raw_value);
-      et.push_back(r.expected_type);
-      rs.push_back(r.reason);
-      ei.push_back(without_nul(r.event_id));
-      eu.push_back(without_nul(r.event_user));
-      tt.push_back(r.event_time);
-    }
-    if (!f.empty()) {
-      pg::spi_exec(
-          "INSERT INTO pulse.rejected_fields(project, collection, field, raw_name, raw_value, expected_type, reason,"
-          " event_id, event_user, event_time, shard_xid, source)"
-          " SELECT $1, $2, nullif(f, ''), rn, rv, nullif(et, ''), r, nullif(ei, ''), nullif(eu, ''),"
-          " tt::timestamptz, pg_current_xact_id(), $11"
-          " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-          " $10::text[]) AS u(f, rn, rv, et, r, ei, eu, tt)",
-          {Arg::text(project), Arg::text(coll), Arg::text_array(f), Arg::text_array(rn), Arg::text_array(rv),
-           Arg::text_array(et), Arg::text_array(rs), Arg::text_array(ei), Arg::text_array(eu), Arg::text_array(tt),
-           Arg::text(source)});
-      counts->rejected_fields += int64_t(f.size());
-    }
+    GroupContext g{project, coll, batch, source, &arrival};
+    ingest_group_isolated(g, events, counts, &dl);
   }
-  insert_dead_letters(project, dl_coll, dl_payload, dl_error, dl_source);
-  counts->dead_lettered += int64_t(dl_payload.size());
+  insert_dead_letters(project, dl.coll, dl.payload, dl.error, dl.source);
+  counts->dead_lettered += int64_t(dl.payload.size());
 }
 
 }  // namespace pulse::ingest

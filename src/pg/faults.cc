@@ -32,6 +32,12 @@ void pause_point(const char* phase) {
   }
 }
 
+void fail_column_point(const char* column) {
+  if (pulse_debug_fail_column && *pulse_debug_fail_column && strcmp(pulse_debug_fail_column, column) == 0)
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("pulse.debug_fail_column: adding column \"%s\" fails", column)));
+}
+
 void decode_interrupt_check() {
   call([] {
     pause_point("decode");

@@ -11,6 +11,10 @@ namespace pulse::pg {
 // where a Postgres error may longjmp.
 void pause_point(const char* phase);
 
+// When pulse.debug_fail_column names `column`, raises an error (XX000) as if adding that column
+// failed: a stand-in for any schema change one event can make fail.
+void fail_column_point(const char* column);
+
 // Checks for a pending cancel (raising it as pg::PgError) and honours pause_point("decode"):
 // the interrupt hook of the decoders.
 void decode_interrupt_check();

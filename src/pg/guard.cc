@@ -41,7 +41,7 @@ void report_context_drift() {
                     errmsg_internal("pg_pulse: a Postgres call returned without popping its error context callback")));
 }
 
-bool is_statement_fatal(int code) {
+bool is_abort_error(int code) {
   switch (ERRCODE_TO_CATEGORY(code)) {
     case ERRCODE_OPERATOR_INTERVENTION:             // 57: cancel, termination, shutdown
     case ERRCODE_INSUFFICIENT_RESOURCES:            // 53: out of memory, disk full, too many connections
@@ -49,9 +49,7 @@ bool is_statement_fatal(int code) {
     case ERRCODE_TRANSACTION_ROLLBACK:              // 40: deadlock, serialisation failure
     case ERRCODE_INVALID_TRANSACTION_STATE:         // 25
     case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:  // 55: lock not available (55P03), ...
-    case ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION:  // 42: privileges, a column dropped meanwhile
     case ERRCODE_CONFIG_FILE_ERROR:                 // F0
-    case ERRCODE_INTERNAL_ERROR:                    // XX: internal errors, data corruption
       return true;
     default:
       return false;

@@ -47,8 +47,9 @@ void report_context_drift();
 
 // Whether an error must end the whole statement (cancel, termination, shutdown, out of memory
 // or disk, I/O and other system errors, lock and serialisation failures) rather than be charged
-// to one event: such errors are never turned into dead letters, rejected fields or bisections.
-bool is_statement_fatal(int sqlerrcode);
+// to the events at hand: such errors are never turned into dead letters, rejected fields or
+// bisections. Any other error is isolated down to the event (or collection) that causes it.
+bool is_abort_error(int sqlerrcode);
 
 template <class F>
 inline void call(F&& f) {

@@ -10,5 +10,6 @@ extern char* pulse_database;
 extern int pulse_view_margin_ms;
 extern bool pulse_analytics_single_pass;
 extern char* pulse_debug_pause_at;
+extern char* pulse_debug_fail_column;
 extern int pulse_debug_fail_allocation;
 }

@@ -20,6 +20,7 @@ char* pulse_database = nullptr;
 int pulse_view_margin_ms = 5000;
 bool pulse_analytics_single_pass = true;
 char* pulse_debug_pause_at = nullptr;
+char* pulse_debug_fail_column = nullptr;
 int pulse_debug_fail_allocation = 0;
 
 void _PG_init(void);
@@ -55,6 +56,9 @@ void _PG_init(void) {
                              "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",
                              "Phases: decode, copy, salvage, refresh, replay, kafka. Empty (the default) is off.",
                              &pulse_debug_pause_at, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+  DefineCustomStringVariable("pulse.debug_fail_column",
+                             "Test hook: adding a column of this name to a collection fails.", NULL,
+                             &pulse_debug_fail_column, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
   DefineCustomIntVariable("pulse.debug_fail_allocation",
                           "Test hook: the Nth C++ allocation of each pg_pulse call fails (0, the default, is off).",
                           NULL, &pulse_debug_fail_allocation, 0, 0, INT_MAX, PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL,
