@@ -95,7 +95,6 @@ write_conf() {
         echo "max_worker_processes = 32"
         echo "max_prepared_transactions = 10"
         echo "log_min_messages = warning"
-        echo "pulse.database = 'pulse_test'"
         if [ -n "${PULSE_TEST_CONF:-}" ]; then
             printf '%s\n' "$PULSE_TEST_CONF"
         fi

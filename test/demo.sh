@@ -19,7 +19,7 @@ if [ "$(id -u)" = 0 ]; then make -s install >/dev/null; else sudo make -s instal
 bash test/cluster.sh start
 [ "${PULSE_KEEP_CLUSTER:-0}" = 1 ] || trap 'bash "$REPO/test/cluster.sh" stop' EXIT
 export PGHOST=${PULSE_TEST_DIR:-/tmp/pg_pulse_test} PGPORT=${PULSE_TEST_PORT:-54329} PGUSER=postgres PULSE_REPO=$REPO
-# the launcher's database (pulse.database in the test cluster's postgresql.conf)
+# any database: pg_pulse serves every database it is installed in
 psql -qX -d postgres -c "CREATE DATABASE pulse_test" >/dev/null
 . test/kafka/lib.sh
 kafka_start clicks:4

@@ -242,12 +242,12 @@ void insert_dead_letters(const std::string& project, const std::vector<std::stri
 
 }  // namespace
 
-void record_dead_letter(const std::string& project, const std::string& collection, const std::string& payload,
+void record_dead_letter(const std::string& project, const std::string& collection, std::string_view payload,
                         const std::string& error, const std::string& source) {
   pg::spi_exec(
       "INSERT INTO pulse.dead_letters(project, collection, payload, error, source)"
-      " VALUES ($1, nullif($2, ''), $3::bytea, $4, $5)",
-      {Arg::text(project), Arg::text(collection), Arg::text(without_nul(payload)), Arg::text(error),
+      " VALUES ($1, nullif($2, ''), $3, $4, $5)",
+      {Arg::text(project), Arg::text(collection), Arg::bytea(payload), Arg::text(without_nul(error)),
        Arg::text(source)});
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "core/event.h"
 #include "pg/guard.h"
@@ -23,8 +24,9 @@ struct IngestCounts {
 void ingest_batch(const std::string& project, const std::string& collection, const EventBatch& batch,
                   const std::string& source, IngestCounts* counts);
 
-// Records one payload that could not be decoded at all (e.g. not UTF-8, bad Avro).
-void record_dead_letter(const std::string& project, const std::string& collection, const std::string& payload,
+// Records one payload as it was received (bytes kept as they are) with the reason it could not
+// be stored.
+void record_dead_letter(const std::string& project, const std::string& collection, std::string_view payload,
                         const std::string& error, const std::string& source);
 
 }  // namespace pulse::ingest

@@ -1,4 +1,4 @@
-// A Kafka consumer worker: one per subscription x parallelism (DESIGN.md section 3).
+// A Kafka consumer worker: one per subscription x parallelism (docs/kafka.md).
 //
 // Loop: wait on the latch and on librdkafka's queue (an fd librdkafka writes to when the queue
 // becomes non-empty), collect up to batch_size messages or batch_timeout, then in ONE
@@ -8,12 +8,20 @@
 // committed to Kafka, for lag tooling. On (re)assignment every partition seeks to its offset
 // stored in Postgres. librdkafka's threads never touch Postgres: its logs and errors are
 // queued and handled on this thread.
+//
+// Faults: a batch that fails is retried message by message isolation (halves in
+// subtransactions, down to the message that fails, which becomes a dead letter) so the
+// partition moves on; a cancel, a lack of resources or a lock conflict is never charged to a
+// message: the batch is retried after a backoff. A worker that cannot start (bad settings,
+// broker refusing, owner without privileges) exits with its error recorded; its scheduler starts
+// it again after an exponential backoff. Messages are owned (RAII), and every exit path aborts
+// the transaction and drops them before librdkafka is shut down.
 #include <librdkafka/rdkafka.h>
 
 #include <csignal>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +31,7 @@
 #include "ingest/writer.h"
 #include "kafka/settings.h"
 #include "kafka/shmem.h"
+#include "pg/bgworker.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
@@ -32,18 +41,13 @@ extern "C" {
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "tcop/tcopprot.h"
-#include "commands/dbcommands.h"
-#include "utils/guc.h"
-#include "utils/memutils.h"
-#include "utils/snapmgr.h"
-#include "utils/wait_event.h"
+#include "utils/ps_status.h"
 
 PGDLLEXPORT void pulse_kafka_worker_main(Datum main_arg);
 }
@@ -53,49 +57,34 @@ namespace {
 
 using pg::Arg;
 
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+using PartitionKey = std::pair<std::string, int>;
+
 struct Subscription {
   int64_t id = 0;
   std::string project, brokers, format, collection, group_id;
   std::vector<std::string> topics;
-  std::vector<std::pair<std::string, std::string>> options;  // librdkafka settings
+  Settings options;  // librdkafka settings
   int32_t avro_schema_id = -1;
   Oid owner = InvalidOid;  // the role whose privileges decide which settings are accepted
   int batch_size = 10000;
   int batch_timeout_ms = 200;
 };
 
-// Runs f in a transaction of its own with SPI connected and a snapshot pushed.
-template <class F>
-void in_transaction(const char* activity, F&& f) {
-  pg::call([&] {
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    pgstat_report_activity(STATE_RUNNING, activity);
-  });
-  pg::spi_connect();
-  f();
-  pg::spi_finish();
-  pg::call([] {
-    PopActiveSnapshot();
-    CommitTransactionCommand();
-    pgstat_report_activity(STATE_IDLE, NULL);
-  });
-}
-
 // Offsets stored in Postgres for the given partitions (topics[k], partitions[k]); with
 // lock, the rows are locked FOR UPDATE (serialising workers that race for a partition).
-std::map<std::pair<std::string, int>, int64_t> read_stored_offsets(int64_t subscription,
-                                                                   const std::vector<std::string>& topics,
-                                                                   const std::vector<std::string>& partitions,
-                                                                   bool lock) {
+std::map<PartitionKey, int64_t> read_stored_offsets(int64_t subscription, const std::vector<std::string>& topics,
+                                                    const std::vector<std::string>& partitions, bool lock) {
   uint64_t n = pg::spi_exec(
       std::string("SELECT o.topic, o.partition, o.next_offset FROM pulse.kafka_offsets o"
                   " JOIN unnest($2::text[], $3::text[]) AS u(t, p) ON o.topic = u.t AND o.partition = u.p::int"
                   " WHERE o.subscription_id = $1") +
           (lock ? " ORDER BY 1, 2 FOR UPDATE OF o" : ""),
       {Arg::int8(subscription), Arg::text_array(topics), Arg::text_array(partitions)});
-  std::map<std::pair<std::string, int>, int64_t> stored;
+  std::map<PartitionKey, int64_t> stored;
   for (uint64_t r = 0; r < n; r++) {
     char *t = nullptr, *p = nullptr, *o = nullptr;
     pg::call([&] {
@@ -108,25 +97,38 @@ std::map<std::pair<std::string, int>, int64_t> read_stored_offsets(int64_t subsc
   return stored;
 }
 
+// The SQLSTATE of a C++ exception (pulse::Error carries one; anything else is internal).
+int sqlstate_of(const std::exception& e) {
+  if (auto* pe = dynamic_cast<const pg::PgError*>(&e)) return pe->sqlerrcode();
+  if (auto* ee = dynamic_cast<const Error*>(&e)) {
+    const std::string& s = ee->sqlstate;
+    if (s.size() == 5) return MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+  }
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return ERRCODE_OUT_OF_MEMORY;
+  return ERRCODE_INTERNAL_ERROR;
+}
+
 class Worker {
  public:
   explicit Worker(int slot) : slot_(&shared->slots[slot]) {}
-  ~Worker() { close(); }
+  ~Worker() { close(false); }
   void run();
-  void close();
+  // Leaves the consumer group and shuts librdkafka down (graceful: after the last batch), or,
+  // on the way out of a dying process, drops everything without the group handshake.
+  void close(bool dying);
 
   // librdkafka callbacks (called on this thread from inside rd_kafka_* calls): no Postgres
   // error may cross them, so they catch everything and leave a note for the main loop.
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   void on_log(const char* fac, const char* buf) {
     try {
-      if (pending_logs_.size() < 100) pending_logs_.push_back(std::string(fac) + ": " + buf);
+      if (pending_logs_.size() < 20) pending_logs_.push_back(std::string(fac) + ": " + std::string(buf).substr(0, 500));
     } catch (...) {
     }
   }
   void on_error(const char* reason) {
     try {
-      pending_error_ = reason;
+      pending_error_ = std::string(reason).substr(0, 250);
     } catch (...) {
     }
   }
@@ -136,8 +138,15 @@ class Worker {
   void create_consumer();
   bool stop_requested();
   void flush_notes();
-  void process(std::vector<rd_kafka_message_t*>& msgs);
+  void collect_batch();
+  void commit_batch();
+  int64_t process(bool isolate);
+  void ingest_range(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts);
+  void isolate(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts);
+  void decode_message(const rd_kafka_message_t* m, EventBatch* batch, std::set<int32_t>* looked_up);
   void load_avro_schema(int32_t id);
+  void refresh_watermarks(TimestampTz now);
+  void back_off(const std::string& why);
 
   WorkerSlot* slot_;
   Subscription sub_;
@@ -146,9 +155,11 @@ class Worker {
   int pipe_[2] = {-1, -1};
   JsonDecoder json_;
   AvroDecoder avro_;
+  std::vector<Message> msgs_;  // the batch being collected or committed
   std::vector<std::string> pending_logs_;
   std::string pending_error_, fatal_;
   bool revoked_ = false;
+  TimestampTz watermarks_at_ = 0;
 };
 
 extern "C" void rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -166,18 +177,18 @@ extern "C" void error_cb(rd_kafka_t*, int, const char* reason, void* opaque) {
 }
 
 void Worker::load_subscription() {
-  in_transaction("pg_pulse kafka: loading subscription", [&] {
+  pg::in_transaction("pg_pulse kafka: loading subscription", [&] {
     pg::spi_exec(
-        "SELECT project, array_to_string(topics, chr(1)), brokers, format, coalesce(collection, ''),"
-        " coalesce(group_id, ''), batch_size,"
+        "SELECT project, pg_catalog.array_to_string(topics, pg_catalog.chr(1)), brokers, format,"
+        " coalesce(collection, ''), coalesce(group_id, ''), batch_size,"
         " greatest(1, (extract(epoch FROM batch_timeout) * 1000)::int),"
         " coalesce((options->>'avro.schema_id')::int, -1),"
-        " coalesce((SELECT string_agg(key || chr(1) || value, chr(2)) FROM jsonb_each_text(options)"
-        "           WHERE key <> 'avro.schema_id'), ''),"
+        " coalesce((SELECT pg_catalog.string_agg(key || pg_catalog.chr(1) || value, pg_catalog.chr(2))"
+        "           FROM pg_catalog.jsonb_each_text(options) WHERE key <> 'avro.schema_id'), ''),"
         " (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = owner)"
         " FROM pulse.kafka_subscriptions WHERE id = $1",
         {Arg::int8(slot_->subscription_id)});
-    if (SPI_processed != 1) throw Error(sqlstate::kUndefinedObject, "kafka subscription no longer exists");
+    if (SPI_processed != 1) throw Error(sqlstate::kUndefinedObject, "the Kafka subscription no longer exists");
     char* v[11];
     pg::call([&] {
       for (int c = 0; c < 11; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
@@ -227,7 +238,7 @@ void Worker::load_avro_schema(int32_t id) {
   // dead letters naming the reason, the worker goes on.
   std::string err = avro_.add_schema(id, *s);
   if (!err.empty())
-    pg::call([&] { elog(WARNING, "pg_pulse: Avro schema %d cannot be used: %s", id, err.c_str()); });
+    pg::call([&] { elog(WARNING, "pg_pulse: Avro schema %d cannot be used: %.200s", id, err.c_str()); });
 }
 
 void Worker::create_consumer() {
@@ -281,6 +292,9 @@ void Worker::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list
     rd_kafka_assign(rk_, nullptr);
     return;
   }
+  // Called from inside librdkafka: a SIGTERM must not end the process in here (its exit would
+  // re-enter librdkafka), so interrupts wait until the offsets are read.
+  HOLD_INTERRUPTS();
   try {
     // every assigned partition starts at its offset stored in Postgres
     std::vector<std::string> topics;
@@ -289,52 +303,192 @@ void Worker::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list
       topics.push_back(parts->elems[k].topic);
       partitions.push_back(std::to_string(parts->elems[k].partition));
     }
-    std::map<std::pair<std::string, int>, int64_t> stored;
-    in_transaction("pg_pulse kafka: reading stored offsets",
-                   [&] { stored = read_stored_offsets(sub_.id, topics, partitions, false); });
+    std::map<PartitionKey, int64_t> stored;
+    pg::in_transaction("pg_pulse kafka: reading stored offsets",
+                       [&] { stored = read_stored_offsets(sub_.id, topics, partitions, false); });
+    std::vector<const char*> tn;
+    std::vector<int32> pn;
+    std::vector<int64> on;
     for (int k = 0; k < parts->cnt; k++) {
       auto it = stored.find({parts->elems[k].topic, parts->elems[k].partition});
       parts->elems[k].offset = it != stored.end() ? it->second : RD_KAFKA_OFFSET_BEGINNING;
+      tn.push_back(parts->elems[k].topic);
+      pn.push_back(parts->elems[k].partition);
+      on.push_back(it != stored.end() ? it->second : -1);
     }
+    note_assignment(slot_, int(tn.size()), tn.data(), pn.data(), on.data());
     rd_kafka_assign(rk_, parts);
-  } catch (pg::PgError& e) {
-    fatal_ = std::string("could not read stored offsets: ") + e.what();
-    rd_kafka_assign(rk_, nullptr);
   } catch (std::exception& e) {
-    fatal_ = std::string("could not read stored offsets: ") + e.what();
+    try {
+      fatal_ = std::string("could not read stored offsets: ") + e.what();
+    } catch (...) {
+    }
     rd_kafka_assign(rk_, nullptr);
   }
+  RESUME_INTERRUPTS();
 }
 
 bool Worker::stop_requested() {
-  bool stop = false;
-  pg::call([&] {
-    LWLockAcquire(shared->lock, LW_SHARED);
-    stop = slot_->stop_requested;
-    LWLockRelease(shared->lock);
-  });
+  LWLockAcquire(shared->lock, LW_SHARED);
+  bool stop = slot_->stop_requested;
+  LWLockRelease(shared->lock);
   return stop;
 }
 
+// librdkafka's log lines (bounded, at most 20 per round) and its last error.
 void Worker::flush_notes() {
-  for (auto& l : pending_logs_) pg::call([&] { elog(LOG, "pg_pulse kafka subscription %lld: %s", (long long)sub_.id, l.c_str()); });
+  for (auto& l : pending_logs_)
+    pg::call([&] { elog(LOG, "pg_pulse kafka subscription %lld: %s", (long long)sub_.id, l.c_str()); });
   pending_logs_.clear();
   if (!pending_error_.empty()) {
     std::string e = pending_error_;
     pending_error_.clear();
-    pg::call([&] { note_error(slot_, e.c_str()); });
+    note_error(slot_, e.c_str());
   }
   if (!fatal_.empty()) throw Error(sqlstate::kInternal, fatal_);
 }
 
-void Worker::process(std::vector<rd_kafka_message_t*>& msgs) {
-  std::string subid = std::to_string(sub_.id);
-  in_transaction("pg_pulse kafka: ingesting a batch", [&] {
+// The high watermarks librdkafka last fetched, for every assigned partition (once a second).
+void Worker::refresh_watermarks(TimestampTz now) {
+  if (!TimestampDifferenceExceeds(watermarks_at_, now, 1000)) return;
+  watermarks_at_ = now;
+  rd_kafka_topic_partition_list_t* a = nullptr;
+  if (rd_kafka_assignment(rk_, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a) return;
+  for (int k = 0; k < a->cnt; k++) {
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(rk_, a->elems[k].topic, a->elems[k].partition, &lo, &hi) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hi >= 0)
+      note_high_watermark(slot_, a->elems[k].topic, a->elems[k].partition, hi, now);
+  }
+  rd_kafka_topic_partition_list_destroy(a);
+}
+
+// Collects up to batch_size messages or what arrives within batch_timeout of the first one:
+// drains the queue without blocking, then waits on latch + queue fd.
+void Worker::collect_batch() {
+  std::vector<rd_kafka_message_t*> buf(size_t(sub_.batch_size));
+  TimestampTz deadline = 0;
+  revoked_ = false;
+  while (int(msgs_.size()) < sub_.batch_size) {
+    ssize_t got = rd_kafka_consume_batch_queue(queue_, 0, buf.data(), size_t(sub_.batch_size) - msgs_.size());
+    for (ssize_t k = 0; k < got; k++) {  // owned at once, whatever happens next
+      Message m(buf[size_t(k)]);
+      if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          std::string e = rd_kafka_message_errstr(m.get());
+          note_error(slot_, e.substr(0, 250).c_str());
+        }
+        continue;
+      }
+      msgs_.push_back(std::move(m));
+    }
+    flush_notes();
+    if (revoked_) {  // messages of partitions we may no longer own: let the new owner have them
+      msgs_.clear();
+      revoked_ = false;
+    }
+    if (got > 0 && int(msgs_.size()) < sub_.batch_size) continue;  // maybe more right away
+    TimestampTz now = GetCurrentTimestamp();
+    note_heartbeat(slot_, now);
+    refresh_watermarks(now);
+    if (!msgs_.empty() && deadline == 0) deadline = TimestampTzPlusMilliseconds(now, sub_.batch_timeout_ms);
+    if (int(msgs_.size()) >= sub_.batch_size || (deadline && now >= deadline)) break;
+    long wait_ms = deadline ? long((deadline - now) / 1000) + 1 : 1000;
+    pg::worker_wait(wait_ms, pipe_[0]);
+    char drain[64];
+    while (read(pipe_[0], drain, sizeof drain) > 0) {
+    }
+    if (stop_requested()) break;
+  }
+}
+
+// Decodes one message into batch (JSON or Avro), tagged with its source.
+void Worker::decode_message(const rd_kafka_message_t* m, EventBatch* batch, std::set<int32_t>* looked_up) {
+  std::string topic = rd_kafka_topic_name(m->rkt);
+  std::string_view payload(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+  size_t before = batch->events.size();
+  if (!m->payload) {
+    batch->events.emplace_back();
+    batch->events.back().error = "empty Kafka message (no payload)";
+  } else if (sub_.format == "json") {
+    JsonDecodeOptions jo;
+    jo.max_event_bytes = size_t(pulse_max_event_bytes);
+    jo.interrupt_check = pg::decode_interrupt_check;
+    jo.envelope_auto = sub_.collection.empty();
+    jo.default_collection = sub_.collection.empty() ? std::string_view(topic) : std::string_view();
+    json_.decode_event(payload, jo, batch);
+  } else {
+    avro_.set_max_event_bytes(size_t(pulse_max_event_bytes));
+    AvroFraming framing = sub_.format == "avro" ? AvroFraming::kRaw : AvroFraming::kConfluent;
+    if (framing == AvroFraming::kConfluent && m->len >= 5 && payload[0] == 0) {
+      const unsigned char* b = static_cast<const unsigned char*>(m->payload);
+      int32_t id = int32_t((uint32_t(b[1]) << 24) | (uint32_t(b[2]) << 16) | (uint32_t(b[3]) << 8) | b[4]);
+      if (!avro_.has_schema(id) && looked_up->insert(id).second) load_avro_schema(id);
+    }
+    avro_.decode(payload, framing, sub_.avro_schema_id, batch);
+    if (sub_.collection.empty() && batch->events.size() > before)
+      batch->events.back().collection = batch->arena.copy(normalize_collection_name(topic));
+  }
+  std::string src = "kafka:" + topic + "/" + std::to_string(m->partition) + "/" + std::to_string(m->offset);
+  for (size_t k = before; k < batch->events.size(); k++) batch->events[k].source = batch->arena.copy(src);
+}
+
+// Decodes and ingests messages idx[from, to).
+void Worker::ingest_range(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
+  EventBatch batch;
+  std::set<int32_t> looked_up;  // schema ids fetched from the catalog in this batch
+  for (size_t k = from; k < to; k++) decode_message(msgs_[idx[k]].get(), &batch, &looked_up);
+  ingest::ingest_batch(sub_.project, sub_.collection, batch, "kafka subscription " + std::to_string(sub_.id), counts);
+}
+
+// Ingests messages idx[from, to) in a subtransaction; when that fails for a reason that is not
+// an abort, splits the range in halves, down to the one message that fails, which is kept whole
+// in pulse.dead_letters (its bytes as received) so the partition moves on.
+void Worker::isolate(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
+  if (from >= to) return;
+  ingest::IngestCounts c;
+  try {
+    pg::in_subtransaction([&] { ingest_range(idx, from, to, &c); });
+  } catch (std::exception& e) {
+    int code = sqlstate_of(e);
+    if (pg::is_abort_error(code)) throw;
+    if (to - from == 1) {
+      const rd_kafka_message_t* m = msgs_[idx[from]].get();
+      std::string topic = rd_kafka_topic_name(m->rkt);
+      std::string src = "kafka:" + topic + "/" + std::to_string(m->partition) + "/" + std::to_string(m->offset);
+      std::string why = e.what();
+      if (why.size() > pg::kMaxMessageBytes) why.resize(pg::kMaxMessageBytes);
+      ingest::record_dead_letter(sub_.project, sub_.collection,
+                                 std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0),
+                                 why, src);
+      counts->dead_lettered++;
+      return;
+    }
+    pg::check_interrupts();
+    size_t mid = from + (to - from) / 2;
+    isolate(idx, from, mid, counts);
+    isolate(idx, mid, to, counts);
+    return;
+  }
+  counts->stored += c.stored;
+  counts->rejected_fields += c.rejected_fields;
+  counts->dead_lettered += c.dead_lettered;
+}
+
+// One transaction for the batch: rows, rejected fields, dead letters and the next offsets.
+// Returns the messages it accounted for (those below the stored offsets are skipped).
+int64_t Worker::process(bool isolating) {
+  int64_t done = 0;
+  pg::in_transaction(isolating ? "pg_pulse kafka: ingesting a batch, isolating a failure"
+                               : "pg_pulse kafka: ingesting a batch",
+                     [&] {
+    pg::call([] { pg::pause_point("kafka"); });
     // Lock this batch's partitions and learn their stored offsets.
     std::vector<std::string> topics, partitions;
-    std::map<std::pair<std::string, int>, int64_t> next;
-    for (auto* m : msgs) {
-      std::pair<std::string, int> key{rd_kafka_topic_name(m->rkt), int(m->partition)};
+    std::map<PartitionKey, int64_t> next;
+    for (auto& m : msgs_) {
+      PartitionKey key{rd_kafka_topic_name(m->rkt), int(m->partition)};
       if (next.emplace(key, -1).second) {
         topics.push_back(key.first);
         partitions.push_back(std::to_string(key.second));
@@ -344,47 +498,20 @@ void Worker::process(std::vector<rd_kafka_message_t*>& msgs) {
         "INSERT INTO pulse.kafka_offsets(subscription_id, topic, partition, next_offset)"
         " SELECT $1, t, p::int, 0 FROM unnest($2::text[], $3::text[]) AS u(t, p) ON CONFLICT DO NOTHING",
         {Arg::int8(sub_.id), Arg::text_array(topics), Arg::text_array(partitions)});
-    std::map<std::pair<std::string, int>, int64_t> stored = read_stored_offsets(sub_.id, topics, partitions, true);
-    // Decode what is new.
-    EventBatch batch;
-    JsonDecodeOptions jo;
-    jo.max_event_bytes = size_t(pulse_max_event_bytes);
-    jo.interrupt_check = pg::decode_interrupt_check;
-    pg::call([] { pg::pause_point("kafka"); });
-    avro_.set_max_event_bytes(size_t(pulse_max_event_bytes));
-    std::set<int32_t> looked_up;  // schema ids fetched from the catalog in this batch
-    jo.envelope_auto = sub_.collection.empty();
-    std::map<std::pair<std::string, int>, uint32_t> counts;
-    for (auto* m : msgs) {
-      std::string topic = rd_kafka_topic_name(m->rkt);
-      std::pair<std::string, int> key{topic, int(m->partition)};
+    std::map<PartitionKey, int64_t> stored = read_stored_offsets(sub_.id, topics, partitions, true);
+    std::vector<size_t> idx;  // the messages not stored yet
+    std::map<PartitionKey, uint32_t> counts;
+    for (size_t k = 0; k < msgs_.size(); k++) {
+      const rd_kafka_message_t* m = msgs_[k].get();
+      PartitionKey key{rd_kafka_topic_name(m->rkt), int(m->partition)};
       if (m->offset < stored[key]) continue;  // already stored by someone else: never twice
       next[key] = std::max(next[key], int64_t(m->offset) + 1);
       counts[key]++;
-      std::string_view payload(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
-      size_t before = batch.events.size();
-      if (!m->payload) {
-        batch.events.emplace_back();
-        batch.events.back().error = "empty Kafka message (no payload)";
-      } else if (sub_.format == "json") {
-        jo.default_collection = sub_.collection.empty() ? std::string_view(topic) : std::string_view();
-        json_.decode_event(payload, jo, &batch);
-      } else {
-        AvroFraming framing = sub_.format == "avro" ? AvroFraming::kRaw : AvroFraming::kConfluent;
-        if (framing == AvroFraming::kConfluent && m->len >= 5 && payload[0] == 0) {
-          const unsigned char* b = static_cast<const unsigned char*>(m->payload);
-          int32_t id = int32_t((uint32_t(b[1]) << 24) | (uint32_t(b[2]) << 16) | (uint32_t(b[3]) << 8) | b[4]);
-          if (!avro_.has_schema(id) && looked_up.insert(id).second) load_avro_schema(id);
-        }
-        avro_.decode(payload, framing, sub_.avro_schema_id, &batch);
-        if (sub_.collection.empty() && batch.events.size() > before)
-          batch.events.back().collection = batch.arena.copy(normalize_collection_name(topic));
-      }
-      std::string src = "kafka:" + topic + "/" + std::to_string(m->partition) + "/" + std::to_string(m->offset);
-      for (size_t k = before; k < batch.events.size(); k++) batch.events[k].source = batch.arena.copy(src);
+      idx.push_back(k);
     }
     ingest::IngestCounts c;
-    ingest::ingest_batch(sub_.project, sub_.collection, batch, "kafka subscription " + subid, &c);
+    if (isolating) isolate(idx, 0, idx.size(), &c);
+    else ingest_range(idx, 0, idx.size(), &c);
     std::vector<std::string> ut, up, uo;
     for (auto& [key, off] : next) {
       if (off < 0) continue;
@@ -394,111 +521,122 @@ void Worker::process(std::vector<rd_kafka_message_t*>& msgs) {
     }
     if (!ut.empty())
       pg::spi_exec(
-          "UPDATE pulse.kafka_offsets o SET next_offset = u.o::bigint, updated_at = now()"
+          "UPDATE pulse.kafka_offsets o SET next_offset = u.o::bigint, updated_at = pg_catalog.now()"
           " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, p, o)"
           " WHERE o.subscription_id = $1 AND o.topic = u.t AND o.partition = u.p::int",
           {Arg::int8(sub_.id), Arg::text_array(ut), Arg::text_array(up), Arg::text_array(uo)});
     // status (shared memory) once the transaction is sure to commit is good enough for a gauge
-    TimestampTz now = 0;
-    pg::call([&] { now = GetCurrentTimestamp(); });
+    TimestampTz now = GetCurrentTimestamp();
     for (auto& [key, off] : next) {
       if (off < 0) continue;
-      int64_t lo = -1, hi = -1;
-      rd_kafka_get_watermark_offsets(rk_, key.first.c_str(), key.second, &lo, &hi);
-      uint32_t events = counts[key];
-      pg::call([&] { note_progress(slot_, key.first.c_str(), key.second, off, hi, events, now); });
+      note_progress(slot_, key.first.c_str(), key.second, off, counts[key], now);
     }
+    done = int64_t(idx.size());
   });
-  // After the commit: tell Kafka too (lag tooling only; Postgres holds the truth).
-  rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(int(msgs.size()));
-  std::map<std::pair<std::string, int>, int64_t> last;
-  for (auto* m : msgs) {
-    auto& v = last[{rd_kafka_topic_name(m->rkt), int(m->partition)}];
-    v = std::max<int64_t>(v, m->offset + 1);
+  return done;
+}
+
+// Waits out the backoff of the slot's failures (interruptibly), recording why.
+void Worker::back_off(const std::string& why) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  slot_->failures = std::min(slot_->failures + 1, 30);
+  int failures = slot_->failures;
+  TimestampTz now = GetCurrentTimestamp();
+  bool log = TimestampDifferenceExceeds(slot_->last_log_at, now, 60000);
+  if (log) slot_->last_log_at = now;
+  snprintf(slot_->state, sizeof slot_->state, "retrying a failed batch");
+  LWLockRelease(shared->lock);
+  note_error(slot_, why.c_str());
+  if (log)
+    pg::call([&] {
+      ereport(WARNING, (errmsg("pg_pulse kafka subscription %lld: batch failed (retrying): %.500s",
+                               (long long)sub_.id, why.c_str())));
+    });
+  TimestampTz until = TimestampTzPlusMilliseconds(now, backoff_ms(failures));
+  while (!stop_requested()) {
+    TimestampTz t = GetCurrentTimestamp();
+    if (t >= until) break;
+    pg::worker_wait(std::min<long>(1000, long((until - t) / 1000) + 1));
+    note_heartbeat(slot_, GetCurrentTimestamp());
   }
-  for (auto& [key, off] : last) rd_kafka_topic_partition_list_add(offs, key.first.c_str(), key.second)->offset = off;
-  rd_kafka_commit(rk_, offs, 1);
-  rd_kafka_topic_partition_list_destroy(offs);
+}
+
+// Commits the collected batch: whole, else isolating the message that fails; a failure that
+// is not any message's (cancel, lack of resources, lock conflict) is retried after a backoff.
+void Worker::commit_batch() {
+  while (!msgs_.empty()) {
+    bool isolating = false;
+    for (int attempt = 0; attempt < 2; attempt++) {
+      try {
+        process(isolating);
+        // after the commit: tell Kafka too (lag tooling only; Postgres holds the truth)
+        rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(int(msgs_.size()));
+        std::map<PartitionKey, int64_t> last;
+        for (auto& m : msgs_) {
+          auto& v = last[{rd_kafka_topic_name(m->rkt), int(m->partition)}];
+          v = std::max<int64_t>(v, m->offset + 1);
+        }
+        for (auto& [key, off] : last) rd_kafka_topic_partition_list_add(offs, key.first.c_str(), key.second)->offset = off;
+        rd_kafka_commit(rk_, offs, 1);
+        rd_kafka_topic_partition_list_destroy(offs);
+        msgs_.clear();
+        note_state(slot_, "consuming");
+        return;
+      } catch (std::exception& e) {
+        int code = sqlstate_of(e);
+        std::string why = e.what();
+        if (pg::is_abort_error(code) || isolating) {
+          back_off(why.substr(0, 250));
+          if (stop_requested()) return;  // the batch stays unstored: the next worker reads it again
+          break;  // retry the batch from the start
+        }
+        isolating = true;  // the batch failed as a whole: find the message that makes it fail
+        note_state(slot_, "isolating a failed message");
+      }
+    }
+  }
 }
 
 void Worker::run() {
+  note_state(slot_, "loading its subscription");
   load_subscription();
+  note_state(slot_, "connecting");
   create_consumer();
-  pg::call([&] {
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    slot_->pid = MyProcPid;
-    slot_->latch = MyLatch;
-    slot_->started_at = GetCurrentTimestamp();
-    LWLockRelease(shared->lock);
-  });
-  std::vector<rd_kafka_message_t*> msgs;
-  std::vector<rd_kafka_message_t*> buf(size_t(sub_.batch_size));
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  slot_->pid = MyProcPid;
+  slot_->latch = MyLatch;
+  slot_->started_at = GetCurrentTimestamp();
+  snprintf(slot_->state, sizeof slot_->state, "consuming");
+  LWLockRelease(shared->lock);
+  std::string title = "subscription " + std::to_string(sub_.id) + " (" + sub_.project + ")";
+  pg::call([&] { set_ps_display(title.c_str()); });
+  pg::LoopContext loop("pg_pulse kafka batch");
   for (;;) {
-    pg::call([] {
-      CHECK_FOR_INTERRUPTS();
-      if (ConfigReloadPending) {
-        ConfigReloadPending = false;
-        ProcessConfigFile(PGC_SIGHUP);
-      }
-    });
+    loop.begin();
+    pg::worker_check_interrupts();
     if (stop_requested()) return;
-    // Collect a batch: drain the queue without blocking, then wait on latch + queue fd.
-    TimestampTz deadline = 0;
-    revoked_ = false;
-    while (int(msgs.size()) < sub_.batch_size) {
-      ssize_t got = rd_kafka_consume_batch_queue(queue_, 0, buf.data(), size_t(sub_.batch_size) - msgs.size());
-      flush_notes();
-      for (ssize_t k = 0; k < got; k++) {
-        rd_kafka_message_t* m = buf[size_t(k)];
-        if (m->err) {
-          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            std::string e = rd_kafka_message_errstr(m);
-            pg::call([&] { note_error(slot_, e.c_str()); });
-          }
-          rd_kafka_message_destroy(m);
-          continue;
-        }
-        msgs.push_back(m);
-      }
-      if (revoked_) {  // messages of partitions we may no longer own: let the new owner have them
-        for (auto* m : msgs) rd_kafka_message_destroy(m);
-        msgs.clear();
-        revoked_ = false;
-      }
-      if (got > 0 && int(msgs.size()) < sub_.batch_size) continue;  // maybe more right away
-      TimestampTz now = 0;
-      pg::call([&] { now = GetCurrentTimestamp(); });
-      if (!msgs.empty() && deadline == 0) deadline = TimestampTzPlusMilliseconds(now, sub_.batch_timeout_ms);
-      if (int(msgs.size()) >= sub_.batch_size || (deadline && now >= deadline)) break;
-      long wait_ms = deadline ? long((deadline - now) / 1000) + 1 : 1000;
-      int fd = pipe_[0];
-      pg::call([&] {
-        (void)WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, fd,
-                                wait_ms, PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        CHECK_FOR_INTERRUPTS();
-      });
-      char drain[64];
-      while (read(fd, drain, sizeof drain) > 0) {
-      }
-      if (stop_requested()) break;
-    }
-    if (msgs.empty()) continue;
-    process(msgs);
-    for (auto* m : msgs) rd_kafka_message_destroy(m);
-    msgs.clear();
+    collect_batch();
+    if (msgs_.empty()) continue;
+    commit_batch();
+    if (stop_requested()) return;
+    avro_.release_memory();
   }
 }
 
-void Worker::close() {
+void Worker::close(bool dying) {
+  msgs_.clear();  // librdkafka waits for every message to be destroyed before it ends
   if (queue_) {
     rd_kafka_queue_io_event_enable(queue_, -1, nullptr, 0);
     rd_kafka_queue_destroy(queue_);
     queue_ = nullptr;
   }
   if (rk_) {
-    rd_kafka_consumer_close(rk_);
-    rd_kafka_destroy(rk_);
+    if (dying) {
+      rd_kafka_destroy_flags(rk_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    } else {
+      rd_kafka_consumer_close(rk_);
+      rd_kafka_destroy(rk_);
+    }
     rk_ = nullptr;
   }
   for (int& fd : pipe_)
@@ -510,13 +648,15 @@ void Worker::close() {
 
 Worker* current = nullptr;
 
-// On proc_exit (SIGTERM -> die): leave the consumer group cleanly.
+// On proc_exit (SIGTERM -> die, FATAL): the transaction first (its locks must not outlive
+// this), then librdkafka without the group handshake.
 void worker_exit(int, Datum) {
+  AbortOutOfAnyTransaction();
   if (current) {
     Worker* w = current;
     current = nullptr;
     try {
-      w->close();
+      w->close(true);
     } catch (...) {
     }
   }
@@ -531,43 +671,45 @@ void worker_exit(int, Datum) {
   }
 }
 
+// Records a failure that ends the worker: the scheduler starts it again after the backoff;
+// the server log gets at most one line a minute per worker slot.
+bool record_exit_failure(WorkerSlot* slot, const char* message) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  TimestampTz now = GetCurrentTimestamp();
+  slot->failures = std::min(slot->failures + 1, 30);
+  slot->next_start_at = TimestampTzPlusMilliseconds(now, backoff_ms(slot->failures));
+  strlcpy(slot->last_error, message, sizeof slot->last_error);
+  slot->last_error_at = now;
+  snprintf(slot->state, sizeof slot->state, "failed; restarts after a backoff");
+  bool log = TimestampDifferenceExceeds(slot->last_log_at, now, 60000);
+  if (log) slot->last_log_at = now;
+  LWLockRelease(shared->lock);
+  return log;
+}
+
 }  // namespace
 }  // namespace pulse::kafka
 
-// Background worker entry point: every C++ exception ends here, is logged as an ERROR (which
-// ends the worker; the launcher starts it again and it resumes from the stored offsets).
+// Background worker entry point: a failure ends the worker, recorded in its slot (the
+// scheduler restarts it after a backoff and it resumes from the stored offsets).
 void pulse_kafka_worker_main(Datum main_arg) {
   using namespace pulse::kafka;
   int slot = DatumGetInt32(main_arg);
-  pqsignal(SIGHUP, SignalHandlerForConfigReload);
-  pqsignal(SIGTERM, die);
-  BackgroundWorkerUnblockSignals();
-  BackgroundWorkerInitializeConnection(pulse_database, NULL, 0);
-  pgstat_report_appname("pg_pulse kafka consumer");
-  // SQL run by the worker resolves only catalog objects (no schema a role may create in)
-  SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+  pulse::pg::worker_init(shared->slots[slot].dboid, "pg_pulse kafka consumer");
   before_shmem_exit(worker_exit, 0);
   char message[512] = "";
-  ErrorData* pg_error = nullptr;
   try {
     Worker w(slot);
     current = &w;
     w.run();
     current = nullptr;
-  } catch (pulse::pg::PgError& e) {
-    current = nullptr;
-    pg_error = e.edata;
   } catch (std::exception& e) {
     current = nullptr;
     snprintf(message, sizeof message, "%s", e.what());
   }
-  if (pg_error) {
-    note_error(&shared->slots[slot], pg_error->message ? pg_error->message : "error");
-    ReThrowError(pg_error);
-  }
-  if (message[0]) {
-    note_error(&shared->slots[slot], message);
-    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("pg_pulse kafka consumer: %s", message)));
-  }
+  if (message[0] && record_exit_failure(&shared->slots[slot], message))
+    ereport(LOG, (errmsg("pg_pulse kafka subscription %lld worker %d stopped: %s",
+                         (long long)shared->slots[slot].subscription_id, shared->slots[slot].worker_index, message),
+                  errhint("It starts again after a backoff; pulse.kafka_status shows its last error.")));
   proc_exit(0);
 }

@@ -1,11 +1,13 @@
-#include "core/error.h"
 #include "kafka/shmem.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "pg/scheduler.h"
 
 extern "C" {
 #include "miscadmin.h"
-#include "postmaster/bgworker.h"
 #include "storage/ipc.h"
-#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 }
@@ -20,76 +22,55 @@ static shmem_startup_hook_type prev_shmem_startup = nullptr;
 static void shmem_request(void) {
   if (prev_shmem_request) prev_shmem_request();
   RequestAddinShmemSpace(MAXALIGN(sizeof(Shared)));
-  RequestNamedLWLockTranche("pg_pulse", 1);
+  RequestNamedLWLockTranche("pg_pulse kafka", 1);
 }
 
 static void shmem_startup(void) {
   if (prev_shmem_startup) prev_shmem_startup();
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found = false;
-  shared = static_cast<Shared*>(ShmemInitStruct("pg_pulse", sizeof(Shared), &found));
+  shared = static_cast<Shared*>(ShmemInitStruct("pg_pulse kafka", sizeof(Shared), &found));
   if (!found) {
     memset(shared, 0, sizeof(Shared));
-    shared->lock = &(GetNamedLWLockTranche("pg_pulse"))->lock;
+    shared->lock = &(GetNamedLWLockTranche("pg_pulse kafka"))->lock;
   }
   LWLockRelease(AddinShmemInitLock);
 }
 
-void register_preload() {
+void register_shmem() {
   prev_shmem_request = shmem_request_hook;
   shmem_request_hook = shmem_request;
   prev_shmem_startup = shmem_startup_hook;
   shmem_startup_hook = shmem_startup;
-
-  BackgroundWorker w;
-  memset(&w, 0, sizeof w);
-  w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  w.bgw_restart_time = 5;
-  snprintf(w.bgw_library_name, BGW_MAXLEN, "pg_pulse");
-  snprintf(w.bgw_function_name, BGW_MAXLEN, "pulse_kafka_launcher_main");
-  snprintf(w.bgw_name, BGW_MAXLEN, "pg_pulse launcher");
-  snprintf(w.bgw_type, BGW_MAXLEN, "pg_pulse launcher");
-  RegisterBackgroundWorker(&w);
-
-  // the view refresher (src/views/refresher.cc)
-  snprintf(w.bgw_function_name, BGW_MAXLEN, "pulse_view_refresher_main");
-  snprintf(w.bgw_name, BGW_MAXLEN, "pg_pulse view refresher");
-  snprintf(w.bgw_type, BGW_MAXLEN, "pg_pulse view refresher");
-  RegisterBackgroundWorker(&w);
 }
 
 void require_preload() {
   if (shared == nullptr)
     throw Error(sqlstate::kObjectNotInPrerequisiteState, "pg_pulse is not loaded at server start",
                 "Kafka subscriptions are consumed by background workers, which exist only when the library is preloaded.",
-                "Add pg_pulse to shared_preload_libraries and set pulse.database to this database in postgresql.conf, "
-                "then restart the server.");
+                "Add pg_pulse to shared_preload_libraries in postgresql.conf and restart the server.");
 }
 
-void wake_launcher() {
-  if (!shared) return;
-  LWLockAcquire(shared->lock, LW_SHARED);
-  Latch* l = shared->launcher_latch;
-  LWLockRelease(shared->lock);
-  if (l) SetLatch(l);
-}
-
-void note_progress(WorkerSlot* slot, const char* topic, int32 partition, int64 next_offset, int64 high_watermark,
-                   uint32 events, TimestampTz now) {
-  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  PartitionStat* p = nullptr;
+// The stat of topic/partition in slot (added when missing and there is room). Lock held.
+static PartitionStat* part_of(WorkerSlot* slot, const char* topic, int32 partition) {
   for (int k = 0; k < slot->nparts; k++)
-    if (slot->parts[k].partition == partition && strcmp(slot->parts[k].topic, topic) == 0) p = &slot->parts[k];
-  if (!p && slot->nparts < kMaxPartitions) {
-    p = &slot->parts[slot->nparts++];
-    memset(p, 0, sizeof *p);
-    strlcpy(p->topic, topic, sizeof p->topic);
-    p->partition = partition;
-  }
-  if (p) {
+    if (slot->parts[k].partition == partition && strcmp(slot->parts[k].topic, topic) == 0) return &slot->parts[k];
+  if (slot->nparts >= kMaxPartitions) return nullptr;
+  PartitionStat* p = &slot->parts[slot->nparts++];
+  memset(p, 0, sizeof *p);
+  strlcpy(p->topic, topic, sizeof p->topic);
+  p->partition = partition;
+  p->stored_offset = -1;
+  p->high_watermark = -1;
+  return p;
+}
+
+void note_progress(WorkerSlot* slot, const char* topic, int32 partition, int64 next_offset, uint32 events,
+                   TimestampTz now) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  if (PartitionStat* p = part_of(slot, topic, partition)) {
+    if (next_offset != p->stored_offset) p->last_progress_at = now;
     p->stored_offset = next_offset;
-    if (high_watermark >= 0) p->high_watermark = high_watermark;
     int64 sec = now / USECS_PER_SEC;
     int idx = int(sec % kRateWindow);
     if (p->bucket_second[idx] != sec) {
@@ -100,6 +81,26 @@ void note_progress(WorkerSlot* slot, const char* topic, int32 partition, int64 n
   }
   slot->events_total += events;
   slot->last_batch_at = now;
+  slot->failures = 0;
+  LWLockRelease(shared->lock);
+}
+
+void note_assignment(WorkerSlot* slot, int n, const char* const* topics, const int32* partitions,
+                     const int64* stored) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  slot->nparts = 0;
+  for (int k = 0; k < n; k++)
+    if (PartitionStat* p = part_of(slot, topics[k], partitions[k])) p->stored_offset = stored[k];
+  LWLockRelease(shared->lock);
+}
+
+void note_high_watermark(WorkerSlot* slot, const char* topic, int32 partition, int64 high_watermark,
+                         TimestampTz now) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  if (PartitionStat* p = part_of(slot, topic, partition)) {
+    p->high_watermark = high_watermark;
+    p->high_watermark_at = now;
+  }
   LWLockRelease(shared->lock);
 }
 
@@ -108,6 +109,23 @@ void note_error(WorkerSlot* slot, const char* message) {
   strlcpy(slot->last_error, message, sizeof slot->last_error);
   slot->last_error_at = GetCurrentTimestamp();
   LWLockRelease(shared->lock);
+}
+
+void note_state(WorkerSlot* slot, const char* state) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  strlcpy(slot->state, state, sizeof slot->state);
+  LWLockRelease(shared->lock);
+}
+
+void note_heartbeat(WorkerSlot* slot, TimestampTz now) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  slot->heartbeat_at = now;
+  LWLockRelease(shared->lock);
+}
+
+long backoff_ms(int failures) {
+  if (failures <= 0) return 0;
+  return std::min(300000L, 1000L << std::min(failures - 1, 9));
 }
 
 }  // namespace pulse::kafka

@@ -8,6 +8,7 @@
 #include "ingest/catalog.h"
 #include "kafka/settings.h"
 #include "kafka/shmem.h"
+#include "pg/scheduler.h"
 #include "pg/spi.h"
 
 extern "C" {
@@ -27,9 +28,10 @@ PULSE_SQL_FUNCTION(pulse_kafka_require_preload) {
   PG_RETURN_VOID();
 }
 
-// pulse._kafka_wake(): the launcher re-reads subscriptions now.
-PULSE_SQL_FUNCTION(pulse_kafka_wake) {
-  kafka::wake_launcher();
+// pulse._wake(): after this transaction commits, the database's scheduler re-reads its work
+// (and the supervisor starts one if there is none yet, e.g. right after CREATE EXTENSION).
+PULSE_SQL_FUNCTION(pulse_wake) {
+  pg::wake_scheduler_at_commit();
   PG_RETURN_VOID();
 }
 
@@ -81,7 +83,7 @@ PULSE_SQL_FUNCTION(pulse_kafka_restart) {
       LWLockRelease(kafka::shared->lock);
     });
   }
-  kafka::wake_launcher();
+  pg::wake_scheduler_at_commit();
   PG_RETURN_VOID();
 }
 
@@ -97,6 +99,18 @@ PULSE_SQL_FUNCTION(pulse_avro_schema_problem) {
   if (why.empty()) PG_RETURN_NULL();
   Datum out = 0;
   pg::call([&] { out = PointerGetDatum(cstring_to_text(why.c_str())); });
+  return out;
+}
+
+// pulse._avro_schema_fingerprint(schema text): 16 hex digits identifying the schema (its
+// canonical form's Rabin fingerprint), or 22P02 for text that is not a schema.
+PULSE_SQL_FUNCTION(pulse_avro_schema_fingerprint) {
+  std::string schema = pg::text_arg(fcinfo, 0);
+  std::string error;
+  std::string fp = avro_schema_fingerprint(schema, &error);
+  if (fp.empty()) throw Error(sqlstate::kInvalidText, "invalid Avro schema: " + error);
+  Datum out = 0;
+  pg::call([&] { out = PointerGetDatum(cstring_to_text(fp.c_str())); });
   return out;
 }
 
@@ -132,49 +146,60 @@ PULSE_SQL_FUNCTION(pulse_avro_schema) {
   return out;
 }
 
-// pulse._kafka_worker_status(): one row per running worker (partition NULL: worker-level
-// state) and one per partition it has stored offsets for.
+// pulse._kafka_worker_status(): for this database, one row per worker slot (partition NULL:
+// worker-level state) and one per partition it has been assigned or stored offsets for. The
+// slots are copied under the lock, the rows built after it is released.
 PULSE_SQL_FUNCTION(pulse_kafka_worker_status) {
-  pg::call([&] {
-    ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
-    InitMaterializedSRF(fcinfo, 0);
-    if (!kafka::shared) return;
+  std::vector<kafka::WorkerSlot> slots;
+  pg::call([&] { InitMaterializedSRF(fcinfo, 0); });
+  if (kafka::shared) {
     LWLockAcquire(kafka::shared->lock, LW_SHARED);
+    for (auto& w : kafka::shared->slots)
+      if (w.in_use && w.dboid == MyDatabaseId) slots.push_back(w);
+    LWLockRelease(kafka::shared->lock);
+  }
+  ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
+  pg::call([&] {
     TimestampTz now = GetCurrentTimestamp();
     int64 now_sec = now / USECS_PER_SEC;
-    for (int s = 0; s < kafka::kMaxWorkers; s++) {
-      const kafka::WorkerSlot& w = kafka::shared->slots[s];
-      if (!w.in_use) continue;
+    for (const kafka::WorkerSlot& w : slots) {
       for (int p = -1; p < w.nparts; p++) {
-        Datum v[11];
-        bool n[11] = {false};
+        Datum v[15];
+        bool n[15] = {false};
         v[0] = Int64GetDatum(w.subscription_id);
         v[1] = Int32GetDatum(w.worker_index);
         v[2] = Int32GetDatum(w.pid);
+        v[3] = CStringGetTextDatum(w.state);
+        v[4] = TimestampTzGetDatum(w.heartbeat_at);
+        n[4] = w.heartbeat_at == 0;
         if (p < 0) {
-          n[3] = n[4] = n[5] = n[6] = n[7] = true;
+          for (int c = 5; c <= 11; c++) n[c] = true;
         } else {
           const kafka::PartitionStat& ps = w.parts[p];
-          v[3] = CStringGetTextDatum(ps.topic);
-          v[4] = Int32GetDatum(ps.partition);
-          v[5] = Int64GetDatum(ps.stored_offset);
-          v[6] = Int64GetDatum(ps.high_watermark);
-          n[6] = ps.high_watermark < 0;
+          v[5] = CStringGetTextDatum(ps.topic);
+          v[6] = Int32GetDatum(ps.partition);
+          v[7] = Int64GetDatum(ps.stored_offset);
+          n[7] = ps.stored_offset < 0;
+          v[8] = Int64GetDatum(ps.high_watermark);
+          n[8] = ps.high_watermark < 0;
+          v[9] = TimestampTzGetDatum(ps.high_watermark_at);
+          n[9] = ps.high_watermark_at == 0;
+          v[10] = TimestampTzGetDatum(ps.last_progress_at);
+          n[10] = ps.last_progress_at == 0;
           uint64 sum = 0;
           for (int b = 0; b < kafka::kRateWindow; b++)
             if (ps.bucket_second[b] > now_sec - kafka::kRateWindow) sum += ps.bucket_count[b];
-          v[7] = Float8GetDatum(double(sum) / kafka::kRateWindow);
+          v[11] = Float8GetDatum(double(sum) / kafka::kRateWindow);
         }
-        v[8] = w.last_error[0] ? CStringGetTextDatum(w.last_error) : (Datum)0;
-        n[8] = !w.last_error[0];
-        v[9] = TimestampTzGetDatum(w.last_error_at);
-        n[9] = w.last_error_at == 0;
-        v[10] = TimestampTzGetDatum(w.last_batch_at);
-        n[10] = w.last_batch_at == 0;
+        v[12] = w.last_error[0] ? CStringGetTextDatum(w.last_error) : (Datum)0;
+        n[12] = !w.last_error[0];
+        v[13] = TimestampTzGetDatum(w.last_error_at);
+        n[13] = w.last_error_at == 0;
+        v[14] = TimestampTzGetDatum(w.last_batch_at);
+        n[14] = w.last_batch_at == 0;
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
       }
     }
-    LWLockRelease(kafka::shared->lock);
   });
   return (Datum)0;
 }

@@ -6,7 +6,6 @@ extern int pulse_max_fields_per_collection;
 extern int pulse_max_event_bytes;
 extern int pulse_ddl_lock_timeout_ms;
 extern int pulse_ddl_retries;
-extern char* pulse_database;
 extern int pulse_view_margin_ms;
 extern bool pulse_analytics_single_pass;
 extern char* pulse_debug_pause_at;

@@ -1,7 +1,10 @@
-// Library load: configuration parameters. (Background workers register here too once the
-// Kafka consumer exists.)
+// Library load: configuration parameters, and (when preloaded) the shared memory and the
+// background workers.
 #include <malloc.h>
 
+#include "core/avro_decode.h"
+#include "pg/faults.h"
+#include "pg/scheduler.h"
 #include "kafka/shmem.h"
 
 extern "C" {
@@ -16,7 +19,6 @@ int pulse_max_fields_per_collection = 500;
 int pulse_max_event_bytes = 1024 * 1024;
 int pulse_ddl_lock_timeout_ms = 2000;
 int pulse_ddl_retries = 5;
-char* pulse_database = nullptr;
 int pulse_view_margin_ms = 5000;
 bool pulse_analytics_single_pass = true;
 char* pulse_debug_pause_at = nullptr;
@@ -40,8 +42,6 @@ void _PG_init(void) {
   DefineCustomIntVariable("pulse.ddl_retries",
                           "Attempts to add columns before the ingestion call fails with SQLSTATE 55P03.", NULL,
                           &pulse_ddl_retries, 5, 1, 1000, PGC_USERSET, 0, NULL, NULL, NULL);
-  DefineCustomStringVariable("pulse.database", "Database the pg_pulse launcher worker connects to.", NULL,
-                             &pulse_database, "postgres", PGC_SIGHUP, 0, NULL, NULL, NULL);
   DefineCustomIntVariable("pulse.view_margin",
                           "Safety margin below the earliest running transaction's start for view refreshes.",
                           "Rows of a view's collection newer than the stored threshold are re-checked against "
@@ -65,9 +65,16 @@ void _PG_init(void) {
                           NULL);
   MarkGUCPrefixReserved("pulse");
 
-  // Background workers (Kafka consumers, their launcher) and their shared memory exist only
-  // when the library is preloaded; the SQL functions that need them say so otherwise.
-  if (process_shared_preload_libraries_in_progress) pulse::kafka::register_preload();
+  // Avro schemas and messages can be large: their loops check for a pending cancel
+  pulse::set_avro_interrupt_check(pulse::pg::decode_interrupt_check);
+
+  // Background workers (the supervisor, a scheduler per database, Kafka consumers) and their
+  // shared memory exist only when the library is preloaded; the SQL functions that need them
+  // say so otherwise.
+  if (process_shared_preload_libraries_in_progress) {
+    pulse::kafka::register_shmem();
+    pulse::pg::register_scheduler();
+  }
 
   // A batch allocates tens of MB of short-lived buffers (payload, decoded events, COPY text).
   // glibc's defaults hand that memory back to the kernel after every call and fault it in

@@ -45,12 +45,24 @@ Arg Arg::bytea_array(const std::vector<std::string>& v) {
   call([&] {
     Datum* d = static_cast<Datum*>(palloc(sizeof(Datum) * (n ? n : 1)));
     for (int k = 0; k < n; k++) {
-      bytea* b = static_cast<bytea*>(palloc(VARHDRSZ + items[k].size()));
+      ::bytea* b = static_cast<::bytea*>(palloc(VARHDRSZ + items[k].size()));
       SET_VARSIZE(b, VARHDRSZ + items[k].size());
       memcpy(VARDATA(b), items[k].data(), items[k].size());
       d[k] = PointerGetDatum(b);
     }
     a.value = PointerGetDatum(construct_array(d, n, BYTEAOID, -1, false, TYPALIGN_INT));
+  });
+  return a;
+}
+
+Arg Arg::bytea(std::string_view v) {
+  Arg a;
+  a.type = BYTEAOID;
+  call([&] {
+    ::bytea* b = static_cast<::bytea*>(palloc(VARHDRSZ + v.size()));
+    SET_VARSIZE(b, VARHDRSZ + v.size());
+    memcpy(VARDATA(b), v.data(), v.size());
+    a.value = PointerGetDatum(b);
   });
   return a;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct Arg {
   static Arg null_text();
   static Arg text_array(const std::vector<std::string>& v);
   static Arg bytea_array(const std::vector<std::string>& v);
+  static Arg bytea(std::string_view v);
   static Arg int4(int32_t v);
   static Arg int8(int64_t v);
   static Arg boolean(bool v);

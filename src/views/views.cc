@@ -23,6 +23,7 @@
 
 #include "core/names.h"
 #include "ingest/catalog.h"
+#include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
@@ -89,7 +90,7 @@ AggSql agg_sql(const AggPlan& a, int j) {
   pg::call([&] {
     agg_type = format_type_extended(a.agg_type, -1, FORMAT_TYPE_FORCE_QUALIFY);
     if (OidIsValid(a.collation) && a.collation != DEFAULT_COLLATION_OID && a.collation != get_typcollation(a.agg_type))
-      collate = std::string(" COLLATE ") + generate_collation_name(a.collation);
+      collate = psprintf(" COLLATE %s", generate_collation_name(a.collation));
   });
   auto S = [](const std::string& col) { return "s." + col; };
   auto E = [](const std::string& col) { return "EXCLUDED." + col; };
@@ -254,7 +255,8 @@ void lock_view(int32 id) { pg::lock_exclusive(uint32(id), pg::kLockView); }
 // Refreshes view id (SPI connected). Returns the groups merged (rows stored for rebuilds).
 int64_t refresh_by_id(int32 id, bool full) {
   TimestampTz t0 = GetCurrentTimestamp();
-  lock_view(id);
+  lock_view(id);  // a cancellable wait
+  pg::call([] { pg::pause_point("refresh"); });
   TimestampTz floor = 0;
   bool advance = running_xact_floor(&floor);
   Snapshot snap = nullptr;
@@ -534,14 +536,15 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
     // what users read: states (plus, for realtime, the unmerged delta) merged per group and
     // finalised, then the query's own select list and HAVING over them
     Oid state_relid = InvalidOid;
-    pg::call([&] { state_relid = get_relname_relid(("_pulse_state_" + name).c_str(), get_namespace_oid(project.c_str(), false)); });
+    std::string state_name = "_pulse_state_" + name;
+    pg::call([&] { state_relid = get_relname_relid(state_name.c_str(), get_namespace_oid(project.c_str(), false)); });
     std::vector<std::string> outs;
     std::string having;
     pg::call([&] {
       ListCell* l;
       foreach (l, a.outputs) {
         OutPlan* o = (OutPlan*)lfirst(l);
-        outs.push_back(std::string(deparse_against(o->expr, "m", state_relid)) + " AS " + quote_identifier(o->name));
+        outs.push_back(psprintf("%s AS %s", deparse_against(o->expr, "m", state_relid), quote_identifier(o->name)));
       }
       if (a.having) having = deparse_against(a.having, "m", state_relid);
     });

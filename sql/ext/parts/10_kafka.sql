@@ -1,11 +1,14 @@
 
 -- pg_pulse 0.1.0, part 10: Kafka subscriptions (consumed by background workers).
 CREATE TABLE pulse.avro_schemas (
-  id         serial PRIMARY KEY,
-  subject    text NOT NULL,
-  schema     text NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  UNIQUE (subject, schema)
+  id          serial PRIMARY KEY,
+  subject     text NOT NULL,
+  schema      text NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  -- 64-bit Rabin fingerprint of the schema's Parsing Canonical Form (logical types kept): two
+  -- spellings of one schema are one schema, whatever their size
+  fingerprint text NOT NULL,
+  UNIQUE (subject, fingerprint)
 );
 
 CREATE TABLE pulse.kafka_subscriptions (
@@ -45,13 +48,16 @@ SELECT pg_catalog.pg_extension_config_dump('pulse.kafka_offsets', '');
 
 CREATE FUNCTION pulse._kafka_require_preload() RETURNS void
   LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_kafka_require_preload';
-CREATE FUNCTION pulse._kafka_wake() RETURNS void
-  LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_kafka_wake';
+CREATE FUNCTION pulse._wake() RETURNS void
+  LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_wake';
 CREATE FUNCTION pulse._avro_schema_problem(schema text) RETURNS text
   LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'pulse_avro_schema_problem';
+CREATE FUNCTION pulse._avro_schema_fingerprint(schema text) RETURNS text
+  LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'pulse_avro_schema_fingerprint';
 CREATE FUNCTION pulse._kafka_worker_status(
-    OUT subscription_id bigint, OUT worker_index int, OUT pid int, OUT topic text, OUT partition int,
-    OUT stored_offset bigint, OUT high_watermark bigint, OUT events_per_second double precision,
+    OUT subscription_id bigint, OUT worker_index int, OUT pid int, OUT state text, OUT heartbeat_at timestamptz,
+    OUT topic text, OUT partition int, OUT stored_offset bigint, OUT high_watermark bigint,
+    OUT high_watermark_at timestamptz, OUT last_progress_at timestamptz, OUT events_per_second double precision,
     OUT last_error text, OUT last_error_at timestamptz, OUT last_batch_at timestamptz)
   RETURNS SETOF record LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_kafka_worker_status';
 
@@ -80,8 +86,8 @@ BEGIN
     RAISE EXCEPTION 'invalid Avro schema: %', regexp_replace(problem, '^invalid Avro schema: ', '') USING ERRCODE = '22P02',
       HINT = 'The top-level schema must be an Avro record.';
   END IF;
-  INSERT INTO pulse.avro_schemas(subject, schema) VALUES (subject, schema)
-    ON CONFLICT ON CONSTRAINT avro_schemas_subject_schema_key DO UPDATE SET subject = EXCLUDED.subject
+  INSERT INTO pulse.avro_schemas(subject, schema, fingerprint) VALUES (subject, schema, pulse._avro_schema_fingerprint(schema))
+    ON CONFLICT ON CONSTRAINT avro_schemas_subject_fingerprint_key DO UPDATE SET subject = EXCLUDED.subject
     RETURNING id INTO sid;
   RETURN sid;
 END $$;
@@ -155,7 +161,7 @@ BEGIN
                                         batch_size, batch_timeout, parallelism, owner)
     VALUES (p, topics, brokers, format, c, group_id, options, batch_size, batch_timeout, parallelism, pulse._caller())
     RETURNING id INTO sid;
-  PERFORM pulse._kafka_wake();
+  PERFORM pulse._wake();
   RETURN sid;
 END $$;
 
@@ -200,7 +206,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'Kafka subscription % does not exist', id USING ERRCODE = '42704';
   END IF;
-  PERFORM pulse._kafka_wake();
+  PERFORM pulse._wake();
   RETURN true;
 END $$;
 
@@ -211,30 +217,52 @@ CREATE FUNCTION pulse.kafka_pause(id bigint) RETURNS boolean
 CREATE FUNCTION pulse.kafka_resume(id bigint) RETURNS boolean
   LANGUAGE sql SET search_path = pg_catalog, pulse, pg_temp AS $$ SELECT pulse._kafka_set(id, 'resume') $$;
 
--- Per subscription and partition: stored offset, high watermark, lag, events/s over the last
--- minute, last error and last batch time. Partitions not consumed yet show NULL progress.
+-- Per subscription and partition: stored offset, the broker's high watermark (as the worker last
+-- read it) and the lag, events/s over the last minute, progress and error times, and whether the
+-- partition is stalled: messages wait but nothing was stored for 30 s, or the worker's loop has
+-- not gone round for 30 s. A subscription without partitions yet has one row (topic NULL) whose
+-- worker_state says what it waits for.
 CREATE VIEW pulse.kafka_status AS
+WITH w AS MATERIALIZED (SELECT * FROM pulse._kafka_worker_status()),
+     ws AS (SELECT w.subscription_id, count(*) FILTER (WHERE w.pid > 0)::int AS workers_running,
+                   string_agg(DISTINCT w.state, '; ') AS state, min(w.heartbeat_at) AS heartbeat_at,
+                   (array_agg(w.last_error ORDER BY w.last_error_at DESC NULLS LAST))[1] AS last_error,
+                   max(w.last_error_at) AS last_error_at
+              FROM w WHERE w.partition IS NULL GROUP BY w.subscription_id),
+     wp AS (SELECT DISTINCT ON (w.subscription_id, w.topic, w.partition) w.*
+              FROM w WHERE w.partition IS NOT NULL
+             ORDER BY w.subscription_id, w.topic, w.partition, w.last_batch_at DESC NULLS LAST),
+     parts AS (SELECT coalesce(o.subscription_id, wp.subscription_id) AS subscription_id,
+                      coalesce(o.topic, wp.topic) AS topic, coalesce(o.partition, wp.partition) AS partition,
+                      coalesce(o.next_offset, wp.stored_offset) AS stored_offset, wp.high_watermark,
+                      wp.high_watermark_at, coalesce(wp.events_per_second, 0) AS events_per_second,
+                      coalesce(wp.last_batch_at, o.updated_at) AS last_batch_at,
+                      coalesce(wp.last_progress_at, o.updated_at) AS last_progress_at
+                 FROM pulse.kafka_offsets o
+                 FULL JOIN wp ON wp.subscription_id = o.subscription_id AND wp.topic = o.topic
+                             AND wp.partition = o.partition)
 SELECT s.id AS subscription_id,
        s.project,
        s.paused,
-       o.topic,
-       o.partition,
-       o.next_offset AS stored_offset,
-       w.high_watermark,
-       greatest(w.high_watermark - o.next_offset, 0) AS lag,
-       coalesce(w.events_per_second, 0) AS events_per_second,
-       coalesce(w.last_error, e.last_error) AS last_error,
-       coalesce(w.last_batch_at, o.updated_at) AS last_batch_at,
-       (SELECT count(*) FROM pulse._kafka_worker_status() x
-         WHERE x.subscription_id = s.id AND x.partition IS NULL AND x.pid > 0)::int AS workers_running
+       p.topic,
+       p.partition,
+       p.stored_offset,
+       p.high_watermark,
+       greatest(p.high_watermark - p.stored_offset, 0) AS lag,
+       p.events_per_second,
+       ws.last_error,
+       ws.last_error_at,
+       p.last_batch_at,
+       p.last_progress_at,
+       p.high_watermark_at,
+       CASE WHEN s.paused THEN 'paused' ELSE coalesce(ws.state, 'waiting for its scheduler') END AS worker_state,
+       coalesce(ws.workers_running, 0) AS workers_running,
+       NOT s.paused AND ((p.high_watermark > p.stored_offset
+                          AND coalesce(p.last_progress_at, s.created_at) < now() - interval '30 seconds')
+                         OR ws.heartbeat_at < now() - interval '30 seconds') AS stalled
   FROM pulse.kafka_subscriptions s
-  LEFT JOIN pulse.kafka_offsets o ON o.subscription_id = s.id
-  LEFT JOIN LATERAL (SELECT x.* FROM pulse._kafka_worker_status() x
-                      WHERE x.subscription_id = s.id AND x.topic = o.topic AND x.partition = o.partition
-                      ORDER BY x.last_batch_at DESC NULLS LAST LIMIT 1) w ON true
-  LEFT JOIN LATERAL (SELECT string_agg(DISTINCT x.last_error, '; ') AS last_error
-                       FROM pulse._kafka_worker_status() x
-                      WHERE x.subscription_id = s.id AND x.partition IS NULL) e ON true;
+  LEFT JOIN parts p ON p.subscription_id = s.id
+  LEFT JOIN ws ON ws.subscription_id = s.id;
 
 REVOKE ALL ON pulse.avro_schemas, pulse.kafka_subscriptions, pulse.kafka_offsets FROM PUBLIC;
 GRANT SELECT ON pulse.avro_schemas TO PUBLIC;

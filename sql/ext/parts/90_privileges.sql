@@ -69,3 +69,6 @@ GRANT EXECUTE ON FUNCTION pulse.last_event_time(regclass) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION pulse.create_project(text, boolean), pulse.drop_project(text, boolean),
   pulse._kafka_set(bigint, text) TO pulse_admin;
+
+-- the background workers start serving this database once this transaction commits
+SELECT pulse._wake();
