@@ -4,12 +4,15 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <unordered_map>
 
+#include "core/avro_interrupt.h"
 #include "core/json_decode.h"
 #include "core/names.h"
 #include "core/time_parse.h"
@@ -67,8 +70,20 @@ struct Node {
   bool scalar_array = false;  // array whose elements become Value children
   bool is_scalar = false;     // one scalar Value (or null): may be an array element
   size_t min_size = 0;        // fewest bytes an encoding of this node takes
+  size_t inline_bytes = 0;    // bytes Avro C keeps inline for one value of this node
+  size_t item_bytes = 0;      // array / map: bytes Avro C takes per item (map: with its key entry)
   std::string hint;           // Postgres type of a column for this node; "" = none
 };
+
+// Sizes of Avro C 1.11 generic values on a 64-bit platform (generic.c: instance_size), for
+// bounding the memory a schema or message makes Avro C take. Records hold their fields inline,
+// unions an int and their largest branch, fixed their bytes.
+constexpr size_t kAvroCScalarBytes = 8;     // int, long, float, double, boolean, enum, null
+constexpr size_t kAvroCStringBytes = 48;    // avro_raw_string_t (string, bytes)
+constexpr size_t kAvroCArrayBytes = 32;     // avro_raw_array_t
+constexpr size_t kAvroCMapBytes = 40;       // avro_raw_map_t
+constexpr size_t kAvroCUnionBytes = 8;      // discriminant (padded)
+constexpr size_t kAvroCMapEntryBytes = 64;  // per map entry: key pointer, copied key, hash entry
 
 std::string_view string_member(const dom::element* obj, const char* key) {
   if (obj == nullptr || !obj->is_object()) return {};
@@ -82,28 +97,111 @@ bool int_member(const dom::element* obj, const char* key, int64_t* out) {
   return (*obj)[key].get_int64().get(*out) == simdjson::SUCCESS;
 }
 
+std::string depth_error() {
+  return "Avro schema nested deeper than " + std::to_string(kAvroMaxSchemaDepth) + " levels";
+}
+
+// Checks a schema's JSON against the limits of avro_decode.h before Avro C parses it: node count
+// and depth of the text as written, fixed sizes, decimal precisions. Recursion is bounded by
+// kAvroMaxSchemaDepth; what is not shaped like a schema is left for Avro C to refuse.
+class SchemaChecker {
+ public:
+  std::string error;
+
+  // Checks the schema at e, nested depth levels deep (the top is 1); false with error set.
+  bool check(const dom::element& e, int depth) {
+    ticker_.tick();
+    if (++nodes_ > kAvroMaxSchemaNodes)
+      return fail("Avro schema too large (over " + std::to_string(kAvroMaxSchemaNodes) + " nodes)");
+    if (depth > kAvroMaxSchemaDepth) return fail(depth_error());
+    if (e.is_array()) {
+      for (dom::element b : dom::array(e))
+        if (!check(b, depth + 1)) return false;
+      return true;
+    }
+    if (!e.is_object()) return true;  // a type name, or not a schema at all
+    dom::element type, kid;
+    if (e["type"].get(type) != simdjson::SUCCESS) return true;
+    if (type.is_object() || type.is_array()) return check(type, depth + 1);
+    std::string_view t = string_member(&e, "type");
+    if (t == "record" || t == "error") {
+      dom::array fields;
+      if (e["fields"].get_array().get(fields) != simdjson::SUCCESS) return true;
+      for (dom::element f : fields) {
+        ticker_.tick();
+        if (f.is_object() && f["type"].get(kid) == simdjson::SUCCESS && !check(kid, depth + 1)) return false;
+      }
+    } else if (t == "array" || t == "map") {
+      if (e[t == "array" ? "items" : "values"].get(kid) == simdjson::SUCCESS) return check(kid, depth + 1);
+    } else if (t == "fixed") {
+      if (!fixed_size(e)) return false;
+    }
+    if ((t == "bytes" || t == "fixed") && string_member(&e, "logicalType") == "decimal") return precision(e);
+    return true;
+  }
+
+ private:
+  bool fail(std::string why) {
+    error = std::move(why);
+    return false;
+  }
+
+  bool fixed_size(const dom::element& e) {
+    dom::element size;
+    if (e["size"].get(size) != simdjson::SUCCESS || !size.is_number()) return true;  // Avro C refuses it
+    int64_t n = 0;
+    bool fits = size.get_int64().get(n) == simdjson::SUCCESS;
+    if (fits && n >= 0 && n <= kAvroMaxFixedSize) return true;
+    std::string name;
+    append_json_string(&name, string_member(&e, "name"));
+    if (fits && n < 0) return fail("Avro fixed " + name + " has a negative size");
+    return fail("Avro fixed " + name + " has size " + simdjson::minify(size) + ", over the limit of " +
+                std::to_string(kAvroMaxFixedSize) + " bytes");
+  }
+
+  bool precision(const dom::element& e) {
+    dom::element p;
+    double d = 0;
+    if (e["precision"].get(p) != simdjson::SUCCESS || p.get_double().get(d) != simdjson::SUCCESS) return true;
+    if (d <= double(kAvroMaxDecimalPrecision)) return true;
+    return fail("Avro decimal precision " + simdjson::minify(p) + " is over " +
+                std::to_string(kAvroMaxDecimalPrecision) + ", the most Postgres numeric allows");
+  }
+
+  avro_internal::Ticker ticker_;
+  size_t nodes_ = 0;
+};
+
 // Compiles an Avro C schema plus the JSON it was parsed from (Avro C drops logicalType and
-// the other attributes) into a Node tree.
+// the other attributes) into a Node tree. Linear in the size of the tree: record fields and
+// union branches are matched to their JSON in order, named types' definitions by hash.
 class PlanBuilder {
  public:
   std::string error;
 
-  // j: the JSON of this schema position (nullptr when unknown); s: its Avro C schema.
-  std::unique_ptr<Node> build(const dom::element* j, avro_schema_t s) {
+  // j: the JSON of this schema position (nullptr when unknown); s: its Avro C schema; depth:
+  // levels of nesting above it.
+  std::unique_ptr<Node> build(const dom::element* j, avro_schema_t s, int depth) {
     if (!error.empty()) return nullptr;
     if (s == nullptr) {
       error = "internal error: Avro schema node missing";
       return nullptr;
     }
+    ticker_.tick();
+    if (depth > kAvroMaxSchemaDepth) {
+      error = depth_error();
+      return nullptr;
+    }
     if (is_avro_link(s)) s = avro_schema_link_target(s);
-    if (++nodes_ > kMaxNodes) {
+    if (++nodes_ > kAvroMaxSchemaNodes) {
       // named types are expanded at every use: a few levels of types used twice each grow fast
-      error = "Avro schema too large (over " + std::to_string(kMaxNodes) + " nodes with named types expanded)";
+      error =
+          "Avro schema too large (over " + std::to_string(kAvroMaxSchemaNodes) + " nodes with named types expanded)";
       return nullptr;
     }
     dom::element inner;
     if (j && j->is_object() && (*j)["type"].get(inner) == simdjson::SUCCESS && (inner.is_object() || inner.is_array()))
-      return build(&inner, s);  // {"type": {...}} or {"type": [...]}
+      return build(&inner, s, depth + 1);  // {"type": {...}} or {"type": [...]}
     // The JSON object that describes this node: for a named type used by reference, its
     // definition, seen earlier in the document.
     const dom::element* def = (j && j->is_object()) ? j : nullptr;
@@ -120,6 +218,7 @@ class PlanBuilder {
     auto n = std::make_unique<Node>();
     n->is_scalar = true;
     n->min_size = 1;
+    n->inline_bytes = kAvroCScalarBytes;
     switch (avro_typeof(s)) {
       case AVRO_NULL:
         n->op = Op::kNull;
@@ -162,6 +261,7 @@ class PlanBuilder {
         n->min_size = 8;
         break;
       case AVRO_STRING:
+        n->inline_bytes = kAvroCStringBytes;
         if (logical == "json") {
           n->op = Op::kJsonString;
           n->hint = "jsonb";
@@ -172,6 +272,7 @@ class PlanBuilder {
         }
         break;
       case AVRO_BYTES:
+        n->inline_bytes = kAvroCStringBytes;
         if (logical == "decimal" && decimal_scale(def, &n->scale)) {
           n->op = Op::kDecimalBytes;
           n->hint = "numeric";
@@ -182,7 +283,12 @@ class PlanBuilder {
         break;
       case AVRO_FIXED:
         n->fixed_size = avro_schema_fixed_size(s);
-        n->min_size = size_t(std::max<int64_t>(n->fixed_size, 0));
+        if (n->fixed_size < 0 || n->fixed_size > kAvroMaxFixedSize) {  // SchemaChecker saw the JSON already
+          error = "Avro fixed size " + std::to_string(n->fixed_size) + " is out of range";
+          return nullptr;
+        }
+        n->min_size = size_t(n->fixed_size);
+        n->inline_bytes = size_t(n->fixed_size);
         if (logical == "decimal" && n->fixed_size > 0 && decimal_scale(def, &n->scale)) {
           n->op = Op::kDecimalFixed;
           n->hint = "numeric";
@@ -198,7 +304,9 @@ class PlanBuilder {
         n->op = Op::kEnum;
         n->hint = "text";
         int count = avro_schema_enum_number_of_symbols(s);
+        n->symbols.reserve(size_t(std::max(count, 0)));
         for (int k = 0; k < count; k++) {
+          ticker_.tick();
           const char* sym = avro_schema_enum_get(s, k);
           n->symbols.emplace_back(sym ? sym : "");
         }
@@ -207,9 +315,10 @@ class PlanBuilder {
       case AVRO_ARRAY: {
         n->op = Op::kArray;
         n->is_scalar = false;
+        n->inline_bytes = kAvroCArrayBytes;
         dom::element items;
         bool has = def && (*def)["items"].get(items) == simdjson::SUCCESS;
-        n->kids.push_back(build(has ? &items : nullptr, avro_schema_array_items(s)));
+        n->kids.push_back(build(has ? &items : nullptr, avro_schema_array_items(s), depth + 1));
         if (!error.empty()) return nullptr;
         const Node& it = *n->kids[0];
         if (it.min_size == 0) {
@@ -217,6 +326,8 @@ class PlanBuilder {
           error = "arrays whose items encode in zero bytes (null, empty records) are not supported";
           return nullptr;
         }
+        if (!item_fits(it.inline_bytes, "array item")) return nullptr;
+        n->item_bytes = it.inline_bytes;
         n->scalar_array = it.is_scalar;
         n->hint = it.is_scalar ? it.hint + "[]" : "jsonb";
         break;
@@ -224,10 +335,13 @@ class PlanBuilder {
       case AVRO_MAP: {
         n->op = Op::kMap;
         n->is_scalar = false;
+        n->inline_bytes = kAvroCMapBytes;
         dom::element values;
         bool has = def && (*def)["values"].get(values) == simdjson::SUCCESS;
-        n->kids.push_back(build(has ? &values : nullptr, avro_schema_map_values(s)));
+        n->kids.push_back(build(has ? &values : nullptr, avro_schema_map_values(s), depth + 1));
         if (!error.empty()) return nullptr;
+        if (!item_fits(n->kids[0]->inline_bytes, "map value")) return nullptr;
+        n->item_bytes = n->kids[0]->inline_bytes + kAvroCMapEntryBytes;
         n->hint = "jsonb";
         break;
       }
@@ -235,6 +349,7 @@ class PlanBuilder {
         n->op = Op::kRecord;
         n->is_scalar = false;
         n->min_size = 0;
+        n->inline_bytes = 0;
         n->hint = "jsonb";
         if (std::find(records_.begin(), records_.end(), s) != records_.end()) {
           const char* name = avro_schema_name(s);
@@ -244,27 +359,38 @@ class PlanBuilder {
         records_.push_back(s);
         dom::array fields;
         bool has_fields = def && (*def)["fields"].get_array().get(fields) == simdjson::SUCCESS;
+        // Avro C keeps the fields in the order of the JSON array: walk both together.
+        dom::array::iterator jf, jend;
+        if (has_fields) {
+          jf = fields.begin();
+          jend = fields.end();
+        }
         size_t count = avro_schema_record_size(s);
+        n->kids.reserve(count);
+        n->keys.reserve(count);
         for (size_t k = 0; k < count; k++) {
           const char* fname = avro_schema_record_field_name(s, int(k));
           std::string_view name = fname ? fname : "";
           dom::element ftype;
           bool has_type = false;
-          if (has_fields) {
-            for (dom::element f : fields) {
-              if (string_member(&f, "name") == name) {
-                has_type = f["type"].get(ftype) == simdjson::SUCCESS;
-                break;
-              }
+          if (has_fields && jf != jend) {
+            dom::element f = *jf;
+            ++jf;
+            if (string_member(&f, "name") != name) {
+              error = "internal error: Avro C and the JSON text disagree on field " + std::to_string(k);
+              return nullptr;
             }
+            has_type = f["type"].get(ftype) == simdjson::SUCCESS;
           }
-          n->kids.push_back(build(has_type ? &ftype : nullptr, avro_schema_record_field_get_by_index(s, int(k))));
+          n->kids.push_back(
+              build(has_type ? &ftype : nullptr, avro_schema_record_field_get_by_index(s, int(k)), depth + 1));
           if (!error.empty()) return nullptr;
           std::string key;
           append_json_string(&key, name);
           key.push_back(':');
           n->keys.push_back(std::move(key));
           n->min_size += n->kids.back()->min_size;
+          n->inline_bytes += n->kids.back()->inline_bytes;
         }
         records_.pop_back();
         break;
@@ -274,18 +400,31 @@ class PlanBuilder {
         n->is_scalar = false;
         dom::array branches;
         bool has = j && j->is_array() && j->get_array().get(branches) == simdjson::SUCCESS;
+        dom::array::iterator jb, jend;
+        if (has) {
+          jb = branches.begin();
+          jend = branches.end();
+        }
         size_t count = avro_schema_union_size(s);
+        n->kids.reserve(count);
         int nulls = 0, other = -1;
+        size_t largest = 0;
         for (size_t k = 0; k < count; k++) {
           dom::element b;
-          bool has_b = has && branches.at(k).get(b) == simdjson::SUCCESS;
-          n->kids.push_back(build(has_b ? &b : nullptr, avro_schema_union_branch(s, int(k))));
+          bool has_b = has && jb != jend;
+          if (has_b) {
+            b = *jb;
+            ++jb;
+          }
+          n->kids.push_back(build(has_b ? &b : nullptr, avro_schema_union_branch(s, int(k)), depth + 1));
           if (!error.empty()) return nullptr;
           if (n->kids.back()->op == Op::kNull)
             nulls++;
           else
             other = int(k);
+          largest = std::max(largest, n->kids.back()->inline_bytes);
         }
+        n->inline_bytes = kAvroCUnionBytes + largest;
         if (count == 2 && nulls == 1) {
           n->mode = UnionMode::kNullable;
         } else if (count == 1) {
@@ -321,7 +460,17 @@ class PlanBuilder {
     return true;
   }
 
-  static constexpr size_t kMaxNodes = 100000;
+  // One array item or map value must fit kAvroMaxValueBytes: a message may hold many of them.
+  bool item_fits(size_t bytes, const char* what) {
+    if (bytes <= kAvroMaxValueBytes) return true;
+    error = std::string("Avro schema too large: one ") + what + " takes " + std::to_string(bytes) +
+            " bytes in memory (fixed types and the largest branch of each union, named types expanded), over the "
+            "limit of " +
+            std::to_string(kAvroMaxValueBytes);
+    return false;
+  }
+
+  avro_internal::Ticker ticker_;
   size_t nodes_ = 0;
   std::unordered_map<avro_schema_t, dom::element> defs_;  // named types' definitions
   std::vector<avro_schema_t> records_;                    // records being compiled
@@ -329,16 +478,24 @@ class PlanBuilder {
 
 // Checks one binary-encoded value against its node before Avro C reads it: Avro C 1.11
 // allocates whatever length a message claims (and leaks it when the read then fails), and
-// loops over whatever item count a block claims, so nothing reaches it unchecked.
+// loops over whatever item count a block claims, so nothing reaches it unchecked. It also adds
+// up the memory Avro C will take for the message's items and strings (refusing it over
+// memory_limit) and counts map keys holding a NUL byte (Avro C keeps keys as C strings).
 class Scanner {
  public:
-  Scanner(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
+  Scanner(const uint8_t* p, size_t n, size_t memory_limit, avro_internal::Ticker* ticker)
+      : p_(p), end_(p + n), memory_limit_(memory_limit), ticker_(ticker) {}
   bool truncated = false;
+  bool too_large = false;  // over memory_limit: why says so
+  size_t nul_keys = 0;     // map keys holding a NUL byte
   std::string why;
   size_t remaining() const { return size_t(end_ - p_); }
+  const uint8_t* position() const { return p_; }
+  size_t memory() const { return memory_; }
 
   bool value(const Node& n) {
     int64_t x;
+    ticker_->tick();
     switch (n.op) {
       case Op::kNull:
         return true;
@@ -391,8 +548,16 @@ class Scanner {
             truncated = true;
             return false;
           }
+          size_t bytes;
+          if (__builtin_mul_overflow(size_t(count), n.item_bytes, &bytes) || (memory_ += bytes) > memory_limit_)
+            return over_limit();
           for (int64_t k = 0; k < count; k++) {
-            if (n.op == Op::kMap && !length_prefixed()) return false;
+            if (n.op == Op::kMap) {
+              const uint8_t* key;
+              size_t len;
+              if (!length_prefixed(&key, &len)) return false;
+              if (len && std::memchr(key, 0, len)) nul_keys++;
+            }
             if (!value(*n.kids[0])) return false;
           }
         }
@@ -438,15 +603,69 @@ class Scanner {
     }
     return invalid("varint longer than 10 bytes");
   }
-  bool length_prefixed() {
+  // A length-prefixed string or bytes; *start / *size (when asked) say where it lies.
+  bool length_prefixed(const uint8_t** start = nullptr, size_t* size = nullptr) {
     int64_t len;
     if (!varint(&len)) return false;
     if (len < 0) return invalid("negative length " + std::to_string(len));
-    return skip(uint64_t(len) > remaining() ? remaining() + 1 : size_t(len));
+    if (start) *start = p_;
+    if (!skip(uint64_t(len) > remaining() ? remaining() + 1 : size_t(len))) return false;
+    if (size) *size = size_t(len);
+    memory_ += size_t(len);
+    return true;
+  }
+  // The message would make Avro C take more than memory_limit bytes: refused before it reads.
+  bool over_limit() {
+    too_large = true;
+    why = "decoding this Avro message would take over " + std::to_string(memory_limit_) +
+          " bytes of memory (limit: " + std::to_string(kAvroDecodeMemoryBase) + " + " +
+          std::to_string(kAvroDecodeMemoryPerByte) + " per message byte)";
+    return false;
   }
 
   const uint8_t* p_;
   const uint8_t* end_;
+  size_t memory_ = 0;
+  size_t memory_limit_;
+  avro_internal::Ticker* ticker_;
+};
+
+// Reads binary-encoded values the Scanner already checked (every read still bounds-checked).
+struct WireReader {
+  const uint8_t* p;
+  const uint8_t* end;
+
+  // A zigzag varint (long or int).
+  bool varint(int64_t* out) {
+    uint64_t v = 0;
+    for (int k = 0; k < 10 && p < end; k++) {
+      uint8_t b = *p++;
+      v |= uint64_t(b & 0x7f) << (7 * k);
+      if (!(b & 0x80)) {
+        *out = int64_t((v >> 1) ^ (0 - (v & 1)));
+        return true;
+      }
+    }
+    return false;
+  }
+  // The next n bytes (fixed, float, double, boolean).
+  bool take(size_t n, std::string_view* out) {
+    if (size_t(end - p) < n) return false;
+    *out = std::string_view(reinterpret_cast<const char*>(p), n);
+    p += n;
+    return true;
+  }
+  // A length-prefixed string or bytes.
+  bool length_prefixed(std::string_view* out) {
+    int64_t len;
+    return varint(&len) && len >= 0 && take(size_t(len), out);
+  }
+  // little-endian IEEE 754, as Avro writes float and double
+  uint64_t little_endian(std::string_view b) {
+    uint64_t v = 0;
+    for (size_t k = b.size(); k-- > 0;) v = v << 8 | uint8_t(b[k]);
+    return v;
+  }
 };
 
 constexpr int64_t kMinMicros = -62135596800000000LL;  // 0001-01-01 00:00:00 UTC
@@ -577,6 +796,29 @@ bool timestamp_micros(Op op, int64_t raw, int64_t* us) {
   return true;
 }
 
+// An int node's value as JSON: a date as its ISO text when Postgres can take it, else the number.
+void append_int_json(const Node& n, int32_t x, std::string* out) {
+  if (n.op == Op::kDate && x >= kMinDay && x <= kMaxDay) {
+    out->push_back('"');
+    out->append(format_timestamp_utc(int64_t(x) * kMicrosPerDay), 0, 10);
+    out->push_back('"');
+  } else {
+    append_int(out, x);
+  }
+}
+
+// A long node's value as JSON: a timestamp as its text when in years 1..9999, else the number.
+void append_long_json(const Node& n, int64_t x, std::string* out) {
+  int64_t us = 0;
+  if (n.op != Op::kLong && timestamp_micros(n.op, x, &us)) {
+    out->push_back('"');
+    append_timestamp(out, us, n.op == Op::kLocalTimestampMillis || n.op == Op::kLocalTimestampMicros);
+    out->push_back('"');
+  } else {
+    append_int(out, x);
+  }
+}
+
 }  // namespace
 
 // One writer schema: Avro C objects, the compiled plan and the top-level fields' names.
@@ -592,8 +834,9 @@ struct AvroSchemaEntry {
   std::string error;  // non-empty: unusable, every message naming it is an error
   avro_schema_t schema = nullptr;
   avro_value_iface_t* iface = nullptr;
-  avro_value_t value{};
+  avro_value_t value{};  // the reusable value, built by the first message that needs it
   bool has_value = false;
+  size_t peak_memory = 0;  // most memory (Scanner::memory) a message took since release_memory
   std::unique_ptr<Node> root;
   std::vector<TopField> fields;
 
@@ -621,6 +864,10 @@ struct AvroDecoder::Impl {
   std::string json;          // JSON text being built
   std::vector<uint8_t> mag;  // decimal scratch
   dom::parser json_parser;   // validates logicalType "json" strings
+  avro_internal::Ticker ticker;
+  // (top-level field index, offset in the message) of the fields converted from the message
+  // bytes rather than Avro C's value: those holding a map key with a NUL byte
+  std::vector<std::pair<size_t, size_t>> wire_fields;
 
   struct Ctx {
     EventBatch* out;
@@ -701,6 +948,11 @@ struct AvroDecoder::Impl {
   bool decimal_text(const Node& n, avro_value_t* v, std::string* out, Ctx* c) {
     std::string_view b;
     if (!get_blob(n, v, &b, c)) return false;
+    return decimal_from_blob(n, b, out, c);
+  }
+
+  // A decimal's two's-complement bytes as its text, refused over kMaxDecimalBytes.
+  bool decimal_from_blob(const Node& n, std::string_view b, std::string* out, Ctx* c) {
     if (b.size() > kMaxDecimalBytes) {
       c->error = "Avro decimal of " + std::to_string(b.size()) + " bytes in field \"" + std::string(c->field) +
                  "\" is too large";
@@ -734,13 +986,7 @@ struct AvroDecoder::Impl {
       case Op::kDate: {
         int32_t x = 0;
         if (!check(avro_value_get_int(v, &x), c)) return false;
-        if (n.op == Op::kDate && x >= kMinDay && x <= kMaxDay) {
-          out->push_back('"');
-          out->append(format_timestamp_utc(int64_t(x) * kMicrosPerDay), 0, 10);
-          out->push_back('"');
-        } else {
-          append_int(out, x);
-        }
+        append_int_json(n, x, out);
         return true;
       }
       case Op::kLong:
@@ -748,15 +994,9 @@ struct AvroDecoder::Impl {
       case Op::kTimestampMicros:
       case Op::kLocalTimestampMillis:
       case Op::kLocalTimestampMicros: {
-        int64_t x = 0, us = 0;
+        int64_t x = 0;
         if (!check(avro_value_get_long(v, &x), c)) return false;
-        if (n.op != Op::kLong && timestamp_micros(n.op, x, &us)) {
-          out->push_back('"');
-          append_timestamp(out, us, n.op == Op::kLocalTimestampMillis || n.op == Op::kLocalTimestampMicros);
-          out->push_back('"');
-        } else {
-          append_int(out, x);
-        }
+        append_long_json(n, x, out);
         return true;
       }
       case Op::kFloat: {
@@ -815,6 +1055,7 @@ struct AvroDecoder::Impl {
         if (!check(avro_value_get_size(v, &count), c)) return false;
         out->push_back(n.op == Op::kArray ? '[' : '{');
         for (size_t k = 0; k < count; k++) {
+          ticker.tick();
           avro_value_t e;
           const char* key = nullptr;
           if (!check(avro_value_get_by_index(v, k, &e, n.op == Op::kMap ? &key : nullptr), c)) return false;
@@ -848,6 +1089,130 @@ struct AvroDecoder::Impl {
         if (!branch(n, v, &b, &bv, c)) return false;
         return append_json(*b, &bv, out, c);
       }
+    }
+    c->error = "unsupported Avro type";
+    return false;
+  }
+
+  // Appends the JSON text of the value of node n at r, read from the message bytes rather than
+  // Avro C's value: the same text append_json makes, but with map keys kept whole (Avro C cuts
+  // a key at its first NUL byte and merges keys that then look equal). The Scanner checked the
+  // bytes already; any read that still fails is an internal error.
+  bool wire_json(const Node& n, WireReader* r, std::string* out, Ctx* c) {
+    int64_t x = 0;
+    std::string_view s;
+    auto broken = [&] {
+      c->error = "internal error: Avro message changed between checking and decoding";
+      return false;
+    };
+    switch (n.op) {
+      case Op::kNull:
+        out->append("null");
+        return true;
+      case Op::kBool:
+        if (!r->take(1, &s)) return broken();
+        out->append(s[0] ? "true" : "false");
+        return true;
+      case Op::kInt:
+      case Op::kDate:
+        if (!r->varint(&x)) return broken();
+        append_int_json(n, int32_t(x), out);
+        return true;
+      case Op::kLong:
+      case Op::kTimestampMillis:
+      case Op::kTimestampMicros:
+      case Op::kLocalTimestampMillis:
+      case Op::kLocalTimestampMicros:
+        if (!r->varint(&x)) return broken();
+        append_long_json(n, x, out);
+        return true;
+      case Op::kFloat: {
+        if (!r->take(4, &s)) return broken();
+        uint32_t bits = uint32_t(r->little_endian(s));
+        float f;
+        std::memcpy(&f, &bits, 4);
+        append_json_number(out, widen_float(f));
+        return true;
+      }
+      case Op::kDouble: {
+        if (!r->take(8, &s)) return broken();
+        uint64_t bits = r->little_endian(s);
+        double d;
+        std::memcpy(&d, &bits, 8);
+        append_json_number(out, d);
+        return true;
+      }
+      case Op::kString:
+      case Op::kJsonString:
+        if (!r->length_prefixed(&s)) return broken();
+        if (!utf8(s.data(), s.size(), c)) return false;
+        if (n.op == Op::kString || !minified_json(s, out)) append_json_string(out, s);
+        return true;
+      case Op::kEnum:
+        if (!r->varint(&x)) return broken();
+        if (x < 0 || uint64_t(x) >= n.symbols.size()) return broken();
+        append_json_string(out, n.symbols[size_t(x)]);
+        return true;
+      case Op::kBytes:
+      case Op::kFixed:
+      case Op::kDecimalBytes:
+      case Op::kDecimalFixed:
+      case Op::kUuidFixed:
+        if (!(n.op == Op::kBytes || n.op == Op::kDecimalBytes ? r->length_prefixed(&s)
+                                                              : r->take(size_t(n.fixed_size), &s)))
+          return broken();
+        if (n.op == Op::kDecimalBytes || n.op == Op::kDecimalFixed) return decimal_from_blob(n, s, out, c);
+        if (n.op == Op::kUuidFixed) {
+          out->push_back('"');
+          append_uuid(out, reinterpret_cast<const uint8_t*>(s.data()));
+          out->push_back('"');
+        } else {
+          out->append("\"\\\\x");
+          append_hex(out, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+          out->push_back('"');
+        }
+        return true;
+      case Op::kArray:
+      case Op::kMap: {
+        out->push_back(n.op == Op::kArray ? '[' : '{');
+        bool first = true;
+        for (;;) {
+          int64_t count = 0, bytes = 0;
+          if (!r->varint(&count)) return broken();
+          if (count == 0) break;
+          if (count < 0) {
+            if (count == INT64_MIN || !r->varint(&bytes)) return broken();
+            count = -count;
+          }
+          for (int64_t k = 0; k < count; k++) {
+            ticker.tick();
+            if (!first) out->push_back(',');
+            first = false;
+            if (n.op == Op::kMap) {
+              if (!r->length_prefixed(&s)) return broken();
+              if (!utf8(s.data(), s.size(), c)) return false;
+              append_json_string(out, s);
+              out->push_back(':');
+            }
+            if (!wire_json(*n.kids[0], r, out, c)) return false;
+          }
+        }
+        out->push_back(n.op == Op::kArray ? ']' : '}');
+        return true;
+      }
+      case Op::kRecord:
+        out->push_back('{');
+        for (size_t k = 0; k < n.kids.size(); k++) {
+          if (k) out->push_back(',');
+          out->append(n.keys[k]);
+          if (!wire_json(*n.kids[k], r, out, c)) return false;
+        }
+        out->push_back('}');
+        return true;
+      case Op::kUnion:
+        if (!r->varint(&x)) return broken();
+        if (x < 0 || uint64_t(x) >= n.kids.size()) return broken();
+        return wire_json(*n.kids[size_t(x)], r, out, c);
     }
     c->error = "unsupported Avro type";
     return false;
@@ -1030,6 +1395,7 @@ struct AvroDecoder::Impl {
         values.resize(values.size() + count);
         values[slot] = a;
         for (size_t k = 0; k < count; k++) {
+          ticker.tick();
           avro_value_t e;
           if (!check(avro_value_get_by_index(v, k, &e, nullptr), c)) return false;
           if (!convert(*n.kids[0], &e, uint32_t(a.first_child + k), c)) return false;
@@ -1067,11 +1433,56 @@ struct AvroDecoder::Impl {
     return last;
   }
 
+  // Builds s's reusable value if release_memory (or a huge message) dropped it, or no message
+  // needed it yet. False with *why set when Avro C cannot.
+  bool make_value(AvroSchemaEntry* s, std::string* why) {
+    if (s->has_value) return true;
+    if (avro_generic_value_new(s->iface, &s->value) != 0) {
+      *why = std::string("cannot build an Avro value: ") + avro_strerror();
+      return false;
+    }
+    s->has_value = true;
+    return true;
+  }
+
+  // Drops s's reusable value (rebuilt by the next message that needs it).
+  static void drop_value(AvroSchemaEntry* s) {
+    if (!s->has_value) return;
+    avro_value_decref(&s->value);
+    s->has_value = false;
+  }
+
+  // Finds the top-level fields holding a map key with a NUL byte (a Scanner counted some).
+  void find_wire_fields(const Node& root, std::string_view body) {
+    Scanner scan(reinterpret_cast<const uint8_t*>(body.data()), body.size(), SIZE_MAX, &ticker);
+    for (size_t k = 0; k < root.kids.size(); k++) {
+      size_t before = scan.nul_keys;
+      size_t offset = size_t(scan.position() - reinterpret_cast<const uint8_t*>(body.data()));
+      if (!scan.value(*root.kids[k])) return;
+      if (scan.nul_keys != before) wire_fields.emplace_back(k, offset);
+    }
+  }
+
   void decode(std::string_view msg, AvroFraming framing, int32_t raw_id, EventBatch* out, Event* ev);
   std::string add_schema(std::string_view text, AvroSchemaEntry* e);
+  void release_memory();
 };
 
 std::string AvroDecoder::Impl::add_schema(std::string_view text, AvroSchemaEntry* e) {
+  // The limits first, on the JSON text: Avro C builds nothing before they hold.
+  dom::parser parser;
+  dom::element doc;
+  if (parser.parse(text.data(), text.size(), true).get(doc) != simdjson::SUCCESS) {
+    // Avro C's parser says where: it allocates only in proportion to the text, and what it
+    // builds is freed at once
+    avro_schema_t s = nullptr;
+    if (avro_schema_from_json_length(text.data(), text.size(), &s) != 0)
+      return std::string("invalid Avro schema: ") + avro_strerror();
+    avro_schema_decref(s);
+    return "invalid Avro schema: the JSON text does not parse";
+  }
+  SchemaChecker limits;
+  if (!limits.check(doc, 1)) return limits.error;
   if (avro_schema_from_json_length(text.data(), text.size(), &e->schema) != 0) {
     e->schema = nullptr;
     return std::string("invalid Avro schema: ") + avro_strerror();
@@ -1082,19 +1493,20 @@ std::string AvroDecoder::Impl::add_schema(std::string_view text, AvroSchemaEntry
     const char* t = avro_schema_type_name(top);
     return std::string("the top-level Avro schema is ") + (t ? t : "not a record") + ", not a record";
   }
-  dom::parser parser;
-  dom::element doc;
-  if (parser.parse(text.data(), text.size(), true).get(doc) != simdjson::SUCCESS)
-    return "invalid Avro schema: the JSON text does not parse";
   PlanBuilder b;
-  e->root = b.build(&doc, e->schema);
+  e->root = b.build(&doc, e->schema, 1);
   if (!b.error.empty() || !e->root) return b.error.empty() ? "invalid Avro schema" : b.error;
+  if (e->root->inline_bytes > kAvroMaxValueBytes) {
+    return "Avro schema too large: one record takes " + std::to_string(e->root->inline_bytes) +
+           " bytes in memory (fixed types and the largest branch of each union, named types expanded), over the "
+           "limit of " +
+           std::to_string(kAvroMaxValueBytes);
+  }
   e->iface = avro_generic_class_from_schema(e->schema);
   if (!e->iface) return std::string("cannot build an Avro value class: ") + avro_strerror();
-  if (avro_generic_value_new(e->iface, &e->value) != 0)
-    return std::string("cannot build an Avro value: ") + avro_strerror();
-  e->has_value = true;
+  e->fields.reserve(e->root->kids.size());
   for (size_t k = 0; k < e->root->kids.size(); k++) {
+    ticker.tick();
     AvroSchemaEntry::TopField f;
     const char* name = avro_schema_record_field_name(top, int(k));
     f.raw_name = name ? name : "";
@@ -1133,20 +1545,28 @@ void AvroDecoder::Impl::decode(std::string_view msg, AvroFraming framing, int32_
   if (!s) return fail("unknown Avro schema id " + std::to_string(id));
   if (!s->error.empty()) return fail("Avro schema id " + std::to_string(id) + " is unusable: " + s->error);
 
-  Scanner scan(reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  size_t memory_limit = kAvroDecodeMemoryBase + kAvroDecodeMemoryPerByte * body.size();
+  Scanner scan(reinterpret_cast<const uint8_t*>(body.data()), body.size(), memory_limit, &ticker);
   if (!scan.value(*s->root)) {
+    if (scan.too_large) return fail(scan.why);
     return fail(scan.truncated ? std::string("truncated Avro message") : "invalid Avro message: " + scan.why);
   }
   if (scan.remaining() > 0) {
     return fail(std::to_string(scan.remaining()) + " trailing bytes after the Avro record (schema id " +
                 std::to_string(id) + ")");
   }
+  if (scan.memory() > s->peak_memory) s->peak_memory = scan.memory();
+  wire_fields.clear();
+  if (scan.nul_keys) find_wire_fields(*s->root, body);
+  std::string why;
+  if (!make_value(s, &why)) return fail(why);
   avro_reader_memory_set_source(reader, body.data(), int64_t(body.size()));
   if (avro_value_read(reader, &s->value) != 0) return fail(std::string("invalid Avro message: ") + avro_strerror());
 
   Ctx c{out, ev, {}, {}};
   ev->fields.reserve(s->fields.size());
   ev->values.reserve(s->fields.size() + 4);
+  size_t next_wire = 0;
   for (size_t k = 0; k < s->fields.size(); k++) {
     const AvroSchemaEntry::TopField& tf = s->fields[k];
     c.field = tf.raw_name;
@@ -1158,20 +1578,56 @@ void AvroDecoder::Impl::decode(std::string_view msg, AvroFraming framing, int32_
     f.hint = tf.hint >= 0 ? hint_index(out, tf.hint) : -1;
     f.value = uint32_t(ev->values.size());
     ev->values.emplace_back();
-    if (!convert(*tf.node, &fv, f.value, &c)) break;
+    if (next_wire < wire_fields.size() && wire_fields[next_wire].first == k) {
+      // a map key with a NUL byte: the field's JSON from the message bytes (keys kept whole)
+      const auto* p = reinterpret_cast<const uint8_t*>(body.data());
+      WireReader r{p + wire_fields[next_wire++].second, p + body.size()};
+      json.clear();
+      if (!wire_json(*tf.node, &r, &json, &c)) break;
+      Value o;
+      o.kind = Kind::kObject;
+      o.text = out->arena.copy(json);
+      ev->values[f.value] = o;
+    } else if (!convert(*tf.node, &fv, f.value, &c)) {
+      break;
+    }
     ev->fields.push_back(f);
   }
   if (!c.error.empty()) fail(c.error);
   // A huge message leaves the reusable value holding huge buffers: start afresh.
-  if (body.size() > (size_t(1) << 20)) {
-    avro_value_decref(&s->value);
-    s->has_value = false;
-    if (avro_generic_value_new(s->iface, &s->value) == 0)
-      s->has_value = true;
-    else
-      s->error = std::string("cannot build an Avro value: ") + avro_strerror();
+  if (body.size() > kAvroReleaseThreshold) drop_value(s);
+}
+
+void AvroDecoder::Impl::release_memory() {
+  for (auto& [id, s] : schemas) {
+    if (s->has_value && s->root && s->root->inline_bytes + s->peak_memory > kAvroReleaseThreshold) drop_value(s.get());
+    s->peak_memory = 0;
+  }
+  if (json.capacity() > kAvroReleaseThreshold) std::string().swap(json);
+  if (mag.capacity() > kAvroReleaseThreshold) std::vector<uint8_t>().swap(mag);
+  if (json_parser.capacity() > kAvroReleaseThreshold) json_parser = dom::parser();
+  std::vector<std::pair<size_t, size_t>>().swap(wire_fields);
+}
+
+namespace avro_internal {
+
+namespace {
+std::atomic<void (*)()> interrupt_check{nullptr};
+}  // namespace
+
+void poll_interrupt() {
+  void (*check)() = interrupt_check.load(std::memory_order_relaxed);
+  if (!check) return;
+  try {
+    check();
+  } catch (...) {
+    throw Interrupted{std::current_exception()};
   }
 }
+
+}  // namespace avro_internal
+
+void set_avro_interrupt_check(void (*check)()) { avro_internal::interrupt_check.store(check); }
 
 AvroDecoder::AvroDecoder() : impl_(new Impl) {}
 AvroDecoder::~AvroDecoder() = default;
@@ -1187,6 +1643,9 @@ std::string AvroDecoder::add_schema(int32_t id, std::string_view schema_json) {
     impl_->last = nullptr;
     impl_->schemas[id] = std::move(e);
     return err;
+  } catch (const avro_internal::Interrupted& i) {
+    // the new entry is freed on the way out; whatever id had before stays
+    std::rethrow_exception(i.original);
   } catch (const std::exception& ex) {
     impl_->last = nullptr;
     impl_->schemas.erase(id);
@@ -1202,12 +1661,17 @@ bool AvroDecoder::has_schema(int32_t id) const { return impl_->schemas.count(id)
 
 void AvroDecoder::set_max_event_bytes(size_t n) { impl_->max_event_bytes = n; }
 
+void AvroDecoder::release_memory() { impl_->release_memory(); }
+
 void AvroDecoder::decode(std::string_view message, AvroFraming framing, int32_t raw_schema_id, EventBatch* out) {
   Event* ev = nullptr;
   try {
     out->events.emplace_back();
     ev = &out->events.back();
     impl_->decode(message, framing, raw_schema_id, out, ev);
+  } catch (const avro_internal::Interrupted& i) {
+    out->events.pop_back();  // no half-decoded Event is left behind
+    std::rethrow_exception(i.original);
   } catch (...) {
     if (!ev) return;  // nothing could be appended
     try {
