@@ -367,6 +367,20 @@ SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "pageview"}', '2024-03-01', '2024-03-05', breakdown => 'nosuch')$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "pageview"}', '2024-03-01', '2024-03-05', breakdown => 'url', breakdown_limit => 0)$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "pageview"}', '2010-01-01', '2024-01-01', 'hour')$$);
+-- an error while the generated query runs is bounded: no generated SQL (megabytes for an hourly
+-- insight over years) in its context or query
+CREATE FUNCTION pg_temp.error_size(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE m text; c text; d text; h text;
+BEGIN EXECUTE q; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, c = PG_EXCEPTION_CONTEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+  RETURN SQLSTATE || ': ' || m || ', ' || CASE WHEN length(m) + length(c) + length(d) + length(h) < 4000 THEN 'bounded' ELSE 'unbounded: ' || (length(m) + length(c) + length(d) + length(h)) END;
+END $$;
+SELECT pg_temp.error_size($$SELECT count(*) FROM pulse.trends('regress_ins', '{"collection": "pageview", "filter": "ms / (ms - ms) > 0"}', '2016-01-01', '2025-01-01', 'hour', 'unique_users')$$);
+SELECT pg_temp.error_size($$SELECT count(*) FROM pulse.trends('regress_ins', '{"collection": "pageview", "filter": "ms / (ms - ms) > 0"}', '2016-01-01', '2025-01-01', 'hour', 'count')$$);
+SELECT pg_temp.error_size($$SELECT count(*) FROM pulse.retention('regress_ins', '{"collection": "pageview", "filter": "ms / (ms - ms) > 0"}', '{"collection": "pageview"}', '2016-01-01', '2025-01-01', 'hour', 100)$$);
+SELECT pg_temp.error_size($$SELECT count(*) FROM pulse.funnel('regress_ins', '[{"collection": "pageview", "filter": "ms / (ms - ms) > 0"}, {"collection": "pageview"}]', '2016-01-01', '2025-01-01')$$);
+
 -- paths arguments
 SELECT pg_temp.err($$SELECT * FROM pulse.paths('regress_paths', '2024-04-01', '2024-04-02', step_limit => 0)$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.paths('regress_paths', '2024-04-01', '2024-04-02', session_gap => '0 seconds')$$);

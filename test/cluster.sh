@@ -125,7 +125,7 @@ cmd_start() {
     wipe_datadir
     mkdir -p "$(dirname "$PULSE_TEST_PGDATA")"
     pg_owned_dir "$PULSE_TEST_PGDATA" 0700
-    rm -f "$PULSE_TEST_LOG"
+    rm -f "$PULSE_TEST_LOG" "$PULSE_TEST_DIR/killed_pids"
     local out
     if ! out=$(as_pg "$PGBIN/initdb" -D "$PULSE_TEST_PGDATA" --auth=trust -U postgres \
             --encoding=UTF8 --locale=C --no-sync 2>&1); then

@@ -372,15 +372,27 @@ run_integration() {
     stage_end integration "$passed" "$failed" "${bad[*]:+failed: ${bad[*]}}"
 }
 
-# Server crashes are not counted, but they are worth seeing.
-report_server_problems() {
-    [ -f "$PULSE_TEST_LOG" ] || return 0
-    local hits
-    hits=$(grep -E 'terminated by signal|was terminated by exception|PANIC:' "$PULSE_TEST_LOG" | head -n 20)
-    if [ -n "$hits" ]; then
-        echo
-        echo "WARNING: the server log ($PULSE_TEST_LOG) shows crashes:"
-        echo "$hits"
+# A backend killed by a signal that no test sent (a crash), an exception or a PANIC in the
+# server log fails the run. Tests that kill a backend on purpose append its pid to
+# $PULSE_TEST_DIR/killed_pids.
+check_server_log() {
+    stage_begin "server log (crashes no test caused)"
+    [ -f "$PULSE_TEST_LOG" ] || { stage_note "server log" "no log"; return 0; }
+    local killed="$PULSE_TEST_DIR/killed_pids" line pid bad=0 expected=0
+    touch "$killed"
+    while IFS= read -r line; do
+        pid=$(echo "$line" | grep -oE '\(PID [0-9]+\)' | grep -oE '[0-9]+')
+        if [ -n "$pid" ] && grep -qx "$pid" "$killed" && [[ "$line" == *"terminated by signal 9"* ]]; then
+            expected=$((expected + 1))
+        else
+            echo "crash: $line"
+            bad=$((bad + 1))
+        fi
+    done < <(grep -E 'terminated by signal|was terminated by exception|PANIC:' "$PULSE_TEST_LOG")
+    if [ "$bad" -gt 0 ]; then
+        stage_end "server log" 0 1 "$bad crash(es) no test caused"
+    else
+        stage_end "server log" 1 0 "$expected expected kill(s)"
     fi
 }
 
@@ -393,6 +405,6 @@ if [ "$NEED_SERVER" -gt 0 ]; then
     [ "$WANT_PGTAP" = 1 ] && run_pgtap
     [ "$WANT_SECURITY" = 1 ] && run_security
     [ "$WANT_INTEGRATION" = 1 ] && run_integration
-    report_server_problems
+    check_server_log
 fi
 finish

@@ -90,10 +90,12 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
                  " _shard_time timestamptz NOT NULL DEFAULT now(),"
                  " _shard_xid xid8 NOT NULL DEFAULT pg_current_xact_id())");
     // Index names are left to Postgres, which picks free ones (no clash with other relations).
-    pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_time) WITH (autosummarize = on)");
-    // autosummarize: ranges filled by ingestion get summarised by autovacuum, so view deltas
-    // (_shard_time >= threshold) skip them without waiting for a VACUUM
-    pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_shard_time) WITH (autosummarize = on)");
+    // Ranges filled by ingestion are summarised by the database's scheduler (so view deltas,
+    // _shard_time >= threshold, skip them without waiting for a VACUUM), not by autosummarize:
+    // when autovacuum's request queue is full, each unrecorded request logs a line carrying the
+    // whole ingesting statement, events included.
+    pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_time)");
+    pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_shard_time)");
     if (dedup) pg::spi_exec("CREATE UNIQUE INDEX ON " + t + " (_id)");
     pg::spi_exec("GRANT SELECT ON " + t + " TO " + reader);
     // UPDATE / DELETE / TRUNCATE force the collection's views to rebuild (src/views); created

@@ -79,6 +79,7 @@ for ((i = 0; i < 600; i++)); do
 done
 pid=$($Q -c "SELECT pid FROM pulse._kafka_worker_status() WHERE subscription_id = $SUB AND partition IS NULL AND pid > 0 LIMIT 1")
 [ -n "$pid" ] || fail "no consumer worker to kill"
+echo "$pid" >>"$PULSE_TEST_DIR/killed_pids"   # an expected crash (test/run_all.sh checks the log)
 kill -9 "$pid"
 [ "$n" -lt 200000 ] || fail "the kill came after the stream (n = $n): not a mid-stream test"
 wait $PRODUCER || fail "producer"

@@ -238,14 +238,19 @@ END
 $$;
 
 -- Ingestion (C, SECURITY DEFINER: they may CREATE and ALTER collection tables; each checks
--- that the calling role has the privileges of <project>_writer).
+-- that the calling role has the privileges of <project>_writer). collect and collect_batch set
+-- log_min_error_statement = panic while they run: the statement of a call that fails carries
+-- its events inline (megabytes), and Postgres would log it whole with the error; the error
+-- itself is logged (pg_pulse bounds its size).
 CREATE FUNCTION pulse.collect(project text, collection text, event jsonb) RETURNS pulse.ingest_result
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  SET log_min_error_statement = panic
   AS 'MODULE_PATHNAME', 'pulse_collect';
 
 CREATE FUNCTION pulse.collect_batch(project text, payload text, collection text DEFAULT NULL)
   RETURNS pulse.ingest_result
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  SET log_min_error_statement = panic
   AS 'MODULE_PATHNAME', 'pulse_collect_batch';
 
 CREATE FUNCTION pulse.create_collection(project text, collection text, fields jsonb DEFAULT '{}',

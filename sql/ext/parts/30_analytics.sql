@@ -252,6 +252,10 @@ CREATE FUNCTION pulse._funnel(project text, steps jsonb, date_from timestamptz, 
                 o_avg_time_to_convert interval, o_median_time_to_convert interval)
   LANGUAGE plpgsql SET TimeZone FROM CURRENT AS $$
 DECLARE
+  e_state text;
+  e_message text;
+  e_detail text;
+  e_hint text;
   proj text := lower(project);
   nsteps int;
   nexcl int := 0;
@@ -398,7 +402,13 @@ $q$,
       pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, '_time >= $1 AND _time < $2',
                                ord = 'strict'),
       step_name);
-    RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
+    BEGIN
+      RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL,
+                              e_hint = PG_EXCEPTION_HINT;
+      PERFORM pulse._raise_bounded(e_state, e_message, e_detail, e_hint);
+    END;
     RETURN;
   END IF;
 
@@ -460,7 +470,13 @@ $q$,
     modes, step_flags, ev_sql,
     CASE WHEN breakdown_column IS NULL THEN 'NULL::text' ELSE 'bd.b' END,
     coalesce(bd_sql, ''), coalesce(excl_sql, ''), step_name);
-  RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
+  BEGIN
+      RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL,
+                              e_hint = PG_EXCEPTION_HINT;
+      PERFORM pulse._raise_bounded(e_state, e_message, e_detail, e_hint);
+    END;
 END
 $$;
 

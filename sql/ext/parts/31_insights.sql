@@ -6,11 +6,41 @@
 -- the collections with the caller's privileges (and row-level security), and the caller's
 -- filters resolve names the way the caller's own queries do. Semantics: docs/insights.md.
 
+-- Raises an error again with its SQLSTATE, message, detail and hint cut to 2000 characters and
+-- without the generated query (its CONTEXT and QUERY would carry it whole: megabytes for an
+-- hourly insight over years).
+CREATE FUNCTION pulse._raise_bounded(state text, message text, detail text, hint text) RETURNS void
+  LANGUAGE plpgsql AS $$
+DECLARE
+  m text := left(message, 2000);
+  d text := left(coalesce(detail, ''), 2000);
+  h text := left(coalesce(hint, ''), 2000);
+BEGIN
+  IF d <> '' AND h <> '' THEN
+    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = m, DETAIL = d, HINT = h;
+  ELSIF d <> '' THEN
+    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = m, DETAIL = d;
+  ELSIF h <> '' THEN
+    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = m, HINT = h;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = state, MESSAGE = m;
+END
+$$;
+
 -- Runs a query built by one of the builders below, as the caller.
 CREATE FUNCTION pulse._insight_run(query text) RETURNS SETOF record
   LANGUAGE plpgsql AS $$
+DECLARE
+  e_state text;
+  e_message text;
+  e_detail text;
+  e_hint text;
 BEGIN
   RETURN QUERY EXECUTE query;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL,
+                          e_hint = PG_EXCEPTION_HINT;
+  PERFORM pulse._raise_bounded(e_state, e_message, e_detail, e_hint);
 END
 $$;
 
