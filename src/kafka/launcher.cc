@@ -96,6 +96,7 @@ void Launcher::stop_all() {
   for (int s = 0; s < kMaxWorkers; s++)
     if (ours(shared->slots[s])) {
       memset(&shared->slots[s], 0, sizeof(WorkerSlot));
+      if (handles_[s]) pfree(handles_[s]);
       handles_[s] = nullptr;
     }
   LWLockRelease(shared->lock);
@@ -134,6 +135,7 @@ void Launcher::reconcile() {
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
         memset(&shared->slots[s], 0, sizeof(WorkerSlot));
         LWLockRelease(shared->lock);
+        if (handles_[s]) pfree(handles_[s]);
         handles_[s] = nullptr;
       }
       continue;

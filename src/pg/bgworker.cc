@@ -68,7 +68,14 @@ bool start_dynamic_worker(const char* function, Datum main_arg, const char* name
   w.bgw_main_arg = main_arg;
   w.bgw_notify_pid = MyProcPid;
   bool ok = false;
-  call([&] { ok = RegisterDynamicBackgroundWorker(&w, handle); });
+  call([&] {
+    // the handle outlives the caller's loop context (reset every round)
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    if (*handle) pfree(*handle);
+    *handle = nullptr;
+    ok = RegisterDynamicBackgroundWorker(&w, handle);
+    MemoryContextSwitchTo(old);
+  });
   if (!ok) *handle = nullptr;
   return ok;
 }

@@ -23,7 +23,8 @@ void worker_check_interrupts();
 bool worker_wait(long ms, int fd = -1);
 
 // Starts a dynamic background worker running library function `function` with main_arg and
-// the given names, its notifications going to this process. False when no slot is free.
+// the given names, its notifications going to this process. *handle (allocated in
+// TopMemoryContext; a previous one there is freed) is null when no slot is free.
 bool start_dynamic_worker(const char* function, Datum main_arg, const char* name, const char* type,
                           BackgroundWorkerHandle** handle);
 

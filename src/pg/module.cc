@@ -24,6 +24,7 @@ bool pulse_analytics_single_pass = true;
 char* pulse_debug_pause_at = nullptr;
 char* pulse_debug_fail_column = nullptr;
 int pulse_debug_fail_allocation = 0;
+int pulse_kafka_stall_after_ms = 30000;
 
 void _PG_init(void);
 }
@@ -52,6 +53,13 @@ void _PG_init(void) {
                            "aggregate pass.",
                            "Off: they use their general SQL plans, which give the same answers more slowly.",
                            &pulse_analytics_single_pass, true, PGC_USERSET, 0, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.kafka_stall_after",
+                          "How long a Kafka partition may wait without progress before pulse.kafka_status calls it "
+                          "stalled.",
+                          "Stalled: messages wait but nothing was stored for this long, or the worker's loop has not "
+                          "gone round for this long.",
+                          &pulse_kafka_stall_after_ms, 30000, 1000, 86400000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL,
+                          NULL);
   DefineCustomStringVariable("pulse.debug_pause_at",
                              "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",
                              "Phases: decode, copy, salvage, refresh, replay, kafka. Empty (the default) is off.",

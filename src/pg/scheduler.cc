@@ -24,6 +24,7 @@ extern "C" {
 #include "tcop/utility.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "utils/backend_status.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -148,6 +149,7 @@ void supervise_round() {
     if (d.dboid != InvalidOid && scheduler_handles[s]) {
       pid_t pid;
       if (GetBackgroundWorkerPid(scheduler_handles[s], &pid) == BGWH_STOPPED) {
+        pfree(scheduler_handles[s]);
         scheduler_handles[s] = nullptr;
         d.pid = 0;
         d.latch = nullptr;
@@ -285,6 +287,18 @@ void release_database(Oid dboid) {
   }
   LWLockRelease(shared->lock);
   for (pid_t p : kafka::database_worker_pids(dboid)) pids.push_back(p);
+  // and any other pg_pulse worker connected there (one starting up has no slot pid yet)
+  call([&] {
+    pgstat_clear_snapshot();
+    int n = pgstat_fetch_stat_numbackends();
+    for (int i = 1; i <= n; i++) {
+      LocalPgBackendStatus* l = pgstat_fetch_stat_local_beentry(i);
+      if (!l || l->backendStatus.st_databaseid != dboid || l->backendStatus.st_backendType != B_BG_WORKER) continue;
+      const char* type = GetBackgroundWorkerTypeByPid(l->backendStatus.st_procpid);
+      if (type && strncmp(type, "pg_pulse", 8) == 0) pids.push_back(l->backendStatus.st_procpid);
+    }
+    pgstat_clear_snapshot();
+  });
   for (pid_t p : pids) kill(p, SIGTERM);
   for (int tries = 0; tries < 50; tries++) {
     bool alive = false;

@@ -219,8 +219,8 @@ CREATE FUNCTION pulse.kafka_resume(id bigint) RETURNS boolean
 
 -- Per subscription and partition: stored offset, the broker's high watermark (as the worker last
 -- read it) and the lag, events/s over the last minute, progress and error times, and whether the
--- partition is stalled: messages wait but nothing was stored for 30 s, or the worker's loop has
--- not gone round for 30 s. A subscription without partitions yet has one row (topic NULL) whose
+-- partition is stalled: messages wait but nothing was stored for pulse.kafka_stall_after (30 s),
+-- or the worker's loop has not gone round for that long. A subscription without partitions yet has one row (topic NULL) whose
 -- worker_state says what it waits for.
 CREATE VIEW pulse.kafka_status AS
 WITH w AS MATERIALIZED (SELECT * FROM pulse._kafka_worker_status()),
@@ -258,11 +258,12 @@ SELECT s.id AS subscription_id,
        CASE WHEN s.paused THEN 'paused' ELSE coalesce(ws.state, 'waiting for its scheduler') END AS worker_state,
        coalesce(ws.workers_running, 0) AS workers_running,
        NOT s.paused AND ((p.high_watermark > p.stored_offset
-                          AND coalesce(p.last_progress_at, s.created_at) < now() - interval '30 seconds')
-                         OR ws.heartbeat_at < now() - interval '30 seconds') AS stalled
+                          AND coalesce(p.last_progress_at, s.created_at) < now() - st.after)
+                         OR ws.heartbeat_at < now() - st.after) AS stalled
   FROM pulse.kafka_subscriptions s
   LEFT JOIN parts p ON p.subscription_id = s.id
-  LEFT JOIN ws ON ws.subscription_id = s.id;
+  LEFT JOIN ws ON ws.subscription_id = s.id
+ CROSS JOIN (SELECT coalesce(nullif(current_setting('pulse.kafka_stall_after', true), ''), '30s')::interval AS after) st;
 
 REVOKE ALL ON pulse.avro_schemas, pulse.kafka_subscriptions, pulse.kafka_offsets FROM PUBLIC;
 GRANT SELECT ON pulse.avro_schemas TO PUBLIC;
