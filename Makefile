@@ -17,7 +17,10 @@ REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS =
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
-SHLIB_LINK += -lsimdjson -lrdkafka -lavro -lstdc++
+# -Bsymbolic-functions: pg_pulse's own calls bind to its own definitions, among them its
+# operator new (src/pg/faults.cc), which libstdc++ (already loaded by postgres through ICU)
+# would otherwise shadow.
+SHLIB_LINK += -lsimdjson -lrdkafka -lavro -lstdc++ -Wl,-Bsymbolic-functions
 
 # No LLVM bitcode for C++ sources (PGXS would need clang to emit it).
 override with_llvm = no

@@ -51,8 +51,9 @@ void disarm_allocation_failure() { fail_countdown = 0; }
 
 }  // namespace pulse::pg
 
-// The C++ allocation functions of the process (every C++ library pg_pulse loads resolves to
-// these): malloc, with the test hook above. Deallocation stays the default (free).
+// The C++ allocation functions of pg_pulse's own code (bound to these by -Bsymbolic-functions;
+// libraries keep libstdc++'s): malloc, with the test hook above. Deallocation stays the
+// default (free), which frees what either allocated.
 void* operator new(size_t size) {
   if (__builtin_expect(fail_countdown > 0, 0) && --fail_countdown == 0) throw std::bad_alloc();
   void* p = malloc(size ? size : 1);
