@@ -59,12 +59,17 @@ struct CopyRows {
   // COPY column list: _time, _user, _id and every existing column named by a decodable event
   // of the batch (an event dead-lettered while rows are built may leave a column all NULL)
   std::vector<std::string> columns;
-  std::string data;                  // COPY text format, one line per stored event
+  std::string data = take_scratch();  // COPY text format, one line per stored event (a reused buffer)
   std::vector<size_t> line_end;      // end offset (after '\n') of each line
   std::vector<uint32_t> line_event;  // event index of each line
   std::vector<RejectedField> rejected;
   std::vector<DeadLetter> dead;
   size_t duplicates = 0;
+
+  CopyRows() = default;
+  CopyRows(CopyRows&&) = default;
+  CopyRows& operator=(CopyRows&&) = default;
+  ~CopyRows() { give_scratch(std::move(data)); }
 };
 
 struct BuildOptions {

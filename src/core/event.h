@@ -3,6 +3,7 @@
 // dead letters. Strings live in the batch's arena so a batch outlives its parser.
 #pragma once
 #include "core/no_postgres.h"
+#include "core/scratch.h"
 
 #include <cstdint>
 #include <deque>
@@ -68,10 +69,17 @@ class Arena {
 struct ColumnType;
 
 struct EventBatch {
-  std::string source;  // the decoded payload (plus parser padding); Event::raw may point here
+  // the decoded payload (plus parser padding); Event::raw may point here. A reused buffer
+  // (core/scratch.h): taken on construction, given back on destruction.
+  std::string source = take_scratch();
   Arena arena;
   std::deque<Event> events;
   std::vector<std::string> hints;  // Postgres type names referenced by Field::hint
+
+  EventBatch() = default;
+  EventBatch(EventBatch&&) = default;
+  EventBatch& operator=(EventBatch&&) = default;
+  ~EventBatch() { give_scratch(std::move(source)); }
 };
 
 }  // namespace pulse

@@ -1,7 +1,5 @@
 // Library load: configuration parameters, and (when preloaded) the shared memory and the
 // background workers.
-#include <malloc.h>
-
 #include "core/avro_decode.h"
 #include "pg/faults.h"
 #include "pg/scheduler.h"
@@ -84,10 +82,6 @@ void _PG_init(void) {
     pulse::pg::register_scheduler();
   }
 
-  // A batch allocates tens of MB of short-lived buffers (payload, decoded events, COPY text).
-  // glibc's defaults hand that memory back to the kernel after every call and fault it in
-  // again on the next one, which cost more than decoding itself (bench/ingest). Keep up to
-  // 64 MB of freed heap in the backend for reuse instead.
-  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  // (No process-wide malloc tuning: the large buffers of ingestion are pg_pulse's own and
+  // reused from call to call, src/core/scratch.h.)
 }
