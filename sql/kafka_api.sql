@@ -28,7 +28,18 @@ SELECT pulse.register_avro_schema('ev-value', '{"type": "record", "name": "ev", 
 SELECT pulse.register_avro_schema('ev-value', '{"type": "record", "name": "ev", "fields": [{"name": "a", "type": "long"}]}') = :id AS same_id;
 SELECT subject, schema FROM pulse.avro_schemas WHERE id = :id;
 
--- a valid subscription is stored (this database has no launcher: nothing consumes it)
+-- schemas are one per subject and canonical form: another spelling of the same schema (spaces,
+-- attribute order, doc) is the same schema; real schemas with docs are large (here 50 KB)
+SELECT pulse.register_avro_schema('ev-value', '{"fields": [{"type": "long", "name": "a", "doc": "the a"}], "name": "ev",  "type": "record"}') = :id AS same_id_other_spelling;
+SELECT pulse.register_avro_schema('other-value', '{"type": "record", "name": "ev", "fields": [{"name": "a", "type": "long"}]}') <> :id AS other_subject_other_id;
+SELECT pulse.register_avro_schema('big-value', json_build_object('type', 'record', 'name', 'big', 'doc', repeat('A long description. ', 200),
+         'fields', (SELECT json_agg(json_build_object('name', 'field_' || k, 'type', json_build_array('null', 'string'), 'doc', repeat('d', 120)) ORDER BY k) FROM generate_series(1, 300) k))::text) > 0 AS big_schema_registered;
+SELECT length(schema) > 50000 AS over_50kb, length(fingerprint) FROM pulse.avro_schemas WHERE subject = 'big-value';
+-- schemas that would ask for unbounded work are refused at once
+SELECT pg_temp.err($$SELECT pulse.register_avro_schema('huge', '{"type": "record", "name": "r", "fields": [{"name": "a", "type": {"type": "fixed", "name": "f", "size": 2147483647}}, {"name": "b", "type": "f"}]}')$$);
+SELECT pg_temp.err($$SELECT pulse.register_avro_schema('prec', '{"type": "record", "name": "r", "fields": [{"name": "a", "type": {"type": "bytes", "logicalType": "decimal", "precision": 5000, "scale": 2}}]}')$$);
+
+-- a valid subscription is stored (its worker fails to connect: nothing listens on port 1)
 SELECT pulse.kafka_subscribe('regress_k', ARRAY['t1', 't2'], '127.0.0.1:1', format => 'avro',
          options => json_build_object('avro.schema_id', :id, 'session.timeout.ms', '6000')::jsonb,
          parallelism => 2) AS sub \gset
@@ -37,7 +48,7 @@ SELECT pulse.kafka_pause(:sub);
 SELECT paused FROM pulse.kafka_subscriptions WHERE id = :sub;
 SELECT pulse.kafka_resume(:sub);
 SELECT paused FROM pulse.kafka_subscriptions WHERE id = :sub;
-SELECT subscription_id = :sub AS listed, topic, stored_offset, lag, workers_running FROM pulse.kafka_status WHERE subscription_id = :sub;
+SELECT subscription_id = :sub AS listed, topic, stored_offset FROM pulse.kafka_status WHERE subscription_id = :sub;
 SELECT pulse.kafka_unsubscribe(:sub);
 SELECT count(*) FROM pulse.kafka_subscriptions WHERE id = :sub;
 
