@@ -100,8 +100,7 @@ echo "== setup"
 PULSE_TEST_CONF=$'track_commit_timestamp = on\nmax_worker_processes = 32' bash "$REPO/test/cluster.sh" start
 createdb pulse_test
 $Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('$PROJ')" >/dev/null
-LOG_FROM=$(($(stat -c %s "$LOG") + 1))   # the log is checked from here on (the launcher complains
-                                         # about the missing database until createdb)
+LOG_FROM=$(($(stat -c %s "$LOG") + 1))   # the log is checked from here on
 
 echo "generating $N events (bench/ingest/gen.py) ..."
 "$PY" "$REPO/bench/ingest/gen.py" "$N" "$N" "$DIR" >/dev/null

@@ -27,8 +27,8 @@
 # PULSE_BENCH_LOAD_JOBS (parallel sessions of the initial load, 2), PULSE_BENCH_KEEP=1 keeps the
 # cluster running at the end, PULSE_BENCH_BASELINE_ONLY=1 measures only what needs no view.
 #
-# Protocol. The views get refresh_every => '1 day' and the database is not pulse.database, so the
-# background refresher never runs during the measurements: every refresh is an explicit call.
+# Protocol. The views get refresh_every => '1 day', so the database's scheduler never refreshes
+# them during the measurements: every refresh is an explicit call.
 #   (a) RUNS times: insert 1 % new events, wait view_margin + 1 s, time pulse.refresh_view of each
 #       view (first, so it pays the hint bits of the new rows), then REFRESH MATERIALIZED VIEW of each
 #       materialized view. Best of RUNS each.

@@ -25,6 +25,7 @@
 #include "ingest/catalog.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
+#include "pg/scheduler.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
 #include "views/analyze.h"
@@ -621,6 +622,14 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
   pg::spi_exec("GRANT SELECT ON " + n.view + " TO " + quote_ident(reader));
   refresh_by_id(std::stoi(*id), true);
   pg::spi_finish();
+  if (!pg::background_workers_available())
+    pg::call([] {
+      ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("refresh_every is not honoured: no background worker serves this server"),
+                        errdetail("pg_pulse is not in shared_preload_libraries, so its scheduler does not run."),
+                        errhint("Add pg_pulse to shared_preload_libraries and restart, or refresh with "
+                                "pulse.refresh_view (from pg_cron, for example).")));
+    });
   PG_RETURN_VOID();
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pg_pulse without shared_preload_libraries: the SQL ingestion works (the library loads on
-# first use) and the Kafka functions fail with SQLSTATE 55000 and a hint naming the settings.
+# first use) and the Kafka functions fail with SQLSTATE 55000 and a hint naming the settings;
+# create_view warns that refresh_every cannot be honoured.
 set -euo pipefail
 export PULSE_TEST_DIR=/tmp/pg_pulse_nopreload PULSE_TEST_PGDATA=/tmp/pg_pulse_nopreload/data PULSE_TEST_PORT=$((${PGPORT:-54329} + 17)) PULSE_TEST_PRELOAD=
 # (a cluster of its own: every setting that names the runner's cluster is overridden)
@@ -18,4 +19,8 @@ echo "$out" | grep -q "ERROR:  55000: pg_pulse is not loaded at server start" ||
 echo "$out" | grep -q "HINT:  Add pg_pulse to shared_preload_libraries" || { echo "FAIL: hint: $out"; exit 1; }
 [ "$($Q -c "SELECT count(*) FROM pulse.kafka_subscriptions")" = 0 ] || { echo "FAIL: stored"; exit 1; }
 echo "ok 2 - kafka_subscribe fails with 55000 and a hint naming shared_preload_libraries"
+out=$(psql -qXAt -d postgres -c "SELECT pulse.create_view('np', 'c', 'SELECT count(*) AS n FROM ev', 'incremental', '1 minute')" 2>&1)
+echo "$out" | grep -q "WARNING:  refresh_every is not honoured: no background worker serves this server" || { echo "FAIL: no warning: $out"; exit 1; }
+[ "$($Q -c "SELECT n FROM np.c")" = 1 ] || { echo "FAIL: the view"; exit 1; }
+echo "ok 3 - create_view warns that refresh_every is not honoured without the preload (the view works)"
 echo "no_preload: all ok"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The view refresher background worker (src/views/refresher.cc), in the database named by
-# its scheduler (every database with pg_pulse has one when the library is preloaded):
+# Scheduled refreshes (src/views/refresher.cc), run by the database's scheduler (every database
+# with pg_pulse has one when the library is preloaded):
 #  1. a view with refresh_every = 1 s is refreshed by the worker: new events are merged and
 #     the incremental view catches up without any refresh_view call;
 #  2. a refresh that fails (a cache view whose query divides by zero once data arrives) is

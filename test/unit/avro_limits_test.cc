@@ -56,8 +56,12 @@ std::string text_of(const Event& ev, std::string_view name) {
   return v ? std::string(v->text) : "<no field " + std::string(name) + ">";
 }
 
-// Bytes glibc's allocator has handed out (0 when it cannot tell, e.g. under valgrind).
-size_t heap_in_use() { return mallinfo2().uordblks; }
+// Bytes glibc's allocator has handed out, from the heap and from mmap (big blocks are mmapped
+// until glibc raises its threshold); 0 when it cannot tell, e.g. under valgrind.
+size_t heap_in_use() {
+  struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
