@@ -530,6 +530,10 @@ int64_t Worker::process(bool isolating) {
     for (auto& [key, off] : next) {
       if (off < 0) continue;
       note_progress(slot_, key.first.c_str(), key.second, off, counts[key], now);
+      int64_t lo = -1, hi = -1;  // the broker's high watermark as of the batch's last fetch
+      if (rd_kafka_get_watermark_offsets(rk_, key.first.c_str(), key.second, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          hi >= 0)
+        note_high_watermark(slot_, key.first.c_str(), key.second, std::max<int64_t>(hi, off), now);
     }
     done = int64_t(idx.size());
   });
