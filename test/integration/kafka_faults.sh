@@ -139,7 +139,7 @@ Q2="psql -qXAt -v ON_ERROR_STOP=1 -d ${DB}_2"
 $Q2 -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('kf2')" >/dev/null
 SUB2=$($Q2 -c "SELECT pulse.kafka_subscribe('kf2', ARRAY['more'], '$KAFKA_BROKERS', collection => 'ev', options => '$OPTS', batch_timeout => '50 ms')")
 echo '{"seq": 1}' | kafka_produce more 0
-wait_for2() { for _ in $(seq 1 300); do [ "$($Q2 -c "$1")" = "$2" ] && return 0; sleep 0.1; done; return 1; }
+wait_for2() { for _ in $(seq 1 300); do [ "$($Q2 -c "$1" 2>/dev/null)" = "$2" ] && return 0; sleep 0.1; done; return 1; }
 wait_for2 "SELECT count(*) FROM kf2.ev" 1 || fail "the second database's subscription did not run"
 [ "$($Q2 -c "SELECT count(DISTINCT subscription_id) FROM pulse._kafka_worker_status()")" = 1 ] || fail "status of db 2 shows other workers"
 [ "$($Q -c "SELECT count(*) FROM pulse._kafka_worker_status() WHERE subscription_id = $SUB2 AND $SUB2 <> $SUB")" = 0 ] || fail "status of db 1 shows db 2's worker"

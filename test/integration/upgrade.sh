@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Upgrades: the previous release (built from the git history, $PULSE_OLD_RELEASE) is installed
+# on a cluster of its own and given data (projects, collections, views of every strategy, a
+# Kafka subscription, rejected fields and dead letters, Avro schemas); then the current build
+# replaces it, the server restarts and ALTER EXTENSION pg_pulse UPDATE runs. The upgraded schema
+# must equal a fresh install of the current version (pg_dump --schema-only of both, compared)
+# and the data must still work: ingestion, views equal to their queries, analytics answers
+# unchanged, the subscription's offsets kept.
+set -euo pipefail
+OLD=${PULSE_OLD_RELEASE:-f268dc7}   # 0.1.0
+OLD_VERSION=0.1.0
+fail() { echo "FAIL: $*"; exit 1; }
+REPO=$PULSE_REPO
+git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || fail "the previous release ($OLD) is not in the git history"
+WORK=$(mktemp -d /tmp/pulse_upgrade.XXXXXX)
+chmod 755 "$WORK"
+export PULSE_TEST_DIR=/tmp/pg_pulse_upgrade PULSE_TEST_PGDATA=/tmp/pg_pulse_upgrade/data PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
+export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
+reinstall_current() { make -s -C "$REPO" install >/dev/null 2>&1; }
+trap 'bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true; reinstall_current; rm -rf "$WORK"' EXIT
+
+# 1. the previous release, built and installed
+git -C "$REPO" archive "$OLD" | tar -x -C "$WORK"
+make -s -C "$WORK" -j2 >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; fail "building $OLD"; }
+make -s -C "$WORK" install >/dev/null 2>&1 || fail "installing $OLD"
+bash "$REPO/test/cluster.sh" start >/dev/null
+Q="psql -qXAt -v ON_ERROR_STOP=1"
+$Q -d postgres -c "CREATE DATABASE up" -c "CREATE DATABASE fresh" >/dev/null
+$Q -d up -c "CREATE EXTENSION pg_pulse" >/dev/null
+[ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$OLD_VERSION" ] || fail "old version"
+
+# 2. data, with the old release
+$Q -d up <<'SQL' >/dev/null
+SET client_min_messages = warning;
+SELECT pulse.create_project('shop');
+SELECT pulse.create_collection('shop', 'orders', '{"amount": "numeric(10,2)", "country": "text"}');
+SELECT pulse.collect_batch('shop', (SELECT string_agg(format('{"_time": "2026-11-%sT10:00:00Z", "_user": "u%s", "amount": %s, "country": "%s", "step": "%s"}',
+         lpad((1 + k % 20)::text, 2, '0'), k % 97, k % 50, (ARRAY['de', 'fr', 'us'])[1 + k % 3], (ARRAY['view', 'cart', 'buy'])[1 + k % 3]), E'\n'), 'orders')
+  FROM generate_series(1, 3000) k);
+SELECT pulse.collect_batch('shop', E'{"amount": "lots"}\n{broken', 'orders');
+SELECT pulse.create_view('shop', 'by_country', 'SELECT country, count(*) AS n, sum(amount) AS total FROM orders GROUP BY country');
+SELECT pulse.create_view('shop', 'per_day', 'SELECT date_trunc(''day'', _time) AS day, count(*) AS n, avg(amount) AS avg_amount FROM orders GROUP BY 1', 'incremental');
+SELECT pulse.create_view('shop', 'top', 'SELECT _user, sum(amount) AS s FROM orders GROUP BY _user ORDER BY s DESC LIMIT 5', 'cache');
+SELECT pulse.register_avro_schema('orders-value', '{"type": "record", "name": "o", "fields": [{"name": "amount", "type": "double"}]}');
+SELECT pulse.kafka_subscribe('shop', ARRAY['orders'], '127.0.0.1:9', collection => 'orders');
+INSERT INTO pulse.kafka_offsets(subscription_id, topic, partition, next_offset) SELECT id, 'orders', 0, 12345 FROM pulse.kafka_subscriptions;
+SQL
+funnel="SELECT step, users FROM pulse.funnel('shop', '[{\"collection\": \"orders\", \"filter\": \"step = ''view''\"}, {\"collection\": \"orders\", \"filter\": \"step = ''buy''\"}]', '2026-11-01', '2026-12-01') ORDER BY step"
+retention="SELECT cohort_start, period, users FROM pulse.retention('shop', '{\"collection\": \"orders\"}', '{\"collection\": \"orders\"}', '2026-11-01', '2026-11-08') ORDER BY 1, 2"
+trends="SELECT bucket, value FROM pulse.trends('shop', '{\"collection\": \"orders\"}', '2026-11-01', '2026-11-21', measure => 'unique_users') ORDER BY 1"
+before=$($Q -d up -c "$funnel" -c "$retention" -c "$trends")
+
+# 3. the current build, a restart, the update
+bash "$REPO/test/cluster.sh" stop >/dev/null
+reinstall_current || fail "installing the current build"
+PULSE_TEST_PRELOAD=pg_pulse bash "$REPO/test/cluster.sh" restart >/dev/null 2>&1 || true
+bash "$REPO/test/cluster.sh" status >/dev/null || fail "the server did not restart"
+$Q -d up -c "ALTER EXTENSION pg_pulse UPDATE" || fail "ALTER EXTENSION pg_pulse UPDATE"
+new_version=$(make -s -C "$REPO" print-version 2>/dev/null)
+[ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$new_version" ] || fail "not at $new_version"
+echo "ok 1 - $OLD_VERSION ($OLD) with data updated to $new_version"
+
+# 4. the data still works
+after=$($Q -d up -c "$funnel" -c "$retention" -c "$trends")
+[ "$before" = "$after" ] || fail "analytics answers changed by the update"
+[ "$($Q -d up -c "SELECT stored FROM pulse.collect('shop', 'orders', '{\"_user\": \"new\", \"amount\": 7, \"country\": \"de\"}')")" = 1 ] || fail "collect after the update"
+for v in by_country per_day; do
+    $Q -d up -c "SELECT pulse.refresh_view('shop', '$v')" >/dev/null || fail "refresh of $v"
+done
+[ "$($Q -d up -c "SELECT count(*) FROM (SELECT * FROM shop.by_country EXCEPT SELECT country, count(*), sum(amount) FROM shop.orders GROUP BY country) d")" = 0 ] || fail "realtime view after the update"
+[ "$($Q -d up -c "SELECT count(*) FROM (SELECT * FROM shop.per_day EXCEPT SELECT date_trunc('day', _time), count(*), avg(amount) FROM shop.orders GROUP BY 1) d")" = 0 ] || fail "incremental view after the update"
+$Q -d up -c "DELETE FROM shop.orders WHERE _user = 'new'" >/dev/null
+[ "$($Q -d up -c "SELECT count(*) FROM (SELECT * FROM shop.by_country EXCEPT SELECT country, count(*), sum(amount) FROM shop.orders GROUP BY country) d")" = 0 ] || fail "realtime view recomputed after a DELETE"
+[ "$($Q -d up -c "SELECT next_offset FROM pulse.kafka_offsets")" = 12345 ] || fail "Kafka offsets"
+[ "$($Q -d up -c "SELECT count(*) FROM pulse.dead_letters")/$($Q -d up -c "SELECT count(*) FROM pulse.rejected_fields")" = 1/1 ] || fail "dead letters and rejected fields"
+[ "$($Q -d up -c "SELECT count(*) FROM pulse.avro_schemas WHERE fingerprint ~ '^[0-9a-f]{16}$'")" = 1 ] || fail "Avro schema fingerprints"
+echo "ok 2 - after the update: ingestion, views equal to their queries (also after a DELETE), analytics answers unchanged, offsets, dead letters and schemas kept"
+
+# 5. the upgraded schema is a fresh install's: pg_dump --schema-only of both, compared. pg_dump
+# prints an extension's member objects as one CREATE EXTENSION, so each database is copied and,
+# in the copy, pg_pulse's objects are detached from it (pg_depend) to be dumped one by one.
+$Q -d fresh -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('shop')" >/dev/null
+detached_dump() {
+    $Q -d postgres -c "DROP DATABASE IF EXISTS ${1}_copy" -c "CREATE DATABASE ${1}_copy TEMPLATE $1" >/dev/null
+    $Q -d "${1}_copy" -c "DELETE FROM pg_depend WHERE deptype = 'e' AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_pulse')" >/dev/null
+    pg_dump --schema-only --no-owner --exclude-schema=shop -d "${1}_copy" | grep -vE '^--|^$'
+}
+detached_dump fresh >"$WORK/fresh.sql"
+detached_dump up >"$WORK/up.sql"
+[ "$(grep -c 'CREATE FUNCTION pulse\.' "$WORK/fresh.sql")" -gt 90 ] || fail "the dump does not show the extension's functions"
+diff "$WORK/fresh.sql" "$WORK/up.sql" >"$WORK/schema.diff" || { head -80 "$WORK/schema.diff"; fail "the upgraded schema differs from a fresh install"; }
+echo "ok 3 - pg_dump --schema-only of the upgraded database equals a fresh install ($(wc -l <"$WORK/fresh.sql") lines)"
+echo "upgrade: all ok"
