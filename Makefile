@@ -4,9 +4,14 @@
 #   bash test/run_all.sh      every suite (unit, regress, pgTAP, integration) on a private cluster
 EXTENSION = pg_pulse
 MODULE_big = pg_pulse
-# The install script is assembled from one part per subsystem (sql/ext/parts/NN_name.sql).
-DATA_built = sql/ext/pg_pulse--0.1.0.sql
-EXTRA_CLEAN = sql/ext/pg_pulse--0.1.0.sql
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_pulse.control)
+# The install script is assembled from one part per subsystem (sql/ext/parts/NN_name.sql). An
+# upgrade script is its hand-written .pre.sql, the new version's code made re-runnable
+# (sql/ext/upgrade/code.py: functions, aggregates and views as CREATE OR REPLACE, function
+# grants), and its .post.sql.
+UPGRADES = 0.1.0--0.2.0
+DATA_built = sql/ext/pg_pulse--$(EXTVERSION).sql $(foreach u,$(UPGRADES),sql/ext/pg_pulse--$(u).sql)
+EXTRA_CLEAN = $(DATA_built)
 DOCS =
 
 CORE_SRCS = $(wildcard src/core/*.cc)
@@ -30,7 +35,8 @@ include $(PGXS)
 
 PG_INCLUDES = -isystem $(shell $(PG_CONFIG) --includedir-server)
 CXXFLAGS_PULSE = -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror -Wno-missing-field-initializers \
-                 -Wno-register -fno-omit-frame-pointer -Isrc -DSIMDJSON_THREADS_ENABLED=1
+                 -Wno-register -fno-omit-frame-pointer -Isrc -DSIMDJSON_THREADS_ENABLED=1 \
+                 -DPULSE_VERSION='"$(EXTVERSION)"'
 
 # src/core never sees Postgres headers; everything else gets them.
 src/core/%.o: src/core/%.cc $(wildcard src/core/*.h)
@@ -39,10 +45,17 @@ src/core/%.o: src/core/%.cc $(wildcard src/core/*.h)
 src/%.o: src/%.cc $(wildcard src/*/*.h)
 	$(CXX) $(CXXFLAGS_PULSE) $(PG_INCLUDES) -c -o $@ $<
 
-sql/ext/pg_pulse--0.1.0.sql: $(sort $(wildcard sql/ext/parts/*.sql))
+sql/ext/pg_pulse--$(EXTVERSION).sql: $(sort $(wildcard sql/ext/parts/*.sql))
 	cat $^ > $@
+
+sql/ext/pg_pulse--%.sql: sql/ext/upgrade/%.pre.sql sql/ext/upgrade/%.post.sql sql/ext/pg_pulse--$(EXTVERSION).sql sql/ext/upgrade/code.py
+	{ cat sql/ext/upgrade/$*.pre.sql; python3 sql/ext/upgrade/code.py < sql/ext/pg_pulse--$(EXTVERSION).sql; \
+	  cat sql/ext/upgrade/$*.post.sql; } > $@
 
 print-regress:
 	@echo $(REGRESS)
 
-.PHONY: print-regress
+print-version:
+	@echo $(EXTVERSION)
+
+.PHONY: print-regress print-version

@@ -204,12 +204,19 @@ void supervisor_exit(int, Datum) {
 
 // ---------------------------------------------------------------- a scheduler
 
-bool pulse_installed() {
-  bool yes = false;
+// The version of pg_pulse's SQL objects in this database ("" without the extension).
+std::string installed_version() {
+  std::string version;
   in_transaction("pg_pulse scheduler: looking for the extension", [&] {
-    yes = spi_value("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_pulse'").has_value();
+    version = spi_value("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_pulse'").value_or("");
   });
-  return yes;
+  return version;
+}
+
+std::string database_name() {
+  std::string name;
+  in_transaction("pg_pulse scheduler: naming its database", [&] { name = spi_value("SELECT current_database()").value_or(""); });
+  return name;
 }
 
 void scheduler_exit(int, Datum) {
@@ -249,13 +256,33 @@ void duty(const char* what, TimestampTz* last_log, F&& f) {
 void scheduler_run() {
   LoopContext loop("pg_pulse scheduler loop");
   TimestampTz log_kafka = 0, log_views = 0, log_brin = 0, last_brin = 0;
+  TimestampTz log_version = 0;
   kafka::Launcher launcher;
   for (int round = 0;; round++) {
     loop.begin();
     worker_check_interrupts();
-    if (!pulse_installed()) {  // DROP EXTENSION: stop this database's consumers and leave
+    std::string version = installed_version();
+    if (version.empty()) {  // DROP EXTENSION: stop this database's consumers and leave
       launcher.stop_all();
       return;
+    }
+    if (version != PULSE_VERSION) {
+      // A new library with the SQL objects of another release (between the restart and ALTER
+      // EXTENSION pg_pulse UPDATE): no consumer, refresh or maintenance until the update, whose
+      // script wakes this scheduler.
+      launcher.stop_all();
+      TimestampTz now = GetCurrentTimestamp();
+      if (TimestampDifferenceExceeds(log_version, now, 10 * 60 * 1000)) {
+        log_version = now;
+        std::string db = database_name();
+        call([&] {
+          ereport(LOG, (errmsg("pg_pulse scheduler: database \"%s\" has pg_pulse %s, the library is %s: waiting for "
+                               "ALTER EXTENSION pg_pulse UPDATE",
+                               db.c_str(), version.c_str(), PULSE_VERSION)));
+        });
+      }
+      worker_wait(5000);
+      continue;
     }
     duty("starting Kafka consumers", &log_kafka, [&] { launcher.reconcile(); });
     duty("refreshing views", &log_views, [&] { views::refresh_due(); });
@@ -443,7 +470,7 @@ void pulse_scheduler_main(Datum main_arg) {
   worker_init(dboid, "pg_pulse scheduler");
   char msg[512] = "";
   try {
-    bool installed = pulse_installed();
+    bool installed = !installed_version().empty();
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     DatabaseSlot* d = slot_of(dboid, true);
     if (d) {

@@ -13,11 +13,12 @@ fail() { echo "FAIL: $*"; exit 1; }
 REPO=$PULSE_REPO
 git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || fail "the previous release ($OLD) is not in the git history"
 WORK=$(mktemp -d /tmp/pulse_upgrade.XXXXXX)
+echo "work: $WORK"
 chmod 755 "$WORK"
-export PULSE_TEST_DIR=/tmp/pg_pulse_upgrade PULSE_TEST_PGDATA=/tmp/pg_pulse_upgrade/data PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
+export PULSE_TEST_DIR=/tmp/pg_pulse_upgrade PULSE_TEST_PGDATA=/tmp/pg_pulse_upgrade/data PULSE_TEST_LOG=/tmp/pg_pulse_upgrade/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
 export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
 reinstall_current() { make -s -C "$REPO" install >/dev/null 2>&1; }
-trap 'bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true; reinstall_current; rm -rf "$WORK"' EXIT
+trap 'bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true; reinstall_current; [ -n "${PULSE_KEEP:-}" ] || rm -rf "$WORK"' EXIT
 
 # 1. the previous release, built and installed
 git -C "$REPO" archive "$OLD" | tar -x -C "$WORK"
@@ -30,13 +31,15 @@ $Q -d up -c "CREATE EXTENSION pg_pulse" >/dev/null
 [ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$OLD_VERSION" ] || fail "old version"
 
 # 2. data, with the old release
-$Q -d up <<'SQL' >/dev/null
+# (the same in a fresh install of the current version, for the schema comparison)
+setup() {
+$Q -d "$1" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('shop'$2)" >/dev/null
+$Q -d "$1" <<'SQL' >/dev/null
 SET client_min_messages = warning;
-SELECT pulse.create_project('shop');
 SELECT pulse.create_collection('shop', 'orders', '{"amount": "numeric(10,2)", "country": "text"}');
 SELECT pulse.collect_batch('shop', (SELECT string_agg(format('{"_time": "2026-11-%sT10:00:00Z", "_user": "u%s", "amount": %s, "country": "%s", "step": "%s"}',
-         lpad((1 + k % 20)::text, 2, '0'), k % 97, k % 50, (ARRAY['de', 'fr', 'us'])[1 + k % 3], (ARRAY['view', 'cart', 'buy'])[1 + k % 3]), E'\n'), 'orders')
-  FROM generate_series(1, 3000) k);
+         lpad((1 + k % 20)::text, 2, '0'), k % 97, k % 50, (ARRAY['de', 'fr', 'us'])[1 + k % 3], (ARRAY['view', 'cart', 'buy'])[1 + k % 3]), E'\n')
+  FROM generate_series(1, 3000) k), 'orders');
 SELECT pulse.collect_batch('shop', E'{"amount": "lots"}\n{broken', 'orders');
 SELECT pulse.create_view('shop', 'by_country', 'SELECT country, count(*) AS n, sum(amount) AS total FROM orders GROUP BY country');
 SELECT pulse.create_view('shop', 'per_day', 'SELECT date_trunc(''day'', _time) AS day, count(*) AS n, avg(amount) AS avg_amount FROM orders GROUP BY 1', 'incremental');
@@ -45,6 +48,8 @@ SELECT pulse.register_avro_schema('orders-value', '{"type": "record", "name": "o
 SELECT pulse.kafka_subscribe('shop', ARRAY['orders'], '127.0.0.1:9', collection => 'orders');
 INSERT INTO pulse.kafka_offsets(subscription_id, topic, partition, next_offset) SELECT id, 'orders', 0, 12345 FROM pulse.kafka_subscriptions;
 SQL
+}
+setup up ''
 funnel="SELECT step, users FROM pulse.funnel('shop', '[{\"collection\": \"orders\", \"filter\": \"step = ''view''\"}, {\"collection\": \"orders\", \"filter\": \"step = ''buy''\"}]', '2026-11-01', '2026-12-01') ORDER BY step"
 retention="SELECT cohort_start, period, users FROM pulse.retention('shop', '{\"collection\": \"orders\"}', '{\"collection\": \"orders\"}', '2026-11-01', '2026-11-08') ORDER BY 1, 2"
 trends="SELECT bucket, value FROM pulse.trends('shop', '{\"collection\": \"orders\"}', '2026-11-01', '2026-11-21', measure => 'unique_users') ORDER BY 1"
@@ -55,10 +60,13 @@ bash "$REPO/test/cluster.sh" stop >/dev/null
 reinstall_current || fail "installing the current build"
 PULSE_TEST_PRELOAD=pg_pulse bash "$REPO/test/cluster.sh" restart >/dev/null 2>&1 || true
 bash "$REPO/test/cluster.sh" status >/dev/null || fail "the server did not restart"
+# until the update, the new library's scheduler waits instead of running the old SQL objects
+for _ in $(seq 1 100); do grep -q 'database "up" has pg_pulse 0.1.0, the library is .*: waiting for ALTER EXTENSION pg_pulse UPDATE' "$PULSE_TEST_DIR/postgres.log" && break; sleep 0.2; done
+grep -q 'database "up" has pg_pulse 0.1.0.*waiting for ALTER EXTENSION pg_pulse UPDATE' "$PULSE_TEST_DIR/postgres.log" || fail "the scheduler does not wait for the update"
 $Q -d up -c "ALTER EXTENSION pg_pulse UPDATE" || fail "ALTER EXTENSION pg_pulse UPDATE"
 new_version=$(make -s -C "$REPO" print-version 2>/dev/null)
 [ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$new_version" ] || fail "not at $new_version"
-echo "ok 1 - $OLD_VERSION ($OLD) with data updated to $new_version"
+echo "ok 1 - $OLD_VERSION ($OLD) with data updated to $new_version (the scheduler waited for the update)"
 
 # 4. the data still works
 after=$($Q -d up -c "$funnel" -c "$retention" -c "$trends")
@@ -78,16 +86,23 @@ echo "ok 2 - after the update: ingestion, views equal to their queries (also aft
 
 # 5. the upgraded schema is a fresh install's: pg_dump --schema-only of both, compared. pg_dump
 # prints an extension's member objects as one CREATE EXTENSION, so each database is copied and,
-# in the copy, pg_pulse's objects are detached from it (pg_depend) to be dumped one by one.
-$Q -d fresh -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('shop')" >/dev/null
+# in the copy, pg_pulse's objects are detached from it (pg_depend) to be dumped one by one. The
+# project schema (collections, views' hidden objects, grants) is compared too: a project object
+# that the update made an extension member, or a grant it recorded as an initial privilege,
+# would be missing from the upgraded database's dump. (Rebuilt views have new ids.)
+# The project roles exist already (made by 0.1.0, without the marker of 0.2.0): adopted.
+$Q -d fresh -c "CREATE EXTENSION pg_pulse" >/dev/null
+setup fresh ", adopt_roles => true"
 detached_dump() {
-    $Q -d postgres -c "DROP DATABASE IF EXISTS ${1}_copy" -c "CREATE DATABASE ${1}_copy TEMPLATE $1" >/dev/null
+    $Q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS ${1}_copy" -c "CREATE DATABASE ${1}_copy TEMPLATE $1" >/dev/null
     $Q -d "${1}_copy" -c "DELETE FROM pg_depend WHERE deptype = 'e' AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_pulse')" >/dev/null
-    pg_dump --schema-only --no-owner --exclude-schema=shop -d "${1}_copy" | grep -vE '^--|^$'
+    pg_dump --schema-only --no-owner -d "${1}_copy" | grep -vE '^--|^$|^\\(un)?restrict ' | sed -E 's/pulse\._view_(watermark|recompute)\([0-9]+\)/pulse._view_\1(ID)/'
 }
 detached_dump fresh >"$WORK/fresh.sql"
 detached_dump up >"$WORK/up.sql"
-[ "$(grep -c 'CREATE FUNCTION pulse\.' "$WORK/fresh.sql")" -gt 90 ] || fail "the dump does not show the extension's functions"
+[ "$(grep -c 'CREATE FUNCTION pulse\.' "$WORK/fresh.sql")" -gt 80 ] || fail "the dump does not show the extension's functions"
 diff "$WORK/fresh.sql" "$WORK/up.sql" >"$WORK/schema.diff" || { head -80 "$WORK/schema.diff"; fail "the upgraded schema differs from a fresh install"; }
 echo "ok 3 - pg_dump --schema-only of the upgraded database equals a fresh install ($(wc -l <"$WORK/fresh.sql") lines)"
+! grep -n 'terminated by signal' "$PULSE_TEST_LOG" | head -3 | grep . || fail "a server process crashed (see $PULSE_TEST_LOG)"
+echo "ok 4 - no server process crashed"
 echo "upgrade: all ok"

@@ -3,7 +3,7 @@
 -- so), every SECURITY DEFINER function pins its search_path and is one the suite attacks, and a
 -- role with no grant cannot execute any internal function.
 \ir lib.sql
-SELECT plan(7);
+SELECT plan(8);
 
 CREATE TEMP TABLE documented (line text);
 \copy documented FROM PROGRAM 'sed -n "/<!-- function-acl:begin -->/,/<!-- function-acl:end -->/p" docs/security.md | grep "^| .pulse\\."'
@@ -54,6 +54,12 @@ SELECT is(sec.value_as('sec_nobody', $$SELECT string_agg(p.proname, ', ') FROM p
             WHERE p.pronamespace = 'pulse'::regnamespace AND p.proname LIKE '\_%'
               AND has_function_privilege(p.oid, 'EXECUTE')$$), NULL,
           'a role without project or admin roles can execute no internal function');
+
+-- the upgrade scripts' escape from the extension-script state runs nowhere else, not even for a
+-- superuser
+SELECT throws_ok($$SELECT pulse._outside_extension_script('CREATE TABLE public.escaped ()')$$, '55000',
+                 'pulse._outside_extension_script runs only inside pg_pulse''s own extension scripts',
+                 'pulse._outside_extension_script refuses to run outside pg_pulse''s extension scripts');
 
 SELECT * FROM finish();
 SELECT sec.disconnect_all();

@@ -1,4 +1,4 @@
--- pg_pulse 0.1.0, part 00: catalog, projects, collections and SQL ingestion.
+-- pg_pulse, part 00: catalog, projects, collections and SQL ingestion.
 \echo Use "CREATE EXTENSION pg_pulse" to load this file. \quit
 
 -- Administrators of pg_pulse (may create and drop projects). Roles are cluster-wide, so the

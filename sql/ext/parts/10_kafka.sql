@@ -1,5 +1,5 @@
 
--- pg_pulse 0.1.0, part 10: Kafka subscriptions (consumed by background workers).
+-- pg_pulse, part 10: Kafka subscriptions (consumed by background workers).
 CREATE TABLE pulse.avro_schemas (
   id          serial PRIMARY KEY,
   subject     text NOT NULL,

@@ -1,5 +1,5 @@
 
--- pg_pulse 0.1.0, part 30: per-actor aggregates (window_funnel, window_funnel_steps,
+-- pg_pulse, part 30: per-actor aggregates (window_funnel, window_funnel_steps,
 -- retention_flags) and the funnel insight pulse.funnel. Semantics: docs/analytics.md.
 
 -- ---------------------------------------------------------------- aggregates (C++)

@@ -1,4 +1,4 @@
--- pg_pulse 0.1.0, part 31: insight functions pulse.retention, pulse.trends and pulse.paths.
+-- pg_pulse, part 31: insight functions pulse.retention, pulse.trends and pulse.paths.
 --
 -- Each insight is a plpgsql builder (pulse._<insight>_sql) that validates its arguments and
 -- returns ONE query text (identifiers through %I, values through %L), and a thin SQL wrapper

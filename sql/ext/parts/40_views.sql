@@ -1,4 +1,4 @@
--- pg_pulse 0.1.0, part 40: materialized views (cache, incremental, realtime).
+-- pg_pulse, part 40: materialized views (cache, incremental, realtime).
 
 CREATE TABLE pulse.view_registry (
   id            serial PRIMARY KEY,

@@ -45,6 +45,12 @@ BEGIN
 END
 $$;
 
+-- Upgrade scripts only: runs sql as if no extension script were running, so that the project
+-- objects and grants an upgrade rebuilds stay ordinary objects (not extension members, no
+-- initial privileges) that pg_dump dumps. Refuses to run outside pg_pulse's own scripts.
+CREATE FUNCTION pulse._outside_extension_script(sql text) RETURNS void
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'pulse_outside_extension_script';
+
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse FROM PUBLIC;
 
 -- The API: every function checks its caller itself (writers of the project, pulse_admin,

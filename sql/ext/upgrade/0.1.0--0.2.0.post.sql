@@ -1,0 +1,64 @@
+-- pg_pulse 0.1.0 -> 0.2.0, after the code of 0.2.0: data that the new code computes, grants of
+-- the objects dropped above, the projects' grants and their views' hidden objects.
+
+UPDATE pulse.avro_schemas SET fingerprint = pulse._avro_schema_fingerprint(schema);
+-- the same schema registered twice under one subject (spelled differently): both ids stay
+UPDATE pulse.avro_schemas a SET fingerprint = a.fingerprint || ':' || a.id
+ WHERE EXISTS (SELECT FROM pulse.avro_schemas b WHERE b.subject = a.subject AND b.fingerprint = a.fingerprint AND b.id < a.id);
+ALTER TABLE pulse.avro_schemas ALTER COLUMN fingerprint SET NOT NULL;
+ALTER TABLE pulse.avro_schemas ADD CONSTRAINT avro_schemas_subject_fingerprint_key UNIQUE (subject, fingerprint);
+
+GRANT SELECT ON pulse.collections TO PUBLIC;
+
+-- Every project: its writer uses the schema too (so no other database's drop_project drops it),
+-- its reader gets the internal functions of the query paths, its collections' BRIN ranges are
+-- summarised by the scheduler instead of autosummarize. (Project objects and grants are made
+-- outside the extension script's state: they stay ordinary objects that pg_dump dumps.)
+SELECT pulse._outside_extension_script($upgrade$
+DO $$
+DECLARE
+  p pulse.projects;
+  idx regclass;
+BEGIN
+  FOR p IN SELECT * FROM pulse.projects ORDER BY name LOOP
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', p.name, p.writer_role);
+    PERFORM pulse._project_grants(p.name, true);
+  END LOOP;
+  FOR idx IN SELECT i.indexrelid::regclass FROM pulse.collection_registry r
+               JOIN pg_namespace n ON n.nspname = r.project
+               JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.name
+               JOIN pg_index i ON i.indrelid = c.oid
+               JOIN pg_class ic ON ic.oid = i.indexrelid
+              WHERE ic.reloptions @> ARRAY['autosummarize=on'] LOOP
+    EXECUTE format('ALTER INDEX %s RESET (autosummarize)', idx);
+  END LOOP;
+END
+$$
+$upgrade$);
+
+-- Views: their hidden objects are rebuilt the 0.2.0 way (all owned by the extension, the
+-- defining query analysed as the writer and checked for untrusted objects, recomputation as the
+-- writer) by dropping and creating each view again from its stored query, in the time zone it
+-- was created in. A view whose query 0.2.0 refuses, or that other objects depend on, stops the
+-- update with the reason: drop or change it, then update again.
+SELECT pulse._outside_extension_script($upgrade$
+DO $$
+DECLARE
+  v pulse.view_registry;
+  tz text := current_setting('TimeZone');
+BEGIN
+  FOR v IN SELECT * FROM pulse.view_registry ORDER BY id LOOP
+    BEGIN
+      PERFORM pulse.drop_view(v.project, v.name);
+      PERFORM set_config('TimeZone', v.timezone, true);
+      PERFORM pulse.create_view(v.project, v.name, v.query, v.strategy, v.refresh_every);
+      PERFORM set_config('TimeZone', tz, true);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE EXCEPTION 'pg_pulse 0.2.0 cannot rebuild view %.%: %', v.project, v.name, SQLERRM
+        USING ERRCODE = SQLSTATE,
+              HINT = 'Drop the view (pulse.drop_view) or what depends on it, or change its query, then run ALTER EXTENSION pg_pulse UPDATE again.';
+    END;
+  END LOOP;
+END
+$$
+$upgrade$);

@@ -1,0 +1,29 @@
+-- pg_pulse 0.1.0 -> 0.2.0, before the code of 0.2.0 (sql/ext/upgrade/code.py) is loaded:
+-- objects whose signature, result columns or name changed are dropped (created again by the
+-- code), catalog tables get their new columns.
+\echo Use "ALTER EXTENSION pg_pulse UPDATE" to load this file. \quit
+
+DROP VIEW pulse.kafka_status;
+DROP VIEW pulse.collections;
+DROP FUNCTION pulse._kafka_worker_status();
+DROP FUNCTION pulse._kafka_wake();
+DROP FUNCTION pulse._last_event_time(regclass);
+DROP FUNCTION pulse.create_project(text);
+
+-- Roles of 0.1.0 projects: pg_pulse cannot tell which it created and which it adopted, so none
+-- counts as created (drop_project keeps them) and none gets the pg_pulse role marker.
+ALTER TABLE pulse.projects ADD COLUMN writer_created boolean NOT NULL DEFAULT false,
+                           ADD COLUMN reader_created boolean NOT NULL DEFAULT false;
+
+-- The owner decides which client settings a subscription's workers accept. The creators of
+-- 0.1.0 subscriptions are unknown: pulse_admin (no superuser, no pg_read_server_files) owns
+-- them, so a setting 0.2.0 allows only to superusers stops its subscription, with the error in
+-- pulse.kafka_status, until a superuser takes it over with pulse.kafka_alter.
+ALTER TABLE pulse.kafka_subscriptions ADD COLUMN owner name;
+UPDATE pulse.kafka_subscriptions SET owner = 'pulse_admin';
+ALTER TABLE pulse.kafka_subscriptions ALTER COLUMN owner SET NOT NULL;
+
+-- Avro schemas are unique by subject and canonical-form fingerprint (filled in after the code)
+ALTER TABLE pulse.avro_schemas DROP CONSTRAINT avro_schemas_subject_schema_key;
+ALTER TABLE pulse.avro_schemas ADD COLUMN fingerprint text;
+
