@@ -11,7 +11,9 @@ OLD=${PULSE_OLD_RELEASE:-f268dc7}   # 0.1.0
 OLD_VERSION=0.1.0
 fail() { echo "FAIL: $*"; exit 1; }
 REPO=$PULSE_REPO
-git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || fail "the previous release ($OLD) is not in the git history"
+# (a shallow clone is deepened first)
+git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || git -C "$REPO" fetch -q --unshallow >/dev/null 2>&1 || true
+git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || fail "the previous release ($OLD) is not in the git history (clone without --depth)"
 WORK=$(mktemp -d /tmp/pulse_upgrade.XXXXXX)
 echo "work: $WORK"
 chmod 755 "$WORK"
