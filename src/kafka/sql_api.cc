@@ -69,7 +69,9 @@ PULSE_SQL_FUNCTION(pulse_kafka_check_settings) {
 }
 
 // pulse._kafka_restart(id): the subscription's running workers finish their batch and stop; the
-// launcher starts them again with the subscription's current settings.
+// launcher starts them again with the subscription's current settings, at once (a worker
+// waiting out the backoff of earlier failures is not made to wait: a change or a resume is
+// worth a new attempt).
 PULSE_SQL_FUNCTION(pulse_kafka_restart) {
   int64 id = PG_GETARG_INT64(0);
   if (kafka::shared) {
@@ -78,6 +80,8 @@ PULSE_SQL_FUNCTION(pulse_kafka_restart) {
       for (auto& w : kafka::shared->slots)
         if (w.in_use && w.subscription_id == id) {
           w.stop_requested = true;
+          w.failures = 0;
+          w.next_start_at = 0;
           if (w.latch) SetLatch(w.latch);
         }
       LWLockRelease(kafka::shared->lock);

@@ -279,7 +279,8 @@ int64_t refresh_by_id(int32 id, bool full) {
     auto reg = row(
         "SELECT v.project, v.name, v.strategy, v.collection, v.snapshot::text, v.threshold::text, v.merge_sql,"
         " v.rebuild_sql[1], v.rebuild_sql[2], p.writer_role, pg_catalog.pg_current_snapshot()::text,"
-        " (SELECT count(*) FROM pg_catalog.pg_prepared_xacts)::text, v.rows::text"
+        " (SELECT count(*) FROM pg_catalog.pg_prepared_xacts)::text, v.rows::text, v.snapshot_origin,"
+        " pulse._snapshot_origin(v.project, v.collection)"
         " FROM pulse.view_registry v JOIN pulse.projects p ON p.name = v.project WHERE v.id = $1",
         {Arg::int4(id)});
     if (reg.empty()) throw Error(sqlstate::kUndefinedObject, "view " + std::to_string(id) + " does not exist");
@@ -293,7 +294,11 @@ int64_t refresh_by_id(int32 id, bool full) {
       if (FullTransactionIdIsValid(f)) own = U64FromFullTransactionId(f);
     });
     if (own) cur_snap = with_in_progress(cur_snap, own);
-    bool rebuild = full || !prev_snap || strategy == "cache";
+    // a snapshot taken in another database or cluster, or of another incarnation of the
+    // collection (a dump restored), says nothing about these rows' transaction ids
+    std::string origin = *reg[14];
+    bool origin_changed = prev_snap && reg[13] != std::optional<std::string>(origin);
+    bool rebuild = full || !prev_snap || strategy == "cache" || origin_changed;
     if (!rebuild && reg[3]) {
       auto inv = row(
           "SELECT 1 FROM pulse.view_invalidations WHERE project = $1 AND collection = $2"
@@ -307,7 +312,26 @@ int64_t refresh_by_id(int32 id, bool full) {
     std::string new_t;
     if (strategy != "cache") {
       if (advance && !prepared) new_t = timestamptz_text(floor);
-      else new_t = prev_t && !full ? *prev_t : "-infinity";
+      else new_t = prev_t && !full && !origin_changed ? *prev_t : "-infinity";
+    }
+    // Restored rows keep the _shard_xid of the cluster they were written in: ids this cluster
+    // has not reached yet look "not merged" to every snapshot here. After the rebuild they
+    // must lie below the new threshold, or deltas would count them again: until the oldest
+    // running transaction is younger than the newest of them, the rebuild waits (reads
+    // evaluate the defining query meanwhile).
+    if (origin_changed && reg[3] && strategy != "cache") {
+      auto foreign = row("SELECT 1 FROM " + quote_ident(project) + "." + quote_ident(*reg[3]) +
+                             " WHERE _shard_time >= $1::timestamptz"
+                             " AND NOT pg_catalog.pg_visible_in_snapshot(_shard_xid, $2::pg_catalog.pg_snapshot)"
+                             " AND ($3::pg_catalog.xid8 IS NULL OR _shard_xid <> $3::pg_catalog.xid8) LIMIT 1",
+                         {Arg::text(new_t), Arg::text(cur_snap),
+                          own ? Arg::text(std::to_string(own)) : Arg::null_text()});
+      if (!foreign.empty())
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    "view \"" + project + "." + *reg[1] + "\" cannot be rebuilt yet: its collection holds rows "
+                    "restored from another cluster that are newer than the oldest running transaction",
+                    "", "Refresh it again once the transactions now running have ended and pulse.view_margin has "
+                    "passed; until then reads evaluate its defining query.");
     }
     std::vector<Arg> args = {prev_snap ? Arg::text(*prev_snap) : Arg::null_text(),
                              prev_t ? Arg::text(*prev_t) : Arg::null_text(),
@@ -342,9 +366,9 @@ int64_t refresh_by_id(int32 id, bool full) {
     pg::spi_exec_snapshot(
         "UPDATE pulse.view_registry SET snapshot = $2::pg_catalog.pg_snapshot, threshold = $3::timestamptz,"
         " last_refresh = pg_catalog.clock_timestamp(), last_duration = $4::interval, last_error = NULL,"
-        " last_merged = $5, rows = $6 WHERE id = $1",
+        " last_merged = $5, rows = $6, snapshot_origin = $7 WHERE id = $1",
         {Arg::int4(id), Arg::text(cur_snap), new_t.empty() ? Arg::null_text() : Arg::text(new_t), Arg::text(dur),
-         Arg::int8(merged), Arg::int8(rows)},
+         Arg::int8(merged), Arg::int8(rows), Arg::text(origin)},
         snap);
     // Invalidations every snapshot now held or taken later sees, and every stored snapshot of
     // the collection's views sees, are done with.

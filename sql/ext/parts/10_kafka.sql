@@ -206,6 +206,9 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'Kafka subscription % does not exist', id USING ERRCODE = '42704';
   END IF;
+  IF what = 'resume' THEN
+    PERFORM pulse._kafka_restart(id);  -- now, whatever the backoff of earlier failures
+  END IF;
   PERFORM pulse._wake();
   RETURN true;
 END $$;

@@ -20,6 +20,8 @@ CREATE TABLE pulse.view_registry (
   last_error_at timestamptz,
   merge_sql     text,                  -- generated statements (see src/views/views.cc)
   rebuild_sql   text[],
+  snapshot_origin text,                -- pulse._snapshot_origin of the snapshot: another one (a
+                                       -- restored dump) means rebuild, never merge
   UNIQUE (project, name)
 );
 
@@ -60,6 +62,25 @@ CREATE AGGREGATE pulse._numeric_merge(bytea) (
   SFUNC = pulse._numeric_state_union, STYPE = bytea, COMBINEFUNC = pulse._numeric_state_union,
   PARALLEL = SAFE);
 
+-- This database's pg_pulse: one row made by CREATE EXTENSION and never dumped, so a restored
+-- dump (into any database of any cluster) has another token than its source.
+CREATE TABLE pulse.instance (
+  token      text NOT NULL DEFAULT gen_random_uuid()::text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO pulse.instance DEFAULT VALUES;
+
+-- Where the transaction ids of a stored view snapshot mean something: this database's pg_pulse
+-- (its token) and this incarnation of the collection table (its oid). A view whose snapshot has
+-- another origin (a restored dump) is rebuilt, and read from its defining query until then.
+-- (pulse.views repeats the expression: PUBLIC reads it there without executing this function.)
+CREATE FUNCTION pulse._snapshot_origin(project text, collection text) RETURNS text
+  LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pulse, pg_temp AS $$
+  SELECT i.token || '/' || coalesce(CASE WHEN collection IS NOT NULL
+                                         THEN to_regclass(format('%I.%I', project, collection))::oid::text END, '')
+    FROM pulse.instance i
+$$;
+
 -- The stored snapshot and threshold of a view, and whether an UPDATE / DELETE / TRUNCATE the
 -- caller can see happened after it (then realtime reads fall back to the defining query).
 -- For readers of the view's project only (the session's role, as for every SECURITY DEFINER
@@ -81,7 +102,8 @@ BEGIN
       HINT = format('Views are read by members of %I.', v.project || '_reader');
   END IF;
   RETURN QUERY SELECT coalesce(v.snapshot, '1:1:'), coalesce(v.threshold, '-infinity'),
-         v.snapshot IS NULL OR EXISTS (
+         v.snapshot IS NULL OR v.snapshot_origin IS DISTINCT FROM pulse._snapshot_origin(v.project, v.collection)
+         OR EXISTS (
            SELECT 1 FROM pulse.view_invalidations i
             WHERE i.project = v.project AND i.collection = v.collection
               AND NOT pg_visible_in_snapshot(i.xid, v.snapshot));
@@ -186,7 +208,12 @@ CREATE VIEW pulse.views AS
 SELECT v.project, v.name, v.collection, v.strategy, v.refresh_every, v.timezone, v.query, v.created_at,
        v.last_refresh, v.snapshot, v.threshold, v.rows, v.last_merged, v.last_duration, v.last_error,
        v.last_error_at,
-       v.snapshot IS NULL OR EXISTS (
+       v.snapshot IS NULL
+       OR v.snapshot_origin IS DISTINCT FROM
+          (SELECT i.token || '/' || coalesce(CASE WHEN v.collection IS NOT NULL
+                                                  THEN to_regclass(format('%I.%I', v.project, v.collection))::oid::text END, '')
+             FROM pulse.instance i)
+       OR EXISTS (
          SELECT 1 FROM pulse.view_invalidations i
           WHERE i.project = v.project AND i.collection = v.collection
             AND NOT pg_visible_in_snapshot(i.xid, v.snapshot)) AS needs_rebuild,
@@ -196,7 +223,7 @@ SELECT v.project, v.name, v.collection, v.strategy, v.refresh_every, v.timezone,
                 WHERE r.rolname = v.project || '_reader' AND c.rolname = current_user
                   AND pg_has_role(c.oid, r.oid, 'USAGE'));
 
-REVOKE ALL ON pulse.view_registry, pulse.view_invalidations FROM PUBLIC;
+REVOKE ALL ON pulse.view_registry, pulse.view_invalidations, pulse.instance FROM PUBLIC;
 GRANT SELECT ON pulse.views TO PUBLIC;
 -- fired by the trigger every collection gets; nobody attaches it to other tables
 REVOKE ALL ON FUNCTION pulse._views_invalidate() FROM PUBLIC;

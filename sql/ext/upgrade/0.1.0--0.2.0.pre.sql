@@ -27,3 +27,12 @@ ALTER TABLE pulse.kafka_subscriptions ALTER COLUMN owner SET NOT NULL;
 ALTER TABLE pulse.avro_schemas DROP CONSTRAINT avro_schemas_subject_schema_key;
 ALTER TABLE pulse.avro_schemas ADD COLUMN fingerprint text;
 
+
+-- where a view's stored snapshot is valid (set by the views' rebuild after the code)
+ALTER TABLE pulse.view_registry ADD COLUMN snapshot_origin text;
+CREATE TABLE pulse.instance (
+  token      text NOT NULL DEFAULT gen_random_uuid()::text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO pulse.instance DEFAULT VALUES;
+REVOKE ALL ON pulse.instance FROM PUBLIC;
