@@ -1,5 +1,7 @@
 #include "ingest/writer.h"
 
+#include "ingest/metrics.h"
+
 #include <map>
 #include <unordered_set>
 
@@ -230,6 +232,7 @@ void insert_dead_letters(const std::string& project, const std::vector<std::stri
                          const std::vector<std::string>& payloads, const std::vector<std::string>& errors,
                          const std::vector<std::string>& sources) {
   if (payloads.empty()) return;
+  for (auto& c : collections) note_ingest(project, c, 0, 0, 1, 0);
   std::vector<std::string> errs;
   for (auto& e : errors) errs.push_back(without_nul(e));
   pg::spi_exec(
@@ -249,6 +252,7 @@ void record_dead_letter(const std::string& project, const std::string& collectio
       " VALUES ($1, nullif($2, ''), $3, $4, $5)",
       {Arg::text(project), Arg::text(collection), Arg::bytea(payload), Arg::text(without_nul(error)),
        Arg::text(source)});
+  note_ingest(project, collection, 0, 0, 1, 0);
 }
 
 namespace {
@@ -401,6 +405,7 @@ void ingest_group_isolated(const GroupContext& g, const std::vector<uint32_t>& e
   counts->rejected_fields += c.rejected_fields;
   counts->columns_added += c.columns_added;
   counts->duplicates += c.duplicates;
+  note_ingest(g.project, g.coll, c.stored, c.rejected_fields, 0, 0);
   dl->append(std::move(local));
 }
 
@@ -435,6 +440,7 @@ void ingest_batch(const std::string& project, const std::string& fixed_collectio
     pg::check_interrupts();
     GroupContext g{project, coll, batch, source, &arrival};
     ingest_group_isolated(g, events, counts, &dl);
+    note_ingest(project, coll, 0, 0, 0, 1);
   }
   insert_dead_letters(project, dl.coll, dl.payload, dl.error, dl.source);
   counts->dead_lettered += int64_t(dl.payload.size());

@@ -32,6 +32,7 @@
 #include "kafka/settings.h"
 #include "kafka/shmem.h"
 #include "pg/bgworker.h"
+#include "pg/jobs.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
@@ -338,7 +339,9 @@ bool Worker::stop_requested() {
 // librdkafka's log lines (bounded, at most 20 per round) and its last error.
 void Worker::flush_notes() {
   for (auto& l : pending_logs_)
-    pg::call([&] { elog(LOG, "pg_pulse kafka subscription %lld: %s", (long long)sub_.id, l.c_str()); });
+    pg::call([&] {
+      elog(LOG, "pg_pulse kafka: project %s subscription %lld: %s", sub_.project.c_str(), (long long)sub_.id, l.c_str());
+    });
   pending_logs_.clear();
   if (!pending_error_.empty()) {
     std::string e = pending_error_;
@@ -457,8 +460,7 @@ void Worker::isolate(const std::vector<size_t>& idx, size_t from, size_t to, ing
       const rd_kafka_message_t* m = msgs_[idx[from]].get();
       std::string topic = rd_kafka_topic_name(m->rkt);
       std::string src = "kafka:" + topic + "/" + std::to_string(m->partition) + "/" + std::to_string(m->offset);
-      std::string why = e.what();
-      if (why.size() > pg::kMaxMessageBytes) why.resize(pg::kMaxMessageBytes);
+      std::string why = pg::clip_message(e.what());
       ingest::record_dead_letter(sub_.project, sub_.collection,
                                  std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0),
                                  why, src);
@@ -553,8 +555,8 @@ void Worker::back_off(const std::string& why) {
   note_error(slot_, why.c_str());
   if (log)
     pg::call([&] {
-      ereport(WARNING, (errmsg("pg_pulse kafka subscription %lld: batch failed (retrying): %.500s",
-                               (long long)sub_.id, why.c_str())));
+      ereport(WARNING, (errmsg("pg_pulse kafka: project %s subscription %lld: batch failed (retrying): %.500s",
+                               sub_.project.c_str(), (long long)sub_.id, why.c_str())));
     });
   TimestampTz until = TimestampTzPlusMilliseconds(now, backoff_ms(failures));
   while (!stop_requested()) {
@@ -571,6 +573,7 @@ void Worker::commit_batch() {
   while (!msgs_.empty()) {
     bool isolating = false;
     for (int attempt = 0; attempt < 2; attempt++) {
+      TimestampTz started = GetCurrentTimestamp();
       try {
         process(isolating);
         // after the commit: tell Kafka too (lag tooling only; Postgres holds the truth)
@@ -588,7 +591,11 @@ void Worker::commit_batch() {
         return;
       } catch (std::exception& e) {
         int code = sqlstate_of(e);
-        std::string why = e.what();
+        std::string why = pg::clip_message(e.what());
+        pg::record_job_failure({"kafka batch", sub_.project, "subscription " + std::to_string(sub_.id), started,
+                                int64_t(msgs_.size()), false,
+                                why + (pg::is_abort_error(code) || isolating ? " (retried after a backoff)"
+                                                                             : " (isolating the failing message)")});
         if (pg::is_abort_error(code) || isolating) {
           back_off(why.substr(0, 250));
           if (stop_requested()) return;  // the batch stays unstored: the next worker reads it again
@@ -613,7 +620,11 @@ void Worker::run() {
   snprintf(slot_->state, sizeof slot_->state, "consuming");
   LWLockRelease(shared->lock);
   std::string title = "subscription " + std::to_string(sub_.id) + " (" + sub_.project + ")";
-  pg::call([&] { set_ps_display(title.c_str()); });
+  std::string app = "pg_pulse kafka " + sub_.project + " subscription " + std::to_string(sub_.id);
+  pg::call([&] {
+    set_ps_display(title.c_str());
+    pgstat_report_appname(app.c_str());
+  });
   pg::LoopContext loop("pg_pulse kafka batch");
   for (;;) {
     loop.begin();
@@ -682,7 +693,7 @@ bool record_exit_failure(WorkerSlot* slot, const char* message) {
   TimestampTz now = GetCurrentTimestamp();
   slot->failures = std::min(slot->failures + 1, 30);
   slot->next_start_at = TimestampTzPlusMilliseconds(now, backoff_ms(slot->failures));
-  strlcpy(slot->last_error, message, sizeof slot->last_error);
+  copy_message(slot->last_error, sizeof slot->last_error, message);
   slot->last_error_at = now;
   snprintf(slot->state, sizeof slot->state, "failed; restarts after a backoff");
   bool log = TimestampDifferenceExceeds(slot->last_log_at, now, 60000);
@@ -702,6 +713,7 @@ void pulse_kafka_worker_main(Datum main_arg) {
   pulse::pg::worker_init(shared->slots[slot].dboid, "pg_pulse kafka consumer");
   before_shmem_exit(worker_exit, 0);
   char message[512] = "";
+  TimestampTz started = GetCurrentTimestamp();
   try {
     Worker w(slot);
     current = &w;
@@ -711,9 +723,19 @@ void pulse_kafka_worker_main(Datum main_arg) {
     current = nullptr;
     snprintf(message, sizeof message, "%s", e.what());
   }
+  if (message[0]) {
+    int64 id = shared->slots[slot].subscription_id;
+    try {
+      pulse::pg::JobRecord job{"kafka worker", "", "subscription " + std::to_string(id), started, -1, false, message};
+      job.subscription_id = id;
+      pulse::pg::record_job_failure(job);
+    } catch (std::exception&) {
+    }
+  }
   if (message[0] && record_exit_failure(&shared->slots[slot], message))
     ereport(LOG, (errmsg("pg_pulse kafka subscription %lld worker %d stopped: %s",
                          (long long)shared->slots[slot].subscription_id, shared->slots[slot].worker_index, message),
-                  errhint("It starts again after a backoff; pulse.kafka_status shows its last error.")));
+                  errhint("It starts again after a backoff; pulse.kafka_status and pulse.job_history show its last "
+                          "error.")));
   proc_exit(0);
 }

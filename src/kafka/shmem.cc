@@ -6,6 +6,7 @@
 #include "pg/scheduler.h"
 
 extern "C" {
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -104,9 +105,17 @@ void note_high_watermark(WorkerSlot* slot, const char* topic, int32 partition, i
   LWLockRelease(shared->lock);
 }
 
+void copy_message(char* dst, size_t size, const char* message) {
+  // cut on a character boundary: the status views return it as text
+  int len = int(strlen(message));
+  int keep = len < int(size) ? len : pg_mbcliplen(message, len, int(size) - 1);
+  memcpy(dst, message, size_t(keep));
+  dst[keep] = '\0';
+}
+
 void note_error(WorkerSlot* slot, const char* message) {
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  strlcpy(slot->last_error, message, sizeof slot->last_error);
+  copy_message(slot->last_error, sizeof slot->last_error, message);
   slot->last_error_at = GetCurrentTimestamp();
   LWLockRelease(shared->lock);
 }

@@ -77,6 +77,8 @@ void note_assignment(WorkerSlot* slot, int n, const char* const* topics, const i
 void note_high_watermark(WorkerSlot* slot, const char* topic, int32 partition, int64 high_watermark,
                          TimestampTz now);
 void note_error(WorkerSlot* slot, const char* message);
+// Copies message into dst (size bytes), cut on a character boundary.
+void copy_message(char* dst, size_t size, const char* message);
 void note_state(WorkerSlot* slot, const char* state);
 // The heartbeat of the worker's loop.
 void note_heartbeat(WorkerSlot* slot, TimestampTz now);

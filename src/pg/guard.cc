@@ -71,6 +71,13 @@ static char* bounded(const char* s) {
   return psprintf("%.*s... (%zu bytes in all)", keep, s, len);
 }
 
+std::string clip_message(const std::string& s) {
+  if (s.size() <= kMaxMessageBytes) return s;
+  int keep = int(kMaxMessageBytes);
+  call([&] { keep = pg_mbcliplen(s.data(), int(s.size()), int(kMaxMessageBytes)); });
+  return s.substr(0, size_t(keep)) + "... (" + std::to_string(s.size()) + " bytes in all)";
+}
+
 static void bound_error(ErrorData* e) {
   e->message = bounded(e->message);
   e->detail = bounded(e->detail);

@@ -30,6 +30,10 @@ namespace pulse::pg {
 // Longest message, detail, hint or context pg_pulse passes on (longer ones are cut).
 constexpr size_t kMaxMessageBytes = 2048;
 
+// s cut to at most kMaxMessageBytes on a character boundary (saying how long it was), for
+// messages stored in catalog columns or logged.
+std::string clip_message(const std::string& s);
+
 // A Postgres error caught by call(); owns a copy of its ErrorData (palloc'd in the memory
 // context that was current before the call).
 struct PgError : std::exception {

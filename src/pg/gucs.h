@@ -11,4 +11,5 @@ extern bool pulse_analytics_single_pass;
 extern char* pulse_debug_pause_at;
 extern char* pulse_debug_fail_column;
 extern int pulse_debug_fail_allocation;
+extern int pulse_job_history_retention_s;
 }

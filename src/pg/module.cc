@@ -1,6 +1,7 @@
 // Library load: configuration parameters, and (when preloaded) the shared memory and the
 // background workers.
 #include "core/avro_decode.h"
+#include "ingest/metrics.h"
 #include "pg/faults.h"
 #include "pg/scheduler.h"
 #include "kafka/shmem.h"
@@ -23,6 +24,7 @@ char* pulse_debug_pause_at = nullptr;
 char* pulse_debug_fail_column = nullptr;
 int pulse_debug_fail_allocation = 0;
 int pulse_kafka_stall_after_ms = 30000;
+int pulse_job_history_retention_s = 7 * 24 * 3600;
 
 void _PG_init(void);
 }
@@ -58,6 +60,12 @@ void _PG_init(void) {
                           "gone round for this long.",
                           &pulse_kafka_stall_after_ms, 30000, 1000, 86400000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL,
                           NULL);
+  DefineCustomIntVariable("pulse.job_history_retention",
+                          "How long pulse.job_history keeps what the background work did.",
+                          "Every view refresh, failed Kafka batch and failed Kafka worker is recorded; the "
+                          "scheduler deletes older records every 10 seconds. 0 records nothing.",
+                          &pulse_job_history_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL,
+                          NULL, NULL);
   DefineCustomStringVariable("pulse.debug_pause_at",
                              "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",
                              "Phases: decode, copy, salvage, refresh, replay, kafka. Empty (the default) is off.",
@@ -79,6 +87,7 @@ void _PG_init(void) {
   // say so otherwise.
   if (process_shared_preload_libraries_in_progress) {
     pulse::kafka::register_shmem();
+    pulse::ingest::register_metrics_shmem();
     pulse::pg::register_scheduler();
   }
 

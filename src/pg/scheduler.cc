@@ -9,6 +9,7 @@
 #include "ingest/maintenance.h"
 #include "kafka/launcher.h"
 #include "pg/bgworker.h"
+#include "pg/jobs.h"
 #include "pg/spi.h"
 #include "views/refresher.h"
 
@@ -255,7 +256,7 @@ void duty(const char* what, TimestampTz* last_log, F&& f) {
 
 void scheduler_run() {
   LoopContext loop("pg_pulse scheduler loop");
-  TimestampTz log_kafka = 0, log_views = 0, log_brin = 0, last_brin = 0;
+  TimestampTz log_kafka = 0, log_views = 0, log_brin = 0, last_brin = 0, log_trim = 0, last_trim = 0;
   TimestampTz log_version = 0;
   kafka::Launcher launcher;
   for (int round = 0;; round++) {
@@ -290,6 +291,10 @@ void scheduler_run() {
     if (TimestampDifferenceExceeds(last_brin, now, 10000)) {
       last_brin = now;
       duty("summarising BRIN ranges", &log_brin, [&] { ingest::summarize_new_ranges(); });
+    }
+    if (TimestampDifferenceExceeds(last_trim, now, 10000)) {
+      last_trim = now;
+      duty("trimming the job history", &log_trim, [&] { trim_job_history(); });
     }
     worker_wait(1000);
   }

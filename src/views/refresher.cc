@@ -1,9 +1,12 @@
+// The scheduler's view duty (see refresher.h): refreshes the views that are due, one
+// transaction each, recording failures in the view's row and the job history.
 #include "views/refresher.h"
 
 #include <string>
 #include <vector>
 
 #include "pg/bgworker.h"
+#include "pg/jobs.h"
 #include "pg/spi.h"
 
 extern "C" {
@@ -36,27 +39,46 @@ void refresh_due() {
   for (int32 id : read_due()) {
     pg::worker_check_interrupts();
     std::string error;
+    TimestampTz started = GetCurrentTimestamp();
     try {
       pg::in_transaction("pg_pulse scheduler: refreshing a view", [&] {
         pg::spi_exec("SELECT pulse.refresh_view(project, name) FROM pulse.view_registry WHERE id = $1",
                      {pg::Arg::int4(id)});
       });
     } catch (pg::PgError& e) {
-      if (pg::is_abort_error(e.sqlerrcode()) && e.sqlerrcode() != ERRCODE_QUERY_CANCELED &&
-          e.sqlerrcode() != ERRCODE_LOCK_NOT_AVAILABLE && e.sqlerrcode() != ERRCODE_T_R_DEADLOCK_DETECTED &&
-          e.sqlerrcode() != ERRCODE_T_R_SERIALIZATION_FAILURE)
+      // termination and shutdown end the scheduler; any other failure is this view's
+      if (ERRCODE_TO_CATEGORY(e.sqlerrcode()) == ERRCODE_OPERATOR_INTERVENTION &&
+          e.sqlerrcode() != ERRCODE_QUERY_CANCELED)
         throw;
       error = e.what();
     } catch (Error& e) {
       error = e.what();
     }
     if (error.empty()) continue;
-    if (error.size() > 2000) error.resize(2000);
+    error = pg::clip_message(error);
+    std::string project, name;
     pg::in_transaction("pg_pulse scheduler: recording a refresh error", [&] {
       pg::spi_exec(
-          "UPDATE pulse.view_registry SET last_error = $2, last_error_at = pg_catalog.clock_timestamp() WHERE id = $1",
+          "UPDATE pulse.view_registry SET last_error = $2, last_error_at = pg_catalog.clock_timestamp() WHERE id = $1"
+          " RETURNING project, name",
           {pg::Arg::int4(id), pg::Arg::text(error)});
+      pg::call([&] {
+        if (SPI_processed == 0) return;
+        char* p = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        char* n = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+        project = p ? p : "";
+        name = n ? n : "";
+      });
+      if (!project.empty()) pg::record_job({"refresh", project, name, started, -1, false, error});
     });
+    // one line per failed refresh: a view is retried after its refresh_every
+    if (!project.empty())
+      pg::call([&] {
+        ereport(WARNING, (errmsg("pg_pulse: refresh of view %s.%s failed: %.500s", project.c_str(), name.c_str(),
+                                 error.c_str()),
+                          errhint("pulse.views and pulse.job_history show the error; it is retried after the "
+                                  "view's refresh_every.")));
+      });
   }
 }
 

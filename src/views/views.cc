@@ -25,6 +25,7 @@
 #include "ingest/catalog.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
+#include "pg/jobs.h"
 #include "pg/scheduler.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
@@ -370,6 +371,12 @@ int64_t refresh_by_id(int32 id, bool full) {
         {Arg::int4(id), Arg::text(cur_snap), new_t.empty() ? Arg::null_text() : Arg::text(new_t), Arg::text(dur),
          Arg::int8(merged), Arg::int8(rows), Arg::text(origin)},
         snap);
+    pg::record_job({"refresh", project, *reg[1], t0, merged, true, ""});
+    pg::call([&] {
+      ereport(DEBUG1, (errmsg("pg_pulse: %s view %s.%s: %lld %s in %s", rebuild ? "rebuilt" : "refreshed",
+                              project.c_str(), reg[1]->c_str(), (long long)merged,
+                              rebuild ? "rows stored" : "groups merged", dur.c_str())));
+    });
     // Invalidations every snapshot now held or taken later sees, and every stored snapshot of
     // the collection's views sees, are done with.
     uint64_t horizon = 0;

@@ -97,7 +97,9 @@ done
 restart_workers "$SUB"   # new workers: no pause setting
 wait_for "SELECT count(*) FROM kf.ev WHERE seq = 16" 1 60
 [ "$($Q -c "SELECT count(*) FROM pulse.dead_letters")" = "$dl" ] || fail "a cancel made a dead letter"
-echo "ok 2 - a cancelled Kafka batch stores nothing and no dead letter; the batch is stored once the worker is left alone"
+[ "$($Q -c "SELECT count(*) > 0 FROM pulse.job_history WHERE project = 'kf' AND kind = 'kafka batch' AND object = 'subscription $SUB' AND status = 'failed' AND rows >= 1 AND error LIKE 'canceling statement due to user request%(retried after a backoff)'")" = t ] \
+    || fail "the cancelled batches are not in pulse.job_history: $($Q -c "SELECT kind, object, status, rows, error FROM pulse.job_history WHERE project = 'kf'")"
+echo "ok 2 - a cancelled Kafka batch stores nothing and no dead letter (pulse.job_history records it); the batch is stored once the worker is left alone"
 
 # a worker whose settings fail at start (a file librdkafka cannot read) backs off with its error
 log_before=$(stat -c %s "$PULSE_TEST_LOG")
@@ -108,8 +110,10 @@ starts=$(tail -c +"$((log_before + 1))" "$PULSE_TEST_LOG" | grep -c "kafka subsc
 [ "$starts" -le 1 ] || fail "$starts log lines in 12 s for a failing worker (at most one a minute)"
 # its backoff grows: 1 s, 2 s, 4 s, 8 s ... so at most 4 attempts in 12 s
 [ "$($Q -c "SELECT last_error FROM pulse.kafka_status WHERE subscription_id = $BAD")" != "" ] || fail "no last_error"
+fails=$($Q -c "SELECT count(*) FROM pulse.job_history WHERE project = 'kf' AND kind = 'kafka worker' AND object = 'subscription $BAD' AND status = 'failed' AND error LIKE '%ssl.ca.location%'")
+[ "$fails" -ge 1 ] && [ "$fails" -le 6 ] || fail "$fails failed starts of subscription $BAD in pulse.job_history (1 to 6 expected)"
 $Q -c "SELECT pulse.kafka_unsubscribe($BAD)" >/dev/null
-echo "ok 3 - a worker that cannot start backs off (its error and time in kafka_status, $starts log line(s) in 12 s)"
+echo "ok 3 - a worker that cannot start backs off (its error and time in kafka_status, $fails failed starts in pulse.job_history, $starts log line(s) in 12 s)"
 
 # a worker stuck in its batch shows as stalled (pulse.kafka_stall_after, here 2 s), and stops
 # being stalled once it moves again

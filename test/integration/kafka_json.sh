@@ -33,7 +33,10 @@ wait_for "SELECT count(*) FROM pulse.dead_letters WHERE project = 'kjson'" 3 20
 [ "$($Q -c "SELECT count(coupon) FROM kjson.ev WHERE seq >= 1000")" = 1000 ] || fail "schema evolution"
 [ "$($Q -c "SELECT count(*) FROM pulse.dead_letters WHERE project = 'kjson' AND source LIKE 'kafka:events/_/%'
              AND convert_from(payload, 'UTF8') IN ('{\"seq\": oops}', 'not json at all', '[1,2]')")" = 3 ] || fail "dead letters"
-echo "ok 1 - 2000 JSON events over 4 partitions with parallelism 2 stored exactly once, 3 bad ones dead-lettered, new field added"
+# the ingestion counters saw the same (counted at each batch's commit)
+[ "$($Q -c "SELECT sum(events_stored) || '/' || sum(dead_letters) FROM pulse.metrics WHERE project = 'kjson'")" = 2000/3 ] \
+    || fail "pulse.metrics: $($Q -c "SELECT * FROM pulse.metrics WHERE project = 'kjson'")"
+echo "ok 1 - 2000 JSON events over 4 partitions with parallelism 2 stored exactly once, 3 bad ones dead-lettered (pulse.metrics agrees), new field added"
 
 # 2. status: every partition's stored offset = high watermark, lag 0
 wait_for "SELECT sum(stored_offset), sum(lag), count(*) FROM pulse.kafka_status WHERE subscription_id = $SUB" "2003|0|4" 20

@@ -5,7 +5,9 @@
 #     the incremental view catches up without any refresh_view call;
 #  2. a refresh that fails (a cache view whose query divides by zero once data arrives) is
 #     rolled back, its error recorded in pulse.views.last_error, and the other views still
-#     refresh; once the data is fixed the next round clears the error.
+#     refresh; once the data is fixed the next round clears the error;
+#  3. pulse.job_history has both (to the project's readers only), the log names the failing
+#     view, and what is older than pulse.job_history_retention goes.
 set -euo pipefail
 DB=pulse_test
 fail() { echo "FAIL: $*"; exit 1; }
@@ -45,3 +47,18 @@ $Q -c "SELECT pulse.collect('refr', 'ev', '{\"_user\": \"c\", \"v\": 5}')" >/dev
 until_equal "SELECT string_agg(_user || '=' || n || '/' || s, ',' ORDER BY _user) FROM refr.per_user" "a=2/4,b=1/2,c=1/5" || fail "the healthy view stopped refreshing next to a failing one: $got"
 until_equal "SELECT coalesce(last_error, 'none') || ':' || (SELECT x FROM refr.fragile) FROM pulse.views WHERE project = 'refr' AND name = 'fragile'" "none:-10" || fail "failing view did not recover: $got"
 echo "ok 2 - a failing refresh is rolled back and recorded in pulse.views.last_error; other views go on; the error clears"
+
+# 3: the job history: successful and failed refreshes, who sees them, the server log names the
+# view, the retention
+[ "$($Q -c "SELECT count(*) > 0 FROM pulse.job_history WHERE project = 'refr' AND object = 'per_user' AND kind = 'refresh' AND status = 'succeeded' AND rows > 0 AND finished_at >= started_at")" = t ] \
+    || fail "no successful refresh in pulse.job_history"
+[ "$($Q -c "SELECT count(*) > 0 FROM pulse.job_history WHERE project = 'refr' AND object = 'fragile' AND status = 'failed' AND error LIKE '%division by zero%' AND rows IS NULL")" = t ] \
+    || fail "no failed refresh in pulse.job_history"
+grep -q 'WARNING:  pg_pulse: refresh of view refr.fragile failed: division by zero' "$PULSE_TEST_LOG" || fail "the server log does not name the failing view"
+[ "$($Q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS jh_other" -c "CREATE ROLE jh_other" -c "SET ROLE jh_other" -c "SELECT count(*) FROM pulse.job_history")" = 0 ] \
+    || fail "a role that reads no project sees its job history"
+[ "$($Q -c "SET ROLE refr_reader" -c "SELECT count(DISTINCT object) FROM pulse.job_history")" = 2 ] || fail "the project's reader does not see its job history"
+$Q -c "DROP ROLE jh_other" >/dev/null
+$Q -c "INSERT INTO pulse.job_log(kind, project, object, started_at, finished_at, status) VALUES ('refresh', 'refr', 'old', now() - interval '9 days', now() - interval '8 days', 'succeeded')" >/dev/null
+until_equal "SELECT count(*) FROM pulse.job_log WHERE object = 'old'" 0 || fail "the scheduler did not delete history older than pulse.job_history_retention (7 days)"
+echo "ok 3 - pulse.job_history records successful and failed refreshes (the log names the view), shows a project's only to its readers, and forgets what is older than the retention"

@@ -217,6 +217,7 @@ BEGIN
   DELETE FROM pulse.rejected_fields WHERE project = p;
   DELETE FROM pulse.dead_letters WHERE project = p;
   DELETE FROM pulse.view_invalidations WHERE project = p;
+  DELETE FROM pulse.job_log WHERE project = p;
   DELETE FROM pulse.projects WHERE projects.name = p;
   -- Only roles this project created go, and only while they are still plain project roles.
   FOR role_name, created, parent IN VALUES (proj.writer_role, proj.writer_created, proj.reader_role),

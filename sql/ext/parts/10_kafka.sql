@@ -269,6 +269,8 @@ SELECT s.id AS subscription_id,
  CROSS JOIN (SELECT coalesce(nullif(current_setting('pulse.kafka_stall_after', true), ''), '30s')::interval AS after) st;
 
 REVOKE ALL ON pulse.avro_schemas, pulse.kafka_subscriptions, pulse.kafka_offsets FROM PUBLIC;
+-- the Kafka status is for superusers and monitoring (pg_monitor, e.g. a Prometheus exporter)
+GRANT SELECT ON pulse.kafka_status TO pg_monitor;
 GRANT SELECT ON pulse.avro_schemas TO PUBLIC;
 REVOKE ALL ON FUNCTION pulse._kafka_set(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pulse._kafka_set(bigint, text) TO pulse_admin;

@@ -76,8 +76,8 @@ INSERT INTO pulse.instance DEFAULT VALUES;
 -- (pulse.views repeats the expression: PUBLIC reads it there without executing this function.)
 CREATE FUNCTION pulse._snapshot_origin(project text, collection text) RETURNS text
   LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT i.token || '/' || coalesce(CASE WHEN collection IS NOT NULL
-                                         THEN to_regclass(format('%I.%I', project, collection))::oid::text END, '')
+  SELECT i.token || '/' || coalesce((SELECT c.oid::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                       WHERE n.nspname = project AND c.relname = collection), '')
     FROM pulse.instance i
 $$;
 
@@ -210,8 +210,8 @@ SELECT v.project, v.name, v.collection, v.strategy, v.refresh_every, v.timezone,
        v.last_error_at,
        v.snapshot IS NULL
        OR v.snapshot_origin IS DISTINCT FROM
-          (SELECT i.token || '/' || coalesce(CASE WHEN v.collection IS NOT NULL
-                                                  THEN to_regclass(format('%I.%I', v.project, v.collection))::oid::text END, '')
+          (SELECT i.token || '/' || coalesce((SELECT c.oid::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                                WHERE n.nspname = v.project AND c.relname = v.collection), '')
              FROM pulse.instance i)
        OR EXISTS (
          SELECT 1 FROM pulse.view_invalidations i
@@ -221,7 +221,8 @@ SELECT v.project, v.name, v.collection, v.strategy, v.refresh_every, v.timezone,
   FROM pulse.view_registry v
  WHERE EXISTS (SELECT FROM pg_roles r, pg_roles c
                 WHERE r.rolname = v.project || '_reader' AND c.rolname = current_user
-                  AND pg_has_role(c.oid, r.oid, 'USAGE'));
+                  AND pg_has_role(c.oid, r.oid, 'USAGE'))
+    OR pg_has_role(current_user, 'pg_monitor', 'USAGE');  -- monitoring sees every project
 
 REVOKE ALL ON pulse.view_registry, pulse.view_invalidations, pulse.instance FROM PUBLIC;
 GRANT SELECT ON pulse.views TO PUBLIC;

@@ -8,7 +8,8 @@ UPDATE pulse.avro_schemas a SET fingerprint = a.fingerprint || ':' || a.id
 ALTER TABLE pulse.avro_schemas ALTER COLUMN fingerprint SET NOT NULL;
 ALTER TABLE pulse.avro_schemas ADD CONSTRAINT avro_schemas_subject_fingerprint_key UNIQUE (subject, fingerprint);
 
-GRANT SELECT ON pulse.collections TO PUBLIC;
+GRANT SELECT ON pulse.collections, pulse.job_history, pulse.metrics TO PUBLIC;
+GRANT SELECT ON pulse.kafka_status TO pg_monitor;
 
 -- Every project: its writer uses the schema too (so no other database's drop_project drops it),
 -- its reader gets the internal functions of the query paths, its collections' BRIN ranges are

@@ -36,3 +36,20 @@ CREATE TABLE pulse.instance (
 );
 INSERT INTO pulse.instance DEFAULT VALUES;
 REVOKE ALL ON pulse.instance FROM PUBLIC;
+
+-- the job history (its view comes with the code)
+CREATE TABLE pulse.job_log (
+  id          bigserial PRIMARY KEY,
+  kind        text NOT NULL CHECK (kind IN ('refresh', 'kafka batch', 'kafka worker')),
+  project     text NOT NULL,
+  object      text NOT NULL,         -- the view's name; 'subscription <id>'
+  started_at  timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL,
+  rows        bigint,                -- refresh: groups merged (rows stored by a rebuild); batch: messages
+  status      text NOT NULL CHECK (status IN ('succeeded', 'failed')),
+  error       text,
+  pid         integer NOT NULL DEFAULT pg_backend_pid()
+);
+CREATE INDEX ON pulse.job_log (finished_at);
+CREATE INDEX ON pulse.job_log (project, object, finished_at);
+REVOKE ALL ON pulse.job_log FROM PUBLIC;
