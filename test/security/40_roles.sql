@@ -3,7 +3,7 @@
 -- NOLOGIN roles), never a role with attributes or other memberships; drop_project drops only
 -- the roles its project created, and only while they are still plain project roles.
 \ir lib.sql
-SELECT plan(25);
+SELECT plan(28);
 -- a second database with pg_pulse (roles are cluster-wide, projects per database)
 SELECT dblink_exec(sec.conninfo('postgres'), 'DROP DATABASE IF EXISTS sec_other');
 SELECT dblink_exec(sec.conninfo('postgres'), 'CREATE DATABASE sec_other');
@@ -93,6 +93,14 @@ SET client_min_messages = error;
 SELECT sec.cleanup_roles();
 DROP TABLE sec.invoices;
 RESET client_min_messages;
+-- pulse.projects: a role sees the projects it reads, pulse_admin all, others none
+SELECT is(sec.value_as('sec_r', $$SELECT string_agg(name, ',' ORDER BY name) FROM pulse.projects WHERE name IN ('sec_p', 'sec_q')$$),
+          'sec_p', 'a reader sees its project in pulse.projects, not the others');
+SELECT is(sec.value_as('sec_nobody', 'SELECT count(*)::text FROM pulse.projects'), '0',
+          'a role that reads no project sees none');
+SELECT is(sec.value_as('sec_admin', $$SELECT count(*)::text FROM pulse.projects WHERE name IN ('sec_p', 'sec_q')$$), '2',
+          'pulse_admin sees every project');
+
 SELECT * FROM finish();
 SELECT sec.disconnect_all();
 SELECT dblink_exec(sec.conninfo('postgres'), 'DROP DATABASE sec_other');

@@ -306,4 +306,9 @@ CREATE POLICY project_readers ON pulse.rejected_fields FOR SELECT
 CREATE POLICY project_readers ON pulse.dead_letters FOR SELECT
   USING (EXISTS (SELECT FROM pg_roles r WHERE r.rolname = project || '_reader'
                                          AND pg_has_role(current_user, r.oid, 'USAGE')));
+-- A role sees the projects it reads (writers included); pulse_admin and pg_monitor see all.
+ALTER TABLE pulse.projects ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_members ON pulse.projects FOR SELECT
+  USING (EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader_role AND pg_has_role(current_user, r.oid, 'USAGE'))
+         OR pg_has_role(current_user, 'pulse_admin', 'USAGE') OR pg_has_role(current_user, 'pg_monitor', 'USAGE'));
 

@@ -10,6 +10,11 @@ ALTER TABLE pulse.avro_schemas ADD CONSTRAINT avro_schemas_subject_fingerprint_k
 
 GRANT SELECT ON pulse.collections, pulse.job_history, pulse.metrics TO PUBLIC;
 GRANT SELECT ON pulse.kafka_status TO pg_monitor;
+-- a role sees the projects it reads
+ALTER TABLE pulse.projects ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_members ON pulse.projects FOR SELECT
+  USING (EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader_role AND pg_has_role(current_user, r.oid, 'USAGE'))
+         OR pg_has_role(current_user, 'pulse_admin', 'USAGE') OR pg_has_role(current_user, 'pg_monitor', 'USAGE'));
 
 -- Every project: its writer uses the schema too (so no other database's drop_project drops it),
 -- its reader gets the internal functions of the query paths, its collections' BRIN ranges are
