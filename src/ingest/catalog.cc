@@ -98,6 +98,8 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
     pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_shard_time)");
     if (dedup) pg::spi_exec("CREATE UNIQUE INDEX ON " + t + " (_id)");
     pg::spi_exec("GRANT SELECT ON " + t + " TO " + reader);
+    // descriptions for psql's \d+ and BI tools
+    pg::spi_exec("SELECT pulse._describe_collection($1, $2)", {Arg::text(project), Arg::text(collection)});
     // UPDATE / DELETE / TRUNCATE force the collection's views to rebuild (src/views); created
     // here so that creating a view never has to lock the collection
     pg::spi_exec("CREATE TRIGGER _pulse_views_invalidate AFTER UPDATE OR DELETE OR TRUNCATE ON " + t +

@@ -617,6 +617,8 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
       std::vector<std::string> keydefs;
       for (size_t k = 0; k < gcols.size(); k++) keydefs.push_back(coldefs[k]);
       pg::spi_exec("CREATE TYPE " + n.keytype + " AS (" + join(keydefs, ", ") + ")");
+      pg::spi_exec("COMMENT ON TYPE " + n.keytype + " IS " +
+                   quote_literal("pg_pulse internal object of view " + name + ": read the view, not this"));
       std::string key = "ROW(" + join(prefixed("x.", gcols), ", ") + ")::" + n.keytype;
       std::string d = "d AS MATERIALIZED (SELECT x.*, " + key + " AS _k FROM w CROSS JOIN LATERAL " + n.delta +
                       "(w.snapshot, w.threshold, NULL) x WHERE NOT w.dirty)";
@@ -651,6 +653,17 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
   }
   pg::spi_exec("CREATE VIEW " + n.view + " AS " + view_sql);
   pg::spi_exec("GRANT SELECT ON " + n.view + " TO " + quote_ident(reader));
+  // descriptions for psql's \d+ and BI tools; the hidden objects say they are not to be used
+  std::string kind = strategy == "realtime" ? "realtime view (exact at every read)"
+                     : strategy == "incremental" ? "incremental view (as of its last refresh, every " + every + ")"
+                                                 : "cache view (as of its last refresh, every " + every + ")";
+  pg::spi_exec("COMMENT ON VIEW " + n.view + " IS " + quote_literal(pg::clip_message("pg_pulse " + kind + " of: " + query)));
+  std::string internal = quote_literal("pg_pulse internal object of view " + name + ": read the view, not this");
+  pg::spi_exec("COMMENT ON VIEW " + n.def + " IS " + internal);
+  pg::spi_exec("COMMENT ON TABLE " + n.state + " IS " + internal);
+  pg::spi_exec("COMMENT ON FUNCTION " + n.full + "() IS " + internal);
+  if (strategy != "cache")
+    pg::spi_exec("COMMENT ON FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) IS " + internal);
   refresh_by_id(std::stoi(*id), true);
   pg::spi_finish();
   if (!pg::background_workers_available())

@@ -293,6 +293,26 @@ SELECT c.project,
   JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = c.name
  WHERE has_table_privilege(cl.oid, 'SELECT');
 
+-- Describes a collection table and its system columns (psql's \d+, BI tools); run by pg_pulse
+-- when it creates the table.
+CREATE FUNCTION pulse._describe_collection(p text, c text) RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  t text := format('%I.%I', p, c);
+BEGIN
+  EXECUTE format('COMMENT ON TABLE %s IS %L', t,
+                 format('pg_pulse collection %s of project %s: one row per event, a column per event field', c, p));
+  EXECUTE format('COMMENT ON COLUMN %s._time IS %L', t,
+                 'When the event happened: its _time (ISO-8601 or epoch milliseconds), else the arrival time');
+  EXECUTE format('COMMENT ON COLUMN %s._user IS %L', t, 'Who did it: the event''s _user');
+  EXECUTE format('COMMENT ON COLUMN %s._id IS %L', t, 'The event''s _id (unique when the collection deduplicates)');
+  EXECUTE format('COMMENT ON COLUMN %s._shard_time IS %L', t,
+                 'Arrival time: start of the storing transaction (views merge by it)');
+  EXECUTE format('COMMENT ON COLUMN %s._shard_xid IS %L', t,
+                 'Top-level id of the storing transaction (views merge by it)');
+END
+$$;
+
 -- Catalog privileges: the readers (and so the writers) of a project see its rows of
 -- rejected_fields and dead_letters (row-level security); ingestion writes them as the owner.
 REVOKE ALL ON ALL TABLES IN SCHEMA pulse FROM PUBLIC;

@@ -147,9 +147,11 @@ BEGIN
   IF project IS NULL THEN
     RAISE EXCEPTION 'project must not be null' USING ERRCODE = '22004';
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM pulse.projects p WHERE p.name = project) THEN
+  -- (the schema, as pulse.funnel: pulse.projects shows only the caller's projects, and a project
+  -- the caller may not read is refused with 42501 when its collections are read)
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = project) THEN
     RAISE EXCEPTION 'project "%" does not exist', project USING ERRCODE = '42704',
-      HINT = 'pulse.projects lists the projects.';
+      HINT = 'pulse.projects lists the projects you read.';
   END IF;
   IF date_from IS NULL OR date_to IS NULL THEN
     RAISE EXCEPTION 'date_from and date_to must not be null' USING ERRCODE = '22004';

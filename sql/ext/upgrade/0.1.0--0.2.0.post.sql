@@ -30,6 +30,7 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', p.name, p.writer_role);
     PERFORM pulse._project_grants(p.name, true);
   END LOOP;
+  PERFORM pulse._describe_collection(r.project, r.name) FROM pulse.collection_registry r;
   FOR idx IN SELECT i.indexrelid::regclass FROM pulse.collection_registry r
                JOIN pg_namespace n ON n.nspname = r.project
                JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.name
@@ -68,3 +69,17 @@ BEGIN
 END
 $$
 $upgrade$);
+
+-- every function and aggregate the code did not describe is internal (as in 95_comments.sql)
+DO $$
+DECLARE
+  f regprocedure;
+  k "char";
+BEGIN
+  FOR f, k IN SELECT p.oid, p.prokind FROM pg_proc p
+              WHERE p.pronamespace = 'pulse'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL LOOP
+    EXECUTE format('COMMENT ON %s %s IS %L', CASE k WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, f,
+                   'pg_pulse internal: not an API');
+  END LOOP;
+END
+$$;

@@ -1,0 +1,77 @@
+-- pg_pulse, part 95: descriptions (psql's \df+ / \d+, BI tools). The API and the catalog are
+-- described one by one; every internal object says it is one. Collections, views and their
+-- columns are described when pg_pulse creates them.
+
+COMMENT ON SCHEMA pulse IS 'pg_pulse: event ingestion, self-evolving collections, exact materialized views and product analytics';
+
+-- projects and ingestion
+COMMENT ON FUNCTION pulse.create_project(text, boolean) IS 'Creates a project: its schema and its roles <name>_writer and <name>_reader';
+COMMENT ON FUNCTION pulse.drop_project(text, boolean) IS 'Drops a project: its schema, catalog rows and the roles it created';
+COMMENT ON FUNCTION pulse.create_collection(text, text, jsonb, boolean) IS 'Creates a collection with declared column types (optional: collections appear with their first event)';
+COMMENT ON FUNCTION pulse.collect(text, text, jsonb) IS 'Stores one JSON event in a collection; new fields become columns';
+COMMENT ON FUNCTION pulse.collect_batch(text, text, text) IS 'Stores a batch of events (NDJSON or a JSON array); bad values go to rejected_fields, bad events to dead_letters';
+COMMENT ON FUNCTION pulse.replay_dead_letters(text, text, bigint[]) IS 'Ingests dead letters again (after a fix), deleting those that are stored';
+COMMENT ON FUNCTION pulse.last_event_time(regclass) IS 'The latest _time of a collection, read as the caller';
+COMMENT ON TYPE pulse.ingest_result IS 'What an ingestion call did: stored, rejected_fields, dead_lettered, columns_added, duplicates';
+COMMENT ON TABLE pulse.projects IS 'One row per project (a role sees the projects it reads)';
+COMMENT ON TABLE pulse.collection_registry IS 'One row per collection table';
+COMMENT ON VIEW pulse.collections IS 'The collections the caller may read, with their last event time';
+COMMENT ON TABLE pulse.rejected_fields IS 'Field values that did not fit their column (the event was stored without them)';
+COMMENT ON TABLE pulse.dead_letters IS 'Events that could not be stored, with their bytes and the error (replay with replay_dead_letters)';
+
+-- views
+COMMENT ON FUNCTION pulse.create_view(text, text, text, text, interval) IS 'Creates a materialized view of a query: realtime (exact at every read), incremental or cache';
+COMMENT ON FUNCTION pulse.refresh_view(text, text, boolean) IS 'Merges the events stored since the last refresh into a view (full => true rebuilds it)';
+COMMENT ON FUNCTION pulse.drop_view(text, text) IS 'Drops a view and its hidden objects';
+COMMENT ON FUNCTION pulse.alter_view(text, text, text, interval) IS 'Changes the strategy or refresh interval of a view';
+COMMENT ON VIEW pulse.views IS 'The views of the projects the caller reads: strategy, refresh state, errors, staleness';
+COMMENT ON TABLE pulse.view_registry IS 'One row per view (pulse.views is the readable view)';
+COMMENT ON TABLE pulse.view_invalidations IS 'UPDATE, DELETE and TRUNCATE statements on collections with views (they force a rebuild)';
+COMMENT ON TABLE pulse.instance IS 'This database''s pg_pulse token (never dumped: a restored dump gets a new one, and its views rebuild)';
+
+-- analytics
+COMMENT ON FUNCTION pulse.funnel(text, jsonb, timestamptz, timestamptz, interval, text, jsonb, text, text) IS 'Conversion funnel: users reaching each step within the conversion window';
+COMMENT ON FUNCTION pulse.retention(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text) IS 'Retention cohorts: users of each cohort returning in each period';
+COMMENT ON FUNCTION pulse.trends(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text) IS 'Trends: a measure of events per time bucket, optionally broken down';
+COMMENT ON FUNCTION pulse.paths(text, timestamptz, timestamptz, text, integer, interval, text) IS 'Paths: transitions between consecutive events of user sessions';
+COMMENT ON AGGREGATE pulse.window_funnel(interval, timestamptz, VARIADIC boolean[]) IS 'The deepest funnel step an actor reached within the window (ClickHouse windowFunnel)';
+COMMENT ON AGGREGATE pulse.window_funnel(interval, text[], timestamptz, VARIADIC boolean[]) IS 'The deepest funnel step reached within the window, with mode options';
+COMMENT ON AGGREGATE pulse.window_funnel_steps(interval, timestamptz, VARIADIC boolean[]) IS 'The times of the funnel steps an actor reached within the window';
+COMMENT ON AGGREGATE pulse.window_funnel_steps(interval, text[], timestamptz, VARIADIC boolean[]) IS 'The times of the funnel steps reached within the window, with mode options';
+COMMENT ON AGGREGATE pulse.retention_flags(VARIADIC boolean[]) IS 'Retention flags: whether the first condition held and, then, each of the others (ClickHouse retention)';
+
+-- Kafka
+COMMENT ON FUNCTION pulse.kafka_subscribe(text, text[], text, text, text, text, jsonb, integer, interval, integer) IS 'Subscribes a project to Kafka topics (JSON or Avro), consumed exactly once by background workers';
+COMMENT ON FUNCTION pulse.kafka_alter(bigint, text, jsonb, integer, interval, integer) IS 'Changes a subscription''s brokers, client settings or batching; its workers restart';
+COMMENT ON FUNCTION pulse.kafka_pause(bigint) IS 'Stops a subscription''s workers (offsets kept)';
+COMMENT ON FUNCTION pulse.kafka_resume(bigint) IS 'Starts a paused subscription again, at once';
+COMMENT ON FUNCTION pulse.kafka_unsubscribe(bigint) IS 'Deletes a subscription and its offsets';
+COMMENT ON FUNCTION pulse.register_avro_schema(text, text) IS 'Registers an Avro schema under a subject; returns its id';
+COMMENT ON FUNCTION pulse.avro_schema(text, text) IS 'Generates an Avro schema from a collection''s columns';
+COMMENT ON TABLE pulse.avro_schemas IS 'Registered Avro schemas (id, subject, canonical-form fingerprint)';
+COMMENT ON TABLE pulse.kafka_subscriptions IS 'One row per Kafka subscription (superusers only: options may hold secrets)';
+COMMENT ON TABLE pulse.kafka_offsets IS 'The next offset to read per subscription and partition, written with the rows';
+COMMENT ON VIEW pulse.kafka_status IS 'Per subscription and partition: offsets, lag, throughput, errors, worker state, stalled';
+
+-- operations
+COMMENT ON VIEW pulse.job_history IS 'What the background work did: refreshes, failed Kafka batches and workers';
+COMMENT ON TABLE pulse.job_log IS 'The records behind pulse.job_history';
+COMMENT ON VIEW pulse.metrics IS 'Ingestion counters per collection since the server start or pulse.metrics_reset';
+COMMENT ON FUNCTION pulse.collection_metrics() IS 'Ingestion counters per collection of the projects the caller reads';
+COMMENT ON FUNCTION pulse.metrics_reset(text) IS 'Zeroes the ingestion counters of a project (or of all)';
+
+COMMENT ON TYPE pulse._funnel_step IS 'pg_pulse internal: not an API';
+
+-- every other function and aggregate is internal
+DO $$
+DECLARE
+  f regprocedure;
+  k "char";
+BEGIN
+  FOR f, k IN SELECT p.oid, p.prokind FROM pg_proc p
+              WHERE p.pronamespace = 'pulse'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL LOOP
+    EXECUTE format('COMMENT ON %s %s IS %L', CASE k WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, f,
+                   'pg_pulse internal: not an API');
+  END LOOP;
+END
+$$;
