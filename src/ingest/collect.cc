@@ -10,6 +10,7 @@
 #include "ingest/writer.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
+#include "pg/progress.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
 
@@ -109,8 +110,11 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
     text* t = PG_GETARG_TEXT_PP(1);
     payload = std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
   });
+  pg::Progress progress("collect_batch", project, collection);
+  progress.phase("decoding", 0, int64_t(payload.size()), "bytes");
   EventBatch batch;
   decoder().decode_payload(payload, decode_options(collection.empty()), &batch);
+  pg::Progress::copy_feed = &progress;
   IngestCounts counts;
   ingest_batch(project, collection, batch, caller_source("collect_batch"), &counts);
   pg::spi_finish();
@@ -226,7 +230,10 @@ PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
   }
   std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return std::stoll(a.id) < std::stoll(b.id); });
   IngestCounts counts;
+  pg::Progress progress("replay_dead_letters", project, PG_ARGISNULL(1) ? std::string() : ascii_lower(text_arg(fcinfo, 1)));
+  int64_t done = 0;
   for (auto& it : items) {
+    progress.phase("replaying", done++, int64_t(items.size()), "dead letters");
     pg::call([] { pg::pause_point("replay"); });
     pg::check_interrupts();
     EventBatch batch;

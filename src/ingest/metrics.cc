@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "pg/guard.h"
+#include "pg/trust.h"
 
 extern "C" {
 #include "access/xact.h"
@@ -182,23 +183,6 @@ void require_metrics() {
                 "shared memory.");
 }
 
-// Whether the current role reads project p (a member of its reader role; superusers and
-// pg_monitor read all).
-bool reads_project(const char* project) {
-  bool yes = false;
-  pg::call([&] {
-    if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_MONITOR)) {  // monitoring sees all
-      yes = true;
-      return;
-    }
-    char role[2 * NAMEDATALEN];
-    snprintf(role, sizeof role, "%s_reader", project);
-    Oid reader = get_role_oid(role, true);
-    yes = OidIsValid(reader) && has_privs_of_role(GetUserId(), reader);
-  });
-  return yes;
-}
-
 }  // namespace
 
 // pulse.collection_metrics(): the counters of this database's projects that the caller reads.
@@ -216,7 +200,7 @@ PULSE_SQL_FUNCTION(pulse_collection_metrics) {
   ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
   pg::call([&] { InitMaterializedSRF(fcinfo, 0); });
   for (const auto& e : rows) {
-    if (!reads_project(e.key.project)) continue;
+    if (!pg::current_role_sees(e.key.project)) continue;
     pg::call([&] {
       Datum v[8];
       bool n[8] = {false, false, false, false, false, false, false, false};

@@ -11,6 +11,7 @@
 #include "ingest/catalog.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
+#include "pg/progress.h"
 #include "pg/spi.h"
 
 extern "C" {
@@ -47,6 +48,7 @@ extern "C" int copy_source(void* outbuf, int /*minread*/, int maxread) {
   if (n > size_t(maxread)) n = size_t(maxread);
   memcpy(outbuf, g_source.data + g_source.pos, n);
   g_source.pos += n;
+  if (pulse::pg::Progress::copy_feed) pulse::pg::Progress::copy_feed->advance(int64_t(g_source.pos));
   return int(n);
 }
 
@@ -54,6 +56,14 @@ extern "C" int copy_source(void* outbuf, int /*minread*/, int maxread) {
 // indexes, partitions, triggers, constraints). Raises PgError on any failure.
 uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const char* data, size_t len) {
   uint64_t processed = 0;
+  if (pg::Progress* p = pg::Progress::copy_feed) {
+    std::string phase = "writing ";
+    pg::call([&] {
+      const char* rel = get_rel_name(relid);
+      phase += rel ? rel : "?";
+    });
+    p->phase(phase.c_str(), 0, int64_t(len), "bytes");
+  }
   CopySource saved = g_source;
   g_source = CopySource{data, len, 0};
   const std::string* cols = columns.data();

@@ -3,6 +3,7 @@
 #include "core/avro_decode.h"
 #include "ingest/metrics.h"
 #include "pg/faults.h"
+#include "pg/progress.h"
 #include "pg/scheduler.h"
 #include "kafka/shmem.h"
 
@@ -88,6 +89,7 @@ void _PG_init(void) {
   if (process_shared_preload_libraries_in_progress) {
     pulse::kafka::register_shmem();
     pulse::ingest::register_metrics_shmem();
+    pulse::pg::register_progress_shmem();
     pulse::pg::register_scheduler();
   }
 

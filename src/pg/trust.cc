@@ -5,6 +5,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
@@ -12,6 +13,7 @@ extern "C" {
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "nodes/nodeFuncs.h"
+#include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -215,6 +217,21 @@ Oid role_oid(const std::string& role) {
   Oid r = InvalidOid;
   call([&] { r = get_role_oid(role.c_str(), false); });
   return r;
+}
+
+bool current_role_sees(const char* project) {
+  bool yes = false;
+  call([&] {
+    if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_MONITOR)) {
+      yes = true;
+      return;
+    }
+    char role[2 * NAMEDATALEN];
+    snprintf(role, sizeof role, "%s_reader", project);
+    Oid reader = get_role_oid(role, true);
+    yes = OidIsValid(reader) && has_privs_of_role(GetUserId(), reader);
+  });
+  return yes;
 }
 
 }  // namespace pulse::pg

@@ -46,4 +46,8 @@ void as_role(Oid role, F&& f) {
 // The oid of a role by name (raises 42704 when it does not exist).
 Oid role_oid(const std::string& role);
 
+// Whether the current role may see project p's status rows (metrics, progress): a member of
+// <p>_reader, a member of pg_monitor, or a superuser.
+bool current_role_sees(const char* project);
+
 }  // namespace pulse::pg

@@ -26,6 +26,7 @@
 #include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/jobs.h"
+#include "pg/progress.h"
 #include "pg/scheduler.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
@@ -257,7 +258,15 @@ void lock_view(int32 id) { pg::lock_exclusive(uint32(id), pg::kLockView); }
 // Refreshes view id (SPI connected). Returns the groups merged (rows stored for rebuilds).
 int64_t refresh_by_id(int32 id, bool full) {
   TimestampTz t0 = GetCurrentTimestamp();
+  pg::Progress progress("refresh", "", "");
+  {
+    auto who = pg::spi_column("SELECT x FROM pulse.view_registry v, LATERAL unnest(ARRAY[v.project, v.name]) x WHERE v.id = $1",
+                              {Arg::int4(id)});
+    if (who.size() == 2 && who[0] && who[1]) progress.rename(*who[0], *who[1]);
+  }
+  progress.phase("waiting for the view's lock (another refresh)");
   lock_view(id);  // a cancellable wait
+  progress.phase("starting");
   pg::call([] { pg::pause_point("refresh"); });
   TimestampTz floor = 0;
   bool advance = running_xact_floor(&floor);
@@ -286,6 +295,8 @@ int64_t refresh_by_id(int32 id, bool full) {
         {Arg::int4(id)});
     if (reg.empty()) throw Error(sqlstate::kUndefinedObject, "view " + std::to_string(id) + " does not exist");
     std::string project = *reg[0], strategy = *reg[2];
+    progress.rename(project, *reg[1]);
+    progress.phase("looking for invalidations");
     std::optional<std::string> prev_snap = reg[4], prev_t = reg[5];
     std::string cur_snap = *reg[10];
     bool prepared = *reg[11] != "0";
@@ -339,6 +350,7 @@ int64_t refresh_by_id(int32 id, bool full) {
                              own ? Arg::text(std::to_string(own)) : Arg::null_text()};
     Oid writer = pg::role_oid(*reg[9]);
     int64_t rows = 0;
+    progress.phase(rebuild ? "rebuilding (the defining query over the whole collection)" : "merging new rows");
     pg::as_role(writer, [&] {
       if (rebuild) {
         pg::spi_exec_snapshot(*reg[7], args, snap);
@@ -358,6 +370,7 @@ int64_t refresh_by_id(int32 id, bool full) {
       }
     });
     // fresh statistics for the planner after a rebuild (as the owner: ANALYZE needs it)
+    if (rebuild) progress.phase("analyzing the state");
     if (rebuild)
       pg::spi_exec_snapshot("ANALYZE " + quote_ident(project) + "." + quote_ident("_pulse_state_" + *reg[1]), {}, snap);
     long secs;

@@ -1,5 +1,5 @@
--- pg_pulse, part 45: operations: what the background work did (job history) and what
--- ingestion counted (metrics).
+-- pg_pulse, part 45: operations: what the background work did (job history), what ingestion
+-- counted (metrics) and what long operations are doing now (progress).
 
 -- One row per view refresh (by the scheduler or pulse.refresh_view), failed Kafka batch and
 -- Kafka worker stopped by an error; the scheduler deletes rows older than
@@ -47,3 +47,17 @@ GRANT SELECT ON pulse.metrics TO PUBLIC;
 
 CREATE FUNCTION pulse.metrics_reset(project text DEFAULT NULL) RETURNS void
   LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_metrics_reset';
+
+-- Long operations running now in this database (refreshes, replays, ingestion calls), of the
+-- projects the caller reads (superusers and pg_monitor: all): like pg_stat_progress_*.
+CREATE FUNCTION pulse.progress_status()
+  RETURNS TABLE (pid integer, command text, project text, object text, phase text, done bigint, total bigint,
+                 unit text, started_at timestamptz, updated_at timestamptz)
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'pulse_progress_status';
+
+CREATE VIEW pulse.progress AS
+SELECT s.pid, s.command, s.project, s.object, s.phase, s.done, s.total, s.unit,
+       CASE WHEN s.total > 0 THEN round(100.0 * s.done / s.total, 1) END AS percent,
+       s.started_at, s.updated_at, clock_timestamp() - s.started_at AS running_for
+  FROM pulse.progress_status() s;
+GRANT SELECT ON pulse.progress TO PUBLIC;

@@ -71,7 +71,7 @@ GRANT EXECUTE ON FUNCTION
   pulse.window_funnel_steps(interval, text[], timestamptz, VARIADIC boolean[]),
   pulse.retention_flags(VARIADIC boolean[])
   TO PUBLIC;
-GRANT EXECUTE ON FUNCTION pulse.last_event_time(regclass), pulse.collection_metrics() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pulse.last_event_time(regclass), pulse.collection_metrics(), pulse.progress_status() TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION pulse._kafka_worker_status() TO pg_monitor;  -- pulse.kafka_status
 GRANT EXECUTE ON FUNCTION pulse.create_project(text, boolean), pulse.drop_project(text, boolean),

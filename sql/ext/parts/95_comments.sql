@@ -59,6 +59,8 @@ COMMENT ON TABLE pulse.job_log IS 'The records behind pulse.job_history';
 COMMENT ON VIEW pulse.metrics IS 'Ingestion counters per collection since the server start or pulse.metrics_reset';
 COMMENT ON FUNCTION pulse.collection_metrics() IS 'Ingestion counters per collection of the projects the caller reads';
 COMMENT ON FUNCTION pulse.metrics_reset(text) IS 'Zeroes the ingestion counters of a project (or of all)';
+COMMENT ON VIEW pulse.progress IS 'Long operations running now: refreshes, replays of dead letters, ingestion calls (phase, done, total)';
+COMMENT ON FUNCTION pulse.progress_status() IS 'The operations behind pulse.progress';
 
 COMMENT ON TYPE pulse._funnel_step IS 'pg_pulse internal: not an API';
 

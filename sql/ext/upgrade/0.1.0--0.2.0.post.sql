@@ -8,7 +8,7 @@ UPDATE pulse.avro_schemas a SET fingerprint = a.fingerprint || ':' || a.id
 ALTER TABLE pulse.avro_schemas ALTER COLUMN fingerprint SET NOT NULL;
 ALTER TABLE pulse.avro_schemas ADD CONSTRAINT avro_schemas_subject_fingerprint_key UNIQUE (subject, fingerprint);
 
-GRANT SELECT ON pulse.collections, pulse.job_history, pulse.metrics TO PUBLIC;
+GRANT SELECT ON pulse.collections, pulse.job_history, pulse.metrics, pulse.progress TO PUBLIC;
 GRANT SELECT ON pulse.kafka_status TO pg_monitor;
 -- a role sees the projects it reads
 ALTER TABLE pulse.projects ENABLE ROW LEVEL SECURITY;
