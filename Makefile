@@ -34,15 +34,15 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 PG_INCLUDES = -isystem $(shell $(PG_CONFIG) --includedir-server)
-CXXFLAGS_PULSE = -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror -Wno-missing-field-initializers \
-                 -Wno-register -fno-omit-frame-pointer -Isrc -DSIMDJSON_THREADS_ENABLED=1 \
-                 -DPULSE_VERSION='"$(EXTVERSION)"'
+# The warning and language flags are shared with CMakeLists.txt (the unit tests) and clangd:
+# compile_flags.txt, one per line.
+CXXFLAGS_PULSE = $(shell cat compile_flags.txt) -O2 -g -fPIC -DPULSE_VERSION='"$(EXTVERSION)"'
 
 # src/core never sees Postgres headers; everything else gets them.
-src/core/%.o: src/core/%.cc $(wildcard src/core/*.h)
+src/core/%.o: src/core/%.cc $(wildcard src/core/*.h) compile_flags.txt
 	$(CXX) $(CXXFLAGS_PULSE) -c -o $@ $<
 
-src/%.o: src/%.cc $(wildcard src/*/*.h)
+src/%.o: src/%.cc $(wildcard src/*/*.h) compile_flags.txt
 	$(CXX) $(CXXFLAGS_PULSE) $(PG_INCLUDES) -c -o $@ $<
 
 sql/ext/pg_pulse--$(EXTVERSION).sql: $(sort $(wildcard sql/ext/parts/*.sql))

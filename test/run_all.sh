@@ -97,17 +97,18 @@ show_tail() {
 }
 
 # ---------------------------------------------------------------- which stages
-WANT_UNIT=1 WANT_REGRESS=1 WANT_PGTAP=1 WANT_SECURITY=1 WANT_INTEGRATION=1
+WANT_FORMAT=1 WANT_UNIT=1 WANT_REGRESS=1 WANT_PGTAP=1 WANT_SECURITY=1 WANT_INTEGRATION=1
 if [ $# -gt 0 ]; then
-    WANT_UNIT=0 WANT_REGRESS=0 WANT_PGTAP=0 WANT_SECURITY=0 WANT_INTEGRATION=0
+    WANT_FORMAT=0 WANT_UNIT=0 WANT_REGRESS=0 WANT_PGTAP=0 WANT_SECURITY=0 WANT_INTEGRATION=0
     for a in "$@"; do
         case "$a" in
+            format) WANT_FORMAT=1 ;;
             unit) WANT_UNIT=1 ;;
             regress) WANT_REGRESS=1 ;;
             pgtap) WANT_PGTAP=1 ;;
             security) WANT_SECURITY=1 ;;
             integration) WANT_INTEGRATION=1 ;;
-            *) echo "usage: $0 [unit] [regress] [pgtap] [security] [integration]" >&2; exit 2 ;;
+            *) echo "usage: $0 [format] [unit] [regress] [pgtap] [security] [integration]" >&2; exit 2 ;;
         esac
     done
 fi
@@ -115,6 +116,26 @@ NEED_SERVER=$((WANT_REGRESS + WANT_PGTAP + WANT_SECURITY + WANT_INTEGRATION))
 
 RUN_T0=$(now)
 echo "pg_pulse: running tests in $REPO"
+
+# ---------------------------------------------------------------- format (.clang-format)
+run_format() {
+    stage_begin "C++ format (clang-format --dry-run --Werror, .clang-format)"
+    local files out
+    if ! command -v clang-format >/dev/null; then
+        echo "clang-format is not installed (Debian package clang-format)"
+        stage_end format 0 1 "clang-format missing"
+        return
+    fi
+    mapfile -t files < <(find src test/unit -name '*.cc' -o -name '*.h' | sort)
+    if out=$(clang-format --dry-run --Werror "${files[@]}" 2>&1); then
+        echo "${#files[@]} files formatted as .clang-format says"
+        stage_end format 1 0
+    else
+        echo "$out" | grep -E "^[^ ].*(warning|error):" | head -20
+        echo "format: run clang-format -i on the files above"
+        stage_end format 0 1 "not formatted: $(echo "$out" | grep -cE '^[^ ].*(warning|error):') places"
+    fi
+}
 
 # ---------------------------------------------------------------- a. unit tests
 run_unit() {
@@ -397,6 +418,7 @@ check_server_log() {
 }
 
 # ---------------------------------------------------------------- main
+[ "$WANT_FORMAT" = 1 ] && run_format
 [ "$WANT_UNIT" = 1 ] && run_unit
 if [ "$NEED_SERVER" -gt 0 ]; then
     run_build

@@ -1,4 +1,4 @@
-// Layer-1 aggregates of DESIGN.md section 5: pulse.window_funnel, pulse.window_funnel_steps
+// Layer-1 aggregates (docs/analytics.md): pulse.window_funnel, pulse.window_funnel_steps
 // (ClickHouse windowFunnel) and pulse.retention_flags (ClickHouse retention).
 //
 // window_funnel keeps every relevant row of a group (timestamp + matched steps) in a palloc'd
@@ -53,7 +53,7 @@ enum class Problem {
     case Problem::kNotAggregate:
       throw Error(kFeatureNotSupported, "window_funnel support functions can only be called by the aggregate");
     case Problem::kWindowNull:
-      throw Error("22004", "window_funnel window must not be null");
+      throw Error(sqlstate::kNullValueNotAllowed, "window_funnel window must not be null");
     case Problem::kWindowMonths:
       throw Error(kInvalidParameter, "window_funnel window must not have a month or year part", "",
                   "Months have no fixed length: give the window in days, e.g. '30 days'.");
@@ -74,7 +74,7 @@ enum class Problem {
                       " in the same group",
                   "", "Every row of a group must pass the same number of conditions.");
     case Problem::kModesNull:
-      throw Error("22004", "window_funnel modes must not be null");
+      throw Error(sqlstate::kNullValueNotAllowed, "window_funnel modes must not be null");
     case Problem::kModeUnknown:
       throw Error(kInvalidParameter, std::string("unknown window_funnel mode \"") + bad_mode + "\"", "",
                   std::string("Modes: ") + funnel_mode_list() + ".");
@@ -224,10 +224,6 @@ FunnelResult evaluate(FunnelAggState* st) {
 }
 
 }  // namespace
-}  // namespace pulse::analytics
-
-using namespace pulse;
-using namespace pulse::analytics;
 
 // pulse._window_funnel_add(internal, interval, timestamptz, boolean[]) -> internal
 PULSE_SQL_FUNCTION(pulse_window_funnel_add) { return funnel_add(fcinfo, false); }
@@ -249,8 +245,8 @@ PULSE_SQL_FUNCTION(pulse_window_funnel_combine) {
     PG_RETURN_POINTER(a);
   }
   if (a && a->params != b->params)
-    throw Error(sqlstate::kInvalidParameter, "window_funnel partial states of one group have different parameters",
-                "", "The window, the modes and the number of conditions must be the same for every row.");
+    throw Error(sqlstate::kInvalidParameter, "window_funnel partial states of one group have different parameters", "",
+                "The window, the modes and the number of conditions must be the same for every row.");
   pg::call([&] {
     if (!a) a = new_state(aggcxt, b->params);
     if (b->n > 0) append_events(a, b->events, b->n, aggcxt);
@@ -263,8 +259,9 @@ PULSE_SQL_FUNCTION(pulse_window_funnel_serialize) {
   const auto* st = reinterpret_cast<const FunnelAggState*>(PG_GETARG_POINTER(0));
   const size_t bytes = funnel_state_bytes(size_t(st->n));
   if (bytes > MaxAllocSize - VARHDRSZ)
-    throw Error(sqlstate::kProgramLimit, "window_funnel state of " + std::to_string(st->n) + " events is too large to serialize",
-                "", "Group by a finer key (e.g. the actor) so each group holds fewer events.");
+    throw Error(sqlstate::kProgramLimit,
+                "window_funnel state of " + std::to_string(st->n) + " events is too large to serialize", "",
+                "Group by a finer key (e.g. the actor) so each group holds fewer events.");
   bytea* out = nullptr;
   pg::call([&] {
     out = static_cast<bytea*>(palloc(VARHDRSZ + bytes));
@@ -351,7 +348,8 @@ PULSE_SQL_FUNCTION(pulse_retention_add) {
 
 // pulse._retention_combine(bigint, bigint) -> bigint
 PULSE_SQL_FUNCTION(pulse_retention_combine) {
-  RetentionState s = combine_retention(unpack_retention_state(PG_GETARG_INT64(0)), unpack_retention_state(PG_GETARG_INT64(1)));
+  RetentionState s =
+      combine_retention(unpack_retention_state(PG_GETARG_INT64(0)), unpack_retention_state(PG_GETARG_INT64(1)));
   PG_RETURN_INT64(pack_retention_state(s));
 }
 
@@ -369,3 +367,5 @@ PULSE_SQL_FUNCTION(pulse_retention_final) {
   });
   PG_RETURN_ARRAYTYPE_P(out);
 }
+
+}  // namespace pulse::analytics

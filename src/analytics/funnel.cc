@@ -9,7 +9,7 @@ extern "C" {
 #include "utils/builtins.h"
 }
 
-using namespace pulse;
+namespace pulse::analytics {
 
 // pulse._funnel_check_filter(filter text) -> void
 // A caller-written filter is pasted into generated SQL as "(<filter>\n)": make sure it is
@@ -49,3 +49,5 @@ PULSE_SQL_FUNCTION(pulse_funnel_check_filter) {
                 "Parentheses must balance; clauses such as FROM, UNION or ORDER BY are not allowed.");
   PG_RETURN_VOID();
 }
+
+}  // namespace pulse::analytics

@@ -159,7 +159,7 @@ std::string_view text_view(FunctionCallInfo fcinfo, int n) {
 
 // A one-dimensional array argument without NULLs, as int64 values (timestamptz, int4).
 std::vector<int64_t> int_array(FunctionCallInfo fcinfo, int n, Oid elem, const char* what) {
-  if (PG_ARGISNULL(n)) throw Error("22004", std::string(what) + " must not be null");
+  if (PG_ARGISNULL(n)) throw Error(sqlstate::kNullValueNotAllowed, std::string(what) + " must not be null");
   std::vector<int64_t> out;
   bool bad = false;
   Datum* d = nullptr;
@@ -195,7 +195,7 @@ std::vector<int64_t> bounds_arg(FunctionCallInfo fcinfo, int n) {
 }
 
 int32_t int4_arg(FunctionCallInfo fcinfo, int n, const char* what) {
-  if (PG_ARGISNULL(n)) throw Error("22004", std::string(what) + " must not be null");
+  if (PG_ARGISNULL(n)) throw Error(sqlstate::kNullValueNotAllowed, std::string(what) + " must not be null");
   return PG_GETARG_INT32(n);
 }
 
@@ -243,7 +243,8 @@ void step_values(const FunnelStepReport& s, bool first, Datum* values, bool* nul
   nulls[0] = false;
   nulls[1] = nulls[2] = first || s.users == 0;
   if (nulls[1]) return;
-  if (s.sum_days > PG_INT32_MAX) ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("interval out of range")));
+  if (s.sum_days > PG_INT32_MAX)
+    ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("interval out of range")));
   auto* sum = static_cast<Interval*>(palloc(sizeof(Interval)));
   sum->month = 0;
   sum->day = int32(s.sum_days);
@@ -264,10 +265,6 @@ void step_values(const FunnelStepReport& s, bool first, Datum* values, bool* nul
 }
 
 }  // namespace
-}  // namespace pulse::analytics
-
-using namespace pulse;
-using namespace pulse::analytics;
 
 // pulse._funnel_report_add(internal, actor text, ts timestamptz, steps int, exclusions int,
 //   window interval, modes int, nsteps int, excl_from int[], excl_to int[]) -> internal
@@ -277,7 +274,7 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
   if (!st) {
     MemoryContext cxt = agg_context(fcinfo, "pulse._funnel_report");
     FunnelParams p;
-    if (PG_ARGISNULL(5)) throw Error("22004", "the conversion window must not be null");
+    if (PG_ARGISNULL(5)) throw Error(sqlstate::kNullValueNotAllowed, "the conversion window must not be null");
     const Interval* w = PG_GETARG_INTERVAL_P(5);
     if (w->month != 0 || w->day < 0 || w->time < 0 ||
         __builtin_mul_overflow(int64_t(w->day), kUsecsPerDay, &p.window) ||
@@ -342,7 +339,8 @@ PULSE_SQL_FUNCTION(pulse_retention_report_add) {
     std::vector<int64_t> bounds = bounds_arg(fcinfo, 5);
     const int cohorts = int4_arg(fcinfo, 6, "cohorts");
     const int periods = int4_arg(fcinfo, 7, "periods");
-    if (PG_ARGISNULL(8) || PG_ARGISNULL(9)) throw Error("22004", "first_time and range_from must not be null");
+    if (PG_ARGISNULL(8) || PG_ARGISNULL(9))
+      throw Error(sqlstate::kNullValueNotAllowed, "first_time and range_from must not be null");
     if (!RetentionMatrix::fits(cohorts, periods) || bounds.size() != size_t(cohorts + periods))
       throw Error(sqlstate::kInvalidParameter, "retention report needs cohorts + periods bucket bounds");
     auto s = std::make_unique<CohortState>(cohorts, periods, PG_GETARG_BOOL(8), PG_GETARG_TIMESTAMPTZ(9));
@@ -394,3 +392,5 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_final) {
   int dims[1] = {int(c.size())};
   PG_RETURN_ARRAYTYPE_P(bigint_array(c, 1, dims));
 }
+
+}  // namespace pulse::analytics

@@ -1,3 +1,4 @@
+// Dense actor numbering (see actor_ids.h): an open-addressing table of actor strings.
 #include "core/actor_ids.h"
 
 #include <algorithm>
@@ -132,8 +133,8 @@ uint32_t ActorIds::intern_hashed(std::string_view actor, uint64_t h) {
 
 ActorBuckets::ActorBuckets(int nbuckets) : nbuckets_(nbuckets), words_(size_t(std::max(nbuckets, 1) + 63) / 64) {
   if (nbuckets < 1 || nbuckets > kMaxBuckets)
-    throw Error(sqlstate::kProgramLimit, "between 1 and " + std::to_string(kMaxBuckets) + " buckets are supported, not " +
-                                             std::to_string(nbuckets));
+    throw Error(sqlstate::kProgramLimit, "between 1 and " + std::to_string(kMaxBuckets) +
+                                             " buckets are supported, not " + std::to_string(nbuckets));
 }
 
 void ActorBuckets::grow(uint32_t actor) {

@@ -1,3 +1,4 @@
+// The arena that owns an EventBatch's strings (see event.h).
 #include "core/event.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Avro decoding with Avro C (see avro_decode.h): schema compilation within bounds, raw and
+// Confluent-framed messages, values into EventBatch fields.
 #include "core/avro_decode.h"
 
 #include <avro.h>

@@ -1,4 +1,4 @@
-// Avro decoding with Avro C into the shared EventBatch form (DESIGN.md sections 2-3): raw
+// Avro decoding with Avro C into the shared EventBatch form (docs/ingestion.md, docs/kafka.md): raw
 // messages written with a subscription's one writer schema, or Confluent-framed messages
 // (magic byte 0 + 4-byte big-endian schema id). Every field of the top-level record becomes a
 // Field whose hint names the Postgres type its Avro type maps to, so new columns are typed by

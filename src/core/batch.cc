@@ -1,3 +1,4 @@
+// From decoded events to COPY rows, schema diffs, rejected fields and dead letters (see batch.h).
 #include "core/batch.h"
 
 #include "core/json_decode.h"
@@ -58,8 +59,10 @@ std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<
       if (classify_field_name(f.name) != FieldNameClass::kUser) continue;
       if (lookup(f.name) >= 0 || typed.count(f.name)) continue;
       std::optional<ColumnType> t;
-      if (f.hint >= 0 && size_t(f.hint) < batch.hints.size()) t = classify_pg_type(batch.hints[size_t(f.hint)]);
-      else t = infer_type(ev, ev.values[f.value]);
+      if (f.hint >= 0 && size_t(f.hint) < batch.hints.size())
+        t = classify_pg_type(batch.hints[size_t(f.hint)]);
+      else
+        t = infer_type(ev, ev.values[f.value]);
       if (!t) continue;  // null: no column yet
       typed.insert(f.name);
       if (add.size() >= room) continue;
@@ -79,11 +82,16 @@ std::vector<std::string> collect_event_ids(const EventBatch& batch, const std::v
       if (f.name != "_id") continue;
       const Value& v = ev.values[f.value];
       std::string id;
-      if (v.kind == Kind::kString) id = std::string(v.text);
-      else if (v.kind == Kind::kInt) id = std::to_string(v.i);
-      else if (v.kind == Kind::kDouble && v.underflow) id = std::string(v.text);
-      else if (v.kind == Kind::kDouble) append_double(&id, v.d);
-      else continue;
+      if (v.kind == Kind::kString)
+        id = std::string(v.text);
+      else if (v.kind == Kind::kInt)
+        id = std::to_string(v.i);
+      else if (v.kind == Kind::kDouble && v.underflow)
+        id = std::string(v.text);
+      else if (v.kind == Kind::kDouble)
+        append_double(&id, v.d);
+      else
+        continue;
       if (seen.insert(id).second) ids.push_back(id);
       break;
     }
@@ -97,14 +105,22 @@ namespace {
 bool identity_text(const Value& v, std::string* out) {
   out->clear();
   switch (v.kind) {
-    case Kind::kString: out->assign(v.text); return true;
-    case Kind::kInt: *out = std::to_string(v.i); return true;
-    case Kind::kDouble:
-      if (v.underflow) out->assign(v.text);
-      else append_double(out, v.d);
+    case Kind::kString:
+      out->assign(v.text);
       return true;
-    case Kind::kNull: return true;
-    default: return false;
+    case Kind::kInt:
+      *out = std::to_string(v.i);
+      return true;
+    case Kind::kDouble:
+      if (v.underflow)
+        out->assign(v.text);
+      else
+        append_double(out, v.d);
+      return true;
+    case Kind::kNull:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -164,7 +180,9 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
         rej.push_back(std::move(r));
       };
       switch (classify_field_name(f.name)) {
-        case FieldNameClass::kEmpty: reject("", "field name is empty after normalisation"); continue;
+        case FieldNameClass::kEmpty:
+          reject("", "field name is empty after normalisation");
+          continue;
         case FieldNameClass::kReserved:
           reject("", "field names starting with \"_\" are reserved (only _time, _user and _id may be set)");
           continue;
@@ -175,9 +193,11 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
           }
           seen_time = true;
           if (v.kind == Kind::kString) {
-            if (!parse_iso_datetime(v.text, &time_us)) dead = "invalid _time: not an ISO-8601 date-time: " + value_json(ev, v);
+            if (!parse_iso_datetime(v.text, &time_us))
+              dead = "invalid _time: not an ISO-8601 date-time: " + value_json(ev, v);
           } else if (v.kind == Kind::kInt || v.kind == Kind::kDouble) {
-            if (!epoch_millis_to_micros(v.d, &time_us)) dead = "invalid _time: epoch milliseconds out of range: " + value_json(ev, v);
+            if (!epoch_millis_to_micros(v.d, &time_us))
+              dead = "invalid _time: epoch milliseconds out of range: " + value_json(ev, v);
           } else if (v.kind != Kind::kNull) {
             dead = "invalid _time: expected an ISO-8601 string or epoch milliseconds, got " + value_json(ev, v);
           }
@@ -199,7 +219,8 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
           seen_id = true;
           if (!identity_text(v, &id)) dead = "invalid _id: expected a string or a number";
           continue;
-        case FieldNameClass::kUser: break;
+        case FieldNameClass::kUser:
+          break;
       }
       int k = lookup(f.name);
       if (k < 0) {
@@ -229,9 +250,15 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
     if (has_time) time_text = format_timestamp_utc(time_us);
     out->data.append(has_time ? time_text : opts.arrival_time);
     out->data.push_back('\t');
-    if (user.empty()) out->data.append("\\N"); else append_copy_escaped(&out->data, user);
+    if (user.empty())
+      out->data.append("\\N");
+    else
+      append_copy_escaped(&out->data, user);
     out->data.push_back('\t');
-    if (id.empty()) out->data.append("\\N"); else append_copy_escaped(&out->data, id);
+    if (id.empty())
+      out->data.append("\\N");
+    else
+      append_copy_escaped(&out->data, id);
     for (size_t s = 3; s < copy_cols.size(); s++) {
       out->data.push_back('\t');
       int32_t fi = slot_field[s];

@@ -42,10 +42,10 @@ std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<
 
 struct RejectedField {
   uint32_t event = 0;
-  std::string field;           // normalised name ("" when the name itself is the problem)
-  std::string raw_name;        // as sent
-  std::string raw_value;       // JSON text of the value
-  std::string expected_type;   // column type, "" when there is no column
+  std::string field;          // normalised name ("" when the name itself is the problem)
+  std::string raw_name;       // as sent
+  std::string raw_value;      // JSON text of the value
+  std::string expected_type;  // column type, "" when there is no column
   std::string reason;
   std::string event_id, event_user, event_time;  // the stored row this field belonged to
 };
@@ -60,8 +60,8 @@ struct CopyRows {
   // of the batch (an event dead-lettered while rows are built may leave a column all NULL)
   std::vector<std::string> columns;
   std::string data = take_scratch();  // COPY text format, one line per stored event (a reused buffer)
-  std::vector<size_t> line_end;      // end offset (after '\n') of each line
-  std::vector<uint32_t> line_event;  // event index of each line
+  std::vector<size_t> line_end;       // end offset (after '\n') of each line
+  std::vector<uint32_t> line_event;   // event index of each line
   std::vector<RejectedField> rejected;
   std::vector<DeadLetter> dead;
   size_t duplicates = 0;

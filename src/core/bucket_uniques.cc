@@ -1,3 +1,4 @@
+// Exact distinct actors per time bucket (see bucket_uniques.h).
 #include "core/bucket_uniques.h"
 
 #include <algorithm>
@@ -15,8 +16,8 @@ constexpr size_t kInline = sizeof(uint64_t);
 
 BucketUniques::BucketUniques(int nbuckets) {
   if (nbuckets < 1 || nbuckets > kMaxBuckets)
-    throw Error(sqlstate::kProgramLimit, "between 1 and " + std::to_string(kMaxBuckets) + " buckets are supported, not " +
-                                             std::to_string(nbuckets));
+    throw Error(sqlstate::kProgramLimit, "between 1 and " + std::to_string(kMaxBuckets) +
+                                             " buckets are supported, not " + std::to_string(nbuckets));
   sets_.resize(size_t(nbuckets));
   while (presize_cap_ * 2 * sizeof(Entry) * size_t(nbuckets) <= kPresizeBytes) presize_cap_ *= 2;
 }

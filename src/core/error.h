@@ -1,5 +1,6 @@
 // The one exception type of pg_pulse's C++ code. The pg layer turns it into ereport(ERROR)
-// with the SQLSTATE given here (five characters, e.g. "42602").
+// with the SQLSTATE given here, always one of the sqlstate:: constants below (the one table of
+// the SQLSTATEs pg_pulse raises; docs/reference.md lists them per function).
 #pragma once
 #include "core/no_postgres.h"
 
@@ -11,7 +12,10 @@ namespace pulse {
 struct Error : std::runtime_error {
   std::string sqlstate, detail, hint;
   Error(std::string state, std::string message, std::string det = {}, std::string hnt = {})
-      : std::runtime_error(std::move(message)), sqlstate(std::move(state)), detail(std::move(det)), hint(std::move(hnt)) {}
+      : std::runtime_error(std::move(message)),
+        sqlstate(std::move(state)),
+        detail(std::move(det)),
+        hint(std::move(hnt)) {}
 };
 
 namespace sqlstate {
@@ -29,6 +33,11 @@ inline constexpr const char* kLockNotAvailable = "55P03";
 inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kInternal = "XX000";
 inline constexpr const char* kObjectNotInPrerequisiteState = "55000";
+inline constexpr const char* kDuplicateTable = "42P07";
+inline constexpr const char* kSyntaxError = "42601";
+inline constexpr const char* kNullValueNotAllowed = "22004";
+inline constexpr const char* kInvalidBinary = "22P03";
+inline constexpr const char* kOutOfMemory = "53200";
 }  // namespace sqlstate
 
 }  // namespace pulse

@@ -28,21 +28,21 @@ enum class Kind : uint8_t {
 struct Value {
   Kind kind = Kind::kNull;
   bool b = false;
-  bool underflow = false;     // kDouble: a non-zero literal (kept in text) that a double rounds to 0
+  bool underflow = false;  // kDouble: a non-zero literal (kept in text) that a double rounds to 0
   int64_t i = 0;
   double d = 0;
-  std::string_view text;      // kString: the unescaped string; kArray/kObject: minified JSON;
-                              // kDouble with underflow: the number literal as sent
-  uint32_t first_child = 0;   // kArray: index of the first element in Event::values
+  std::string_view text;     // kString: the unescaped string; kArray/kObject: minified JSON;
+                             // kDouble with underflow: the number literal as sent
+  uint32_t first_child = 0;  // kArray: index of the first element in Event::values
   uint32_t n_children = 0;
 };
 
 struct Field {
-  std::string_view raw_name;   // as sent (arena)
-  std::string_view name;       // normalised (arena)
-  uint32_t value = 0;          // index into Event::values
-  int32_t hint = -1;           // index into EventBatch::hints: the column type a schema (Avro)
-                               // gives this field; -1 = infer from the value
+  std::string_view raw_name;  // as sent (arena)
+  std::string_view name;      // normalised (arena)
+  uint32_t value = 0;         // index into Event::values
+  int32_t hint = -1;          // index into EventBatch::hints: the column type a schema (Avro)
+                              // gives this field; -1 = infer from the value
 };
 
 struct Event {

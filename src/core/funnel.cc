@@ -1,3 +1,4 @@
+// Per-actor funnel and retention state machines and their serialised states (see funnel.h).
 #include "core/funnel.h"
 
 #include <algorithm>
@@ -9,7 +10,6 @@ namespace pulse {
 namespace {
 
 constexpr size_t kTickEvery = 1u << 16;
-constexpr const char* kInvalidBinary = "22P03";
 
 uint32_t step_mask(int nsteps) { return nsteps >= 32 ? ~0u : ((1u << nsteps) - 1u); }
 
@@ -101,7 +101,7 @@ FunnelResult evaluate_ordered(const FunnelEvent* ev, size_t n, const FunnelParam
           src = backup[(s - 1) % 2];
         }
         if (!src_set) continue;
-        if (!within(src[0], t, p.window)) continue;  // inclusive window
+        if (!within(src[0], t, p.window)) continue;   // inclusive window
         if (increase && !(src[s - 1] < t)) continue;  // previous step strictly earlier
         if (src != chain[s]) std::memmove(chain[s], src, sizeof(int64_t) * size_t(s));
         chain[s][s] = t;
@@ -267,21 +267,22 @@ void write_funnel_state(const FunnelParams& params, const FunnelEvent* events, s
 }
 
 FunnelParams read_funnel_state_header(const uint8_t* data, size_t len, size_t* count) {
-  if (len < 1) throw Error(kInvalidBinary, "invalid window_funnel state: empty");
+  if (len < 1) throw Error(sqlstate::kInvalidBinary, "invalid window_funnel state: empty");
   if (data[0] != kFunnelStateVersion)
-    throw Error(kInvalidBinary, "unsupported window_funnel state version " + std::to_string(int(data[0])),
+    throw Error(sqlstate::kInvalidBinary, "unsupported window_funnel state version " + std::to_string(int(data[0])),
                 "This build reads version " + std::to_string(int(kFunnelStateVersion)) + ".");
-  if (len < kFunnelStateHeaderBytes) throw Error(kInvalidBinary, "invalid window_funnel state: truncated header");
+  if (len < kFunnelStateHeaderBytes)
+    throw Error(sqlstate::kInvalidBinary, "invalid window_funnel state: truncated header");
   FunnelParams p;
   p.nsteps = data[1];
   p.modes = get_u32(data + 2);
   p.window = int64_t(get_u64(data + 6));
   uint64_t n = get_u64(data + 14);
   if (p.nsteps < 1 || p.nsteps > kMaxFunnelSteps || (p.modes & ~kFunnelAllModes) || p.window < 0)
-    throw Error(kInvalidBinary, "invalid window_funnel state: bad parameters");
+    throw Error(sqlstate::kInvalidBinary, "invalid window_funnel state: bad parameters");
   if (n > (len - kFunnelStateHeaderBytes) / kFunnelStateEventBytes ||
       len != kFunnelStateHeaderBytes + n * kFunnelStateEventBytes)
-    throw Error(kInvalidBinary, "invalid window_funnel state: length does not match its event count");
+    throw Error(sqlstate::kInvalidBinary, "invalid window_funnel state: length does not match its event count");
   *count = size_t(n);
   return p;
 }
@@ -303,11 +304,11 @@ RetentionState unpack_retention_state(int64_t packed) {
   RetentionState s;
   if (v == 0) return s;  // the initial state
   if ((v >> 40) != kRetentionStateVersion)
-    throw Error(kInvalidBinary, "unsupported retention_flags state version " + std::to_string(v >> 40));
+    throw Error(sqlstate::kInvalidBinary, "unsupported retention_flags state version " + std::to_string(v >> 40));
   s.n = int((v >> 32) & 0xFF);
   s.mask = uint32_t(v);
   if (s.n < 0 || s.n > kMaxRetentionConds || (s.n < 32 && (s.mask >> s.n) != 0))
-    throw Error(kInvalidBinary, "invalid retention_flags state");
+    throw Error(sqlstate::kInvalidBinary, "invalid retention_flags state");
   return s;
 }
 
@@ -315,9 +316,10 @@ RetentionState combine_retention(const RetentionState& a, const RetentionState& 
   if (a.n == 0) return b;
   if (b.n == 0) return a;
   if (a.n != b.n)
-    throw Error(sqlstate::kInvalidParameter, "retention_flags got " + std::to_string(a.n) + " and " +
-                                                 std::to_string(b.n) + " conditions in one group",
-                "Every row of a group must pass the same number of conditions.");
+    throw Error(
+        sqlstate::kInvalidParameter,
+        "retention_flags got " + std::to_string(a.n) + " and " + std::to_string(b.n) + " conditions in one group",
+        "Every row of a group must pass the same number of conditions.");
   return RetentionState{a.n, a.mask | b.mask};
 }
 

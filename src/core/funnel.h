@@ -1,4 +1,4 @@
-// Per-actor funnel and retention state machines (DESIGN.md section 5, layer 1), with the
+// Per-actor funnel and retention state machines (docs/analytics.md), with the
 // semantics of ClickHouse windowFunnel and retention. Pure C++: the pg layer keeps the events
 // in palloc'd memory and hands them here as plain arrays.
 #pragma once
@@ -46,9 +46,7 @@ struct FunnelParams {
 
 // Whether a row with this step mask must be kept in the state (rows matching no step only
 // matter to strict_order, where they interrupt the chain).
-inline bool funnel_keeps(uint32_t steps, uint32_t modes) {
-  return steps != 0 || (modes & kFunnelStrictOrder) != 0;
-}
+inline bool funnel_keeps(uint32_t steps, uint32_t modes) { return steps != 0 || (modes & kFunnelStrictOrder) != 0; }
 
 // The reached level and the timestamps of the counted chain: ts[0..level-1].
 //   ordered modes: ts[k] is the time of the step k+1 event of the first chain (by completion

@@ -1,3 +1,4 @@
+// The one-pass whole-population funnel (see funnel_report.h).
 #include "core/funnel_report.h"
 
 #include <algorithm>
@@ -34,8 +35,8 @@ FunnelReport::FunnelReport(const FunnelParams& params, std::vector<FunnelExclusi
   if (exclusions_.size() > 32) throw Error(sqlstate::kProgramLimit, "a funnel has at most 32 exclusions");
   for (const auto& x : exclusions_)
     if (x.from_step < 1 || x.to_step > params_.nsteps || x.from_step >= x.to_step)
-      throw Error(sqlstate::kInvalidParameter, "an exclusion needs steps 1 <= from_step < to_step <= " +
-                                                   std::to_string(params_.nsteps));
+      throw Error(sqlstate::kInvalidParameter,
+                  "an exclusion needs steps 1 <= from_step < to_step <= " + std::to_string(params_.nsteps));
 }
 
 void FunnelReport::add_exclusion(uint32_t actor, int64_t ts, uint32_t exclusions) {

@@ -50,7 +50,8 @@ class FunnelReport {
   void add(uint32_t actor, int64_t ts, uint32_t steps, uint32_t exclusions) {
     if (exclusions) add_exclusion(actor, ts, exclusions);
     if (!funnel_keeps(steps, params_.modes)) return;
-    if (actor >= per_actor_.size()) per_actor_.resize(std::max({size_t(actor) + 1, per_actor_.size() * 2, size_t(4096)}));
+    if (actor >= per_actor_.size())
+      per_actor_.resize(std::max({size_t(actor) + 1, per_actor_.size() * 2, size_t(4096)}));
     per_actor_[actor]++;
     if (last_fill_ == kChunk) {
       chunks_.emplace_back(kChunk);
@@ -81,7 +82,7 @@ class FunnelReport {
   };
   static constexpr size_t kChunk = (size_t(2) << 20) / sizeof(Logged);  // one huge page
 
-  HugeArray<uint32_t> per_actor_;  // events of each actor
+  HugeArray<uint32_t> per_actor_;          // events of each actor
   std::vector<HugeArray<Logged>> chunks_;  // the events in arrival order
   size_t last_fill_ = kChunk;
   size_t events_ = 0;

@@ -1,3 +1,4 @@
+// Zero-filled arrays in huge pages or the malloc heap (see huge_array.h).
 #include "core/huge_array.h"
 
 #include <sys/mman.h>
@@ -24,7 +25,8 @@ void* huge_map(size_t bytes) {
   }
   // Huge pages back only 2 MB-aligned stretches: map 2 MB more, keep the aligned part.
   const size_t len = page_round(bytes);
-  char* raw = static_cast<char*>(mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  char* raw =
+      static_cast<char*>(mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   if (raw == MAP_FAILED) throw std::bad_alloc();
   char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kHugePage - 1) & ~uintptr_t(kHugePage - 1));
   if (p > raw) munmap(raw, size_t(p - raw));

@@ -1,9 +1,9 @@
 // Zero-filled arrays of trivially copyable values: from 2 MB on in their own anonymous mapping,
 // aligned to 2 MB and advised to use transparent huge pages; smaller ones from the malloc heap (calloc), whose
 // freed memory is reused already faulted in. Fresh 4 kB pages are dear: on the 2-core VM of
-// bench/, first touching 128 MB took 0.4-0.5 s in 4 kB pages and 0.01-0.2 s in huge pages. The report aggregates (src/analytics/reports.cc) touch a few
-// hundred MB per query at random: with 4 kB pages the page faults alone were ~17% of a funnel
-// (perf, bench/analytics), and a std::vector's doubling copies each byte again.
+// bench/, first touching 128 MB took 0.4-0.5 s in 4 kB pages and 0.01-0.2 s in huge pages. The report aggregates
+// (src/analytics/reports.cc) touch a few hundred MB per query at random: with 4 kB pages the page faults alone were
+// ~17% of a funnel (perf, bench/analytics), and a std::vector's doubling copies each byte again.
 #pragma once
 #include "core/no_postgres.h"
 

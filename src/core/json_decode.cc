@@ -1,3 +1,5 @@
+// JSON decoding with simdjson into EventBatch (see json_decode.h), and the JSON text
+// renderers the batch builder uses.
 #include "core/json_decode.h"
 
 #include <charconv>
@@ -34,7 +36,7 @@ struct JsonDecoder::Impl {
   // there is one, decodes again in precise mode, where the literals of the span being decoded
   // are matched to the numbers in document order.
   bool saw_zero_double = false;
-  size_t elements = 0;  // decoded so far by this decoder (paces interrupt checks)
+  size_t elements = 0;                                      // decoded so far by this decoder (paces interrupt checks)
   const std::vector<std::string_view>* literals = nullptr;  // precise mode: the span's number literals
   size_t lit_pos = 0;
 
@@ -147,7 +149,9 @@ Value JsonDecoder::Impl::scalar_value(EventBatch* out, dom::element el) {
     }
   }
   switch (el.type()) {
-    case dom::element_type::NULL_VALUE: v.kind = Kind::kNull; break;
+    case dom::element_type::NULL_VALUE:
+      v.kind = Kind::kNull;
+      break;
     case dom::element_type::BOOL:
       v.kind = Kind::kBool;
       v.b = bool(el.get_bool().value_unsafe());
@@ -397,13 +401,27 @@ void append_json_string(std::string* out, std::string_view s) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
       default:
         if (c < 0x20) {
           out->append("\\u00");
@@ -425,16 +443,28 @@ void append_double(std::string* out, double d) {
 
 static void append_value_json(std::string* out, const Event& ev, const Value& v) {
   switch (v.kind) {
-    case Kind::kNull: out->append("null"); break;
-    case Kind::kBool: out->append(v.b ? "true" : "false"); break;
-    case Kind::kInt: out->append(std::to_string(v.i)); break;
-    case Kind::kDouble:
-      if (v.underflow) out->append(v.text);
-      else append_double(out, v.d);
+    case Kind::kNull:
+      out->append("null");
       break;
-    case Kind::kString: append_json_string(out, v.text); break;
+    case Kind::kBool:
+      out->append(v.b ? "true" : "false");
+      break;
+    case Kind::kInt:
+      out->append(std::to_string(v.i));
+      break;
+    case Kind::kDouble:
+      if (v.underflow)
+        out->append(v.text);
+      else
+        append_double(out, v.d);
+      break;
+    case Kind::kString:
+      append_json_string(out, v.text);
+      break;
     case Kind::kArray:
-    case Kind::kObject: out->append(v.text); break;
+    case Kind::kObject:
+      out->append(v.text);
+      break;
     case Kind::kBytes: {  // as the bytea text form, "\\x..."
       static const char* hex = "0123456789abcdef";
       std::string h = "\\x";

@@ -10,8 +10,8 @@
 namespace pulse {
 
 struct JsonDecodeOptions {
-  bool envelope = false;          // elements are {"collection": ..., "properties": {...}}
-  bool envelope_auto = false;     // an object with exactly those two keys is an envelope
+  bool envelope = false;                // elements are {"collection": ..., "properties": {...}}
+  bool envelope_auto = false;           // an object with exactly those two keys is an envelope
   std::string_view default_collection;  // Event::collection when no envelope names one
   size_t max_event_bytes = 1 << 20;
   // Called every few hundred events (and may throw to abandon the decode): the pg layer checks

@@ -1,3 +1,4 @@
+// Identifier rules: project, collection and field names (see names.h).
 #include "core/names.h"
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Identifier rules shared by every ingestion door: project names, collection names and
-// event field names (DESIGN.md section 1 and 2).
+// event field names (docs/ingestion.md).
 #pragma once
 #include "core/no_postgres.h"
 
@@ -11,15 +11,15 @@ namespace pulse {
 constexpr size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1
 
 // Why a project or collection name given through the API is refused; empty when valid.
-// Rules: 1..63 bytes (projects: 1..56, room for the _writer / _reader roles) of [a-z0-9_] (caller lower-cases first), does not start with a digit,
-// not pg_*, and for projects not one of public, information_schema, pulse.
+// Rules: 1..63 bytes (projects: 1..56, room for the _writer / _reader roles) of [a-z0-9_] (caller lower-cases first),
+// does not start with a digit, not pg_*, and for projects not one of public, information_schema, pulse.
 std::string project_name_problem(std::string_view name);
 std::string collection_name_problem(std::string_view name);
 
 // ASCII lower-casing (names are compared byte-wise, never with the locale).
 std::string ascii_lower(std::string_view s);
 
-// Field-name normalisation of DESIGN.md section 2:
+// Field-name normalisation (docs/ingestion.md):
 //   camelCase -> snake_case ("userId" -> "user_id", "pageURL" -> "page_url",
 //   "HTTPServer" -> "http_server"), lower-case, every character outside [a-z0-9_] -> '_'
 //   (one '_' per UTF-8 code point), a leading digit gets a '_' prefix, more than 63 bytes ->

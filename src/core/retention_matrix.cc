@@ -1,8 +1,8 @@
+// The one-pass retention cohort matrix (see retention_matrix.h).
 #include "core/retention_matrix.h"
 
 #include <algorithm>
 #include <limits>
-
 
 namespace pulse {
 

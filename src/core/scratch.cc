@@ -1,3 +1,4 @@
+// Reused large byte buffers (see scratch.h).
 #include "core/scratch.h"
 
 #include <vector>

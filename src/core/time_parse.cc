@@ -1,3 +1,4 @@
+// Strict ISO-8601 parsing (see time_parse.h).
 #include "core/time_parse.h"
 
 #include <cmath>
@@ -14,9 +15,9 @@ constexpr int64_t kMicrosPerDay = 86400 * kMicrosPerSecond;
 constexpr int64_t days_from_civil(int64_t y, int m, int d) {
   y -= m <= 2 ? 1 : 0;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;                                   // [0, 399]
+  const int64_t yoe = y - era * 400;                                    // [0, 399]
   const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;  // [0, 365]
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           // [0, 146096]
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;            // [0, 146096]
   return era * 146097 + doe - 719468;
 }
 
@@ -24,10 +25,10 @@ constexpr int64_t days_from_civil(int64_t y, int m, int d) {
 void civil_from_days(int64_t z, int64_t* y, int* m, int* d) {
   z += 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;                                  // [0, 146096]
+  const int64_t doe = z - era * 146097;                                       // [0, 146096]
   const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);           // [0, 365]
-  const int64_t mp = (5 * doy + 2) / 153;                                // [0, 11]
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+  const int64_t mp = (5 * doy + 2) / 153;                                     // [0, 11]
   *d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
   *m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
   *y = yoe + era * 400 + (*m <= 2 ? 1 : 0);
@@ -65,8 +66,8 @@ inline int days_in_month(int y, int m) {
 // into days since the epoch.
 bool parse_date_prefix(std::string_view s, int64_t* days) {
   int y, m, d;
-  if (s.size() < 10 || !read_digits(s, 0, 4, &y) || s[4] != '-' || !read_digits(s, 5, 2, &m) ||
-      s[7] != '-' || !read_digits(s, 8, 2, &d)) {
+  if (s.size() < 10 || !read_digits(s, 0, 4, &y) || s[4] != '-' || !read_digits(s, 5, 2, &m) || s[7] != '-' ||
+      !read_digits(s, 8, 2, &d)) {
     return false;
   }
   if (y < 1 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m)) return false;
@@ -206,8 +207,7 @@ std::string format_timestamp_utc(int64_t micros_since_epoch) {
 bool epoch_millis_to_micros(double millis, int64_t* micros_since_epoch) {
   if (!std::isfinite(millis)) return false;
   // Reject on the double first so the conversions below are well defined.
-  if (millis < static_cast<double>(kMinMicros / 1000) ||
-      millis >= static_cast<double>((kMaxMicros + 1) / 1000)) {
+  if (millis < static_cast<double>(kMinMicros / 1000) || millis >= static_cast<double>((kMaxMicros + 1) / 1000)) {
     return false;
   }
   const double whole = std::floor(millis);

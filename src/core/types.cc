@@ -1,3 +1,5 @@
+// Column types: inference for new fields, check and COPY text of values for existing columns
+// (see types.h).
 #include "core/types.h"
 
 #include <cerrno>
@@ -10,7 +12,6 @@
 #include "core/time_parse.h"
 
 namespace pulse {
-
 
 ColumnType classify_pg_type(std::string_view name) {
   ColumnType t;
@@ -40,31 +41,58 @@ ColumnType classify_pg_type(std::string_view name) {
     joined = std::string(base.substr(0, paren)) + tail;
     base = joined;
   }
-  if (base == "text" || base == "name" || base == "citext") t.cls = TypeClass::kText;
+  if (base == "text" || base == "name" || base == "citext")
+    t.cls = TypeClass::kText;
   else if (base == "character varying" || base == "character") {
     t.cls = TypeClass::kText;
     t.max_chars = mod;
-  } else if (base == "double precision") t.cls = TypeClass::kDouble;
-  else if (base == "real") t.cls = TypeClass::kReal;
-  else if (base == "numeric") t.cls = TypeClass::kNumeric;
-  else if (base == "smallint") t.cls = TypeClass::kInt2;
-  else if (base == "integer") t.cls = TypeClass::kInt4;
-  else if (base == "bigint") t.cls = TypeClass::kInt8;
-  else if (base == "boolean") t.cls = TypeClass::kBool;
-  else if (base == "timestamp with time zone") t.cls = TypeClass::kTimestamptz;
-  else if (base == "timestamp without time zone") t.cls = TypeClass::kTimestamp;
-  else if (base == "date") t.cls = TypeClass::kDate;
-  else if (base == "jsonb" || base == "json") t.cls = TypeClass::kJson;
-  else if (base == "uuid") t.cls = TypeClass::kUuid;
-  else if (base == "bytea") t.cls = TypeClass::kBytea;
-  else t.cls = TypeClass::kOther;
+  } else if (base == "double precision")
+    t.cls = TypeClass::kDouble;
+  else if (base == "real")
+    t.cls = TypeClass::kReal;
+  else if (base == "numeric")
+    t.cls = TypeClass::kNumeric;
+  else if (base == "smallint")
+    t.cls = TypeClass::kInt2;
+  else if (base == "integer")
+    t.cls = TypeClass::kInt4;
+  else if (base == "bigint")
+    t.cls = TypeClass::kInt8;
+  else if (base == "boolean")
+    t.cls = TypeClass::kBool;
+  else if (base == "timestamp with time zone")
+    t.cls = TypeClass::kTimestamptz;
+  else if (base == "timestamp without time zone")
+    t.cls = TypeClass::kTimestamp;
+  else if (base == "date")
+    t.cls = TypeClass::kDate;
+  else if (base == "jsonb" || base == "json")
+    t.cls = TypeClass::kJson;
+  else if (base == "uuid")
+    t.cls = TypeClass::kUuid;
+  else if (base == "bytea")
+    t.cls = TypeClass::kBytea;
+  else
+    t.cls = TypeClass::kOther;
   return t;
 }
 
 static ColumnType make(TypeClass c, bool arr) {
-  static const char* names[] = {"text", "double precision", "real", "numeric", "smallint", "integer", "bigint",
-                                "boolean", "timestamp with time zone", "timestamp without time zone", "date",
-                                "jsonb", "uuid", "bytea", "text"};
+  static const char* names[] = {"text",
+                                "double precision",
+                                "real",
+                                "numeric",
+                                "smallint",
+                                "integer",
+                                "bigint",
+                                "boolean",
+                                "timestamp with time zone",
+                                "timestamp without time zone",
+                                "date",
+                                "jsonb",
+                                "uuid",
+                                "bytea",
+                                "text"};
   ColumnType t;
   t.cls = c;
   t.is_array = arr;
@@ -75,10 +103,13 @@ static ColumnType make(TypeClass c, bool arr) {
 // Scalar inference; kOther stands for "not a scalar" (arrays / objects).
 static std::optional<TypeClass> infer_scalar(const Value& v) {
   switch (v.kind) {
-    case Kind::kNull: return std::nullopt;
-    case Kind::kBool: return TypeClass::kBool;
+    case Kind::kNull:
+      return std::nullopt;
+    case Kind::kBool:
+      return TypeClass::kBool;
     case Kind::kInt:
-    case Kind::kDouble: return TypeClass::kDouble;
+    case Kind::kDouble:
+      return TypeClass::kDouble;
     case Kind::kString: {
       int64_t us;
       int32_t days;
@@ -86,7 +117,8 @@ static std::optional<TypeClass> infer_scalar(const Value& v) {
       if (v.text.size() == 10 && parse_iso_date(v.text, &days)) return TypeClass::kDate;
       return TypeClass::kText;
     }
-    default: return TypeClass::kOther;
+    default:
+      return TypeClass::kOther;
   }
 }
 
@@ -102,9 +134,9 @@ std::optional<ColumnType> infer_type(const Event& ev, const Value& v) {
     if (!common) {
       common = c;
     } else if (*common != *c) {
-      bool both_textual = (*common == TypeClass::kText || *common == TypeClass::kDate ||
-                           *common == TypeClass::kTimestamptz) &&
-                          (*c == TypeClass::kText || *c == TypeClass::kDate || *c == TypeClass::kTimestamptz);
+      bool both_textual =
+          (*common == TypeClass::kText || *common == TypeClass::kDate || *common == TypeClass::kTimestamptz) &&
+          (*c == TypeClass::kText || *c == TypeClass::kDate || *c == TypeClass::kTimestamptz);
       if (!both_textual) return make(TypeClass::kJson, false);
       common = TypeClass::kText;
     }
@@ -119,11 +151,20 @@ void append_copy_escaped(std::string* out, std::string_view s) {
     char c = s[k];
     const char* rep = nullptr;
     switch (c) {
-      case '\\': rep = "\\\\"; break;
-      case '\n': rep = "\\n"; break;
-      case '\r': rep = "\\r"; break;
-      case '\t': rep = "\\t"; break;
-      default: continue;
+      case '\\':
+        rep = "\\\\";
+        break;
+      case '\n':
+        rep = "\\n";
+        break;
+      case '\r':
+        rep = "\\r";
+        break;
+      case '\t':
+        rep = "\\t";
+        break;
+      default:
+        continue;
     }
     out->append(s.data() + start, k - start);
     out->append(rep);
@@ -135,14 +176,19 @@ void append_copy_escaped(std::string* out, std::string_view s) {
 std::string value_json(const Event& ev, const Value& v) {
   std::string s;
   switch (v.kind) {
-    case Kind::kNull: return "null";
-    case Kind::kBool: return v.b ? "true" : "false";
-    case Kind::kInt: return std::to_string(v.i);
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return v.b ? "true" : "false";
+    case Kind::kInt:
+      return std::to_string(v.i);
     case Kind::kDouble:
       if (v.underflow) return std::string(v.text);
       append_double(&s, v.d);
       return s;
-    case Kind::kString: append_json_string(&s, v.text); return s;
+    case Kind::kString:
+      append_json_string(&s, v.text);
+      return s;
     case Kind::kBytes: {
       Event one;
       one.fields.push_back(Field{"v", "v", 0, -1});
@@ -150,7 +196,9 @@ std::string value_json(const Event& ev, const Value& v) {
       std::string j = event_to_json(one);  // {"v":"\\x.."}
       return j.substr(5, j.size() - 6);
     }
-    default: (void)ev; return std::string(v.text);
+    default:
+      (void)ev;
+      return std::string(v.text);
   }
 }
 
@@ -220,9 +268,16 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
       std::string_view s;
       std::string tmp;
       switch (v.kind) {
-        case Kind::kString: s = v.text; break;
-        case Kind::kBool: s = v.b ? "true" : "false"; break;
-        case Kind::kInt: tmp = std::to_string(v.i); s = tmp; break;
+        case Kind::kString:
+          s = v.text;
+          break;
+        case Kind::kBool:
+          s = v.b ? "true" : "false";
+          break;
+        case Kind::kInt:
+          tmp = std::to_string(v.i);
+          s = tmp;
+          break;
         case Kind::kDouble:
           if (v.underflow) {
             s = v.text;
@@ -231,7 +286,9 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
             s = tmp;
           }
           break;
-        default: s = v.text; break;
+        default:
+          s = v.text;
+          break;
       }
       if (t.max_chars >= 0 && utf8_chars(s) > size_t(t.max_chars))
         return "longer than " + std::to_string(t.max_chars) + " characters";
@@ -251,12 +308,20 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
       if (in_array) return "arrays of json are not supported";
       std::string s;
       switch (v.kind) {
-        case Kind::kString: append_json_string(&s, v.text); break;
-        case Kind::kBool: s = v.b ? "true" : "false"; break;
-        case Kind::kInt: s = std::to_string(v.i); break;
+        case Kind::kString:
+          append_json_string(&s, v.text);
+          break;
+        case Kind::kBool:
+          s = v.b ? "true" : "false";
+          break;
+        case Kind::kInt:
+          s = std::to_string(v.i);
+          break;
         case Kind::kDouble:
-          if (v.underflow) s = std::string(v.text);
-          else append_double(&s, v.d);
+          if (v.underflow)
+            s = std::string(v.text);
+          else
+            append_double(&s, v.d);
           break;
         default:
           if (has_escaped_nul(v.text)) return "contains a NUL character, which jsonb cannot store";
@@ -283,7 +348,8 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
           // what float8in / float4in refuse: overflow, and underflow to zero
           std::string tmp(v.text);
           errno = 0;
-          double d = t.cls == TypeClass::kReal ? double(std::strtof(tmp.c_str(), nullptr)) : std::strtod(tmp.c_str(), nullptr);
+          double d =
+              t.cls == TypeClass::kReal ? double(std::strtof(tmp.c_str(), nullptr)) : std::strtod(tmp.c_str(), nullptr);
           if (std::isinf(d) || (errno == ERANGE && d == 0)) return "out of range for type " + t.pg_name;
         }
         out->append(v.text);
@@ -300,8 +366,7 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
       int64_t x;
       if (v.kind == Kind::kInt) {
         x = v.i;
-      } else if (v.kind == Kind::kDouble && !v.underflow && std::trunc(v.d) == v.d && v.d >= -9.2e18 &&
-                 v.d <= 9.2e18) {
+      } else if (v.kind == Kind::kDouble && !v.underflow && std::trunc(v.d) == v.d && v.d >= -9.2e18 && v.d <= 9.2e18) {
         x = int64_t(v.d);
       } else if (v.kind == Kind::kString && is_number_text(v.text, true)) {
         std::string_view d = v.text;
@@ -376,7 +441,8 @@ std::string append_copy_value(std::string* out, const Event& ev, const Value& v,
   if (!t.is_array && (t.cls == TypeClass::kText || t.cls == TypeClass::kOther) && v.kind == Kind::kString &&
       t.max_chars < 0) {
     // the common case, straight into the COPY buffer
-    if (v.text.find('\0') != std::string_view::npos) return "contains a NUL character, which Postgres text cannot store";
+    if (v.text.find('\0') != std::string_view::npos)
+      return "contains a NUL character, which Postgres text cannot store";
     append_copy_escaped(out, v.text);
     return {};
   }

@@ -1,5 +1,5 @@
 // Column types as pg_pulse sees them: inference for new fields and the check/format of a
-// value bound for an existing column (DESIGN.md section 2: the existing type always wins).
+// value bound for an existing column (docs/ingestion.md: the existing type always wins).
 #pragma once
 #include "core/no_postgres.h"
 
@@ -13,8 +13,20 @@
 namespace pulse {
 
 enum class TypeClass : uint8_t {
-  kText, kDouble, kReal, kNumeric, kInt2, kInt4, kInt8, kBool,
-  kTimestamptz, kTimestamp, kDate, kJson, kUuid, kBytea,
+  kText,
+  kDouble,
+  kReal,
+  kNumeric,
+  kInt2,
+  kInt4,
+  kInt8,
+  kBool,
+  kTimestamptz,
+  kTimestamp,
+  kDate,
+  kJson,
+  kUuid,
+  kBytea,
   kOther,  // any other type: values are passed as text and checked by Postgres itself
 };
 
@@ -29,7 +41,7 @@ struct ColumnType {
 // zone", "text[]", "public.hll") into a ColumnType.
 ColumnType classify_pg_type(std::string_view format_type_name);
 
-// The column type a new field gets from its first informative value (DESIGN.md section 2);
+// The column type a new field gets from its first informative value (docs/ingestion.md);
 // nullopt for null (no column yet).
 std::optional<ColumnType> infer_type(const Event& ev, const Value& v);
 

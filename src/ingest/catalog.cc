@@ -1,4 +1,8 @@
+// Projects and collections as Postgres objects (see catalog.h): privilege checks, collection
+// tables, their shape, columns added under pulse.ddl_lock_timeout.
 #include "ingest/catalog.h"
+
+#include "views/views.h"
 
 #include "core/names.h"
 #include "pg/faults.h"
@@ -55,8 +59,7 @@ void check_project_writer(const std::string& project) {
   if (!ok) {
     char* who = nullptr;
     pg::call([&] { who = GetUserNameFromId(GetOuterUserId(), false); });
-    throw Error(sqlstate::kInsufficientPrivilege,
-                "permission denied to write project \"" + project + "\"",
+    throw Error(sqlstate::kInsufficientPrivilege, "permission denied to write project \"" + project + "\"",
                 "Role \"" + std::string(who) + "\" is not a member of \"" + role + "\".",
                 "GRANT " + role + " TO " + std::string(who) + ";");
   }
@@ -100,10 +103,9 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
     pg::spi_exec("GRANT SELECT ON " + t + " TO " + reader);
     // descriptions for psql's \d+ and BI tools
     pg::spi_exec("SELECT pulse._describe_collection($1, $2)", {Arg::text(project), Arg::text(collection)});
-    // UPDATE / DELETE / TRUNCATE force the collection's views to rebuild (src/views); created
-    // here so that creating a view never has to lock the collection
-    pg::spi_exec("CREATE TRIGGER _pulse_views_invalidate AFTER UPDATE OR DELETE OR TRUNCATE ON " + t +
-                 " FOR EACH STATEMENT EXECUTE FUNCTION pulse._views_invalidate()");
+    // UPDATE / DELETE / TRUNCATE force the collection's views to rebuild (src/views); made here
+    // so that creating a view never has to lock the collection
+    views::ensure_invalidation_trigger(project, collection);
     pg::spi_exec(
         "INSERT INTO pulse.collection_registry(project, name, dedup) VALUES ($1, $2, $3)"
         " ON CONFLICT (project, name) DO UPDATE SET dedup = EXCLUDED.dedup",
@@ -167,8 +169,7 @@ static void backoff(int ms) {
   });
 }
 
-int add_columns(const std::string& project, const std::string& collection, Oid relid,
-                const std::vector<Column>& cols) {
+int add_columns(const std::string& project, const std::string& collection, Oid relid, const std::vector<Column>& cols) {
   if (cols.empty()) return 0;
   size_t before = read_shape(relid).columns().size();
   for (auto& c : cols) pg::call([&] { pg::fail_column_point(c.name.c_str()); });
@@ -187,10 +188,10 @@ int add_columns(const std::string& project, const std::string& collection, Oid r
         int nest = 0;
         pg::call([&] {
           nest = NewGUCNestLevel();
-          (void)set_config_option("lock_timeout", timeout.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                                  true, 0, false);
-          (void)set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                                  true, 0, false);
+          (void)set_config_option("lock_timeout", timeout.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                                  false);
+          (void)set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                                  0, false);
         });
         pg::spi_exec(sql);
         pg::call([&] { AtEOXact_GUC(true, nest); });
@@ -200,8 +201,7 @@ int add_columns(const std::string& project, const std::string& collection, Oid r
       if (e.sqlerrcode() != ERRCODE_LOCK_NOT_AVAILABLE && e.sqlerrcode() != ERRCODE_T_R_DEADLOCK_DETECTED) throw;
       if (attempt >= attempts)
         throw Error(sqlstate::kLockNotAvailable,
-                    "could not add columns to collection \"" + project + "." + collection +
-                        "\": lock not available",
+                    "could not add columns to collection \"" + project + "." + collection + "\": lock not available",
                     "Each of " + std::to_string(attempts) + " attempts waited pulse.ddl_lock_timeout (" + timeout +
                         ") for a lock that another transaction holds on the table. Nothing of this call was stored.",
                     "Retry the call, end the long-running transaction (see pg_locks / pg_stat_activity), or raise "

@@ -35,7 +35,6 @@ TableShape read_shape(Oid relid);
 // ALTER TABLE ... ADD COLUMN IF NOT EXISTS for each column, retried on lock timeouts
 // (pulse.ddl_lock_timeout per attempt, pulse.ddl_retries attempts); raises 55P03 with a hint
 // when the lock never comes. Returns how many columns were really added.
-int add_columns(const std::string& project, const std::string& collection, Oid relid,
-                const std::vector<Column>& cols);
+int add_columns(const std::string& project, const std::string& collection, Oid relid, const std::vector<Column>& cols);
 
 }  // namespace pulse::ingest

@@ -67,10 +67,6 @@ JsonDecodeOptions decode_options(bool envelope) {
 }
 
 }  // namespace
-}  // namespace pulse::ingest
-
-using namespace pulse;
-using namespace pulse::ingest;
 
 // pulse.collect(project, collection, event jsonb) -> pulse.ingest_result
 PULSE_SQL_FUNCTION(pulse_collect) {
@@ -140,15 +136,18 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
   if (pg::spi_value("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                     " WHERE n.nspname = $1 AND c.relname = $2",
                     {Arg::text(project), Arg::text(collection)}))
-    throw Error("42P07", "collection \"" + project + "." + collection + "\" already exists", "",
+    throw Error(sqlstate::kDuplicateTable, "collection \"" + project + "." + collection + "\" already exists", "",
                 "New fields are added automatically when events carry them.");
   if (!pg::spi_value("SELECT 1 WHERE jsonb_typeof($1::jsonb) = 'object'", {Arg::text(fields_json)}))
     throw Error(sqlstate::kInvalidParameter, "fields must be a JSON object of field name to type name",
                 "Got: " + fields_json, "Example: '{\"price\": \"numeric\", \"sku\": \"text\"}'");
-  auto names = pg::spi_column("SELECT key FROM jsonb_each($1::jsonb) WITH ORDINALITY AS e(key, value, ordinality) ORDER BY ordinality", {Arg::text(fields_json)});
-  auto types = pg::spi_column("SELECT CASE jsonb_typeof(value) WHEN 'string' THEN value #>> '{}' END"
-                              " FROM jsonb_each($1::jsonb) WITH ORDINALITY AS e(key, value, ordinality) ORDER BY ordinality",
-                              {Arg::text(fields_json)});
+  auto names = pg::spi_column(
+      "SELECT key FROM jsonb_each($1::jsonb) WITH ORDINALITY AS e(key, value, ordinality) ORDER BY ordinality",
+      {Arg::text(fields_json)});
+  auto types = pg::spi_column(
+      "SELECT CASE jsonb_typeof(value) WHEN 'string' THEN value #>> '{}' END"
+      " FROM jsonb_each($1::jsonb) WITH ORDINALITY AS e(key, value, ordinality) ORDER BY ordinality",
+      {Arg::text(fields_json)});
   std::vector<Column> cols;
   for (size_t k = 0; k < names.size(); k++) {
     std::string raw = *names[k];
@@ -213,10 +212,11 @@ PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
     args.push_back(a);
     where += " AND id = ANY($" + std::to_string(args.size()) + ")";
   }
-  uint64_t n = pg::spi_exec("DELETE FROM pulse.dead_letters WHERE id IN (SELECT id FROM pulse.dead_letters WHERE " +
-                                where + " ORDER BY id FOR UPDATE SKIP LOCKED)"
-                                " RETURNING id, coalesce(collection, ''), convert_from(payload, 'UTF8'), source",
-                            args);
+  uint64_t n =
+      pg::spi_exec("DELETE FROM pulse.dead_letters WHERE id IN (SELECT id FROM pulse.dead_letters WHERE " + where +
+                       " ORDER BY id FOR UPDATE SKIP LOCKED)"
+                       " RETURNING id, coalesce(collection, ''), convert_from(payload, 'UTF8'), source",
+                   args);
   struct Item {
     std::string id, collection, payload, source;
   };
@@ -228,9 +228,11 @@ PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
     });
     items.push_back(Item{v[0], v[1] ? v[1] : "", v[2] ? v[2] : "", v[3] ? v[3] : ""});
   }
-  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return std::stoll(a.id) < std::stoll(b.id); });
+  std::sort(items.begin(), items.end(),
+            [](const Item& a, const Item& b) { return std::stoll(a.id) < std::stoll(b.id); });
   IngestCounts counts;
-  pg::Progress progress("replay_dead_letters", project, PG_ARGISNULL(1) ? std::string() : ascii_lower(text_arg(fcinfo, 1)));
+  pg::Progress progress("replay_dead_letters", project,
+                        PG_ARGISNULL(1) ? std::string() : ascii_lower(text_arg(fcinfo, 1)));
   int64_t done = 0;
   for (auto& it : items) {
     progress.phase("replaying", done++, int64_t(items.size()), "dead letters");
@@ -260,6 +262,20 @@ PULSE_SQL_FUNCTION(pulse_name_problem) {
 // which a SECURITY DEFINER function cannot see through current_user).
 PULSE_SQL_FUNCTION(pulse_caller) {
   Datum d = 0;
-  pg::call([&] { d = CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)); d = DirectFunctionCall1(namein, d); });
+  pg::call([&] {
+    d = CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false));
+    d = DirectFunctionCall1(namein, d);
+  });
   return d;
 }
+
+// pulse._require_writer(project): the caller's write check, for the SQL-language functions.
+PULSE_SQL_FUNCTION(pulse_require_writer) {
+  std::string project = ascii_lower(pg::require_text(fcinfo, 0, "project"));
+  pg::spi_connect();
+  check_project_writer(project);
+  pg::spi_finish();
+  PG_RETURN_VOID();
+}
+
+}  // namespace pulse::ingest

@@ -1,3 +1,4 @@
+// Collection upkeep by the database's scheduler (see maintenance.h): BRIN summaries.
 #include "ingest/maintenance.h"
 
 #include <map>

@@ -170,10 +170,6 @@ void note_ingest(const std::string& project, const std::string& collection, int6
   pending->push_back(p);
 }
 
-}  // namespace pulse::ingest
-
-using namespace pulse;
-
 namespace {
 
 void require_metrics() {
@@ -246,3 +242,5 @@ PULSE_SQL_FUNCTION(pulse_metrics_reset) {
   });
   PG_RETURN_VOID();
 }
+
+}  // namespace pulse::ingest

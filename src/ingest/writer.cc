@@ -1,3 +1,5 @@
+// The batch writer (see writer.h): COPY through Postgres' own machinery, salvage of refused
+// values into rejected_fields, per-collection subtransactions, dead letters.
 #include "ingest/writer.h"
 
 #include "ingest/metrics.h"
@@ -222,7 +224,8 @@ uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to,
 std::string now_copy_text() {
   char* s = nullptr;
   pg::call([&] {
-    s = DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())));
+    s = DatumGetCString(
+        DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())));
   });
   return std::string(s);
 }
@@ -232,8 +235,10 @@ std::string without_nul(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
-    if (c) out.push_back(c);
-    else out.append("\\u0000");
+    if (c)
+      out.push_back(c);
+    else
+      out.append("\\u0000");
   }
   return out;
 }
@@ -293,8 +298,7 @@ struct GroupContext {
 };
 
 // The dead letter of one event of the batch.
-void dead_event(const GroupContext& g, DeadLetters* dl, const std::string& coll, uint32_t k,
-                const std::string& error) {
+void dead_event(const GroupContext& g, DeadLetters* dl, const std::string& coll, uint32_t k, const std::string& error) {
   const Event& ev = g.batch.events[k];
   dl->add(coll, event_to_json(ev), error, ev.source.empty() ? g.source : std::string(ev.source));
 }
@@ -328,9 +332,9 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   if (info.dedup) {
     std::vector<std::string> ids = collect_event_ids(batch, events);
     if (!ids.empty()) {
-      auto found = pg::spi_column("SELECT _id FROM " + pg::quote_ident(project) + "." + pg::quote_ident(coll) +
-                                      " WHERE _id = ANY($1)",
-                                  {Arg::text_array(ids)});
+      auto found = pg::spi_column(
+          "SELECT _id FROM " + pg::quote_ident(project) + "." + pg::quote_ident(coll) + " WHERE _id = ANY($1)",
+          {Arg::text_array(ids)});
       for (auto& f : found)
         if (f) existing.insert(*f);
     }

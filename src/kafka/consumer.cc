@@ -340,7 +340,8 @@ bool Worker::stop_requested() {
 void Worker::flush_notes() {
   for (auto& l : pending_logs_)
     pg::call([&] {
-      elog(LOG, "pg_pulse kafka: project %s subscription %lld: %s", sub_.project.c_str(), (long long)sub_.id, l.c_str());
+      elog(LOG, "pg_pulse kafka: project %s subscription %lld: %s", sub_.project.c_str(), (long long)sub_.id,
+           l.c_str());
     });
   pending_logs_.clear();
   if (!pending_error_.empty()) {
@@ -462,8 +463,8 @@ void Worker::isolate(const std::vector<size_t>& idx, size_t from, size_t to, ing
       std::string src = "kafka:" + topic + "/" + std::to_string(m->partition) + "/" + std::to_string(m->offset);
       std::string why = pg::clip_message(e.what());
       ingest::record_dead_letter(sub_.project, sub_.collection,
-                                 std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0),
-                                 why, src);
+                                 std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0), why,
+                                 src);
       counts->dead_lettered++;
       return;
     }
@@ -482,63 +483,65 @@ void Worker::isolate(const std::vector<size_t>& idx, size_t from, size_t to, ing
 // Returns the messages it accounted for (those below the stored offsets are skipped).
 int64_t Worker::process(bool isolating) {
   int64_t done = 0;
-  pg::in_transaction(isolating ? "pg_pulse kafka: ingesting a batch, isolating a failure"
-                               : "pg_pulse kafka: ingesting a batch",
-                     [&] {
-    pg::call([] { pg::pause_point("kafka"); });
-    // Lock this batch's partitions and learn their stored offsets.
-    std::vector<std::string> topics, partitions;
-    std::map<PartitionKey, int64_t> next;
-    for (auto& m : msgs_) {
-      PartitionKey key{rd_kafka_topic_name(m->rkt), int(m->partition)};
-      if (next.emplace(key, -1).second) {
-        topics.push_back(key.first);
-        partitions.push_back(std::to_string(key.second));
-      }
-    }
-    pg::spi_exec(
-        "INSERT INTO pulse.kafka_offsets(subscription_id, topic, partition, next_offset)"
-        " SELECT $1, t, p::int, 0 FROM unnest($2::text[], $3::text[]) AS u(t, p) ON CONFLICT DO NOTHING",
-        {Arg::int8(sub_.id), Arg::text_array(topics), Arg::text_array(partitions)});
-    std::map<PartitionKey, int64_t> stored = read_stored_offsets(sub_.id, topics, partitions, true);
-    std::vector<size_t> idx;  // the messages not stored yet
-    std::map<PartitionKey, uint32_t> counts;
-    for (size_t k = 0; k < msgs_.size(); k++) {
-      const rd_kafka_message_t* m = msgs_[k].get();
-      PartitionKey key{rd_kafka_topic_name(m->rkt), int(m->partition)};
-      if (m->offset < stored[key]) continue;  // already stored by someone else: never twice
-      next[key] = std::max(next[key], int64_t(m->offset) + 1);
-      counts[key]++;
-      idx.push_back(k);
-    }
-    ingest::IngestCounts c;
-    if (isolating) isolate(idx, 0, idx.size(), &c);
-    else ingest_range(idx, 0, idx.size(), &c);
-    std::vector<std::string> ut, up, uo;
-    for (auto& [key, off] : next) {
-      if (off < 0) continue;
-      ut.push_back(key.first);
-      up.push_back(std::to_string(key.second));
-      uo.push_back(std::to_string(off));
-    }
-    if (!ut.empty())
-      pg::spi_exec(
-          "UPDATE pulse.kafka_offsets o SET next_offset = u.o::bigint, updated_at = pg_catalog.now()"
-          " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, p, o)"
-          " WHERE o.subscription_id = $1 AND o.topic = u.t AND o.partition = u.p::int",
-          {Arg::int8(sub_.id), Arg::text_array(ut), Arg::text_array(up), Arg::text_array(uo)});
-    // status (shared memory) once the transaction is sure to commit is good enough for a gauge
-    TimestampTz now = GetCurrentTimestamp();
-    for (auto& [key, off] : next) {
-      if (off < 0) continue;
-      note_progress(slot_, key.first.c_str(), key.second, off, counts[key], now);
-      int64_t lo = -1, hi = -1;  // the broker's high watermark as of the batch's last fetch
-      if (rd_kafka_get_watermark_offsets(rk_, key.first.c_str(), key.second, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-          hi >= 0)
-        note_high_watermark(slot_, key.first.c_str(), key.second, std::max<int64_t>(hi, off), now);
-    }
-    done = int64_t(idx.size());
-  });
+  pg::in_transaction(
+      isolating ? "pg_pulse kafka: ingesting a batch, isolating a failure" : "pg_pulse kafka: ingesting a batch", [&] {
+        pg::call([] { pg::pause_point("kafka"); });
+        // Lock this batch's partitions and learn their stored offsets.
+        std::vector<std::string> topics, partitions;
+        std::map<PartitionKey, int64_t> next;
+        for (auto& m : msgs_) {
+          PartitionKey key{rd_kafka_topic_name(m->rkt), int(m->partition)};
+          if (next.emplace(key, -1).second) {
+            topics.push_back(key.first);
+            partitions.push_back(std::to_string(key.second));
+          }
+        }
+        pg::spi_exec(
+            "INSERT INTO pulse.kafka_offsets(subscription_id, topic, partition, next_offset)"
+            " SELECT $1, t, p::int, 0 FROM unnest($2::text[], $3::text[]) AS u(t, p) ON CONFLICT DO NOTHING",
+            {Arg::int8(sub_.id), Arg::text_array(topics), Arg::text_array(partitions)});
+        std::map<PartitionKey, int64_t> stored = read_stored_offsets(sub_.id, topics, partitions, true);
+        std::vector<size_t> idx;  // the messages not stored yet
+        std::map<PartitionKey, uint32_t> counts;
+        for (size_t k = 0; k < msgs_.size(); k++) {
+          const rd_kafka_message_t* m = msgs_[k].get();
+          PartitionKey key{rd_kafka_topic_name(m->rkt), int(m->partition)};
+          if (m->offset < stored[key]) continue;  // already stored by someone else: never twice
+          next[key] = std::max(next[key], int64_t(m->offset) + 1);
+          counts[key]++;
+          idx.push_back(k);
+        }
+        ingest::IngestCounts c;
+        if (isolating)
+          isolate(idx, 0, idx.size(), &c);
+        else
+          ingest_range(idx, 0, idx.size(), &c);
+        std::vector<std::string> ut, up, uo;
+        for (auto& [key, off] : next) {
+          if (off < 0) continue;
+          ut.push_back(key.first);
+          up.push_back(std::to_string(key.second));
+          uo.push_back(std::to_string(off));
+        }
+        if (!ut.empty())
+          pg::spi_exec(
+              "UPDATE pulse.kafka_offsets o SET next_offset = u.o::bigint, updated_at = pg_catalog.now()"
+              " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, p, o)"
+              " WHERE o.subscription_id = $1 AND o.topic = u.t AND o.partition = u.p::int",
+              {Arg::int8(sub_.id), Arg::text_array(ut), Arg::text_array(up), Arg::text_array(uo)});
+        // status (shared memory) once the transaction is sure to commit is good enough for a gauge
+        TimestampTz now = GetCurrentTimestamp();
+        for (auto& [key, off] : next) {
+          if (off < 0) continue;
+          note_progress(slot_, key.first.c_str(), key.second, off, counts[key], now);
+          int64_t lo = -1, hi = -1;  // the broker's high watermark as of the batch's last fetch
+          if (rd_kafka_get_watermark_offsets(rk_, key.first.c_str(), key.second, &lo, &hi) ==
+                  RD_KAFKA_RESP_ERR_NO_ERROR &&
+              hi >= 0)
+            note_high_watermark(slot_, key.first.c_str(), key.second, std::max<int64_t>(hi, off), now);
+        }
+        done = int64_t(idx.size());
+      });
   return done;
 }
 
@@ -583,7 +586,8 @@ void Worker::commit_batch() {
           auto& v = last[{rd_kafka_topic_name(m->rkt), int(m->partition)}];
           v = std::max<int64_t>(v, m->offset + 1);
         }
-        for (auto& [key, off] : last) rd_kafka_topic_partition_list_add(offs, key.first.c_str(), key.second)->offset = off;
+        for (auto& [key, off] : last)
+          rd_kafka_topic_partition_list_add(offs, key.first.c_str(), key.second)->offset = off;
         rd_kafka_commit(rk_, offs, 1);
         rd_kafka_topic_partition_list_destroy(offs);
         msgs_.clear();
@@ -599,7 +603,7 @@ void Worker::commit_batch() {
         if (pg::is_abort_error(code) || isolating) {
           back_off(why.substr(0, 250));
           if (stop_requested()) return;  // the batch stays unstored: the next worker reads it again
-          break;  // retry the batch from the start
+          break;                         // retry the batch from the start
         }
         isolating = true;  // the batch failed as a whole: find the message that makes it fail
         note_state(slot_, "isolating a failed message");

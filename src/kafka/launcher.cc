@@ -1,3 +1,5 @@
+// The Kafka part of a database's scheduler (see launcher.h): workers started, restarted after a
+// backoff, stopped.
 #include "kafka/launcher.h"
 
 #include <string>
@@ -155,8 +157,8 @@ void Launcher::reconcile() {
     LWLockRelease(shared->lock);
     std::string name = "pg_pulse kafka " + wanted[want].project + " subscription " +
                        std::to_string(slot.subscription_id) + " worker " + std::to_string(slot.worker_index);
-    if (!pg::start_dynamic_worker("pulse_kafka_worker_main", Int32GetDatum(s), name.c_str(),
-                                  "pg_pulse kafka consumer", &handles_[s])) {
+    if (!pg::start_dynamic_worker("pulse_kafka_worker_main", Int32GetDatum(s), name.c_str(), "pg_pulse kafka consumer",
+                                  &handles_[s])) {
       LWLockAcquire(shared->lock, LW_EXCLUSIVE);
       snprintf(shared->slots[s].state, sizeof shared->slots[s].state, "waiting for a background worker slot");
       LWLockRelease(shared->lock);

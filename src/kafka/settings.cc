@@ -1,3 +1,4 @@
+// Kafka brokers and client settings checked against their owner's privileges (see settings.h).
 #include "kafka/settings.h"
 
 #include <librdkafka/rdkafka.h>

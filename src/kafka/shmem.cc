@@ -1,3 +1,4 @@
+// Shared state of the Kafka consumers (see shmem.h).
 #include "kafka/shmem.h"
 
 #include <algorithm>
@@ -47,9 +48,10 @@ void register_shmem() {
 
 void require_preload() {
   if (shared == nullptr)
-    throw Error(sqlstate::kObjectNotInPrerequisiteState, "pg_pulse is not loaded at server start",
-                "Kafka subscriptions are consumed by background workers, which exist only when the library is preloaded.",
-                "Add pg_pulse to shared_preload_libraries in postgresql.conf and restart the server.");
+    throw Error(
+        sqlstate::kObjectNotInPrerequisiteState, "pg_pulse is not loaded at server start",
+        "Kafka subscriptions are consumed by background workers, which exist only when the library is preloaded.",
+        "Add pg_pulse to shared_preload_libraries in postgresql.conf and restart the server.");
 }
 
 // The stat of topic/partition in slot (added when missing and there is room). Lock held.
@@ -86,8 +88,7 @@ void note_progress(WorkerSlot* slot, const char* topic, int32 partition, int64 n
   LWLockRelease(shared->lock);
 }
 
-void note_assignment(WorkerSlot* slot, int n, const char* const* topics, const int32* partitions,
-                     const int64* stored) {
+void note_assignment(WorkerSlot* slot, int n, const char* const* topics, const int32* partitions, const int64* stored) {
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   slot->nparts = 0;
   for (int k = 0; k < n; k++)
@@ -95,8 +96,7 @@ void note_assignment(WorkerSlot* slot, int n, const char* const* topics, const i
   LWLockRelease(shared->lock);
 }
 
-void note_high_watermark(WorkerSlot* slot, const char* topic, int32 partition, int64 high_watermark,
-                         TimestampTz now) {
+void note_high_watermark(WorkerSlot* slot, const char* topic, int32 partition, int64 high_watermark, TimestampTz now) {
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   if (PartitionStat* p = part_of(slot, topic, partition)) {
     p->high_watermark = high_watermark;

@@ -20,7 +20,7 @@ extern "C" {
 #include "utils/tuplestore.h"
 }
 
-using namespace pulse;
+namespace pulse::kafka {
 
 // pulse._kafka_require_preload(): raises 55000 with a hint when the workers cannot exist.
 PULSE_SQL_FUNCTION(pulse_kafka_require_preload) {
@@ -207,3 +207,5 @@ PULSE_SQL_FUNCTION(pulse_kafka_worker_status) {
   });
   return (Datum)0;
 }
+
+}  // namespace pulse::kafka

@@ -1,3 +1,4 @@
+// The background-worker skeleton (see bgworker.h).
 #include "pg/bgworker.h"
 
 #include "pg/spi.h"

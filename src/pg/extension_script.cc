@@ -13,8 +13,7 @@ extern "C" {
 #include "miscadmin.h"
 }
 
-using namespace pulse;
-
+namespace pulse::pg {
 namespace {
 
 // Switches the extension-script state off for its lifetime.
@@ -42,8 +41,7 @@ PULSE_SQL_FUNCTION(pulse_outside_extension_script) {
   std::string sql = pg::require_text(fcinfo, 0, "sql");
   Oid pulse_extension = InvalidOid;
   pg::call([&] { pulse_extension = get_extension_oid("pg_pulse", true); });
-  if (!creating_extension || !OidIsValid(pulse_extension) || CurrentExtensionObject != pulse_extension ||
-      !superuser())
+  if (!creating_extension || !OidIsValid(pulse_extension) || CurrentExtensionObject != pulse_extension || !superuser())
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
                 "pulse._outside_extension_script runs only inside pg_pulse's own extension scripts");
   OutsideExtensionScript outside;
@@ -52,3 +50,5 @@ PULSE_SQL_FUNCTION(pulse_outside_extension_script) {
   pg::spi_finish();
   PG_RETURN_VOID();
 }
+
+}  // namespace pulse::pg

@@ -1,3 +1,4 @@
+// Fault injection for tests (see faults.h): pause points, failing allocations.
 #include "pg/faults.h"
 
 #include <cstdlib>
@@ -34,8 +35,8 @@ void pause_point(const char* phase) {
 
 void fail_column_point(const char* column) {
   if (pulse_debug_fail_column && *pulse_debug_fail_column && strcmp(pulse_debug_fail_column, column) == 0)
-    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                    errmsg("pulse.debug_fail_column: adding column \"%s\" fails", column)));
+    ereport(ERROR,
+            (errcode(ERRCODE_INTERNAL_ERROR), errmsg("pulse.debug_fail_column: adding column \"%s\" fails", column)));
 }
 
 void decode_interrupt_check() {

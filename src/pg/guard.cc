@@ -27,9 +27,7 @@ void throw_current_pg_error(MemoryContext caller_context) {
     copied = true;
   }
   PG_CATCH();
-  {
-    MemoryContextSwitchTo(caller_context);
-  }
+  { MemoryContextSwitchTo(caller_context); }
   PG_END_TRY();
   FlushErrorState();
   if (!copied) throw std::bad_alloc();
@@ -98,7 +96,7 @@ Datum run_entry(FunctionCallInfo fcinfo, Datum (*impl)(FunctionCallInfo)) {
   // Postgres error while the C++ exception is alive.
   ErrorData* pg_error = nullptr;
   char state[6], message[kMaxMessageBytes + 1], detail[kMaxMessageBytes + 1], hint[kMaxMessageBytes + 1];
-  snprintf(state, sizeof state, "XX000");
+  snprintf(state, sizeof state, "%s", sqlstate::kInternal);
   message[0] = detail[0] = hint[0] = 0;
   arm_allocation_failure();
   try {
@@ -113,7 +111,7 @@ Datum run_entry(FunctionCallInfo fcinfo, Datum (*impl)(FunctionCallInfo)) {
     keep(detail, sizeof detail, e.detail);
     keep(hint, sizeof hint, e.hint);
   } catch (std::bad_alloc&) {
-    snprintf(state, sizeof state, "53200");
+    snprintf(state, sizeof state, "%s", sqlstate::kOutOfMemory);
     snprintf(message, sizeof message, "out of memory in pg_pulse");
   } catch (std::exception& e) {
     snprintf(message, sizeof message, "%s", e.what());

@@ -72,9 +72,7 @@ inline void call(F&& f) {
     drifted = error_context_stack != context;
   }
   PG_CATCH();
-  {
-    failed = true;
-  }
+  { failed = true; }
   PG_END_TRY();  // restores PG_exception_stack and error_context_stack on both paths
   if (failed) throw_current_pg_error(cxt);
   if (drifted) report_context_drift();
@@ -96,10 +94,10 @@ inline void check_interrupts() {
 
 }  // namespace pulse::pg
 
-#define PULSE_SQL_FUNCTION(name)                                            \
-  static Datum name##_impl(FunctionCallInfo fcinfo);                        \
-  extern "C" {                                                              \
-  PG_FUNCTION_INFO_V1(name);                                                \
+#define PULSE_SQL_FUNCTION(name)                                                                 \
+  static Datum name##_impl(FunctionCallInfo fcinfo);                                             \
+  extern "C" {                                                                                   \
+  PG_FUNCTION_INFO_V1(name);                                                                     \
   PGDLLEXPORT Datum name(PG_FUNCTION_ARGS) { return pulse::pg::run_entry(fcinfo, name##_impl); } \
-  }                                                                         \
+  }                                                                                              \
   static Datum name##_impl([[maybe_unused]] FunctionCallInfo fcinfo)

@@ -14,7 +14,8 @@ void record_job(const JobRecord& job) {
       " SELECT $1, coalesce($2, (SELECT project FROM pulse.kafka_subscriptions WHERE id = $8)), $3, $4,"
       " pg_catalog.clock_timestamp(), $5, $6, $7 WHERE $2 IS NOT NULL OR EXISTS"
       " (SELECT FROM pulse.kafka_subscriptions WHERE id = $8)",
-      {Arg::text(job.kind), job.project.empty() ? Arg::null_text() : Arg::text(job.project), Arg::text(job.object), Arg{TIMESTAMPTZOID, TimestampTzGetDatum(job.started_at), false},
+      {Arg::text(job.kind), job.project.empty() ? Arg::null_text() : Arg::text(job.project), Arg::text(job.object),
+       Arg{TIMESTAMPTZOID, TimestampTzGetDatum(job.started_at), false},
        job.rows >= 0 ? Arg::int8(job.rows) : Arg{INT8OID, 0, true}, Arg::text(job.succeeded ? "succeeded" : "failed"),
        job.error.empty() ? Arg::null_text() : Arg::text(clip_message(job.error)), Arg::int8(job.subscription_id)});
 }

@@ -15,13 +15,13 @@ extern "C" {
 namespace pulse::pg {
 
 struct JobRecord {
-  const char* kind;       // "refresh", "kafka batch", "kafka worker"
+  const char* kind;  // "refresh", "kafka batch", "kafka worker"
   std::string project;
-  std::string object;     // the view's name; the subscription's label
+  std::string object;  // the view's name; the subscription's label
   TimestampTz started_at;
-  int64_t rows = -1;      // -1: unknown (NULL)
+  int64_t rows = -1;  // -1: unknown (NULL)
   bool succeeded = true;
-  std::string error;      // cut to kMaxMessageBytes
+  std::string error;            // cut to kMaxMessageBytes
   int64_t subscription_id = 0;  // with project "": the project is this subscription's
 };
 

@@ -61,12 +61,11 @@ void _PG_init(void) {
                           "gone round for this long.",
                           &pulse_kafka_stall_after_ms, 30000, 1000, 86400000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL,
                           NULL);
-  DefineCustomIntVariable("pulse.job_history_retention",
-                          "How long pulse.job_history keeps what the background work did.",
-                          "Every view refresh, failed Kafka batch and failed Kafka worker is recorded; the "
-                          "scheduler deletes older records every 10 seconds. 0 records nothing.",
-                          &pulse_job_history_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL,
-                          NULL, NULL);
+  DefineCustomIntVariable(
+      "pulse.job_history_retention", "How long pulse.job_history keeps what the background work did.",
+      "Every view refresh, failed Kafka batch and failed Kafka worker is recorded; the "
+      "scheduler deletes older records every 10 seconds. 0 records nothing.",
+      &pulse_job_history_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
   DefineCustomStringVariable("pulse.debug_pause_at",
                              "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",
                              "Phases: decode, copy, salvage, refresh, replay, kafka. Empty (the default) is off.",

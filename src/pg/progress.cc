@@ -191,10 +191,6 @@ void progress_advance(int64_t done) {
   });
 }
 
-}  // namespace pulse::pg
-
-using namespace pulse;
-
 // pulse.progress_status(): the operations running now in this database, of the projects the
 // caller sees (readers of the project, pg_monitor, superusers).
 PULSE_SQL_FUNCTION(pulse_progress_status) {
@@ -241,3 +237,5 @@ PULSE_SQL_FUNCTION(pulse_progress_status) {
   }
   return (Datum)0;
 }
+
+}  // namespace pulse::pg

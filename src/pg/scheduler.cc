@@ -47,12 +47,12 @@ constexpr int kRecheckMs = 60 * 1000;  // a database without pg_pulse is looked 
 
 struct DatabaseSlot {
   Oid dboid;
-  pid_t pid;              // its scheduler (0: none running)
-  Latch* latch;           // the scheduler's
-  bool has_pulse;         // what the last scheduler found
-  TimestampTz next_check; // when the supervisor may start a scheduler there again
-  bool woken;             // pg_pulse asked for a scheduler there now (e.g. after CREATE EXTENSION)
-  int failures;           // schedulers that ended in error in a row (backoff)
+  pid_t pid;               // its scheduler (0: none running)
+  Latch* latch;            // the scheduler's
+  bool has_pulse;          // what the last scheduler found
+  TimestampTz next_check;  // when the supervisor may start a scheduler there again
+  bool woken;              // pg_pulse asked for a scheduler there now (e.g. after CREATE EXTENSION)
+  int failures;            // schedulers that ended in error in a row (backoff)
 };
 
 struct Shared {
@@ -216,7 +216,8 @@ std::string installed_version() {
 
 std::string database_name() {
   std::string name;
-  in_transaction("pg_pulse scheduler: naming its database", [&] { name = spi_value("SELECT current_database()").value_or(""); });
+  in_transaction("pg_pulse scheduler: naming its database",
+                 [&] { name = spi_value("SELECT current_database()").value_or(""); });
   return name;
 }
 
@@ -367,8 +368,10 @@ void utility_hook(PlannedStmt* pstmt, const char* query, bool read_only, Process
     default:
       break;
   }
-  if (prev_utility) prev_utility(pstmt, query, read_only, context, params, env, dest, qc);
-  else standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
+  if (prev_utility)
+    prev_utility(pstmt, query, read_only, context, params, env, dest, qc);
+  else
+    standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
 }
 
 }  // namespace
@@ -430,12 +433,8 @@ void wake_scheduler_at_commit() {
   wake_pending = true;
 }
 
-}  // namespace pulse::pg
-
-using namespace pulse::pg;
-
 // The supervisor: connected to no database; lists them every 10 s (or when woken).
-void pulse_supervisor_main(Datum) {
+void supervisor_main() {
   worker_init(InvalidOid, "pg_pulse supervisor");
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   shared->supervisor_pid = MyProcPid;
@@ -469,9 +468,8 @@ void pulse_supervisor_main(Datum) {
   }
 }
 
-// A scheduler: serves the database main_arg while pg_pulse is installed there.
-void pulse_scheduler_main(Datum main_arg) {
-  Oid dboid = DatumGetObjectId(main_arg);
+// A scheduler: serves the database dboid while pg_pulse is installed there.
+void scheduler_main(Oid dboid) {
   worker_init(dboid, "pg_pulse scheduler");
   char msg[512] = "";
   try {
@@ -500,3 +498,9 @@ void pulse_scheduler_main(Datum main_arg) {
   if (msg[0]) ereport(ERROR, (errmsg("pg_pulse scheduler: %s", msg)));
   proc_exit(0);
 }
+
+}  // namespace pulse::pg
+
+// The background workers' entry points (bgw_function_name).
+void pulse_supervisor_main(Datum) { pulse::pg::supervisor_main(); }
+void pulse_scheduler_main(Datum main_arg) { pulse::pg::scheduler_main(DatumGetObjectId(main_arg)); }

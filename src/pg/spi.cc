@@ -1,3 +1,4 @@
+// SPI through the guard (see spi.h).
 #include "pg/spi.h"
 
 extern "C" {
@@ -150,8 +151,10 @@ std::vector<std::optional<std::string>> spi_column(const std::string& sql, const
   for (uint64_t r = 0; r < n; r++) {
     char* v = nullptr;
     call([&] { v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1); });
-    if (v) out.emplace_back(std::string(v));
-    else out.emplace_back(std::nullopt);
+    if (v)
+      out.emplace_back(std::string(v));
+    else
+      out.emplace_back(std::nullopt);
   }
   return out;
 }

@@ -121,13 +121,38 @@ bool function_cb(Oid funcid, void* arg) {
 // exprType of the expression nodes that have one (the walker meets other nodes too).
 bool typed_expression(Node* n) {
   switch (nodeTag(n)) {
-    case T_Var: case T_Const: case T_Param: case T_Aggref: case T_WindowFunc: case T_FuncExpr:
-    case T_OpExpr: case T_DistinctExpr: case T_NullIfExpr: case T_ScalarArrayOpExpr:
-    case T_SubscriptingRef: case T_FieldSelect: case T_FieldStore: case T_RelabelType:
-    case T_CoerceViaIO: case T_ArrayCoerceExpr: case T_ConvertRowtypeExpr: case T_CollateExpr:
-    case T_CaseExpr: case T_ArrayExpr: case T_RowExpr: case T_CoalesceExpr: case T_MinMaxExpr:
-    case T_CoerceToDomain: case T_CoerceToDomainValue: case T_CaseTestExpr: case T_SetToDefault:
-    case T_GroupingFunc: case T_XmlExpr: case T_NullTest: case T_BooleanTest: case T_BoolExpr:
+    case T_Var:
+    case T_Const:
+    case T_Param:
+    case T_Aggref:
+    case T_WindowFunc:
+    case T_FuncExpr:
+    case T_OpExpr:
+    case T_DistinctExpr:
+    case T_NullIfExpr:
+    case T_ScalarArrayOpExpr:
+    case T_SubscriptingRef:
+    case T_FieldSelect:
+    case T_FieldStore:
+    case T_RelabelType:
+    case T_CoerceViaIO:
+    case T_ArrayCoerceExpr:
+    case T_ConvertRowtypeExpr:
+    case T_CollateExpr:
+    case T_CaseExpr:
+    case T_ArrayExpr:
+    case T_RowExpr:
+    case T_CoalesceExpr:
+    case T_MinMaxExpr:
+    case T_CoerceToDomain:
+    case T_CoerceToDomainValue:
+    case T_CaseTestExpr:
+    case T_SetToDefault:
+    case T_GroupingFunc:
+    case T_XmlExpr:
+    case T_NullTest:
+    case T_BooleanTest:
+    case T_BoolExpr:
       return true;
     default:
       return false;

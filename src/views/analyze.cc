@@ -41,8 +41,7 @@ void refuse(Ctx* c, const char* what) {
 }
 
 bool time_type(Oid t) {
-  return t == TIMESTAMPTZOID || t == TIMESTAMPOID || t == DATEOID || t == TIMEOID || t == TIMETZOID ||
-         t == INTERVALOID;
+  return t == TIMESTAMPTZOID || t == TIMESTAMPOID || t == DATEOID || t == TIMEOID || t == TIMETZOID || t == INTERVALOID;
 }
 
 // A stable function is accepted when its result depends only on the session's time zone
@@ -86,8 +85,7 @@ bool mutable_walker(Node* node, void* arg) {
   }
   if (IsA(node, Aggref)) return false;  // arguments are checked one by one by the caller
   if (check_functions_in_node(node, check_one_function, v)) {
-    char* msg = psprintf("the %s function %s",
-                         func_volatile(v->bad) == PROVOLATILE_VOLATILE ? "volatile" : "stable",
+    char* msg = psprintf("the %s function %s", func_volatile(v->bad) == PROVOLATILE_VOLATILE ? "volatile" : "stable",
                          format_procedure(v->bad));
     refuse(v->ctx, msg);
     return true;
@@ -158,14 +156,18 @@ void classify(Ctx* c, Aggref* ag, AggPlan* a, List* dpctx) {
   if (catalog && strcmp(name, "count") == 0) {
     a->kind = AggKind::kCount;
   } else if (catalog && strcmp(name, "sum") == 0) {
-    if (in == INT2OID || in == INT4OID) a->kind = AggKind::kSumInt8;
+    if (in == INT2OID || in == INT4OID)
+      a->kind = AggKind::kSumInt8;
     else if (in == INT8OID || in == NUMERICOID || in == FLOAT4OID || in == FLOAT8OID || in == INTERVALOID ||
              in == MONEYOID)
       a->kind = AggKind::kSum;
   } else if (catalog && strcmp(name, "avg") == 0) {
-    if (is_int(in) || in == NUMERICOID) a->kind = AggKind::kAvgNumeric;
-    else if (in == FLOAT4OID || in == FLOAT8OID) a->kind = AggKind::kAvgFloat;
-    else if (in == INTERVALOID) a->kind = AggKind::kAvgInterval;
+    if (is_int(in) || in == NUMERICOID)
+      a->kind = AggKind::kAvgNumeric;
+    else if (in == FLOAT4OID || in == FLOAT8OID)
+      a->kind = AggKind::kAvgFloat;
+    else if (in == INTERVALOID)
+      a->kind = AggKind::kAvgInterval;
   } else if (catalog && strcmp(name, "min") == 0) {
     a->kind = AggKind::kMin;
   } else if (catalog && strcmp(name, "max") == 0) {
@@ -174,16 +176,17 @@ void classify(Ctx* c, Aggref* ag, AggPlan* a, List* dpctx) {
     a->kind = AggKind::kBoolAnd;
   } else if (catalog && strcmp(name, "bool_or") == 0) {
     a->kind = AggKind::kBoolOr;
-  } else if (catalog && (strcmp(name, "stddev") == 0 || strcmp(name, "stddev_samp") == 0 ||
-                         strcmp(name, "stddev_pop") == 0 || strcmp(name, "variance") == 0 ||
-                         strcmp(name, "var_samp") == 0 || strcmp(name, "var_pop") == 0)) {
+  } else if (catalog &&
+             (strcmp(name, "stddev") == 0 || strcmp(name, "stddev_samp") == 0 || strcmp(name, "stddev_pop") == 0 ||
+              strcmp(name, "variance") == 0 || strcmp(name, "var_samp") == 0 || strcmp(name, "var_pop") == 0)) {
     const char* kind = strcmp(name, "stddev") == 0 ? "stddev_samp" : strcmp(name, "variance") == 0 ? "var_samp" : name;
     a->fn = pstrdup(kind);
-    if (in == FLOAT4OID || in == FLOAT8OID) a->kind = AggKind::kVarFloat;
-    else if (is_int(in) || in == NUMERICOID) a->kind = AggKind::kVarNumeric;
+    if (in == FLOAT4OID || in == FLOAT8OID)
+      a->kind = AggKind::kVarFloat;
+    else if (is_int(in) || in == NUMERICOID)
+      a->kind = AggKind::kVarNumeric;
   }
-  if (a->kind == AggKind::kNone)
-    refuse(c, psprintf("the aggregate %s", format_procedure(ag->aggfnoid)));
+  if (a->kind == AggKind::kNone) refuse(c, psprintf("the aggregate %s", format_procedure(ag->aggfnoid)));
 }
 
 struct Replace {
@@ -193,8 +196,8 @@ struct Replace {
   List* agg_vars;     // the Var standing for each of them
   Ctx* ctx;
   List* dpctx;
-  List* plans;        // AggPlan*
-  int next_attno;     // state table column of the next new aggregate
+  List* plans;     // AggPlan*
+  int next_attno;  // state table column of the next new aggregate
 };
 
 Node* replace_mutator(Node* node, void* arg) {
@@ -267,12 +270,16 @@ void analyze_query(const char* sql, Analysis* out) {
   if (q->groupingSets) refuse(&c, "GROUPING SETS / ROLLUP / CUBE");
   if (list_length(q->rtable) != 1 || list_length(q->jointree->fromlist) != 1 ||
       !IsA(linitial(q->jointree->fromlist), RangeTblRef)) {
-    refuse(&c, list_length(q->rtable) == 0 ? "a query without a collection in FROM" : "joins or more than one relation in FROM");
+    refuse(&c, list_length(q->rtable) == 0 ? "a query without a collection in FROM"
+                                           : "joins or more than one relation in FROM");
   } else {
     RangeTblEntry* rte = linitial_node(RangeTblEntry, q->rtable);
-    if (rte->rtekind == RTE_SUBQUERY) refuse(&c, "a subquery in FROM");
-    else if (rte->rtekind == RTE_FUNCTION) refuse(&c, "a function in FROM");
-    else if (rte->rtekind != RTE_RELATION || (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE))
+    if (rte->rtekind == RTE_SUBQUERY)
+      refuse(&c, "a subquery in FROM");
+    else if (rte->rtekind == RTE_FUNCTION)
+      refuse(&c, "a function in FROM");
+    else if (rte->rtekind != RTE_RELATION ||
+             (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE))
       refuse(&c, "a FROM item that is not a collection table");
     else {
       out->relid = rte->relid;

@@ -24,9 +24,9 @@ enum class AggKind {
   kMax,
   kBoolAnd,
   kBoolOr,
-  kVarFloat,     // stddev/variance family of float4/float8: float8[3] (N, Sx, Sxx) of float8_accum
-  kVarNumeric,   // stddev/variance family of integers / numeric: serialised NumericAggState
-  kHll,          // hll_add_agg / hll_union_agg (postgresql-hll)
+  kVarFloat,    // stddev/variance family of float4/float8: float8[3] (N, Sx, Sxx) of float8_accum
+  kVarNumeric,  // stddev/variance family of integers / numeric: serialised NumericAggState
+  kHll,         // hll_add_agg / hll_union_agg (postgresql-hll)
 };
 
 inline int state_columns(AggKind k) {
@@ -61,9 +61,9 @@ struct Analysis {
   char* relname = nullptr;
   char* nspname = nullptr;
   char* where_sql = nullptr;
-  List* groups = nullptr;    // GroupPlan*
-  List* aggs = nullptr;      // AggPlan*
-  List* outputs = nullptr;   // OutPlan*
+  List* groups = nullptr;   // GroupPlan*
+  List* aggs = nullptr;     // AggPlan*
+  List* outputs = nullptr;  // OutPlan*
   Node* having = nullptr;
 };
 

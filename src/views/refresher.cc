@@ -74,10 +74,10 @@ void refresh_due() {
     // one line per failed refresh: a view is retried after its refresh_every
     if (!project.empty())
       pg::call([&] {
-        ereport(WARNING, (errmsg("pg_pulse: refresh of view %s.%s failed: %.500s", project.c_str(), name.c_str(),
-                                 error.c_str()),
-                          errhint("pulse.views and pulse.job_history show the error; it is retried after the "
-                                  "view's refresh_every.")));
+        ereport(WARNING,
+                (errmsg("pg_pulse: refresh of view %s.%s failed: %.500s", project.c_str(), name.c_str(), error.c_str()),
+                 errhint("pulse.views and pulse.job_history show the error; it is retried after the "
+                         "view's refresh_every.")));
       });
   }
 }

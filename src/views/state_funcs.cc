@@ -66,10 +66,14 @@ extern "C" Datum pulse_numeric_state_final(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
   char* kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
   PGFunction fn = NULL;
-  if (strcmp(kind, "var_samp") == 0) fn = numeric_var_samp;
-  else if (strcmp(kind, "var_pop") == 0) fn = numeric_var_pop;
-  else if (strcmp(kind, "stddev_samp") == 0) fn = numeric_stddev_samp;
-  else if (strcmp(kind, "stddev_pop") == 0) fn = numeric_stddev_pop;
+  if (strcmp(kind, "var_samp") == 0)
+    fn = numeric_var_samp;
+  else if (strcmp(kind, "var_pop") == 0)
+    fn = numeric_var_pop;
+  else if (strcmp(kind, "stddev_samp") == 0)
+    fn = numeric_stddev_samp;
+  else if (strcmp(kind, "stddev_pop") == 0)
+    fn = numeric_stddev_pop;
   else
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown variance kind \"%s\"", kind)));
   AggState* agg = fake_agg_state();

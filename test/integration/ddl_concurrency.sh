@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Schema changes under concurrency (DESIGN.md section 2):
+# Schema changes under concurrency (docs/ingestion.md):
 #  1. two sessions add the same new field at the same time: both events are stored, one column;
 #  2. they disagree on its type: the loser re-reads the catalog and rejects its value (kept in
 #     pulse.rejected_fields), never errors or drops it;

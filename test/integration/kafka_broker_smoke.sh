@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Kafka test peer (test/kafka/mock_broker.c + test/kafka/lib.sh) works with real
-# clients over TCP on 127.0.0.1 (DESIGN.md section 3): kcat produce / consume, a broker
+# clients over TCP on 127.0.0.1 (docs/kafka.md): kcat produce / consume, a broker
 # outage and its end, binary messages, consumer groups (join, split, committed offsets).
 # Needs no Postgres.
 set -euo pipefail

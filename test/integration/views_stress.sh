@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Materialized views under load (DESIGN.md section 4): the delta of every refresh must be exact
+# Materialized views under load (docs/views.md): the delta of every refresh must be exact
 # while writers commit late, hold transactions open across refreshes, and write through
 # savepoints that are released or rolled back; rebuilds after an UPDATE and a DELETE must be
 # exact too.

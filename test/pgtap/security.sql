@@ -1,4 +1,4 @@
--- Privileges and injection safety of ingestion (DESIGN.md section 6).
+-- Privileges and injection safety of ingestion (docs/security.md).
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_pulse;
 BEGIN;
@@ -71,7 +71,7 @@ SELECT throws_ok($$SELECT * FROM tap_a.events$$, '42501', NULL, 'a stranger cann
 SELECT is((SELECT count(*)::int FROM pulse.dead_letters), 0, 'a stranger sees no dead letters');
 RESET ROLE;
 
--- views (DESIGN.md section 4 and 6)
+-- views (docs/views.md, docs/security.md)
 SELECT is(count(*)::int, 5, 'view functions are SECURITY DEFINER with search_path pinned')
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'pulse' AND p.proname IN ('create_view', 'refresh_view', 'drop_view', 'alter_view', '_view_watermark')

@@ -235,11 +235,10 @@ TEST(AvroFingerprint, NamedTypesAreFullNamesAfterTheirDefinition) {
       R"({"name":"in","type":{"name":"n.In","type":"record","fields":[{"name":"gg","type":"G"},)"
       R"({"name":"h","type":{"name":"n.H","type":"fixed","size":1}},{"name":"hh","type":"n.H"}]}}]})");
   // a dotted name sets the namespace of what it encloses
-  EXPECT_EQ(
-      form(R"({"type":"record","name":"p.q.R","namespace":"ignored","fields":[
+  EXPECT_EQ(form(R"({"type":"record","name":"p.q.R","namespace":"ignored","fields":[
                      {"name":"e","type":{"type":"enum","name":"E","symbols":["X"]}}]})"),
-      R"({"name":"p.q.R","type":"record","fields":[)"
-      R"({"name":"e","type":{"name":"p.q.E","type":"enum","symbols":["X"]}}]})");
+            R"({"name":"p.q.R","type":"record","fields":[)"
+            R"({"name":"e","type":{"name":"p.q.E","type":"enum","symbols":["X"]}}]})");
 }
 
 TEST(AvroFingerprint, LargeSchemaWithLongDocs) {

@@ -215,12 +215,9 @@ TEST(BuildCopyRows, TimeFromEventOrArrival) {
       "{\"_time\":\"2024-01-01 00:00\"}\n"
       "{\"_time\":0}\n");
   CopyRows r = build(*d, shape());
-  EXPECT_EQ(lines(r), (Strings{"2023-11-14 22:13:20.000000+00\t\\N\t\\N\n",
-                               "2023-11-14 22:13:20.123000+00\t\\N\t\\N\n",
-                               "2024-06-01 00:00:00+00\t\\N\t\\N\n",
-                               "2024-06-01 00:00:00+00\t\\N\t\\N\n",
-                               "2024-02-29 23:59:59.999999+00\t\\N\t\\N\n",
-                               "2024-01-01 00:00:00.000000+00\t\\N\t\\N\n",
+  EXPECT_EQ(lines(r), (Strings{"2023-11-14 22:13:20.000000+00\t\\N\t\\N\n", "2023-11-14 22:13:20.123000+00\t\\N\t\\N\n",
+                               "2024-06-01 00:00:00+00\t\\N\t\\N\n", "2024-06-01 00:00:00+00\t\\N\t\\N\n",
+                               "2024-02-29 23:59:59.999999+00\t\\N\t\\N\n", "2024-01-01 00:00:00.000000+00\t\\N\t\\N\n",
                                "1970-01-01 00:00:00.000000+00\t\\N\t\\N\n"}));
   EXPECT_TRUE(r.dead.empty());
   // "x" has no column: a rejected field that refers to the arrival time
@@ -235,8 +232,7 @@ TEST(BuildCopyRows, UserAndIdTextNumbersAndEscaping) {
       "{\"_user\":42,\"_id\":-7}\n"
       "{\"_user\":null,\"_id\":\"x\\ny\"}\n");
   CopyRows r = build(*d, shape());
-  EXPECT_EQ(lines(r), (Strings{"2024-06-01 00:00:00+00\ta\\tb\\\\c\t1.5\n",
-                               "2024-06-01 00:00:00+00\t42\t-7\n",
+  EXPECT_EQ(lines(r), (Strings{"2024-06-01 00:00:00+00\ta\\tb\\\\c\t1.5\n", "2024-06-01 00:00:00+00\t42\t-7\n",
                                "2024-06-01 00:00:00+00\t\\N\tx\\ny\n"}));
 }
 
@@ -310,7 +306,8 @@ TEST(BuildCopyRows, FieldWithoutColumnIsRejected) {
   EXPECT_EQ(r.rejected[0].field, "zz");
   EXPECT_EQ(r.rejected[0].raw_value, "1");
   EXPECT_EQ(r.rejected[0].expected_type, "");
-  EXPECT_EQ(r.rejected[0].reason, "collection has no column for this field: limit pulse.max_fields_per_collection (7) reached");
+  EXPECT_EQ(r.rejected[0].reason,
+            "collection has no column for this field: limit pulse.max_fields_per_collection (7) reached");
   EXPECT_EQ(r.rejected[0].event_user, "u");
 }
 
@@ -359,17 +356,17 @@ TEST(BuildCopyRows, DuplicateNormalisedNamesSecondRejected) {
 
 TEST(BuildCopyRows, DeadLetters) {
   auto d = decode(
-      "{\"_time\":\"yesterday\",\"b\":\"abc\"}\n"          // 0
-      "{\"_time\":true}\n"                                // 1
-      "{\"_time\":1e20}\n"                                // 2
-      "{\"_user\":{\"id\":1},\"a\":\"x\"}\n"              // 3
-      "{\"_id\":[1]}\n"                                   // 4
-      "[1]\n"                                             // 5
-      "{\"a\":\"fine\"}\n"                                // 6
-      "{\"_user\":true}\n"                                // 7
-      "{\"_time\":\"2024-01-01\"}\n"                      // 8: a date is not a date-time
-      "{\"_time\":{\"t\":1}}\n"                           // 9
-      "{broken\n");                                       // 10
+      "{\"_time\":\"yesterday\",\"b\":\"abc\"}\n"  // 0
+      "{\"_time\":true}\n"                         // 1
+      "{\"_time\":1e20}\n"                         // 2
+      "{\"_user\":{\"id\":1},\"a\":\"x\"}\n"       // 3
+      "{\"_id\":[1]}\n"                            // 4
+      "[1]\n"                                      // 5
+      "{\"a\":\"fine\"}\n"                         // 6
+      "{\"_user\":true}\n"                         // 7
+      "{\"_time\":\"2024-01-01\"}\n"               // 8: a date is not a date-time
+      "{\"_time\":{\"t\":1}}\n"                    // 9
+      "{broken\n");                                // 10
   const TableShape s = shape({{"a", "text"}, {"b", "double precision"}});
   CopyRows r = build(*d, s);
   // column b is named only by events dead-lettered while rows were built: it stays in the
@@ -398,14 +395,14 @@ TEST(BuildCopyRows, DeadLetters) {
 
 TEST(BuildCopyRows, DedupAgainstStoredAndWithinBatch) {
   auto d = decode(
-      "{\"_id\":\"e1\",\"a\":\"stored before\"}\n"      // 0: in existing_ids
-      "{\"_id\":\"e2\",\"a\":\"first\"}\n"              // 1
+      "{\"_id\":\"e1\",\"a\":\"stored before\"}\n"         // 0: in existing_ids
+      "{\"_id\":\"e2\",\"a\":\"first\"}\n"                 // 1
       "{\"_id\":\"e2\",\"a\":\"second\",\"b\":\"bad\"}\n"  // 2: duplicate of 1 (its reject goes too)
-      "{\"a\":\"no id\"}\n"                             // 3
-      "{\"_id\":7}\n"                                   // 4: "7" in existing_ids
-      "{\"_id\":\"e3\"}\n"                              // 5
-      "{\"_id\":null,\"a\":\"null id\"}\n"              // 6
-      "{\"a\":\"no id again\"}\n");                     // 7: no id is never a duplicate
+      "{\"a\":\"no id\"}\n"                                // 3
+      "{\"_id\":7}\n"                                      // 4: "7" in existing_ids
+      "{\"_id\":\"e3\"}\n"                                 // 5
+      "{\"_id\":null,\"a\":\"null id\"}\n"                 // 6
+      "{\"a\":\"no id again\"}\n");                        // 7: no id is never a duplicate
   const TableShape s = shape({{"a", "text"}, {"b", "double precision"}});
   const std::unordered_set<std::string> existing{"e1", "7"};
   BuildOptions o = options();
@@ -414,11 +411,10 @@ TEST(BuildCopyRows, DedupAgainstStoredAndWithinBatch) {
   CopyRows r = build(*d, s, o);
   EXPECT_EQ(r.duplicates, 3u);
   EXPECT_EQ(r.line_event, (std::vector<uint32_t>{1, 3, 5, 6, 7}));
-  EXPECT_EQ(lines(r), (Strings{"2024-06-01 00:00:00+00\t\\N\te2\tfirst\t\\N\n",
-                               "2024-06-01 00:00:00+00\t\\N\t\\N\tno id\t\\N\n",
-                               "2024-06-01 00:00:00+00\t\\N\te3\t\\N\t\\N\n",
-                               "2024-06-01 00:00:00+00\t\\N\t\\N\tnull id\t\\N\n",
-                               "2024-06-01 00:00:00+00\t\\N\t\\N\tno id again\t\\N\n"}));
+  EXPECT_EQ(lines(r),
+            (Strings{"2024-06-01 00:00:00+00\t\\N\te2\tfirst\t\\N\n", "2024-06-01 00:00:00+00\t\\N\t\\N\tno id\t\\N\n",
+                     "2024-06-01 00:00:00+00\t\\N\te3\t\\N\t\\N\n", "2024-06-01 00:00:00+00\t\\N\t\\N\tnull id\t\\N\n",
+                     "2024-06-01 00:00:00+00\t\\N\t\\N\tno id again\t\\N\n"}));
   EXPECT_TRUE(r.rejected.empty());
   EXPECT_TRUE(r.dead.empty());
 
@@ -485,8 +481,12 @@ namespace {
 // refuses it), exact for numeric and text, and never silently 0.
 TEST(BuildCopyRows, UnderflowIsRejectedForFloatsAndExactElsewhere) {
   auto d = decode("{\"f\": 1e-400, \"r\": 1e-400, \"n\": 1e-400, \"t\": 1e-400, \"i\": 1e-400, \"j\": 1e-400}");
-  CopyRows r = build(*d, shape({{"f", "double precision"}, {"r", "real"}, {"n", "numeric"}, {"t", "text"},
-                                {"i", "integer"}, {"j", "jsonb"}}));
+  CopyRows r = build(*d, shape({{"f", "double precision"},
+                                {"r", "real"},
+                                {"n", "numeric"},
+                                {"t", "text"},
+                                {"i", "integer"},
+                                {"j", "jsonb"}}));
   EXPECT_EQ(lines(r), Strings{"2024-06-01 00:00:00+00\t\\N\t\\N\t\\N\t\\N\t1e-400\t1e-400\t\\N\t1e-400\n"});
   ASSERT_EQ(r.rejected.size(), 3u);
   EXPECT_EQ(r.rejected[0].field, "f");

@@ -164,8 +164,7 @@ TEST(WindowFunnel, StrictIncrease) {
   EXPECT_EQ(level({at(0, {1}), at(5, {1}), at(5, {2})}, params(100, 2, kFunnelStrictIncrease)), 2);
   EXPECT_EQ(chain({at(0, {1}), at(5, {1}), at(5, {2})}, params(100, 2, kFunnelStrictIncrease)), (V{0, 5}));
   // ... and the newer start is used by later steps.
-  EXPECT_EQ(chain({at(0, {1}), at(5, {1}), at(5, {2}), at(6, {2})}, params(100, 2, kFunnelStrictIncrease)),
-            (V{0, 5}));
+  EXPECT_EQ(chain({at(0, {1}), at(5, {1}), at(5, {2}), at(6, {2})}, params(100, 2, kFunnelStrictIncrease)), (V{0, 5}));
   EXPECT_EQ(level({at(0, {1}), at(5, {1}), at(5, {2}), at(104, {2}), at(104, {3})}, si), 2);
   EXPECT_EQ(level({at(0, {1}), at(5, {1}), at(5, {2}), at(104, {2}), at(105, {3})}, si), 3);
 }
@@ -193,7 +192,7 @@ TEST(WindowFunnel, ThirtyTwoSteps) {
 }
 
 TEST(WindowFunnel, ExtremeTimestampsDoNotOverflow) {
-  const int64_t lo = -211813488000000000LL;  // Postgres' earliest timestamp
+  const int64_t lo = -211813488000000000LL;      // Postgres' earliest timestamp
   const int64_t hi = 9223371331200000000LL - 1;  // and its latest: hi - lo exceeds INT64_MAX
   const int64_t max = std::numeric_limits<int64_t>::max();
   FunnelParams p;
@@ -302,7 +301,8 @@ int brute_force_level(const std::vector<FunnelEvent>& ev, const FunnelParams& p)
       bool found = false;
       int64_t when = 0;
       for (const auto& e : ev) {
-        if ((e.steps >> s & 1u) && (increase ? e.ts > last : e.ts >= last) && e.ts - start.ts <= p.window && (!found || e.ts < when)) {
+        if ((e.steps >> s & 1u) && (increase ? e.ts > last : e.ts >= last) && e.ts - start.ts <= p.window &&
+            (!found || e.ts < when)) {
           found = true;
           when = e.ts;
         }
@@ -330,7 +330,8 @@ TEST(WindowFunnel, DefaultModeIsTheLongestChain) {
     ASSERT_EQ(evaluate_funnel(copy.data(), copy.size(), p).level, brute_force_level(ev, p)) << "iter " << iter;
     p.modes = kFunnelStrictIncrease;
     copy = ev;
-    ASSERT_EQ(evaluate_funnel(copy.data(), copy.size(), p).level, brute_force_level(ev, p)) << "increase, iter " << iter;
+    ASSERT_EQ(evaluate_funnel(copy.data(), copy.size(), p).level, brute_force_level(ev, p))
+        << "increase, iter " << iter;
   }
 }
 
@@ -401,7 +402,8 @@ TEST(FunnelState, RoundTripAndValidation) {
   bad = buf;
   bad[1] = 33;
   EXPECT_EQ(state_of(bad), "22P03: invalid window_funnel state: bad parameters");
-  EXPECT_EQ(state_of(std::vector<uint8_t>(buf.begin(), buf.begin() + 5)), "22P03: invalid window_funnel state: truncated header");
+  EXPECT_EQ(state_of(std::vector<uint8_t>(buf.begin(), buf.begin() + 5)),
+            "22P03: invalid window_funnel state: truncated header");
   EXPECT_EQ(state_of(std::vector<uint8_t>{}), "22P03: invalid window_funnel state: empty");
   // A count so large that count * 12 would wrap.
   bad = buf;

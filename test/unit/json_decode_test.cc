@@ -317,12 +317,12 @@ TEST(DecodePayload, EnvelopeArrayAndCollectionNormalisation) {
 
 TEST(DecodePayload, EnvelopeErrorsKeepTheWholeElement) {
   auto b = decode(
-      "{\"properties\":{\"a\":1}}\n"                          // no collection
-      "{\"collection\":5,\"properties\":{\"a\":1}}\n"         // collection not a string
-      "{\"collection\":\"c\"}\n"                              // no properties
-      "{\"collection\":\"c\",\"properties\":[1,2]}\n"         // properties not an object
-      "{\"collection\":\"c\",\"properties\":\"x\"}\n"         // properties not an object
-      "[1]\n"                                                 // not an object at all
+      "{\"properties\":{\"a\":1}}\n"                   // no collection
+      "{\"collection\":5,\"properties\":{\"a\":1}}\n"  // collection not a string
+      "{\"collection\":\"c\"}\n"                       // no properties
+      "{\"collection\":\"c\",\"properties\":[1,2]}\n"  // properties not an object
+      "{\"collection\":\"c\",\"properties\":\"x\"}\n"  // properties not an object
+      "[1]\n"                                          // not an object at all
       "{\"collection\":\"ok\",\"properties\":{\"a\":1}}\n",
       envelope());
   ASSERT_EQ(b->events.size(), 7u);
@@ -467,8 +467,7 @@ TEST(DecodePayload, MaxEventBytesArrayElementsWithLongRepeatedNames) {
 TEST(DecodePayload, FieldNamesNormalisedRawNamesKept) {
   auto b = decode(R"([{"userId":1,"pageURL":2,"HTTPServer":3,"Plain":4,"1st":5,"a-b":6,"_time":7,"":8}])");
   ASSERT_EQ(b->events.size(), 1u);
-  EXPECT_EQ(names_of(b->events[0]),
-            (Names{"user_id", "page_url", "http_server", "plain", "_1st", "a_b", "_time", ""}));
+  EXPECT_EQ(names_of(b->events[0]), (Names{"user_id", "page_url", "http_server", "plain", "_1st", "a_b", "_time", ""}));
   EXPECT_EQ(raw_names_of(b->events[0]), (Names{"userId", "pageURL", "HTTPServer", "Plain", "1st", "a-b", "_time", ""}));
   EXPECT_EQ(field(b->events[0], "http_server").i, 3);
   EXPECT_EQ(field(b->events[0], "_1st").i, 5);
@@ -588,10 +587,9 @@ TEST(DecodePayload, StringsSurviveTheDecoder) {
 // Value kinds
 
 TEST(DecodePayload, ScalarKinds) {
-  auto b = decode(
-      R"({"i":42,"neg":-7,"zero":0,"max":9223372036854775807,"min":-9223372036854775808,)"
-      R"("big":18446744073709551615,"over":9223372036854775808,"d":1.5,"e":1e3,"negd":-0.25,)"
-      R"("t":true,"f":false,"n":null})");
+  auto b = decode(R"({"i":42,"neg":-7,"zero":0,"max":9223372036854775807,"min":-9223372036854775808,)"
+                  R"("big":18446744073709551615,"over":9223372036854775808,"d":1.5,"e":1e3,"negd":-0.25,)"
+                  R"("t":true,"f":false,"n":null})");
   ASSERT_EQ(b->events.size(), 1u);
   const Event& ev = b->events[0];
   ASSERT_TRUE(ev.error.empty()) << ev.error;
@@ -623,7 +621,8 @@ TEST(DecodePayload, ScalarKinds) {
 }
 
 TEST(DecodePayload, StringsAreUnescaped) {
-  auto b = decode(R"({"s":"a\"b\\c\/d\n\t\r\b\f","u":"\u00e9\u4e2d\ud83d\ude00","raw":"é中","empty":"","nul":"x\u0000y"})");
+  auto b =
+      decode(R"({"s":"a\"b\\c\/d\n\t\r\b\f","u":"\u00e9\u4e2d\ud83d\ude00","raw":"é中","empty":"","nul":"x\u0000y"})");
   ASSERT_EQ(b->events.size(), 1u);
   const Event& ev = b->events[0];
   EXPECT_EQ(field(ev, "s").kind, Kind::kString);
@@ -659,7 +658,8 @@ TEST(DecodePayload, NestedObjectKeptAsMinifiedJson) {
 }
 
 TEST(DecodePayload, ArraysWithChildren) {
-  auto b = decode(R"({"before":0,"arr":[1, "two", null, true, 2.5, {"k": 1}, [3, 4], 18446744073709551615],"after":"z"})");
+  auto b =
+      decode(R"({"before":0,"arr":[1, "two", null, true, 2.5, {"k": 1}, [3, 4], 18446744073709551615],"after":"z"})");
   ASSERT_EQ(b->events.size(), 1u);
   const Event& ev = b->events[0];
   const Value& a = field(ev, "arr");
@@ -717,9 +717,8 @@ TEST(EventToJson, NdjsonEventReturnsItsLine) {
 }
 
 TEST(EventToJson, RebuildsArrayElementsWithRawNames) {
-  auto b = decode(
-      R"([{"userId":"u1","n":1.5,"i":-3,"big":18446744073709551615,"b":true,"f":false,"z":null,)"
-      R"("s":"q\"\\\n\t\u0001\u00e9","o":{"a":[1,{"b":2}]},"arr":[1,"x",null],"e":[]}])");
+  auto b = decode(R"([{"userId":"u1","n":1.5,"i":-3,"big":18446744073709551615,"b":true,"f":false,"z":null,)"
+                  R"("s":"q\"\\\n\t\u0001\u00e9","o":{"a":[1,{"b":2}]},"arr":[1,"x",null],"e":[]}])");
   ASSERT_EQ(b->events.size(), 1u);
   const std::string j = event_to_json(b->events[0]);
   EXPECT_EQ(j,

@@ -46,8 +46,8 @@ TEST(KafkaSettings, DangerousSettingsAreNeverAllowed) {
   for (const char* k : {"sasl.kerberos.kinit.cmd", "plugin.library.paths", "ssl.engine.location", "ssl.providers",
                         "ssl.engine.id", "sasl.kerberos.principal", "sasl.kerberos.keytab"})
     EXPECT_EQ(classify_kafka_setting(k, "x"), C::kRunsCode) << k;
-  for (const char* k : {"ssl.key.location", "ssl.certificate.location", "ssl.ca.location", "ssl.crl.location",
-                        "ssl.keystore.location"})
+  for (const char* k :
+       {"ssl.key.location", "ssl.certificate.location", "ssl.ca.location", "ssl.crl.location", "ssl.keystore.location"})
     EXPECT_EQ(classify_kafka_setting(k, "/etc/passwd"), C::kReadsFiles) << k;
   EXPECT_EQ(classify_kafka_setting("sasl.mechanisms", "GSSAPI"), C::kRunsCode);
   EXPECT_EQ(classify_kafka_setting("sasl.mechanism", "gssapi"), C::kRunsCode);
@@ -63,12 +63,32 @@ TEST(KafkaSettings, DangerousSettingsAreNeverAllowed) {
 // A librdkafka upgrade that adds a consumer setting fails here until someone classifies it.
 TEST(KafkaSettings, EveryLibrdkafkaPropertyIsClassifiedOnPurpose) {
   // pointer-valued or producer-side properties, and the ones refused as unsupported
-  const std::set<std::string> refused = {
-      "builtin.features", "error_cb", "throttle_cb", "stats_cb", "log_cb", "background_event_cb", "socket_cb",
-      "connect_cb", "closesocket_cb", "open_cb", "resolve_cb", "opaque", "default_topic_conf", "enabled_events",
-      "internal.termination.signal", "statistics.interval.ms", "ssl_key", "ssl_certificate", "ssl_ca",
-      "ssl_engine_callback_data", "ssl.certificate.verify_cb", "oauthbearer_token_refresh_cb", "interceptors",
-      "consume_cb", "rebalance_cb", "offset_commit_cb"};
+  const std::set<std::string> refused = {"builtin.features",
+                                         "error_cb",
+                                         "throttle_cb",
+                                         "stats_cb",
+                                         "log_cb",
+                                         "background_event_cb",
+                                         "socket_cb",
+                                         "connect_cb",
+                                         "closesocket_cb",
+                                         "open_cb",
+                                         "resolve_cb",
+                                         "opaque",
+                                         "default_topic_conf",
+                                         "enabled_events",
+                                         "internal.termination.signal",
+                                         "statistics.interval.ms",
+                                         "ssl_key",
+                                         "ssl_certificate",
+                                         "ssl_ca",
+                                         "ssl_engine_callback_data",
+                                         "ssl.certificate.verify_cb",
+                                         "oauthbearer_token_refresh_cb",
+                                         "interceptors",
+                                         "consume_cb",
+                                         "rebalance_cb",
+                                         "offset_commit_cb"};
   auto props = librdkafka_properties();
   ASSERT_GT(props.size(), 100u);
   size_t consumer = 0;

@@ -65,27 +65,30 @@ TEST(NormalizeFieldName, PunctuationBecomesUnderscoreWithoutCollapsing) {
 TEST(NormalizeFieldName, SqlInjectionAttemptIsHarmless) {
   // x " ; ' ' d r o p ' ' t a b l e ' ' y ; ' ' - -
   EXPECT_EQ(normalize_field_name("x\"; DROP TABLE y; --"), "x___drop_table_y____");
-  EXPECT_EQ(normalize_field_name("Robert'); DROP TABLE students;--"),
-            "robert____drop_table_students___");
+  EXPECT_EQ(normalize_field_name("Robert'); DROP TABLE students;--"), "robert____drop_table_students___");
 }
 
 TEST(NormalizeFieldName, OneUnderscorePerUtf8CodePoint) {
-  EXPECT_EQ(normalize_field_name("caf\xC3\xA9"), "caf_");                    // é, 2 bytes
-  EXPECT_EQ(normalize_field_name("\xE6\x97\xA5\xE6\x9C\xAC"), "__");          // 日本, 3 bytes each
-  EXPECT_EQ(normalize_field_name("\xF0\x9F\x98\x80x"), "_x");                 // 😀, 4 bytes
-  EXPECT_EQ(normalize_field_name("\xC3\xA9t\xC3\xA9"), "_t_");                // été
-  EXPECT_EQ(normalize_field_name("na\xC3\xAFveUser"), "na_ve_user");          // naïveUser
-  EXPECT_EQ(normalize_field_name("\xC3\x89" "A"), "_a");  // no '_' inserted after a non-ASCII letter
+  EXPECT_EQ(normalize_field_name("caf\xC3\xA9"), "caf_");             // é, 2 bytes
+  EXPECT_EQ(normalize_field_name("\xE6\x97\xA5\xE6\x9C\xAC"), "__");  // 日本, 3 bytes each
+  EXPECT_EQ(normalize_field_name("\xF0\x9F\x98\x80x"), "_x");         // 😀, 4 bytes
+  EXPECT_EQ(normalize_field_name("\xC3\xA9t\xC3\xA9"), "_t_");        // été
+  EXPECT_EQ(normalize_field_name("na\xC3\xAFveUser"), "na_ve_user");  // naïveUser
+  EXPECT_EQ(normalize_field_name("\xC3\x89"
+                                 "A"),
+            "_a");  // no '_' inserted after a non-ASCII letter
 }
 
 TEST(NormalizeFieldName, InvalidUtf8GivesOneUnderscorePerByte) {
   EXPECT_EQ(normalize_field_name("\xFF\xFE"), "__");
-  EXPECT_EQ(normalize_field_name("\x80" "a"), "_a");          // stray continuation byte
-  EXPECT_EQ(normalize_field_name("a\xC3"), "a_");             // truncated sequence
-  EXPECT_EQ(normalize_field_name("\xE6\x97"), "__");          // truncated 3-byte sequence
-  EXPECT_EQ(normalize_field_name("\xC3("), "__");             // lead byte, no continuation
-  EXPECT_EQ(normalize_field_name("\xC0\xAF"), "__");          // overlong '/'
-  EXPECT_EQ(normalize_field_name("\xED\xA0\x80"), "___");     // UTF-16 surrogate
+  EXPECT_EQ(normalize_field_name("\x80"
+                                 "a"),
+            "_a");                                              // stray continuation byte
+  EXPECT_EQ(normalize_field_name("a\xC3"), "a_");               // truncated sequence
+  EXPECT_EQ(normalize_field_name("\xE6\x97"), "__");            // truncated 3-byte sequence
+  EXPECT_EQ(normalize_field_name("\xC3("), "__");               // lead byte, no continuation
+  EXPECT_EQ(normalize_field_name("\xC0\xAF"), "__");            // overlong '/'
+  EXPECT_EQ(normalize_field_name("\xED\xA0\x80"), "___");       // UTF-16 surrogate
   EXPECT_EQ(normalize_field_name("\xF4\x90\x80\x80"), "____");  // above U+10FFFF
   EXPECT_EQ(normalize_field_name("\xF4\x8F\xBF\xBF"), "_");     // U+10FFFF itself is valid
 }
@@ -143,10 +146,18 @@ TEST(NormalizeFieldName, LongNamesSharingAPrefixStayDistinct) {
 }
 
 TEST(NormalizeFieldName, DeterministicCleanAndIdempotent) {
-  const std::vector<std::string> inputs = {
-      "userId", "HTTPServer", "x\"; DROP TABLE y; --", "caf\xC3\xA9", "\xFF", "1st",
-      std::string(200, 'Z'), std::string(100, '-'), "a" + std::string(80, ' ') + "b",
-      std::string(40, '\xC3') + std::string(40, 'Q'), "_time", "Already_Snake_Case_42"};
+  const std::vector<std::string> inputs = {"userId",
+                                           "HTTPServer",
+                                           "x\"; DROP TABLE y; --",
+                                           "caf\xC3\xA9",
+                                           "\xFF",
+                                           "1st",
+                                           std::string(200, 'Z'),
+                                           std::string(100, '-'),
+                                           "a" + std::string(80, ' ') + "b",
+                                           std::string(40, '\xC3') + std::string(40, 'Q'),
+                                           "_time",
+                                           "Already_Snake_Case_42"};
   for (const std::string& in : inputs) {
     const std::string once = normalize_field_name(in);
     EXPECT_EQ(once, normalize_field_name(in)) << in;
@@ -228,10 +239,8 @@ TEST(CollectionNameProblem, AcceptsValidNames) {
 TEST(CollectionNameProblem, RefusesInvalidNames) {
   EXPECT_EQ(collection_name_problem(""), "must be 1 to 63 characters");
   EXPECT_EQ(collection_name_problem(std::string(64, 'c')), "must be 1 to 63 characters");
-  EXPECT_EQ(collection_name_problem("Events"),
-            "may contain only lower-case letters, digits and underscores");
-  EXPECT_EQ(collection_name_problem("ev.ents"),
-            "may contain only lower-case letters, digits and underscores");
+  EXPECT_EQ(collection_name_problem("Events"), "may contain only lower-case letters, digits and underscores");
+  EXPECT_EQ(collection_name_problem("ev.ents"), "may contain only lower-case letters, digits and underscores");
   EXPECT_EQ(collection_name_problem("7days"), "must not start with a digit");
   EXPECT_EQ(collection_name_problem("pg_stat"), "names starting with pg_ are reserved");
   EXPECT_EQ(collection_name_problem("_pulse_state_x"), "names starting with _ are reserved");
@@ -242,7 +251,7 @@ TEST(AsciiLower, ByteWise) {
   EXPECT_EQ(ascii_lower("ABC xyz 09_"), "abc xyz 09_");
   EXPECT_EQ(ascii_lower("MiXeD"), "mixed");
   EXPECT_EQ(ascii_lower(""), "");
-  EXPECT_EQ(ascii_lower("@[`{"), "@[`{");  // neighbours of A-Z and a-z are untouched
+  EXPECT_EQ(ascii_lower("@[`{"), "@[`{");                            // neighbours of A-Z and a-z are untouched
   EXPECT_EQ(ascii_lower("\xC3\x89T\xC3\x89"), "\xC3\x89t\xC3\x89");  // ÉTÉ: UTF-8 untouched
   EXPECT_EQ(ascii_lower(std::string("A\0B", 3)), std::string("a\0b", 3));
 }

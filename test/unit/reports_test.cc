@@ -56,8 +56,8 @@ std::string sqlstate_of(F&& f) {
 template <typename T, typename = void>
 struct HasInternMany : std::false_type {};
 template <typename T>
-struct HasInternMany<T, std::void_t<decltype(std::declval<T&>().intern_many(
-                            std::declval<const std::string_view*>(), size_t(0), std::declval<uint32_t*>()))>>
+struct HasInternMany<T, std::void_t<decltype(std::declval<T&>().intern_many(std::declval<const std::string_view*>(),
+                                                                            size_t(0), std::declval<uint32_t*>()))>>
     : std::true_type {};
 
 template <typename T>
@@ -504,7 +504,8 @@ TEST(BucketUniques, RandomAgainstSets) {
       }
       rows.emplace_back(int(rng() % uint64_t(nb)), std::move(a));
     }
-    if (ordered) std::stable_sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    if (ordered)
+      std::stable_sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
     BucketUniques b(nb);
     std::vector<std::set<std::string>> want(static_cast<size_t>(nb));
     for (const auto& [k, a] : rows) {
@@ -1012,7 +1013,8 @@ TEST(FunnelReport, RandomAgainstBruteForce) {
     const uint32_t modes = modes_list[rng() % (sizeof modes_list / sizeof modes_list[0])];
     const int64_t unit = units[rng() % (sizeof units / sizeof units[0])];
     const int64_t span = 1 + int64_t(rng() % 40);
-    const int64_t window = rng() % 8 == 0 ? std::numeric_limits<int64_t>::max() / 4 : int64_t(rng() % uint64_t(span + 1)) * unit;
+    const int64_t window =
+        rng() % 8 == 0 ? std::numeric_limits<int64_t>::max() / 4 : int64_t(rng() % uint64_t(span + 1)) * unit;
     const FunnelParams p = fparams(window, nsteps, modes);
     std::vector<FunnelExclusion> x;
     if (nsteps >= 2) {
@@ -1195,8 +1197,8 @@ TEST(RetentionMatrix, Recurring) {
   m.add_return(1, 2);
   m.add_start(2, 2, 0);
   m.add_return(2, 4);
-  m.add_return(2, 2);  // its own cohort's bucket: period 0 is the cohort size anyway
-  m.add_return(3, 1);  // returns without starts
+  m.add_return(2, 2);     // its own cohort's bucket: period 0 is the cohort size anyway
+  m.add_return(3, 1);     // returns without starts
   m.add_start(4, -1, 0);  // before the range: ignored when recurring
   m.add_start(4, 3, 0);   // past the cohorts: ignored
   m.add_start(4, -7, 0);
@@ -1339,8 +1341,7 @@ TEST(RetentionMatrix, RandomAgainstSets) {
                          << first_time;
     for (int c = 0; c < cohorts; ++c)
       for (int k = 1; k < periods; ++k) nonzero_returns += want[size_t(c) * size_t(periods) + size_t(k)] > 0;
-    if (first_time)
-      skipped_by_first_time += brute_force_matrix(cohorts, periods, false, starts, returns) != want;
+    if (first_time) skipped_by_first_time += brute_force_matrix(cohorts, periods, false, starts, returns) != want;
   }
   EXPECT_GT(nonzero_returns, 1000);
   EXPECT_GT(skipped_by_first_time, 50);

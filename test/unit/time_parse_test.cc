@@ -61,11 +61,11 @@ TEST(ParseIsoDatetime, SeparatorsAndOptionalParts) {
 }
 
 TEST(ParseIsoDatetime, OffsetsGiveTheSameInstant) {
-  const std::vector<std::string> same = {
-      "2024-01-01T05:30:00+05:30", "2024-01-01T05:30:00+0530", "2024-01-01 05:30+05:30",
-      "2023-12-31T16:00:00-08:00", "2023-12-31T16:00:00-0800", "2023-12-31T16:00-08",
-      "2024-01-01T01:00:00+01",    "2024-01-01T15:00:00+15:00", "2023-12-31T08:15-15:45",
-      "2023-12-31T23:00:00.000-01:00"};
+  const std::vector<std::string> same = {"2024-01-01T05:30:00+05:30", "2024-01-01T05:30:00+0530",
+                                         "2024-01-01 05:30+05:30",    "2023-12-31T16:00:00-08:00",
+                                         "2023-12-31T16:00:00-0800",  "2023-12-31T16:00-08",
+                                         "2024-01-01T01:00:00+01",    "2024-01-01T15:00:00+15:00",
+                                         "2023-12-31T08:15-15:45",    "2023-12-31T23:00:00.000-01:00"};
   for (const std::string& s : same) EXPECT_EQ(parse_ok(s), k2024) << s;
   // Offsets also move the date across a leap day.
   EXPECT_EQ(parse_ok("2024-03-01T00:30:00+01:00"), parse_ok("2024-02-29T23:30:00Z"));
@@ -126,14 +126,14 @@ TEST(ParseIsoDatetime, RefusesLooseSyntax) {
   expect_refused("02024-01-05T00:00Z");
   expect_refused("2024/01/05T00:00Z");
   expect_refused("20240105T000000Z");
-  expect_refused("2024-01-05");             // a date is not a datetime
+  expect_refused("2024-01-05");  // a date is not a datetime
   expect_refused("2024-01-05T");
-  expect_refused("2024-01-05T12");          // minutes required
+  expect_refused("2024-01-05T12");  // minutes required
   expect_refused("2024-01-05T12Z");
   expect_refused("2024-01-05T1:00Z");
   expect_refused("2024-01-05T12:0Z");
   expect_refused("2024-01-05T12:00:0Z");
-  expect_refused("2024-01-05t12:00Z");      // only 'T' or ' '
+  expect_refused("2024-01-05t12:00Z");  // only 'T' or ' '
   expect_refused("2024-01-05  12:00Z");
   expect_refused("2024-01-05_12:00");
   expect_refused(" 2024-01-05T12:00Z");
@@ -147,14 +147,16 @@ TEST(ParseIsoDatetime, RefusesLooseSyntax) {
   expect_refused("2024-01-05T12:00:00+5");
   expect_refused("2024-01-05T12:00:00+");
   expect_refused("2024-01-05T12:00:00+05:30:00");
-  expect_refused("2024-01-05T12:00:00.");   // fraction needs a digit
+  expect_refused("2024-01-05T12:00:00.");  // fraction needs a digit
   expect_refused("2024-01-05T12:00:00.Z");
-  expect_refused("2024-01-05T12:00.5Z");    // fraction only after seconds
+  expect_refused("2024-01-05T12:00.5Z");  // fraction only after seconds
   expect_refused("2024-01-05T12:00:00,5Z");
   expect_refused("2024-01-05T12:00:00.1234567890Z");  // 10 fraction digits
   expect_refused("2024-01-05T12:00:00.1234567890");
   expect_refused(std::string("2024-01-05T12:00Z\0", 18));
-  expect_refused("\xEF\xBC\x92" "024-01-05T12:00Z");  // full-width digit
+  expect_refused(
+      "\xEF\xBC\x92"
+      "024-01-05T12:00Z");  // full-width digit
 }
 
 TEST(ParseIsoDatetime, RangeIsYearsOneToNineThousandNineHundredNinetyNine) {
@@ -172,8 +174,8 @@ TEST(ParseIsoDate, KnownValues) {
     const char* text;
     int32_t days;
   };
-  const Case cases[] = {{"1970-01-01", 0},        {"1970-01-02", 1},     {"1969-12-31", -1},
-                        {"2000-03-01", 11017},    {"1900-03-01", -25508}, {"0001-01-01", -719162},
+  const Case cases[] = {{"1970-01-01", 0},       {"1970-01-02", 1},      {"1969-12-31", -1},
+                        {"2000-03-01", 11017},   {"1900-03-01", -25508}, {"0001-01-01", -719162},
                         {"9999-12-31", 2932896}, {"2024-01-01", 19723}};
   for (const Case& c : cases) {
     int32_t d = -12345;
@@ -183,9 +185,9 @@ TEST(ParseIsoDate, KnownValues) {
 }
 
 TEST(ParseIsoDate, Refusals) {
-  for (const char* s : {"", "2024-01-01T00:00", "2024-01-01 ", " 2024-01-01", "2024-1-01",
-                        "20240101", "2023-02-29", "1900-02-29", "2024-02-30", "2024-13-01",
-                        "2024-00-10", "2024-01-00", "0000-12-31", "2024-01-01Z", "2024-01-1x"}) {
+  for (const char* s :
+       {"", "2024-01-01T00:00", "2024-01-01 ", " 2024-01-01", "2024-1-01", "20240101", "2023-02-29", "1900-02-29",
+        "2024-02-30", "2024-13-01", "2024-00-10", "2024-01-00", "0000-12-31", "2024-01-01Z", "2024-01-1x"}) {
     int32_t d = -12345;
     EXPECT_FALSE(parse_iso_date(s, &d)) << s;
     EXPECT_EQ(d, -12345) << s;
@@ -246,8 +248,8 @@ TEST(FormatTimestampUtc, NegativeValuesUseFloorDivision) {
 }
 
 TEST(FormatTimestampUtc, OutOfRangeInputsDoNotCrash) {
-  for (int64_t v : {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(),
-                    kMinMicros - 1, kMaxMicros + 1}) {
+  for (int64_t v :
+       {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), kMinMicros - 1, kMaxMicros + 1}) {
     const std::string s = format_timestamp_utc(v);
     EXPECT_GE(s.size(), 29u) << v;
     EXPECT_EQ(s.substr(s.size() - 3), "+00") << v;
@@ -319,9 +321,8 @@ TEST(EpochMillisToMicros, LargeValuesStayExact) {
 
 TEST(EpochMillisToMicros, Refusals) {
   const double inf = std::numeric_limits<double>::infinity();
-  for (double ms : {std::nan(""), inf, -inf, 253402300800000.0, -62135596800001.0,
-                    -62135596800000.5, 1e300, -1e300, std::numeric_limits<double>::max(),
-                    std::numeric_limits<double>::lowest()}) {
+  for (double ms : {std::nan(""), inf, -inf, 253402300800000.0, -62135596800001.0, -62135596800000.5, 1e300, -1e300,
+                    std::numeric_limits<double>::max(), std::numeric_limits<double>::lowest()}) {
     int64_t v = kSentinel;
     EXPECT_FALSE(epoch_millis_to_micros(ms, &v)) << ms;
     EXPECT_EQ(v, kSentinel) << ms;

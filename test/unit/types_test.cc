@@ -1,5 +1,5 @@
 // Unit tests of src/core/types.cc: format_type classification, type inference for new fields
-// (DESIGN.md section 2) and the check/format of values bound for existing columns (COPY text).
+// (docs/ingestion.md) and the check/format of values bound for existing columns (COPY text).
 #include "core/types.h"
 
 #include <gtest/gtest.h>
@@ -169,7 +169,7 @@ TEST(ClassifyPgType, Arrays) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// infer_type (DESIGN.md section 2)
+// infer_type (docs/ingestion.md)
 
 TEST(InferType, Scalars) {
   EXPECT_EQ(infer("1"), "double precision");
@@ -241,7 +241,8 @@ TEST(InferType, ClassAndFlags) {
   EXPECT_EQ(to->cls, TypeClass::kJson);
   EXPECT_FALSE(to->is_array);
   // an inferred type reads back the same through classify_pg_type
-  for (const char* json : {"1", "true", "\"x\"", "\"2024-01-01\"", "\"2024-01-01T00:00:00Z\"", "[\"a\"]", "[1]", "{}"}) {
+  for (const char* json :
+       {"1", "true", "\"x\"", "\"2024-01-01\"", "\"2024-01-01T00:00:00Z\"", "[\"a\"]", "[1]", "{}"}) {
     Doc dd(json);
     auto it = infer_type(dd.ev(), dd.v());
     ASSERT_TRUE(it.has_value()) << json;
@@ -287,8 +288,8 @@ TEST(ValueJson, AllKinds) {
 // append_copy_value: text
 
 TEST(AppendCopyValue, NullIsBackslashN) {
-  for (const char* t : {"text", "double precision", "integer", "boolean", "timestamp with time zone", "date",
-                        "jsonb", "uuid", "text[]", "character varying(1)", "inet"}) {
+  for (const char* t : {"text", "double precision", "integer", "boolean", "timestamp with time zone", "date", "jsonb",
+                        "uuid", "text[]", "character varying(1)", "inet"}) {
     EXPECT_EQ(ok("null", t), R"(\N)") << t;
   }
 }
@@ -381,9 +382,9 @@ TEST(AppendCopyValue, OtherValuesIntoIntegerColumns) {
 
 // Every bigint fits a bigint column, whatever its spelling.
 TEST(AppendCopyValue, LongIntegerStringsIntoBigint) {
-  EXPECT_EQ(ok(R"("1000000000000000000")", "bigint"), "1000000000000000000");   // 19 digits
-  EXPECT_EQ(ok(R"("9223372036854775807")", "bigint"), "9223372036854775807");   // INT64_MAX
-  EXPECT_EQ(ok(R"("-9223372036854775808")", "bigint"), "-9223372036854775808"); // INT64_MIN
+  EXPECT_EQ(ok(R"("1000000000000000000")", "bigint"), "1000000000000000000");    // 19 digits
+  EXPECT_EQ(ok(R"("9223372036854775807")", "bigint"), "9223372036854775807");    // INT64_MAX
+  EXPECT_EQ(ok(R"("-9223372036854775808")", "bigint"), "-9223372036854775808");  // INT64_MIN
   EXPECT_EQ(refused(R"("9223372036854775808")", "bigint"), "out of range for type bigint");
   EXPECT_EQ(refused(R"("99999999999999999999")", "integer"), "out of range for type integer");
 }
