@@ -97,9 +97,9 @@ show_tail() {
 }
 
 # ---------------------------------------------------------------- which stages
-WANT_FORMAT=1 WANT_UNIT=1 WANT_REGRESS=1 WANT_PGTAP=1 WANT_SECURITY=1 WANT_INTEGRATION=1
+WANT_FORMAT=1 WANT_UNIT=1 WANT_REGRESS=1 WANT_PGTAP=1 WANT_SECURITY=1 WANT_DOCS=1 WANT_INTEGRATION=1
 if [ $# -gt 0 ]; then
-    WANT_FORMAT=0 WANT_UNIT=0 WANT_REGRESS=0 WANT_PGTAP=0 WANT_SECURITY=0 WANT_INTEGRATION=0
+    WANT_FORMAT=0 WANT_UNIT=0 WANT_REGRESS=0 WANT_PGTAP=0 WANT_SECURITY=0 WANT_DOCS=0 WANT_INTEGRATION=0
     for a in "$@"; do
         case "$a" in
             format) WANT_FORMAT=1 ;;
@@ -107,12 +107,13 @@ if [ $# -gt 0 ]; then
             regress) WANT_REGRESS=1 ;;
             pgtap) WANT_PGTAP=1 ;;
             security) WANT_SECURITY=1 ;;
+            docs) WANT_DOCS=1 ;;
             integration) WANT_INTEGRATION=1 ;;
-            *) echo "usage: $0 [format] [unit] [regress] [pgtap] [security] [integration]" >&2; exit 2 ;;
+            *) echo "usage: $0 [format] [unit] [regress] [pgtap] [security] [docs] [integration]" >&2; exit 2 ;;
         esac
     done
 fi
-NEED_SERVER=$((WANT_REGRESS + WANT_PGTAP + WANT_SECURITY + WANT_INTEGRATION))
+NEED_SERVER=$((WANT_REGRESS + WANT_PGTAP + WANT_SECURITY + WANT_DOCS + WANT_INTEGRATION))
 
 RUN_T0=$(now)
 echo "pg_pulse: running tests in $REPO"
@@ -345,6 +346,22 @@ run_security() {
     stage_end security "$passed" "$failed" "${bad[*]:+failed: ${bad[*]}}"
 }
 
+# ---------------------------------------------------------------- docs (every example checked)
+run_docs() {
+    stage_begin "documentation examples (test/doc/doctest.py over README.md and docs/*.md)"
+    local out line n bad
+    out=$(timeout 600 python3 test/doc/doctest.py README.md docs/*.md 2>&1)
+    echo "$out" | tail -n 60
+    line=$(echo "$out" | grep -E '^doctest: [0-9]+ examples, [0-9]+ differ$' | tail -1)
+    if [ -z "$line" ]; then
+        stage_end docs 0 1 "the runner did not finish"
+        return
+    fi
+    n=$(echo "$line" | sed -E 's/^doctest: ([0-9]+) examples.*/\1/')
+    bad=$(echo "$line" | sed -E 's/.* ([0-9]+) differ$/\1/')
+    stage_end docs "$((n - bad))" "$bad" "$([ "$bad" -gt 0 ] && echo "$bad examples differ from their page")"
+}
+
 # ---------------------------------------------------------------- g. integration
 run_integration() {
     stage_begin "integration scripts (test/integration/*.sh)"
@@ -426,6 +443,7 @@ if [ "$NEED_SERVER" -gt 0 ]; then
     [ "$WANT_REGRESS" = 1 ] && run_regress
     [ "$WANT_PGTAP" = 1 ] && run_pgtap
     [ "$WANT_SECURITY" = 1 ] && run_security
+    [ "$WANT_DOCS" = 1 ] && run_docs
     [ "$WANT_INTEGRATION" = 1 ] && run_integration
     check_server_log
 fi
