@@ -127,7 +127,8 @@ std::string copy_unescape(std::string_view f) {
 // run through its type's input function; the ones Postgres refuses become NULL and rejected
 // fields, and the line is stored again. False when no column is to blame (the event then
 // goes to dead_letters with the original error).
-bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<RejectedField>* rejected) {
+bool salvage_line(Oid relid, const CopyRows& rows, const EventBatch& batch, size_t line,
+                  std::vector<RejectedField>* rejected) {
   size_t b = line ? rows.line_end[line - 1] : 0;
   std::string_view text(rows.data.data() + b, rows.line_end[line] - b - 1);
   std::vector<std::string> fields;
@@ -163,8 +164,21 @@ bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<Reje
       if (pg::is_abort_error(e.sqlerrcode())) throw;  // a cancel is no rejected field
       RejectedField r;
       r.field = colname;
-      r.raw_name = colname;
-      append_json_string(&r.raw_value, value);
+      // the field as the event sent it (its name before normalisation, its JSON value)
+      const Event& ev = batch.events[rows.line_event[line]];
+      const Field* sent = nullptr;
+      for (const Field& f : ev.fields)
+        if (f.name == colname) {
+          sent = &f;
+          break;
+        }
+      if (sent) {
+        r.raw_name = std::string(sent->raw_name);
+        r.raw_value = value_json(ev, ev.values[sent->value]);
+      } else {
+        r.raw_name = colname;
+        append_json_string(&r.raw_value, value);
+      }
       r.expected_type = type_name ? type_name : "";
       r.reason = e.edata->message ? e.edata->message : "refused by the column's type";
       r.event_id = fields[2] == "\\N" ? "" : copy_unescape(fields[2]);
@@ -197,8 +211,8 @@ bool salvage_line(Oid relid, const CopyRows& rows, size_t line, std::vector<Reje
 // Stores lines [from, to) of rows; on failure splits the range in halves (each half in its
 // own subtransaction) until the failing lines are isolated, then salvages what it can of
 // each. Returns rows stored.
-uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to, std::vector<LineFailure>* failed,
-                        std::vector<RejectedField>* salvaged) {
+uint64_t copy_isolating(Oid relid, const CopyRows& rows, const EventBatch& batch, size_t from, size_t to,
+                        std::vector<LineFailure>* failed, std::vector<RejectedField>* salvaged) {
   if (from >= to) return 0;
   size_t b = from ? rows.line_end[from - 1] : 0;
   size_t e = rows.line_end[to - 1];
@@ -210,14 +224,14 @@ uint64_t copy_isolating(Oid relid, const CopyRows& rows, size_t from, size_t to,
     // a cancel, termination, lack of memory or lock ends the whole call: no bisection, no dead letter
     if (pg::is_abort_error(err.sqlerrcode())) throw;
     if (to - from == 1) {
-      if (err.sqlerrcode() != ERRCODE_UNIQUE_VIOLATION && salvage_line(relid, rows, from, salvaged)) return 1;
+      if (err.sqlerrcode() != ERRCODE_UNIQUE_VIOLATION && salvage_line(relid, rows, batch, from, salvaged)) return 1;
       failed->push_back(LineFailure{from, failure_text(err), err.sqlerrcode() == ERRCODE_UNIQUE_VIOLATION});
       return 0;
     }
     pg::check_interrupts();
     size_t mid = from + (to - from) / 2;
-    return copy_isolating(relid, rows, from, mid, failed, salvaged) +
-           copy_isolating(relid, rows, mid, to, failed, salvaged);
+    return copy_isolating(relid, rows, batch, from, mid, failed, salvaged) +
+           copy_isolating(relid, rows, batch, mid, to, failed, salvaged);
   }
 }
 
@@ -348,7 +362,7 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   std::vector<LineFailure> failed;
   std::vector<RejectedField> salvaged;
   if (!rows.line_end.empty())
-    counts->stored += int64_t(copy_isolating(info.relid, rows, 0, rows.line_end.size(), &failed, &salvaged));
+    counts->stored += int64_t(copy_isolating(info.relid, rows, batch, 0, rows.line_end.size(), &failed, &salvaged));
   for (auto& r : salvaged) rows.rejected.push_back(std::move(r));
   std::unordered_set<uint32_t> failed_events;
   for (auto& f : failed) {
