@@ -304,6 +304,9 @@ SELECT pg_temp.err($$SELECT * FROM pulse.funnel('regress_funnel', '[{"collection
 SELECT pg_temp.err($$SELECT * FROM pulse.funnel('regress_funnel', '[{"collection": "signup", "filter": "plan ="}]', '2024-03-01', '2024-03-02')$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.funnel('regress_funnel', '[{"collection": "signup", "filter": "plan"}]', '2024-03-01', '2024-03-02')$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.funnel('regress_funnel', '[{"collection": "signup", "filter": "true; DROP TABLE regress_funnel.signup"}]', '2024-03-01', '2024-03-02')$$);
+-- a ";" inside a literal is part of one expression (Postgres' parser decides, not a character)
+SELECT (SELECT array_agg(users ORDER BY step) FROM pulse.funnel('regress_funnel', '[{"collection": "signup", "filter": "''a;b'' LIKE ''%;%''"}]', '2024-03-01', '2024-03-02'))
+     = (SELECT array_agg(users ORDER BY step) FROM pulse.funnel('regress_funnel', '[{"collection": "signup"}]', '2024-03-01', '2024-03-02')) AS semicolon_in_a_literal;
 SELECT pg_temp.err($$SELECT * FROM pulse.funnel('regress_funnel', '[{"collection": "signup", "filter": "true) UNION SELECT (true"}]', '2024-03-01', '2024-03-02')$$);
 -- balanced parentheses are still one expression: accepted
 SELECT pg_temp.err($$SELECT * FROM pulse.funnel('regress_funnel', '[{"collection": "signup", "filter": "true) OR (true"}]', '2024-03-01', '2024-03-02')$$);

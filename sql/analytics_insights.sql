@@ -341,6 +341,8 @@ SELECT pg_temp.hint($$SELECT * FROM pulse.trends('regress_ins', '{"collection": 
 SELECT pg_temp.err($$SELECT * FROM pulse.retention('regress_ins', '{"collection": "login"}', '{"collection": "nosuch"}', '2024-01-01', '2024-01-04')$$);
 -- filters
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "pageview", "filter": "true; DROP TABLE regress_ins.pageview"}', '2024-03-01', '2024-03-05')$$);
+SELECT (SELECT array_agg(value ORDER BY bucket) FROM pulse.trends('regress_ins', '{"collection": "pageview", "filter": "''a;b'' LIKE ''%;%''"}', '2024-03-01', '2024-03-05'))
+     = (SELECT array_agg(value ORDER BY bucket) FROM pulse.trends('regress_ins', '{"collection": "pageview"}', '2024-03-01', '2024-03-05')) AS semicolon_in_a_literal;
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "pageview", "filter": "nosuch = 1"}', '2024-03-01', '2024-03-05')$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "pageview", "filter": "url = "}', '2024-03-01', '2024-03-05')$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "pageview", "filter": "ms"}', '2024-03-01', '2024-03-05')$$);

@@ -24,8 +24,6 @@ PULSE_SQL_FUNCTION(pulse_funnel_check_filter) {
     text* t = PG_GETARG_TEXT_PP(0);
     filter.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
   });
-  if (filter.find(';') != std::string::npos)
-    throw Error(sqlstate::kInvalidParameter, "\";\" is not allowed in a filter");
   if (filter.find('\0') != std::string::npos) throw Error(sqlstate::kInvalidParameter, "a filter must not contain NUL");
   const std::string sql = "SELECT (" + filter + "\n)";
   const char* sql_c = sql.c_str();
