@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "pgstat.h"
+#include "utils/ps_status.h"
 #include "utils/builtins.h"
 }
 
@@ -18,30 +19,43 @@ namespace pulse::views {
 
 namespace {
 
-// Ids of the views due now, oldest refresh first.
-std::vector<int32> read_due() {
-  std::vector<int32> ids;
+struct DueView {
+  int32 id;
+  std::string label;  // project.name
+};
+
+// The views due now, oldest refresh first.
+std::vector<DueView> read_due() {
+  std::vector<DueView> due;
   pg::in_transaction("pg_pulse scheduler: reading due views", [&] {
     auto col = pg::spi_column(
-        "SELECT id FROM pulse.view_registry"
+        "SELECT id || ' ' || project || '.' || name FROM pulse.view_registry"
         " WHERE greatest(last_refresh, last_error_at) IS NULL"
         "    OR greatest(last_refresh, last_error_at) + refresh_every <= pg_catalog.clock_timestamp()"
         " ORDER BY greatest(last_refresh, last_error_at) NULLS FIRST LIMIT 256");
     for (auto& v : col)
-      if (v) ids.push_back(std::stoi(*v));
+      if (v) {
+        size_t sp = v->find(' ');
+        due.push_back(DueView{std::stoi(v->substr(0, sp)), v->substr(sp + 1)});
+      }
   });
-  return ids;
+  return due;
 }
 
 }  // namespace
 
 void refresh_due() {
-  for (int32 id : read_due()) {
+  for (const DueView& view : read_due()) {
+    int32 id = view.id;
     pg::worker_check_interrupts();
     std::string error;
     TimestampTz started = GetCurrentTimestamp();
+    // pg_stat_activity and the process title name the view being refreshed
+    std::string activity = "pg_pulse scheduler: refreshing view " + view.label;
+    std::string title = "refreshing " + view.label;
+    pg::call([&] { set_ps_display(title.c_str()); });
     try {
-      pg::in_transaction("pg_pulse scheduler: refreshing a view", [&] {
+      pg::in_transaction(activity.c_str(), [&] {
         pg::spi_exec("SELECT pulse.refresh_view(project, name) FROM pulse.view_registry WHERE id = $1",
                      {pg::Arg::int4(id)});
       });
@@ -54,6 +68,7 @@ void refresh_due() {
     } catch (Error& e) {
       error = e.what();
     }
+    pg::call([] { set_ps_display(""); });
     if (error.empty()) continue;
     error = pg::clip_message(error);
     std::string project, name;
