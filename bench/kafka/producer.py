@@ -8,6 +8,11 @@
       sends events of bench/ingest/gen.py's shape plus "sent_us" (produce time, epoch us) at a
       steady RATE events/s for SECONDS, then flushes. Prints one line of JSON:
       {"sent": .., "delivered": .., "errors": .., "first_us": .., "last_us": .., "rate": ..}
+  producer.py spread PREFIX COUNT RATE SECONDS
+      like steady, over the topics PREFIX1 .. PREFIXCOUNT in turn, with small events
+      {"k": n, "sent_us": ..} (bench/kafka/pool.sh: many subscriptions).
+  producer.py bulk PREFIX COUNT PER_TOPIC
+      sends PER_TOPIC small events to each of PREFIX1 .. PREFIXCOUNT as fast as it can.
 Bootstrap servers: $KAFKA_BROKERS. Every wait is bounded.
 """
 import datetime
@@ -64,6 +69,12 @@ def steady(topic, rate, seconds):
               "duration_ms": rnd.randrange(10, 60000), "is_mobile": rnd.random() < 0.4,
               "is_new": rnd.random() < 0.1}
         bodies.append(json.dumps(ev, separators=(",", ":"))[:-1] + ',"sent_us":%d}')
+    paced(rate, seconds, lambda n, us: (topic, (bodies[n % len(bodies)] % us).encode()))
+
+
+def paced(rate, seconds, message):
+    """Produces message(n, produce_time_us) -> (topic, bytes) at a steady rate for seconds, then
+    flushes and prints one line of JSON (see the module doc)."""
     p = make_producer({"linger.ms": 1})
     state = {"delivered": 0, "errors": 0}
 
@@ -87,8 +98,9 @@ def steady(topic, rate, seconds):
             us = now_us()
             if sent == 0:
                 first_us = us
+            topic, data = message(sent, us)
             try:
-                p.produce(topic, (bodies[sent % len(bodies)] % us).encode(), on_delivery=dr)
+                p.produce(topic, data, on_delivery=dr)
             except BufferError:
                 p.poll(0.01)
                 continue
@@ -96,11 +108,38 @@ def steady(topic, rate, seconds):
             sent += 1
         p.poll(0)
         time.sleep(0.0005)
-    left = p.flush(35)
+    left = p.flush(60)
     span = (last_us - first_us) / 1e6 if last_us > first_us else float("nan")
     print(json.dumps({"sent": sent, "delivered": state["delivered"], "errors": state["errors"] + left,
                       "first_us": first_us, "last_us": last_us,
                       "rate": round((sent - 1) / span, 1) if span == span else None}))
+
+
+def spread(prefix, count, rate, seconds):
+    paced(rate, seconds, lambda n, us: ("%s%d" % (prefix, n % count + 1), b'{"k":%d,"sent_us":%d}' % (n, us)))
+
+
+def bulk(prefix, count, per_topic):
+    p = make_producer({"linger.ms": 20, "batch.num.messages": 10000})
+    errors = []
+
+    def dr(err, msg):
+        if err is not None:
+            errors.append(str(err))
+
+    for t in range(1, count + 1):
+        topic = "%s%d" % (prefix, t)
+        for k in range(per_topic):
+            while True:
+                try:
+                    p.produce(topic, b'{"k":%d,"sent_us":0}' % k, on_delivery=dr)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+        p.poll(0)
+    left = p.flush(120)
+    if errors or left:
+        sys.exit("bulk: %d not delivered: %s" % (len(errors) + left, errors[:3]))
 
 
 if __name__ == "__main__":
@@ -108,5 +147,9 @@ if __name__ == "__main__":
         warmup(sys.argv[2], int(sys.argv[3]), sys.argv[4], "--stamp" in sys.argv[5:])
     elif len(sys.argv) == 5 and sys.argv[1] == "steady":
         steady(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+    elif len(sys.argv) == 6 and sys.argv[1] == "spread":
+        spread(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "bulk":
+        bulk(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         sys.exit(__doc__)

@@ -1,22 +1,24 @@
-// A Kafka consumer worker: one per subscription x parallelism (docs/kafka.md).
+// A Kafka consumer (see consumer.h): one member of a subscription's consumer group, stepped by
+// its pool worker (pool.cc) next to the other consumers that worker serves (docs/kafka.md).
 //
-// Loop: wait on the latch and on librdkafka's queue (an fd librdkafka writes to when the queue
-// becomes non-empty), collect up to batch_size messages or batch_timeout, then in ONE
-// transaction: lock this batch's partitions in pulse.kafka_offsets, drop messages below the
-// stored offsets (another worker got there first during a rebalance), decode, ingest (rows,
-// rejected fields, dead letters), store the next offsets, commit. Only then are offsets
-// committed to Kafka, for lag tooling. On (re)assignment every partition seeks to its offset
-// stored in Postgres. librdkafka's threads never touch Postgres: its logs and errors are
-// queued and handled on this thread.
+// A step takes what librdkafka has queued without waiting (librdkafka writes to the pool
+// worker's notify pipe when the queue becomes non-empty) until batch_size messages or
+// batch_timeout after the first one, then stores the batch in ONE transaction: lock this batch's
+// partitions in pulse.kafka_offsets, drop messages below the stored offsets (another consumer got
+// there first during a rebalance), decode, ingest (rows, rejected fields, dead letters), store
+// the next offsets, commit. Only then are offsets committed to Kafka, for lag tooling. On
+// (re)assignment every partition seeks to its offset stored in Postgres. librdkafka's threads
+// never touch Postgres: its logs and errors are queued and handled on the pool worker's thread.
 //
-// Faults: a batch that fails is retried message by message isolation (halves in
-// subtransactions, down to the message that fails, which becomes a dead letter) so the
-// partition moves on; a cancel, a lack of resources or a lock conflict is never charged to a
-// message: the batch is retried after a backoff. A worker that cannot start (bad settings,
-// broker refusing, owner without privileges) exits with its error recorded; its scheduler starts
-// it again after an exponential backoff. Messages are owned (RAII), and every exit path aborts
-// the transaction and drops them before librdkafka is shut down.
-#include <librdkafka/rdkafka.h>
+// Faults: a batch that fails is retried isolating the failing message (halves in
+// subtransactions, down to the message that fails, which becomes a dead letter) so the partition
+// moves on; a cancel, a lack of resources or a lock conflict is never charged to a message: the
+// batch is retried after a backoff, without holding up the other consumers of the pool worker. A
+// consumer that cannot start (bad settings, broker refusing, owner without privileges) throws;
+// its pool worker records the error and starts it again after an exponential backoff. Messages
+// are owned (RAII), and every exit path aborts the transaction and drops them before librdkafka
+// is shut down.
+#include "kafka/consumer.h"
 
 #include <csignal>
 #include <map>
@@ -25,12 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "core/avro_decode.h"
-#include "core/json_decode.h"
 #include "core/names.h"
-#include "ingest/writer.h"
-#include "kafka/settings.h"
-#include "kafka/shmem.h"
 #include "pg/bgworker.h"
 #include "pg/jobs.h"
 #include "pg/faults.h"
@@ -49,8 +46,6 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/ps_status.h"
-
-PGDLLEXPORT void pulse_kafka_worker_main(Datum main_arg);
 }
 
 namespace pulse::kafka {
@@ -58,22 +53,7 @@ namespace {
 
 using pg::Arg;
 
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
-};
-using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 using PartitionKey = std::pair<std::string, int>;
-
-struct Subscription {
-  int64_t id = 0;
-  std::string project, brokers, format, collection, group_id;
-  std::vector<std::string> topics;
-  Settings options;  // librdkafka settings
-  int32_t avro_schema_id = -1;
-  Oid owner = InvalidOid;  // the role whose privileges decide which settings are accepted
-  int batch_size = 10000;
-  int batch_timeout_ms = 200;
-};
 
 // Offsets stored in Postgres for the given partitions (topics[k], partitions[k]); with
 // lock, the rows are locked FOR UPDATE (serialising workers that race for a partition).
@@ -109,75 +89,37 @@ int sqlstate_of(const std::exception& e) {
   return ERRCODE_INTERNAL_ERROR;
 }
 
-class Worker {
- public:
-  explicit Worker(int slot) : slot_(&shared->slots[slot]) {}
-  ~Worker() { close(false); }
-  void run();
-  // Leaves the consumer group and shuts librdkafka down (graceful: after the last batch), or,
-  // on the way out of a dying process, drops everything without the group handshake.
-  void close(bool dying);
-
-  // librdkafka callbacks (called on this thread from inside rd_kafka_* calls): no Postgres
-  // error may cross them, so they catch everything and leave a note for the main loop.
-  void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
-  void on_log(const char* fac, const char* buf) {
-    try {
-      if (pending_logs_.size() < 20) pending_logs_.push_back(std::string(fac) + ": " + std::string(buf).substr(0, 500));
-    } catch (...) {
-    }
-  }
-  void on_error(const char* reason) {
-    try {
-      pending_error_ = std::string(reason).substr(0, 250);
-    } catch (...) {
-    }
-  }
-
- private:
-  void load_subscription();
-  void create_consumer();
-  bool stop_requested();
-  void flush_notes();
-  void collect_batch();
-  void commit_batch();
-  int64_t process(bool isolate);
-  void ingest_range(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts);
-  void isolate(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts);
-  void decode_message(const rd_kafka_message_t* m, EventBatch* batch, std::set<int32_t>* looked_up);
-  void load_avro_schema(int32_t id);
-  void refresh_watermarks(TimestampTz now);
-  void back_off(const std::string& why);
-
-  WorkerSlot* slot_;
-  Subscription sub_;
-  rd_kafka_t* rk_ = nullptr;
-  rd_kafka_queue_t* queue_ = nullptr;
-  int pipe_[2] = {-1, -1};
-  JsonDecoder json_;
-  AvroDecoder avro_;
-  std::vector<Message> msgs_;  // the batch being collected or committed
-  std::vector<std::string> pending_logs_;
-  std::string pending_error_, fatal_;
-  bool revoked_ = false;
-  TimestampTz watermarks_at_ = 0;
-};
-
 extern "C" void rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
                              void* opaque) {
-  static_cast<Worker*>(opaque)->on_rebalance(err, parts);
+  static_cast<Consumer*>(opaque)->on_rebalance(err, parts);
 }
 
 extern "C" void log_cb(const rd_kafka_t* rk, int, const char* fac, const char* buf) {
   void* opaque = rd_kafka_opaque(rk);
-  if (opaque) static_cast<Worker*>(opaque)->on_log(fac, buf);
+  if (opaque) static_cast<Consumer*>(opaque)->on_log(fac, buf);
 }
 
 extern "C" void error_cb(rd_kafka_t*, int, const char* reason, void* opaque) {
-  static_cast<Worker*>(opaque)->on_error(reason);
+  static_cast<Consumer*>(opaque)->on_error(reason);
 }
 
-void Worker::load_subscription() {
+}  // namespace
+
+void Consumer::on_log(const char* fac, const char* buf) {
+  try {
+    if (pending_logs_.size() < 20) pending_logs_.push_back(std::string(fac) + ": " + std::string(buf).substr(0, 500));
+  } catch (...) {
+  }
+}
+
+void Consumer::on_error(const char* reason) {
+  try {
+    pending_error_ = std::string(reason).substr(0, 250);
+  } catch (...) {
+  }
+}
+
+void Consumer::load_subscription() {
   pg::in_transaction("pg_pulse kafka: loading subscription", [&] {
     pg::spi_exec(
         "SELECT project, pg_catalog.array_to_string(topics, pg_catalog.chr(1)), brokers, format,"
@@ -232,7 +174,7 @@ void Worker::load_subscription() {
   });
 }
 
-void Worker::load_avro_schema(int32_t id) {
+void Consumer::load_avro_schema(int32_t id) {
   auto s = pg::spi_value("SELECT schema FROM pulse.avro_schemas WHERE id = $1", {Arg::int4(id)});
   if (!s) return;  // unknown: messages naming it become dead letters
   // A schema Avro C refuses is remembered as unusable by the decoder: its messages become
@@ -242,7 +184,7 @@ void Worker::load_avro_schema(int32_t id) {
     pg::call([&] { elog(WARNING, "pg_pulse: Avro schema %d cannot be used: %.200s", id, err.c_str()); });
 }
 
-void Worker::create_consumer() {
+void Consumer::create_consumer() {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   auto set = [&](const std::string& k, const std::string& v) {
@@ -258,7 +200,7 @@ void Worker::create_consumer() {
   set("enable.auto.offset.store", "false");
   set("auto.offset.reset", "earliest");
   set("enable.partition.eof", "false");
-  set("queued.max.messages.kbytes", "65536");
+  set("queued.max.messages.kbytes", std::to_string(prefetch_kb_));
   set("log.queue", "true");
   for (auto& [k, v] : sub_.options) set(k, v);
   rd_kafka_conf_set_opaque(conf, this);
@@ -278,8 +220,7 @@ void Worker::create_consumer() {
   rd_kafka_set_log_queue(rk_, nullptr);  // logs come to the main queue, served on this thread
   rd_kafka_poll_set_consumer(rk_);
   queue_ = rd_kafka_queue_get_consumer(rk_);
-  if (pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0) throw Error(sqlstate::kInternal, "pipe2 failed");
-  rd_kafka_queue_io_event_enable(queue_, pipe_[1], "1", 1);
+  rd_kafka_queue_io_event_enable(queue_, notify_fd_, "1", 1);
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(int(sub_.topics.size()));
   for (auto& t : sub_.topics) rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t e = rd_kafka_subscribe(rk_, topics);
@@ -287,7 +228,7 @@ void Worker::create_consumer() {
   if (e) throw Error(sqlstate::kInvalidParameter, std::string("could not subscribe: ") + rd_kafka_err2str(e));
 }
 
-void Worker::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
+void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
   if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     revoked_ = true;
     rd_kafka_assign(rk_, nullptr);
@@ -329,15 +270,8 @@ void Worker::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list
   RESUME_INTERRUPTS();
 }
 
-bool Worker::stop_requested() {
-  LWLockAcquire(shared->lock, LW_SHARED);
-  bool stop = slot_->stop_requested;
-  LWLockRelease(shared->lock);
-  return stop;
-}
-
 // librdkafka's log lines (bounded, at most 20 per round) and its last error.
-void Worker::flush_notes() {
+void Consumer::flush_notes() {
   for (auto& l : pending_logs_)
     pg::call([&] {
       elog(LOG, "pg_pulse kafka: project %s subscription %lld: %s", sub_.project.c_str(), (long long)sub_.id,
@@ -353,7 +287,7 @@ void Worker::flush_notes() {
 }
 
 // The high watermarks librdkafka last fetched, for every assigned partition (once a second).
-void Worker::refresh_watermarks(TimestampTz now) {
+void Consumer::refresh_watermarks(TimestampTz now) {
   if (!TimestampDifferenceExceeds(watermarks_at_, now, 1000)) return;
   watermarks_at_ = now;
   rd_kafka_topic_partition_list_t* a = nullptr;
@@ -368,16 +302,17 @@ void Worker::refresh_watermarks(TimestampTz now) {
   rd_kafka_topic_partition_list_destroy(a);
 }
 
-// Collects up to batch_size messages or what arrives within batch_timeout of the first one:
-// drains the queue without blocking, then waits on latch + queue fd.
-void Worker::collect_batch() {
-  std::vector<rd_kafka_message_t*> buf(size_t(sub_.batch_size));
-  TimestampTz deadline = 0;
+// Takes what librdkafka has queued, without waiting, up to batch_size messages; true when the
+// queue may hold more (the batch filled up first).
+bool Consumer::drain() {
+  buf_.resize(size_t(sub_.batch_size));
   revoked_ = false;
+  bool more = false;
   while (int(msgs_.size()) < sub_.batch_size) {
-    ssize_t got = rd_kafka_consume_batch_queue(queue_, 0, buf.data(), size_t(sub_.batch_size) - msgs_.size());
+    size_t room = size_t(sub_.batch_size) - msgs_.size();
+    ssize_t got = rd_kafka_consume_batch_queue(queue_, 0, buf_.data(), room);
     for (ssize_t k = 0; k < got; k++) {  // owned at once, whatever happens next
-      Message m(buf[size_t(k)]);
+      Message m(buf_[size_t(k)]);
       if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           std::string e = rd_kafka_message_errstr(m.get());
@@ -390,25 +325,34 @@ void Worker::collect_batch() {
     flush_notes();
     if (revoked_) {  // messages of partitions we may no longer own: let the new owner have them
       msgs_.clear();
+      deadline_ = 0;
       revoked_ = false;
     }
-    if (got > 0 && int(msgs_.size()) < sub_.batch_size) continue;  // maybe more right away
-    TimestampTz now = GetCurrentTimestamp();
-    note_heartbeat(slot_, now);
-    refresh_watermarks(now);
-    if (!msgs_.empty() && deadline == 0) deadline = TimestampTzPlusMilliseconds(now, sub_.batch_timeout_ms);
-    if (int(msgs_.size()) >= sub_.batch_size || (deadline && now >= deadline)) break;
-    long wait_ms = deadline ? long((deadline - now) / 1000) + 1 : 1000;
-    pg::worker_wait(wait_ms, pipe_[0]);
-    char drain[64];
-    while (read(pipe_[0], drain, sizeof drain) > 0) {
-    }
-    if (stop_requested()) break;
+    if (got <= 0) break;
+    more = size_t(got) == room;
   }
+  return more && int(msgs_.size()) >= sub_.batch_size;
+}
+
+TimestampTz Consumer::step(TimestampTz now) {
+  bool more = false;
+  if (retry_at_ == 0) more = drain();  // a batch waiting for its retry takes no more messages
+  refresh_watermarks(now);
+  if (msgs_.empty()) {
+    deadline_ = 0;
+    return TimestampTzPlusMilliseconds(now, 1000);
+  }
+  if (deadline_ == 0) deadline_ = TimestampTzPlusMilliseconds(now, sub_.batch_timeout_ms);
+  if (int(msgs_.size()) < sub_.batch_size && now < deadline_) return deadline_;
+  if (retry_at_ > now) return retry_at_;
+  if (!commit(now)) return retry_at_;
+  deadline_ = 0;
+  avro_.release_memory();
+  return more ? 0 : TimestampTzPlusMilliseconds(now, 1000);
 }
 
 // Decodes one message into batch (JSON or Avro), tagged with its source.
-void Worker::decode_message(const rd_kafka_message_t* m, EventBatch* batch, std::set<int32_t>* looked_up) {
+void Consumer::decode_message(const rd_kafka_message_t* m, EventBatch* batch, std::set<int32_t>* looked_up) {
   std::string topic = rd_kafka_topic_name(m->rkt);
   std::string_view payload(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
   size_t before = batch->events.size();
@@ -439,7 +383,7 @@ void Worker::decode_message(const rd_kafka_message_t* m, EventBatch* batch, std:
 }
 
 // Decodes and ingests messages idx[from, to).
-void Worker::ingest_range(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
+void Consumer::ingest_range(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
   EventBatch batch;
   std::set<int32_t> looked_up;  // schema ids fetched from the catalog in this batch
   for (size_t k = from; k < to; k++) decode_message(msgs_[idx[k]].get(), &batch, &looked_up);
@@ -449,7 +393,7 @@ void Worker::ingest_range(const std::vector<size_t>& idx, size_t from, size_t to
 // Ingests messages idx[from, to) in a subtransaction; when that fails for a reason that is not
 // an abort, splits the range in halves, down to the one message that fails, which is kept whole
 // in pulse.dead_letters (its bytes as received) so the partition moves on.
-void Worker::isolate(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
+void Consumer::isolate(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
   if (from >= to) return;
   ingest::IngestCounts c;
   try {
@@ -481,7 +425,7 @@ void Worker::isolate(const std::vector<size_t>& idx, size_t from, size_t to, ing
 
 // One transaction for the batch: rows, rejected fields, dead letters and the next offsets.
 // Returns the messages it accounted for (those below the stored offsets are skipped).
-int64_t Worker::process(bool isolating) {
+int64_t Consumer::process(bool isolating) {
   int64_t done = 0;
   pg::in_transaction(
       isolating ? "pg_pulse kafka: ingesting a batch, isolating a failure" : "pg_pulse kafka: ingesting a batch", [&] {
@@ -545,12 +489,11 @@ int64_t Worker::process(bool isolating) {
   return done;
 }
 
-// Waits out the backoff of the slot's failures (interruptibly), recording why.
-void Worker::back_off(const std::string& why) {
+// Records why the batch failed and when it is tried again (the backoff of the slot's failures).
+void Consumer::schedule_retry(const std::string& why, TimestampTz now) {
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   slot_->failures = std::min(slot_->failures + 1, 30);
   int failures = slot_->failures;
-  TimestampTz now = GetCurrentTimestamp();
   bool log = TimestampDifferenceExceeds(slot_->last_log_at, now, 60000);
   if (log) slot_->last_log_at = now;
   snprintf(slot_->state, sizeof slot_->state, "retrying a failed batch");
@@ -561,88 +504,70 @@ void Worker::back_off(const std::string& why) {
       ereport(WARNING, (errmsg("pg_pulse kafka: project %s subscription %lld: batch failed (retrying): %.500s",
                                sub_.project.c_str(), (long long)sub_.id, why.c_str())));
     });
-  TimestampTz until = TimestampTzPlusMilliseconds(now, backoff_ms(failures));
-  while (!stop_requested()) {
-    TimestampTz t = GetCurrentTimestamp();
-    if (t >= until) break;
-    pg::worker_wait(std::min<long>(1000, long((until - t) / 1000) + 1));
-    note_heartbeat(slot_, GetCurrentTimestamp());
-  }
+  retry_at_ = TimestampTzPlusMilliseconds(now, backoff_ms(failures));
 }
 
-// Commits the collected batch: whole, else isolating the message that fails; a failure that
-// is not any message's (cancel, lack of resources, lock conflict) is retried after a backoff.
-void Worker::commit_batch() {
-  while (!msgs_.empty()) {
-    bool isolating = false;
-    for (int attempt = 0; attempt < 2; attempt++) {
-      TimestampTz started = GetCurrentTimestamp();
-      try {
-        process(isolating);
-        // after the commit: tell Kafka too (lag tooling only; Postgres holds the truth)
-        rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(int(msgs_.size()));
-        std::map<PartitionKey, int64_t> last;
-        for (auto& m : msgs_) {
-          auto& v = last[{rd_kafka_topic_name(m->rkt), int(m->partition)}];
-          v = std::max<int64_t>(v, m->offset + 1);
-        }
-        for (auto& [key, off] : last)
-          rd_kafka_topic_partition_list_add(offs, key.first.c_str(), key.second)->offset = off;
-        rd_kafka_commit(rk_, offs, 1);
-        rd_kafka_topic_partition_list_destroy(offs);
-        msgs_.clear();
-        note_state(slot_, "consuming");
-        return;
-      } catch (std::exception& e) {
-        int code = sqlstate_of(e);
-        std::string why = pg::clip_message(e.what());
-        pg::record_job_failure({"kafka batch", sub_.project, "subscription " + std::to_string(sub_.id), started,
-                                int64_t(msgs_.size()), false,
-                                why + (pg::is_abort_error(code) || isolating ? " (retried after a backoff)"
-                                                                             : " (isolating the failing message)")});
-        if (pg::is_abort_error(code) || isolating) {
-          back_off(why.substr(0, 250));
-          if (stop_requested()) return;  // the batch stays unstored: the next worker reads it again
-          break;                         // retry the batch from the start
-        }
-        isolating = true;  // the batch failed as a whole: find the message that makes it fail
-        note_state(slot_, "isolating a failed message");
+// Stores the collected batch: whole, else isolating the message that fails; a failure that is
+// not any message's (cancel, lack of resources, lock conflict), or a failure while isolating,
+// schedules a retry after a backoff. True when the batch is stored.
+bool Consumer::commit(TimestampTz now) {
+  retry_at_ = 0;
+  for (;;) {
+    TimestampTz started = GetCurrentTimestamp();
+    // the process title and application_name name the subscription while its batch is stored
+    std::string app = "pg_pulse kafka " + sub_.project + " subscription " + std::to_string(sub_.id);
+    std::string title = "subscription " + std::to_string(sub_.id) + " (" + sub_.project + ")";
+    pg::call([&] {
+      set_ps_display(title.c_str());
+      pgstat_report_appname(app.c_str());
+    });
+    try {
+      process(isolating_);
+      // after the commit: tell Kafka too (lag tooling only; Postgres holds the truth)
+      rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(int(msgs_.size()));
+      std::map<PartitionKey, int64_t> last;
+      for (auto& m : msgs_) {
+        auto& v = last[{rd_kafka_topic_name(m->rkt), int(m->partition)}];
+        v = std::max<int64_t>(v, m->offset + 1);
       }
+      for (auto& [key, off] : last)
+        rd_kafka_topic_partition_list_add(offs, key.first.c_str(), key.second)->offset = off;
+      rd_kafka_commit(rk_, offs, 1);
+      rd_kafka_topic_partition_list_destroy(offs);
+      msgs_.clear();
+      isolating_ = false;
+      note_state(slot_, "consuming");
+      return true;
+    } catch (std::exception& e) {
+      int code = sqlstate_of(e);
+      std::string why = pg::clip_message(e.what());
+      pg::record_job_failure({"kafka batch", sub_.project, "subscription " + std::to_string(sub_.id), started,
+                              int64_t(msgs_.size()), false,
+                              why + (pg::is_abort_error(code) || isolating_ ? " (retried after a backoff)"
+                                                                            : " (isolating the failing message)")});
+      if (pg::is_abort_error(code) || isolating_) {
+        isolating_ = false;  // the retry takes the batch whole again
+        schedule_retry(why.substr(0, 250), now);
+        return false;
+      }
+      isolating_ = true;  // the batch failed as a whole: find the message that makes it fail
+      note_state(slot_, "isolating a failed message");
     }
   }
 }
 
-void Worker::run() {
+void Consumer::start() {
   note_state(slot_, "loading its subscription");
   load_subscription();
   note_state(slot_, "connecting");
   create_consumer();
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  slot_->pid = MyProcPid;
-  slot_->latch = MyLatch;
   slot_->started_at = GetCurrentTimestamp();
   snprintf(slot_->state, sizeof slot_->state, "consuming");
   LWLockRelease(shared->lock);
-  std::string title = "subscription " + std::to_string(sub_.id) + " (" + sub_.project + ")";
-  std::string app = "pg_pulse kafka " + sub_.project + " subscription " + std::to_string(sub_.id);
-  pg::call([&] {
-    set_ps_display(title.c_str());
-    pgstat_report_appname(app.c_str());
-  });
-  pg::LoopContext loop("pg_pulse kafka batch");
-  for (;;) {
-    loop.begin();
-    pg::worker_check_interrupts();
-    if (stop_requested()) return;
-    collect_batch();
-    if (msgs_.empty()) continue;
-    commit_batch();
-    if (stop_requested()) return;
-    avro_.release_memory();
-  }
 }
 
-void Worker::close(bool dying) {
+void Consumer::close(bool dying) {
   msgs_.clear();  // librdkafka waits for every message to be destroyed before it ends
   if (queue_) {
     rd_kafka_queue_io_event_enable(queue_, -1, nullptr, 0);
@@ -658,88 +583,6 @@ void Worker::close(bool dying) {
     }
     rk_ = nullptr;
   }
-  for (int& fd : pipe_)
-    if (fd >= 0) {
-      ::close(fd);
-      fd = -1;
-    }
 }
 
-Worker* current = nullptr;
-
-// On proc_exit (SIGTERM -> die, FATAL): the transaction first (its locks must not outlive
-// this), then librdkafka without the group handshake.
-void worker_exit(int, Datum) {
-  AbortOutOfAnyTransaction();
-  if (current) {
-    Worker* w = current;
-    current = nullptr;
-    try {
-      w->close(true);
-    } catch (...) {
-    }
-  }
-  if (shared) {
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    for (auto& s : shared->slots)
-      if (s.pid == MyProcPid) {
-        s.pid = 0;
-        s.latch = nullptr;
-      }
-    LWLockRelease(shared->lock);
-  }
-}
-
-// Records a failure that ends the worker: the scheduler starts it again after the backoff;
-// the server log gets at most one line a minute per worker slot.
-bool record_exit_failure(WorkerSlot* slot, const char* message) {
-  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  TimestampTz now = GetCurrentTimestamp();
-  slot->failures = std::min(slot->failures + 1, 30);
-  slot->next_start_at = TimestampTzPlusMilliseconds(now, backoff_ms(slot->failures));
-  copy_message(slot->last_error, sizeof slot->last_error, message);
-  slot->last_error_at = now;
-  snprintf(slot->state, sizeof slot->state, "failed; restarts after a backoff");
-  bool log = TimestampDifferenceExceeds(slot->last_log_at, now, 60000);
-  if (log) slot->last_log_at = now;
-  LWLockRelease(shared->lock);
-  return log;
-}
-
-}  // namespace
 }  // namespace pulse::kafka
-
-// Background worker entry point: a failure ends the worker, recorded in its slot (the
-// scheduler restarts it after a backoff and it resumes from the stored offsets).
-void pulse_kafka_worker_main(Datum main_arg) {
-  using namespace pulse::kafka;
-  int slot = DatumGetInt32(main_arg);
-  pulse::pg::worker_init(shared->slots[slot].dboid, "pg_pulse kafka consumer");
-  before_shmem_exit(worker_exit, 0);
-  char message[512] = "";
-  TimestampTz started = GetCurrentTimestamp();
-  try {
-    Worker w(slot);
-    current = &w;
-    w.run();
-    current = nullptr;
-  } catch (std::exception& e) {
-    current = nullptr;
-    snprintf(message, sizeof message, "%s", e.what());
-  }
-  if (message[0]) {
-    int64 id = shared->slots[slot].subscription_id;
-    try {
-      pulse::pg::JobRecord job{"kafka worker", "", "subscription " + std::to_string(id), started, -1, false, message};
-      job.subscription_id = id;
-      pulse::pg::record_job_failure(job);
-    } catch (std::exception&) {
-    }
-  }
-  if (message[0] && record_exit_failure(&shared->slots[slot], message))
-    ereport(LOG, (errmsg("pg_pulse kafka subscription %lld worker %d stopped: %s",
-                         (long long)shared->slots[slot].subscription_id, shared->slots[slot].worker_index, message),
-                  errhint("It starts again after a backoff; pulse.kafka_status and pulse.job_history show its last "
-                          "error.")));
-  proc_exit(0);
-}

@@ -1,11 +1,13 @@
-// The Kafka part of a database's scheduler (see launcher.h): workers started, restarted after a
-// backoff, stopped.
+// The Kafka part of a database's scheduler (see launcher.h): consumer slots given and freed,
+// consumers assigned to pool workers, pool workers started, restarted after a backoff, stopped.
 #include "kafka/launcher.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "pg/bgworker.h"
+#include "pg/gucs.h"
 #include "pg/spi.h"
 
 extern "C" {
@@ -16,13 +18,14 @@ extern "C" {
 }
 
 namespace pulse::kafka {
-namespace {
 
 struct Wanted {
   int64 subscription_id;
   int32 worker_index;
   std::string project;
 };
+
+namespace {
 
 // The (subscription, worker index) pairs of this database that should run now.
 std::vector<Wanted> read_wanted() {
@@ -47,8 +50,9 @@ std::vector<Wanted> read_wanted() {
   return out;
 }
 
-// Slot s belongs to this database's scheduler.
+// Slot or pool entry of this database.
 bool ours(const WorkerSlot& w) { return w.in_use && w.dboid == MyDatabaseId; }
+bool ours(const PoolWorker& p) { return p.in_use && p.dboid == MyDatabaseId; }
 
 }  // namespace
 
@@ -56,8 +60,8 @@ std::vector<pid_t> database_worker_pids(Oid dboid) {
   std::vector<pid_t> pids;
   if (!shared) return pids;
   LWLockAcquire(shared->lock, LW_SHARED);
-  for (auto& w : shared->slots)
-    if (w.in_use && w.dboid == dboid && w.pid > 0) pids.push_back(w.pid);
+  for (auto& p : shared->pool)
+    if (p.in_use && p.dboid == dboid && p.pid > 0) pids.push_back(p.pid);
   LWLockRelease(shared->lock);
   return pids;
 }
@@ -65,13 +69,15 @@ std::vector<pid_t> database_worker_pids(Oid dboid) {
 void forget_database(Oid dboid) {
   if (!shared) return;
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  for (auto& w : shared->slots)
-    if (w.in_use && w.dboid == dboid) memset(&w, 0, sizeof w);
+  for (auto& w : consumer_slots())
+    if (w.in_use && w.dboid == dboid) free_slot(&w);
+  for (auto& p : shared->pool)
+    if (p.in_use && p.dboid == dboid) memset(&p, 0, sizeof p);
   LWLockRelease(shared->lock);
 }
 
 Launcher::Launcher() {
-  // Workers of a previous scheduler of this database: ask them to stop (their handles died
+  // Pool workers of a previous scheduler of this database: ask them to stop (their handles died
   // with it); reconcile starts them again.
   stop_all();
 }
@@ -79,11 +85,11 @@ Launcher::Launcher() {
 void Launcher::stop_all() {
   std::vector<pid_t> pids;
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  for (auto& w : shared->slots)
-    if (ours(w)) {
-      w.stop_requested = true;
-      if (w.latch) SetLatch(w.latch);
-      if (w.pid > 0) pids.push_back(w.pid);
+  for (auto& p : shared->pool)
+    if (ours(p)) {
+      p.stop_requested = true;
+      if (p.latch) SetLatch(p.latch);
+      if (p.pid > 0) pids.push_back(p.pid);
     }
   LWLockRelease(shared->lock);
   for (int tries = 0; tries < 100; tries++) {
@@ -95,102 +101,168 @@ void Launcher::stop_all() {
   for (pid_t p : pids)
     if (kill(p, 0) == 0) kill(p, SIGTERM);
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  for (int s = 0; s < kMaxWorkers; s++)
-    if (ours(shared->slots[s])) {
-      memset(&shared->slots[s], 0, sizeof(WorkerSlot));
-      if (handles_[s]) pfree(handles_[s]);
-      handles_[s] = nullptr;
+  for (int k = 0; k < kMaxPoolWorkers; k++)
+    if (ours(shared->pool[k])) {
+      memset(&shared->pool[k], 0, sizeof(PoolWorker));
+      if (handles_[k]) pfree(handles_[k]);
+      handles_[k] = nullptr;
     }
+  for (auto& w : consumer_slots())
+    if (ours(w)) free_slot(&w);
+  LWLockRelease(shared->lock);
+}
+
+// A slot for every wanted consumer (while there are free ones); slots of consumers no longer
+// wanted are asked to stop and freed once their pool worker has let them go. A slot asked to stop
+// by a restart (pulse._kafka_restart) and let go is started again.
+void Launcher::reconcile_slots(const std::vector<Wanted>& wanted) {
+  std::vector<bool> covered(wanted.size(), false);
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  for (auto& w : consumer_slots()) {
+    if (!ours(w)) continue;
+    int want = -1;
+    for (size_t k = 0; k < wanted.size() && want < 0; k++)
+      if (wanted[k].subscription_id == w.subscription_id && wanted[k].worker_index == w.worker_index) want = int(k);
+    if (want >= 0 && !covered[size_t(want)]) {
+      covered[size_t(want)] = true;
+      if (w.stop_requested && w.pid == 0) w.stop_requested = false;  // a restart: start it again
+      continue;
+    }
+    if (!w.stop_requested) {
+      w.stop_requested = true;
+      if (w.latch) SetLatch(w.latch);
+    }
+    if (w.pid == 0) free_slot(&w);
+  }
+  WorkerSlot* next = shared->slots;
+  WorkerSlot* end = shared->slots + shared->max_consumers;
+  for (size_t k = 0; k < wanted.size(); k++) {
+    if (covered[k]) continue;
+    while (next < end && next->in_use) next++;
+    if (next == end) break;  // pulse.kafka_status shows the rest as waiting for a consumer slot
+    memset(next, 0, sizeof *next);
+    next->in_use = true;
+    next->dboid = MyDatabaseId;
+    next->subscription_id = wanted[k].subscription_id;
+    next->worker_index = wanted[k].worker_index;
+    next->pool_worker = -1;
+    snprintf(next->state, sizeof next->state, "starting");
+  }
+  LWLockRelease(shared->lock);
+}
+
+// Pool workers 0 .. target-1 of this database run (started, or started again once the backoff of
+// a failure is over); the others are asked to stop, terminated when they have not gone after
+// 10 s, and their entries freed.
+void Launcher::reconcile_pool(int target, TimestampTz now) {
+  std::vector<bool> have(size_t(target), false);
+  for (int k = 0; k < kMaxPoolWorkers; k++) {
+    LWLockAcquire(shared->lock, LW_SHARED);
+    PoolWorker p = shared->pool[k];  // a copy: the lock is not held across Postgres calls
+    LWLockRelease(shared->lock);
+    if (!ours(p)) continue;
+    pid_t pid = 0;
+    BgwHandleStatus st = handles_[k] ? GetBackgroundWorkerPid(handles_[k], &pid) : BGWH_STOPPED;
+    if (p.index >= target || have[size_t(p.index)]) {
+      if (st != BGWH_STOPPED) {
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        PoolWorker* e = &shared->pool[k];
+        if (!e->stop_requested) {
+          e->stop_requested = true;
+          e->stop_asked_at = now;
+          if (e->latch) SetLatch(e->latch);
+        }
+        bool overdue = TimestampDifferenceExceeds(e->stop_asked_at, now, 10000);
+        LWLockRelease(shared->lock);
+        if (overdue) TerminateBackgroundWorker(handles_[k]);
+      } else {
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        memset(&shared->pool[k], 0, sizeof(PoolWorker));
+        LWLockRelease(shared->lock);
+        if (handles_[k]) pfree(handles_[k]);
+        handles_[k] = nullptr;
+      }
+      continue;
+    }
+    have[size_t(p.index)] = true;
+    if (st != BGWH_STOPPED || p.next_start_at > now) continue;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    shared->pool[k].stop_requested = false;
+    shared->pool[k].pid = 0;
+    LWLockRelease(shared->lock);
+    std::string name = "pg_pulse kafka pool worker " + std::to_string(p.index);
+    pg::start_dynamic_worker("pulse_kafka_worker_main", Int32GetDatum(k), name.c_str(), "pg_pulse kafka consumer",
+                             &handles_[k]);
+  }
+  for (int index = 0; index < target; index++) {
+    if (have[size_t(index)]) continue;
+    int k = -1;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    for (int e = 0; e < kMaxPoolWorkers && k < 0; e++)
+      if (!shared->pool[e].in_use) k = e;
+    if (k >= 0) {
+      memset(&shared->pool[k], 0, sizeof(PoolWorker));
+      shared->pool[k].in_use = true;
+      shared->pool[k].dboid = MyDatabaseId;
+      shared->pool[k].index = index;
+    }
+    LWLockRelease(shared->lock);
+    if (k < 0) break;
+    std::string name = "pg_pulse kafka pool worker " + std::to_string(index);
+    pg::start_dynamic_worker("pulse_kafka_worker_main", Int32GetDatum(k), name.c_str(), "pg_pulse kafka consumer",
+                             &handles_[k]);
+  }
+}
+
+// Every consumer slot of this database not stopping is assigned to a pool worker that runs or is
+// starting: one it has, else the least loaded (preferring one that serves no other member of the
+// same subscription). Without any such worker, the slots say they wait for a background worker.
+void Launcher::assign(int target) {
+  std::vector<int> usable;
+  for (int k = 0; k < kMaxPoolWorkers; k++) {
+    if (!handles_[k]) continue;
+    pid_t pid = 0;
+    if (GetBackgroundWorkerPid(handles_[k], &pid) == BGWH_STOPPED) continue;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    bool ok = ours(shared->pool[k]) && shared->pool[k].index < target && !shared->pool[k].stop_requested;
+    LWLockRelease(shared->lock);
+    if (ok) usable.push_back(k);
+  }
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  std::vector<int> load(kMaxPoolWorkers, 0);
+  for (auto& w : consumer_slots())
+    if (ours(w) && w.pool_worker >= 0 && std::find(usable.begin(), usable.end(), w.pool_worker) != usable.end())
+      load[size_t(w.pool_worker)]++;
+  for (auto& w : consumer_slots()) {
+    if (!ours(w) || w.stop_requested) continue;
+    if (w.pool_worker >= 0 && std::find(usable.begin(), usable.end(), w.pool_worker) != usable.end()) continue;
+    if (usable.empty()) {
+      if (w.pid == 0) snprintf(w.state, sizeof w.state, "waiting for a background worker slot");
+      continue;
+    }
+    int best = -1;
+    for (int pass = 0; pass < 2 && best < 0; pass++)
+      for (int k : usable) {
+        bool sibling = false;
+        if (pass == 0)
+          for (auto& o : consumer_slots())
+            sibling |= ours(o) && &o != &w && o.subscription_id == w.subscription_id && o.pool_worker == k;
+        if (!sibling && (best < 0 || load[size_t(k)] < load[size_t(best)])) best = k;
+      }
+    w.pool_worker = best;
+    load[size_t(best)]++;
+    if (shared->pool[best].latch) SetLatch(shared->pool[best].latch);
+  }
   LWLockRelease(shared->lock);
 }
 
 void Launcher::reconcile() {
   std::vector<Wanted> wanted = read_wanted();
   TimestampTz now = GetCurrentTimestamp();
-  std::vector<bool> covered(wanted.size(), false);
-  for (int s = 0; s < kMaxWorkers; s++) {
-    LWLockAcquire(shared->lock, LW_SHARED);
-    WorkerSlot slot = shared->slots[s];  // a copy: the lock is not held across Postgres calls
-    LWLockRelease(shared->lock);
-    if (!ours(slot)) continue;
-    int want = -1;
-    for (size_t k = 0; k < wanted.size(); k++)
-      if (wanted[k].subscription_id == slot.subscription_id && wanted[k].worker_index == slot.worker_index)
-        want = int(k);
-    pid_t pid = 0;
-    BgwHandleStatus st = handles_[s] ? GetBackgroundWorkerPid(handles_[s], &pid) : BGWH_STOPPED;
-    if (want < 0) {
-      if (st != BGWH_STOPPED) {
-        // Ask first (the worker finishes its batch and leaves its group cleanly); terminate
-        // only a worker that has not gone after 10 s.
-        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-        WorkerSlot* w = &shared->slots[s];
-        if (!w->stop_requested) {
-          w->stop_requested = true;
-          w->stop_asked_at = now;
-          if (w->latch) SetLatch(w->latch);
-        }
-        bool overdue = TimestampDifferenceExceeds(w->stop_asked_at, now, 10000);
-        LWLockRelease(shared->lock);
-        if (overdue) TerminateBackgroundWorker(handles_[s]);
-      } else {
-        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-        memset(&shared->slots[s], 0, sizeof(WorkerSlot));
-        LWLockRelease(shared->lock);
-        if (handles_[s]) pfree(handles_[s]);
-        handles_[s] = nullptr;
-      }
-      continue;
-    }
-    covered[want] = true;
-    if (st != BGWH_STOPPED) continue;
-    // exited (asked to, or failed): start again once its backoff is over
-    if (slot.next_start_at > now) {
-      LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-      snprintf(shared->slots[s].state, sizeof shared->slots[s].state, "waiting to restart after an error");
-      LWLockRelease(shared->lock);
-      continue;
-    }
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    shared->slots[s].stop_requested = false;
-    shared->slots[s].pid = 0;
-    LWLockRelease(shared->lock);
-    std::string name = "pg_pulse kafka " + wanted[want].project + " subscription " +
-                       std::to_string(slot.subscription_id) + " worker " + std::to_string(slot.worker_index);
-    if (!pg::start_dynamic_worker("pulse_kafka_worker_main", Int32GetDatum(s), name.c_str(), "pg_pulse kafka consumer",
-                                  &handles_[s])) {
-      LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-      snprintf(shared->slots[s].state, sizeof shared->slots[s].state, "waiting for a background worker slot");
-      LWLockRelease(shared->lock);
-    }
-  }
-  for (size_t k = 0; k < wanted.size(); k++) {
-    if (covered[k]) continue;
-    int free_slot = -1;
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    for (int s = 0; s < kMaxWorkers && free_slot < 0; s++)
-      if (!shared->slots[s].in_use) free_slot = s;
-    if (free_slot >= 0) {
-      WorkerSlot* w = &shared->slots[free_slot];
-      memset(w, 0, sizeof(WorkerSlot));
-      w->in_use = true;
-      w->dboid = MyDatabaseId;
-      w->subscription_id = wanted[k].subscription_id;
-      w->worker_index = wanted[k].worker_index;
-      snprintf(w->state, sizeof w->state, "starting");
-    }
-    LWLockRelease(shared->lock);
-    if (free_slot < 0) break;  // pulse.kafka_status shows the rest as waiting for a slot
-    std::string name = "pg_pulse kafka " + wanted[k].project + " subscription " +
-                       std::to_string(wanted[k].subscription_id) + " worker " + std::to_string(wanted[k].worker_index);
-    if (!pg::start_dynamic_worker("pulse_kafka_worker_main", Int32GetDatum(free_slot), name.c_str(),
-                                  "pg_pulse kafka consumer", &handles_[free_slot])) {
-      LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-      snprintf(shared->slots[free_slot].state, sizeof shared->slots[free_slot].state,
-               "waiting for a background worker slot");
-      LWLockRelease(shared->lock);
-    }
-  }
+  reconcile_slots(wanted);
+  int target = std::min<int>(pulse_kafka_workers, int(wanted.size()));
+  reconcile_pool(target, now);
+  assign(target);
 }
 
 }  // namespace pulse::kafka

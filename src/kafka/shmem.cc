@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "pg/gucs.h"
 #include "pg/scheduler.h"
 
 extern "C" {
@@ -21,9 +22,17 @@ Shared* shared = nullptr;
 static shmem_request_hook_type prev_shmem_request = nullptr;
 static shmem_startup_hook_type prev_shmem_startup = nullptr;
 
+// Bytes of the shared state: the header, then the consumer slots, then the partition stats.
+static Size shmem_size() {
+  Size size = MAXALIGN(sizeof(Shared));
+  size = add_size(size, mul_size(Size(pulse_kafka_max_consumers), sizeof(WorkerSlot)));
+  size = MAXALIGN(size);
+  return add_size(size, mul_size(Size(pulse_kafka_max_partitions), sizeof(PartitionStat)));
+}
+
 static void shmem_request(void) {
   if (prev_shmem_request) prev_shmem_request();
-  RequestAddinShmemSpace(MAXALIGN(sizeof(Shared)));
+  RequestAddinShmemSpace(shmem_size());
   RequestNamedLWLockTranche("pg_pulse kafka", 1);
 }
 
@@ -31,10 +40,16 @@ static void shmem_startup(void) {
   if (prev_shmem_startup) prev_shmem_startup();
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found = false;
-  shared = static_cast<Shared*>(ShmemInitStruct("pg_pulse kafka", sizeof(Shared), &found));
+  shared = static_cast<Shared*>(ShmemInitStruct("pg_pulse kafka", shmem_size(), &found));
   if (!found) {
-    memset(shared, 0, sizeof(Shared));
+    memset(shared, 0, shmem_size());
     shared->lock = &(GetNamedLWLockTranche("pg_pulse kafka"))->lock;
+    shared->max_consumers = pulse_kafka_max_consumers;
+    shared->max_partitions = pulse_kafka_max_partitions;
+    char* base = reinterpret_cast<char*>(shared);
+    shared->slots = reinterpret_cast<WorkerSlot*>(base + MAXALIGN(sizeof(Shared)));
+    shared->parts = reinterpret_cast<PartitionStat*>(
+        base + MAXALIGN(MAXALIGN(sizeof(Shared)) + Size(pulse_kafka_max_consumers) * sizeof(WorkerSlot)));
   }
   LWLockRelease(AddinShmemInitLock);
 }
@@ -54,18 +69,38 @@ void require_preload() {
         "Add pg_pulse to shared_preload_libraries in postgresql.conf and restart the server.");
 }
 
-// The stat of topic/partition in slot (added when missing and there is room). Lock held.
+// The stat of topic/partition in slot (taken from the free stats when missing and there is
+// room). Lock held exclusively.
 static PartitionStat* part_of(WorkerSlot* slot, const char* topic, int32 partition) {
-  for (int k = 0; k < slot->nparts; k++)
-    if (slot->parts[k].partition == partition && strcmp(slot->parts[k].topic, topic) == 0) return &slot->parts[k];
-  if (slot->nparts >= kMaxPartitions) return nullptr;
-  PartitionStat* p = &slot->parts[slot->nparts++];
-  memset(p, 0, sizeof *p);
-  strlcpy(p->topic, topic, sizeof p->topic);
-  p->partition = partition;
-  p->stored_offset = -1;
-  p->high_watermark = -1;
-  return p;
+  for (int k = 0; k < slot->nparts; k++) {
+    PartitionStat* p = &shared->parts[slot->part_index[k]];
+    if (p->partition == partition && strcmp(p->topic, topic) == 0) return p;
+  }
+  if (slot->nparts >= kMaxPartitionsPerConsumer) return nullptr;
+  for (int i = 0; i < shared->max_partitions; i++) {
+    PartitionStat* p = &shared->parts[i];
+    if (p->in_use) continue;
+    memset(p, 0, sizeof *p);
+    p->in_use = true;
+    strlcpy(p->topic, topic, sizeof p->topic);
+    p->partition = partition;
+    p->stored_offset = -1;
+    p->high_watermark = -1;
+    slot->part_index[slot->nparts++] = i;
+    return p;
+  }
+  return nullptr;
+}
+
+// Returns the slot's partition stats to the free ones. Lock held exclusively.
+static void release_parts(WorkerSlot* slot) {
+  for (int k = 0; k < slot->nparts; k++) shared->parts[slot->part_index[k]].in_use = false;
+  slot->nparts = 0;
+}
+
+void free_slot(WorkerSlot* slot) {
+  release_parts(slot);
+  memset(slot, 0, sizeof *slot);
 }
 
 void note_progress(WorkerSlot* slot, const char* topic, int32 partition, int64 next_offset, uint32 events,
@@ -90,7 +125,7 @@ void note_progress(WorkerSlot* slot, const char* topic, int32 partition, int64 n
 
 void note_assignment(WorkerSlot* slot, int n, const char* const* topics, const int32* partitions, const int64* stored) {
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  slot->nparts = 0;
+  release_parts(slot);
   for (int k = 0; k < n; k++)
     if (PartitionStat* p = part_of(slot, topics[k], partitions[k])) p->stored_offset = stored[k];
   LWLockRelease(shared->lock);
@@ -123,12 +158,6 @@ void note_error(WorkerSlot* slot, const char* message) {
 void note_state(WorkerSlot* slot, const char* state) {
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   strlcpy(slot->state, state, sizeof slot->state);
-  LWLockRelease(shared->lock);
-}
-
-void note_heartbeat(WorkerSlot* slot, TimestampTz now) {
-  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  slot->heartbeat_at = now;
   LWLockRelease(shared->lock);
 }
 

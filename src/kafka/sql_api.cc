@@ -77,7 +77,7 @@ PULSE_SQL_FUNCTION(pulse_kafka_restart) {
   if (kafka::shared) {
     pg::call([&] {
       LWLockAcquire(kafka::shared->lock, LW_EXCLUSIVE);
-      for (auto& w : kafka::shared->slots)
+      for (auto& w : kafka::consumer_slots())
         if (w.in_use && w.subscription_id == id) {
           w.stop_requested = true;
           w.failures = 0;
@@ -155,11 +155,18 @@ PULSE_SQL_FUNCTION(pulse_avro_schema) {
 // slots are copied under the lock, the rows built after it is released.
 PULSE_SQL_FUNCTION(pulse_kafka_worker_status) {
   std::vector<kafka::WorkerSlot> slots;
+  std::vector<kafka::PartitionStat> parts;  // the slots' partition stats (part_index renumbered)
   pg::call([&] { InitMaterializedSRF(fcinfo, 0); });
   if (kafka::shared) {
     LWLockAcquire(kafka::shared->lock, LW_SHARED);
-    for (auto& w : kafka::shared->slots)
-      if (w.in_use && w.dboid == MyDatabaseId) slots.push_back(w);
+    for (auto& w : kafka::consumer_slots())
+      if (w.in_use && w.dboid == MyDatabaseId) {
+        slots.push_back(w);
+        for (int p = 0; p < w.nparts; p++) {
+          parts.push_back(kafka::shared->parts[w.part_index[p]]);
+          slots.back().part_index[p] = int32(parts.size() - 1);
+        }
+      }
     LWLockRelease(kafka::shared->lock);
   }
   ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
@@ -179,7 +186,7 @@ PULSE_SQL_FUNCTION(pulse_kafka_worker_status) {
         if (p < 0) {
           for (int c = 5; c <= 11; c++) n[c] = true;
         } else {
-          const kafka::PartitionStat& ps = w.parts[p];
+          const kafka::PartitionStat& ps = parts[size_t(w.part_index[p])];
           v[5] = CStringGetTextDatum(ps.topic);
           v[6] = Int32GetDatum(ps.partition);
           v[7] = Int64GetDatum(ps.stored_offset);

@@ -26,6 +26,9 @@ char* pulse_debug_fail_column = nullptr;
 int pulse_debug_fail_allocation = 0;
 int pulse_kafka_stall_after_ms = 30000;
 int pulse_job_history_retention_s = 7 * 24 * 3600;
+int pulse_kafka_workers = 4;
+int pulse_kafka_max_consumers = 1024;
+int pulse_kafka_max_partitions = 4096;
 
 void _PG_init(void);
 }
@@ -66,6 +69,11 @@ void _PG_init(void) {
       "Every view refresh, failed Kafka batch and failed Kafka worker is recorded; the "
       "scheduler deletes older records every 10 seconds. 0 records nothing.",
       &pulse_job_history_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.kafka_workers",
+                          "Most background worker processes that consume the Kafka subscriptions of one database.",
+                          "Every subscription of the database is served by this pool, whatever their number; a "
+                          "database starts only as many as it has consumers.",
+                          &pulse_kafka_workers, 4, 1, 64, PGC_SIGHUP, 0, NULL, NULL, NULL);
   DefineCustomStringVariable("pulse.debug_pause_at",
                              "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",
                              "Phases: decode, copy, salvage, refresh, replay, kafka. Empty (the default) is off.",
@@ -77,6 +85,19 @@ void _PG_init(void) {
                           "Test hook: the Nth C++ allocation of each pg_pulse call fails (0, the default, is off).",
                           NULL, &pulse_debug_fail_allocation, 0, 0, INT_MAX, PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL,
                           NULL);
+  // Sizes of shared memory: they exist only in a server that preloads the library (a
+  // PGC_POSTMASTER parameter cannot be defined later).
+  if (process_shared_preload_libraries_in_progress) {
+    DefineCustomIntVariable("pulse.kafka_max_consumers",
+                            "Most Kafka consumers (subscriptions times their parallelism) of the whole server.",
+                            "Consumers beyond it wait (pulse.kafka_status says so). Sizes shared memory at start.",
+                            &pulse_kafka_max_consumers, 1024, 1, 100000, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+    DefineCustomIntVariable("pulse.kafka_max_partitions",
+                            "Most Kafka partitions whose live progress pulse.kafka_status shows, for the whole server.",
+                            "Partitions beyond it are consumed all the same; their lag shows once others free up. "
+                            "Sizes shared memory at start.",
+                            &pulse_kafka_max_partitions, 4096, 16, 1000000, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+  }
   MarkGUCPrefixReserved("pulse");
 
   // Avro schemas and messages can be large: their loops check for a pending cancel

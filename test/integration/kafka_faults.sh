@@ -25,12 +25,13 @@ $Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('kf')" \
 $Q -c "CREATE FUNCTION kf.refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN IF NEW.seq = 13 THEN RAISE EXCEPTION 'seq 13 refused by a trigger'; END IF; RETURN NEW; END \$\$" \
    -c "CREATE TRIGGER refuse BEFORE INSERT ON kf.ev FOR EACH ROW EXECUTE FUNCTION kf.refuse()" >/dev/null
 OPTS='{"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}'
-# restart_workers SUB: the subscription's workers stop and start again (picking up database
-# settings); returns once new workers run
+# restart_workers SUB: the pool workers serving the subscription are terminated and start again
+# (picking up database settings, which a backend reads when it connects); returns once new ones
+# consume it
 restart_workers() {
     local old new
     old=$($Q -c "SELECT coalesce(string_agg(pid::text, ','), '') FROM pulse._kafka_worker_status() WHERE subscription_id = $1 AND partition IS NULL AND pid > 0")
-    $Q -c "SELECT pulse.kafka_alter($1)" >/dev/null
+    $Q -c "SELECT pg_terminate_backend(pid) FROM pulse._kafka_worker_status() WHERE subscription_id = $1 AND partition IS NULL AND pid > 0" >/dev/null
     for _ in $(seq 1 300); do
         new=$($Q -c "SELECT coalesce(string_agg(pid::text, ','), '') FROM pulse._kafka_worker_status() WHERE subscription_id = $1 AND partition IS NULL AND pid > 0 AND state = 'consuming'")
         if [ -n "$new" ] && [ "$new" != "$old" ] && ! echo ",$old," | grep -q ",$new,"; then return 0; fi
@@ -129,7 +130,7 @@ ok=0
 for _ in $(seq 1 300); do [ "$(stalled)" = t ] && { ok=1; break; }; sleep 0.1; done
 [ "$ok" = 1 ] || fail "a worker stuck in its batch is not shown as stalled"
 psql -qX -d postgres -c "ALTER DATABASE $DB RESET pulse.debug_pause_at" >/dev/null
-$Q -c "SELECT pulse.kafka_alter($SLOW)" >/dev/null
+restart_workers "$SLOW"
 wait_for "SELECT count(*) FROM kf.ev WHERE seq = 101" 1 60
 ok=0
 for _ in $(seq 1 100); do [ "$(stalled)" = f ] && { ok=1; break; }; sleep 0.1; done
