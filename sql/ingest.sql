@@ -17,6 +17,7 @@ SELECT pg_temp.err($$SELECT pulse.create_project('public')$$);
 SELECT pg_temp.err($$SELECT pulse.create_project('pg_x')$$);
 SELECT pg_temp.err($$SELECT pulse.create_project('1abc')$$);
 SELECT pg_temp.err($$SELECT pulse.create_project(repeat('a', 57))$$);
+SELECT pg_temp.err($$SELECT pulse.create_project('_pulse_x')$$);
 SELECT pulse.create_project('regress_shop');
 SELECT pg_temp.err($$SELECT pulse.create_project('regress_shop')$$);
 SELECT rolname FROM pg_roles WHERE rolname LIKE 'regress_shop_%' ORDER BY 1;

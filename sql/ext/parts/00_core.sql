@@ -158,7 +158,7 @@ DECLARE
 BEGIN
   IF problem IS NOT NULL THEN
     RAISE EXCEPTION 'invalid project name "%": %', name, problem USING ERRCODE = '42602',
-      HINT = 'Project names are 1 to 56 characters of a-z, 0-9 and _, not starting with a digit or pg_.';
+      HINT = 'Project names are 1 to 56 characters of a-z, 0-9 and _, not starting with a digit, pg_ or _pulse_.';
   END IF;
   IF NOT pulse._is_admin() THEN
     RAISE EXCEPTION 'permission denied to create project "%"', p USING ERRCODE = '42501',
