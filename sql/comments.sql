@@ -25,13 +25,16 @@ SELECT obj_description('regress_cm.page_view'::regclass, 'pg_class');
 SELECT attname, col_description(attrelid, attnum) FROM pg_attribute
  WHERE attrelid = 'regress_cm.page_view'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
 
--- views, and their hidden objects
-SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c
- WHERE c.relnamespace = 'regress_cm'::regnamespace AND c.relkind IN ('r', 'v') AND c.relname <> 'page_view' ORDER BY 1;
-SELECT p.proname, obj_description(p.oid, 'pg_proc') FROM pg_proc p
- WHERE p.pronamespace = 'regress_cm'::regnamespace ORDER BY 1;
-SELECT t.typname, obj_description(t.oid, 'pg_type') FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
- WHERE t.typnamespace = 'regress_cm'::regnamespace ORDER BY 1;
+-- views, and their hidden objects (in the project's internal schema, described too)
+SELECT c.relnamespace::regnamespace AS schema, c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c
+ WHERE c.relnamespace IN ('regress_cm'::regnamespace, '_pulse_regress_cm'::regnamespace) AND c.relkind IN ('r', 'v')
+   AND c.relname <> 'page_view' ORDER BY 1, 2;
+SELECT p.pronamespace::regnamespace AS schema, p.proname, obj_description(p.oid, 'pg_proc') FROM pg_proc p
+ WHERE p.pronamespace IN ('regress_cm'::regnamespace, '_pulse_regress_cm'::regnamespace) ORDER BY 1, 2;
+SELECT t.typnamespace::regnamespace AS schema, t.typname, obj_description(t.oid, 'pg_type') FROM pg_type t
+  JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+ WHERE t.typnamespace IN ('regress_cm'::regnamespace, '_pulse_regress_cm'::regnamespace) ORDER BY 1, 2;
+SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname LIKE '%regress\_cm' ORDER BY 1;
 
 SET client_min_messages = warning;
 SELECT pulse.drop_project('regress_cm', force => true);

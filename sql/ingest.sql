@@ -17,6 +17,18 @@ SELECT pg_temp.err($$SELECT pulse.create_project('public')$$);
 SELECT pg_temp.err($$SELECT pulse.create_project('pg_x')$$);
 SELECT pg_temp.err($$SELECT pulse.create_project('1abc')$$);
 SELECT pg_temp.err($$SELECT pulse.create_project(repeat('a', 57))$$);
+SELECT pg_temp.err($$SELECT pulse.create_project('_pulse_x')$$);
+-- a project's internal schema _pulse_<name> (its views' hidden objects) must be free too
+CREATE SCHEMA _pulse_regress_taken;
+SELECT pg_temp.err($$SELECT pulse.create_project('regress_taken')$$);
+SELECT count(*) AS nothing_created FROM pg_roles WHERE rolname LIKE 'regress\_taken\_%';
+DROP SCHEMA _pulse_regress_taken;
+-- the longest name: its internal schema has 63 bytes, Postgres' limit
+SELECT pulse.create_project(repeat('p', 56));
+SELECT nspname = '_pulse_' || repeat('p', 56) AS internal_schema, octet_length(nspname)
+  FROM pg_namespace WHERE nspname LIKE '\_pulse\_ppp%';
+SELECT pulse.drop_project(repeat('p', 56));
+SELECT count(*) AS schemas_left FROM pg_namespace WHERE nspname LIKE '%pppp';
 SELECT pulse.create_project('regress_shop');
 SELECT pg_temp.err($$SELECT pulse.create_project('regress_shop')$$);
 SELECT rolname FROM pg_roles WHERE rolname LIKE 'regress_shop_%' ORDER BY 1;

@@ -1,7 +1,8 @@
 -- Materialized views (pulse.create_view): every strategy and supported aggregate, NULL and
 -- empty groups, FILTER, HAVING, time zones, late events, invalidation by UPDATE / DELETE /
--- TRUNCATE, new columns, refusals. After every change each view is compared with its
--- defining query recomputed from scratch (pg_temp.same).
+-- TRUNCATE, new columns, refusals, the hidden objects (in the project's internal schema, out of
+-- readers' reach) and what drop_view and drop_project leave. After every change each view is
+-- compared with its defining query recomputed from scratch (pg_temp.same).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS hll;
 CREATE EXTENSION IF NOT EXISTS pg_pulse;
@@ -162,7 +163,12 @@ SELECT pulse.alter_view('regress_v', 'totals', strategy => 'incremental');
 SELECT strategy FROM pulse.views WHERE name = 'totals';
 SELECT pg_temp.same('totals');
 SELECT pulse.drop_view('regress_v', 'totals');
-SELECT to_regclass('regress_v.totals'), to_regclass('regress_v._pulse_state_totals'), to_regclass('regress_v._pulse_def_totals');
+SELECT to_regclass('regress_v.totals'), to_regclass('_pulse_regress_v._pulse_state_totals'), to_regclass('_pulse_regress_v._pulse_def_totals');
+-- nothing of the view is left, in either schema
+SELECT count(*) AS left_behind FROM (
+  SELECT relname FROM pg_class WHERE relnamespace IN ('regress_v'::regnamespace, '_pulse_regress_v'::regnamespace) AND relname LIKE '%totals'
+  UNION ALL SELECT proname FROM pg_proc WHERE pronamespace IN ('regress_v'::regnamespace, '_pulse_regress_v'::regnamespace) AND proname LIKE '%totals'
+  UNION ALL SELECT typname FROM pg_type WHERE typnamespace IN ('regress_v'::regnamespace, '_pulse_regress_v'::regnamespace) AND typname LIKE '%totals') x;
 SELECT count(*) FROM pulse.views WHERE name = 'totals';
 
 -- ---------------------------------------------------------------- refusals
@@ -225,12 +231,60 @@ GRANT SELECT ON regress_v.all_aggs TO regress_v_bi;
 SET ROLE regress_v_bi;
 SELECT pg_temp.err($$SELECT * FROM regress_v.all_aggs$$);
 RESET ROLE;
--- hidden objects belong to the extension, not to the project's writer
-SELECT c.relname, pg_get_userbyid(c.relowner) = current_user AS owned_by_extension_owner
+-- hidden objects belong to the extension, not to the project's writer, and live in the
+-- project's internal schema: only the view is in the project's schema
+SELECT n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner) = current_user AS owned_by_extension_owner
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'regress_v' AND c.relname IN ('all_aggs', '_pulse_state_all_aggs', '_pulse_def_all_aggs') ORDER BY 1;
-SELECT p.proname, pg_get_userbyid(p.proowner) = current_user AS owned_by_extension_owner
-  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'regress_v' ORDER BY 1 LIMIT 4;
+ WHERE n.nspname IN ('regress_v', '_pulse_regress_v') AND c.relname LIKE '%all\_aggs' ORDER BY 1, 2;
+SELECT n.nspname, p.proname, pg_get_userbyid(p.proowner) = current_user AS owned_by_extension_owner
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('regress_v', '_pulse_regress_v') AND p.proname LIKE '%all\_aggs' ORDER BY 1, 2;
+SELECT count(*) AS hidden_objects_in_the_project_schema FROM (
+  SELECT relname FROM pg_class WHERE relnamespace = 'regress_v'::regnamespace AND relname LIKE '\_pulse\_%'
+  UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'regress_v'::regnamespace AND proname LIKE '\_pulse\_%'
+  UNION ALL SELECT typname FROM pg_type WHERE typnamespace = 'regress_v'::regnamespace AND typname LIKE '\_pulse\_%') x;
+-- the internal schema: the writer may use it (refreshes), readers may not
+SELECT nspname, pg_get_userbyid(nspowner) = current_user AS owned_by_extension_owner,
+       has_schema_privilege('regress_v_writer', oid, 'USAGE') AS writer_usage,
+       has_schema_privilege('regress_v_writer', oid, 'CREATE') AS writer_create,
+       has_schema_privilege('regress_v_reader', oid, 'USAGE') AS reader_usage,
+       obj_description(oid, 'pg_namespace')
+  FROM pg_namespace WHERE nspname IN ('regress_v', '_pulse_regress_v') ORDER BY 1;
+-- a reader reads the views, but cannot use their hidden objects: neither select them nor
+-- recompute a view through them
+SET ROLE regress_v_someone;
+SELECT pg_temp.err($$SELECT count(*) FROM _pulse_regress_v._pulse_state_all_aggs$$);
+SELECT pg_temp.err($$SELECT count(*) FROM _pulse_regress_v._pulse_def_all_aggs$$);
+SELECT pg_temp.err($$SELECT count(*) FROM _pulse_regress_v._pulse_delta_all_aggs('1:1:', '-infinity')$$);
+SELECT pg_temp.err($$SELECT count(*) FROM _pulse_regress_v._pulse_full_all_aggs()$$);
+SELECT pg_temp.err($$SELECT count(*) FROM _pulse_regress_v._pulse_delta_empty_total('1:1:', '-infinity')$$);
+RESET ROLE;
+-- and what the reader reads equals the defining queries after inserts, updates and deletes
+SELECT stored FROM pulse.collect_batch('regress_v', $$
+{"_user": "r1", "_time": "2024-03-03T10:00:00Z", "v": 5, "price": 1, "country": "de", "ok": true, "f": 1}
+{"_user": "r2", "_time": "2024-03-04T10:00:00Z", "v": 6, "country": "nl"}
+$$, 'ev');
+SELECT stored FROM pulse.collect('regress_v', 'empty', '{"x": 7}');
+SET ROLE regress_v_someone;
+SET timezone = 'Europe/Berlin';  -- berlin_days' zone, for its query
+SELECT pg_temp.same('all_aggs') AS realtime_after_insert, pg_temp.same('berlin_days') AS realtime_after_insert_2,
+       pg_temp.same('empty_total') AS realtime_no_group_by;
+SET timezone = 'UTC';
+RESET ROLE;
+SELECT pulse.refresh_view('regress_v', 'all_inc') >= 0 AS refreshed;
+UPDATE ev SET v = v + 1 WHERE _user = 'r1';
+DELETE FROM ev WHERE _user = 'r2';
+DELETE FROM empty WHERE x = 7;
+SET ROLE regress_v_someone;
+SET timezone = 'Europe/Berlin';  -- berlin_days' zone, for its query
+SELECT pg_temp.same('all_aggs') AS realtime_after_update_delete, pg_temp.same('berlin_days') AS realtime_after_update_delete_2,
+       pg_temp.same('empty_total') AS realtime_no_group_by;
+SET timezone = 'UTC';
+RESET ROLE;
+SELECT pulse.refresh_view('regress_v', 'all_inc') >= 0 AS rebuilt, pulse.refresh_view('regress_v', 'all_aggs') >= 0 AS rebuilt;
+SET ROLE regress_v_someone;
+SELECT pg_temp.same('all_aggs') AS realtime_after_rebuild, pg_temp.same('all_inc') AS incremental_after_rebuild;
+RESET ROLE;
 SET ROLE regress_v_someone;
 SELECT pg_temp.err($$CREATE TABLE pg_temp.mine (x int)$$);
 SELECT pg_temp.err($$CREATE TRIGGER t AFTER DELETE ON pg_temp.mine EXECUTE FUNCTION pulse._views_invalidate()$$) AS others_may_not;
@@ -243,6 +297,12 @@ RESET search_path;
 SET client_min_messages = warning;
 SELECT pulse.drop_project('regress_v', force => true);
 SELECT count(*) FROM pulse.view_registry;
+-- nothing of the project is left: neither schema, nor any object of its views
+SELECT count(*) AS schemas_left FROM pg_namespace WHERE nspname IN ('regress_v', '_pulse_regress_v');
+SELECT count(*) AS objects_left FROM (
+  SELECT relname FROM pg_class WHERE relname LIKE '\_pulse\_%all\_aggs' OR relname LIKE '\_pulse\_%all\_inc'
+  UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE '\_pulse\_%all\_aggs' OR proname LIKE '\_pulse\_%all\_inc'
+  UNION ALL SELECT typname FROM pg_type WHERE typname LIKE '%\_pulse\_%all\_aggs' OR typname LIKE '%\_pulse\_%all\_inc') x;
 DROP ROLE regress_v_someone;
 DROP OWNED BY regress_v_bi;
 DROP ROLE regress_v_bi;

@@ -70,12 +70,15 @@ std::string common_name_problem(std::string_view name) {
 }  // namespace
 
 // Project names become schema names: common rules plus the schemas Postgres and pg_pulse
-// already own.
+// already own (pulse, and the internal schemas _pulse_<project>).
 std::string project_name_problem(std::string_view name) {
-  // the roles <name>_writer / <name>_reader must fit in 63 bytes too
+  // the roles <name>_writer / <name>_reader and the schema _pulse_<name> must fit in 63 bytes too
   if (name.empty() || name.size() > kMaxIdentifierBytes - 7) return "must be 1 to 56 characters";
   std::string problem = common_name_problem(name);
   if (!problem.empty()) return problem;
+  if (name.substr(0, kInternalSchemaPrefix.size()) == kInternalSchemaPrefix) {
+    return "names starting with _pulse_ are reserved";
+  }
   if (name == "public" || name == "information_schema" || name == "pulse") {
     return "\"" + std::string(name) + "\" is reserved";
   }
@@ -83,12 +86,18 @@ std::string project_name_problem(std::string_view name) {
 }
 
 // Collection names become table names: common rules, and a leading '_' is kept for
-// internal tables (_pulse_state_x).
+// pg_pulse's own names (_pulse_*).
 std::string collection_name_problem(std::string_view name) {
   std::string problem = common_name_problem(name);
   if (!problem.empty()) return problem;
   if (name[0] == '_') return "names starting with _ are reserved";
   return std::string();
+}
+
+std::string internal_schema_name(std::string_view project) {
+  std::string out(kInternalSchemaPrefix);
+  out.append(project);
+  return out;
 }
 
 // Byte-wise A-Z -> a-z; every other byte (including UTF-8) is copied unchanged.

@@ -11,10 +11,19 @@ namespace pulse {
 constexpr size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1
 
 // Why a project or collection name given through the API is refused; empty when valid.
-// Rules: 1..63 bytes (projects: 1..56, room for the _writer / _reader roles) of [a-z0-9_] (caller lower-cases first),
-// does not start with a digit, not pg_*, and for projects not one of public, information_schema, pulse.
+// Rules: 1..63 bytes (projects: 1..56, room for the _writer / _reader roles and the _pulse_
+// prefix of the internal schema) of [a-z0-9_] (caller lower-cases first), does not start with
+// a digit, not pg_*, and for projects not _pulse_* nor one of public, information_schema, pulse.
 std::string project_name_problem(std::string_view name);
 std::string collection_name_problem(std::string_view name);
+
+// The prefix of a project's internal schema: _pulse_<project> holds the hidden objects of the
+// project's views (docs/views.md). No project name starts with it, so an internal schema is
+// never a project's schema, and a valid project name gives at most 7 + 56 = 63 bytes.
+constexpr std::string_view kInternalSchemaPrefix = "_pulse_";
+
+// The (unquoted) name of project's internal schema.
+std::string internal_schema_name(std::string_view project);
 
 // ASCII lower-casing (names are compared byte-wise, never with the locale).
 std::string ascii_lower(std::string_view s);

@@ -34,7 +34,7 @@ void check_project_name(const std::string& project) {
   std::string why = project_name_problem(project);
   if (!why.empty())
     throw Error(sqlstate::kInvalidName, "invalid project name \"" + project + "\": " + why, "",
-                "Project names are 1 to 56 characters of a-z, 0-9 and _, not starting with a digit or pg_.");
+                "Project names are 1 to 56 characters of a-z, 0-9 and _, not starting with a digit, pg_ or _pulse_.");
 }
 
 void check_collection_name(const std::string& collection) {

@@ -367,8 +367,8 @@ std::vector<std::string> prefixed(const std::string& p, const std::vector<std::s
 // HAVING over them.
 std::string read_sql(const Request& r, const Names& n, const Analysis& a, const StateShape& st) {
   Oid state_relid = InvalidOid;
-  std::string state_name = "_pulse_state_" + r.name;
-  pg::call([&] { state_relid = get_relname_relid(state_name.c_str(), get_namespace_oid(r.project.c_str(), false)); });
+  std::string state_name = "_pulse_state_" + r.name, internal = internal_schema_name(r.project);
+  pg::call([&] { state_relid = get_relname_relid(state_name.c_str(), get_namespace_oid(internal.c_str(), false)); });
   std::vector<std::string> outs;
   std::string having;
   pg::call([&] {

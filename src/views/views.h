@@ -8,17 +8,25 @@
 //   refresher.cc     the scheduler's duty: refreshing the views that are due
 //
 // Objects of a view <p>.<v>, all owned by the extension's owner (a project role owns none, so
-// none can add rules, grants or code to them):
-//   <p>._pulse_def_<v>     the defining query (deparsed, every name qualified) as a
-//                          security_invoker view that only the writer may read
-//   <p>._pulse_full_<v>()  that query evaluated in the view's pinned time zone (run as the
-//                          writer: by refreshes and by pulse._view_recompute)
-//   <p>._pulse_state_<v>   cache: the result; incremental/realtime: one row of partial
-//                          aggregate states per group (unique NULLS NOT DISTINCT on the keys)
-//   <p>._pulse_delta_<v>(s, t, skip)  partial states of the rows with _shard_time >= t whose
-//                          top-level xid is not visible in snapshot s (and is not skip)
-//   <p>._pulse_keys_<v>    realtime views with groups: the composite type of the group keys
-//   <p>.<v>                what users read
+// none can add rules, grants or code to them). Only <p>.<v> is in the project's schema; the
+// hidden objects are in the project's internal schema _pulse_<p> (internal_schema_name), made
+// by pulse.create_project with USAGE for the writer only: readers cannot name them, so they
+// neither see them among the objects they may use nor run them (a delta from -infinity, the
+// defining query) by hand.
+//   _pulse_<p>._pulse_def_<v>     the defining query (deparsed, every name qualified) as a
+//                                 security_invoker view that only the writer may read
+//   _pulse_<p>._pulse_full_<v>()  that query evaluated in the view's pinned time zone (run as
+//                                 the writer: by refreshes and by pulse._view_recompute)
+//   _pulse_<p>._pulse_state_<v>   cache: the result; incremental/realtime: one row of partial
+//                                 aggregate states per group (unique NULLS NOT DISTINCT on the
+//                                 keys)
+//   _pulse_<p>._pulse_delta_<v>(s, t, skip)  partial states of the rows with _shard_time >= t
+//                                 whose top-level xid is not visible in snapshot s (and is not
+//                                 skip); readers may execute it (realtime reads call it), but
+//                                 only through <p>.<v>
+//   _pulse_<p>._pulse_keys_<v>    realtime views with groups: the composite type of the group
+//                                 keys
+//   <p>.<v>                       what users read
 //
 // A refresh, serialised per view by an advisory lock: reads the start times of all running
 // transactions (T), then takes its own snapshot S, and under S merges the delta since the
@@ -30,25 +38,28 @@
 #include <string>
 #include <vector>
 
+#include "core/names.h"
 #include "pg/spi.h"
 
 namespace pulse::views {
 
-// The quoted, schema-qualified names of the objects of view project.name.
+// The quoted, schema-qualified names of the objects of view project.name: P the project's
+// schema, I its internal schema (the hidden objects').
 struct Names {
-  std::string P, view, def, full, state, delta, key, keytype;
+  std::string P, I, view, def, full, state, delta, key, keytype;
 };
 
 inline Names names_of(const std::string& project, const std::string& name) {
   Names n;
   n.P = pg::quote_ident(project);
+  n.I = pg::quote_ident(internal_schema_name(project));
   n.view = n.P + "." + pg::quote_ident(name);
-  n.def = n.P + "." + pg::quote_ident("_pulse_def_" + name);
-  n.full = n.P + "." + pg::quote_ident("_pulse_full_" + name);
-  n.state = n.P + "." + pg::quote_ident("_pulse_state_" + name);
-  n.delta = n.P + "." + pg::quote_ident("_pulse_delta_" + name);
+  n.def = n.I + "." + pg::quote_ident("_pulse_def_" + name);
+  n.full = n.I + "." + pg::quote_ident("_pulse_full_" + name);
+  n.state = n.I + "." + pg::quote_ident("_pulse_state_" + name);
+  n.delta = n.I + "." + pg::quote_ident("_pulse_delta_" + name);
   n.key = pg::quote_ident("_pulse_key_" + name);
-  n.keytype = n.P + "." + pg::quote_ident("_pulse_keys_" + name);
+  n.keytype = n.I + "." + pg::quote_ident("_pulse_keys_" + name);
   return n;
 }
 

@@ -88,6 +88,12 @@ check() {  # check Q DB WHERE
         || fail "$where: restored views do not say they need a rebuild"
     n=$($q -d "$db" -c "SELECT count(*) FROM shop.orders")
     [ "$n" = 4001 ] || fail "$where: $n events restored"
+    # the views' hidden objects come back in the project's internal schema, which only the
+    # writer may use
+    [ "$($q -d "$db" -c "SELECT count(*) FROM pg_class WHERE relnamespace = '_pulse_shop'::regnamespace AND relname ~ '^_pulse_(state|def)_(by_country|per_day)$'")" = 4 ] \
+        || fail "$where: the hidden objects are not in the internal schema"
+    [ "$($q -d "$db" -c "SELECT has_schema_privilege('shop_writer', '_pulse_shop', 'USAGE'), has_schema_privilege('shop_reader', '_pulse_shop', 'USAGE')")" = "t|f" ] \
+        || fail "$where: privileges on the internal schema"
     $q -d "$db" -c "SELECT pulse.collect_batch('shop', (SELECT string_agg(format('{\"_time\": \"2026-11-03T10:00:00Z\", \"_user\": \"n%s\", \"amount\": %s, \"country\": \"%s\"}', k, k, (ARRAY['de', 'br'])[1 + k % 2]), E'\n') FROM generate_series(1, 300) k), 'orders')" >/dev/null
     # The first refresh rebuilds. Rows restored from the source that are newer than the oldest
     # running transaction (less than pulse.view_margin old here) make it wait (55000), reads
@@ -117,7 +123,7 @@ check() {  # check Q DB WHERE
         || fail "$where: dead letters and rejected fields"
 }
 check qb dst "other cluster"
-echo "ok 3 - other cluster: the realtime view equals its query at once, both views rebuilt (not merged) at the first refresh, merged after; offsets, options, dead letters kept"
+echo "ok 3 - other cluster: the realtime view equals its query at once, hidden objects in the internal schema, both views rebuilt (not merged) at the first refresh, merged after; offsets, options, dead letters kept"
 check qa copy "same cluster"
 echo "ok 4 - same cluster, another database: the same"
 # the source itself still merges

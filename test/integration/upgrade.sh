@@ -31,6 +31,11 @@ Q="psql -qXAt -v ON_ERROR_STOP=1"
 $Q -d postgres -c "CREATE DATABASE up" -c "CREATE DATABASE fresh" >/dev/null
 $Q -d up -c "CREATE EXTENSION pg_pulse" >/dev/null
 [ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$OLD_VERSION" ] || fail "old version"
+# what stands in the way of a project's internal schema (_pulse_<project>): a project named so,
+# or a schema of that name
+$Q -d postgres -c "CREATE DATABASE clash_name" -c "CREATE DATABASE clash_schema" >/dev/null
+$Q -d clash_name -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('_pulse_x')" >/dev/null
+$Q -d clash_schema -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('shop')" -c "CREATE SCHEMA _pulse_shop" >/dev/null
 
 # 2. data, with the old release
 # (the same in a fresh install of the current version, for the schema comparison)
@@ -70,6 +75,30 @@ new_version=$(make -s -C "$REPO" print-version 2>/dev/null)
 [ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$new_version" ] || fail "not at $new_version"
 echo "ok 1 - $OLD_VERSION ($OLD) with data updated to $new_version (the scheduler waited for the update)"
 
+# the views' hidden objects left the project's schema for the internal one, where the reader
+# cannot use them
+[ "$($Q -d up -c "SELECT count(*) FROM (SELECT relname FROM pg_class WHERE relnamespace = 'shop'::regnamespace AND relname LIKE '\_pulse\_%'
+                                        UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'shop'::regnamespace AND proname LIKE '\_pulse\_%'
+                                        UNION ALL SELECT typname FROM pg_type WHERE typnamespace = 'shop'::regnamespace AND typname LIKE '\_pulse\_%') x")" = 0 ] \
+    || fail "hidden objects left in the project's schema"
+[ "$($Q -d up -c "SELECT count(*) FROM pg_class WHERE relnamespace = '_pulse_shop'::regnamespace AND relname ~ '^_pulse_(state|def)_(by_country|per_day|top)$'")" = 6 ] \
+    || fail "the views' state tables and definitions are not in the internal schema"
+[ "$($Q -d up -c "SELECT count(*) FROM pg_proc WHERE pronamespace = '_pulse_shop'::regnamespace AND proname ~ '^_pulse_(delta|full)_'")" = 5 ] \
+    || fail "the views' functions are not in the internal schema"
+[ "$($Q -d up -c "SELECT has_schema_privilege('shop_writer', '_pulse_shop', 'USAGE'), has_schema_privilege('shop_reader', '_pulse_shop', 'USAGE')")" = "t|f" ] \
+    || fail "privileges on the internal schema"
+[ "$($Q -d up -c "SELECT count(*) FROM pulse.view_registry WHERE coalesce(merge_sql, '') || ' ' || array_to_string(rebuild_sql, ' ') ~ '(^|[^a-z0-9_])shop\._pulse_'")" = 0 ] \
+    || fail "the registry names hidden objects in the project's schema"
+echo "ok 2 - the views' hidden objects are in the internal schema _pulse_shop, out of the reader's reach"
+# a project or a schema in the way of an internal schema stops the update, changing nothing
+out=$($Q -d clash_name -c "ALTER EXTENSION pg_pulse UPDATE" 2>&1) && fail "the update went ahead over a project named _pulse_x"
+echo "$out" | grep -q 'reserves project names starting with _pulse_: project "_pulse_x" is in the way' || fail "the reason for project _pulse_x: $out"
+out=$($Q -d clash_schema -c "ALTER EXTENSION pg_pulse UPDATE" 2>&1) && fail "the update went ahead over schema _pulse_shop"
+echo "$out" | grep -q 'schema "_pulse_shop" already exists' || fail "the reason for schema _pulse_shop: $out"
+[ "$($Q -d clash_schema -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$OLD_VERSION" ] || fail "clash_schema was updated"
+$Q -d clash_schema -c "DROP SCHEMA _pulse_shop" -c "ALTER EXTENSION pg_pulse UPDATE" >/dev/null || fail "the update after the schema was dropped"
+echo "ok 3 - a project named _pulse_x or a schema _pulse_<project> stops the update with the reason (it goes ahead once the schema is gone)"
+
 # 4. the data still works
 after=$($Q -d up -c "$funnel" -c "$retention" -c "$trends")
 [ "$before" = "$after" ] || fail "analytics answers changed by the update"
@@ -84,7 +113,7 @@ $Q -d up -c "DELETE FROM shop.orders WHERE _user = 'new'" >/dev/null
 [ "$($Q -d up -c "SELECT next_offset FROM pulse.kafka_offsets")" = 12345 ] || fail "Kafka offsets"
 [ "$($Q -d up -c "SELECT count(*) FROM pulse.dead_letters")/$($Q -d up -c "SELECT count(*) FROM pulse.rejected_fields")" = 1/1 ] || fail "dead letters and rejected fields"
 [ "$($Q -d up -c "SELECT count(*) FROM pulse.avro_schemas WHERE fingerprint ~ '^[0-9a-f]{16}$'")" = 1 ] || fail "Avro schema fingerprints"
-echo "ok 2 - after the update: ingestion, views equal to their queries (also after a DELETE), analytics answers unchanged, offsets, dead letters and schemas kept"
+echo "ok 4 - after the update: ingestion, views equal to their queries (also after a DELETE), analytics answers unchanged, offsets, dead letters and schemas kept"
 
 # 5. the upgraded schema is a fresh install's: pg_dump --schema-only of both, compared. pg_dump
 # prints an extension's member objects as one CREATE EXTENSION, so each database is copied and,
@@ -104,7 +133,7 @@ detached_dump fresh >"$WORK/fresh.sql"
 detached_dump up >"$WORK/up.sql"
 [ "$(grep -c 'CREATE FUNCTION pulse\.' "$WORK/fresh.sql")" -gt 80 ] || fail "the dump does not show the extension's functions"
 diff "$WORK/fresh.sql" "$WORK/up.sql" >"$WORK/schema.diff" || { head -80 "$WORK/schema.diff"; fail "the upgraded schema differs from a fresh install"; }
-echo "ok 3 - pg_dump --schema-only of the upgraded database equals a fresh install ($(wc -l <"$WORK/fresh.sql") lines)"
+echo "ok 5 - pg_dump --schema-only of the upgraded database equals a fresh install ($(wc -l <"$WORK/fresh.sql") lines)"
 ! grep -n 'terminated by signal' "$PULSE_TEST_LOG" | head -3 | grep . || fail "a server process crashed (see $PULSE_TEST_LOG)"
-echo "ok 4 - no server process crashed"
+echo "ok 6 - no server process crashed"
 echo "upgrade: all ok"

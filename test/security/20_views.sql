@@ -2,6 +2,7 @@
 -- (create_view, refresh_view, alter_view, drop_view, _view_watermark, _view_recompute) and every
 -- read path (cache, incremental, realtime with and without unmerged rows, realtime after a
 -- DELETE, the hidden objects). The superuser of this file reads everything the writer made.
+-- The project's reader cannot see or run the hidden objects (internal schema _pulse_sec_p).
 \ir lib.sql
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
@@ -9,7 +10,7 @@ CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
 -- evaluates it: declared IMMUTABLE so views accept it
 CREATE OR REPLACE FUNCTION sec.who(anyelement) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT current_user::text $$;
 GRANT EXECUTE ON FUNCTION sec.who(anyelement) TO PUBLIC;
-SELECT plan(60);
+SELECT plan(77);
 
 SELECT sec.as_role('sec_w', $$
   CREATE FUNCTION pg_temp.evil(double precision) RETURNS double precision LANGUAGE plpgsql IMMUTABLE AS $f$
@@ -81,23 +82,28 @@ SELECT lives_ok(format($$SELECT sec.value_as('sec_w', %L)$$, format('SELECT puls
                ('v_rt1', 'SELECT count(*) AS n, max(sec.who(_user)) AS who FROM ev', 'realtime')) AS v(n, q, st);
 
 -- 3. the writer owns none of the hidden objects, so it cannot plant rules, grants or code there
-SELECT is((SELECT count(*)::int FROM pg_class c WHERE c.relnamespace = 'sec_p'::regnamespace
+SELECT is((SELECT count(*)::int FROM pg_class c WHERE c.relnamespace IN ('sec_p'::regnamespace, '_pulse_sec_p'::regnamespace)
             AND pg_has_role('sec_w', c.relowner, 'MEMBER')), 0, 'the writer owns no relation of its project');
-SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'sec_p'::regnamespace
+SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace IN ('sec_p'::regnamespace, '_pulse_sec_p'::regnamespace)
             AND pg_has_role('sec_w', p.proowner, 'MEMBER')), 0, 'nor any function');
-SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE OR REPLACE RULE "_RETURN" AS ON SELECT TO sec_p._pulse_def_v_cache DO INSTEAD SELECT rolname::text AS who, 1::bigint AS n FROM pg_authid')$$,
+SELECT is((SELECT count(*)::int FROM pg_namespace n WHERE n.nspname IN ('sec_p', '_pulse_sec_p')
+            AND pg_has_role('sec_w', n.nspowner, 'MEMBER')), 0, 'nor the project''s schemas');
+SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE OR REPLACE RULE "_RETURN" AS ON SELECT TO _pulse_sec_p._pulse_def_v_cache DO INSTEAD SELECT rolname::text AS who, 1::bigint AS n FROM pg_authid')$$,
                  '42501', NULL, 'no rule on the defining query');
-SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE RULE r AS ON INSERT TO sec_p._pulse_state_v_inc DO ALSO SELECT 1')$$,
+SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE RULE r AS ON INSERT TO _pulse_sec_p._pulse_state_v_inc DO ALSO SELECT 1')$$,
                  '42501', NULL, 'nor on the state table');
-SELECT sec.as_role('sec_w', 'SET client_min_messages = error; GRANT SELECT ON sec_p._pulse_def_v_cache TO PUBLIC; RESET client_min_messages');
-SELECT is(has_table_privilege('sec_nobody', 'sec_p._pulse_def_v_cache', 'SELECT'), false,
+SELECT sec.as_role('sec_w', 'SET client_min_messages = error; GRANT SELECT ON _pulse_sec_p._pulse_def_v_cache TO PUBLIC; RESET client_min_messages');
+SELECT is(has_table_privilege('sec_nobody', '_pulse_sec_p._pulse_def_v_cache', 'SELECT'), false,
           'no grant of the hidden objects (GRANT without the grant option gives nothing)');
-SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE OR REPLACE FUNCTION sec_p._pulse_full_v_rt() RETURNS SETOF sec_p._pulse_def_v_rt LANGUAGE sql AS ''SELECT NULL::text, 1::bigint, 1::float8''')$$,
+SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE OR REPLACE FUNCTION _pulse_sec_p._pulse_full_v_rt() RETURNS SETOF _pulse_sec_p._pulse_def_v_rt LANGUAGE sql AS ''SELECT NULL::text, 1::bigint, 1::float8''')$$,
                  '42501', NULL, 'no replaced recompute function');
-SELECT throws_ok($$SELECT sec.as_role('sec_w', 'ALTER FUNCTION sec_p._pulse_delta_v_rt(pg_snapshot, timestamptz, xid8) SECURITY DEFINER')$$,
+SELECT throws_ok($$SELECT sec.as_role('sec_w', 'ALTER FUNCTION _pulse_sec_p._pulse_delta_v_rt(pg_snapshot, timestamptz, xid8) SECURITY DEFINER')$$,
                  '42501', NULL, 'no altered delta function');
-SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE TRIGGER t AFTER INSERT ON sec_p._pulse_state_v_inc EXECUTE FUNCTION pulse._views_invalidate()')$$,
+SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE TRIGGER t AFTER INSERT ON _pulse_sec_p._pulse_state_v_inc EXECUTE FUNCTION pulse._views_invalidate()')$$,
                  '42501', NULL, 'no trigger on the state table');
+SELECT throws_ok($$SELECT sec.as_role('sec_w', 'CREATE TABLE _pulse_sec_p._pulse_state_planted (x int)')$$,
+                 '42501', NULL, 'no object of its own in the internal schema');
+SELECT sec.as_role('sec_w', 'SET client_min_messages = error; GRANT USAGE ON SCHEMA _pulse_sec_p TO sec_r, sec_p_reader; RESET client_min_messages');
 
 -- 4. every read path, by the superuser: the writer's query only ever evaluates as the writer
 SELECT is((SELECT string_agg(DISTINCT who, ',') FROM sec_p.v_cache), 'sec_p_writer', 'cache view: computed by the writer');
@@ -113,7 +119,7 @@ SELECT is((SELECT string_agg(DISTINCT who, ',') FROM sec_p.v_rt), 'sec_p_writer'
 SELECT is((SELECT who FROM sec_p.v_rt1), 'sec_p_writer', 'the same for a view without GROUP BY');
 SELECT is(sec.value_as('sec_r', 'SELECT string_agg(DISTINCT who, '','') FROM sec_p.v_rt'), 'sec_p_writer',
           'and when the project''s reader reads it');
-SELECT throws_ok($$SELECT sec.value_as('sec_r', 'SELECT count(*) FROM sec_p._pulse_def_v_rt')$$, '42501', NULL,
+SELECT throws_ok($$SELECT sec.value_as('sec_r', 'SELECT count(*) FROM _pulse_sec_p._pulse_def_v_rt')$$, '42501', NULL,
                  'the reader cannot run the defining query itself');
 SELECT throws_ok(format($$SELECT sec.value_as('sec_qw', 'SELECT count(*) FROM pulse._view_recompute(%s) AS f(who text, n bigint, s float8)')$$,
                         (SELECT id FROM pulse.view_registry WHERE project = 'sec_p' AND name = 'v_rt')),
@@ -122,6 +128,51 @@ SELECT throws_ok($$SELECT sec.value_as('sec_nobody', 'SELECT count(*) FROM sec_p
                  'a role without the reader role cannot read it');
 SELECT is(sec.value_as('sec_w', $$SELECT pulse.refresh_view('sec_p', 'v_rt', "full" => true)::text$$), '1', 'the writer refreshes');
 SELECT is((SELECT string_agg(DISTINCT who, ',') FROM sec_p.v_rt), 'sec_p_writer', 'a full refresh computes as the writer');
+
+-- 5. the hidden objects are out of the reader's sight: they live in the project's internal
+-- schema, where the reader has no USAGE, so catalog browsers (which list the objects of schemas
+-- the role may use) do not show them, and the reader can neither select them nor call them
+-- (a delta from -infinity, or the defining query, would recompute the whole view)
+SELECT is((SELECT string_agg(n.nspname || '.' || c.relname, ', ' ORDER BY n.nspname = 'sec_p' DESC, c.relname COLLATE "C")
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname IN ('sec_p', '_pulse_sec_p') AND c.relkind IN ('r', 'v') AND c.relname ~ 'v_(cache|inc|rt|rt1)$'),
+          'sec_p.v_cache, sec_p.v_inc, sec_p.v_rt, sec_p.v_rt1, _pulse_sec_p._pulse_def_v_cache, _pulse_sec_p._pulse_def_v_inc, '
+          '_pulse_sec_p._pulse_def_v_rt, _pulse_sec_p._pulse_def_v_rt1, _pulse_sec_p._pulse_state_v_cache, '
+          '_pulse_sec_p._pulse_state_v_inc, _pulse_sec_p._pulse_state_v_rt, _pulse_sec_p._pulse_state_v_rt1',
+          'the views are in the project''s schema, their hidden objects in the internal one');
+SELECT is(has_schema_privilege('sec_r', '_pulse_sec_p', 'USAGE'), false,
+          'the reader has no USAGE on the internal schema (the writer''s GRANT in 3. gave nothing)');
+SELECT is(has_schema_privilege('sec_p_reader', '_pulse_sec_p', 'USAGE'), false, 'nor has the reader role');
+SELECT is(has_schema_privilege('sec_w', '_pulse_sec_p', 'USAGE'), true, 'the writer has (refreshes use the hidden objects)');
+SELECT is(has_schema_privilege('sec_w', '_pulse_sec_p', 'CREATE'), false, 'but may not create anything there');
+SELECT is(sec.value_as('sec_r', $$SELECT coalesce(string_agg(c.relname, ', '), 'none') FROM pg_class c
+                                  WHERE c.relname LIKE '\_pulse\_%' AND has_schema_privilege(c.relnamespace, 'USAGE')$$),
+          'none', 'the reader sees no hidden relation in the schemas it may use');
+SELECT is(sec.value_as('sec_r', $$SELECT coalesce(string_agg(p.proname, ', '), 'none') FROM pg_proc p
+                                  WHERE p.proname LIKE '\_pulse\_%' AND has_schema_privilege(p.pronamespace, 'USAGE')$$),
+          'none', 'nor a hidden function');
+SELECT is(sec.value_as('sec_r', $$SELECT coalesce(string_agg(t.typname, ', '), 'none') FROM pg_type t
+                                  WHERE t.typname LIKE '\_pulse\_%' AND has_schema_privilege(t.typnamespace, 'USAGE')$$),
+          'none', 'nor a hidden type');
+SELECT is(sec.value_as('sec_r', $$SELECT coalesce(string_agg(table_schema || '.' || table_name, ', '), 'none')
+                                    FROM information_schema.tables
+                                   WHERE table_schema = '_pulse_sec_p' OR table_name LIKE '\_pulse\_%'$$),
+          'none', 'information_schema.tables shows the reader no hidden relation');
+SELECT is(sec.value_as('sec_r', $$SELECT coalesce(string_agg(routine_schema || '.' || routine_name, ', '), 'none')
+                                    FROM information_schema.routines WHERE has_schema_privilege(routine_schema, 'USAGE')
+                                     AND routine_name LIKE '\_pulse\_%'$$),
+          'none', 'information_schema.routines shows it no hidden function in a schema it may use');
+SELECT throws_ok($$SELECT sec.value_as('sec_r', 'SELECT count(*) FROM _pulse_sec_p._pulse_state_v_inc')$$, '42501', NULL,
+                 'the reader cannot select a state table');
+SELECT throws_ok($$SELECT sec.value_as('sec_r', 'SELECT count(*) FROM _pulse_sec_p._pulse_def_v_cache')$$, '42501', NULL,
+                 'nor a defining query');
+SELECT throws_ok($$SELECT sec.value_as('sec_r', $q$SELECT count(*) FROM _pulse_sec_p._pulse_delta_v_rt('1:1:', '-infinity')$q$)$$, '42501', NULL,
+                 'nor recompute a view through its delta function (from -infinity)');
+SELECT throws_ok($$SELECT sec.value_as('sec_r', 'SELECT count(*) FROM _pulse_sec_p._pulse_full_v_rt()')$$, '42501', NULL,
+                 'nor through its recompute function');
+SELECT pulse.collect('sec_p', 'ev', '{"_user": "u5", "x": 6}');
+SELECT is(sec.value_as('sec_r', 'SELECT sum(n)::text FROM sec_p.v_rt'), (SELECT count(*)::text FROM sec_p.ev),
+          'the reader still reads the realtime view, with its unmerged rows (the read calls the delta function)');
 
 -- the verdict
 SELECT is(sec.escalated(), NULL, 'no role of the suite gained SUPERUSER or another attribute');

@@ -207,6 +207,8 @@ TEST(ProjectNameProblem, AcceptsValidNames) {
   EXPECT_EQ(project_name_problem("pulse2"), "");
   EXPECT_EQ(project_name_problem("pg"), "");
   EXPECT_EQ(project_name_problem("pgx"), "");
+  EXPECT_EQ(project_name_problem("_pulse"), "");
+  EXPECT_EQ(project_name_problem("pulse_x"), "");
 }
 
 TEST(ProjectNameProblem, RefusesInvalidNames) {
@@ -225,6 +227,18 @@ TEST(ProjectNameProblem, RefusesInvalidNames) {
   EXPECT_EQ(project_name_problem("public"), "\"public\" is reserved");
   EXPECT_EQ(project_name_problem("information_schema"), "\"information_schema\" is reserved");
   EXPECT_EQ(project_name_problem("pulse"), "\"pulse\" is reserved");
+  // the internal schemas of other projects
+  EXPECT_EQ(project_name_problem("_pulse_"), "names starting with _pulse_ are reserved");
+  EXPECT_EQ(project_name_problem("_pulse_shop"), "names starting with _pulse_ are reserved");
+}
+
+TEST(InternalSchemaName, FitsEveryProjectName) {
+  EXPECT_EQ(internal_schema_name("shop"), "_pulse_shop");
+  std::string longest(56, 'p');
+  ASSERT_EQ(project_name_problem(longest), "");
+  EXPECT_EQ(internal_schema_name(longest).size(), kMaxIdentifierBytes);
+  // never the schema of a valid project
+  EXPECT_NE(project_name_problem(internal_schema_name("shop")), "");
 }
 
 TEST(CollectionNameProblem, AcceptsValidNames) {

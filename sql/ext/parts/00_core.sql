@@ -153,12 +153,13 @@ DECLARE
   problem text := pulse._name_problem('project', lower(name));
   w text := lower(name) || '_writer';
   r text := lower(name) || '_reader';
+  internal text := '_pulse_' || lower(name);
   r_created boolean;
   w_created boolean;
 BEGIN
   IF problem IS NOT NULL THEN
     RAISE EXCEPTION 'invalid project name "%": %', name, problem USING ERRCODE = '42602',
-      HINT = 'Project names are 1 to 56 characters of a-z, 0-9 and _, not starting with a digit or pg_.';
+      HINT = 'Project names are 1 to 56 characters of a-z, 0-9 and _, not starting with a digit, pg_ or _pulse_.';
   END IF;
   IF NOT pulse._is_admin() THEN
     RAISE EXCEPTION 'permission denied to create project "%"', p USING ERRCODE = '42501',
@@ -171,6 +172,10 @@ BEGIN
     RAISE EXCEPTION 'schema "%" already exists', p USING ERRCODE = '42P06',
       HINT = 'A project owns a schema of its own name; choose another name.';
   END IF;
+  IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = internal) THEN
+    RAISE EXCEPTION 'schema "%" already exists', internal USING ERRCODE = '42P06',
+      HINT = format('Project %s keeps the hidden objects of its views in schema %s; choose another name, or drop or rename that schema.', p, internal);
+  END IF;
   r_created := pulse._project_role(r, NULL, 'reader', p, coalesce(adopt_roles, false));
   w_created := pulse._project_role(w, r, 'writer', p, coalesce(adopt_roles, false));
   IF NOT pg_has_role(w, r, 'MEMBER') THEN
@@ -181,6 +186,12 @@ BEGIN
   -- cluster-wide pg_shdepend that this database uses the role, so no other database's
   -- drop_project can drop it while this project exists
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I, %I', p, r, w);
+  -- the hidden objects of the project's views: the writer refreshes them; readers cannot name
+  -- them (docs/views.md#hidden-objects)
+  EXECUTE format('CREATE SCHEMA %I', internal);
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', internal, w);
+  EXECUTE format('COMMENT ON SCHEMA %I IS %L', internal,
+                 format('pg_pulse internal objects of the views of project %s: read the views in schema %s, not these', p, p));
   INSERT INTO pulse.projects(name, writer_role, reader_role, writer_created, reader_created)
     VALUES (p, w, r, w_created, r_created);
   PERFORM pulse._project_grants(p, true);
@@ -214,6 +225,7 @@ BEGIN
   END IF;
   PERFORM pulse._project_grants(p, false);
   EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', p);
+  EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', '_pulse_' || p);
   DELETE FROM pulse.rejected_fields WHERE project = p;
   DELETE FROM pulse.dead_letters WHERE project = p;
   DELETE FROM pulse.view_invalidations WHERE project = p;

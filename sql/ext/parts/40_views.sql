@@ -18,7 +18,8 @@ CREATE TABLE pulse.view_registry (
   last_duration interval,
   last_error    text,
   last_error_at timestamptz,
-  merge_sql     text,                  -- generated statements (see src/views/views.cc)
+  merge_sql     text,                  -- generated statements (src/views/create.cc), naming the
+                                       -- hidden objects in schema _pulse_<project>
   rebuild_sql   text[],
   snapshot_origin text,                -- pulse._snapshot_origin of the snapshot: another one (a
                                        -- restored dump) means rebuild, never merge
@@ -160,19 +161,20 @@ CREATE FUNCTION pulse.drop_view(project text, name text) RETURNS void
 DECLARE
   p text := lower(project);
   n text := lower(name);
+  i text := '_pulse_' || lower(project);  -- the project's internal schema: the hidden objects
   v pulse.view_registry;
 BEGIN
   v := pulse._view_for_writer(p, n);
   EXECUTE format('DROP VIEW IF EXISTS %I.%I', p, n);
   IF v.strategy <> 'cache' THEN
-    EXECUTE format('DROP FUNCTION %I.%I(pg_snapshot, timestamptz, xid8)', p, '_pulse_delta_' || n);
+    EXECUTE format('DROP FUNCTION %I.%I(pg_snapshot, timestamptz, xid8)', i, '_pulse_delta_' || n);
   END IF;
-  EXECUTE format('DROP FUNCTION IF EXISTS %I.%I()', p, '_pulse_full_' || n);
-  EXECUTE format('DROP TABLE IF EXISTS %I.%I', p, '_pulse_state_' || n);
-  IF to_regtype(format('%I.%I', p, '_pulse_keys_' || n)) IS NOT NULL THEN
-    EXECUTE format('DROP TYPE %I.%I', p, '_pulse_keys_' || n);
+  EXECUTE format('DROP FUNCTION IF EXISTS %I.%I()', i, '_pulse_full_' || n);
+  EXECUTE format('DROP TABLE IF EXISTS %I.%I', i, '_pulse_state_' || n);
+  IF to_regtype(format('%I.%I', i, '_pulse_keys_' || n)) IS NOT NULL THEN
+    EXECUTE format('DROP TYPE %I.%I', i, '_pulse_keys_' || n);
   END IF;
-  EXECUTE format('DROP VIEW IF EXISTS %I.%I', p, '_pulse_def_' || n);
+  EXECUTE format('DROP VIEW IF EXISTS %I.%I', i, '_pulse_def_' || n);
   DELETE FROM pulse.view_registry WHERE id = v.id;
 END
 $$;

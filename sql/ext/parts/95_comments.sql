@@ -1,12 +1,12 @@
 -- pg_pulse, part 95: descriptions (psql's \df+ / \d+, BI tools). The API and the catalog are
 -- described one by one; every internal object says it is one. Collections, views and their
--- columns are described when pg_pulse creates them.
+-- columns, and the projects' internal schemas, are described when pg_pulse creates them.
 
 COMMENT ON SCHEMA pulse IS 'pg_pulse: event ingestion, self-evolving collections, exact materialized views and product analytics';
 
 -- projects and ingestion
-COMMENT ON FUNCTION pulse.create_project(text, boolean) IS 'Creates a project: its schema and its roles <name>_writer and <name>_reader';
-COMMENT ON FUNCTION pulse.drop_project(text, boolean) IS 'Drops a project: its schema, catalog rows and the roles it created';
+COMMENT ON FUNCTION pulse.create_project(text, boolean) IS 'Creates a project: its schema, its internal schema _pulse_<name> (hidden objects of its views) and its roles <name>_writer and <name>_reader';
+COMMENT ON FUNCTION pulse.drop_project(text, boolean) IS 'Drops a project: its schema and internal schema, catalog rows and the roles it created';
 COMMENT ON FUNCTION pulse.create_collection(text, text, jsonb, boolean) IS 'Creates a collection with declared column types (optional: collections appear with their first event)';
 COMMENT ON FUNCTION pulse.collect(text, text, jsonb) IS 'Stores one JSON event in a collection; new fields become columns';
 COMMENT ON FUNCTION pulse.collect_batch(text, text, text) IS 'Stores a batch of events (NDJSON or a JSON array); bad values go to rejected_fields, bad events to dead_letters';
@@ -22,7 +22,7 @@ COMMENT ON TABLE pulse.dead_letters IS 'Events that could not be stored, with th
 -- views
 COMMENT ON FUNCTION pulse.create_view(text, text, text, text, interval) IS 'Creates a materialized view of a query: realtime (exact at every read), incremental or cache';
 COMMENT ON FUNCTION pulse.refresh_view(text, text, boolean) IS 'Merges the events stored since the last refresh into a view (full => true rebuilds it)';
-COMMENT ON FUNCTION pulse.drop_view(text, text) IS 'Drops a view and its hidden objects';
+COMMENT ON FUNCTION pulse.drop_view(text, text) IS 'Drops a view and its hidden objects (in the project''s internal schema)';
 COMMENT ON FUNCTION pulse.alter_view(text, text, text, interval) IS 'Changes the strategy or refresh interval of a view';
 COMMENT ON VIEW pulse.views IS 'The views of the projects the caller reads: strategy, refresh state, errors, staleness';
 COMMENT ON TABLE pulse.view_registry IS 'One row per view (pulse.views is the readable view)';

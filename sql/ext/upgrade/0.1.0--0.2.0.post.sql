@@ -17,18 +17,25 @@ CREATE POLICY project_members ON pulse.projects FOR SELECT
          OR pg_has_role(current_user, 'pulse_admin', 'USAGE') OR pg_has_role(current_user, 'pg_monitor', 'USAGE'));
 
 -- Every project: its writer uses the schema too (so no other database's drop_project drops it),
--- its reader gets the internal functions of the query paths, its collections' BRIN ranges are
--- summarised by the scheduler instead of autosummarize. (Project objects and grants are made
--- outside the extension script's state: they stay ordinary objects that pg_dump dumps.)
+-- its reader gets the internal functions of the query paths, it gets its internal schema (as
+-- pulse.create_project makes it), its collections' BRIN ranges are summarised by the scheduler
+-- instead of autosummarize. (Project objects and grants are made outside the extension
+-- script's state: they stay ordinary objects that pg_dump dumps.)
 SELECT pulse._outside_extension_script($upgrade$
 DO $$
 DECLARE
   p pulse.projects;
+  internal text;
   idx regclass;
 BEGIN
   FOR p IN SELECT * FROM pulse.projects ORDER BY name LOOP
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', p.name, p.writer_role);
     PERFORM pulse._project_grants(p.name, true);
+    internal := '_pulse_' || p.name;
+    EXECUTE format('CREATE SCHEMA %I', internal);
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', internal, p.writer_role);
+    EXECUTE format('COMMENT ON SCHEMA %I IS %L', internal,
+                   format('pg_pulse internal objects of the views of project %s: read the views in schema %s, not these', p.name, p.name));
   END LOOP;
   PERFORM pulse._describe_collection(r.project, r.name) FROM pulse.collection_registry r;
   FOR idx IN SELECT i.indexrelid::regclass FROM pulse.collection_registry r
@@ -38,6 +45,46 @@ BEGIN
                JOIN pg_class ic ON ic.oid = i.indexrelid
               WHERE ic.reloptions @> ARRAY['autosummarize=on'] LOOP
     EXECUTE format('ALTER INDEX %s RESET (autosummarize)', idx);
+  END LOOP;
+END
+$$
+$upgrade$);
+
+-- Views of 0.1.0 kept their hidden objects in the project's schema, next to the collections,
+-- where its readers could see and run them: they move into the internal schema (ALTER ... SET
+-- SCHEMA), and the statements the registry stores for them name them there.
+SELECT pulse._outside_extension_script($upgrade$
+DO $$
+DECLARE
+  v pulse.view_registry;
+  p text;
+  i text;
+  n text;
+BEGIN
+  FOR v IN SELECT * FROM pulse.view_registry ORDER BY id LOOP
+    p := v.project;
+    i := '_pulse_' || v.project;
+    n := v.name;
+    IF to_regclass(format('%I.%I', p, '_pulse_def_' || n)) IS NOT NULL THEN
+      EXECUTE format('ALTER VIEW %I.%I SET SCHEMA %I', p, '_pulse_def_' || n, i);
+    END IF;
+    IF to_regclass(format('%I.%I', p, '_pulse_state_' || n)) IS NOT NULL THEN
+      EXECUTE format('ALTER TABLE %I.%I SET SCHEMA %I', p, '_pulse_state_' || n, i);
+    END IF;
+    IF to_regprocedure(format('%I.%I()', p, '_pulse_full_' || n)) IS NOT NULL THEN
+      EXECUTE format('ALTER FUNCTION %I.%I() SET SCHEMA %I', p, '_pulse_full_' || n, i);
+    END IF;
+    IF to_regprocedure(format('%I.%I(pg_snapshot, timestamptz, xid8)', p, '_pulse_delta_' || n)) IS NOT NULL THEN
+      EXECUTE format('ALTER FUNCTION %I.%I(pg_snapshot, timestamptz, xid8) SET SCHEMA %I', p, '_pulse_delta_' || n, i);
+    END IF;
+    IF to_regtype(format('%I.%I', p, '_pulse_keys_' || n)) IS NOT NULL THEN
+      EXECUTE format('ALTER TYPE %I.%I SET SCHEMA %I', p, '_pulse_keys_' || n, i);
+    END IF;
+    UPDATE pulse.view_registry r
+       SET merge_sql = replace(r.merge_sql, quote_ident(p) || '._pulse_', quote_ident(i) || '._pulse_'),
+           rebuild_sql = ARRAY(SELECT replace(s, quote_ident(p) || '._pulse_', quote_ident(i) || '._pulse_')
+                                 FROM unnest(r.rebuild_sql) WITH ORDINALITY AS u(s, k) ORDER BY k)
+     WHERE r.id = v.id;
   END LOOP;
 END
 $$

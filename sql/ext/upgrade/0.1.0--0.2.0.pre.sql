@@ -3,6 +3,29 @@
 -- code), catalog tables get their new columns.
 \echo Use "ALTER EXTENSION pg_pulse UPDATE" to load this file. \quit
 
+-- 0.2.0 keeps the hidden objects of a project's views in its internal schema _pulse_<project>
+-- (made in .post.sql), and reserves project names starting with _pulse_ for them: a project
+-- or schema in the way stops the update, before anything changed.
+DO $$
+DECLARE
+  p text;
+BEGIN
+  SELECT name INTO p FROM pulse.projects WHERE name LIKE '\_pulse\_%' ORDER BY name LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'pg_pulse 0.2.0 reserves project names starting with _pulse_: project "%" is in the way', p
+      USING ERRCODE = '42602',
+            HINT = 'Save its data and drop it with pulse.drop_project, then run ALTER EXTENSION pg_pulse UPDATE again.';
+  END IF;
+  SELECT name INTO p FROM pulse.projects pr
+   WHERE EXISTS (SELECT FROM pg_namespace n WHERE n.nspname = '_pulse_' || pr.name) ORDER BY name LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'schema "%" already exists', '_pulse_' || p USING ERRCODE = '42P06',
+      HINT = format('pg_pulse 0.2.0 keeps the hidden objects of project %s''s views in schema %s: drop or rename that schema, then run ALTER EXTENSION pg_pulse UPDATE again.',
+                    p, '_pulse_' || p);
+  END IF;
+END
+$$;
+
 DROP VIEW pulse.kafka_status;
 DROP VIEW pulse.collections;
 DROP FUNCTION pulse._kafka_worker_status();
