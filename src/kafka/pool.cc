@@ -20,6 +20,7 @@
 
 extern "C" {
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "access/xact.h"
@@ -28,6 +29,7 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/ps_status.h"
 
 PGDLLEXPORT void pulse_kafka_worker_main(Datum main_arg);
@@ -290,6 +292,17 @@ void pulse_kafka_worker_main(Datum main_arg) {
   using namespace pulse::kafka;
   int index = DatumGetInt32(main_arg);
   pulse::pg::worker_init(shared->pool[index].dboid, "pg_pulse kafka pool worker");
+  // A batch's rows, dead letters and next offsets commit together, so a commit that a crash
+  // loses loses all three: the messages are read again from Kafka, nothing lost or doubled.
+  // Waiting for the WAL flush of every batch would only slow down many small batches.
+  SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION);
+  // Every consumer holds sockets and wake-up fds of librdkafka's own (a few each): a pool worker
+  // serving hundreds takes the hard limit of open files, not the soft one (often 1024).
+  struct rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   before_shmem_exit(worker_exit, 0);
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   shared->pool[index].pid = MyProcPid;
