@@ -15,8 +15,8 @@
 #include <unordered_map>
 
 #include "core/avro_interrupt.h"
-#include "core/json_decode.h"
 #include "core/names.h"
+#include "core/render.h"
 #include "core/time_parse.h"
 #include "core/types.h"
 

@@ -1,5 +1,5 @@
-// Column types: inference for new fields, check and COPY text of values for existing columns
-// (see types.h).
+// Column types: inference for new fields, the check of values for existing columns and their
+// COPY text, rendered through core/render.h (see types.h).
 #include "core/types.h"
 
 #include <cerrno>
@@ -8,7 +8,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "core/json_decode.h"
+#include "core/render.h"
 #include "core/time_parse.h"
 
 namespace pulse {
@@ -143,63 +143,6 @@ std::optional<ColumnType> infer_type(const Event& ev, const Value& v) {
   }
   if (!common) return make(TypeClass::kJson, false);  // [] or [null]: keep it as JSON
   return make(*common, true);
-}
-
-void append_copy_escaped(std::string* out, std::string_view s) {
-  size_t start = 0;
-  for (size_t k = 0; k < s.size(); k++) {
-    char c = s[k];
-    const char* rep = nullptr;
-    switch (c) {
-      case '\\':
-        rep = "\\\\";
-        break;
-      case '\n':
-        rep = "\\n";
-        break;
-      case '\r':
-        rep = "\\r";
-        break;
-      case '\t':
-        rep = "\\t";
-        break;
-      default:
-        continue;
-    }
-    out->append(s.data() + start, k - start);
-    out->append(rep);
-    start = k + 1;
-  }
-  out->append(s.data() + start, s.size() - start);
-}
-
-std::string value_json(const Event& ev, const Value& v) {
-  std::string s;
-  switch (v.kind) {
-    case Kind::kNull:
-      return "null";
-    case Kind::kBool:
-      return v.b ? "true" : "false";
-    case Kind::kInt:
-      return std::to_string(v.i);
-    case Kind::kDouble:
-      if (v.underflow) return std::string(v.text);
-      append_double(&s, v.d);
-      return s;
-    case Kind::kString:
-      append_json_string(&s, v.text);
-      return s;
-    case Kind::kBytes: {
-      Event one;
-      one.fields.push_back(Field{"v", "v", 0, -1});
-      one.values.push_back(v);
-      std::string j = event_to_json(one);  // {"v":"\\x.."}
-      return j.substr(5, j.size() - 6);
-    }
-    default:
-      (void)ev;
-      return std::string(v.text);
-  }
 }
 
 // Strict decimal number grammar: -?digits[.digits][(e|E)[+-]digits]

@@ -1,5 +1,6 @@
-// Column types as pg_pulse sees them: inference for new fields and the check/format of a
-// value bound for an existing column (docs/ingestion.md: the existing type always wins).
+// Column types as pg_pulse sees them: inference for new fields and the check of a value bound
+// for an existing column, with its COPY text made by core/render.h (docs/ingestion.md: the
+// existing type always wins).
 #pragma once
 #include "core/no_postgres.h"
 
@@ -49,11 +50,5 @@ std::optional<ColumnType> infer_type(const Event& ev, const Value& v);
 // Returns an empty string on success, else the reason the value does not fit (nothing is
 // appended then).
 std::string append_copy_value(std::string* out, const Event& ev, const Value& v, const ColumnType& t);
-
-// Appends s escaped for COPY text format.
-void append_copy_escaped(std::string* out, std::string_view s);
-
-// The JSON text of a value (for rejected_fields.raw_value and jsonb columns).
-std::string value_json(const Event& ev, const Value& v);
 
 }  // namespace pulse

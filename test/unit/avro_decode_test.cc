@@ -17,6 +17,7 @@
 
 #include "core/event.h"
 #include "core/json_decode.h"
+#include "core/render.h"
 
 namespace pulse {
 namespace {

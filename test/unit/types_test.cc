@@ -253,38 +253,6 @@ TEST(InferType, ClassAndFlags) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// append_copy_escaped / value_json
-
-TEST(AppendCopyEscaped, EscapesCopySpecials) {
-  std::string out = "x";
-  append_copy_escaped(&out, "a\tb\nc\\d\re");
-  EXPECT_EQ(out, R"(xa\tb\nc\\d\re)");
-  std::string plain;
-  append_copy_escaped(&plain, "plain text, \"quotes\" and 'apostrophes' \xC3\xA9");
-  EXPECT_EQ(plain, "plain text, \"quotes\" and 'apostrophes' \xC3\xA9");
-  std::string bsn;
-  append_copy_escaped(&bsn, "\\N");
-  EXPECT_EQ(bsn, R"(\\N)");  // a literal backslash-N is not NULL
-}
-
-TEST(ValueJson, AllKinds) {
-  Doc d(R"({"a":[1,"x"]})");
-  EXPECT_EQ(value_json(d.ev(), d.v()), R"({"a":[1,"x"]})");
-  Doc a(R"([1, "x", null])");
-  EXPECT_EQ(value_json(a.ev(), a.v()), R"([1,"x",null])");
-  Doc s(R"("q\"\n")");
-  EXPECT_EQ(value_json(s.ev(), s.v()), R"("q\"\n")");
-  Doc i("-42");
-  EXPECT_EQ(value_json(i.ev(), i.v()), "-42");
-  Doc f("2.5");
-  EXPECT_EQ(value_json(f.ev(), f.v()), "2.5");
-  Doc b("false");
-  EXPECT_EQ(value_json(b.ev(), b.v()), "false");
-  Doc n("null");
-  EXPECT_EQ(value_json(n.ev(), n.v()), "null");
-}
-
-// ---------------------------------------------------------------------------------------------
 // append_copy_value: text
 
 TEST(AppendCopyValue, NullIsBackslashN) {
