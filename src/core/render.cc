@@ -50,7 +50,16 @@ void append_double(std::string* out, double d) {
   out->append(buf, size_t(r.ptr - buf));
 }
 
-static void append_value_json(std::string* out, const Event& ev, const Value& v) {
+void append_hex(std::string* out, std::string_view bytes) {
+  static const char* hex = "0123456789abcdef";
+  for (unsigned char c : bytes) {
+    out->push_back(hex[c >> 4]);
+    out->push_back(hex[c & 15]);
+  }
+}
+
+// The JSON text of one value: arrays and objects are already kept as minified JSON.
+static void append_value_json(std::string* out, const Value& v) {
   switch (v.kind) {
     case Kind::kNull:
       out->append("null");
@@ -75,17 +84,12 @@ static void append_value_json(std::string* out, const Event& ev, const Value& v)
       out->append(v.text);
       break;
     case Kind::kBytes: {  // as the bytea text form, "\\x..."
-      static const char* hex = "0123456789abcdef";
       std::string h = "\\x";
-      for (unsigned char c : v.text) {
-        h.push_back(hex[c >> 4]);
-        h.push_back(hex[c & 15]);
-      }
+      append_hex(&h, v.text);
       append_json_string(out, h);
       break;
     }
   }
-  (void)ev;
 }
 
 std::string event_to_json(const Event& ev) {
@@ -95,7 +99,7 @@ std::string event_to_json(const Event& ev) {
     if (k) out.push_back(',');
     append_json_string(&out, ev.fields[k].raw_name);
     out.push_back(':');
-    append_value_json(&out, ev, ev.values[ev.fields[k].value]);
+    append_value_json(&out, ev.values[ev.fields[k].value]);
   }
   out.push_back('}');
   return out;
@@ -130,32 +134,10 @@ void append_copy_escaped(std::string* out, std::string_view s) {
 }
 
 std::string value_json(const Event& ev, const Value& v) {
+  (void)ev;  // arrays keep their JSON text: the elements are not needed
   std::string s;
-  switch (v.kind) {
-    case Kind::kNull:
-      return "null";
-    case Kind::kBool:
-      return v.b ? "true" : "false";
-    case Kind::kInt:
-      return std::to_string(v.i);
-    case Kind::kDouble:
-      if (v.underflow) return std::string(v.text);
-      append_double(&s, v.d);
-      return s;
-    case Kind::kString:
-      append_json_string(&s, v.text);
-      return s;
-    case Kind::kBytes: {
-      Event one;
-      one.fields.push_back(Field{"v", "v", 0, -1});
-      one.values.push_back(v);
-      std::string j = event_to_json(one);  // {"v":"\\x.."}
-      return j.substr(5, j.size() - 6);
-    }
-    default:
-      (void)ev;
-      return std::string(v.text);
-  }
+  append_value_json(&s, v);
+  return s;
 }
 
 }  // namespace pulse

@@ -17,6 +17,9 @@ void append_json_string(std::string* out, std::string_view s);
 // Shortest text that reads back as exactly d (std::to_chars).
 void append_double(std::string* out, double d);
 
+// Appends the bytes as lowercase hex digits, two per byte (bytea's hex form without its "\\x").
+void append_hex(std::string* out, std::string_view bytes);
+
 // Appends s escaped for COPY text format.
 void append_copy_escaped(std::string* out, std::string_view s);
 

@@ -362,13 +362,9 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
       return {};
     case TypeClass::kBytea: {
       if (v.kind != Kind::kBytes && v.kind != Kind::kString) return "not bytes";
-      static const char* hex = "0123456789abcdef";
       if (in_array) out->push_back('"');
       out->append(in_array ? "\\\\x" : "\\x");
-      for (unsigned char c : v.text) {
-        out->push_back(hex[c >> 4]);
-        out->push_back(hex[c & 15]);
-      }
+      append_hex(out, v.text);
       if (in_array) out->push_back('"');
       return {};
     }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -166,6 +167,121 @@ TEST(ValueJson, AllKinds) {
   EXPECT_EQ(value_json(b.ev(), b.v()), "false");
   Doc n("null");
   EXPECT_EQ(value_json(n.ev(), n.v()), "null");
+}
+
+// ---------------------------------------------------------------------------------------------
+// the renderers one by one: edges of each text form
+
+TEST(AppendHex, TwoLowercaseDigitsPerByte) {
+  std::string out = "\\x";
+  append_hex(&out, std::string_view("\x00\x01\x7f\x80\xff ab", 8));
+  EXPECT_EQ(out, "\\x00017f80ff206162");
+  std::string none;
+  append_hex(&none, "");
+  EXPECT_EQ(none, "");
+}
+
+TEST(AppendCopyEscaped, OnlyTheFourCopySpecials) {
+  std::string empty = "keep";
+  append_copy_escaped(&empty, "");
+  EXPECT_EQ(empty, "keep");  // appends, never replaces
+  std::string only;
+  append_copy_escaped(&only, "\\\n\r\t");
+  EXPECT_EQ(only, R"(\\\n\r\t)");
+  // other control characters, quotes and commas are data in COPY text format
+  std::string ctl;
+  append_copy_escaped(&ctl, std::string_view("\x01\b\f\v\"',;|\x7f", 10));
+  EXPECT_EQ(ctl, std::string("\x01\b\f\v\"',;|\x7f", 10));
+  // a NUL byte is passed through: callers refuse it before (Postgres text cannot hold it)
+  std::string nul;
+  append_copy_escaped(&nul, std::string_view("a\0b", 3));
+  EXPECT_EQ(nul, std::string("a\0b", 3));
+  std::string utf8;
+  append_copy_escaped(&utf8, "\xE2\x82\xAC\t\xF0\x9F\x98\x80");
+  EXPECT_EQ(utf8, "\xE2\x82\xAC\\t\xF0\x9F\x98\x80");
+}
+
+TEST(JsonHelpers, AppendJsonStringKeepsUtf8AndAppends) {
+  std::string s = "[";
+  append_json_string(&s, "\xE2\x82\xAC");
+  s.push_back(',');
+  append_json_string(&s, "</script>");
+  EXPECT_EQ(s, "[\"\xE2\x82\xAC\",\"</script>\"");
+}
+
+TEST(JsonHelpers, AppendDoubleEdges) {
+  auto f = [](double d) {
+    std::string s = "=";
+    append_double(&s, d);
+    return s;
+  };
+  EXPECT_EQ(f(0.0), "=0");
+  EXPECT_EQ(f(-0.0), "=-0");
+  EXPECT_EQ(f(100.0), "=100");
+  EXPECT_EQ(f(1e15), "=1e+15");
+  EXPECT_EQ(f(123456.75), "=123456.75");
+  EXPECT_EQ(f(5e-324), "=5e-324");  // the smallest subnormal reads back
+  EXPECT_EQ(f(1.7976931348623157e308), "=1.7976931348623157e+308");
+  for (double d : {1e-7, 9007199254740993.0, 0.1 + 0.2, -1e-300, 3.141592653589793}) {
+    EXPECT_EQ(std::stod(f(d).substr(1)), d) << f(d);
+  }
+}
+
+TEST(ValueJson, BytesUnderflowAndHandBuiltValues) {
+  Event ev;
+  Value bytes;
+  bytes.kind = Kind::kBytes;
+  bytes.text = std::string_view("\x00\xff", 2);
+  EXPECT_EQ(value_json(ev, bytes), R"("\\x00ff")");  // the bytea text form as a JSON string
+  Value empty_bytes;
+  empty_bytes.kind = Kind::kBytes;
+  EXPECT_EQ(value_json(ev, empty_bytes), R"("\\x")");
+  Value tiny;
+  tiny.kind = Kind::kDouble;
+  tiny.underflow = true;
+  tiny.text = "1e-400";
+  EXPECT_EQ(value_json(ev, tiny), "1e-400");  // the literal, not 0
+  Value big;
+  big.kind = Kind::kInt;
+  big.i = INT64_MIN;
+  EXPECT_EQ(value_json(ev, big), "-9223372036854775808");
+  Value obj;
+  obj.kind = Kind::kObject;
+  obj.text = R"({"a":[1,{"b":null}]})";
+  EXPECT_EQ(value_json(ev, obj), obj.text);
+  Value s;
+  s.kind = Kind::kString;
+  s.text = std::string_view("tab\there\0", 9);
+  EXPECT_EQ(value_json(ev, s), R"("tab\there\u0000")");
+}
+
+TEST(ValueJson, NumbersOfDecodedEvents) {
+  Doc big("18446744073709551615");                                   // beyond int64: a double
+  EXPECT_EQ(value_json(big.ev(), big.v()), "18446744073709551616");  // 2^64, its shortest text
+  Doc exp("1.5e3");
+  EXPECT_EQ(value_json(exp.ev(), exp.v()), "1500");
+  Doc tiny("1e-400");
+  EXPECT_EQ(value_json(tiny.ev(), tiny.v()), "1e-400");
+  Doc neg("-0.0");
+  EXPECT_EQ(value_json(neg.ev(), neg.v()), "-0");
+}
+
+TEST(EventToJson, RawTextWinsAndBytesRender) {
+  Event raw;
+  raw.raw = R"({"kept": "as sent"})";
+  raw.fields.push_back(Field{"other", "other", 0});
+  raw.values.push_back(Value());
+  EXPECT_EQ(event_to_json(raw), R"({"kept": "as sent"})");
+  Event ev;  // what an Avro event looks like: no raw text, bytes and the same raw name twice
+  Value b;
+  b.kind = Kind::kBytes;
+  b.text = "\x01\x02";
+  Value n;
+  n.kind = Kind::kNull;
+  ev.values = {b, n};
+  ev.fields.push_back(Field{"Blob", "blob", 0});
+  ev.fields.push_back(Field{"Blob", "blob", 1});
+  EXPECT_EQ(event_to_json(ev), R"({"Blob":"\\x0102","Blob":null})");
 }
 
 }  // namespace
