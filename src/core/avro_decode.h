@@ -1,8 +1,8 @@
 // Avro decoding with Avro C into the shared EventBatch form (docs/ingestion.md, docs/kafka.md): raw
 // messages written with a subscription's one writer schema, or Confluent-framed messages
 // (magic byte 0 + 4-byte big-endian schema id). Every field of the top-level record becomes a
-// Field whose hint names the Postgres type its Avro type maps to, so new columns are typed by
-// the schema rather than inferred from one value.
+// Field whose hint is the column type (a built-in type, core/types.h) its Avro type maps to, so
+// new columns are typed by the schema rather than inferred from one value.
 #pragma once
 #include <cstddef>
 #include <cstdint>

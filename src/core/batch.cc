@@ -63,7 +63,7 @@ std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<
       if (lookup(f.name) >= 0 || typed.count(f.name)) continue;
       std::optional<ColumnType> t;
       if (f.hint >= 0 && size_t(f.hint) < batch.hints.size())
-        t = classify_pg_type(batch.hints[size_t(f.hint)]);
+        t = batch.hints[size_t(f.hint)];
       else
         t = infer_type(ev, ev.values[f.value]);
       if (!t) continue;  // null: no column yet

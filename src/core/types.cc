@@ -77,7 +77,8 @@ ColumnType classify_pg_type(std::string_view name) {
   return t;
 }
 
-static ColumnType make(TypeClass c, bool arr) {
+// Canonical names, as format_type prints them, indexed by TypeClass (kOther has none: text).
+ColumnType builtin_type(TypeClass c, bool arr) {
   static const char* names[] = {"text",
                                 "double precision",
                                 "real",
@@ -124,25 +125,25 @@ static std::optional<TypeClass> infer_scalar(const Value& v) {
 
 std::optional<ColumnType> infer_type(const Event& ev, const Value& v) {
   if (v.kind == Kind::kNull) return std::nullopt;
-  if (v.kind == Kind::kObject) return make(TypeClass::kJson, false);
-  if (v.kind != Kind::kArray) return make(*infer_scalar(v), false);
+  if (v.kind == Kind::kObject) return builtin_type(TypeClass::kJson, false);
+  if (v.kind != Kind::kArray) return builtin_type(*infer_scalar(v), false);
   std::optional<TypeClass> common;
   for (uint32_t k = 0; k < v.n_children; k++) {
     auto c = infer_scalar(ev.values[v.first_child + k]);
     if (!c) continue;
-    if (*c == TypeClass::kOther) return make(TypeClass::kJson, false);
+    if (*c == TypeClass::kOther) return builtin_type(TypeClass::kJson, false);
     if (!common) {
       common = c;
     } else if (*common != *c) {
       bool both_textual =
           (*common == TypeClass::kText || *common == TypeClass::kDate || *common == TypeClass::kTimestamptz) &&
           (*c == TypeClass::kText || *c == TypeClass::kDate || *c == TypeClass::kTimestamptz);
-      if (!both_textual) return make(TypeClass::kJson, false);
+      if (!both_textual) return builtin_type(TypeClass::kJson, false);
       common = TypeClass::kText;
     }
   }
-  if (!common) return make(TypeClass::kJson, false);  // [] or [null]: keep it as JSON
-  return make(*common, true);
+  if (!common) return builtin_type(TypeClass::kJson, false);  // [] or [null]: keep it as JSON
+  return builtin_type(*common, true);
 }
 
 // Strict decimal number grammar: -?digits[.digits][(e|E)[+-]digits]

@@ -13,30 +13,9 @@
 
 namespace pulse {
 
-enum class TypeClass : uint8_t {
-  kText,
-  kDouble,
-  kReal,
-  kNumeric,
-  kInt2,
-  kInt4,
-  kInt8,
-  kBool,
-  kTimestamptz,
-  kTimestamp,
-  kDate,
-  kJson,
-  kUuid,
-  kBytea,
-  kOther,  // any other type: values are passed as text and checked by Postgres itself
-};
-
-struct ColumnType {
-  TypeClass cls = TypeClass::kText;
-  bool is_array = false;
-  int32_t max_chars = -1;  // varchar(n) / char(n)
-  std::string pg_name;     // as format_type prints it, e.g. "double precision", "text[]"
-};
+// The built-in type pg_pulse gives a column it creates (an inferred field, an Avro field) of
+// class c (not kOther), by its canonical name: "double precision", "timestamp with time zone[]".
+ColumnType builtin_type(TypeClass c, bool is_array = false);
 
 // Parses format_type output ("character varying(20)", "numeric(10,2)", "timestamp with time
 // zone", "text[]", "public.hll") into a ColumnType.

@@ -18,6 +18,7 @@
 #include "core/event.h"
 #include "core/json_decode.h"
 #include "core/render.h"
+#include "core/types.h"
 
 namespace pulse {
 namespace {
@@ -113,7 +114,7 @@ std::string hint_of(const EventBatch& b, const Event& ev, std::string_view name)
   const Field& f = field_of(ev, name);
   if (f.hint < 0) return "<none>";
   if (size_t(f.hint) >= b.hints.size()) return "<out of range>";
-  return b.hints[size_t(f.hint)];
+  return b.hints[size_t(f.hint)].pg_name;
 }
 
 // Decodes one raw message with schema id 1 into a fresh batch.
@@ -216,17 +217,17 @@ TEST(AvroDecode, HintsInternedAcrossEventsAndBatches) {
   std::string msg = w.encode();
   {
     EventBatch b;
-    b.hints.push_back("text");  // already present: reused, not added again
+    b.hints.push_back(builtin_type(TypeClass::kText));  // already present: reused, not added again
     for (int k = 0; k < 3; k++) dec.decode(msg, AvroFraming::kRaw, 1, &b);
     ASSERT_EQ(b.events.size(), 3u);
     EXPECT_EQ(b.hints.size(), 7u);
-    EXPECT_EQ(b.hints[0], "text");
+    EXPECT_EQ(b.hints[0], builtin_type(TypeClass::kText));
     EXPECT_EQ(field_of(b.events[2], "user_name").hint, 0);
     EXPECT_EQ(field_of(b.events[0], "n").hint, field_of(b.events[2], "n").hint);
   }
   // a new batch (maybe at the same address) with different hints: the cache is not trusted
   auto b2 = std::make_unique<EventBatch>();
-  b2->hints = {"uuid", "bigint"};
+  b2->hints = {builtin_type(TypeClass::kUuid), builtin_type(TypeClass::kInt8)};
   dec.decode(msg, AvroFraming::kRaw, 1, b2.get());
   const Event& ev = b2->events.back();
   ASSERT_EQ(ev.error, "");

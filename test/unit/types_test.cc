@@ -169,6 +169,45 @@ TEST(ClassifyPgType, Arrays) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// builtin_type: the types of the columns pg_pulse creates
+
+TEST(BuiltinType, CanonicalNamesOfEveryClass) {
+  struct Case {
+    TypeClass cls;
+    const char* name;
+  } cases[] = {
+      {TypeClass::kText, "text"},
+      {TypeClass::kDouble, "double precision"},
+      {TypeClass::kReal, "real"},
+      {TypeClass::kNumeric, "numeric"},
+      {TypeClass::kInt2, "smallint"},
+      {TypeClass::kInt4, "integer"},
+      {TypeClass::kInt8, "bigint"},
+      {TypeClass::kBool, "boolean"},
+      {TypeClass::kTimestamptz, "timestamp with time zone"},
+      {TypeClass::kTimestamp, "timestamp without time zone"},
+      {TypeClass::kDate, "date"},
+      {TypeClass::kJson, "jsonb"},
+      {TypeClass::kUuid, "uuid"},
+      {TypeClass::kBytea, "bytea"},
+  };
+  for (const Case& c : cases) {
+    ColumnType t = builtin_type(c.cls);
+    EXPECT_EQ(t.cls, c.cls) << c.name;
+    EXPECT_FALSE(t.is_array) << c.name;
+    EXPECT_EQ(t.max_chars, -1) << c.name;
+    EXPECT_EQ(t.numeric_precision, -1) << c.name;
+    EXPECT_EQ(t.pg_name, c.name);
+    ColumnType a = builtin_type(c.cls, true);
+    EXPECT_EQ(a.cls, c.cls) << c.name;
+    EXPECT_TRUE(a.is_array) << c.name;
+    EXPECT_EQ(a.pg_name, std::string(c.name) + "[]");
+    EXPECT_NE(a, t) << c.name;
+    EXPECT_EQ(t, builtin_type(c.cls)) << c.name;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // infer_type (docs/ingestion.md)
 
 TEST(InferType, Scalars) {
