@@ -1689,9 +1689,8 @@ void AvroDecoder::decode(std::string_view message, AvroFraming framing, int32_t 
 
 namespace {
 
-// The Avro type (JSON) of a non-null value of a column of Postgres type pg.
-std::string avro_type_for(const std::string& pg) {
-  ColumnType t = classify_pg_type(pg);
+// The Avro type (JSON) of a non-null value of a column of type t.
+std::string avro_type_for(const ColumnType& t) {
   std::string base;
   switch (t.cls) {
     case TypeClass::kDouble:
@@ -1729,25 +1728,14 @@ std::string avro_type_for(const std::string& pg) {
       base = R"({"type":"string","logicalType":"json"})";
       break;
     case TypeClass::kNumeric: {
-      // numeric(p,s) -> decimal; unconstrained numeric has no Avro decimal: its text
-      base = "\"string\"";
-      size_t open = pg.find('(');
-      if (open != std::string::npos) {
-        int p = 0, s = 0;
-        const char* q = pg.c_str() + open + 1;
-        const char* end = pg.c_str() + pg.size();
-        auto r = std::from_chars(q, end, p);
-        if (r.ec == std::errc() && p > 0) {
-          if (r.ptr < end && *r.ptr == ',') {
-            auto r2 = std::from_chars(r.ptr + 1, end, s);
-            if (r2.ec != std::errc()) s = -1;
-          }
-          if (s >= 0 && s <= p) {
-            base = R"({"type":"bytes","logicalType":"decimal","precision":)" + std::to_string(p) +
-                   ",\"scale\":" + std::to_string(s) + "}";
-          }
-        }
-      }
+      // numeric(p,s) -> decimal; unconstrained numeric (and a negative or larger-than-p scale)
+      // has no Avro decimal: its text
+      int32_t p = t.numeric_precision, s = t.numeric_scale;
+      if (p > 0 && s >= 0 && s <= p)
+        base = R"({"type":"bytes","logicalType":"decimal","precision":)" + std::to_string(p) +
+               ",\"scale\":" + std::to_string(s) + "}";
+      else
+        base = "\"string\"";
       break;
     }
     default:
@@ -1780,7 +1768,7 @@ std::string avro_name(std::string_view raw) {
 }  // namespace
 
 std::string avro_schema_for_columns(std::string_view record_name,
-                                    const std::vector<std::pair<std::string, std::string>>& columns) {
+                                    const std::vector<std::pair<std::string, ColumnType>>& columns) {
   std::string out = R"({"type":"record","name":)";
   append_json_string(&out, avro_name(record_name));
   out.append(R"(,"fields":[)");

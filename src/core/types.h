@@ -1,13 +1,13 @@
-// Column types as pg_pulse sees them: inference for new fields and the check of a value bound
-// for an existing column, with its COPY text made by core/render.h (docs/ingestion.md: the
-// existing type always wins).
+// Column types at work: the built-in types of the columns pg_pulse creates, inference for new
+// fields, and the check of a value bound for an existing column (whose ColumnType the pg layer
+// read from the catalog, src/pg/type_class.h), with its COPY text made by core/render.h
+// (docs/ingestion.md: the existing type always wins).
 #pragma once
 #include "core/no_postgres.h"
 
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "core/event.h"
 
@@ -16,10 +16,6 @@ namespace pulse {
 // The built-in type pg_pulse gives a column it creates (an inferred field, an Avro field) of
 // class c (not kOther), by its canonical name: "double precision", "timestamp with time zone[]".
 ColumnType builtin_type(TypeClass c, bool is_array = false);
-
-// Parses format_type output ("character varying(20)", "numeric(10,2)", "timestamp with time
-// zone", "text[]", "public.hll") into a ColumnType.
-ColumnType classify_pg_type(std::string_view format_type_name);
 
 // The column type a new field gets from its first informative value (docs/ingestion.md);
 // nullopt for null (no column yet).

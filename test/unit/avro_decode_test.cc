@@ -19,6 +19,7 @@
 #include "core/json_decode.h"
 #include "core/render.h"
 #include "core/types.h"
+#include "pg_types.h"
 
 namespace pulse {
 namespace {
@@ -896,7 +897,7 @@ TEST(AvroDecode, JsonLogicalTypeStoresJson) {
 }
 
 TEST(AvroSchemaForColumns, RoundTrip) {
-  std::vector<std::pair<std::string, std::string>> cols = {
+  std::vector<std::pair<std::string, std::string>> typed = {
       {"_time", "timestamp with time zone"},
       {"_user", "text"},
       {"_id", "text"},
@@ -918,6 +919,8 @@ TEST(AvroSchemaForColumns, RoundTrip) {
       {"blob", "bytea"},
       {"name", "character varying(20)"},
   };
+  std::vector<std::pair<std::string, ColumnType>> cols;
+  for (const auto& [name, type] : typed) cols.emplace_back(name, pg_type(type));
   std::string js = avro_schema_for_columns("pageview", cols);
 
   avro_schema_t s = nullptr;
@@ -1001,12 +1004,38 @@ TEST(AvroSchemaForColumns, RoundTrip) {
 }
 
 TEST(AvroSchemaForColumns, NamesAreValidAvroNames) {
-  std::string js = avro_schema_for_columns("1st-topic", {{"a", "text"}});
+  std::string js = avro_schema_for_columns("1st-topic", {{"a", pg_type("text")}});
   avro_schema_t s = nullptr;
   ASSERT_EQ(avro_schema_from_json_length(js.data(), js.size(), &s), 0) << avro_strerror() << "\n" << js;
   EXPECT_STREQ(avro_schema_name(s), "_1st_topic");
   EXPECT_EQ(avro_schema_record_size(s), 4u);
   avro_schema_decref(s);
+}
+
+// numeric(p,s) becomes a decimal only when Avro can say it: 0 <= s <= p; arrays wrap the element
+TEST(AvroSchemaForColumns, NumericScalesAndArrays) {
+  auto type_of = [](const ColumnType& t) {
+    std::string js = avro_schema_for_columns("r", {{"x", t}});
+    size_t at = js.find(R"({"name":"x","type":["null",)");
+    EXPECT_NE(at, std::string::npos) << js;
+    return js.substr(at + 27, js.size() - at - 27 - std::string(R"(],"default":null}]})").size());
+  };
+  ColumnType n = pg_type("numeric(10,2)");
+  EXPECT_EQ(type_of(n), R"({"type":"bytes","logicalType":"decimal","precision":10,"scale":2})");
+  n.numeric_scale = 0;
+  EXPECT_EQ(type_of(n), R"({"type":"bytes","logicalType":"decimal","precision":10,"scale":0})");
+  n.numeric_scale = 10;
+  EXPECT_EQ(type_of(n), R"({"type":"bytes","logicalType":"decimal","precision":10,"scale":10})");
+  n.numeric_scale = -3;  // numeric(10,-3): rounds to thousands, no Avro decimal
+  EXPECT_EQ(type_of(n), R"("string")");
+  n.numeric_scale = 11;  // numeric(10,11)
+  EXPECT_EQ(type_of(n), R"("string")");
+  EXPECT_EQ(type_of(pg_type("numeric")), R"("string")");
+  EXPECT_EQ(type_of(pg_type("numeric(10,2)[]")),
+            R"({"type":"array","items":["null",{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}]})");
+  EXPECT_EQ(type_of(pg_type("citext")), R"("string")");
+  EXPECT_EQ(type_of(pg_type("inet[]")), R"({"type":"array","items":["null","string"]})");
+  EXPECT_EQ(type_of(pg_type("smallint[]")), R"({"type":"array","items":["null","int"]})");
 }
 
 }  // namespace
