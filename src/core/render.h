@@ -1,6 +1,6 @@
-// Rendering: decoded values back to text, JSON text (rejected_fields.raw_value, dead letters,
-// jsonb) and COPY text. A leaf of the write path (decode -> batch / types -> render): it knows
-// the event form and nothing else of src/core, so nothing here calls back up.
+// Rendering: decoded values back to text, as JSON text (rejected_fields.raw_value, dead letters,
+// Avro values kept as JSON) and COPY text. A leaf of the write path (decode -> batch / types ->
+// render): it knows the event form and nothing else of src/core, so nothing here calls back up.
 #pragma once
 #include "core/no_postgres.h"
 
@@ -23,7 +23,8 @@ void append_hex(std::string* out, std::string_view bytes);
 // Appends s escaped for COPY text format.
 void append_copy_escaped(std::string* out, std::string_view s);
 
-// The JSON text of a value (for rejected_fields.raw_value and jsonb columns).
+// The JSON text of a value (rejected_fields.raw_value, error texts); an array's is its kept
+// JSON text, so ev is not read.
 std::string value_json(const Event& ev, const Value& v);
 
 // Rebuilds an event's JSON text from its decoded form (used when a decoder did not keep the
