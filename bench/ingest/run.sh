@@ -2,13 +2,15 @@
 # bench/ingest: events/s of pulse.collect_batch vs COPY FROM (CSV) of the same rows into an
 # identical table, on one backend, measured in the same run. Prints the ratio.
 #   bash bench/ingest/run.sh [events=1000000] [events_per_call=50000]
-# Starts the private test cluster (test/cluster.sh) unless PULSE_BENCH_USE_RUNNING=1.
+# Starts the private test cluster (test/cluster.sh: PGBIN, PULSE_TEST_DIR, PULSE_TEST_PORT) unless
+# PULSE_BENCH_USE_RUNNING=1. Generated events go to $PULSE_TEST_DIR/bench_ingest.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 N=${1:-1000000}
 CHUNK=${2:-50000}
-DIR=/tmp/pg_pulse_bench_ingest
-export PGHOST=/tmp/pg_pulse_test PGPORT=${PULSE_TEST_PORT:-54329} PGUSER=postgres
+export PULSE_TEST_DIR=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}
+DIR=$PULSE_TEST_DIR/bench_ingest
+export PGHOST=$PULSE_TEST_DIR PGPORT=${PULSE_TEST_PORT:-54329} PGUSER=postgres
 rm -rf "$DIR" && mkdir -p "$DIR" && chmod 755 "$DIR"
 if [ "${PULSE_BENCH_USE_RUNNING:-0}" != 1 ]; then
   bash "$REPO/test/cluster.sh" start

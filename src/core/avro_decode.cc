@@ -12,11 +12,12 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <unordered_map>
 
 #include "core/avro_interrupt.h"
-#include "core/json_decode.h"
 #include "core/names.h"
+#include "core/render.h"
 #include "core/time_parse.h"
 #include "core/types.h"
 
@@ -68,13 +69,13 @@ struct Node {
   std::vector<std::string> keys;            // record: each field's JSON key, "\"name\":"
   std::vector<std::unique_ptr<Node>> kids;  // record fields, union branches, array items, map values
   UnionMode mode = UnionMode::kOther;
-  int value_branch = -1;      // kNullable / kSingle: the branch that is not null
-  bool scalar_array = false;  // array whose elements become Value children
-  bool is_scalar = false;     // one scalar Value (or null): may be an array element
-  size_t min_size = 0;        // fewest bytes an encoding of this node takes
-  size_t inline_bytes = 0;    // bytes Avro C keeps inline for one value of this node
-  size_t item_bytes = 0;      // array / map: bytes Avro C takes per item (map: with its key entry)
-  std::string hint;           // Postgres type of a column for this node; "" = none
+  int value_branch = -1;           // kNullable / kSingle: the branch that is not null
+  bool scalar_array = false;       // array whose elements become Value children
+  bool is_scalar = false;          // one scalar Value (or null): may be an array element
+  size_t min_size = 0;             // fewest bytes an encoding of this node takes
+  size_t inline_bytes = 0;         // bytes Avro C keeps inline for one value of this node
+  size_t item_bytes = 0;           // array / map: bytes Avro C takes per item (map: with its key entry)
+  std::optional<ColumnType> hint;  // the type of a column for this node; none for null
 };
 
 // Sizes of Avro C 1.11 generic values on a 64-bit platform (generic.c: instance_size), for
@@ -229,58 +230,58 @@ class PlanBuilder {
         break;
       case AVRO_BOOLEAN:
         n->op = Op::kBool;
-        n->hint = "boolean";
+        n->hint = builtin_type(TypeClass::kBool);
         break;
       case AVRO_INT32:
         if (logical == "date") {
           n->op = Op::kDate;
-          n->hint = "date";
+          n->hint = builtin_type(TypeClass::kDate);
         } else {
           n->op = Op::kInt;
-          n->hint = "integer";
+          n->hint = builtin_type(TypeClass::kInt4);
         }
         break;
       case AVRO_INT64:
         if (logical == "timestamp-millis" || logical == "timestamp-micros") {
           n->op = logical == "timestamp-millis" ? Op::kTimestampMillis : Op::kTimestampMicros;
-          n->hint = "timestamp with time zone";
+          n->hint = builtin_type(TypeClass::kTimestamptz);
         } else if (logical == "local-timestamp-millis" || logical == "local-timestamp-micros") {
           n->op = logical == "local-timestamp-millis" ? Op::kLocalTimestampMillis : Op::kLocalTimestampMicros;
-          n->hint = "timestamp without time zone";
+          n->hint = builtin_type(TypeClass::kTimestamp);
         } else {
           n->op = Op::kLong;
-          n->hint = "bigint";
+          n->hint = builtin_type(TypeClass::kInt8);
         }
         break;
       case AVRO_FLOAT:
         n->op = Op::kFloat;
-        n->hint = "real";
+        n->hint = builtin_type(TypeClass::kReal);
         n->min_size = 4;
         break;
       case AVRO_DOUBLE:
         n->op = Op::kDouble;
-        n->hint = "double precision";
+        n->hint = builtin_type(TypeClass::kDouble);
         n->min_size = 8;
         break;
       case AVRO_STRING:
         n->inline_bytes = kAvroCStringBytes;
         if (logical == "json") {
           n->op = Op::kJsonString;
-          n->hint = "jsonb";
+          n->hint = builtin_type(TypeClass::kJson);
           n->is_scalar = false;
         } else {
           n->op = Op::kString;
-          n->hint = logical == "uuid" ? "uuid" : "text";
+          n->hint = builtin_type(logical == "uuid" ? TypeClass::kUuid : TypeClass::kText);
         }
         break;
       case AVRO_BYTES:
         n->inline_bytes = kAvroCStringBytes;
         if (logical == "decimal" && decimal_scale(def, &n->scale)) {
           n->op = Op::kDecimalBytes;
-          n->hint = "numeric";
+          n->hint = builtin_type(TypeClass::kNumeric);
         } else {
           n->op = Op::kBytes;
-          n->hint = "bytea";
+          n->hint = builtin_type(TypeClass::kBytea);
         }
         break;
       case AVRO_FIXED:
@@ -293,18 +294,18 @@ class PlanBuilder {
         n->inline_bytes = size_t(n->fixed_size);
         if (logical == "decimal" && n->fixed_size > 0 && decimal_scale(def, &n->scale)) {
           n->op = Op::kDecimalFixed;
-          n->hint = "numeric";
+          n->hint = builtin_type(TypeClass::kNumeric);
         } else if (logical == "uuid" && n->fixed_size == 16) {
           n->op = Op::kUuidFixed;
-          n->hint = "uuid";
+          n->hint = builtin_type(TypeClass::kUuid);
         } else {
           n->op = Op::kFixed;
-          n->hint = "bytea";
+          n->hint = builtin_type(TypeClass::kBytea);
         }
         break;
       case AVRO_ENUM: {
         n->op = Op::kEnum;
-        n->hint = "text";
+        n->hint = builtin_type(TypeClass::kText);
         int count = avro_schema_enum_number_of_symbols(s);
         n->symbols.reserve(size_t(std::max(count, 0)));
         for (int k = 0; k < count; k++) {
@@ -331,7 +332,7 @@ class PlanBuilder {
         if (!item_fits(it.inline_bytes, "array item")) return nullptr;
         n->item_bytes = it.inline_bytes;
         n->scalar_array = it.is_scalar;
-        n->hint = it.is_scalar ? it.hint + "[]" : "jsonb";
+        n->hint = it.is_scalar && it.hint ? builtin_type(it.hint->cls, true) : builtin_type(TypeClass::kJson);
         break;
       }
       case AVRO_MAP: {
@@ -344,7 +345,7 @@ class PlanBuilder {
         if (!error.empty()) return nullptr;
         if (!item_fits(n->kids[0]->inline_bytes, "map value")) return nullptr;
         n->item_bytes = n->kids[0]->inline_bytes + kAvroCMapEntryBytes;
-        n->hint = "jsonb";
+        n->hint = builtin_type(TypeClass::kJson);
         break;
       }
       case AVRO_RECORD: {
@@ -352,7 +353,7 @@ class PlanBuilder {
         n->is_scalar = false;
         n->min_size = 0;
         n->inline_bytes = 0;
-        n->hint = "jsonb";
+        n->hint = builtin_type(TypeClass::kJson);
         if (std::find(records_.begin(), records_.end(), s) != records_.end()) {
           const char* name = avro_schema_name(s);
           error = std::string("recursive Avro schemas are not supported (record ") + (name ? name : "?") + ")";
@@ -438,7 +439,7 @@ class PlanBuilder {
           n->hint = n->kids[size_t(other)]->hint;
           n->is_scalar = n->kids[size_t(other)]->is_scalar;
         } else {
-          n->hint = "jsonb";
+          n->hint = builtin_type(TypeClass::kJson);
         }
         break;
       }
@@ -829,7 +830,7 @@ struct AvroSchemaEntry {
     std::string raw_name;
     std::string name;   // normalised
     bool same = false;  // name == raw_name
-    int32_t hint = -1;  // index into AvroDecoder::Impl::hint_names, -1 = none
+    int32_t hint = -1;  // index into AvroDecoder::Impl::hint_types, -1 = none
     const Node* node = nullptr;
   };
 
@@ -856,10 +857,10 @@ struct AvroDecoder::Impl {
   avro_reader_t reader = nullptr;
   size_t max_event_bytes = size_t(1) << 20;
 
-  // Postgres type names, interned per decoder; hint_slot caches each one's index in the
-  // out->hints of the batch being filled (validated by comparing the text, so a new batch,
+  // Column types, interned per decoder by name; hint_slot caches each one's index in the
+  // out->hints of the batch being filled (validated by comparing the type, so a new batch,
   // even at the same address, is never trusted blindly).
-  std::vector<std::string> hint_names;
+  std::vector<ColumnType> hint_types;
   std::unordered_map<std::string, int32_t> hint_ids;
   std::vector<int32_t> hint_slot;
 
@@ -884,20 +885,20 @@ struct AvroDecoder::Impl {
     if (reader) avro_reader_free(reader);
   }
 
-  int32_t intern_hint(const std::string& h) {
-    if (h.empty()) return -1;
-    auto it = hint_ids.find(h);
+  int32_t intern_hint(const std::optional<ColumnType>& h) {
+    if (!h) return -1;
+    auto it = hint_ids.find(h->pg_name);
     if (it != hint_ids.end()) return it->second;
-    int32_t id = int32_t(hint_names.size());
-    hint_names.push_back(h);
+    int32_t id = int32_t(hint_types.size());
+    hint_types.push_back(*h);
     hint_slot.push_back(-1);
-    hint_ids.emplace(h, id);
+    hint_ids.emplace(h->pg_name, id);
     return id;
   }
 
   int32_t hint_index(EventBatch* out, int32_t id) {
     int32_t& slot = hint_slot[size_t(id)];
-    const std::string& h = hint_names[size_t(id)];
+    const ColumnType& h = hint_types[size_t(id)];
     if (slot >= 0 && size_t(slot) < out->hints.size() && out->hints[size_t(slot)] == h) return slot;
     for (size_t k = 0; k < out->hints.size(); k++) {
       if (out->hints[k] == h) return slot = int32_t(k);
@@ -1688,9 +1689,8 @@ void AvroDecoder::decode(std::string_view message, AvroFraming framing, int32_t 
 
 namespace {
 
-// The Avro type (JSON) of a non-null value of a column of Postgres type pg.
-std::string avro_type_for(const std::string& pg) {
-  ColumnType t = classify_pg_type(pg);
+// The Avro type (JSON) of a non-null value of a column of type t.
+std::string avro_type_for(const ColumnType& t) {
   std::string base;
   switch (t.cls) {
     case TypeClass::kDouble:
@@ -1728,25 +1728,14 @@ std::string avro_type_for(const std::string& pg) {
       base = R"({"type":"string","logicalType":"json"})";
       break;
     case TypeClass::kNumeric: {
-      // numeric(p,s) -> decimal; unconstrained numeric has no Avro decimal: its text
-      base = "\"string\"";
-      size_t open = pg.find('(');
-      if (open != std::string::npos) {
-        int p = 0, s = 0;
-        const char* q = pg.c_str() + open + 1;
-        const char* end = pg.c_str() + pg.size();
-        auto r = std::from_chars(q, end, p);
-        if (r.ec == std::errc() && p > 0) {
-          if (r.ptr < end && *r.ptr == ',') {
-            auto r2 = std::from_chars(r.ptr + 1, end, s);
-            if (r2.ec != std::errc()) s = -1;
-          }
-          if (s >= 0 && s <= p) {
-            base = R"({"type":"bytes","logicalType":"decimal","precision":)" + std::to_string(p) +
-                   ",\"scale\":" + std::to_string(s) + "}";
-          }
-        }
-      }
+      // numeric(p,s) -> decimal; unconstrained numeric (and a negative or larger-than-p scale)
+      // has no Avro decimal: its text
+      int32_t p = t.numeric_precision, s = t.numeric_scale;
+      if (p > 0 && s >= 0 && s <= p)
+        base = R"({"type":"bytes","logicalType":"decimal","precision":)" + std::to_string(p) +
+               ",\"scale\":" + std::to_string(s) + "}";
+      else
+        base = "\"string\"";
       break;
     }
     default:
@@ -1779,7 +1768,7 @@ std::string avro_name(std::string_view raw) {
 }  // namespace
 
 std::string avro_schema_for_columns(std::string_view record_name,
-                                    const std::vector<std::pair<std::string, std::string>>& columns) {
+                                    const std::vector<std::pair<std::string, ColumnType>>& columns) {
   std::string out = R"({"type":"record","name":)";
   append_json_string(&out, avro_name(record_name));
   out.append(R"(,"fields":[)");

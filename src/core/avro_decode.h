@@ -1,8 +1,8 @@
 // Avro decoding with Avro C into the shared EventBatch form (docs/ingestion.md, docs/kafka.md): raw
 // messages written with a subscription's one writer schema, or Confluent-framed messages
 // (magic byte 0 + 4-byte big-endian schema id). Every field of the top-level record becomes a
-// Field whose hint names the Postgres type its Avro type maps to, so new columns are typed by
-// the schema rather than inferred from one value.
+// Field whose hint is the column type (a built-in type, core/types.h) its Avro type maps to, so
+// new columns are typed by the schema rather than inferred from one value.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/column_type.h"
 #include "core/event.h"
 #include "core/no_postgres.h"
 
@@ -124,9 +125,10 @@ std::string avro_schema_canonical_form(std::string_view schema_json, std::string
 std::string avro_schema_fingerprint(std::string_view schema_json, std::string* error);
 
 // An Avro record schema (JSON text) for a collection's columns, for producers. columns are
-// (name, Postgres type name as format_type prints it) in table order. The schema has _time
-// (long, timestamp-micros, required), _user and _id (["null","string"], default null), then
-// every user column as ["null", T] with default null; _shard_time and _shard_xid are left out.
+// (name, column type as src/pg/type_class.h reads it from the catalog) in table order. The
+// schema has _time (long, timestamp-micros, required), _user and _id (["null","string"], default
+// null), then every user column as ["null", T] with default null; _shard_time and _shard_xid
+// are left out.
 // T: bigint -> long; integer, smallint -> int; real -> float; double precision -> double;
 // boolean -> boolean; numeric(p,s) -> bytes decimal(p,s); unconstrained numeric -> string
 // (decimal text); timestamptz -> long timestamp-micros; timestamp -> long
@@ -134,6 +136,6 @@ std::string avro_schema_fingerprint(std::string_view schema_json, std::string* e
 // string with logicalType "json" (JSON text; AvroDecoder stores it as JSON, not as a JSON
 // string); T[] -> array of ["null", T]; anything else -> string (Postgres checks the text).
 std::string avro_schema_for_columns(std::string_view record_name,
-                                    const std::vector<std::pair<std::string, std::string>>& columns);
+                                    const std::vector<std::pair<std::string, ColumnType>>& columns);
 
 }  // namespace pulse

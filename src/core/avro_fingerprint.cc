@@ -11,7 +11,7 @@
 
 #include "core/avro_decode.h"
 #include "core/avro_interrupt.h"
-#include "core/json_decode.h"
+#include "core/render.h"
 
 namespace pulse {
 

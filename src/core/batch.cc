@@ -1,9 +1,12 @@
-// From decoded events to COPY rows, schema diffs, rejected fields and dead letters (see batch.h).
+// Batch assembly (see batch.h): from decoded events to the schema diff, COPY rows, rejected
+// fields and dead letters. Values are checked for their column by core/types.h; raw values and
+// identities are rendered by core/render.h. Nothing here calls back into a decoder.
 #include "core/batch.h"
 
-#include "core/json_decode.h"
 #include "core/names.h"
+#include "core/render.h"
 #include "core/time_parse.h"
+#include "core/types.h"
 
 namespace pulse {
 
@@ -60,7 +63,7 @@ std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<
       if (lookup(f.name) >= 0 || typed.count(f.name)) continue;
       std::optional<ColumnType> t;
       if (f.hint >= 0 && size_t(f.hint) < batch.hints.size())
-        t = classify_pg_type(batch.hints[size_t(f.hint)]);
+        t = batch.hints[size_t(f.hint)];
       else
         t = infer_type(ev, ev.values[f.value]);
       if (!t) continue;  // null: no column yet

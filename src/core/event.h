@@ -3,6 +3,7 @@
 // dead letters. Strings live in the batch's arena so a batch outlives its parser.
 #pragma once
 #include "core/no_postgres.h"
+#include "core/column_type.h"
 #include "core/scratch.h"
 
 #include <cstdint>
@@ -66,15 +67,13 @@ class Arena {
   size_t block_size_ = 0, block_used_ = 0, used_ = 0;
 };
 
-struct ColumnType;
-
 struct EventBatch {
   // the decoded payload (plus parser padding); Event::raw may point here. A reused buffer
   // (core/scratch.h): taken on construction, given back on destruction.
   std::string source = take_scratch();
   Arena arena;
   std::deque<Event> events;
-  std::vector<std::string> hints;  // Postgres type names referenced by Field::hint
+  std::vector<ColumnType> hints;  // column types a schema gives fields (Field::hint)
 
   EventBatch() = default;
   EventBatch(EventBatch&&) = default;

@@ -1,5 +1,5 @@
-// JSON decoding with simdjson into EventBatch (see json_decode.h), and the JSON text
-// renderers the batch builder uses.
+// JSON decoding with simdjson into EventBatch (see json_decode.h): payload splitting, envelopes,
+// size limits, numbers a double cannot hold, field names interned per call.
 #include "core/json_decode.h"
 
 #include <charconv>
@@ -394,102 +394,6 @@ void JsonDecoder::decode_event(std::string_view text, const JsonDecodeOptions& o
   impl_->payload_bytes = text.size();
   std::string_view buf = Impl::take_source(out, text);
   impl_->decode_text(out, buf.data(), buf.size(), o);
-}
-
-void append_json_string(std::string* out, std::string_view s) {
-  static const char* hex = "0123456789abcdef";
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(hex[c >> 4]);
-          out->push_back(hex[c & 15]);
-        } else {
-          out->push_back(char(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
-
-void append_double(std::string* out, double d) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, d);
-  out->append(buf, size_t(r.ptr - buf));
-}
-
-static void append_value_json(std::string* out, const Event& ev, const Value& v) {
-  switch (v.kind) {
-    case Kind::kNull:
-      out->append("null");
-      break;
-    case Kind::kBool:
-      out->append(v.b ? "true" : "false");
-      break;
-    case Kind::kInt:
-      out->append(std::to_string(v.i));
-      break;
-    case Kind::kDouble:
-      if (v.underflow)
-        out->append(v.text);
-      else
-        append_double(out, v.d);
-      break;
-    case Kind::kString:
-      append_json_string(out, v.text);
-      break;
-    case Kind::kArray:
-    case Kind::kObject:
-      out->append(v.text);
-      break;
-    case Kind::kBytes: {  // as the bytea text form, "\\x..."
-      static const char* hex = "0123456789abcdef";
-      std::string h = "\\x";
-      for (unsigned char c : v.text) {
-        h.push_back(hex[c >> 4]);
-        h.push_back(hex[c & 15]);
-      }
-      append_json_string(out, h);
-      break;
-    }
-  }
-  (void)ev;
-}
-
-std::string event_to_json(const Event& ev) {
-  if (!ev.raw.empty()) return std::string(ev.raw);
-  std::string out = "{";
-  for (size_t k = 0; k < ev.fields.size(); k++) {
-    if (k) out.push_back(',');
-    append_json_string(&out, ev.fields[k].raw_name);
-    out.push_back(':');
-    append_value_json(&out, ev, ev.values[ev.fields[k].value]);
-  }
-  out.push_back('}');
-  return out;
 }
 
 }  // namespace pulse

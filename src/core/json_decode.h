@@ -1,4 +1,5 @@
-// JSON decoding with simdjson into the shared EventBatch form.
+// JSON decoding with simdjson: payloads (JSON arrays, NDJSON) and single events into the shared
+// EventBatch form. Decoding only: turning values back into text is core/render.h.
 #pragma once
 #include "core/no_postgres.h"
 
@@ -38,15 +39,5 @@ class JsonDecoder {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Rebuilds an event's JSON text from its decoded form (used when a decoder did not keep the
-// raw text and the event must be dead-lettered). Field order and values are preserved.
-std::string event_to_json(const Event& ev);
-
-// Appends s as a JSON string literal (quotes and escapes).
-void append_json_string(std::string* out, std::string_view s);
-
-// Shortest text that reads back as exactly d (std::to_chars).
-void append_double(std::string* out, double d);
 
 }  // namespace pulse

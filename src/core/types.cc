@@ -1,5 +1,5 @@
-// Column types: inference for new fields, check and COPY text of values for existing columns
-// (see types.h).
+// Column types: inference for new fields, the check of values for existing columns and their
+// COPY text, rendered through core/render.h (see types.h).
 #include "core/types.h"
 
 #include <cerrno>
@@ -8,76 +8,13 @@
 #include <charconv>
 #include <cstring>
 
-#include "core/json_decode.h"
+#include "core/render.h"
 #include "core/time_parse.h"
 
 namespace pulse {
 
-ColumnType classify_pg_type(std::string_view name) {
-  ColumnType t;
-  t.pg_name = std::string(name);
-  std::string_view base = name;
-  while (base.size() >= 2 && base.substr(base.size() - 2) == "[]") {
-    t.is_array = true;
-    base.remove_suffix(2);
-  }
-  int32_t mod = -1;
-  size_t paren = base.find('(');
-  if (paren != std::string_view::npos) {
-    std::string_view rest = base.substr(paren + 1);
-    int32_t n = 0;
-    bool digits = false;
-    for (char c : rest) {
-      if (c < '0' || c > '9') break;
-      n = n * 10 + (c - '0');
-      digits = true;
-      if (n > 100000000) break;
-    }
-    if (digits) mod = n;
-    // "timestamp(3) with time zone": keep what follows the modifier
-    size_t close = base.find(')', paren);
-    std::string tail = close == std::string_view::npos ? "" : std::string(base.substr(close + 1));
-    static thread_local std::string joined;
-    joined = std::string(base.substr(0, paren)) + tail;
-    base = joined;
-  }
-  if (base == "text" || base == "name" || base == "citext")
-    t.cls = TypeClass::kText;
-  else if (base == "character varying" || base == "character") {
-    t.cls = TypeClass::kText;
-    t.max_chars = mod;
-  } else if (base == "double precision")
-    t.cls = TypeClass::kDouble;
-  else if (base == "real")
-    t.cls = TypeClass::kReal;
-  else if (base == "numeric")
-    t.cls = TypeClass::kNumeric;
-  else if (base == "smallint")
-    t.cls = TypeClass::kInt2;
-  else if (base == "integer")
-    t.cls = TypeClass::kInt4;
-  else if (base == "bigint")
-    t.cls = TypeClass::kInt8;
-  else if (base == "boolean")
-    t.cls = TypeClass::kBool;
-  else if (base == "timestamp with time zone")
-    t.cls = TypeClass::kTimestamptz;
-  else if (base == "timestamp without time zone")
-    t.cls = TypeClass::kTimestamp;
-  else if (base == "date")
-    t.cls = TypeClass::kDate;
-  else if (base == "jsonb" || base == "json")
-    t.cls = TypeClass::kJson;
-  else if (base == "uuid")
-    t.cls = TypeClass::kUuid;
-  else if (base == "bytea")
-    t.cls = TypeClass::kBytea;
-  else
-    t.cls = TypeClass::kOther;
-  return t;
-}
-
-static ColumnType make(TypeClass c, bool arr) {
+// Canonical names, as format_type prints them, indexed by TypeClass (kOther has none: text).
+ColumnType builtin_type(TypeClass c, bool arr) {
   static const char* names[] = {"text",
                                 "double precision",
                                 "real",
@@ -124,82 +61,25 @@ static std::optional<TypeClass> infer_scalar(const Value& v) {
 
 std::optional<ColumnType> infer_type(const Event& ev, const Value& v) {
   if (v.kind == Kind::kNull) return std::nullopt;
-  if (v.kind == Kind::kObject) return make(TypeClass::kJson, false);
-  if (v.kind != Kind::kArray) return make(*infer_scalar(v), false);
+  if (v.kind == Kind::kObject) return builtin_type(TypeClass::kJson, false);
+  if (v.kind != Kind::kArray) return builtin_type(*infer_scalar(v), false);
   std::optional<TypeClass> common;
   for (uint32_t k = 0; k < v.n_children; k++) {
     auto c = infer_scalar(ev.values[v.first_child + k]);
     if (!c) continue;
-    if (*c == TypeClass::kOther) return make(TypeClass::kJson, false);
+    if (*c == TypeClass::kOther) return builtin_type(TypeClass::kJson, false);
     if (!common) {
       common = c;
     } else if (*common != *c) {
       bool both_textual =
           (*common == TypeClass::kText || *common == TypeClass::kDate || *common == TypeClass::kTimestamptz) &&
           (*c == TypeClass::kText || *c == TypeClass::kDate || *c == TypeClass::kTimestamptz);
-      if (!both_textual) return make(TypeClass::kJson, false);
+      if (!both_textual) return builtin_type(TypeClass::kJson, false);
       common = TypeClass::kText;
     }
   }
-  if (!common) return make(TypeClass::kJson, false);  // [] or [null]: keep it as JSON
-  return make(*common, true);
-}
-
-void append_copy_escaped(std::string* out, std::string_view s) {
-  size_t start = 0;
-  for (size_t k = 0; k < s.size(); k++) {
-    char c = s[k];
-    const char* rep = nullptr;
-    switch (c) {
-      case '\\':
-        rep = "\\\\";
-        break;
-      case '\n':
-        rep = "\\n";
-        break;
-      case '\r':
-        rep = "\\r";
-        break;
-      case '\t':
-        rep = "\\t";
-        break;
-      default:
-        continue;
-    }
-    out->append(s.data() + start, k - start);
-    out->append(rep);
-    start = k + 1;
-  }
-  out->append(s.data() + start, s.size() - start);
-}
-
-std::string value_json(const Event& ev, const Value& v) {
-  std::string s;
-  switch (v.kind) {
-    case Kind::kNull:
-      return "null";
-    case Kind::kBool:
-      return v.b ? "true" : "false";
-    case Kind::kInt:
-      return std::to_string(v.i);
-    case Kind::kDouble:
-      if (v.underflow) return std::string(v.text);
-      append_double(&s, v.d);
-      return s;
-    case Kind::kString:
-      append_json_string(&s, v.text);
-      return s;
-    case Kind::kBytes: {
-      Event one;
-      one.fields.push_back(Field{"v", "v", 0, -1});
-      one.values.push_back(v);
-      std::string j = event_to_json(one);  // {"v":"\\x.."}
-      return j.substr(5, j.size() - 6);
-    }
-    default:
-      (void)ev;
-      return std::string(v.text);
-  }
+  if (!common) return builtin_type(TypeClass::kJson, false);  // [] or [null]: keep it as JSON
+  return builtin_type(*common, true);
 }
 
 // Strict decimal number grammar: -?digits[.digits][(e|E)[+-]digits]
@@ -419,13 +299,9 @@ static std::string render_scalar(std::string* out, const Value& v, const ColumnT
       return {};
     case TypeClass::kBytea: {
       if (v.kind != Kind::kBytes && v.kind != Kind::kString) return "not bytes";
-      static const char* hex = "0123456789abcdef";
       if (in_array) out->push_back('"');
       out->append(in_array ? "\\\\x" : "\\x");
-      for (unsigned char c : v.text) {
-        out->push_back(hex[c >> 4]);
-        out->push_back(hex[c & 15]);
-      }
+      append_hex(out, v.text);
       if (in_array) out->push_back('"');
       return {};
     }

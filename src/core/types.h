@@ -1,45 +1,21 @@
-// Column types as pg_pulse sees them: inference for new fields and the check/format of a
-// value bound for an existing column (docs/ingestion.md: the existing type always wins).
+// Column types at work: the built-in types of the columns pg_pulse creates, inference for new
+// fields, and the check of a value bound for an existing column (whose ColumnType the pg layer
+// read from the catalog, src/pg/type_class.h), with its COPY text made by core/render.h
+// (docs/ingestion.md: the existing type always wins).
 #pragma once
 #include "core/no_postgres.h"
 
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "core/event.h"
 
 namespace pulse {
 
-enum class TypeClass : uint8_t {
-  kText,
-  kDouble,
-  kReal,
-  kNumeric,
-  kInt2,
-  kInt4,
-  kInt8,
-  kBool,
-  kTimestamptz,
-  kTimestamp,
-  kDate,
-  kJson,
-  kUuid,
-  kBytea,
-  kOther,  // any other type: values are passed as text and checked by Postgres itself
-};
-
-struct ColumnType {
-  TypeClass cls = TypeClass::kText;
-  bool is_array = false;
-  int32_t max_chars = -1;  // varchar(n) / char(n)
-  std::string pg_name;     // as format_type prints it, e.g. "double precision", "text[]"
-};
-
-// Parses format_type output ("character varying(20)", "numeric(10,2)", "timestamp with time
-// zone", "text[]", "public.hll") into a ColumnType.
-ColumnType classify_pg_type(std::string_view format_type_name);
+// The built-in type pg_pulse gives a column it creates (an inferred field, an Avro field) of
+// class c (not kOther), by its canonical name: "double precision", "timestamp with time zone[]".
+ColumnType builtin_type(TypeClass c, bool is_array = false);
 
 // The column type a new field gets from its first informative value (docs/ingestion.md);
 // nullopt for null (no column yet).
@@ -49,11 +25,5 @@ std::optional<ColumnType> infer_type(const Event& ev, const Value& v);
 // Returns an empty string on success, else the reason the value does not fit (nothing is
 // appended then).
 std::string append_copy_value(std::string* out, const Event& ev, const Value& v, const ColumnType& t);
-
-// Appends s escaped for COPY text format.
-void append_copy_escaped(std::string* out, std::string_view s);
-
-// The JSON text of a value (for rejected_fields.raw_value and jsonb columns).
-std::string value_json(const Event& ev, const Value& v);
 
 }  // namespace pulse

@@ -9,6 +9,7 @@
 #include "pg/gucs.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
+#include "pg/type_class.h"
 
 extern "C" {
 #include "access/table.h"
@@ -125,20 +126,20 @@ TableShape read_shape(Oid relid) {
   // Names and types are gathered in palloc'd memory under the guard, then copied out.
   int natts = 0;
   char** names = nullptr;
-  char** types = nullptr;
   Oid* typids = nullptr;
+  int32* typmods = nullptr;
   pg::call([&] {
     Relation rel = table_open(relid, AccessShareLock);
     TupleDesc desc = RelationGetDescr(rel);
     names = static_cast<char**>(palloc0(sizeof(char*) * (desc->natts + 1)));
-    types = static_cast<char**>(palloc0(sizeof(char*) * (desc->natts + 1)));
     typids = static_cast<Oid*>(palloc0(sizeof(Oid) * (desc->natts + 1)));
+    typmods = static_cast<int32*>(palloc0(sizeof(int32) * (desc->natts + 1)));
     for (int k = 0; k < desc->natts; k++) {
       Form_pg_attribute a = TupleDescAttr(desc, k);
       if (a->attisdropped) continue;
       names[natts] = pstrdup(NameStr(a->attname));
-      types[natts] = format_type_with_typemod(a->atttypid, a->atttypmod);
       typids[natts] = a->atttypid;
+      typmods[natts] = a->atttypmod;
       natts++;
     }
     // Released at once: holding it would turn a later ADD COLUMN into a lock upgrade that
@@ -155,7 +156,7 @@ TableShape read_shape(Oid relid) {
                   "column \"" + std::string(names[k]) + "\" of a collection has a type pg_pulse does not trust",
                   "It uses " + untrusted + ".",
                   "Collections take built-in types and types owned by a superuser (not temporary ones).");
-    shape.add(names[k], classify_pg_type(types[k]));
+    shape.add(names[k], pg::column_type(typids[k], typmods[k]));
   }
   return shape;
 }
@@ -175,8 +176,8 @@ int add_columns(const std::string& project, const std::string& collection, Oid r
   for (auto& c : cols) pg::call([&] { pg::fail_column_point(c.name.c_str()); });
   std::string sql = "ALTER TABLE " + pg::quote_ident(project) + "." + pg::quote_ident(collection);
   for (size_t k = 0; k < cols.size(); k++) {
-    // The type text comes from classify/infer (a fixed set of built-in type names) or from
-    // format_type of a validated type: never from event data.
+    // The type text comes from builtin_type (inference and Avro hints: a fixed set of built-in
+    // type names) or from format_type of a validated type (pg::column_type): never from event data.
     sql += (k ? ", " : " ") + std::string("ADD COLUMN IF NOT EXISTS ") + pg::quote_ident(cols[k].name) + " " +
            cols[k].type.pg_name;
   }

@@ -13,6 +13,7 @@
 #include "pg/progress.h"
 #include "pg/spi.h"
 #include "pg/trust.h"
+#include "pg/type_class.h"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -158,15 +159,11 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
     if (!types[k])
       throw Error(sqlstate::kInvalidParameter, "type of field \"" + raw + "\" must be a string naming a type");
     std::string tname = *types[k];
-    char* canonical = nullptr;
     Oid typid = InvalidOid;
+    int32 typmod = -1;
     bool ok = true;
     try {
-      pg::call([&] {
-        int32 typmod;
-        parseTypeString(tname.c_str(), &typid, &typmod, false);
-        canonical = format_type_with_typemod(typid, typmod);
-      });
+      pg::call([&] { parseTypeString(tname.c_str(), &typid, &typmod, false); });
     } catch (pg::PgError& e) {
       if (pg::is_abort_error(e.sqlerrcode())) throw;  // a cancel is no unknown type
       ok = false;
@@ -181,7 +178,7 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
       throw Error(sqlstate::kInsufficientPrivilege, "type \"" + tname + "\" of field \"" + raw + "\" cannot be used",
                   "It uses " + untrusted + ".",
                   "Collections take built-in types and types owned by a superuser (not temporary ones).");
-    cols.push_back(Column{name, classify_pg_type(canonical)});
+    cols.push_back(Column{name, pg::column_type(typid, typmod)});
   }
   if (cols.size() > size_t(pulse_max_fields_per_collection))
     throw Error(sqlstate::kProgramLimit, "too many fields: " + std::to_string(cols.size()), "",

@@ -8,8 +8,8 @@
 #include <unordered_set>
 
 #include "core/batch.h"
-#include "core/json_decode.h"
 #include "core/names.h"
+#include "core/render.h"
 #include "ingest/catalog.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"

@@ -10,6 +10,7 @@
 #include "kafka/shmem.h"
 #include "pg/scheduler.h"
 #include "pg/spi.h"
+#include "pg/type_class.h"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -128,9 +129,9 @@ PULSE_SQL_FUNCTION(pulse_avro_schema) {
     collection.assign(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
   });
   pg::spi_connect();
-  // name and type of every column, joined by \1 (one catalog query)
+  // name, type oid and typmod of every column, joined by \1 (one catalog query)
   auto rows = pg::spi_column(
-      "SELECT a.attname || chr(1) || format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+      "SELECT a.attname || chr(1) || a.atttypid::int8 || chr(1) || a.atttypmod FROM pg_attribute a"
       " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
       " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped"
       " AND has_table_privilege(c.oid, 'SELECT') ORDER BY a.attnum",
@@ -139,10 +140,12 @@ PULSE_SQL_FUNCTION(pulse_avro_schema) {
   if (rows.empty())
     throw Error(sqlstate::kUndefinedTable, "collection \"" + project + "." + collection + "\" does not exist", "",
                 "It is created by its first event or by pulse.create_collection.");
-  std::vector<std::pair<std::string, std::string>> cols;
+  std::vector<std::pair<std::string, ColumnType>> cols;
   for (auto& r : rows) {
-    size_t sep = r->find('\1');
-    cols.emplace_back(r->substr(0, sep), r->substr(sep + 1));
+    size_t sep2 = r->rfind('\1'), sep = r->rfind('\1', sep2 - 1);  // a name may hold anything
+    Oid typid = Oid(std::stoull(r->substr(sep + 1, sep2 - sep - 1)));
+    int32 typmod = int32(std::stol(r->substr(sep2 + 1)));
+    cols.emplace_back(r->substr(0, sep), pg::column_type(typid, typmod));
   }
   std::string schema = avro_schema_for_columns(collection, cols);
   Datum out = 0;

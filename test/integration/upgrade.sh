@@ -11,21 +11,26 @@ OLD=${PULSE_OLD_RELEASE:-f268dc7}   # 0.1.0
 OLD_VERSION=0.1.0
 fail() { echo "FAIL: $*"; exit 1; }
 REPO=$PULSE_REPO
+# Builds install into the Postgres whose binaries run the test clusters (PGBIN), never into
+# the Makefile's default when PGBIN names another installation.
+PG_CONFIG=${PG_CONFIG:-${PGBIN:-/usr/lib/postgresql/15/bin}/pg_config}
 # (a shallow clone is deepened first)
 git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || git -C "$REPO" fetch -q --unshallow >/dev/null 2>&1 || true
 git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || fail "the previous release ($OLD) is not in the git history (clone without --depth)"
 WORK=$(mktemp -d /tmp/pulse_upgrade.XXXXXX)
 echo "work: $WORK"
 chmod 755 "$WORK"
-export PULSE_TEST_DIR=/tmp/pg_pulse_upgrade PULSE_TEST_PGDATA=/tmp/pg_pulse_upgrade/data PULSE_TEST_LOG=/tmp/pg_pulse_upgrade/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
+# a cluster of its own beside the suite's (one per checkout: the suite's directory, suffixed)
+UP=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_upgrade
+export PULSE_TEST_DIR=$UP PULSE_TEST_PGDATA=$UP/data PULSE_TEST_LOG=$UP/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
 export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
-reinstall_current() { make -s -C "$REPO" install >/dev/null 2>&1; }
+reinstall_current() { make -s -C "$REPO" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1; }
 trap 'bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true; reinstall_current; [ -n "${PULSE_KEEP:-}" ] || rm -rf "$WORK"' EXIT
 
 # 1. the previous release, built and installed
 git -C "$REPO" archive "$OLD" | tar -x -C "$WORK"
-make -s -C "$WORK" -j2 >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; fail "building $OLD"; }
-make -s -C "$WORK" install >/dev/null 2>&1 || fail "installing $OLD"
+make -s -C "$WORK" -j2 PG_CONFIG="$PG_CONFIG" >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; fail "building $OLD"; }
+make -s -C "$WORK" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1 || fail "installing $OLD"
 bash "$REPO/test/cluster.sh" start >/dev/null
 Q="psql -qXAt -v ON_ERROR_STOP=1"
 $Q -d postgres -c "CREATE DATABASE up" -c "CREATE DATABASE fresh" >/dev/null
@@ -71,7 +76,7 @@ bash "$REPO/test/cluster.sh" status >/dev/null || fail "the server did not resta
 for _ in $(seq 1 100); do grep -q 'database "up" has pg_pulse 0.1.0, the library is .*: waiting for ALTER EXTENSION pg_pulse UPDATE' "$PULSE_TEST_DIR/postgres.log" && break; sleep 0.2; done
 grep -q 'database "up" has pg_pulse 0.1.0.*waiting for ALTER EXTENSION pg_pulse UPDATE' "$PULSE_TEST_DIR/postgres.log" || fail "the scheduler does not wait for the update"
 $Q -d up -c "ALTER EXTENSION pg_pulse UPDATE" || fail "ALTER EXTENSION pg_pulse UPDATE"
-new_version=$(make -s -C "$REPO" print-version 2>/dev/null)
+new_version=$(make -s -C "$REPO" print-version PG_CONFIG="$PG_CONFIG" 2>/dev/null)
 [ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$new_version" ] || fail "not at $new_version"
 echo "ok 1 - $OLD_VERSION ($OLD) with data updated to $new_version (the scheduler waited for the update)"
 

@@ -17,6 +17,9 @@
 
 #include "core/event.h"
 #include "core/json_decode.h"
+#include "core/render.h"
+#include "core/types.h"
+#include "pg_types.h"
 
 namespace pulse {
 namespace {
@@ -112,7 +115,7 @@ std::string hint_of(const EventBatch& b, const Event& ev, std::string_view name)
   const Field& f = field_of(ev, name);
   if (f.hint < 0) return "<none>";
   if (size_t(f.hint) >= b.hints.size()) return "<out of range>";
-  return b.hints[size_t(f.hint)];
+  return b.hints[size_t(f.hint)].pg_name;
 }
 
 // Decodes one raw message with schema id 1 into a fresh batch.
@@ -215,17 +218,17 @@ TEST(AvroDecode, HintsInternedAcrossEventsAndBatches) {
   std::string msg = w.encode();
   {
     EventBatch b;
-    b.hints.push_back("text");  // already present: reused, not added again
+    b.hints.push_back(builtin_type(TypeClass::kText));  // already present: reused, not added again
     for (int k = 0; k < 3; k++) dec.decode(msg, AvroFraming::kRaw, 1, &b);
     ASSERT_EQ(b.events.size(), 3u);
     EXPECT_EQ(b.hints.size(), 7u);
-    EXPECT_EQ(b.hints[0], "text");
+    EXPECT_EQ(b.hints[0], builtin_type(TypeClass::kText));
     EXPECT_EQ(field_of(b.events[2], "user_name").hint, 0);
     EXPECT_EQ(field_of(b.events[0], "n").hint, field_of(b.events[2], "n").hint);
   }
   // a new batch (maybe at the same address) with different hints: the cache is not trusted
   auto b2 = std::make_unique<EventBatch>();
-  b2->hints = {"uuid", "bigint"};
+  b2->hints = {builtin_type(TypeClass::kUuid), builtin_type(TypeClass::kInt8)};
   dec.decode(msg, AvroFraming::kRaw, 1, b2.get());
   const Event& ev = b2->events.back();
   ASSERT_EQ(ev.error, "");
@@ -894,7 +897,7 @@ TEST(AvroDecode, JsonLogicalTypeStoresJson) {
 }
 
 TEST(AvroSchemaForColumns, RoundTrip) {
-  std::vector<std::pair<std::string, std::string>> cols = {
+  std::vector<std::pair<std::string, std::string>> typed = {
       {"_time", "timestamp with time zone"},
       {"_user", "text"},
       {"_id", "text"},
@@ -916,6 +919,8 @@ TEST(AvroSchemaForColumns, RoundTrip) {
       {"blob", "bytea"},
       {"name", "character varying(20)"},
   };
+  std::vector<std::pair<std::string, ColumnType>> cols;
+  for (const auto& [name, type] : typed) cols.emplace_back(name, pg_type(type));
   std::string js = avro_schema_for_columns("pageview", cols);
 
   avro_schema_t s = nullptr;
@@ -999,12 +1004,38 @@ TEST(AvroSchemaForColumns, RoundTrip) {
 }
 
 TEST(AvroSchemaForColumns, NamesAreValidAvroNames) {
-  std::string js = avro_schema_for_columns("1st-topic", {{"a", "text"}});
+  std::string js = avro_schema_for_columns("1st-topic", {{"a", pg_type("text")}});
   avro_schema_t s = nullptr;
   ASSERT_EQ(avro_schema_from_json_length(js.data(), js.size(), &s), 0) << avro_strerror() << "\n" << js;
   EXPECT_STREQ(avro_schema_name(s), "_1st_topic");
   EXPECT_EQ(avro_schema_record_size(s), 4u);
   avro_schema_decref(s);
+}
+
+// numeric(p,s) becomes a decimal only when Avro can say it: 0 <= s <= p; arrays wrap the element
+TEST(AvroSchemaForColumns, NumericScalesAndArrays) {
+  auto type_of = [](const ColumnType& t) {
+    std::string js = avro_schema_for_columns("r", {{"x", t}});
+    size_t at = js.find(R"({"name":"x","type":["null",)");
+    EXPECT_NE(at, std::string::npos) << js;
+    return js.substr(at + 27, js.size() - at - 27 - std::string(R"(],"default":null}]})").size());
+  };
+  ColumnType n = pg_type("numeric(10,2)");
+  EXPECT_EQ(type_of(n), R"({"type":"bytes","logicalType":"decimal","precision":10,"scale":2})");
+  n.numeric_scale = 0;
+  EXPECT_EQ(type_of(n), R"({"type":"bytes","logicalType":"decimal","precision":10,"scale":0})");
+  n.numeric_scale = 10;
+  EXPECT_EQ(type_of(n), R"({"type":"bytes","logicalType":"decimal","precision":10,"scale":10})");
+  n.numeric_scale = -3;  // numeric(10,-3): rounds to thousands, no Avro decimal
+  EXPECT_EQ(type_of(n), R"("string")");
+  n.numeric_scale = 11;  // numeric(10,11)
+  EXPECT_EQ(type_of(n), R"("string")");
+  EXPECT_EQ(type_of(pg_type("numeric")), R"("string")");
+  EXPECT_EQ(type_of(pg_type("numeric(10,2)[]")),
+            R"({"type":"array","items":["null",{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}]})");
+  EXPECT_EQ(type_of(pg_type("citext")), R"("string")");
+  EXPECT_EQ(type_of(pg_type("inet[]")), R"({"type":"array","items":["null","string"]})");
+  EXPECT_EQ(type_of(pg_type("smallint[]")), R"({"type":"array","items":["null","int"]})");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/avro_decode.h"
+#include "pg_types.h"
 
 namespace pulse {
 namespace {
@@ -207,8 +208,8 @@ TEST(AvroFingerprint, LogicalTypesAreKept) {
     seen.push_back(f);
   }
   // a producer schema, with and without whitespace
-  std::string cols =
-      avro_schema_for_columns("clicks", {{"price", "numeric(10,2)"}, {"at", "timestamp with time zone"}});
+  std::string cols = avro_schema_for_columns(
+      "clicks", {{"price", pg_type("numeric(10,2)")}, {"at", pg_type("timestamp with time zone")}});
   std::string spaced;
   for (char c : cols) {
     spaced.push_back(c);

@@ -494,9 +494,9 @@ TEST(AvroMapKeys, NulInAKeyIsKeptWholeAndRejectedLikeNulInAString) {
 
   // the batch builder refuses both, nothing is stored cut short
   std::string out;
-  EXPECT_EQ(append_copy_value(&out, ev, *value_named(ev, "all"), classify_pg_type("jsonb")),
+  EXPECT_EQ(append_copy_value(&out, ev, *value_named(ev, "all"), builtin_type(TypeClass::kJson)),
             "contains a NUL character, which jsonb cannot store");
-  EXPECT_EQ(append_copy_value(&out, ev, *value_named(ev, "s"), classify_pg_type("text")),
+  EXPECT_EQ(append_copy_value(&out, ev, *value_named(ev, "s"), builtin_type(TypeClass::kText)),
             "contains a NUL character, which Postgres text cannot store");
 
   // a key that is not UTF-8 is still an error on this path

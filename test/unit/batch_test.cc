@@ -13,6 +13,7 @@
 #include "core/event.h"
 #include "core/json_decode.h"
 #include "core/types.h"
+#include "pg_types.h"
 
 namespace pulse {
 namespace {
@@ -22,12 +23,12 @@ const char kArrival[] = "2024-06-01 00:00:00+00";
 // A collection table: the five system columns, then the given user columns.
 TableShape shape(const std::vector<std::pair<std::string, std::string>>& user_cols = {}) {
   TableShape s;
-  s.add("_time", classify_pg_type("timestamp with time zone"));
-  s.add("_user", classify_pg_type("text"));
-  s.add("_id", classify_pg_type("text"));
-  s.add("_shard_time", classify_pg_type("timestamp with time zone"));
-  s.add("_shard_xid", classify_pg_type("xid8"));
-  for (const auto& c : user_cols) s.add(c.first, classify_pg_type(c.second));
+  s.add("_time", pg_type("timestamp with time zone"));
+  s.add("_user", pg_type("text"));
+  s.add("_id", pg_type("text"));
+  s.add("_shard_time", pg_type("timestamp with time zone"));
+  s.add("_shard_xid", pg_type("xid8"));
+  for (const auto& c : user_cols) s.add(c.first, pg_type(c.second));
   return s;
 }
 

@@ -1,6 +1,6 @@
 // Unit tests of src/core/json_decode.cc: payload splitting (JSON array / NDJSON), envelope
-// mode, error events (nothing dropped), size limits, field-name normalisation, value kinds,
-// the per-call name cache and event_to_json.
+// mode, error events (nothing dropped), size limits, field-name normalisation, value kinds and
+// the per-call name cache (the JSON text of decoded events: render_test.cc).
 #include "core/json_decode.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/event.h"
+#include "core/render.h"
 
 namespace pulse {
 namespace {
@@ -705,101 +706,6 @@ TEST(DecodePayload, EmptyArrayAndSeveralArrays) {
   EXPECT_TRUE(ev.values[y.first_child].b);
   // children of different arrays do not overlap
   EXPECT_TRUE(x.first_child + x.n_children <= y.first_child || y.first_child + y.n_children <= x.first_child);
-}
-
-// ---------------------------------------------------------------------------------------------
-// event_to_json and the JSON helpers
-
-TEST(EventToJson, NdjsonEventReturnsItsLine) {
-  auto b = decode("  {\"userId\": 1, \"x\" : \"y\"}  \r\n");
-  ASSERT_EQ(b->events.size(), 1u);
-  EXPECT_EQ(event_to_json(b->events[0]), "{\"userId\": 1, \"x\" : \"y\"}");
-}
-
-TEST(EventToJson, RebuildsArrayElementsWithRawNames) {
-  auto b = decode(R"([{"userId":"u1","n":1.5,"i":-3,"big":18446744073709551615,"b":true,"f":false,"z":null,)"
-                  R"("s":"q\"\\\n\t\u0001\u00e9","o":{"a":[1,{"b":2}]},"arr":[1,"x",null],"e":[]}])");
-  ASSERT_EQ(b->events.size(), 1u);
-  const std::string j = event_to_json(b->events[0]);
-  EXPECT_EQ(j,
-            "{\"userId\":\"u1\",\"n\":1.5,\"i\":-3,\"big\":18446744073709551616,\"b\":true,\"f\":false,\"z\":null,"
-            "\"s\":\"q\\\"\\\\\\n\\t\\u0001\xC3\xA9\",\"o\":{\"a\":[1,{\"b\":2}]},\"arr\":[1,\"x\",null],\"e\":[]}");
-}
-
-TEST(EventToJson, RoundTripGivesTheSameEvent) {
-  const std::string payload =
-      R"([{"userId":"u1","pageURL":"/p?q=1","n":1.25,"i":-3,"t":true,"z":null,"s":"tab\there \"q\" \\ \u00e9",)"
-      R"("o":{"k":[1,2,{"x":null}]},"arr":[1,"two",null,false],"empty":{}}])";
-  auto b = decode(payload);
-  ASSERT_EQ(b->events.size(), 1u);
-  const Event& e1 = b->events[0];
-  const std::string j = event_to_json(e1);
-  auto b2 = decode(j);  // NDJSON this time
-  ASSERT_EQ(b2->events.size(), 1u);
-  const Event& e2 = b2->events[0];
-  ASSERT_TRUE(e2.error.empty()) << e2.error << " in " << j;
-  ASSERT_EQ(e1.fields.size(), e2.fields.size());
-  for (size_t k = 0; k < e1.fields.size(); k++) {
-    EXPECT_EQ(e1.fields[k].raw_name, e2.fields[k].raw_name);
-    EXPECT_EQ(e1.fields[k].name, e2.fields[k].name);
-    const Value& v1 = e1.values[e1.fields[k].value];
-    const Value& v2 = e2.values[e2.fields[k].value];
-    EXPECT_EQ(v1.kind, v2.kind) << e1.fields[k].raw_name;
-    EXPECT_EQ(v1.b, v2.b);
-    EXPECT_EQ(v1.i, v2.i);
-    EXPECT_EQ(v1.d, v2.d);
-    EXPECT_EQ(v1.text, v2.text);
-    EXPECT_EQ(v1.n_children, v2.n_children);
-  }
-  // and the rebuilt text itself is stable
-  EXPECT_EQ(event_to_json(e2), j);
-}
-
-TEST(EventToJson, HandBuiltEvent) {
-  Event ev;
-  ev.fields.push_back(Field{"a b", "a_b", 0});
-  ev.fields.push_back(Field{"d", "d", 1});
-  ev.fields.push_back(Field{"q\"", "q_", 2});
-  Value v0;
-  v0.kind = Kind::kInt;
-  v0.i = 12;
-  Value v1;
-  v1.kind = Kind::kDouble;
-  v1.d = 0.1;
-  Value v2;
-  v2.kind = Kind::kString;
-  v2.text = "x";
-  ev.values = {v0, v1, v2};
-  EXPECT_EQ(event_to_json(ev), "{\"a b\":12,\"d\":0.1,\"q\\\"\":\"x\"}");
-  Event empty;
-  EXPECT_EQ(event_to_json(empty), "{}");
-}
-
-TEST(JsonHelpers, AppendJsonString) {
-  std::string s = "pre:";
-  append_json_string(&s, std::string_view("a\"b\\c\n\r\t\b\f\x01\x1f \x7f\xC3\xA9/", 17));
-  EXPECT_EQ(s, "pre:\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f \x7f\xC3\xA9/\"");
-  std::string z;
-  append_json_string(&z, std::string_view("\0", 1));
-  EXPECT_EQ(z, "\"\\u0000\"");
-  std::string e;
-  append_json_string(&e, "");
-  EXPECT_EQ(e, "\"\"");
-}
-
-TEST(JsonHelpers, AppendDoubleIsShortestExact) {
-  auto f = [](double d) {
-    std::string s;
-    append_double(&s, d);
-    return s;
-  };
-  EXPECT_EQ(f(0.1), "0.1");
-  EXPECT_EQ(f(1.5), "1.5");
-  EXPECT_EQ(f(-2.25), "-2.25");
-  EXPECT_EQ(f(3.0), "3");
-  EXPECT_EQ(f(1e300), "1e+300");
-  EXPECT_EQ(f(0.30000000000000004), "0.30000000000000004");
-  EXPECT_EQ(std::stod(f(2.0 / 3.0)), 2.0 / 3.0);
 }
 
 }  // namespace

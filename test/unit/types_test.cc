@@ -1,5 +1,6 @@
-// Unit tests of src/core/types.cc: format_type classification, type inference for new fields
-// (docs/ingestion.md) and the check/format of values bound for existing columns (COPY text).
+// Unit tests of src/core/types.cc: the built-in types of new columns, type inference for new
+// fields (docs/ingestion.md) and the check/format of values bound for existing columns (COPY
+// text). Existing columns' types are named as Postgres prints them (pg_types.h).
 #include "core/types.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include "core/event.h"
 #include "core/json_decode.h"
+#include "pg_types.h"
 
 namespace pulse {
 namespace {
@@ -47,13 +49,13 @@ struct Copied {
   std::string reason;  // "" when the value fits
 };
 
-// append_copy_value for {"v": value_json} into a column of format_type `type`. Checks that
+// append_copy_value for {"v": value_json} into a column of type `type` (pg_types.h). Checks that
 // nothing is appended when the value is refused.
 Copied copy(const std::string& value_json, const std::string& type) {
   Doc d(value_json);
   std::string out = "prefix|";
   Copied c;
-  c.reason = append_copy_value(&out, d.ev(), d.v(), classify_pg_type(type));
+  c.reason = append_copy_value(&out, d.ev(), d.v(), pg_type(type));
   EXPECT_EQ(out.rfind("prefix|", 0), 0u);
   c.text = out.substr(7);
   if (!c.reason.empty()) {
@@ -77,95 +79,42 @@ std::string refused(const std::string& value_json, const std::string& type) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// classify_pg_type
+// builtin_type: the types of the columns pg_pulse creates
 
-TEST(ClassifyPgType, ScalarTypes) {
+TEST(BuiltinType, CanonicalNamesOfEveryClass) {
   struct Case {
-    const char* name;
     TypeClass cls;
+    const char* name;
   } cases[] = {
-      {"text", TypeClass::kText},
-      {"double precision", TypeClass::kDouble},
-      {"real", TypeClass::kReal},
-      {"numeric", TypeClass::kNumeric},
-      {"smallint", TypeClass::kInt2},
-      {"integer", TypeClass::kInt4},
-      {"bigint", TypeClass::kInt8},
-      {"boolean", TypeClass::kBool},
-      {"timestamp with time zone", TypeClass::kTimestamptz},
-      {"timestamp without time zone", TypeClass::kTimestamp},
-      {"date", TypeClass::kDate},
-      {"jsonb", TypeClass::kJson},
-      {"json", TypeClass::kJson},
-      {"uuid", TypeClass::kUuid},
-      {"inet", TypeClass::kOther},
-      {"interval", TypeClass::kOther},
-      {"time with time zone", TypeClass::kOther},
-      {"public.hll", TypeClass::kOther},
-      {"bit(3)", TypeClass::kOther},
+      {TypeClass::kText, "text"},
+      {TypeClass::kDouble, "double precision"},
+      {TypeClass::kReal, "real"},
+      {TypeClass::kNumeric, "numeric"},
+      {TypeClass::kInt2, "smallint"},
+      {TypeClass::kInt4, "integer"},
+      {TypeClass::kInt8, "bigint"},
+      {TypeClass::kBool, "boolean"},
+      {TypeClass::kTimestamptz, "timestamp with time zone"},
+      {TypeClass::kTimestamp, "timestamp without time zone"},
+      {TypeClass::kDate, "date"},
+      {TypeClass::kJson, "jsonb"},
+      {TypeClass::kUuid, "uuid"},
+      {TypeClass::kBytea, "bytea"},
   };
   for (const Case& c : cases) {
-    ColumnType t = classify_pg_type(c.name);
+    ColumnType t = builtin_type(c.cls);
     EXPECT_EQ(t.cls, c.cls) << c.name;
     EXPECT_FALSE(t.is_array) << c.name;
     EXPECT_EQ(t.max_chars, -1) << c.name;
+    EXPECT_EQ(t.numeric_precision, -1) << c.name;
     EXPECT_EQ(t.pg_name, c.name);
+    ColumnType a = builtin_type(c.cls, true);
+    EXPECT_EQ(a.cls, c.cls) << c.name;
+    EXPECT_TRUE(a.is_array) << c.name;
+    EXPECT_EQ(a.pg_name, std::string(c.name) + "[]");
+    EXPECT_NE(a, t) << c.name;
+    EXPECT_EQ(t, builtin_type(c.cls)) << c.name;
   }
-}
-
-TEST(ClassifyPgType, Modifiers) {
-  ColumnType v = classify_pg_type("character varying(20)");
-  EXPECT_EQ(v.cls, TypeClass::kText);
-  EXPECT_EQ(v.max_chars, 20);
-  EXPECT_FALSE(v.is_array);
-  EXPECT_EQ(v.pg_name, "character varying(20)");
-
-  ColumnType vn = classify_pg_type("character varying");
-  EXPECT_EQ(vn.cls, TypeClass::kText);
-  EXPECT_EQ(vn.max_chars, -1);
-
-  ColumnType ch = classify_pg_type("character(1)");
-  EXPECT_EQ(ch.cls, TypeClass::kText);
-  EXPECT_EQ(ch.max_chars, 1);
-
-  ColumnType n = classify_pg_type("numeric(10,2)");
-  EXPECT_EQ(n.cls, TypeClass::kNumeric);
-  EXPECT_EQ(n.max_chars, -1);
-  EXPECT_EQ(n.pg_name, "numeric(10,2)");
-
-  ColumnType ts = classify_pg_type("timestamp(3) with time zone");
-  EXPECT_EQ(ts.cls, TypeClass::kTimestamptz);
-  EXPECT_EQ(ts.pg_name, "timestamp(3) with time zone");
-  ColumnType tsn = classify_pg_type("timestamp(0) without time zone");
-  EXPECT_EQ(tsn.cls, TypeClass::kTimestamp);
-}
-
-TEST(ClassifyPgType, Arrays) {
-  ColumnType t = classify_pg_type("text[]");
-  EXPECT_EQ(t.cls, TypeClass::kText);
-  EXPECT_TRUE(t.is_array);
-  EXPECT_EQ(t.pg_name, "text[]");
-
-  ColumnType d = classify_pg_type("double precision[]");
-  EXPECT_EQ(d.cls, TypeClass::kDouble);
-  EXPECT_TRUE(d.is_array);
-
-  ColumnType v = classify_pg_type("character varying(5)[]");
-  EXPECT_EQ(v.cls, TypeClass::kText);
-  EXPECT_TRUE(v.is_array);
-  EXPECT_EQ(v.max_chars, 5);
-
-  ColumnType ts = classify_pg_type("timestamp(3) with time zone[]");
-  EXPECT_EQ(ts.cls, TypeClass::kTimestamptz);
-  EXPECT_TRUE(ts.is_array);
-
-  ColumnType i = classify_pg_type("integer[]");
-  EXPECT_EQ(i.cls, TypeClass::kInt4);
-  EXPECT_TRUE(i.is_array);
-
-  ColumnType o = classify_pg_type("inet[]");
-  EXPECT_EQ(o.cls, TypeClass::kOther);
-  EXPECT_TRUE(o.is_array);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,48 +189,16 @@ TEST(InferType, ClassAndFlags) {
   ASSERT_TRUE(to.has_value());
   EXPECT_EQ(to->cls, TypeClass::kJson);
   EXPECT_FALSE(to->is_array);
-  // an inferred type reads back the same through classify_pg_type
+  // an inferred type is the built-in type of its class, as the catalog gives it back once the
+  // column exists
   for (const char* json :
        {"1", "true", "\"x\"", "\"2024-01-01\"", "\"2024-01-01T00:00:00Z\"", "[\"a\"]", "[1]", "{}"}) {
     Doc dd(json);
     auto it = infer_type(dd.ev(), dd.v());
     ASSERT_TRUE(it.has_value()) << json;
-    ColumnType back = classify_pg_type(it->pg_name);
-    EXPECT_EQ(back.cls, it->cls) << json;
-    EXPECT_EQ(back.is_array, it->is_array) << json;
+    EXPECT_EQ(*it, builtin_type(it->cls, it->is_array)) << json;
+    EXPECT_EQ(*it, pg_type(it->pg_name)) << json;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// append_copy_escaped / value_json
-
-TEST(AppendCopyEscaped, EscapesCopySpecials) {
-  std::string out = "x";
-  append_copy_escaped(&out, "a\tb\nc\\d\re");
-  EXPECT_EQ(out, R"(xa\tb\nc\\d\re)");
-  std::string plain;
-  append_copy_escaped(&plain, "plain text, \"quotes\" and 'apostrophes' \xC3\xA9");
-  EXPECT_EQ(plain, "plain text, \"quotes\" and 'apostrophes' \xC3\xA9");
-  std::string bsn;
-  append_copy_escaped(&bsn, "\\N");
-  EXPECT_EQ(bsn, R"(\\N)");  // a literal backslash-N is not NULL
-}
-
-TEST(ValueJson, AllKinds) {
-  Doc d(R"({"a":[1,"x"]})");
-  EXPECT_EQ(value_json(d.ev(), d.v()), R"({"a":[1,"x"]})");
-  Doc a(R"([1, "x", null])");
-  EXPECT_EQ(value_json(a.ev(), a.v()), R"([1,"x",null])");
-  Doc s(R"("q\"\n")");
-  EXPECT_EQ(value_json(s.ev(), s.v()), R"("q\"\n")");
-  Doc i("-42");
-  EXPECT_EQ(value_json(i.ev(), i.v()), "-42");
-  Doc f("2.5");
-  EXPECT_EQ(value_json(f.ev(), f.v()), "2.5");
-  Doc b("false");
-  EXPECT_EQ(value_json(b.ev(), b.v()), "false");
-  Doc n("null");
-  EXPECT_EQ(value_json(n.ev(), n.v()), "null");
 }
 
 // ---------------------------------------------------------------------------------------------
