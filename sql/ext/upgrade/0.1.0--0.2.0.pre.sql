@@ -9,6 +9,13 @@ DROP FUNCTION pulse._kafka_worker_status();
 DROP FUNCTION pulse._kafka_wake();
 DROP FUNCTION pulse._last_event_time(regclass);
 DROP FUNCTION pulse.create_project(text);
+-- insights: the helpers that returned SQL text became functions over values (pulse._bucket, ...)
+DROP FUNCTION pulse._insight_unit(text, text);
+DROP FUNCTION pulse._insight_unit_start(text, text);
+DROP FUNCTION pulse._insight_bucket(text, text, text, integer);
+DROP FUNCTION pulse._insight_bucket_start(text, text, text, integer);
+DROP FUNCTION pulse._insight_bounds(text, bigint, bigint, text, integer);
+DROP FUNCTION pulse._insight_unit_bucket(text, text, text);
 
 -- Roles of 0.1.0 projects: pg_pulse cannot tell which it created and which it adopted, so none
 -- counts as created (drop_project keeps them) and none gets the pg_pulse role marker.
