@@ -1,7 +1,9 @@
 
--- pg_pulse, part 29: what the insight functions pulse.retention, pulse.trends and pulse.paths
--- (part 31) share:
---   * the checks of their arguments;
+-- pg_pulse, part 29: what the four insight functions share (pulse.funnel in part 30,
+-- pulse.retention, pulse.trends and pulse.paths in part 31):
+--   * ONE validator of their arguments (pulse._insight_args, _insight_event, _insight_choice,
+--     _insight_int, _insight_interval, _insight_column): an argument that several insights
+--     accept is refused by each of them with the same SQLSTATE, message, detail and hint;
 --   * calendar buckets as SQL functions over values (pulse._bucket, _bucket_start,
 --     _unit_bucket), written so the planner inlines them: the query text of an insight calls
 --     them with constant units and zones, and the plan holds the bare expression;
@@ -120,32 +122,29 @@ CREATE FUNCTION pulse._insight_hour_shift(t timestamptz, tz text) RETURNS int
 $$;
 
 -- ---------------------------------------------------------------------------- validation
+-- The one validator of insight arguments. Messages name the argument (`arg`: "event",
+-- "step 2", "breakdown", ...), so the same mistake reads the same in every insight.
 
--- A value out of a fixed list (case-insensitive); 22023 with the list as hint otherwise.
-CREATE FUNCTION pulse._insight_choice(arg text, value text, valid text[]) RETURNS text
-  LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF value IS NULL OR NOT lower(value) = ANY (valid) THEN
-    RAISE EXCEPTION 'unknown % "%"', arg, value USING ERRCODE = '22023',
-      HINT = format('Valid values: %s.', array_to_string(valid, ', '));
-  END IF;
-  RETURN lower(value);
-END
-$$;
-
--- Arguments every insight shares: the project exists, the dates are finite and ordered,
--- the time zone is known.
+-- The arguments every insight takes: the project (lower-cased, like the rest of the API) exists,
+-- the dates are finite and ordered, the time zone means the same to buckets (AT TIME ZONE) and
+-- to pulse.funnel's filters (SET TimeZone): a name of pg_timezone_names or a POSIX zone, not an
+-- abbreviation (PST has no daylight-saving rules, SET refuses it; CET is a fixed offset to one
+-- and a zone with DST to the other) nor a bare number (-8 is UTC-8 to SET, UTC+8 to AT TIME
+-- ZONE). Returns the project.
 CREATE FUNCTION pulse._insight_args(project text, date_from timestamptz, date_to timestamptz,
-                                    timezone text) RETURNS void
-  LANGUAGE plpgsql STABLE AS $$
+                                    timezone text) RETURNS text
+  LANGUAGE plpgsql AS $$
+DECLARE
+  p text := lower(project);
+  tz_state text;
 BEGIN
   IF project IS NULL THEN
     RAISE EXCEPTION 'project must not be null' USING ERRCODE = '22004';
   END IF;
-  -- (the schema, as pulse.funnel: pulse.projects shows only the caller's projects, and a project
-  -- the caller may not read is refused with 42501 when its collections are read)
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = project) THEN
-    RAISE EXCEPTION 'project "%" does not exist', project USING ERRCODE = '42704',
+  -- (the schema: pulse.projects shows only the caller's projects, and a project the caller may
+  -- not read is refused with 42501 when its collections are read)
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = p) THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704',
       HINT = 'pulse.projects lists the projects you read.';
   END IF;
   IF date_from IS NULL OR date_to IS NULL THEN
@@ -162,25 +161,98 @@ BEGIN
     RAISE EXCEPTION 'timezone must not be null' USING ERRCODE = '22004';
   END IF;
   BEGIN
-    PERFORM now() AT TIME ZONE timezone;
-  EXCEPTION WHEN invalid_parameter_value THEN
-    RAISE EXCEPTION 'unknown time zone "%"', timezone USING ERRCODE = '22023',
-      HINT = 'Use a name from pg_timezone_names (e.g. UTC, Europe/Paris) or an abbreviation from pg_timezone_abbrevs.';
+    PERFORM pg_catalog.set_config('TimeZone', timezone, true);
+    -- the local times of a winter and a summer instant, read both ways
+    tz_state := CASE WHEN (SELECT bool_and(t AT TIME ZONE timezone = t::timestamp)
+                             FROM unnest(ARRAY[timestamptz '2000-01-15 12:00+00', '2000-07-15 12:00+00']) AS t)
+                     THEN 'known' ELSE 'ambiguous' END;
+    RAISE SQLSTATE 'P0001';  -- rolls the setting back: only what it means matters here
+  EXCEPTION
+    WHEN invalid_parameter_value THEN tz_state := 'unknown';
+    WHEN raise_exception THEN NULL;
   END;
+  IF tz_state = 'unknown' THEN
+    RAISE EXCEPTION 'unknown time zone "%"', timezone USING ERRCODE = '22023',
+      HINT = 'Use a name from pg_timezone_names (e.g. UTC, Europe/Paris); abbreviations such as PST are not time zones.';
+  ELSIF tz_state = 'ambiguous' THEN
+    RAISE EXCEPTION 'ambiguous time zone "%"', timezone USING ERRCODE = '22023',
+      DETAIL = 'Postgres reads it one way in AT TIME ZONE (an abbreviation: a fixed UTC offset; a number: hours west) and another in SET TimeZone (a zone with its own rules; hours east).',
+      HINT = 'Use a region name from pg_timezone_names, e.g. Europe/Paris.';
+  END IF;
+  RETURN p;
 END
 $$;
 
--- A collection argument: lower-cased like the ingestion functions do, a valid name, and an
--- existing collection table of the project. Returns the lower-cased name.
+-- A value out of a fixed list (case-insensitive), returned lower-cased: 22004 when NULL,
+-- 22023 with the list as hint when unknown.
+CREATE FUNCTION pulse._insight_choice(arg text, value text, valid text[]) RETURNS text
+  LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION '% must not be null', arg USING ERRCODE = '22004';
+  END IF;
+  IF NOT lower(value) = ANY (valid) THEN
+    RAISE EXCEPTION 'unknown % "%"', arg, value USING ERRCODE = '22023',
+      HINT = format('Valid values: %s.', array_to_string(valid, ', '));
+  END IF;
+  RETURN lower(value);
+END
+$$;
+
+-- An integer between lo and hi (no upper bound when hi is NULL): 22004 when NULL, 22023 outside.
+CREATE FUNCTION pulse._insight_int(arg text, value integer, lo integer, hi integer) RETURNS integer
+  LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION '% must not be null', arg USING ERRCODE = '22004';
+  END IF;
+  IF value < lo AND hi IS NULL THEN
+    RAISE EXCEPTION '% must be at least %, not %', arg, lo, value USING ERRCODE = '22023';
+  END IF;
+  IF value < lo OR value > hi THEN
+    RAISE EXCEPTION '% must be between % and %, not %', arg, lo, hi, value USING ERRCODE = '22023';
+  END IF;
+  RETURN value;
+END
+$$;
+
+-- A duration (a funnel's conversion window, a session gap): 22004 when NULL; 22023 when it has
+-- a month or year part (months have no fixed length; days count as 24 hours), when negative,
+-- or, with positive, when not above zero. The C++ aggregates check windows the same way
+-- (core/funnel.h: funnel_window).
+CREATE FUNCTION pulse._insight_interval(arg text, value interval, positive boolean) RETURNS interval
+  LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION '% must not be null', arg USING ERRCODE = '22004';
+  END IF;
+  IF date_part('month', value) <> 0 OR date_part('year', value) <> 0 THEN
+    RAISE EXCEPTION '% must not have a month or year part', arg USING ERRCODE = '22023',
+      HINT = 'Months have no fixed length: give the window in days, e.g. ''30 days''.';
+  END IF;
+  IF positive AND value <= INTERVAL '0' THEN
+    RAISE EXCEPTION '% must be a positive interval, not %', arg, value USING ERRCODE = '22023';
+  END IF;
+  IF value < INTERVAL '0' THEN
+    RAISE EXCEPTION '% must not be negative', arg USING ERRCODE = '22023';
+  END IF;
+  RETURN value;
+END
+$$;
+
+-- A collection argument: lower-cased like the ingestion functions do, a valid name, a
+-- collection table of the project, with the system columns _user and _time that the caller may
+-- read (Postgres' own 42703 / 42501 otherwise, as the insight's query would raise them).
+-- Returns the lower-cased name.
 CREATE FUNCTION pulse._insight_collection(project text, collection text, arg text) RETURNS text
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql AS $$
 DECLARE
   c text := lower(collection);
   problem text;
+  known text[];
 BEGIN
   IF c IS NULL THEN
-    RAISE EXCEPTION '% must name a collection', arg USING ERRCODE = '22023',
-      HINT = 'An event is {"collection": "<name>", "filter": "<SQL boolean expression>"}.';
+    RAISE EXCEPTION '% needs a "collection" (a string)', arg USING ERRCODE = '22023';
   END IF;
   problem := pulse._name_problem('collection', c);
   IF problem IS NOT NULL THEN
@@ -188,42 +260,65 @@ BEGIN
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
                   WHERE n.nspname = project AND r.relname = c AND r.relkind IN ('r', 'p')) THEN
+    -- the first 20 collections, in the hint (bounded)
+    SELECT array_agg(relname ORDER BY relname) INTO known
+      FROM (SELECT r.relname::text AS relname
+              FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+             WHERE n.nspname = project AND r.relkind IN ('r', 'p') AND NOT r.relispartition AND r.relname !~ '^_'
+             ORDER BY r.relname LIMIT 21) k;
     RAISE EXCEPTION 'collection "%.%" does not exist', project, c USING ERRCODE = '42P01',
-      HINT = format('SELECT collection FROM pulse.collections WHERE project = %L lists the collections you may read.', project);
+      DETAIL = format('It is named by %s.', arg),
+      HINT = CASE WHEN known IS NULL THEN format('Project "%s" has no collections yet.', project)
+                  WHEN cardinality(known) > 20
+                  THEN format('Collections of project "%s": %s, ...', project, array_to_string(known[1:20], ', '))
+                  ELSE format('Collections of project "%s": %s.', project, array_to_string(known, ', ')) END;
   END IF;
+  EXECUTE format('SELECT _user, _time FROM %I.%I LIMIT 0', project, c);
   RETURN c;
 END
 $$;
 
--- A caller-written filter: one SQL boolean expression over the columns of the collection.
--- It must parse as a WHERE condition both inside parentheses and as a bare CASE WHEN
--- condition: the second refuses text that closes the parentheses it is wrapped in
--- (e.g. 'true) OR (true'). A newline follows the filter, so it may end with a -- comment.
--- Any failure but a privilege error becomes 22023.
+-- Raises an error unless filter is exactly one SQL expression in "SELECT (<filter>)" (Postgres'
+-- raw parser, src/analytics/funnel.cc).
+CREATE FUNCTION pulse._funnel_check_filter(filter text) RETURNS void
+  LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_funnel_check_filter';
+
+-- The WHERE / CASE WHEN condition of a validated filter (every event without one). The filter
+-- is one SQL expression F (pulse._funnel_check_filter): "(F)" is one expression, so "((F))" is
+-- one operand wherever it is pasted, even when F is "a) OR (b". The newline ends a trailing
+-- -- comment. The extra parentheses vanish in the parser: plans are those of the bare filter.
+CREATE FUNCTION pulse._insight_cond(filter text) RETURNS text
+  LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN filter IS NULL THEN 'true' ELSE '((' || filter || E'\n))' END
+$$;
+
+-- A caller-written filter: one SQL boolean expression over the columns of the collection
+-- (Postgres' parser decides, pulse._funnel_check_filter), planned as the insights use it. Any
+-- failure but a privilege error becomes 22023 naming the argument.
 CREATE FUNCTION pulse._insight_filter(project text, collection text, filter text, arg text) RETURNS void
   LANGUAGE plpgsql AS $$
 BEGIN
   BEGIN
-    -- one SQL expression and nothing else (Postgres' parser decides; shared with pulse.funnel)
     PERFORM pulse._funnel_check_filter(filter);
-    EXECUTE format(E'SELECT 1 FROM %I.%I WHERE (%s\n) LIMIT 0', project, collection, filter);
-    -- the insight queries AND the filter into their WHERE clause: refuse text that closes the
-    -- parentheses around it ('true) OR (true' is one expression, but not in that position)
-    EXECUTE format(E'SELECT 1 FROM %I.%I WHERE CASE WHEN %s\nTHEN true END LIMIT 0', project, collection, filter);
+    EXECUTE format('SELECT 1 FROM %I.%I WHERE %s LIMIT 0', project, collection, pulse._insight_cond(filter));
   EXCEPTION
     WHEN insufficient_privilege THEN RAISE;
     WHEN OTHERS THEN
-      RAISE EXCEPTION 'invalid filter: %', SQLERRM USING ERRCODE = '22023',
-        DETAIL = format('The filter of %s on collection "%s.%s" is: %s', arg, project, collection, filter),
-        HINT = 'A filter is one SQL boolean expression over the columns of the collection.';
+      RAISE EXCEPTION 'invalid filter for %: %', arg, SQLERRM USING ERRCODE = '22023',
+        DETAIL = format('The filter on collection "%s.%s" is: %s', project, collection,
+                        CASE WHEN length(filter) > 1000 THEN left(filter, 1000) || '...' ELSE filter END),
+        HINT = 'A filter is one SQL boolean expression over the columns of the collection, e.g. plan = ''pro''.';
   END;
 END
 $$;
 
--- An event spec {"collection": "...", "filter": "..."} ("name" is allowed and ignored).
--- Returns the collection and the condition to AND into the WHERE clause.
+-- An event spec: a JSON object with a "collection" and an optional "filter" and the other keys
+-- the insight allows (funnel steps: "name", a string; exclusions: "from_step", "to_step",
+-- checked by pulse.funnel). Returns the collection (lower-cased) and the filter (NULL: every
+-- event of the collection; so are a null and a blank filter).
 CREATE FUNCTION pulse._insight_event(project text, spec jsonb, arg text,
-                                     OUT collection text, OUT cond text)
+                                     keys text[] DEFAULT '{collection,filter,name}',
+                                     OUT collection text, OUT filter text)
   LANGUAGE plpgsql AS $$
 DECLARE
   k text;
@@ -231,27 +326,30 @@ DECLARE
 BEGIN
   IF spec IS NULL OR jsonb_typeof(spec) <> 'object' THEN
     RAISE EXCEPTION '% must be a JSON object', arg USING ERRCODE = '22023',
-      HINT = 'An event is {"collection": "<name>", "filter": "<SQL boolean expression>"}.';
+      HINT = format('Valid keys: %s.', array_to_string(keys, ', '));
   END IF;
   FOR k IN SELECT jsonb_object_keys(spec) LOOP
-    IF k NOT IN ('collection', 'filter', 'name') THEN
+    IF NOT k = ANY (keys) THEN
       RAISE EXCEPTION 'unknown key "%" in %', k, arg USING ERRCODE = '22023',
-        HINT = 'Valid keys: collection, filter, name.';
+        HINT = format('Valid keys: %s.', array_to_string(keys, ', '));
     END IF;
   END LOOP;
   IF jsonb_typeof(spec -> 'collection') IS DISTINCT FROM 'string' THEN
-    RAISE EXCEPTION '% must name a collection', arg USING ERRCODE = '22023',
-      HINT = 'An event is {"collection": "<name>", "filter": "<SQL boolean expression>"}.';
+    RAISE EXCEPTION '% needs a "collection" (a string)', arg USING ERRCODE = '22023';
+  END IF;
+  IF jsonb_typeof(spec -> 'name') NOT IN ('string', 'null') THEN
+    RAISE EXCEPTION 'the name of % must be a string', arg USING ERRCODE = '22023';
   END IF;
   collection := pulse._insight_collection(project, spec ->> 'collection', arg);
   f := spec -> 'filter';
-  IF f IS NULL OR jsonb_typeof(f) = 'null' OR btrim(f #>> '{}') = '' THEN
-    cond := 'true';
+  IF f IS NULL OR jsonb_typeof(f) = 'null' THEN
+    RETURN;
   ELSIF jsonb_typeof(f) <> 'string' THEN
-    RAISE EXCEPTION 'invalid filter: the filter of % must be a string', arg USING ERRCODE = '22023';
-  ELSE
-    PERFORM pulse._insight_filter(project, collection, f #>> '{}', arg);
-    cond := '(' || (f #>> '{}') || E'\n)';  -- the newline ends a trailing -- comment
+    RAISE EXCEPTION 'invalid filter for %: a filter must be a string holding an SQL boolean expression', arg
+      USING ERRCODE = '22023';
+  ELSIF btrim(f #>> '{}') <> '' THEN
+    filter := f #>> '{}';
+    PERFORM pulse._insight_filter(project, collection, filter, arg);
   END IF;
 END
 $$;

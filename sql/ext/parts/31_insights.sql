@@ -1,11 +1,11 @@
 -- pg_pulse, part 31: insight functions pulse.retention, pulse.trends and pulse.paths.
 --
--- Each insight is a plpgsql builder (pulse._<insight>_sql) that validates its arguments (part
--- 29) and returns ONE query text: identifiers through %I, values through %L (timestamps
--- through pulse._insight_ts), calendar buckets as calls of the inlined functions
--- pulse._bucket / _bucket_start / _unit_bucket. A thin SQL wrapper runs it
--- (pulse._insight_run). Everything is SECURITY INVOKER without a fixed search_path.
--- Semantics: docs/insights.md.
+-- Each insight is a plpgsql builder (pulse._<insight>_sql) that validates its arguments with
+-- the shared validator (part 29) and returns ONE query text: identifiers through %I, values
+-- through %L (timestamps through pulse._insight_ts), calendar buckets as calls of the inlined
+-- functions pulse._bucket / _bucket_start / _unit_bucket, caller filters through
+-- pulse._insight_cond. A thin SQL wrapper runs it (pulse._insight_run). Everything is SECURITY
+-- INVOKER without a fixed search_path. Semantics: docs/insights.md.
 
 -- ---------------------------------------------------------------------------- retention
 
@@ -20,6 +20,8 @@ DECLARE
   rtype text;
   s record;
   r record;
+  s_cond text;     -- the WHERE conditions of the start and return events
+  r_cond text;
   bv text := 'NULL::text';
   tz text := timezone;
   t_from text := pulse._insight_ts(date_from);
@@ -33,15 +35,14 @@ DECLARE
   bl bigint;
   bounds timestamptz[];
 BEGIN
-  PERFORM pulse._insight_args(project, date_from, date_to, timezone);
+  project := pulse._insight_args(project, date_from, date_to, timezone);
   p := pulse._insight_choice('period', period, '{hour,day,week,month}');
-  IF periods IS NULL OR periods < 1 OR periods > 1000 THEN
-    RAISE EXCEPTION 'periods must be between 1 and 1000, not %', coalesce(periods::text, 'null')
-      USING ERRCODE = '22023';
-  END IF;
+  PERFORM pulse._insight_int('periods', periods, 1, 1000);
   rtype := pulse._insight_choice('retention_type', retention_type, '{recurring,first_time}');
   s := pulse._insight_event(project, start_event, 'start_event');
   r := pulse._insight_event(project, return_event, 'return_event');
+  s_cond := pulse._insight_cond(s.filter);
+  r_cond := pulse._insight_cond(r.filter);
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, s.collection, breakdown, 'breakdown');
     bv := format('(%I)::text', breakdown);
@@ -64,12 +65,12 @@ BEGIN
     ELSE
       starts := format('_time >= %s AND _time < %s', t_from, t_to);
     END IF;
-    IF s.collection = r.collection AND s.cond = r.cond THEN
+    IF s.collection = r.collection AND s_cond = r_cond THEN
       events := format($q$SELECT _user, _time, %1$s AS st, _time >= %2$s AS rt
     FROM %3$I.%4$I
    WHERE _time < %5$s AND %6$s AND %7$s$q$,
         starts, t_from, project, s.collection, t_ret_end,
-        CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s.cond);
+        CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s_cond);
     ELSE
       events := format($q$SELECT _user, _time, true AS st, false AS rt
     FROM %1$I.%2$I
@@ -78,7 +79,7 @@ BEGIN
   SELECT _user, _time, false, true
     FROM %5$I.%6$I
    WHERE _time >= %7$s AND _time < %8$s AND %9$s$q$,
-        project, s.collection, starts, s.cond, project, r.collection, t_from, t_ret_end, r.cond);
+        project, s.collection, starts, s_cond, project, r.collection, t_from, t_ret_end, r_cond);
     END IF;
     RETURN format($q$WITH m AS (
   SELECT pulse._retention_report(_user::text, _time, st, rt, %1$L::timestamptz[], %2$s, %3$s, %4$L::boolean, %5$s) AS m
@@ -100,7 +101,7 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
     starts := format($q$SELECT _user AS u, %1$s AS b, %2$s AS bv, _time AS t
     FROM %3$I.%4$I
    WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      b_time, bv, project, s.collection, t_from, t_to, s.cond);
+      b_time, bv, project, s.collection, t_from, t_to, s_cond);
   ELSIF breakdown IS NULL THEN
     starts := format($q$SELECT _user AS u, %1$s AS b, NULL::text AS bv, _time AS t
     FROM (SELECT _user, min(_time) AS _time
@@ -108,7 +109,7 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
            WHERE _time < %5$s AND _user IS NOT NULL AND %6$s
            GROUP BY _user
           HAVING min(_time) >= %4$s) f$q$,
-      b_time, project, s.collection, t_from, t_to, s.cond);
+      b_time, project, s.collection, t_from, t_to, s_cond);
   ELSE
     -- the breakdown value of that first event (ties at the same time: the smallest value)
     starts := format($q$SELECT DISTINCT ON (f._user) f._user AS u, %1$s AS b, e.bv, f._time AS t
@@ -123,23 +124,23 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
       ON e._user = f._user AND e._time = f._time
    ORDER BY f._user, e.bv$q$,
       format('pulse._bucket(%L, f._time, %L, %s)', p, tz, hs),
-      project, s.collection, t_from, t_to, s.cond, bv);
+      project, s.collection, t_from, t_to, s_cond, bv);
   END IF;
 
   -- Start and return events as (u, b, bv, t, st, rt) rows.
-  IF rtype = 'recurring' AND s.collection = r.collection AND s.cond = r.cond THEN
+  IF rtype = 'recurring' AND s.collection = r.collection AND s_cond = r_cond THEN
     -- start and return are the same event: read it once
     events := format($q$SELECT _user AS u, %1$s AS b, %2$s AS bv, _time AS t, _time < %3$s AS st, true AS rt
             FROM %4$I.%5$I
            WHERE _time >= %6$s AND _time < %7$s AND _user IS NOT NULL AND %8$s$q$,
-      b_time, bv, t_to, project, s.collection, t_from, t_ret_end, s.cond);
+      b_time, bv, t_to, project, s.collection, t_from, t_ret_end, s_cond);
   ELSE
     events := format($q$SELECT u, b, bv, t, true AS st, false AS rt FROM (%1$s) s
           UNION ALL
           SELECT _user, %2$s, NULL::text, _time, false, true
             FROM %3$I.%4$I
            WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      starts, b_time, project, r.collection, t_from, t_ret_end, r.cond);
+      starts, b_time, project, r.collection, t_from, t_ret_end, r_cond);
   END IF;
 
   -- One row per user and bucket (ub), then one window pass per user: each cohort bucket b
@@ -201,6 +202,7 @@ DECLARE
   iv text;
   m text;
   ev record;
+  cond text;       -- the WHERE condition of the event
   tz text := timezone;
   t_from text := pulse._insight_ts(date_from);
   t_to text := pulse._insight_ts(date_to);
@@ -224,11 +226,12 @@ DECLARE
   fast boolean := false;
   bounds timestamptz[];
 BEGIN
-  PERFORM pulse._insight_args(project, date_from, date_to, timezone);
+  project := pulse._insight_args(project, date_from, date_to, timezone);
   iv := pulse._insight_choice('interval', "interval", '{hour,day,week,month}');
   m := pulse._insight_choice('measure', measure,
                              '{count,unique_users,dau,wau,mau,sum,avg,min,max,p50,p90,p99}');
   ev := pulse._insight_event(project, event, 'event');
+  cond := pulse._insight_cond(ev.filter);
   IF m IN ('sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99') THEN
     IF property IS NULL THEN
       RAISE EXCEPTION 'measure "%" needs a property', m USING ERRCODE = '22023',
@@ -248,10 +251,7 @@ BEGIN
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, ev.collection, breakdown, 'breakdown');
     bv := format('(%I)::text', breakdown);
-    IF breakdown_limit IS NULL OR breakdown_limit < 1 THEN
-      RAISE EXCEPTION 'breakdown_limit must be at least 1, not %', coalesce(breakdown_limit::text, 'null')
-        USING ERRCODE = '22023';
-    END IF;
+    PERFORM pulse._insight_int('breakdown_limit', breakdown_limit, 1, NULL);
   END IF;
 
   hs := pulse._insight_hour_shift(date_from, tz);
@@ -274,7 +274,7 @@ BEGIN
     src := format($q$SELECT _user, pulse._bucket(%1$L, _time, %2$L, %3$s) AS u, %4$s AS bv
     FROM %5$I.%6$I
    WHERE _time >= %7$s AND _time < %8$s AND _user IS NOT NULL AND %9$s$q$,
-      unit, tz, hs, bv, project, ev.collection, t_look, t_to, ev.cond);
+      unit, tz, hs, bv, project, ev.collection, t_look, t_to, cond);
   ELSE
     -- unique_users: one pulse._uniques_report state per breakdown group buckets the raw times
     -- (b holds _time) by the bounds of the buckets.
@@ -283,7 +283,7 @@ BEGIN
     FROM %4$I.%5$I
    WHERE _time >= %6$s AND _time < %7$s AND %8$s$q$,
       CASE WHEN fast THEN '_time' ELSE format('pulse._bucket(%L, _time, %L, %s)', iv, tz, hs) END,
-      bv, v, project, ev.collection, t_from, t_to, ev.cond);
+      bv, v, project, ev.collection, t_from, t_to, cond);
   END IF;
 
   IF breakdown IS NULL THEN
@@ -414,15 +414,9 @@ DECLARE
   node_found boolean := false;
   n_all int := 0;
 BEGIN
-  PERFORM pulse._insight_args(project, date_from, date_to, 'UTC');
-  IF step_limit IS NULL OR step_limit < 1 OR step_limit > 100 THEN
-    RAISE EXCEPTION 'step_limit must be between 1 and 100, not %', coalesce(step_limit::text, 'null')
-      USING ERRCODE = '22023';
-  END IF;
-  IF session_gap IS NULL OR session_gap <= INTERVAL '0' THEN
-    RAISE EXCEPTION 'session_gap must be a positive interval, not %', coalesce(session_gap::text, 'null')
-      USING ERRCODE = '22023';
-  END IF;
+  project := pulse._insight_args(project, date_from, date_to, 'UTC');
+  PERFORM pulse._insight_int('step_limit', step_limit, 1, 100);
+  PERFORM pulse._insight_interval('session_gap', session_gap, true);
   IF start_event IS NOT NULL THEN
     start_coll := pulse._insight_collection(project, start_event, 'start_event');
   END IF;
