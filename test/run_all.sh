@@ -384,7 +384,7 @@ run_integration() {
         echo "--- $f ---"
         t0=$(now)
         env PGHOST="$PULSE_TEST_DIR" PGPORT="$PULSE_TEST_PORT" PGUSER=postgres \
-            PGDATABASE="$TEST_DB" PULSE_REPO="$REPO" PGBIN="$PGBIN" \
+            PGDATABASE="$TEST_DB" PULSE_REPO="$REPO" PGBIN="$PGBIN" PG_CONFIG="$PG_CONFIG" \
             PULSE_TEST_DIR="$PULSE_TEST_DIR" PULSE_TEST_PGDATA="$PULSE_TEST_PGDATA" \
             PULSE_TEST_PORT="$PULSE_TEST_PORT" PULSE_TEST_LOG="$PULSE_TEST_LOG" \
             timeout 600 "$f" </dev/null

@@ -17,15 +17,20 @@ git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || fail "the previous rel
 WORK=$(mktemp -d /tmp/pulse_upgrade.XXXXXX)
 echo "work: $WORK"
 chmod 755 "$WORK"
-export PULSE_TEST_DIR=/tmp/pg_pulse_upgrade PULSE_TEST_PGDATA=/tmp/pg_pulse_upgrade/data PULSE_TEST_LOG=/tmp/pg_pulse_upgrade/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
+# Both releases go into the Postgres under test (the one of $PGBIN), never the Makefile's
+# default; the cluster lives next to the suite's own, so suites of several checkouts on one
+# machine (each with its PGBIN, port and directory) do not share it.
+export PG_CONFIG=${PG_CONFIG:-${PGBIN:-/usr/lib/postgresql/15/bin}/pg_config}
+UP_DIR=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_upgrade
+export PULSE_TEST_DIR=$UP_DIR PULSE_TEST_PGDATA=$UP_DIR/data PULSE_TEST_LOG=$UP_DIR/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
 export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
-reinstall_current() { make -s -C "$REPO" install >/dev/null 2>&1; }
+reinstall_current() { make -s -C "$REPO" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1; }
 trap 'bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true; reinstall_current; [ -n "${PULSE_KEEP:-}" ] || rm -rf "$WORK"' EXIT
 
 # 1. the previous release, built and installed
 git -C "$REPO" archive "$OLD" | tar -x -C "$WORK"
-make -s -C "$WORK" -j2 >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; fail "building $OLD"; }
-make -s -C "$WORK" install >/dev/null 2>&1 || fail "installing $OLD"
+make -s -C "$WORK" -j2 PG_CONFIG="$PG_CONFIG" >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; fail "building $OLD"; }
+make -s -C "$WORK" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1 || fail "installing $OLD"
 bash "$REPO/test/cluster.sh" start >/dev/null
 Q="psql -qXAt -v ON_ERROR_STOP=1"
 $Q -d postgres -c "CREATE DATABASE up" -c "CREATE DATABASE fresh" >/dev/null
