@@ -37,6 +37,7 @@ enum class Problem {
   kWindowNull,
   kWindowMonths,
   kWindowNegative,
+  kWindowTooLong,
   kWindowChanged,
   kCondsDims,
   kNoConds,
@@ -55,10 +56,12 @@ enum class Problem {
     case Problem::kWindowNull:
       throw Error(sqlstate::kNullValueNotAllowed, "window_funnel window must not be null");
     case Problem::kWindowMonths:
-      throw Error(kInvalidParameter, "window_funnel window must not have a month or year part", "",
-                  "Months have no fixed length: give the window in days, e.g. '30 days'.");
+      throw Error(kInvalidParameter, funnel_window_message(FunnelWindowProblem::kMonths, "window_funnel window"), "",
+                  kFunnelWindowMonthsHint);
     case Problem::kWindowNegative:
-      throw Error(kInvalidParameter, "window_funnel window must not be negative");
+      throw Error(kInvalidParameter, funnel_window_message(FunnelWindowProblem::kNegative, "window_funnel window"));
+    case Problem::kWindowTooLong:
+      throw Error(kInvalidParameter, funnel_window_message(FunnelWindowProblem::kTooLong, "window_funnel window"));
     case Problem::kWindowChanged:
       throw Error(kInvalidParameter, "window_funnel window must be the same for every row of a group");
     case Problem::kCondsDims:
@@ -108,14 +111,21 @@ Problem read_conds(ArrayType* a, int* n, uint32* mask) {
   return Problem::kNone;
 }
 
-// The window in microseconds; days count as 24 hours, months are refused. Postgres frame only.
+// The window in microseconds (core/funnel.h: the check the single-pass report shares).
+// Postgres frame only.
 Problem window_micros(const Interval* iv, int64* out) {
-  if (iv->month != 0) return Problem::kWindowMonths;
-  int64 days_us;
-  if (__builtin_mul_overflow(int64(iv->day), int64(USECS_PER_DAY), &days_us) ||
-      __builtin_add_overflow(days_us, iv->time, out))
-    return Problem::kWindowNegative;  // cannot happen for a valid interval: report as invalid
-  if (*out < 0) return Problem::kWindowNegative;
+  int64_t micros = 0;
+  switch (funnel_window(iv->month, iv->day, iv->time, &micros)) {
+    case FunnelWindowProblem::kMonths:
+      return Problem::kWindowMonths;
+    case FunnelWindowProblem::kNegative:
+      return Problem::kWindowNegative;
+    case FunnelWindowProblem::kTooLong:
+      return Problem::kWindowTooLong;
+    case FunnelWindowProblem::kNone:
+      break;
+  }
+  *out = micros;
   return Problem::kNone;
 }
 

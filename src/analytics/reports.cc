@@ -275,11 +275,12 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
     MemoryContext cxt = agg_context(fcinfo, "pulse._funnel_report");
     FunnelParams p;
     if (PG_ARGISNULL(5)) throw Error(sqlstate::kNullValueNotAllowed, "the conversion window must not be null");
+    // the same check as window_funnel_steps, the general plan's aggregate (core/funnel.h)
     const Interval* w = PG_GETARG_INTERVAL_P(5);
-    if (w->month != 0 || w->day < 0 || w->time < 0 ||
-        __builtin_mul_overflow(int64_t(w->day), kUsecsPerDay, &p.window) ||
-        __builtin_add_overflow(p.window, w->time, &p.window))
-      throw Error(sqlstate::kInvalidParameter, "the conversion window must be a non-negative interval without months");
+    const FunnelWindowProblem problem = funnel_window(w->month, w->day, w->time, &p.window);
+    if (problem != FunnelWindowProblem::kNone)
+      throw Error(sqlstate::kInvalidParameter, funnel_window_message(problem, "conversion_window"), "",
+                  problem == FunnelWindowProblem::kMonths ? kFunnelWindowMonthsHint : "");
     p.modes = uint32_t(int4_arg(fcinfo, 6, "modes"));
     p.nsteps = int4_arg(fcinfo, 7, "nsteps");
     if (p.nsteps < 1 || p.nsteps > kMaxFunnelSteps || (p.modes & ~kFunnelAllModes) ||

@@ -244,6 +244,30 @@ std::string funnel_modes_problem(uint32_t modes) {
 
 const char* funnel_mode_list() { return "strict_order, strict_deduplication, strict_increase, unordered"; }
 
+FunnelWindowProblem funnel_window(int32_t months, int32_t days, int64_t usecs, int64_t* micros) {
+  if (months != 0) return FunnelWindowProblem::kMonths;
+  int64_t total;
+  if (__builtin_mul_overflow(int64_t(days), kUsecsPerDay, &total) || __builtin_add_overflow(total, usecs, &total))
+    return (days < 0 || (days == 0 && usecs < 0)) ? FunnelWindowProblem::kNegative : FunnelWindowProblem::kTooLong;
+  if (total < 0) return FunnelWindowProblem::kNegative;
+  *micros = total;
+  return FunnelWindowProblem::kNone;
+}
+
+std::string funnel_window_message(FunnelWindowProblem problem, const std::string& what) {
+  switch (problem) {
+    case FunnelWindowProblem::kMonths:
+      return what + " must not have a month or year part";
+    case FunnelWindowProblem::kNegative:
+      return what + " must not be negative";
+    case FunnelWindowProblem::kTooLong:
+      return what + " is too long";
+    case FunnelWindowProblem::kNone:
+      break;
+  }
+  return {};
+}
+
 FunnelResult evaluate_funnel(FunnelEvent* events, size_t n, const FunnelParams& params, FunnelTick tick) {
   if (n == 0 || params.nsteps <= 0) return FunnelResult{};
   sort_by_time(events, n);

@@ -12,6 +12,7 @@
 namespace pulse {
 
 inline constexpr int kMaxFunnelSteps = 32;
+inline constexpr int64_t kUsecsPerDay = int64_t(86400) * 1000000;
 
 // One input row of one actor: when it happened (microseconds) and which step conditions it
 // matched (bit k = step k + 1; 0 = none, kept only in strict_order mode).
@@ -35,6 +36,20 @@ std::string funnel_modes_problem(uint32_t modes);
 
 // The names of the known modes, comma-separated, for error hints.
 const char* funnel_mode_list();
+
+// Why an interval (months, days, microseconds) cannot be a funnel's conversion window:
+// months have no fixed length, a window is not negative and fits in int64 microseconds (days
+// count as 24 hours). The one check of window_funnel, window_funnel_steps and the single-pass
+// funnel report, so both plans of pulse.funnel accept the same windows.
+enum class FunnelWindowProblem { kNone, kMonths, kNegative, kTooLong };
+FunnelWindowProblem funnel_window(int32_t months, int32_t days, int64_t usecs, int64_t* micros);
+
+// The message for a window problem, about `what` ("window_funnel window"); "" for kNone.
+std::string funnel_window_message(FunnelWindowProblem problem, const std::string& what);
+
+// The hint for a window with months.
+inline constexpr const char* kFunnelWindowMonthsHint =
+    "Months have no fixed length: give the window in days, e.g. '30 days'.";
 
 struct FunnelParams {
   int64_t window = 0;  // microseconds, >= 0; the window is inclusive: t_last - t_first <= window

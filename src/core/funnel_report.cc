@@ -32,7 +32,9 @@ void median_pair(std::vector<int64_t>& v, FunnelStepReport* r) {
 
 FunnelReport::FunnelReport(const FunnelParams& params, std::vector<FunnelExclusion> exclusions)
     : params_(params), exclusions_(std::move(exclusions)) {
-  if (exclusions_.size() > 32) throw Error(sqlstate::kProgramLimit, "a funnel has at most 32 exclusions");
+  if (exclusions_.size() > 32)
+    throw Error(sqlstate::kProgramLimit,
+                "a funnel has at most 32 exclusions, got " + std::to_string(exclusions_.size()));
   for (const auto& x : exclusions_)
     if (x.from_step < 1 || x.to_step > params_.nsteps || x.from_step >= x.to_step)
       throw Error(sqlstate::kInvalidParameter,

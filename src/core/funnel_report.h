@@ -16,8 +16,6 @@
 
 namespace pulse {
 
-inline constexpr int64_t kUsecsPerDay = int64_t(86400) * 1000000;
-
 // An exclusion of pulse.funnel: an excluded event strictly between the counted chain's steps
 // from_step and to_step (1-based, from_step < to_step) removes the actor from every step.
 struct FunnelExclusion {

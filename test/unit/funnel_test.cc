@@ -247,6 +247,29 @@ TEST(WindowFunnel, ModeNames) {
   EXPECT_FALSE(funnel_modes_problem(kFunnelUnordered | kFunnelStrictOrder).empty());
 }
 
+// Windows: days are 24 hours, a negative day part may be made up by the time part (the
+// interval '1 day -1 hour' is 23 hours), months and negative totals are refused, and so is a
+// window beyond int64 microseconds. Both plans of pulse.funnel use this one check.
+TEST(WindowFunnel, Windows) {
+  const int64_t hour = int64_t(3600) * 1000000;
+  int64_t w = -1;
+  EXPECT_EQ(funnel_window(0, 1, -hour, &w), FunnelWindowProblem::kNone);
+  EXPECT_EQ(w, 23 * hour);
+  EXPECT_EQ(funnel_window(0, -1, 25 * hour, &w), FunnelWindowProblem::kNone);
+  EXPECT_EQ(w, hour);
+  EXPECT_EQ(funnel_window(0, 0, 0, &w), FunnelWindowProblem::kNone);
+  EXPECT_EQ(w, 0);
+  EXPECT_EQ(funnel_window(1, 0, 0, &w), FunnelWindowProblem::kMonths);
+  EXPECT_EQ(funnel_window(-12, 400, 0, &w), FunnelWindowProblem::kMonths);
+  EXPECT_EQ(funnel_window(0, 0, -1, &w), FunnelWindowProblem::kNegative);
+  EXPECT_EQ(funnel_window(0, 1, -25 * hour, &w), FunnelWindowProblem::kNegative);
+  EXPECT_EQ(funnel_window(0, 2147483647, 0, &w), FunnelWindowProblem::kTooLong);
+  EXPECT_EQ(funnel_window(0, -2147483647, 0, &w), FunnelWindowProblem::kNegative);
+  EXPECT_EQ(funnel_window_message(FunnelWindowProblem::kMonths, "conversion_window"),
+            "conversion_window must not have a month or year part");
+  EXPECT_EQ(funnel_window_message(FunnelWindowProblem::kNone, "conversion_window"), "");
+}
+
 // The result depends only on the multiset of events: any order, any split into partial
 // states that are serialised and concatenated (what parallel aggregation does).
 TEST(WindowFunnel, OrderAndSplitIndependent) {

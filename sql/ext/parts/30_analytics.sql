@@ -121,91 +121,21 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[]) (
 -- ---------------------------------------------------------------- pulse.funnel
 -- Everything below is SECURITY INVOKER without a fixed search_path: the funnel reads the
 -- collections with the caller's privileges (and row-level security), and the caller's filters
--- resolve names as the caller's own queries do.
-
-CREATE FUNCTION pulse._funnel_check_filter(filter text) RETURNS void
-  LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_funnel_check_filter';
-
--- Validates one {"collection", "filter", ...} object of pulse.funnel (what: "step 2",
--- "exclusion 1"; keys: the keys it may have) and returns its collection (lower-cased) and
--- filter (NULL for every event of the collection).
-CREATE FUNCTION pulse._funnel_spec(project text, spec jsonb, what text, keys text[],
-                                   OUT collection text, OUT filter text)
-  LANGUAGE plpgsql AS $$
-DECLARE
-  k text;
-  problem text;
-  known text;
-BEGIN
-  IF spec IS NULL OR jsonb_typeof(spec) <> 'object' THEN
-    RAISE EXCEPTION '% must be a JSON object', what USING ERRCODE = '22023',
-      HINT = format('Valid keys: %s.', array_to_string(keys, ', '));
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(spec) LOOP
-    IF NOT k = ANY (keys) THEN
-      RAISE EXCEPTION 'unknown key "%" in %', k, what USING ERRCODE = '22023',
-        HINT = format('Valid keys: %s.', array_to_string(keys, ', '));
-    END IF;
-  END LOOP;
-  IF jsonb_typeof(spec -> 'collection') IS DISTINCT FROM 'string' THEN
-    RAISE EXCEPTION '% needs a "collection" (a string)', what USING ERRCODE = '22023';
-  END IF;
-  collection := lower(spec ->> 'collection');
-  problem := pulse._name_problem('collection', collection);
-  IF problem IS NOT NULL THEN
-    RAISE EXCEPTION 'invalid collection name "%" in %: %', spec ->> 'collection', what, problem USING ERRCODE = '42602';
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                  WHERE n.nspname = project AND c.relname = collection AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) THEN
-    SELECT string_agg(c.relname, ', ' ORDER BY c.relname) INTO known
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = project AND c.relkind IN ('r', 'p') AND c.relname !~ '^_';
-    RAISE EXCEPTION 'collection "%.%" does not exist', project, collection USING ERRCODE = '42P01',
-      DETAIL = format('It is named by %s.', what),
-      HINT = CASE WHEN known IS NULL THEN format('Project "%s" has no collections yet.', project)
-                  ELSE format('Collections of project "%s": %s.', project, known) END;
-  END IF;
-  -- Every event source needs the system columns; this also checks the caller's privileges.
-  EXECUTE format('SELECT _user, _time FROM %I.%I LIMIT 0', project, collection);
-
-  IF jsonb_typeof(spec -> 'filter') = 'string' AND btrim(spec ->> 'filter') <> '' THEN
-    filter := spec ->> 'filter';
-  ELSIF (spec -> 'filter') IS NOT NULL AND jsonb_typeof(spec -> 'filter') NOT IN ('null', 'string') THEN
-    RAISE EXCEPTION 'invalid filter for %: a filter must be a string holding an SQL boolean expression', what
-      USING ERRCODE = '22023';
-  END IF;
-  IF filter IS NOT NULL THEN
-    BEGIN
-      PERFORM pulse._funnel_check_filter(filter);
-      -- WHERE requires a boolean; the newline ends a trailing -- comment.
-      EXECUTE format(E'SELECT 1 FROM %I.%I WHERE (%s\n) LIMIT 0', project, collection, filter);
-    EXCEPTION
-      WHEN insufficient_privilege THEN RAISE;
-      WHEN OTHERS THEN
-        RAISE EXCEPTION 'invalid filter for %: %', what, SQLERRM USING ERRCODE = '22023',
-          DETAIL = format('The filter on collection "%s.%s" is: %s', project, collection, filter),
-          HINT = 'A filter is one SQL boolean expression over the columns of the collection, e.g. plan = ''pro''.';
-    END;
-  END IF;
-END
-$$;
-
--- SQL text of a validated filter as a non-null boolean (no filter: every event).
-CREATE FUNCTION pulse._funnel_cond(filter text) RETURNS text
-  LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE WHEN filter IS NULL THEN 'true' ELSE format(E'COALESCE((%s\n), false)', filter) END
-$$;
+-- resolve names as the caller's own queries do. Its arguments are checked by the validator
+-- every insight shares (part 29).
 
 -- The events of a funnel's steps and exclusions: one SELECT per distinct collection giving
 -- (u, t, s, x), s and x the bits of the steps and exclusions the event matches, UNION ALL-ed.
 -- Both plans read them: the single pass (pulse._funnel_report) and the general plan, which
--- calls this once for the steps and once for the exclusions. A row is kept when it matches
--- something, or always in a step collection when `everything` is set (strict funnels: any
--- event interrupts).
+-- calls this once for the steps and once for the exclusions (with_user: only rows with a
+-- _user). A row is kept when it matches something, or always in a step collection when
+-- `everything` is set (strict funnels: any event interrupts). Rows lie in [$1, $2).
 CREATE FUNCTION pulse._funnel_events_sql(proj text, colls text[], filters text[], x_colls text[],
-                                         x_filters text[], range_cond text, everything boolean)
+                                         x_filters text[], with_user boolean, everything boolean)
   RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
+  range_cond text := CASE WHEN with_user THEN '_time >= $1 AND _time < $2 AND _user IS NOT NULL'
+                          ELSE '_time >= $1 AND _time < $2' END;
   coll text;
   bits text[];
   masks text[];
@@ -225,7 +155,7 @@ BEGIN
           keep_all := true;
           bits := bits || ((1 << (i - 1))::text);
         ELSE
-          conds := conds || pulse._funnel_cond(CASE side WHEN 1 THEN filters[i] ELSE x_filters[i] END);
+          conds := conds || pulse._insight_cond(CASE side WHEN 1 THEN filters[i] ELSE x_filters[i] END);
           bits := bits || format('CASE WHEN %s THEN %s ELSE 0 END', conds[cardinality(conds)], 1 << (i - 1));
         END IF;
       END LOOP;
@@ -241,7 +171,7 @@ $$;
 
 -- The funnel itself (pulse.funnel is a SQL wrapper: PL/pgSQL cannot name an input and an
 -- output column both "breakdown"). Builds one query, run with $1 = date_from, $2 = date_to,
--- $3 = conversion_window. Without breakdown: the events -> pulse._funnel_report. With one
+-- $3 = conversion_window, in the funnel's time zone. Without breakdown: the events -> pulse._funnel_report. With one
 -- (or pulse.analytics_single_pass off): the events -> one window_funnel_steps chain per user
 -- -> exclusions -> breakdown value -> users, conversion and time to convert per step.
 CREATE FUNCTION pulse._funnel(project text, steps jsonb, date_from timestamptz, date_to timestamptz,
@@ -250,13 +180,14 @@ CREATE FUNCTION pulse._funnel(project text, steps jsonb, date_from timestamptz, 
   RETURNS TABLE(o_breakdown text, o_step integer, o_step_name text, o_users bigint,
                 o_conversion_from_first double precision, o_conversion_from_previous double precision,
                 o_avg_time_to_convert interval, o_median_time_to_convert interval)
-  LANGUAGE plpgsql SET TimeZone FROM CURRENT AS $$
+  LANGUAGE plpgsql AS $$
 DECLARE
+  caller_tz text := current_setting('TimeZone');
   e_state text;
   e_message text;
   e_detail text;
   e_hint text;
-  proj text := lower(project);
+  proj text;
   nsteps int;
   nexcl int := 0;
   spec jsonb;
@@ -270,7 +201,7 @@ DECLARE
   x_to int[] := '{}';
   expr text;
   bad boolean;
-  ord text := lower(step_order);
+  ord text;
   modes text;
   step_flags text;
   range_cond text := '_time >= $1 AND _time < $2 AND _user IS NOT NULL';
@@ -282,39 +213,19 @@ DECLARE
   i int;
   j int;
 BEGIN
-  -- arguments
-  IF project IS NULL OR steps IS NULL OR date_from IS NULL OR date_to IS NULL OR conversion_window IS NULL
-     OR step_order IS NULL OR timezone IS NULL THEN
-    RAISE EXCEPTION 'pulse.funnel: only exclusions and breakdown may be null' USING ERRCODE = '22004';
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = proj) THEN
-    RAISE EXCEPTION 'project "%" does not exist', proj USING ERRCODE = '42704';
-  END IF;
-  IF date_from >= date_to THEN
-    RAISE EXCEPTION 'date_from must be earlier than date_to' USING ERRCODE = '22023',
-      DETAIL = format('Got [%s, %s).', date_from, date_to);
-  END IF;
-  IF date_part('month', conversion_window) <> 0 OR date_part('year', conversion_window) <> 0 THEN
-    RAISE EXCEPTION 'conversion_window must not have a month or year part' USING ERRCODE = '22023',
-      HINT = 'Months have no fixed length: give the window in days, e.g. ''30 days''.';
-  END IF;
-  IF conversion_window < interval '0' THEN
-    RAISE EXCEPTION 'conversion_window must not be negative' USING ERRCODE = '22023';
-  END IF;
-  IF ord NOT IN ('ordered', 'strict', 'unordered') THEN
-    RAISE EXCEPTION 'unknown step_order "%"', step_order USING ERRCODE = '22023',
-      HINT = 'Use ordered, strict or unordered.';
-  END IF;
-  -- Filters and breakdown values are evaluated in the funnel's time zone (SET TimeZone on the
-  -- function restores the caller's at exit).
-  BEGIN
-    PERFORM pg_catalog.set_config('TimeZone', timezone, true);
-  EXCEPTION WHEN OTHERS THEN
-    RAISE EXCEPTION 'unknown time zone "%"', timezone USING ERRCODE = '22023',
-      HINT = 'Use a name from pg_timezone_names (e.g. UTC, Europe/Paris); abbreviations such as PST are not time zones.';
-  END;
+  -- arguments (the validator every insight shares)
+  proj := pulse._insight_args(project, date_from, date_to, timezone);
+  PERFORM pulse._insight_interval('conversion_window', conversion_window, false);
+  ord := pulse._insight_choice('step_order', step_order, '{ordered,strict,unordered}');
+  -- Filters and breakdown values are evaluated in the funnel's time zone (pulse._insight_args
+  -- checked that it is accepted). The caller's comes back at the end; after an error, the
+  -- rollback of the caller's (sub)transaction restores it.
+  PERFORM pg_catalog.set_config('TimeZone', timezone, true);
 
   -- steps
+  IF steps IS NULL THEN
+    RAISE EXCEPTION 'steps must not be null' USING ERRCODE = '22004';
+  END IF;
   IF jsonb_typeof(steps) <> 'array' OR jsonb_array_length(steps) = 0 THEN
     RAISE EXCEPTION 'steps must be a non-empty JSON array' USING ERRCODE = '22023',
       HINT = 'A step is {"collection": "<name>", "filter": "<SQL boolean expression>", "name": "<label>"}; filter and name are optional.';
@@ -325,10 +236,7 @@ BEGIN
   END IF;
   FOR i IN 1 .. nsteps LOOP
     spec := steps -> (i - 1);
-    SELECT * INTO r FROM pulse._funnel_spec(proj, spec, format('step %s', i), ARRAY['collection', 'filter', 'name']);
-    IF jsonb_typeof(spec -> 'name') NOT IN ('string', 'null') THEN
-      RAISE EXCEPTION 'the name of step % must be a string', i USING ERRCODE = '22023';
-    END IF;
+    SELECT * INTO r FROM pulse._insight_event(proj, spec, format('step %s', i), '{collection,filter,name}');
     step_coll := step_coll || r.collection;
     step_filter := step_filter || r.filter;
     step_name := step_name || coalesce(spec ->> 'name',
@@ -343,10 +251,14 @@ BEGIN
         HINT = 'An exclusion is {"collection": "<name>", "filter": "<SQL boolean expression>", "from_step": 1, "to_step": 2}.';
     END IF;
     nexcl := jsonb_array_length(exclusions);
+    -- (the single pass refuses more; the general plan's exclusion bits are an integer too)
+    IF nexcl > 32 THEN
+      RAISE EXCEPTION 'a funnel has at most 32 exclusions, got %', nexcl USING ERRCODE = '54000';
+    END IF;
     FOR j IN 1 .. nexcl LOOP
       spec := exclusions -> (j - 1);
-      SELECT * INTO r FROM pulse._funnel_spec(proj, spec, format('exclusion %s', j),
-                                              ARRAY['collection', 'filter', 'from_step', 'to_step']);
+      SELECT * INTO r FROM pulse._insight_event(proj, spec, format('exclusion %s', j),
+                                                '{collection,filter,from_step,to_step}');
       IF jsonb_typeof(spec -> 'from_step') IS DISTINCT FROM 'number' OR jsonb_typeof(spec -> 'to_step') IS DISTINCT FROM 'number' THEN
         bad := true;
       ELSE
@@ -367,12 +279,8 @@ BEGIN
   END IF;
 
   -- breakdown: a column of the step-1 collection
-  IF breakdown_column IS NOT NULL AND NOT EXISTS (
-       SELECT 1 FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = format('%I.%I', proj, step_coll[1])::regclass AND a.attname = breakdown_column
-          AND a.attnum > 0 AND NOT a.attisdropped) THEN
-    RAISE EXCEPTION 'breakdown column "%" does not exist in collection "%.%"', breakdown_column, proj, step_coll[1]
-      USING ERRCODE = '42703', HINT = 'The breakdown is a column of the events of step 1.';
+  IF breakdown_column IS NOT NULL THEN
+    PERFORM pulse._insight_column(proj, step_coll[1], breakdown_column, 'breakdown');
   END IF;
 
   IF breakdown_column IS NULL AND pulse._single_pass() THEN
@@ -399,46 +307,36 @@ WINDOW w AS (ORDER BY k)
 $q$,
       CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 1 ELSE 8 END, nsteps, x_from, x_to,
       -- (the aggregate skips NULL actors itself)
-      pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, '_time >= $1 AND _time < $2',
-                               ord = 'strict'),
+      pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict'),
       step_name);
-    BEGIN
-      RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
-    EXCEPTION WHEN OTHERS THEN
-      GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL,
-                              e_hint = PG_EXCEPTION_HINT;
-      PERFORM pulse._raise_bounded(e_state, e_message, e_detail, e_hint);
-    END;
-    RETURN;
-  END IF;
+  ELSE
+    -- The funnel's events (u, t, s, x = 0) and one condition per step bit.
+    SELECT string_agg(format('(s & %s) <> 0', 1 << (g - 1)), ', ' ORDER BY g) INTO step_flags
+      FROM generate_series(1, nsteps) g;
+    ev_sql := pulse._funnel_events_sql(proj, step_coll, step_filter, '{}', '{}', true, ord = 'strict');
 
-  -- The funnel's events (u, t, s, x = 0) and one condition per step bit.
-  SELECT string_agg(format('(s & %s) <> 0', 1 << (g - 1)), ', ' ORDER BY g) INTO step_flags
-    FROM generate_series(1, nsteps) g;
-  ev_sql := pulse._funnel_events_sql(proj, step_coll, step_filter, '{}', '{}', range_cond, ord = 'strict');
+    -- Exclusion events (u, t, s = 0, x) from the exclusion collections.
+    IF nexcl > 0 THEN
+      ex_sql := pulse._funnel_events_sql(proj, '{}', '{}', x_coll, x_filter, true, false);
+      SELECT string_agg(format('((e.x & %s) <> 0 AND cardinality(p.c) >= %s AND e.t > p.c[%s] AND e.t < p.c[%s])',
+                               1 << (g - 1), x_to[g], x_from[g], x_to[g]), ' OR ' ORDER BY g)
+        INTO expr FROM generate_series(1, nexcl) g;
+      excl_sql := format(E'\n     AND NOT EXISTS (SELECT 1 FROM (\n    %s\n    ) e WHERE e.u = p.u AND (%s))',
+                         ex_sql, expr);
+    END IF;
 
-  -- Exclusion events (u, t, s = 0, x) from the exclusion collections.
-  IF nexcl > 0 THEN
-    ex_sql := pulse._funnel_events_sql(proj, '{}', '{}', x_coll, x_filter, range_cond, false);
-    SELECT string_agg(format('((e.x & %s) <> 0 AND cardinality(p.c) >= %s AND e.t > p.c[%s] AND e.t < p.c[%s])',
-                             1 << (g - 1), x_to[g], x_from[g], x_to[g]), ' OR ' ORDER BY g)
-      INTO expr FROM generate_series(1, nexcl) g;
-    excl_sql := format(E'\n     AND NOT EXISTS (SELECT 1 FROM (\n    %s\n    ) e WHERE e.u = p.u AND (%s))',
-                       ex_sql, expr);
-  END IF;
+    -- Breakdown: the value on the event the counted chain starts with, from the step-1
+    -- collection (its step-1 events; unordered: its events of any step).
+    IF breakdown_column IS NOT NULL THEN
+      SELECT string_agg(pulse._insight_cond(step_filter[g]), ' OR ' ORDER BY g) INTO expr
+        FROM generate_series(1, nsteps) g
+       WHERE step_coll[g] = step_coll[1] AND (ord = 'unordered' OR g = 1);
+      bd_sql := format(E'\n    LEFT JOIN (SELECT e.u, min(e.b) AS b FROM (\n      SELECT _user::text AS u, _time AS t, (%I)::text AS b FROM %I.%I WHERE %s AND (%s)\n    ) e JOIN pu p2 ON p2.u = e.u AND e.t = p2.c[1] GROUP BY e.u) bd ON bd.u = p.u',
+                       breakdown_column, proj, step_coll[1], range_cond, expr);
+    END IF;
 
-  -- Breakdown: the value on the event the counted chain starts with, from the step-1
-  -- collection (its step-1 events; unordered: its events of any step).
-  IF breakdown_column IS NOT NULL THEN
-    SELECT string_agg(pulse._funnel_cond(step_filter[g]), ' OR ' ORDER BY g) INTO expr
-      FROM generate_series(1, nsteps) g
-     WHERE step_coll[g] = step_coll[1] AND (ord = 'unordered' OR g = 1);
-    bd_sql := format(E'\n    LEFT JOIN (SELECT e.u, min(e.b) AS b FROM (\n      SELECT _user::text AS u, _time AS t, (%I)::text AS b FROM %I.%I WHERE %s AND (%s)\n    ) e JOIN pu p2 ON p2.u = e.u AND e.t = p2.c[1] GROUP BY e.u) bd ON bd.u = p.u',
-                     breakdown_column, proj, step_coll[1], range_cond, expr);
-  END IF;
-
-  modes := CASE ord WHEN 'ordered' THEN '{}' WHEN 'strict' THEN '{strict_order}' ELSE '{unordered}' END;
-  q := format($q$
+    modes := CASE ord WHEN 'ordered' THEN '{}' WHEN 'strict' THEN '{strict_order}' ELSE '{unordered}' END;
+    q := format($q$
 WITH pu AS (
   SELECT u, pulse.window_funnel_steps($3, %L::text[], t, VARIADIC ARRAY[%s]) AS c
     FROM (
@@ -467,16 +365,19 @@ SELECT b, k, name, users,
 WINDOW w AS (PARTITION BY b ORDER BY k)
  ORDER BY b NULLS LAST, k
 $q$,
-    modes, step_flags, ev_sql,
-    CASE WHEN breakdown_column IS NULL THEN 'NULL::text' ELSE 'bd.b' END,
-    coalesce(bd_sql, ''), coalesce(excl_sql, ''), step_name);
+      modes, step_flags, ev_sql,
+      CASE WHEN breakdown_column IS NULL THEN 'NULL::text' ELSE 'bd.b' END,
+      coalesce(bd_sql, ''), coalesce(excl_sql, ''), step_name);
+  END IF;
+
   BEGIN
-      RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
-    EXCEPTION WHEN OTHERS THEN
-      GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL,
-                              e_hint = PG_EXCEPTION_HINT;
-      PERFORM pulse._raise_bounded(e_state, e_message, e_detail, e_hint);
-    END;
+    RETURN QUERY EXECUTE q USING date_from, date_to, conversion_window;
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL,
+                            e_hint = PG_EXCEPTION_HINT;
+    PERFORM pulse._raise_bounded(e_state, e_message, e_detail, e_hint);
+  END;
+  PERFORM pg_catalog.set_config('TimeZone', caller_tz, true);
 END
 $$;
 

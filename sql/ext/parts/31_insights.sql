@@ -1,285 +1,11 @@
 -- pg_pulse, part 31: insight functions pulse.retention, pulse.trends and pulse.paths.
 --
--- Each insight is a plpgsql builder (pulse._<insight>_sql) that validates its arguments and
--- returns ONE query text (identifiers through %I, values through %L), and a thin SQL wrapper
--- that runs it. Everything is SECURITY INVOKER without a fixed search_path: the queries read
--- the collections with the caller's privileges (and row-level security), and the caller's
--- filters resolve names the way the caller's own queries do. Semantics: docs/insights.md.
-
--- Raises an error again with its SQLSTATE, message, detail and hint cut to 2000 characters and
--- without the generated query (its CONTEXT and QUERY would carry it whole: megabytes for an
--- hourly insight over years).
-CREATE FUNCTION pulse._raise_bounded(state text, message text, detail text, hint text) RETURNS void
-  LANGUAGE plpgsql AS $$
-DECLARE
-  m text := left(message, 2000);
-  d text := left(coalesce(detail, ''), 2000);
-  h text := left(coalesce(hint, ''), 2000);
-BEGIN
-  IF d <> '' AND h <> '' THEN
-    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = m, DETAIL = d, HINT = h;
-  ELSIF d <> '' THEN
-    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = m, DETAIL = d;
-  ELSIF h <> '' THEN
-    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = m, HINT = h;
-  END IF;
-  RAISE EXCEPTION USING ERRCODE = state, MESSAGE = m;
-END
-$$;
-
--- Runs a query built by one of the builders below, as the caller.
-CREATE FUNCTION pulse._insight_run(query text) RETURNS SETOF record
-  LANGUAGE plpgsql AS $$
-DECLARE
-  e_state text;
-  e_message text;
-  e_detail text;
-  e_hint text;
-BEGIN
-  RETURN QUERY EXECUTE query;
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL,
-                          e_hint = PG_EXCEPTION_HINT;
-  PERFORM pulse._raise_bounded(e_state, e_message, e_detail, e_hint);
-END
-$$;
-
--- A timestamptz as an SQL literal that reads back identically under any DateStyle / TimeZone.
-CREATE FUNCTION pulse._insight_ts(t timestamptz) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT AS $$
-  SELECT format('%L::timestamptz',
-                to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'
-                || CASE WHEN t < '0001-01-01 00:00:00+00' THEN ' BC' ELSE '' END)
-$$;
-
--- SQL text: the index of the day / week / month holding local timestamp expression ts,
--- counted from 1970-01-01 (weeks start on Monday, counted from Monday 1970-01-05).
-CREATE FUNCTION pulse._insight_unit(unit text, ts text) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT AS $$
-  SELECT CASE unit
-    WHEN 'day'   THEN format('((%1$s)::date - DATE ''1970-01-01'')', ts)
-    WHEN 'week'  THEN format('((date_trunc(''week'', %1$s)::date - DATE ''1970-01-05'') / 7)', ts)
-    WHEN 'month' THEN format('((extract(year FROM %1$s)::int - 1970) * 12 + extract(month FROM %1$s)::int - 1)', ts)
-  END
-$$;
-
--- SQL text: the local timestamp at which day / week / month number idx starts.
-CREATE FUNCTION pulse._insight_unit_start(unit text, idx text) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT AS $$
-  SELECT CASE unit
-    WHEN 'day'   THEN format('(TIMESTAMP ''1970-01-01'' + (%s) * INTERVAL ''1 day'')', idx)
-    WHEN 'week'  THEN format('(TIMESTAMP ''1970-01-05'' + (%s) * INTERVAL ''7 days'')', idx)
-    WHEN 'month' THEN format('(TIMESTAMP ''1970-01-01'' + (%s) * INTERVAL ''1 month'')', idx)
-  END
-$$;
-
--- SQL text: the index of the bucket holding timestamptz expression t. Days, weeks and months
--- are calendar units of time zone tz. Hours are real hours that start where the local clock
--- shows :00 (hs seconds past each UTC hour; non-zero only in zones whose offset has minutes),
--- so the repeated hour of a DST change is two buckets and the skipped hour none.
-CREATE FUNCTION pulse._insight_bucket(unit text, t text, tz text, hs int) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT AS $$
-  SELECT CASE unit
-    WHEN 'hour' THEN format('floor((extract(epoch FROM (%s)) - %s) / 3600)::int', t, hs)
-    ELSE pulse._insight_unit(unit, format('((%s) AT TIME ZONE %L)', t, tz))
-  END
-$$;
-
--- SQL text: the timestamptz at which bucket number idx starts.
-CREATE FUNCTION pulse._insight_bucket_start(unit text, idx text, tz text, hs int) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT AS $$
-  SELECT CASE unit
-    WHEN 'hour' THEN format('to_timestamp((%s)::bigint * 3600 + %s)', idx, hs)
-    ELSE format('(%s AT TIME ZONE %L)', pulse._insight_unit_start(unit, idx), tz)
-  END
-$$;
-
--- The start times of buckets first .. last, for the single-pass report aggregates.
-CREATE FUNCTION pulse._insight_bounds(unit text, first bigint, last bigint, tz text, hs int) RETURNS timestamptz[]
-  LANGUAGE plpgsql STABLE STRICT AS $$
-DECLARE
-  bounds timestamptz[];
-BEGIN
-  EXECUTE format('SELECT array_agg(%s ORDER BY b) FROM generate_series(%s::bigint, %s::bigint) AS b',
-                 pulse._insight_bucket_start(unit, 'b', tz, hs), first, last)
-    INTO bounds;
-  RETURN bounds;
-END
-$$;
-
--- Seconds past the UTC hour at which local hours of tz start (its UTC offset at t, modulo 1 h).
-CREATE FUNCTION pulse._insight_hour_shift(t timestamptz, tz text) RETURNS int
-  LANGUAGE sql STABLE STRICT AS $$
-  SELECT ((3600 - (off % 3600 + 3600) % 3600) % 3600)::int
-    FROM (SELECT extract(epoch FROM (t AT TIME ZONE tz) - (t AT TIME ZONE 'UTC'))::int AS off) o
-$$;
-
--- SQL text: the index of the bucket (hour, day, week, month) holding unit number u, where
--- units are hours for hourly buckets and days otherwise. Integer arithmetic where it can.
-CREATE FUNCTION pulse._insight_unit_bucket(unit text, bucket text, u text) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT AS $$
-  SELECT CASE
-    WHEN unit = bucket THEN format('(%s)', u)
-    -- floor((u - 4) / 7): day 4 is Monday 1970-01-05
-    WHEN unit = 'day' AND bucket = 'week' THEN format('(((%1$s) - 4 - (((%1$s) - 4) %% 7 + 7) %% 7) / 7)', u)
-    WHEN unit = 'day' AND bucket = 'month' THEN pulse._insight_unit('month', format('(DATE ''1970-01-01'' + (%s))', u))
-  END
-$$;
-
--- A value out of a fixed list (case-insensitive); 22023 with the list as hint otherwise.
-CREATE FUNCTION pulse._insight_choice(arg text, value text, valid text[]) RETURNS text
-  LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF value IS NULL OR NOT lower(value) = ANY (valid) THEN
-    RAISE EXCEPTION 'unknown % "%"', arg, value USING ERRCODE = '22023',
-      HINT = format('Valid values: %s.', array_to_string(valid, ', '));
-  END IF;
-  RETURN lower(value);
-END
-$$;
-
--- Arguments every insight shares: the project exists, the dates are finite and ordered,
--- the time zone is known.
-CREATE FUNCTION pulse._insight_args(project text, date_from timestamptz, date_to timestamptz,
-                                    timezone text) RETURNS void
-  LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  IF project IS NULL THEN
-    RAISE EXCEPTION 'project must not be null' USING ERRCODE = '22004';
-  END IF;
-  -- (the schema, as pulse.funnel: pulse.projects shows only the caller's projects, and a project
-  -- the caller may not read is refused with 42501 when its collections are read)
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = project) THEN
-    RAISE EXCEPTION 'project "%" does not exist', project USING ERRCODE = '42704',
-      HINT = 'pulse.projects lists the projects you read.';
-  END IF;
-  IF date_from IS NULL OR date_to IS NULL THEN
-    RAISE EXCEPTION 'date_from and date_to must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF NOT (isfinite(date_from) AND isfinite(date_to)) THEN
-    RAISE EXCEPTION 'date_from and date_to must be finite' USING ERRCODE = '22023';
-  END IF;
-  IF date_from >= date_to THEN
-    RAISE EXCEPTION 'date_from must be earlier than date_to' USING ERRCODE = '22023',
-      DETAIL = format('date_from is %s, date_to is %s.', date_from, date_to);
-  END IF;
-  IF timezone IS NULL THEN
-    RAISE EXCEPTION 'timezone must not be null' USING ERRCODE = '22004';
-  END IF;
-  BEGIN
-    PERFORM now() AT TIME ZONE timezone;
-  EXCEPTION WHEN invalid_parameter_value THEN
-    RAISE EXCEPTION 'unknown time zone "%"', timezone USING ERRCODE = '22023',
-      HINT = 'Use a name from pg_timezone_names (e.g. UTC, Europe/Paris) or an abbreviation from pg_timezone_abbrevs.';
-  END;
-END
-$$;
-
--- A collection argument: lower-cased like the ingestion functions do, a valid name, and an
--- existing collection table of the project. Returns the lower-cased name.
-CREATE FUNCTION pulse._insight_collection(project text, collection text, arg text) RETURNS text
-  LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  c text := lower(collection);
-  problem text;
-BEGIN
-  IF c IS NULL THEN
-    RAISE EXCEPTION '% must name a collection', arg USING ERRCODE = '22023',
-      HINT = 'An event is {"collection": "<name>", "filter": "<SQL boolean expression>"}.';
-  END IF;
-  problem := pulse._name_problem('collection', c);
-  IF problem IS NOT NULL THEN
-    RAISE EXCEPTION 'invalid collection name "%" in %: %', collection, arg, problem USING ERRCODE = '42602';
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
-                  WHERE n.nspname = project AND r.relname = c AND r.relkind IN ('r', 'p')) THEN
-    RAISE EXCEPTION 'collection "%.%" does not exist', project, c USING ERRCODE = '42P01',
-      HINT = format('SELECT collection FROM pulse.collections WHERE project = %L lists the collections you may read.', project);
-  END IF;
-  RETURN c;
-END
-$$;
-
--- A caller-written filter: one SQL boolean expression over the columns of the collection.
--- It must parse as a WHERE condition both inside parentheses and as a bare CASE WHEN
--- condition: the second refuses text that closes the parentheses it is wrapped in
--- (e.g. 'true) OR (true'). A newline follows the filter, so it may end with a -- comment.
--- Any failure but a privilege error becomes 22023.
-CREATE FUNCTION pulse._insight_filter(project text, collection text, filter text, arg text) RETURNS void
-  LANGUAGE plpgsql AS $$
-BEGIN
-  BEGIN
-    -- one SQL expression and nothing else (Postgres' parser decides; shared with pulse.funnel)
-    PERFORM pulse._funnel_check_filter(filter);
-    EXECUTE format(E'SELECT 1 FROM %I.%I WHERE (%s\n) LIMIT 0', project, collection, filter);
-    -- the insight queries AND the filter into their WHERE clause: refuse text that closes the
-    -- parentheses around it ('true) OR (true' is one expression, but not in that position)
-    EXECUTE format(E'SELECT 1 FROM %I.%I WHERE CASE WHEN %s\nTHEN true END LIMIT 0', project, collection, filter);
-  EXCEPTION
-    WHEN insufficient_privilege THEN RAISE;
-    WHEN OTHERS THEN
-      RAISE EXCEPTION 'invalid filter: %', SQLERRM USING ERRCODE = '22023',
-        DETAIL = format('The filter of %s on collection "%s.%s" is: %s', arg, project, collection, filter),
-        HINT = 'A filter is one SQL boolean expression over the columns of the collection.';
-  END;
-END
-$$;
-
--- An event spec {"collection": "...", "filter": "..."} ("name" is allowed and ignored).
--- Returns the collection and the condition to AND into the WHERE clause.
-CREATE FUNCTION pulse._insight_event(project text, spec jsonb, arg text,
-                                     OUT collection text, OUT cond text)
-  LANGUAGE plpgsql AS $$
-DECLARE
-  k text;
-  f jsonb;
-BEGIN
-  IF spec IS NULL OR jsonb_typeof(spec) <> 'object' THEN
-    RAISE EXCEPTION '% must be a JSON object', arg USING ERRCODE = '22023',
-      HINT = 'An event is {"collection": "<name>", "filter": "<SQL boolean expression>"}.';
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(spec) LOOP
-    IF k NOT IN ('collection', 'filter', 'name') THEN
-      RAISE EXCEPTION 'unknown key "%" in %', k, arg USING ERRCODE = '22023',
-        HINT = 'Valid keys: collection, filter, name.';
-    END IF;
-  END LOOP;
-  IF jsonb_typeof(spec -> 'collection') IS DISTINCT FROM 'string' THEN
-    RAISE EXCEPTION '% must name a collection', arg USING ERRCODE = '22023',
-      HINT = 'An event is {"collection": "<name>", "filter": "<SQL boolean expression>"}.';
-  END IF;
-  collection := pulse._insight_collection(project, spec ->> 'collection', arg);
-  f := spec -> 'filter';
-  IF f IS NULL OR jsonb_typeof(f) = 'null' OR btrim(f #>> '{}') = '' THEN
-    cond := 'true';
-  ELSIF jsonb_typeof(f) <> 'string' THEN
-    RAISE EXCEPTION 'invalid filter: the filter of % must be a string', arg USING ERRCODE = '22023';
-  ELSE
-    PERFORM pulse._insight_filter(project, collection, f #>> '{}', arg);
-    cond := '(' || (f #>> '{}') || E'\n)';  -- the newline ends a trailing -- comment
-  END IF;
-END
-$$;
-
--- A column argument (breakdown, property): it must exist in the collection. Returns its type.
-CREATE FUNCTION pulse._insight_column(project text, collection text, col text, arg text) RETURNS regtype
-  LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  t regtype;
-BEGIN
-  SELECT a.atttypid::regtype INTO t
-    FROM pg_catalog.pg_attribute a
-   WHERE a.attrelid = (SELECT r.oid FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
-                        WHERE n.nspname = project AND r.relname = collection)
-     AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
-  IF t IS NULL THEN
-    RAISE EXCEPTION 'column "%" (%) does not exist in collection "%.%"', col, arg, project, collection
-      USING ERRCODE = '42703',
-      HINT = format('SELECT fields FROM pulse.collections WHERE project = %L AND collection = %L lists its columns; names are normalised (userId is user_id).', project, collection);
-  END IF;
-  RETURN t;
-END
-$$;
+-- Each insight is a plpgsql builder (pulse._<insight>_sql) that validates its arguments with
+-- the shared validator (part 29) and returns ONE query text: identifiers through %I, values
+-- through %L (timestamps through pulse._insight_ts), calendar buckets as calls of the inlined
+-- functions pulse._bucket / _bucket_start / _unit_bucket, caller filters through
+-- pulse._insight_cond. A thin SQL wrapper runs it (pulse._insight_run). Everything is SECURITY
+-- INVOKER without a fixed search_path. Semantics: docs/insights.md.
 
 -- ---------------------------------------------------------------------------- retention
 
@@ -294,60 +20,57 @@ DECLARE
   rtype text;
   s record;
   r record;
+  s_cond text;     -- the WHERE conditions of the start and return events
+  r_cond text;
   bv text := 'NULL::text';
   tz text := timezone;
   t_from text := pulse._insight_ts(date_from);
   t_to text := pulse._insight_ts(date_to);
   t_ret_end text;
-  ret_end timestamptz;
   hs int;
-  b_time text;
+  b_time text;     -- the bucket of an event (SQL calling pulse._bucket)
   starts text;
   events text;
   bf bigint;       -- buckets of date_from and of the last instant before date_to
   bl bigint;
   bounds timestamptz[];
 BEGIN
-  PERFORM pulse._insight_args(project, date_from, date_to, timezone);
+  project := pulse._insight_args(project, date_from, date_to, timezone);
   p := pulse._insight_choice('period', period, '{hour,day,week,month}');
-  IF periods IS NULL OR periods < 1 OR periods > 1000 THEN
-    RAISE EXCEPTION 'periods must be between 1 and 1000, not %', coalesce(periods::text, 'null')
-      USING ERRCODE = '22023';
-  END IF;
+  PERFORM pulse._insight_int('periods', periods, 1, 1000);
   rtype := pulse._insight_choice('retention_type', retention_type, '{recurring,first_time}');
   s := pulse._insight_event(project, start_event, 'start_event');
   r := pulse._insight_event(project, return_event, 'return_event');
+  s_cond := pulse._insight_cond(s.filter);
+  r_cond := pulse._insight_cond(r.filter);
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, s.collection, breakdown, 'breakdown');
     bv := format('(%I)::text', breakdown);
   END IF;
 
-  -- bucket index of an event time; end of the last period of the last cohort
+  -- the buckets of date_from and of the last instant before date_to; end of the last period
+  -- of the last cohort
   hs := pulse._insight_hour_shift(date_from, tz);
-  b_time := pulse._insight_bucket(p, '_time', tz, hs);
-  EXECUTE format('SELECT %s', pulse._insight_bucket_start(p,
-    pulse._insight_bucket(p, format('%s - INTERVAL ''1 microsecond''', t_to), tz, hs) || ' + ' || periods, tz, hs))
-    INTO ret_end;
-  t_ret_end := pulse._insight_ts(ret_end);
+  bf := pulse._bucket(p, date_from, tz, hs);
+  bl := pulse._bucket(p, date_to - INTERVAL '1 microsecond', tz, hs);
+  t_ret_end := pulse._insight_ts(pulse._bucket_start(p, (bl + periods)::int, tz, hs));
+  b_time := format('pulse._bucket(%L, _time, %L, %s)', p, tz, hs);
 
   -- Without breakdown, one pass: every start and return event into one
   -- pulse._retention_report state, bucketed by the bounds of the cohort and return buckets.
-  EXECUTE format('SELECT %s, %s', pulse._insight_bucket(p, t_from, tz, hs),
-                 pulse._insight_bucket(p, format('%s - INTERVAL ''1 microsecond''', t_to), tz, hs))
-    INTO bf, bl;
   IF breakdown IS NULL AND bl - bf + periods <= 512 AND pulse._single_pass() THEN
-    bounds := pulse._insight_bounds(p, bf, bl + periods, tz, hs);
+    bounds := pulse._bucket_bounds(p, bf::int, (bl + periods)::int, tz, hs);
     IF rtype = 'first_time' THEN
       starts := format('_time < %s', t_to);
     ELSE
       starts := format('_time >= %s AND _time < %s', t_from, t_to);
     END IF;
-    IF s.collection = r.collection AND s.cond = r.cond THEN
+    IF s.collection = r.collection AND s_cond = r_cond THEN
       events := format($q$SELECT _user, _time, %1$s AS st, _time >= %2$s AS rt
     FROM %3$I.%4$I
    WHERE _time < %5$s AND %6$s AND %7$s$q$,
         starts, t_from, project, s.collection, t_ret_end,
-        CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s.cond);
+        CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s_cond);
     ELSE
       events := format($q$SELECT _user, _time, true AS st, false AS rt
     FROM %1$I.%2$I
@@ -356,7 +79,7 @@ BEGIN
   SELECT _user, _time, false, true
     FROM %5$I.%6$I
    WHERE _time >= %7$s AND _time < %8$s AND %9$s$q$,
-        project, s.collection, starts, s.cond, project, r.collection, t_from, t_ret_end, r.cond);
+        project, s.collection, starts, s_cond, project, r.collection, t_from, t_ret_end, r_cond);
     END IF;
     RETURN format($q$WITH m AS (
   SELECT pulse._retention_report(_user::text, _time, st, rt, %1$L::timestamptz[], %2$s, %3$s, %4$L::boolean, %5$s) AS m
@@ -378,7 +101,7 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
     starts := format($q$SELECT _user AS u, %1$s AS b, %2$s AS bv, _time AS t
     FROM %3$I.%4$I
    WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      b_time, bv, project, s.collection, t_from, t_to, s.cond);
+      b_time, bv, project, s.collection, t_from, t_to, s_cond);
   ELSIF breakdown IS NULL THEN
     starts := format($q$SELECT _user AS u, %1$s AS b, NULL::text AS bv, _time AS t
     FROM (SELECT _user, min(_time) AS _time
@@ -386,7 +109,7 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
            WHERE _time < %5$s AND _user IS NOT NULL AND %6$s
            GROUP BY _user
           HAVING min(_time) >= %4$s) f$q$,
-      b_time, project, s.collection, t_from, t_to, s.cond);
+      b_time, project, s.collection, t_from, t_to, s_cond);
   ELSE
     -- the breakdown value of that first event (ties at the same time: the smallest value)
     starts := format($q$SELECT DISTINCT ON (f._user) f._user AS u, %1$s AS b, e.bv, f._time AS t
@@ -400,24 +123,24 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
            WHERE _time >= %4$s AND _time < %5$s AND _user IS NOT NULL AND %6$s) e
       ON e._user = f._user AND e._time = f._time
    ORDER BY f._user, e.bv$q$,
-      pulse._insight_bucket(p, 'f._time', tz, hs),
-      project, s.collection, t_from, t_to, s.cond, bv);
+      format('pulse._bucket(%L, f._time, %L, %s)', p, tz, hs),
+      project, s.collection, t_from, t_to, s_cond, bv);
   END IF;
 
   -- Start and return events as (u, b, bv, t, st, rt) rows.
-  IF rtype = 'recurring' AND s.collection = r.collection AND s.cond = r.cond THEN
+  IF rtype = 'recurring' AND s.collection = r.collection AND s_cond = r_cond THEN
     -- start and return are the same event: read it once
     events := format($q$SELECT _user AS u, %1$s AS b, %2$s AS bv, _time AS t, _time < %3$s AS st, true AS rt
             FROM %4$I.%5$I
            WHERE _time >= %6$s AND _time < %7$s AND _user IS NOT NULL AND %8$s$q$,
-      b_time, bv, t_to, project, s.collection, t_from, t_ret_end, s.cond);
+      b_time, bv, t_to, project, s.collection, t_from, t_ret_end, s_cond);
   ELSE
     events := format($q$SELECT u, b, bv, t, true AS st, false AS rt FROM (%1$s) s
           UNION ALL
           SELECT _user, %2$s, NULL::text, _time, false, true
             FROM %3$I.%4$I
            WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      starts, b_time, project, r.collection, t_from, t_ret_end, r.cond);
+      starts, b_time, project, r.collection, t_from, t_ret_end, r_cond);
   END IF;
 
   -- One row per user and bucket (ub), then one window pass per user: each cohort bucket b
@@ -439,7 +162,7 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
    WHERE st
    GROUP BY bv, b, x - b
 )
-SELECT z.bv::text, %4$s::timestamptz, z.users::bigint, k.k::int,
+SELECT z.bv::text, %4$s, z.users::bigint, k.k::int,
        coalesce(h.users, 0)::bigint, coalesce(h.users, 0)::double precision / z.users
   FROM hits z
  CROSS JOIN generate_series(0, %3$s) AS k(k)
@@ -450,8 +173,8 @@ SELECT z.bv::text, %4$s::timestamptz, z.users::bigint, k.k::int,
          ELSE '(array_agg(bv ORDER BY t, bv) FILTER (WHERE st))[1]' END,
     events,
     periods - 1,
-    pulse._insight_bucket_start(p, 'z.b', tz, hs),
-    pulse._insight_bucket_start(p, 'z.b + k.k', tz, hs));
+    format('pulse._bucket_start(%L, z.b, %L, %s)', p, tz, hs),
+    format('pulse._bucket_start(%L, z.b + k.k, %L, %s)', p, tz, hs));
 END
 $f$;
 
@@ -479,6 +202,7 @@ DECLARE
   iv text;
   m text;
   ev record;
+  cond text;       -- the WHERE condition of the event
   tz text := timezone;
   t_from text := pulse._insight_ts(date_from);
   t_to text := pulse._insight_ts(date_to);
@@ -490,7 +214,6 @@ DECLARE
   b_last text;
   bf bigint;
   bl bigint;
-  look timestamptz;
   agg text;
   zero text := '0';
   unit text;       -- dau / wau / mau: activity is recorded per hour (hourly trends) or per day
@@ -503,11 +226,12 @@ DECLARE
   fast boolean := false;
   bounds timestamptz[];
 BEGIN
-  PERFORM pulse._insight_args(project, date_from, date_to, timezone);
+  project := pulse._insight_args(project, date_from, date_to, timezone);
   iv := pulse._insight_choice('interval', "interval", '{hour,day,week,month}');
   m := pulse._insight_choice('measure', measure,
                              '{count,unique_users,dau,wau,mau,sum,avg,min,max,p50,p90,p99}');
   ev := pulse._insight_event(project, event, 'event');
+  cond := pulse._insight_cond(ev.filter);
   IF m IN ('sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99') THEN
     IF property IS NULL THEN
       RAISE EXCEPTION 'measure "%" needs a property', m USING ERRCODE = '22023',
@@ -527,17 +251,12 @@ BEGIN
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, ev.collection, breakdown, 'breakdown');
     bv := format('(%I)::text', breakdown);
-    IF breakdown_limit IS NULL OR breakdown_limit < 1 THEN
-      RAISE EXCEPTION 'breakdown_limit must be at least 1, not %', coalesce(breakdown_limit::text, 'null')
-        USING ERRCODE = '22023';
-    END IF;
+    PERFORM pulse._insight_int('breakdown_limit', breakdown_limit, 1, NULL);
   END IF;
 
   hs := pulse._insight_hour_shift(date_from, tz);
-  EXECUTE format('SELECT %s, %s',
-    pulse._insight_bucket(iv, t_from, tz, hs),
-    pulse._insight_bucket(iv, format('%s - INTERVAL ''1 microsecond''', t_to), tz, hs))
-    INTO bf, bl;
+  bf := pulse._bucket(iv, date_from, tz, hs);
+  bl := pulse._bucket(iv, date_to - INTERVAL '1 microsecond', tz, hs);
   b_first := bf::text;
   b_last := bl::text;
   IF bl - bf + 1 > 100000 THEN
@@ -548,17 +267,14 @@ BEGIN
   IF m IN ('dau', 'wau', 'mau') THEN
     unit := CASE iv WHEN 'hour' THEN 'hour' ELSE 'day' END;
     width := CASE m WHEN 'dau' THEN 1 WHEN 'wau' THEN 7 ELSE 30 END * CASE unit WHEN 'hour' THEN 24 ELSE 1 END;
-    -- the first window ends with the last unit of the first bucket
-    EXECUTE format('SELECT %s', pulse._insight_bucket_start(unit,
-      format('%s - 1 - %s + 1', pulse._insight_bucket(unit,
-        pulse._insight_bucket_start(iv, format('%s + 1', b_first), tz, hs), tz, hs), width), tz, hs))
-      INTO look;
-    t_look := pulse._insight_ts(least(look, date_from));
-    src := format($q$SELECT _user, %1$s AS u, %2$s AS bv
-    FROM %3$I.%4$I
-   WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      pulse._insight_bucket(unit, '_time', tz, hs), bv, project, ev.collection,
-      t_look, t_to, ev.cond);
+    -- the first window ends with the last unit of the first bucket: it starts width units
+    -- before the unit that follows the first bucket
+    t_look := pulse._insight_ts(least(date_from,
+      pulse._bucket_start(unit, pulse._bucket(unit, pulse._bucket_start(iv, (bf + 1)::int, tz, hs), tz, hs) - width, tz, hs)));
+    src := format($q$SELECT _user, pulse._bucket(%1$L, _time, %2$L, %3$s) AS u, %4$s AS bv
+    FROM %5$I.%6$I
+   WHERE _time >= %7$s AND _time < %8$s AND _user IS NOT NULL AND %9$s$q$,
+      unit, tz, hs, bv, project, ev.collection, t_look, t_to, cond);
   ELSE
     -- unique_users: one pulse._uniques_report state per breakdown group buckets the raw times
     -- (b holds _time) by the bounds of the buckets.
@@ -566,8 +282,8 @@ BEGIN
     src := format($q$SELECT _user, %1$s AS b, %2$s AS bv, %3$s AS v
     FROM %4$I.%5$I
    WHERE _time >= %6$s AND _time < %7$s AND %8$s$q$,
-      CASE WHEN fast THEN '_time' ELSE pulse._insight_bucket(iv, '_time', tz, hs) END, bv, v, project, ev.collection,
-      t_from, t_to, ev.cond);
+      CASE WHEN fast THEN '_time' ELSE format('pulse._bucket(%L, _time, %L, %s)', iv, tz, hs) END,
+      bv, v, project, ev.collection, t_from, t_to, cond);
   END IF;
 
   IF breakdown IS NULL THEN
@@ -613,16 +329,16 @@ BEGIN
 ), bk AS (
   SELECT generate_series(%6$s, %7$s) AS b
 )
-SELECT grps.grp::text, %8$s::timestamptz,
+SELECT grps.grp::text, %8$s,
        (sum(coalesce(d.d, 0)) OVER (PARTITION BY grps.ord ORDER BY bk.b))::double precision
   FROM (%9$s) grps
  CROSS JOIN bk
   LEFT JOIN d ON d.ord = grps.ord AND d.b = bk.b
  ORDER BY grps.ord, bk.b$q$,
       src, ranks, grouped,
-      pulse._insight_unit_bucket(unit, iv, 'u'),
-      pulse._insight_unit_bucket(unit, iv, format('u + %s', width)),
-      b_first, b_last, pulse._insight_bucket_start(iv, 'bk.b', tz, hs), groups,
+      format('pulse._unit_bucket(%L, %L, u)', unit, iv),
+      format('pulse._unit_bucket(%L, %L, u + %s)', unit, iv, width),
+      b_first, b_last, format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), groups,
       CASE WHEN breakdown IS NULL THEN '_user' ELSE 'ord, _user' END,
       CASE WHEN breakdown IS NULL THEN '1' ELSE 'ord' END);
   END IF;
@@ -642,7 +358,7 @@ SELECT grps.grp::text, %8$s::timestamptz,
     zero := 'NULL';
   END IF;
   IF fast THEN
-    bounds := pulse._insight_bounds(iv, bf, bl + 1, tz, hs);
+    bounds := pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs);
     agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[])', bounds);
     RETURN format($q$WITH e AS (%1$s
 )%2$s, agg AS (
@@ -652,12 +368,12 @@ SELECT grps.grp::text, %8$s::timestamptz,
 ), bk AS (
   SELECT generate_series(%5$s, %6$s) AS b
 )
-SELECT grps.grp::text, %7$s::timestamptz, coalesce(agg.value, 0)::double precision
+SELECT grps.grp::text, %7$s, coalesce(agg.value, 0)::double precision
   FROM (%8$s) grps
  CROSS JOIN bk
   LEFT JOIN agg ON agg.ord = grps.ord AND agg.b = bk.b
  ORDER BY grps.ord, bk.b$q$,
-      src, ranks, agg, grouped, b_first, b_last, pulse._insight_bucket_start(iv, 'bk.b', tz, hs), groups);
+      src, ranks, agg, grouped, b_first, b_last, format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), groups);
   END IF;
   RETURN format($q$WITH e AS (%1$s
 )%2$s, agg AS (
@@ -665,12 +381,12 @@ SELECT grps.grp::text, %7$s::timestamptz, coalesce(agg.value, 0)::double precisi
 ), bk AS (
   SELECT generate_series(%5$s, %6$s) AS b
 )
-SELECT grps.grp::text, %7$s::timestamptz, coalesce(agg.value, %8$s)::double precision
+SELECT grps.grp::text, %7$s, coalesce(agg.value, %8$s)::double precision
   FROM (%9$s) grps
  CROSS JOIN bk
   LEFT JOIN agg ON agg.ord = grps.ord AND agg.b = bk.b
  ORDER BY grps.ord, bk.b$q$,
-    src, ranks, agg, grouped, b_first, b_last, pulse._insight_bucket_start(iv, 'bk.b', tz, hs), zero, groups);
+    src, ranks, agg, grouped, b_first, b_last, format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), zero, groups);
 END
 $f$;
 
@@ -698,15 +414,9 @@ DECLARE
   node_found boolean := false;
   n_all int := 0;
 BEGIN
-  PERFORM pulse._insight_args(project, date_from, date_to, 'UTC');
-  IF step_limit IS NULL OR step_limit < 1 OR step_limit > 100 THEN
-    RAISE EXCEPTION 'step_limit must be between 1 and 100, not %', coalesce(step_limit::text, 'null')
-      USING ERRCODE = '22023';
-  END IF;
-  IF session_gap IS NULL OR session_gap <= INTERVAL '0' THEN
-    RAISE EXCEPTION 'session_gap must be a positive interval, not %', coalesce(session_gap::text, 'null')
-      USING ERRCODE = '22023';
-  END IF;
+  project := pulse._insight_args(project, date_from, date_to, 'UTC');
+  PERFORM pulse._insight_int('step_limit', step_limit, 1, 100);
+  PERFORM pulse._insight_interval('session_gap', session_gap, true);
   IF start_event IS NOT NULL THEN
     start_coll := pulse._insight_collection(project, start_event, 'start_event');
   END IF;

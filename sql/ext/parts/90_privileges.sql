@@ -13,12 +13,12 @@ CREATE FUNCTION pulse._reader_functions() RETURNS text[]
     '_view_watermark', '_view_recompute', '_count_merge', '_int8_sum', '_float8_accum', '_float8_merge',
     '_numeric_accum', '_numeric_merge', '_numeric_state_final', '_numeric_state_union',
     -- insights
-    '_name_problem', '_single_pass', '_funnel', '_funnel_spec', '_funnel_cond', '_funnel_check_filter',
+    '_name_problem', '_single_pass', '_funnel', '_funnel_check_filter',
     '_funnel_events_sql', '_funnel_report', '_retention_report', '_uniques_report',
-    '_insight_run', '_insight_ts', '_insight_unit', '_insight_unit_start', '_insight_bucket',
-    '_insight_bucket_start', '_insight_bounds', '_insight_hour_shift', '_insight_unit_bucket',
-    '_insight_choice', '_insight_args', '_insight_collection', '_insight_filter', '_insight_event',
-    '_insight_column', '_retention_sql', '_trends_sql', '_paths_sql', '_raise_bounded']::text[]
+    '_insight_run', '_insight_ts', '_bucket', '_bucket_start', '_bucket_bounds', '_unit_bucket',
+    '_insight_hour_shift', '_insight_choice', '_insight_int', '_insight_interval', '_insight_args',
+    '_insight_collection', '_insight_cond', '_insight_filter', '_insight_event', '_insight_column',
+    '_retention_sql', '_trends_sql', '_paths_sql', '_raise_bounded']::text[]
 $$;
 
 -- Grants (grant = true) or revokes the internal functions of pulse._reader_functions() to the

@@ -32,6 +32,19 @@ DROP FUNCTION pulse._kafka_worker_status();
 DROP FUNCTION pulse._kafka_wake();
 DROP FUNCTION pulse._last_event_time(regclass);
 DROP FUNCTION pulse.create_project(text);
+-- insights: the helpers that returned SQL text became functions over values (pulse._bucket,
+-- ...), the funnel's own spec validator gave way to the one every insight uses
+DROP FUNCTION pulse._funnel_spec(text, jsonb, text, text[]);
+DROP FUNCTION pulse._funnel_cond(text);
+DROP FUNCTION pulse._funnel_events_sql(text, text[], text[], text[], text[], text, boolean);
+DROP FUNCTION pulse._insight_unit(text, text);
+DROP FUNCTION pulse._insight_unit_start(text, text);
+DROP FUNCTION pulse._insight_bucket(text, text, text, integer);
+DROP FUNCTION pulse._insight_bucket_start(text, text, text, integer);
+DROP FUNCTION pulse._insight_bounds(text, bigint, bigint, text, integer);
+DROP FUNCTION pulse._insight_unit_bucket(text, text, text);
+DROP FUNCTION pulse._insight_args(text, timestamptz, timestamptz, text);
+DROP FUNCTION pulse._insight_event(text, jsonb, text);
 
 -- Roles of 0.1.0 projects: pg_pulse cannot tell which it created and which it adopted, so none
 -- counts as created (drop_project keeps them) and none gets the pg_pulse role marker.
