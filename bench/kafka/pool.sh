@@ -8,7 +8,9 @@
 #       same run: the same E events through ONE subscription on one topic (ratio S / 1);
 #   (b) freshness: a steady RATE events/s for SECONDS round-robin over the S topics; per row,
 #       commit time - produce time: p50 / p99 over all rows, and the spread of the
-#       per-subscription p99 (median and worst subscription: fairness);
+#       per-subscription p99 (median and worst subscription: fairness); against the baseline of
+#       a plain librdkafka consumer of the same topics in the same seconds (bench/kafka/probe.py:
+#       receive time - produce time, so it shows what the mock broker and the producer cost);
 #   plus the pool's processes, their threads and resident memory.
 # librdkafka's mock cluster serves every request on one thread: with 1,000 consumer groups
 # (heartbeats, idle fetches every fetch.wait.max.ms) it is the bottleneck, so counts above 100
@@ -111,11 +113,16 @@ for S in $COUNTS; do
   RATIO=$(awk -v a="$TP" -v b="$BASE" 'BEGIN { printf "%.2f", a / b }')
   echo "  (a) throughput: $TP events/s for $(((E / S) * S)) events ($TP_S s); ratio to one subscription: $RATIO"
   base=$(stored)
+  "$PY" "$REPO/bench/kafka/probe.py" "r${S}_" "$S" $((SECS + 15)) >"$PULSE_TEST_DIR/probe.json" &
+  PROBE=$!
+  sleep 5   # the probe joins its group
   prod=$(timeout -k 5 $((SECS + 120)) "$PY" "$REPO/bench/kafka/producer.py" spread "r${S}_" "$S" "$rate" "$SECS") ||
     die "spread producer failed"
   read -r sent delivered perr first_us achieved < <("$PY" -c 'import json,sys; d=json.loads(sys.argv[1]);
 print(d["sent"], d["delivered"], d["errors"], d["first_us"], d["rate"])' "$prod")
   [ "$perr" = 0 ] || die "spread producer: $perr messages not delivered"
+  wait $PROBE || die "probe consumer failed"
+  read -r q50 q99 < <("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["p50"], d["p99"])' "$PULSE_TEST_DIR/probe.json")
   wait_for "SELECT coalesce(sum(next_offset), 0) FROM pulse.kafka_offsets" $((base + delivered)) 120
   union=$($Q -c "SELECT string_agg(format('SELECT %s AS s, extract(epoch FROM pg_xact_commit_timestamp(xmin) - to_timestamp(sent_us / 1e6)) * 1000 AS f FROM %I.ev WHERE sent_us >= $first_us', i, 'p' || i), ' UNION ALL ') FROM generate_series(1, $S) i")
   $Q -c "CREATE TABLE public.fresh AS $union" >/dev/null
@@ -128,10 +135,10 @@ print(d["sent"], d["delivered"], d["errors"], d["first_us"], d["rate"])' "$prod"
            (SELECT round(max(p99)::numeric, 0) FROM per)")
   [ "$n" = "$delivered" ] || die "$n rows for $delivered delivered messages"
   echo "  (b) freshness at $achieved events/s over $S topics for $SECS s: p50 $p50 ms, p99 $p99 ms;" \
-       "per-subscription p99: median $sp50 ms, worst $sp99 ms"
+       "per-subscription p99: median $sp50 ms, worst $sp99 ms; plain librdkafka consumer: p50 $q50 ms, p99 $q99 ms"
   echo "  pool: $(pool_stats)"
-  SUMMARY+=("$(printf '%5d subscriptions: %7s events/s (ratio to one subscription %s); freshness at %s events/s p50 %s ms, p99 %s ms, worst subscription p99 %s ms' \
-                "$S" "$TP" "$RATIO" "$achieved" "$p50" "$p99" "$sp99")")
+  SUMMARY+=("$(printf '%5d subscriptions: %7s events/s (ratio to one subscription %s); freshness at %s events/s p50 %s ms, p99 %s ms, worst subscription p99 %s ms (plain consumer p50 %s, p99 %s ms)' \
+                "$S" "$TP" "$RATIO" "$achieved" "$p50" "$p99" "$sp99" "$q50" "$q99")")
 done
 echo "== summary ($(nproc) CPUs, pulse.kafka_workers = $WORKERS, $E events for throughput, $RATE events/s for freshness)"
 echo "    1 subscription:  $BASE events/s (baseline)"

@@ -335,6 +335,7 @@ bool Consumer::drain() {
 }
 
 TimestampTz Consumer::step(TimestampTz now) {
+  commit_to_kafka(now, false);
   bool more = false;
   if (retry_at_ == 0) more = drain();  // a batch waiting for its retry takes no more messages
   refresh_watermarks(now);
@@ -523,18 +524,14 @@ bool Consumer::commit(TimestampTz now) {
     });
     try {
       process(isolating_);
-      // after the commit: tell Kafka too (lag tooling only; Postgres holds the truth)
-      rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(int(msgs_.size()));
-      std::map<PartitionKey, int64_t> last;
+      // after the commit: Kafka is told too, at most once a second (lag tooling only; Postgres
+      // holds the truth)
       for (auto& m : msgs_) {
-        auto& v = last[{rd_kafka_topic_name(m->rkt), int(m->partition)}];
+        auto& v = kafka_pending_[{rd_kafka_topic_name(m->rkt), int(m->partition)}];
         v = std::max<int64_t>(v, m->offset + 1);
       }
-      for (auto& [key, off] : last)
-        rd_kafka_topic_partition_list_add(offs, key.first.c_str(), key.second)->offset = off;
-      rd_kafka_commit(rk_, offs, 1);
-      rd_kafka_topic_partition_list_destroy(offs);
       msgs_.clear();
+      commit_to_kafka(GetCurrentTimestamp(), false);
       isolating_ = false;
       note_state(slot_, "consuming");
       return true;
@@ -556,6 +553,20 @@ bool Consumer::commit(TimestampTz now) {
   }
 }
 
+// Commits the offsets stored since the last time to Kafka (asynchronously), when a second has
+// passed since then or when asked to now.
+void Consumer::commit_to_kafka(TimestampTz now, bool force) {
+  if (kafka_pending_.empty() || !rk_) return;
+  if (!force && !TimestampDifferenceExceeds(kafka_committed_at_, now, 1000)) return;
+  rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(int(kafka_pending_.size()));
+  for (auto& [key, off] : kafka_pending_)
+    rd_kafka_topic_partition_list_add(offs, key.first.c_str(), key.second)->offset = off;
+  rd_kafka_commit(rk_, offs, 1);
+  rd_kafka_topic_partition_list_destroy(offs);
+  kafka_pending_.clear();
+  kafka_committed_at_ = now;
+}
+
 void Consumer::start() {
   note_state(slot_, "loading its subscription");
   load_subscription();
@@ -569,6 +580,7 @@ void Consumer::start() {
 
 void Consumer::close(bool dying) {
   msgs_.clear();  // librdkafka waits for every message to be destroyed before it ends
+  if (!dying) commit_to_kafka(0, true);
   if (queue_) {
     rd_kafka_queue_io_event_enable(queue_, -1, nullptr, 0);
     rd_kafka_queue_destroy(queue_);

@@ -6,6 +6,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -80,6 +81,7 @@ class Consumer {
   void load_avro_schema(int32_t id);
   void refresh_watermarks(TimestampTz now);
   void schedule_retry(const std::string& why, TimestampTz now);
+  void commit_to_kafka(TimestampTz now, bool force);
 
   WorkerSlot* slot_;
   int notify_fd_;
@@ -98,6 +100,8 @@ class Consumer {
   TimestampTz deadline_ = 0;  // the batch is stored by then (batch_timeout after its first message)
   TimestampTz retry_at_ = 0;  // a failed batch is tried again no earlier
   TimestampTz watermarks_at_ = 0;
+  std::map<std::pair<std::string, int>, int64_t> kafka_pending_;  // next offsets not yet told to Kafka
+  TimestampTz kafka_committed_at_ = 0;
 };
 
 }  // namespace pulse::kafka

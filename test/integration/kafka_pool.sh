@@ -45,7 +45,21 @@ procs=$(pool_procs)
 [ "$($Q -c "SELECT count(DISTINCT pid) FROM pulse._kafka_worker_status() WHERE partition IS NULL")" = "$procs" ] || fail "consumers not served by the pool's processes"
 [ "$($Q -c "SELECT max(n) - min(n) FROM (SELECT count(*) AS n FROM pulse._kafka_worker_status() WHERE partition IS NULL GROUP BY pid) c")" -le 1 ] \
     || fail "unbalanced pool: $($Q -c "SELECT pid, count(*) FROM pulse._kafka_worker_status() WHERE partition IS NULL GROUP BY pid")"
-echo "ok 1 - $N subscriptions on a pool of $procs processes: every message stored once, every subscription consuming with lag 0, balanced"
+# Kafka is told the stored offsets too (at most a second later), for lag tooling
+first=$($Q -c "SELECT min(id) FROM pulse.kafka_subscriptions")
+committed=""
+for _ in $(seq 1 50); do
+    committed=$(KAFKA_BROKERS=$KAFKA_BROKERS timeout 30 /usr/bin/python3 -c '
+import os, sys
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": os.environ["KAFKA_BROKERS"], "group.id": sys.argv[1]})
+print(c.committed([TopicPartition("t1", 0)], timeout=10)[0].offset)
+c.close()' "pg_pulse.postgres.$first" 2>/dev/null || true)
+    [ "$committed" = 25 ] && break
+    sleep 0.2
+done
+[ "$committed" = 25 ] || fail "Kafka's committed offset of subscription $first is '$committed', expected 25"
+echo "ok 1 - $N subscriptions on a pool of $procs processes: every message stored once, every subscription consuming with lag 0, balanced; Kafka has the committed offsets"
 
 # a subscription that cannot start backs off alone
 BAD=$($Q -c "SELECT pulse.kafka_subscribe('pool', ARRAY['t1'], '$KAFKA_BROKERS', collection => 'bad', options => '{\"security.protocol\": \"ssl\", \"ssl.ca.location\": \"/nonexistent/ca.pem\"}')")
