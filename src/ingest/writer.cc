@@ -11,6 +11,7 @@
 #include "core/names.h"
 #include "core/render.h"
 #include "ingest/catalog.h"
+#include "ingest/partitions.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/progress.h"
@@ -244,6 +245,16 @@ std::string now_copy_text() {
   return std::string(s);
 }
 
+// The transaction's start (the arrival time of its events) in microseconds since the Unix epoch.
+int64_t arrival_micros() {
+  int64_t us = 0;
+  pg::call([&] {
+    us = int64_t(GetCurrentTransactionStartTimestamp()) +
+         int64_t(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * int64_t(USECS_PER_DAY);
+  });
+  return us;
+}
+
 // Text that Postgres can hold: NUL bytes are spelled \u0000.
 std::string without_nul(std::string_view s) {
   std::string out;
@@ -357,6 +368,8 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   CopyRows rows;
   build_copy_rows(batch, events, shape, opts, &rows);
   counts->duplicates += int64_t(rows.duplicates);
+  if (info.partition != PartitionUnit::kNone)
+    (void)ensure_partitions(project, coll, info.relid, info.partition, rows, *g.arrival, arrival_micros());
 
   *stage = Stage::kRows;
   std::vector<LineFailure> failed;

@@ -159,7 +159,7 @@ BEGIN
                   WHERE n.nspname = project AND c.relname = collection AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) THEN
     SELECT string_agg(c.relname, ', ' ORDER BY c.relname) INTO known
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = project AND c.relkind IN ('r', 'p') AND c.relname !~ '^_';
+     WHERE n.nspname = project AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname !~ '^_';
     RAISE EXCEPTION 'collection "%.%" does not exist', project, collection USING ERRCODE = '42P01',
       DETAIL = format('It is named by %s.', what),
       HINT = CASE WHEN known IS NULL THEN format('Project "%s" has no collections yet.', project)

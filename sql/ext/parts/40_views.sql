@@ -121,7 +121,8 @@ CREATE FUNCTION pulse._views_invalidate() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 BEGIN
   INSERT INTO pulse.view_invalidations(project, collection, xid, op)
-  VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, pg_current_xact_id(), TG_OP);
+  -- on a partition of a collection, the trigger's argument names the collection
+  VALUES (TG_TABLE_SCHEMA, coalesce(TG_ARGV[0], TG_TABLE_NAME), pg_current_xact_id(), TG_OP);
   RETURN NULL;
 END
 $$;

@@ -57,7 +57,8 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse FROM PUBLIC;
 -- SELECT privileges), or reads only what the caller may read (SECURITY INVOKER analytics).
 GRANT EXECUTE ON FUNCTION
   pulse.collect(text, text, jsonb), pulse.collect_batch(text, text, text),
-  pulse.create_collection(text, text, jsonb, boolean), pulse.replay_dead_letters(text, text, bigint[]),
+  pulse.create_collection(text, text, jsonb, boolean, text), pulse.set_project_defaults(text, text),
+  pulse.replay_dead_letters(text, text, bigint[]),
   pulse.create_view(text, text, text, text, interval), pulse.refresh_view(text, text, boolean),
   pulse.drop_view(text, text), pulse.alter_view(text, text, text, interval),
   pulse.funnel, pulse.retention, pulse.trends, pulse.paths,

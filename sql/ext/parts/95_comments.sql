@@ -7,7 +7,8 @@ COMMENT ON SCHEMA pulse IS 'pg_pulse: event ingestion, self-evolving collections
 -- projects and ingestion
 COMMENT ON FUNCTION pulse.create_project(text, boolean) IS 'Creates a project: its schema, its internal schema _pulse_<name> (hidden objects of its views) and its roles <name>_writer and <name>_reader';
 COMMENT ON FUNCTION pulse.drop_project(text, boolean) IS 'Drops a project: its schema and internal schema, catalog rows and the roles it created';
-COMMENT ON FUNCTION pulse.create_collection(text, text, jsonb, boolean) IS 'Creates a collection with declared column types (optional: collections appear with their first event)';
+COMMENT ON FUNCTION pulse.create_collection(text, text, jsonb, boolean, text) IS 'Creates a collection with declared column types, dedup and time partitioning (optional: collections appear with their first event)';
+COMMENT ON FUNCTION pulse.set_project_defaults(text, text) IS 'Sets how the collections a project creates from now on are partitioned by _time (day, week, month or none)';
 COMMENT ON FUNCTION pulse.collect(text, text, jsonb) IS 'Stores one JSON event in a collection; new fields become columns';
 COMMENT ON FUNCTION pulse.collect_batch(text, text, text) IS 'Stores a batch of events (NDJSON or a JSON array); bad values go to rejected_fields, bad events to dead_letters';
 COMMENT ON FUNCTION pulse.replay_dead_letters(text, text, bigint[]) IS 'Ingests dead letters again (after a fix), deleting those that are stored';

@@ -32,11 +32,16 @@ DROP FUNCTION pulse._kafka_worker_status();
 DROP FUNCTION pulse._kafka_wake();
 DROP FUNCTION pulse._last_event_time(regclass);
 DROP FUNCTION pulse.create_project(text);
+DROP FUNCTION pulse.create_collection(text, text, jsonb, boolean);
 
 -- Roles of 0.1.0 projects: pg_pulse cannot tell which it created and which it adopted, so none
 -- counts as created (drop_project keeps them) and none gets the pg_pulse role marker.
 ALTER TABLE pulse.projects ADD COLUMN writer_created boolean NOT NULL DEFAULT false,
                            ADD COLUMN reader_created boolean NOT NULL DEFAULT false;
+
+-- time-partitioned collections (0.1.0 collections are plain tables)
+ALTER TABLE pulse.projects ADD COLUMN partition_by text CHECK (partition_by IN ('day', 'week', 'month'));
+ALTER TABLE pulse.collection_registry ADD COLUMN partition_by text CHECK (partition_by IN ('day', 'week', 'month'));
 
 -- The owner decides which client settings a subscription's workers accept. The creators of
 -- 0.1.0 subscriptions are unknown: pulse_admin (no superuser, no pg_read_server_files) owns
