@@ -7,7 +7,7 @@
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 -- a schema of the writer's own (CREATE granted on a database-level schema, as applications do)
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
-SELECT plan(36);
+SELECT plan(39);
 
 -- The writer's weapons, in its own login session: code that records who ran it and tries to
 -- make the writer a superuser.
@@ -129,6 +129,12 @@ SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_project_default
                 'the writer sets the partitioning of its project''s new collections');
 SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_project_defaults(''sec_q'', ''day'')::text')$$, '42501', NULL,
                  'but not another project''s');
+SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_retention(''sec_p'', ''pv'', ''30 days'')::text')$$,
+                'the writer sets the retention of its project''s collections');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_retention(''sec_q'', NULL, ''1 day'')::text')$$, '42501', NULL,
+                 'but not another project''s');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.apply_retention()::text')$$, '42501', NULL,
+                 'nor apply retention itself (superusers and the scheduler do, with the views'' trigger silenced)');
 
 -- 4. what the writer cannot reach
 SELECT throws_ok($$SELECT sec.as_role('sec_w', 'SELECT * FROM sec_q.secret')$$, '42501', NULL,

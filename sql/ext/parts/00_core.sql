@@ -23,7 +23,10 @@ CREATE TABLE pulse.projects (
   reader_created boolean NOT NULL DEFAULT false,
   -- time partitioning of the collections created from now on (NULL: plain tables); see
   -- pulse.set_project_defaults and docs/lifecycle.md
-  partition_by   text CHECK (partition_by IN ('day', 'week', 'month'))
+  partition_by   text CHECK (partition_by IN ('day', 'week', 'month')),
+  -- retention of the project's collections that have none of their own (NULL: kept forever);
+  -- see pulse.set_retention
+  keep           interval CHECK (keep > interval '0')
 );
 
 -- One row per collection table (pulse.collections is the readable view over it).
@@ -34,6 +37,12 @@ CREATE TABLE pulse.collection_registry (
   created_at timestamptz NOT NULL DEFAULT now(),
   -- the table is partitioned by range of _time in partitions of this unit (NULL: a plain table)
   partition_by text CHECK (partition_by IN ('day', 'week', 'month')),
+  -- retention: events with _time older than now() - keep are dropped by the scheduler (NULL:
+  -- the project's keep)
+  keep       interval CHECK (keep > interval '0'),
+  -- retention dropped the events with _time before this (NULL: never): the views keep their
+  -- aggregates, a full rebuild would lose them (refuses unless forced)
+  history_dropped_before timestamptz,
   PRIMARY KEY (project, name)
 );
 
@@ -307,6 +316,49 @@ BEGIN
 END
 $$;
 
+-- Retention: events of collection (NULL: the project's default for its collections without
+-- their own) whose _time is older than now() - keep are dropped by the database's scheduler;
+-- keep NULL removes the setting. See docs/lifecycle.md#retention.
+CREATE FUNCTION pulse.set_retention(project text, collection text, keep interval) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  c text := lower(collection);
+  w name;
+BEGIN
+  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
+    RAISE EXCEPTION 'permission denied to change the retention of project "%"', p USING ERRCODE = '42501',
+      HINT = format('Members of %s and pulse_admin change it.', w);
+  END IF;
+  IF keep IS NOT NULL AND keep <= interval '0' THEN
+    RAISE EXCEPTION 'keep must be a positive interval, got %', keep USING ERRCODE = '22023',
+      HINT = 'NULL removes the retention (events are kept forever).';
+  END IF;
+  IF c IS NULL THEN
+    UPDATE pulse.projects SET keep = set_retention.keep WHERE name = p;
+  ELSE
+    UPDATE pulse.collection_registry r SET keep = set_retention.keep WHERE r.project = p AND r.name = c;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'collection "%.%" does not exist', p, c USING ERRCODE = '42P01',
+        HINT = 'pulse.collections lists the collections of a project.';
+    END IF;
+  END IF;
+END
+$$;
+
+-- Applies the retention of every collection now, in the calling transaction (the scheduler does
+-- it every minute, one partition or batch per transaction), and of rejected_fields and
+-- dead_letters (pulse.rejected_fields_retention, pulse.dead_letters_retention). Returns the rows
+-- dropped. Superusers only: plain collections are trimmed with session_replication_role =
+-- replica so that the views' invalidation trigger does not fire.
+CREATE FUNCTION pulse.apply_retention() RETURNS bigint
+  LANGUAGE c VOLATILE SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_apply_retention';
+
 -- Newest event time of a collection, for roles that may read it (NULL otherwise).
 CREATE FUNCTION pulse.last_event_time(collection regclass) RETURNS timestamptz
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
@@ -334,7 +386,9 @@ SELECT c.project,
        c.dedup,
        c.created_at,
        c.partition_by,
-       (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = cl.oid)::int AS partitions
+       (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = cl.oid)::int AS partitions,
+       coalesce(c.keep, (SELECT p.keep FROM pulse.projects p WHERE p.name = c.project)) AS keep,
+       c.history_dropped_before
   FROM pulse.collection_registry c
   JOIN pg_namespace n ON n.nspname = c.project
   JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = c.name

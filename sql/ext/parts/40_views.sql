@@ -135,7 +135,8 @@ CREATE FUNCTION pulse.create_view(project text, name text, query text, strategy 
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_create_view';
 
-CREATE FUNCTION pulse.refresh_view(project text, name text, "full" boolean DEFAULT false) RETURNS bigint
+CREATE FUNCTION pulse.refresh_view(project text, name text, "full" boolean DEFAULT false,
+                                   force boolean DEFAULT false) RETURNS bigint
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_refresh_view';
 

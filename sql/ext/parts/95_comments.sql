@@ -22,7 +22,9 @@ COMMENT ON TABLE pulse.dead_letters IS 'Events that could not be stored, with th
 
 -- views
 COMMENT ON FUNCTION pulse.create_view(text, text, text, text, interval) IS 'Creates a materialized view of a query: realtime (exact at every read), incremental or cache';
-COMMENT ON FUNCTION pulse.refresh_view(text, text, boolean) IS 'Merges the events stored since the last refresh into a view (full => true rebuilds it)';
+COMMENT ON FUNCTION pulse.refresh_view(text, text, boolean, boolean) IS 'Merges the events stored since the last refresh into a view (full => true rebuilds it; force => true even when retention dropped events it aggregates)';
+COMMENT ON FUNCTION pulse.set_retention(text, text, interval) IS 'Sets how long the events of a collection (NULL: the project''s default) are kept; NULL keeps them forever';
+COMMENT ON FUNCTION pulse.apply_retention() IS 'Applies every retention now (the scheduler does it every minute); superusers only';
 COMMENT ON FUNCTION pulse.drop_view(text, text) IS 'Drops a view and its hidden objects (in the project''s internal schema)';
 COMMENT ON FUNCTION pulse.alter_view(text, text, text, interval) IS 'Changes the strategy or refresh interval of a view';
 COMMENT ON VIEW pulse.views IS 'The views of the projects the caller reads: strategy, refresh state, errors, staleness';
