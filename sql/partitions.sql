@@ -95,8 +95,8 @@ SELECT stored, dead_lettered FROM pulse.collect('regress_part', 'daily_p20240301
 SELECT error FROM pulse.dead_letters WHERE project = 'regress_part' ORDER BY id DESC LIMIT 1;
 
 -- ---------------------------------------------------------------- dead letters and replay
--- a relation in the way of a partition: the events of that call are dead letters (with the
--- reason), replayed once the way is clear
+-- a relation in the way of a partition: that day's events are dead letters (with the reason),
+-- the others are stored; replayed once the way is clear
 CREATE TABLE regress_part.daily_p20250101 (x int);
 SELECT stored, dead_lettered FROM pulse.collect_batch('regress_part', $$
 {"_time": "2025-01-01T10:00:00Z", "v": 10}

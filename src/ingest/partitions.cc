@@ -117,8 +117,31 @@ void run_ddl(const std::string& what, const std::vector<std::string>& sql) {
 
 }  // namespace
 
+// The _time of COPY line k of rows in microseconds since the epoch; false when unreadable.
+bool line_time(const CopyRows& rows, size_t k, const std::string& arrival_text, int64_t arrival_us, int64_t* us) {
+  size_t b = k ? rows.line_end[k - 1] : 0;
+  const char* line = rows.data.data() + b;
+  size_t len = rows.line_end[k] - b;
+  const char* tab = static_cast<const char*>(memchr(line, '\t', len));
+  std::string_view f(line, tab ? size_t(tab - line) : len - 1);
+  if (f == arrival_text) {
+    *us = arrival_us;
+    return true;
+  }
+  return parse_iso_datetime(f, us);
+}
+
+bool line_range_start(PartitionUnit unit, const CopyRows& rows, size_t line, const std::string& arrival_text,
+                      int64_t arrival_us, int64_t* start) {
+  int64_t us;
+  if (!line_time(rows, line, arrival_text, arrival_us, &us)) return false;
+  *start = partition_range(unit, us).start;
+  return true;
+}
+
 int ensure_partitions(const std::string& project, const std::string& collection, Oid relid, PartitionUnit unit,
-                      const CopyRows& rows, const std::string& arrival_text, int64_t arrival_us) {
+                      const CopyRows& rows, const std::string& arrival_text, int64_t arrival_us,
+                      std::map<int64_t, std::string>* failed) {
   if (unit == PartitionUnit::kNone || rows.line_end.empty()) return 0;
   if (!g_callback_registered) {
     pg::call([] { CacheRegisterRelcacheCallback(forget_partitions, (Datum)0); });
@@ -129,16 +152,9 @@ int ensure_partitions(const std::string& project, const std::string& collection,
   constexpr int64_t kHour = 3600LL * 1000000LL;  // a range holds whole UTC hours
   bool have_hour = false;
   int64_t hour = 0;
-  for (size_t k = 0, b = 0; k < rows.line_end.size(); b = rows.line_end[k], k++) {
-    const char* line = rows.data.data() + b;
-    size_t len = rows.line_end[k] - b;
-    const char* tab = static_cast<const char*>(memchr(line, '\t', len));
-    std::string_view f(line, tab ? size_t(tab - line) : len - 1);
+  for (size_t k = 0; k < rows.line_end.size(); k++) {
     int64_t us;
-    if (f == arrival_text)
-      us = arrival_us;
-    else if (!parse_iso_datetime(f, &us))
-      continue;  // COPY refuses the line; it becomes a dead letter
+    if (!line_time(rows, k, arrival_text, arrival_us, &us)) continue;  // COPY refuses the line: a dead letter
     int64_t h = us / kHour - (us % kHour < 0 ? 1 : 0);
     if (have_hour && h == hour) continue;  // the same hour as the line before: the same range
     have_hour = true;
@@ -155,7 +171,17 @@ int ensure_partitions(const std::string& project, const std::string& collection,
   pg::call([&] { ns = get_rel_namespace(relid); });
   std::vector<PartitionRange> create;
   for (const PartitionRange& r : missing) {
-    if (OidIsValid(find_partition(ns, relid, project, partition_name(collection, r))))
+    Oid part = InvalidOid;
+    try {
+      // a name in the way raises: in a subtransaction, so that it can be caught (and only this
+      // range's rows fail)
+      pg::in_subtransaction([&] { part = find_partition(ns, relid, project, partition_name(collection, r)); });
+    } catch (pg::PgError& e) {
+      if (pg::is_abort_error(e.sqlerrcode())) throw;
+      (*failed)[r.start] = e.edata->message ? e.edata->message : "cannot create the partition";
+      continue;
+    }
+    if (OidIsValid(part))
       g_known[relid].insert(r.start);
     else
       create.push_back(r);
@@ -177,13 +203,21 @@ int ensure_partitions(const std::string& project, const std::string& collection,
   for (const PartitionRange& r : create) {
     pg::check_interrupts();
     std::string name = partition_name(collection, r);
-    if (!OidIsValid(find_partition(ns, relid, project, name))) {
-      run_ddl("partition \"" + project + "." + name + "\"", partition_ddl(project, collection, name, r, owner));
-      made++;
+    try {
+      pg::in_subtransaction([&] {
+        if (!OidIsValid(find_partition(ns, relid, project, name))) {
+          run_ddl("partition \"" + project + "." + name + "\"", partition_ddl(project, collection, name, r, owner));
+          made++;
+        }
+      });
+    } catch (pg::PgError& e) {
+      if (pg::is_abort_error(e.sqlerrcode())) throw;
+      (*failed)[r.start] = e.edata->message ? e.edata->message : "cannot create the partition";
     }
   }
   // after the DDL (its invalidations cleared the cache), what exists now
-  for (const PartitionRange& r : needed) g_known[relid].insert(r.start);
+  for (const PartitionRange& r : needed)
+    if (!failed->count(r.start)) g_known[relid].insert(r.start);
   return made;
 }
 

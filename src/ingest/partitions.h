@@ -2,6 +2,7 @@
 // before its COPY, for late and future events alike (docs/lifecycle.md).
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "core/batch.h"
@@ -16,8 +17,16 @@ namespace pulse::ingest {
 // ATTACH or DETACH does), and for the missing ones, under the collection's advisory lock:
 // CREATE TABLE (LIKE collection), ALTER TABLE collection ATTACH PARTITION (SHARE UPDATE
 // EXCLUSIVE on the collection: ingestion into it goes on), owned as the collection is, with the
-// views' invalidation trigger. Returns how many partitions it created.
+// views' invalidation trigger. A range whose partition cannot be made (a relation of its name
+// is in the way, ...) is left out, with its reason in *failed (by range start): its rows then
+// fail alone and become dead letters with that reason. Returns how many partitions it created.
 int ensure_partitions(const std::string& project, const std::string& collection, Oid relid, PartitionUnit unit,
-                      const CopyRows& rows, const std::string& arrival_text, int64_t arrival_us);
+                      const CopyRows& rows, const std::string& arrival_text, int64_t arrival_us,
+                      std::map<int64_t, std::string>* failed);
+
+// The start of the partition range of COPY line `line` of rows (see ensure_partitions), or
+// false when its _time cannot be read.
+bool line_range_start(PartitionUnit unit, const CopyRows& rows, size_t line, const std::string& arrival_text,
+                      int64_t arrival_us, int64_t* start);
 
 }  // namespace pulse::ingest

@@ -368,8 +368,13 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   CopyRows rows;
   build_copy_rows(batch, events, shape, opts, &rows);
   counts->duplicates += int64_t(rows.duplicates);
-  if (info.partition != PartitionUnit::kNone)
-    (void)ensure_partitions(project, coll, info.relid, info.partition, rows, *g.arrival, arrival_micros());
+  // partitions this batch needs; a range whose partition cannot be made fails alone (below)
+  std::map<int64_t, std::string> no_partition;
+  int64_t arrival_us = 0;
+  if (info.partition != PartitionUnit::kNone) {
+    arrival_us = arrival_micros();
+    (void)ensure_partitions(project, coll, info.relid, info.partition, rows, *g.arrival, arrival_us, &no_partition);
+  }
 
   *stage = Stage::kRows;
   std::vector<LineFailure> failed;
@@ -383,6 +388,12 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
     failed_events.insert(e);
     if (f.unique_violation && info.dedup) {
       counts->duplicates++;
+      continue;
+    }
+    int64_t start;
+    if (!no_partition.empty() && line_range_start(info.partition, rows, f.line, *g.arrival, arrival_us, &start) &&
+        no_partition.count(start)) {
+      dead_event(g, dl, coll, e, no_partition[start]);  // why its partition could not be made
       continue;
     }
     dead_event(g, dl, coll, e, f.error);
