@@ -172,4 +172,10 @@ DELETE FROM regress_part.daily_p20180101;
 SELECT collection, op FROM pulse.view_invalidations WHERE project = 'regress_part';
 SELECT pulse.refresh_view('regress_part', 'per_day') >= 0, pg_temp.same('per_day'), pg_temp.same('per_day_rt');
 
+-- ---------------------------------------------------------------- analytics
+-- the insight functions read a partitioned collection like a plain one
+SELECT bucket, value FROM pulse.trends('regress_part', '{"collection": "daily"}', '2024-02-28', '2024-03-04');
+SELECT date_trunc('day', _time) AS bucket, count(*) FROM daily
+ WHERE _time >= '2024-02-28' AND _time < '2024-03-04' GROUP BY 1 ORDER BY 1;
+
 SELECT pulse.drop_project('regress_part', force => true);
