@@ -220,4 +220,8 @@ bool epoch_millis_to_micros(double millis, int64_t* micros_since_epoch) {
   return true;
 }
 
+int64_t days_from_date(int64_t year, int month, int day) { return days_from_civil(year, month, day); }
+
+void date_from_days(int64_t days, int64_t* year, int* month, int* day) { civil_from_days(days, year, month, day); }
+
 }  // namespace pulse

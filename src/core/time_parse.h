@@ -27,4 +27,8 @@ std::string format_timestamp_utc(int64_t micros_since_epoch);
 // values outside years 1..9999. Returns false when out of range.
 bool epoch_millis_to_micros(double millis, int64_t* micros_since_epoch);
 
+// Days since 1970-01-01 of a proleptic Gregorian date, and back.
+int64_t days_from_date(int64_t year, int month, int day);
+void date_from_days(int64_t days, int64_t* year, int* month, int* day);
+
 }  // namespace pulse

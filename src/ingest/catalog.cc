@@ -75,32 +75,60 @@ static Oid find_table(const std::string& project, const std::string& collection)
   return relid;
 }
 
-CollectionInfo ensure_collection(const std::string& project, const std::string& collection, bool dedup) {
+void lock_collection(const std::string& project, const std::string& collection) {
+  std::string key = project + "." + collection;
+  uint32 h = hash_bytes(reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
+  pg::lock_exclusive(h, pg::kLockCollection);
+}
+
+CollectionInfo ensure_collection(const std::string& project, const std::string& collection, bool dedup,
+                                 const PartitionUnit* partition) {
   CollectionInfo info;
   info.relid = find_table(project, collection);
   if (!OidIsValid(info.relid)) {
     // Serialise creators of this collection, then look again with fresh catalogs.
-    std::string key = project + "." + collection;
-    uint32 h = hash_bytes(reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
-    pg::lock_exclusive(h, pg::kLockCollection);
+    lock_collection(project, collection);
     pg::call([] { AcceptInvalidationMessages(); });
     info.relid = find_table(project, collection);
   }
+  if (OidIsValid(info.relid)) {
+    bool is_partition = false;
+    pg::call([&] { is_partition = get_rel_relispartition(info.relid); });
+    if (is_partition) {
+      // a Postgres error (not pulse::Error): the writer's isolation turns it into dead letters
+      std::string msg = "\"" + project + "." + collection + "\" is a partition of a collection, not a collection";
+      pg::call([&] {
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("%s", msg.c_str()),
+                        errhint("Send events to the partitioned collection itself.")));
+      });
+    }
+  }
   if (!OidIsValid(info.relid)) {
+    PartitionUnit unit = PartitionUnit::kNone;
+    if (partition) {
+      unit = *partition;
+    } else {
+      auto d = pg::spi_value("SELECT partition_by FROM pulse.projects WHERE name = $1", {Arg::text(project)});
+      if (d) (void)parse_partition_unit(*d, &unit);
+    }
+    bool partitioned = unit != PartitionUnit::kNone;
     std::string t = pg::quote_ident(project) + "." + pg::quote_ident(collection);
     std::string reader = pg::quote_ident(project + "_reader");
     pg::spi_exec("CREATE TABLE " + t +
                  " (_time timestamptz NOT NULL DEFAULT now(), _user text, _id text,"
                  " _shard_time timestamptz NOT NULL DEFAULT now(),"
-                 " _shard_xid xid8 NOT NULL DEFAULT pg_current_xact_id())");
+                 " _shard_xid xid8 NOT NULL DEFAULT pg_current_xact_id())" +
+                 (partitioned ? " PARTITION BY RANGE (_time)" : ""));
     // Index names are left to Postgres, which picks free ones (no clash with other relations).
     // Ranges filled by ingestion are summarised by the database's scheduler (so view deltas,
     // _shard_time >= threshold, skip them without waiting for a VACUUM), not by autosummarize:
     // when autovacuum's request queue is full, each unrecorded request logs a line carrying the
-    // whole ingesting statement, events included.
+    // whole ingesting statement, events included. On a partitioned collection these are
+    // partitioned indexes: every partition gets its own.
     pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_time)");
     pg::spi_exec("CREATE INDEX ON " + t + " USING brin (_shard_time)");
-    if (dedup) pg::spi_exec("CREATE UNIQUE INDEX ON " + t + " (_id)");
+    // a unique index of a partitioned table must hold the partition key (docs/lifecycle.md#dedup)
+    if (dedup) pg::spi_exec("CREATE UNIQUE INDEX ON " + t + (partitioned ? " (_id, _time)" : " (_id)"));
     pg::spi_exec("GRANT SELECT ON " + t + " TO " + reader);
     // descriptions for psql's \d+ and BI tools
     pg::spi_exec("SELECT pulse._describe_collection($1, $2)", {Arg::text(project), Arg::text(collection)});
@@ -108,17 +136,29 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
     // so that creating a view never has to lock the collection
     views::ensure_invalidation_trigger(project, collection);
     pg::spi_exec(
-        "INSERT INTO pulse.collection_registry(project, name, dedup) VALUES ($1, $2, $3)"
-        " ON CONFLICT (project, name) DO UPDATE SET dedup = EXCLUDED.dedup",
-        {Arg::text(project), Arg::text(collection), Arg::boolean(dedup)});
+        "INSERT INTO pulse.collection_registry(project, name, dedup, partition_by) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (project, name) DO UPDATE SET dedup = EXCLUDED.dedup, partition_by = EXCLUDED.partition_by",
+        {Arg::text(project), Arg::text(collection), Arg::boolean(dedup),
+         partitioned ? Arg::text(partition_unit_name(unit)) : Arg::null_text()});
     info.relid = find_table(project, collection);
     info.created = true;
     info.dedup = dedup;
+    info.partition = unit;
     return info;
   }
-  auto d = pg::spi_value("SELECT dedup::text FROM pulse.collection_registry WHERE project = $1 AND name = $2",
-                         {Arg::text(project), Arg::text(collection)});
-  info.dedup = d && *d == "true";
+  auto row = pg::spi_value(
+      "SELECT dedup::text || ':' || coalesce(partition_by, 'none') FROM pulse.collection_registry"
+      " WHERE project = $1 AND name = $2",
+      {Arg::text(project), Arg::text(collection)});
+  if (row) {
+    size_t colon = row->find(':');
+    info.dedup = row->substr(0, colon) == "true";
+    (void)parse_partition_unit(row->substr(colon + 1), &info.partition);
+  }
+  // a table partitioned by other means than pg_pulse's gets no partitions from ingestion
+  char kind = 0;
+  pg::call([&] { kind = get_rel_relkind(info.relid); });
+  if (kind != RELKIND_PARTITIONED_TABLE) info.partition = PartitionUnit::kNone;
   return info;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/batch.h"
+#include "core/partition_range.h"
 #include "pg/guard.h"
 
 namespace pulse::ingest {
@@ -23,11 +24,19 @@ struct CollectionInfo {
   Oid relid = InvalidOid;
   bool dedup = false;
   bool created = false;
+  PartitionUnit partition = PartitionUnit::kNone;  // partitioned by range of _time in these units
 };
 
 // The collection's table, created (with system columns, BRIN indexes, grants and its catalog
-// row) when missing. Concurrent creators are serialised by an advisory lock.
-CollectionInfo ensure_collection(const std::string& project, const std::string& collection, bool dedup = false);
+// row) when missing: partitioned by `partition` when given, else as the project's default
+// (pulse.projects.partition_by) says. Concurrent creators are serialised by an advisory lock.
+// Raises 42809 when the name is a partition of another collection.
+CollectionInfo ensure_collection(const std::string& project, const std::string& collection, bool dedup = false,
+                                 const PartitionUnit* partition = nullptr);
+
+// Takes the transaction-scoped advisory lock that serialises the creators of a collection and
+// of its partitions.
+void lock_collection(const std::string& project, const std::string& collection);
 
 // The collection's columns in attnum order (dropped columns skipped).
 TableShape read_shape(Oid relid);

@@ -118,13 +118,23 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   return result_datum(fcinfo, counts);
 }
 
-// pulse.create_collection(project, collection, fields jsonb default '{}', dedup default false)
+// pulse.create_collection(project, collection, fields jsonb default '{}', dedup default false,
+//                         partition_by default null)
 // Declared field types are resolved by Postgres' own type parser.
 PULSE_SQL_FUNCTION(pulse_create_collection) {
   std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
   std::string collection = ascii_lower(require_text(fcinfo, 1, "collection"));
   check_collection_name(collection);
   bool dedup = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+  // partition_by: day, week, month, none; NULL: the project's default
+  PartitionUnit unit = PartitionUnit::kNone;
+  bool unit_given = !PG_ARGISNULL(4);
+  if (unit_given) {
+    std::string u = ascii_lower(text_arg(fcinfo, 4));
+    if (!parse_partition_unit(u, &unit))
+      throw Error(sqlstate::kInvalidParameter, "invalid partition_by \"" + u.substr(0, 100) + "\"", "",
+                  "Use day, week, month, or none for a plain table (NULL: the project's default).");
+  }
   std::string fields_json = "{}";
   if (!PG_ARGISNULL(2)) {
     pg::call([&] {
@@ -183,7 +193,7 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
   if (cols.size() > size_t(pulse_max_fields_per_collection))
     throw Error(sqlstate::kProgramLimit, "too many fields: " + std::to_string(cols.size()), "",
                 "pulse.max_fields_per_collection is " + std::to_string(pulse_max_fields_per_collection) + ".");
-  CollectionInfo info = ensure_collection(project, collection, dedup);
+  CollectionInfo info = ensure_collection(project, collection, dedup, unit_given ? &unit : nullptr);
   add_columns(project, collection, info.relid, cols);
   pg::spi_finish();
   PG_RETURN_VOID();

@@ -31,7 +31,10 @@ void summarize_new_ranges() {
         "SELECT c.oid, i.indexrelid, coalesce(pg_catalog.pg_stat_get_tuples_inserted(c.oid), 0)"
         " FROM pulse.collection_registry r"
         " JOIN pg_catalog.pg_namespace ns ON ns.nspname = r.project"
-        " JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = r.name"
+        " JOIN pg_catalog.pg_class t ON t.relnamespace = ns.oid AND t.relname = r.name"
+        // a partitioned collection: its partitions' indexes (the partitioned index has no ranges)
+        " CROSS JOIN LATERAL pg_catalog.pg_partition_tree(t.oid) pt"
+        " JOIN pg_catalog.pg_class c ON c.oid = pt.relid AND pt.isleaf"
         " JOIN pg_catalog.pg_index i ON i.indrelid = c.oid"
         " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
         " JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'brin'");

@@ -11,6 +11,7 @@
 #include "core/names.h"
 #include "core/render.h"
 #include "ingest/catalog.h"
+#include "ingest/partitions.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/progress.h"
@@ -244,6 +245,16 @@ std::string now_copy_text() {
   return std::string(s);
 }
 
+// The transaction's start (the arrival time of its events) in microseconds since the Unix epoch.
+int64_t arrival_micros() {
+  int64_t us = 0;
+  pg::call([&] {
+    us = int64_t(GetCurrentTransactionStartTimestamp()) +
+         int64_t(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * int64_t(USECS_PER_DAY);
+  });
+  return us;
+}
+
 // Text that Postgres can hold: NUL bytes are spelled \u0000.
 std::string without_nul(std::string_view s) {
   std::string out;
@@ -357,6 +368,13 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   CopyRows rows;
   build_copy_rows(batch, events, shape, opts, &rows);
   counts->duplicates += int64_t(rows.duplicates);
+  // partitions this batch needs; a range whose partition cannot be made fails alone (below)
+  std::map<int64_t, std::string> no_partition;
+  int64_t arrival_us = 0;
+  if (info.partition != PartitionUnit::kNone) {
+    arrival_us = arrival_micros();
+    (void)ensure_partitions(project, coll, info.relid, info.partition, rows, *g.arrival, arrival_us, &no_partition);
+  }
 
   *stage = Stage::kRows;
   std::vector<LineFailure> failed;
@@ -370,6 +388,12 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
     failed_events.insert(e);
     if (f.unique_violation && info.dedup) {
       counts->duplicates++;
+      continue;
+    }
+    int64_t start;
+    if (!no_partition.empty() && line_range_start(info.partition, rows, f.line, *g.arrival, arrival_us, &start) &&
+        no_partition.count(start)) {
+      dead_event(g, dl, coll, e, no_partition[start]);  // why its partition could not be made
       continue;
     }
     dead_event(g, dl, coll, e, f.error);

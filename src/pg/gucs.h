@@ -12,6 +12,8 @@ extern char* pulse_debug_pause_at;
 extern char* pulse_debug_fail_column;
 extern int pulse_debug_fail_allocation;
 extern int pulse_job_history_retention_s;
+extern int pulse_rejected_fields_retention_s;
+extern int pulse_dead_letters_retention_s;
 extern int pulse_kafka_workers;
 extern int pulse_kafka_max_consumers;
 extern int pulse_kafka_max_partitions;

@@ -26,6 +26,8 @@ char* pulse_debug_fail_column = nullptr;
 int pulse_debug_fail_allocation = 0;
 int pulse_kafka_stall_after_ms = 30000;
 int pulse_job_history_retention_s = 7 * 24 * 3600;
+int pulse_rejected_fields_retention_s = 0;
+int pulse_dead_letters_retention_s = 0;
 int pulse_kafka_workers = 4;
 int pulse_kafka_max_consumers = 1024;
 int pulse_kafka_max_partitions = 4096;
@@ -69,6 +71,14 @@ void _PG_init(void) {
       "Every view refresh, failed Kafka batch and failed Kafka worker is recorded; the "
       "scheduler deletes older records every 10 seconds. 0 records nothing.",
       &pulse_job_history_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.rejected_fields_retention", "How long pulse.rejected_fields keeps its rows.",
+                          "The scheduler deletes older rows every minute (each deletion is in pulse.job_history). "
+                          "0 (the default) keeps them forever.",
+                          &pulse_rejected_fields_retention_s, 0, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.dead_letters_retention", "How long pulse.dead_letters keeps its rows.",
+                          "The scheduler deletes older rows every minute (each deletion is in pulse.job_history). "
+                          "0 (the default) keeps them forever.",
+                          &pulse_dead_letters_retention_s, 0, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
   DefineCustomIntVariable("pulse.kafka_workers",
                           "Most background worker processes that consume the Kafka subscriptions of one database.",
                           "Every subscription of the database is served by this pool, whatever their number; a "

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ingest/maintenance.h"
+#include "ingest/retention.h"
 #include "kafka/launcher.h"
 #include "pg/bgworker.h"
 #include "pg/jobs.h"
@@ -258,6 +259,7 @@ void duty(const char* what, TimestampTz* last_log, F&& f) {
 void scheduler_run() {
   LoopContext loop("pg_pulse scheduler loop");
   TimestampTz log_kafka = 0, log_views = 0, log_brin = 0, last_brin = 0, log_trim = 0, last_trim = 0;
+  TimestampTz log_retention = 0, last_retention = 0;
   TimestampTz log_version = 0;
   kafka::Launcher launcher;
   for (int round = 0;; round++) {
@@ -296,6 +298,10 @@ void scheduler_run() {
     if (TimestampDifferenceExceeds(last_trim, now, 10000)) {
       last_trim = now;
       duty("trimming the job history", &log_trim, [&] { trim_job_history(); });
+    }
+    if (TimestampDifferenceExceeds(last_retention, now, 60000)) {
+      last_retention = now;
+      duty("applying retention", &log_retention, [&] { (void)ingest::apply_retention(true); });
     }
     worker_wait(1000);
   }

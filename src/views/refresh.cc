@@ -181,7 +181,25 @@ std::string seconds_text(TimestampTz from, TimestampTz to) {
 
 }  // namespace
 
-int64_t refresh_by_id(int32 id, bool full) {
+// Raises 55000 when retention dropped events of the view's collection (their aggregates are
+// in the view's state, and a rebuild would lose them).
+static void check_history_kept(const ViewRow& v, Snapshot snap) {
+  pg::spi_exec_snapshot(
+      "SELECT history_dropped_before::text FROM pulse.collection_registry"
+      " WHERE project = $1 AND name = $2 AND history_dropped_before IS NOT NULL",
+      {Arg::text(v.project), Arg::text(*v.collection)}, snap);
+  auto r = first_row();
+  if (r.empty() || !r[0]) return;
+  throw Error(sqlstate::kObjectNotInPrerequisiteState,
+              "view \"" + v.project + "." + v.name + "\" would lose the history that retention dropped",
+              "Retention dropped the events of collection \"" + v.project + "." + *v.collection + "\" before " + *r[0] +
+                  "; the view keeps their aggregates, and a rebuild recomputes from the events that are left.",
+              "Refresh without full => true to merge new events (after an UPDATE or DELETE the view waits for a "
+              "rebuild), or rebuild from the kept events only with pulse.refresh_view(project, name, full => true, "
+              "force => true).");
+}
+
+int64_t refresh_by_id(int32 id, bool full, bool force) {
   TimestampTz t0 = GetCurrentTimestamp();
   pg::Progress progress("refresh", "", "");
   {
@@ -214,6 +232,9 @@ int64_t refresh_by_id(int32 id, bool full) {
     bool origin_changed = v.snapshot && v.snapshot_origin != std::optional<std::string>(v.current_origin);
     bool rebuild = full || !v.snapshot || v.strategy == "cache" || origin_changed;
     if (!rebuild && v.collection) rebuild = invalidated_since(v.project, *v.collection, *v.snapshot, snap);
+    // a rebuild recomputes from the rows the collection still has: the aggregates of events
+    // dropped by retention would be lost (docs/lifecycle.md#views-keep-the-history)
+    if (rebuild && !force && v.snapshot && v.strategy != "cache" && v.collection) check_history_kept(v, snap);
     // The new threshold. Prepared transactions (start times unknown) and backends that do not
     // publish their start time keep it where it was: rows of such a transaction that S does
     // not see were already at or above the previous threshold (or, with none, anywhere).
@@ -277,11 +298,12 @@ int64_t refresh_by_id(int32 id, bool full) {
   return merged;
 }
 
-// pulse.refresh_view(project, name, full default false) → groups merged
+// pulse.refresh_view(project, name, full default false, force default false) → groups merged
 PULSE_SQL_FUNCTION(pulse_refresh_view) {
   std::string project = ascii_lower(pg::require_text(fcinfo, 0, "project"));
   std::string name = ascii_lower(pg::require_text(fcinfo, 1, "name"));
   bool full = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+  bool force = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
   pg::spi_connect();
   ingest::check_project_writer(project);
   auto id = pg::spi_value("SELECT id FROM pulse.view_registry WHERE project = $1 AND name = $2",
@@ -289,7 +311,7 @@ PULSE_SQL_FUNCTION(pulse_refresh_view) {
   if (!id)
     throw Error(sqlstate::kUndefinedObject, "view \"" + project + "." + name + "\" does not exist", "",
                 "pulse.views lists the views of a project.");
-  int64_t n = refresh_by_id(std::stoi(*id), full);
+  int64_t n = refresh_by_id(std::stoi(*id), full, force);
   pg::spi_finish();
   PG_RETURN_INT64(n);
 }

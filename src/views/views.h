@@ -66,7 +66,7 @@ inline Names names_of(const std::string& project, const std::string& name) {
 // Refreshes view id (SPI connected): merges what its stored snapshot has not seen, or rebuilds
 // it (full, a cache view, an invalidation, another snapshot origin). Returns the groups merged
 // (rows stored for rebuilds).
-int64_t refresh_by_id(int32_t id, bool full);
+int64_t refresh_by_id(int32_t id, bool full, bool force = false);
 
 // invalidation.cc: the statement trigger that records UPDATE / DELETE / TRUNCATE on collection
 // project.collection (made with the collection, and again for collections older than it).

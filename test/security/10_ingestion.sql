@@ -7,7 +7,7 @@
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 -- a schema of the writer's own (CREATE granted on a database-level schema, as applications do)
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
-SELECT plan(28);
+SELECT plan(39);
 
 -- The writer's weapons, in its own login session: code that records who ran it and tries to
 -- make the writer a superuser.
@@ -104,6 +104,37 @@ SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.create_collection('
 SELECT is((SELECT array_agg(attname || ' ' || format_type(atttypid, atttypmod) ORDER BY attname)::text FROM pg_attribute
             WHERE attrelid = 'sec_p.c2'::regclass AND attname IN ('when', 'n')),
           '{"n bigint","when timestamp with time zone"}', 'with the built-in types');
+
+-- 3b. partitions made by ingestion: look-alike tables of the writer named like the partition
+SELECT sec.as_role('sec_w', $$
+  CREATE TABLE pg_temp.pv_p20240301 (x int);
+  CREATE TABLE sec_w_own.pv_p20240301 (x int);
+$$);
+SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.create_collection(''sec_p'', ''pv'', partition_by => ''day'')')$$,
+                'the writer creates a collection partitioned by day');
+SELECT is(sec.value_as('sec_w', $$SELECT (pulse.collect('sec_p', 'pv', '{"_time": "2024-03-01T10:00:00Z", "x": 1}')).stored::text$$),
+          '1', 'its first event creates a partition');
+SELECT is((SELECT c.relowner = p.relowner AND c.relowner <> 'sec_w'::regrole FROM pg_class c, pg_class p
+            WHERE c.oid = 'sec_p.pv_p20240301'::regclass AND p.oid = 'sec_p.pv'::regclass), true,
+          'the partition belongs to the collection''s owner, not to the writer');
+SELECT is((SELECT count(*)::int FROM pg_inherits WHERE inhparent = 'sec_p.pv'::regclass), 1,
+          'one partition, in the project''s schema');
+SELECT is(sec.value_as('sec_w', 'SELECT (SELECT count(*) FROM pg_temp.pv_p20240301) + (SELECT count(*) FROM sec_w_own.pv_p20240301)'),
+          '0', 'the writer''s look-alikes were neither attached nor written');
+SELECT throws_ok($$SELECT sec.as_role('sec_w', 'INSERT INTO sec_p.pv_p20240301(_time) VALUES (now())')$$, '42501', NULL,
+                 'the writer cannot write a partition directly');
+
+-- the project defaults: the writer sets its own project's, not another's
+SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_project_defaults(''sec_p'', ''week'')::text')$$,
+                'the writer sets the partitioning of its project''s new collections');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_project_defaults(''sec_q'', ''day'')::text')$$, '42501', NULL,
+                 'but not another project''s');
+SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_retention(''sec_p'', ''pv'', ''30 days'')::text')$$,
+                'the writer sets the retention of its project''s collections');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_retention(''sec_q'', NULL, ''1 day'')::text')$$, '42501', NULL,
+                 'but not another project''s');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.apply_retention()::text')$$, '42501', NULL,
+                 'nor apply retention itself (superusers and the scheduler do, with the views'' trigger silenced)');
 
 -- 4. what the writer cannot reach
 SELECT throws_ok($$SELECT sec.as_role('sec_w', 'SELECT * FROM sec_q.secret')$$, '42501', NULL,

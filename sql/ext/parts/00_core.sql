@@ -20,7 +20,13 @@ CREATE TABLE pulse.projects (
   created_at     timestamptz NOT NULL DEFAULT now(),
   -- whether create_project created the role (drop_project drops only those) or adopted it
   writer_created boolean NOT NULL DEFAULT false,
-  reader_created boolean NOT NULL DEFAULT false
+  reader_created boolean NOT NULL DEFAULT false,
+  -- time partitioning of the collections created from now on (NULL: plain tables); see
+  -- pulse.set_project_defaults and docs/lifecycle.md
+  partition_by   text CHECK (partition_by IN ('day', 'week', 'month')),
+  -- retention of the project's collections that have none of their own (NULL: kept forever);
+  -- see pulse.set_retention
+  keep           interval CHECK (keep > interval '0')
 );
 
 -- One row per collection table (pulse.collections is the readable view over it).
@@ -29,6 +35,14 @@ CREATE TABLE pulse.collection_registry (
   name       text NOT NULL,
   dedup      boolean NOT NULL DEFAULT false,
   created_at timestamptz NOT NULL DEFAULT now(),
+  -- the table is partitioned by range of _time in partitions of this unit (NULL: a plain table)
+  partition_by text CHECK (partition_by IN ('day', 'week', 'month')),
+  -- retention: events with _time older than now() - keep are dropped by the scheduler (NULL:
+  -- the project's keep)
+  keep       interval CHECK (keep > interval '0'),
+  -- retention dropped the events with _time before this (NULL: never): the views keep their
+  -- aggregates, a full rebuild would lose them (refuses unless forced)
+  history_dropped_before timestamptz,
   PRIMARY KEY (project, name)
 );
 
@@ -267,7 +281,7 @@ CREATE FUNCTION pulse.collect_batch(project text, payload text, collection text 
   AS 'MODULE_PATHNAME', 'pulse_collect_batch';
 
 CREATE FUNCTION pulse.create_collection(project text, collection text, fields jsonb DEFAULT '{}',
-                                        dedup boolean DEFAULT false) RETURNS void
+                                        dedup boolean DEFAULT false, partition_by text DEFAULT NULL) RETURNS void
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_create_collection';
 
@@ -275,6 +289,75 @@ CREATE FUNCTION pulse.replay_dead_letters(project text, collection text DEFAULT 
   RETURNS pulse.ingest_result
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_replay_dead_letters';
+
+-- The defaults of a project for the collections created from now on (by their first event or
+-- by pulse.create_collection without the argument): partition_by 'day', 'week', 'month', or
+-- NULL / 'none' for plain tables. Existing collections keep their layout.
+CREATE FUNCTION pulse.set_project_defaults(project text, partition_by text) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  w name;
+  unit text := nullif(lower(partition_by), 'none');
+BEGIN
+  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
+    RAISE EXCEPTION 'permission denied to change the defaults of project "%"', p USING ERRCODE = '42501',
+      HINT = format('Members of %s and pulse_admin change them.', w);
+  END IF;
+  IF unit IS NOT NULL AND unit NOT IN ('day', 'week', 'month') THEN
+    RAISE EXCEPTION 'invalid partition_by "%"', partition_by USING ERRCODE = '22023',
+      HINT = 'Use day, week, month, or none (NULL) for plain tables.';
+  END IF;
+  UPDATE pulse.projects SET partition_by = unit WHERE name = p;
+END
+$$;
+
+-- Retention: events of collection (NULL: the project's default for its collections without
+-- their own) whose _time is older than now() - keep are dropped by the database's scheduler;
+-- keep NULL removes the setting. See docs/lifecycle.md#retention.
+CREATE FUNCTION pulse.set_retention(project text, collection text, keep interval) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  c text := lower(collection);
+  w name;
+BEGIN
+  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
+    RAISE EXCEPTION 'permission denied to change the retention of project "%"', p USING ERRCODE = '42501',
+      HINT = format('Members of %s and pulse_admin change it.', w);
+  END IF;
+  IF keep IS NOT NULL AND keep <= interval '0' THEN
+    RAISE EXCEPTION 'keep must be a positive interval, got %', keep USING ERRCODE = '22023',
+      HINT = 'NULL removes the retention (events are kept forever).';
+  END IF;
+  IF c IS NULL THEN
+    UPDATE pulse.projects SET keep = set_retention.keep WHERE name = p;
+  ELSE
+    UPDATE pulse.collection_registry r SET keep = set_retention.keep WHERE r.project = p AND r.name = c;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'collection "%.%" does not exist', p, c USING ERRCODE = '42P01',
+        HINT = 'pulse.collections lists the collections of a project.';
+    END IF;
+  END IF;
+END
+$$;
+
+-- Applies the retention of every collection now, in the calling transaction (the scheduler does
+-- it every minute, one partition or batch per transaction), and of rejected_fields and
+-- dead_letters (pulse.rejected_fields_retention, pulse.dead_letters_retention). Returns the rows
+-- dropped. Superusers only: plain collections are trimmed with session_replication_role =
+-- replica so that the views' invalidation trigger does not fire.
+CREATE FUNCTION pulse.apply_retention() RETURNS bigint
+  LANGUAGE c VOLATILE SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_apply_retention';
 
 -- Newest event time of a collection, for roles that may read it (NULL otherwise).
 CREATE FUNCTION pulse.last_event_time(collection regclass) RETURNS timestamptz
@@ -296,10 +379,16 @@ SELECT c.project,
        (SELECT jsonb_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
           FROM pg_attribute a
          WHERE a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped) AS fields,
-       greatest(cl.reltuples, pg_stat_get_live_tuples(cl.oid), 0)::bigint AS estimated_rows,
+       -- a partitioned collection: the sum over its partitions
+       (SELECT coalesce(sum(greatest(l.reltuples, pg_stat_get_live_tuples(l.oid), 0)), 0)
+          FROM pg_partition_tree(cl.oid) t JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)::bigint AS estimated_rows,
        pulse.last_event_time(cl.oid::regclass) AS last_event_time,
        c.dedup,
-       c.created_at
+       c.created_at,
+       c.partition_by,
+       (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = cl.oid)::int AS partitions,
+       coalesce(c.keep, (SELECT p.keep FROM pulse.projects p WHERE p.name = c.project)) AS keep,
+       c.history_dropped_before
   FROM pulse.collection_registry c
   JOIN pg_namespace n ON n.nspname = c.project
   JOIN pg_class cl ON cl.relnamespace = n.oid AND cl.relname = c.name

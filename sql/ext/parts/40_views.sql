@@ -121,7 +121,8 @@ CREATE FUNCTION pulse._views_invalidate() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 BEGIN
   INSERT INTO pulse.view_invalidations(project, collection, xid, op)
-  VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, pg_current_xact_id(), TG_OP);
+  -- on a partition of a collection, the trigger's argument names the collection
+  VALUES (TG_TABLE_SCHEMA, coalesce(TG_ARGV[0], TG_TABLE_NAME), pg_current_xact_id(), TG_OP);
   RETURN NULL;
 END
 $$;
@@ -134,7 +135,8 @@ CREATE FUNCTION pulse.create_view(project text, name text, query text, strategy 
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_create_view';
 
-CREATE FUNCTION pulse.refresh_view(project text, name text, "full" boolean DEFAULT false) RETURNS bigint
+CREATE FUNCTION pulse.refresh_view(project text, name text, "full" boolean DEFAULT false,
+                                   force boolean DEFAULT false) RETURNS bigint
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_refresh_view';
 

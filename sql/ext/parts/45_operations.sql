@@ -6,12 +6,12 @@
 -- pulse.job_history_retention. Read through pulse.job_history.
 CREATE TABLE pulse.job_log (
   id          bigserial PRIMARY KEY,
-  kind        text NOT NULL CHECK (kind IN ('refresh', 'kafka batch', 'kafka worker')),
+  kind        text NOT NULL CHECK (kind IN ('refresh', 'kafka batch', 'kafka worker', 'retention')),
   project     text NOT NULL,
-  object      text NOT NULL,         -- the view's name; 'subscription <id>'
+  object      text NOT NULL,         -- the view's name; 'subscription <id>'; retention: what was dropped
   started_at  timestamptz NOT NULL,
   finished_at timestamptz NOT NULL,
-  rows        bigint,                -- refresh: groups merged (rows stored by a rebuild); batch: messages
+  rows        bigint,                -- refresh: groups merged (rows stored by a rebuild); batch: messages; retention: rows dropped
   status      text NOT NULL CHECK (status IN ('succeeded', 'failed')),
   error       text,
   pid         integer NOT NULL DEFAULT pg_backend_pid()

@@ -57,8 +57,9 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse FROM PUBLIC;
 -- SELECT privileges), or reads only what the caller may read (SECURITY INVOKER analytics).
 GRANT EXECUTE ON FUNCTION
   pulse.collect(text, text, jsonb), pulse.collect_batch(text, text, text),
-  pulse.create_collection(text, text, jsonb, boolean), pulse.replay_dead_letters(text, text, bigint[]),
-  pulse.create_view(text, text, text, text, interval), pulse.refresh_view(text, text, boolean),
+  pulse.create_collection(text, text, jsonb, boolean, text), pulse.set_project_defaults(text, text), pulse.set_retention(text, text, interval),
+  pulse.replay_dead_letters(text, text, bigint[]),
+  pulse.create_view(text, text, text, text, interval), pulse.refresh_view(text, text, boolean, boolean),
   pulse.drop_view(text, text), pulse.alter_view(text, text, text, interval),
   pulse.funnel, pulse.retention, pulse.trends, pulse.paths,
   pulse.avro_schema(text, text), pulse.register_avro_schema(text, text),

@@ -7,7 +7,8 @@ COMMENT ON SCHEMA pulse IS 'pg_pulse: event ingestion, self-evolving collections
 -- projects and ingestion
 COMMENT ON FUNCTION pulse.create_project(text, boolean) IS 'Creates a project: its schema, its internal schema _pulse_<name> (hidden objects of its views) and its roles <name>_writer and <name>_reader';
 COMMENT ON FUNCTION pulse.drop_project(text, boolean) IS 'Drops a project: its schema and internal schema, catalog rows and the roles it created';
-COMMENT ON FUNCTION pulse.create_collection(text, text, jsonb, boolean) IS 'Creates a collection with declared column types (optional: collections appear with their first event)';
+COMMENT ON FUNCTION pulse.create_collection(text, text, jsonb, boolean, text) IS 'Creates a collection with declared column types, dedup and time partitioning (optional: collections appear with their first event)';
+COMMENT ON FUNCTION pulse.set_project_defaults(text, text) IS 'Sets how the collections a project creates from now on are partitioned by _time (day, week, month or none)';
 COMMENT ON FUNCTION pulse.collect(text, text, jsonb) IS 'Stores one JSON event in a collection; new fields become columns';
 COMMENT ON FUNCTION pulse.collect_batch(text, text, text) IS 'Stores a batch of events (NDJSON or a JSON array); bad values go to rejected_fields, bad events to dead_letters';
 COMMENT ON FUNCTION pulse.replay_dead_letters(text, text, bigint[]) IS 'Ingests dead letters again (after a fix), deleting those that are stored';
@@ -21,7 +22,9 @@ COMMENT ON TABLE pulse.dead_letters IS 'Events that could not be stored, with th
 
 -- views
 COMMENT ON FUNCTION pulse.create_view(text, text, text, text, interval) IS 'Creates a materialized view of a query: realtime (exact at every read), incremental or cache';
-COMMENT ON FUNCTION pulse.refresh_view(text, text, boolean) IS 'Merges the events stored since the last refresh into a view (full => true rebuilds it)';
+COMMENT ON FUNCTION pulse.refresh_view(text, text, boolean, boolean) IS 'Merges the events stored since the last refresh into a view (full => true rebuilds it; force => true even when retention dropped events it aggregates)';
+COMMENT ON FUNCTION pulse.set_retention(text, text, interval) IS 'Sets how long the events of a collection (NULL: the project''s default) are kept; NULL keeps them forever';
+COMMENT ON FUNCTION pulse.apply_retention() IS 'Applies every retention now (the scheduler does it every minute); superusers only';
 COMMENT ON FUNCTION pulse.drop_view(text, text) IS 'Drops a view and its hidden objects (in the project''s internal schema)';
 COMMENT ON FUNCTION pulse.alter_view(text, text, text, interval) IS 'Changes the strategy or refresh interval of a view';
 COMMENT ON VIEW pulse.views IS 'The views of the projects the caller reads: strategy, refresh state, errors, staleness';

@@ -45,11 +45,21 @@ DROP FUNCTION pulse._insight_bounds(text, bigint, bigint, text, integer);
 DROP FUNCTION pulse._insight_unit_bucket(text, text, text);
 DROP FUNCTION pulse._insight_args(text, timestamptz, timestamptz, text);
 DROP FUNCTION pulse._insight_event(text, jsonb, text);
+DROP FUNCTION pulse.create_collection(text, text, jsonb, boolean);
+DROP FUNCTION pulse.refresh_view(text, text, boolean);
 
 -- Roles of 0.1.0 projects: pg_pulse cannot tell which it created and which it adopted, so none
 -- counts as created (drop_project keeps them) and none gets the pg_pulse role marker.
 ALTER TABLE pulse.projects ADD COLUMN writer_created boolean NOT NULL DEFAULT false,
                            ADD COLUMN reader_created boolean NOT NULL DEFAULT false;
+
+-- time-partitioned collections (0.1.0 collections are plain tables)
+ALTER TABLE pulse.projects ADD COLUMN partition_by text CHECK (partition_by IN ('day', 'week', 'month'));
+ALTER TABLE pulse.collection_registry ADD COLUMN partition_by text CHECK (partition_by IN ('day', 'week', 'month'));
+-- retention
+ALTER TABLE pulse.projects ADD COLUMN keep interval CHECK (keep > interval '0');
+ALTER TABLE pulse.collection_registry ADD COLUMN keep interval CHECK (keep > interval '0'),
+                                      ADD COLUMN history_dropped_before timestamptz;
 
 -- The owner decides which client settings a subscription's workers accept. The creators of
 -- 0.1.0 subscriptions are unknown: pulse_admin (no superuser, no pg_read_server_files) owns
@@ -76,12 +86,12 @@ REVOKE ALL ON pulse.instance FROM PUBLIC;
 -- the job history (its view comes with the code)
 CREATE TABLE pulse.job_log (
   id          bigserial PRIMARY KEY,
-  kind        text NOT NULL CHECK (kind IN ('refresh', 'kafka batch', 'kafka worker')),
+  kind        text NOT NULL CHECK (kind IN ('refresh', 'kafka batch', 'kafka worker', 'retention')),
   project     text NOT NULL,
-  object      text NOT NULL,         -- the view's name; 'subscription <id>'
+  object      text NOT NULL,         -- the view's name; 'subscription <id>'; retention: what was dropped
   started_at  timestamptz NOT NULL,
   finished_at timestamptz NOT NULL,
-  rows        bigint,                -- refresh: groups merged (rows stored by a rebuild); batch: messages
+  rows        bigint,                -- refresh: groups merged (rows stored by a rebuild); batch: messages; retention: rows dropped
   status      text NOT NULL CHECK (status IN ('succeeded', 'failed')),
   error       text,
   pid         integer NOT NULL DEFAULT pg_backend_pid()

@@ -1,0 +1,279 @@
+// Retention of collections, rejected_fields and dead_letters (see retention.h).
+#include "ingest/retention.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pg/bgworker.h"
+#include "pg/gucs.h"
+#include "pg/jobs.h"
+#include "pg/spi.h"
+
+extern "C" {
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+}
+
+namespace pulse::ingest {
+
+using pg::Arg;
+
+namespace {
+
+// How long a retention unit waits for a lock before it gives up until the next round: writers
+// queue behind a waiting ACCESS EXCLUSIVE request, so this bounds how long ingestion can stall.
+constexpr const char* kLockTimeout = "200ms";
+constexpr int kDeleteBatch = 10000;
+
+// Honours a cancel (and, in the scheduler, a configuration reload).
+void interrupts(bool in_worker) {
+  if (in_worker)
+    pg::worker_check_interrupts();
+  else
+    pg::check_interrupts();
+}
+
+// A collection with a retention.
+struct Target {
+  std::string project, collection, cutoff;  // cutoff: now() - keep, as timestamptz text
+  bool partitioned = false;
+};
+
+// The rows of the last SPI statement as text (NULL: empty string).
+std::vector<std::vector<std::string>> spi_rows() {
+  std::vector<std::vector<std::string>> out;
+  pg::call([&] {
+    for (uint64 r = 0; r < SPI_processed; r++) {
+      std::vector<std::string> row;
+      for (int k = 1; k <= SPI_tuptable->tupdesc->natts; k++) {
+        char* v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, k);
+        row.emplace_back(v ? v : "");
+      }
+      out.push_back(std::move(row));
+    }
+  });
+  return out;
+}
+
+// Runs f as one unit: a transaction of its own in the scheduler, a subtransaction of the
+// caller's otherwise; with lock_timeout = kLockTimeout and, when replica, with
+// session_replication_role = replica (the views' invalidation trigger does not fire; a
+// superuser-only setting). False when a lock did not come (the unit is skipped).
+template <class F>
+bool unit(bool in_worker, bool replica, F&& f) {
+  auto body = [&] {
+    int nest = 0;
+    pg::call([&] {
+      nest = NewGUCNestLevel();
+      (void)set_config_option("lock_timeout", kLockTimeout, PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+      if (replica)
+        (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                                0, false);
+    });
+    f();
+    pg::call([&] { AtEOXact_GUC(true, nest); });
+  };
+  try {
+    if (in_worker)
+      pg::in_transaction("pg_pulse scheduler: applying retention", body);
+    else
+      pg::in_subtransaction(body);
+  } catch (pg::PgError& e) {
+    if (e.sqlerrcode() != ERRCODE_LOCK_NOT_AVAILABLE && e.sqlerrcode() != ERRCODE_T_R_DEADLOCK_DETECTED) throw;
+    return false;
+  }
+  return true;
+}
+
+std::vector<Target> targets() {
+  pg::spi_exec(
+      "SELECT r.project, r.name, (pg_catalog.now() - coalesce(r.keep, p.keep))::text, (c.relkind = 'p')::text"
+      " FROM pulse.collection_registry r JOIN pulse.projects p ON p.name = r.project"
+      " JOIN pg_catalog.pg_namespace n ON n.nspname = r.project"
+      " JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = r.name"
+      " WHERE coalesce(r.keep, p.keep) IS NOT NULL ORDER BY 1, 2");
+  std::vector<Target> out;
+  for (auto& row : spi_rows()) out.push_back(Target{row[0], row[1], row[2], row[3] == "true"});
+  return out;
+}
+
+// Records that retention dropped the events of t before `before` (the views keep them).
+void note_history_dropped(const Target& t, const std::string& before) {
+  pg::spi_exec(
+      "UPDATE pulse.collection_registry SET history_dropped_before ="
+      " greatest(coalesce(history_dropped_before, '-infinity'), $3::timestamptz) WHERE project = $1 AND name = $2",
+      {Arg::text(t.project), Arg::text(t.collection), Arg::text(before)});
+}
+
+// Merges what the collection's incremental and realtime views have not merged yet, so that the
+// history they keep includes the events about to be dropped. A view that cannot be refreshed
+// (it waits for a rebuild, its query fails) is left as it is; its error is in the job history.
+void merge_views_first(const Target& t, bool in_worker) {
+  std::vector<std::string> ids;
+  auto list = [&] {
+    for (auto& id : pg::spi_column("SELECT id::text FROM pulse.view_registry WHERE project = $1 AND collection = $2"
+                                   " AND strategy <> 'cache' ORDER BY id",
+                                   {Arg::text(t.project), Arg::text(t.collection)}))
+      if (id) ids.push_back(*id);
+  };
+  if (in_worker)
+    pg::in_transaction("pg_pulse scheduler: listing views before retention", list);
+  else
+    list();
+  for (auto& id : ids) {
+    try {
+      (void)unit(in_worker, false, [&] {
+        pg::spi_exec("SELECT pulse.refresh_view(project, name) FROM pulse.view_registry WHERE id = $1::int",
+                     {Arg::text(id)});
+      });
+    } catch (pg::PgError& e) {
+      if (pg::is_abort_error(e.sqlerrcode()) && e.sqlerrcode() != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE) throw;
+    } catch (Error&) {
+    }
+  }
+}
+
+// Partitions whose whole range lies before the cutoff go: SHARE lock on the partition (late
+// events into it wait), its rows counted, DETACH (ACCESS EXCLUSIVE on the collection for the
+// moment of the DETACH and DROP, under kLockTimeout), DROP. No trigger fires: views keep their
+// rows.
+int64_t drop_partitions(const Target& t, bool in_worker) {
+  std::string parent = pg::quote_ident(t.project) + "." + pg::quote_ident(t.collection);
+  std::vector<std::vector<std::string>> parts;
+  auto list = [&] {
+    pg::spi_exec(
+        "SELECT c.relname, u.upper::text FROM pg_catalog.pg_inherits i"
+        " JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
+        " CROSS JOIN LATERAL (SELECT (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),"
+        "   'TO \\(''([^'']*)''\\)'))[1]::timestamptz AS upper) u"
+        " WHERE i.inhparent = $1::regclass AND u.upper <= $2::timestamptz ORDER BY u.upper",
+        {Arg::text(parent), Arg::text(t.cutoff)});
+    parts = spi_rows();
+  };
+  if (in_worker)
+    pg::in_transaction("pg_pulse scheduler: listing old partitions", list);
+  else
+    list();
+  int64_t total = 0;
+  if (!parts.empty()) merge_views_first(t, in_worker);
+  for (auto& p : parts) {
+    interrupts(in_worker);
+    std::string part = pg::quote_ident(t.project) + "." + pg::quote_ident(p[0]);
+    TimestampTz t0 = GetCurrentTimestamp();
+    int64_t rows = 0;
+    (void)unit(in_worker, false, [&] {
+      pg::spi_exec("LOCK TABLE " + part + " IN SHARE MODE");
+      auto n = pg::spi_value("SELECT count(*) FROM " + part);
+      rows = n ? std::stoll(*n) : 0;
+      pg::spi_exec("ALTER TABLE " + parent + " DETACH PARTITION " + part);
+      pg::spi_exec("DROP TABLE " + part);
+      if (rows > 0) note_history_dropped(t, p[1]);
+      pg::record_job({"retention", t.project, t.collection + ": partition " + p[0] + " dropped", t0, rows, true, ""});
+      total += rows;
+    });
+  }
+  return total;
+}
+
+// Plain collections: DELETE in batches of kDeleteBatch rows, each its own unit, with
+// session_replication_role = replica (the views' invalidation trigger does not fire).
+int64_t delete_old_rows(const Target& t, bool in_worker) {
+  std::string table = pg::quote_ident(t.project) + "." + pg::quote_ident(t.collection);
+  TimestampTz t0 = GetCurrentTimestamp();
+  int64_t total = 0;
+  bool any = false;
+  auto probe = [&] {
+    any = pg::spi_value("SELECT 1 FROM " + table + " WHERE _time < $1::timestamptz LIMIT 1", {Arg::text(t.cutoff)})
+              .has_value();
+  };
+  if (in_worker)
+    pg::in_transaction("pg_pulse scheduler: looking for old events", probe);
+  else
+    probe();
+  if (!any) return 0;
+  merge_views_first(t, in_worker);
+  for (;;) {
+    interrupts(in_worker);
+    uint64_t n = 0;
+    bool done = unit(in_worker, true, [&] {
+      n = pg::spi_exec("DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + table +
+                           " WHERE _time < $1::timestamptz LIMIT " + std::to_string(kDeleteBatch) + "))",
+                       {Arg::text(t.cutoff)});
+    });
+    if (!done) break;
+    total += int64_t(n);
+    if (n < uint64_t(kDeleteBatch)) break;
+  }
+  if (total > 0)
+    (void)unit(in_worker, false, [&] {
+      note_history_dropped(t, t.cutoff);
+      pg::record_job(
+          {"retention", t.project, t.collection + ": events before " + t.cutoff + " deleted", t0, total, true, ""});
+    });
+  return total;
+}
+
+// rejected_fields / dead_letters rows older than their retention (seconds; 0: kept), in batches,
+// one job record per project.
+int64_t trim_catalog(const char* table, int seconds, bool in_worker) {
+  if (seconds <= 0) return 0;
+  TimestampTz t0 = GetCurrentTimestamp();
+  std::map<std::string, int64_t> per_project;
+  int64_t total = 0;
+  for (;;) {
+    interrupts(in_worker);
+    int64_t n = 0;
+    bool done = unit(in_worker, false, [&] {
+      pg::spi_exec(std::string("WITH d AS (DELETE FROM pulse.") + table + " WHERE id IN (SELECT id FROM pulse." +
+                       table + " WHERE created_at < pg_catalog.now() - $1 * interval '1 second' ORDER BY id LIMIT " +
+                       std::to_string(kDeleteBatch) + ") RETURNING project) SELECT project, count(*) FROM d GROUP BY 1",
+                   {Arg::int8(seconds)});
+      for (auto& row : spi_rows()) {
+        per_project[row[0]] += std::stoll(row[1]);
+        n += std::stoll(row[1]);
+      }
+    });
+    if (!done) break;
+    total += n;
+    if (n < kDeleteBatch) break;
+  }
+  if (!per_project.empty())
+    (void)unit(in_worker, false, [&] {
+      for (auto& [project, rows] : per_project)
+        pg::record_job({"retention", project,
+                        std::string(table) + ": rows older than " + std::to_string(seconds) + " s deleted", t0, rows,
+                        true, ""});
+    });
+  return total;
+}
+
+}  // namespace
+
+int64_t apply_retention(bool in_worker) {
+  std::vector<Target> all;
+  if (in_worker)
+    pg::in_transaction("pg_pulse scheduler: looking for retention", [&] { all = targets(); });
+  else
+    all = targets();
+  int64_t total = 0;
+  for (const Target& t : all) total += t.partitioned ? drop_partitions(t, in_worker) : delete_old_rows(t, in_worker);
+  total += trim_catalog("rejected_fields", pulse_rejected_fields_retention_s, in_worker);
+  total += trim_catalog("dead_letters", pulse_dead_letters_retention_s, in_worker);
+  return total;
+}
+
+// pulse.apply_retention() → rows dropped (superusers only)
+PULSE_SQL_FUNCTION(pulse_apply_retention) {
+  if (!superuser())
+    throw Error(sqlstate::kInsufficientPrivilege, "permission denied to apply retention", "",
+                "Only superusers run pulse.apply_retention; the scheduler applies retention every minute.");
+  pg::spi_connect();
+  int64_t n = apply_retention(false);
+  pg::spi_finish();
+  PG_RETURN_INT64(n);
+}
+
+}  // namespace pulse::ingest
