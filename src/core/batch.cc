@@ -240,10 +240,12 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
       slot_field[size_t(s)] = int32_t(fi);
     }
     if (dead.empty() && opts.dedup && !id.empty()) {
-      if ((opts.existing_ids && opts.existing_ids->count(id)) || !batch_ids.insert(id).second) {
+      if ((opts.existing_ids && opts.existing_ids->count(id)) || (opts.earlier_ids && opts.earlier_ids->count(id)) ||
+          !batch_ids.insert(id).second) {
         out->duplicates++;
         continue;
       }
+      out->ids.push_back(id);
     }
     if (!dead.empty()) {
       out->dead.push_back(DeadLetter{e, std::move(dead)});

@@ -65,6 +65,7 @@ struct CopyRows {
   std::vector<RejectedField> rejected;
   std::vector<DeadLetter> dead;
   size_t duplicates = 0;
+  std::vector<std::string> ids;  // with dedup: the _id of each line that has one
 
   CopyRows() = default;
   CopyRows(CopyRows&&) = default;
@@ -77,6 +78,8 @@ struct BuildOptions {
   size_t max_fields = 500;   // only for the reason text of fields without a column
   bool dedup = false;
   const std::unordered_set<std::string>* existing_ids = nullptr;  // _ids already stored
+  // _ids taken by earlier chunks of the same call (duplicates like ids earlier in this batch)
+  const std::unordered_set<std::string>* earlier_ids = nullptr;
 };
 
 void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& events, const TableShape& shape,

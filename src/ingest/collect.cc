@@ -108,12 +108,37 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
     payload = std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
   });
   pg::Progress progress("collect_batch", project, collection);
-  progress.phase("decoding", 0, int64_t(payload.size()), "bytes");
-  EventBatch batch;
-  decoder().decode_payload(payload, decode_options(collection.empty()), &batch);
-  pg::Progress::copy_feed = &progress;
   IngestCounts counts;
-  ingest_batch(project, collection, batch, caller_source("collect_batch"), &counts);
+  ChunkedIngest call(project, collection, caller_source("collect_batch"), &counts);
+  // NDJSON is decoded and written in chunks of whole lines (memory bounded by the chunk, not
+  // the payload); a JSON array is one chunk.
+  size_t chunk_bytes = size_t(pulse_collect_chunk_bytes);
+  size_t first = payload.find_first_not_of(" \t\r\n");
+  bool array = first != std::string_view::npos && payload[first] == '[';
+  for (size_t pos = 0; pos < payload.size();) {
+    size_t end = payload.size();
+    if (!array && payload.size() - pos > chunk_bytes) {
+      // ends after a newline; a chunk never starts with '[' (it would decode as a JSON array)
+      for (size_t from = pos + chunk_bytes - 1;;) {
+        size_t nl = payload.find('\n', from);
+        end = nl == std::string_view::npos ? payload.size() : nl + 1;
+        size_t next = payload.find_first_not_of(" \t\r\n", end);
+        if (next == std::string_view::npos || payload[next] != '[') break;
+        from = next;
+      }
+    }
+    progress.phase("decoding", int64_t(pos), int64_t(payload.size()), "bytes");
+    pg::Progress::copy_feed = nullptr;
+    {
+      EventBatch batch;
+      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(collection.empty()), &batch);
+      pg::Progress::copy_feed = &progress;
+      call.add(batch);
+    }
+    pos = end;
+    pg::check_interrupts();
+  }
+  call.finish();
   pg::spi_finish();
   return result_datum(fcinfo, counts);
 }

@@ -319,7 +319,8 @@ struct GroupContext {
   const std::string& coll;
   const EventBatch& batch;
   const std::string& source;
-  std::string* arrival;  // the batch's arrival time as COPY text (computed once)
+  std::string* arrival;                                // the batch's arrival time as COPY text (computed once)
+  const std::unordered_set<std::string>* earlier_ids;  // _ids taken by earlier chunks of the call
 };
 
 // The dead letter of one event of the batch.
@@ -332,7 +333,7 @@ void dead_event(const GroupContext& g, DeadLetters* dl, const std::string& coll,
 // rows (isolating rows Postgres refuses), records rejected fields; dead letters go to dl.
 // *stage says how far it got (for the caller's isolation).
 void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, Stage* stage, IngestCounts* counts,
-                  DeadLetters* dl) {
+                  DeadLetters* dl, std::vector<std::string>* new_ids) {
   const std::string& project = g.project;
   const std::string& coll = g.coll;
   const EventBatch& batch = g.batch;
@@ -364,10 +365,12 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
         if (f) existing.insert(*f);
     }
     opts.existing_ids = &existing;
+    opts.earlier_ids = g.earlier_ids;
   }
   CopyRows rows;
   build_copy_rows(batch, events, shape, opts, &rows);
   counts->duplicates += int64_t(rows.duplicates);
+  *new_ids = std::move(rows.ids);
   // partitions this batch needs; a range whose partition cannot be made fails alone (below)
   std::map<int64_t, std::string> no_partition;
   int64_t arrival_us = 0;
@@ -433,12 +436,13 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
 // the events down to the one that causes it; any other failure (the collection itself cannot
 // take events: a view of that name, a dropped schema) dead-letters the group's events.
 void ingest_group_isolated(const GroupContext& g, const std::vector<uint32_t>& events, IngestCounts* counts,
-                           DeadLetters* dl) {
+                           DeadLetters* dl, std::vector<std::string>* taken_ids) {
   Stage stage = Stage::kCollection;
   IngestCounts c;
   DeadLetters local;
+  std::vector<std::string> ids;
   try {
-    pg::in_subtransaction([&] { ingest_group(g, events, &stage, &c, &local); });
+    pg::in_subtransaction([&] { ingest_group(g, events, &stage, &c, &local, &ids); });
   } catch (pg::PgError& e) {
     if (pg::is_abort_error(e.sqlerrcode())) throw;
     if (stage != Stage::kColumns || events.size() == 1) {
@@ -449,10 +453,11 @@ void ingest_group_isolated(const GroupContext& g, const std::vector<uint32_t>& e
     pg::check_interrupts();
     std::vector<uint32_t> a(events.begin(), events.begin() + events.size() / 2);
     std::vector<uint32_t> b(events.begin() + events.size() / 2, events.end());
-    ingest_group_isolated(g, a, counts, dl);
-    ingest_group_isolated(g, b, counts, dl);
+    ingest_group_isolated(g, a, counts, dl, taken_ids);
+    ingest_group_isolated(g, b, counts, dl, taken_ids);
     return;
   }
+  for (auto& id : ids) taken_ids->push_back(std::move(id));
   counts->stored += c.stored;
   counts->rejected_fields += c.rejected_fields;
   counts->columns_added += c.columns_added;
@@ -463,18 +468,34 @@ void ingest_group_isolated(const GroupContext& g, const std::vector<uint32_t>& e
 
 }  // namespace
 
-void ingest_batch(const std::string& project, const std::string& fixed_collection, const EventBatch& batch,
-                  const std::string& source, IngestCounts* counts) {
+// What one call keeps from chunk to chunk: what its single batch would have kept.
+struct ChunkedIngest::State {
+  std::string project, collection, source;
+  IngestCounts* counts;
+  std::string arrival;                                           // the call's arrival time as COPY text
+  DeadLetters early;                                             // undecodable events, invalid collection names
+  std::map<std::string, DeadLetters> late;                       // per collection (every collection written)
+  std::map<std::string, std::unordered_set<std::string>> taken;  // dedup: _ids of earlier chunks
+};
+
+ChunkedIngest::ChunkedIngest(const std::string& project, const std::string& collection, const std::string& source,
+                             IngestCounts* counts)
+    : s_(new State{project, collection, source, counts, {}, {}, {}, {}}) {}
+
+ChunkedIngest::~ChunkedIngest() = default;
+
+void ChunkedIngest::add(const EventBatch& batch) {
+  State& st = *s_;
+  const std::string& fixed_collection = st.collection;
   // Route events to collections, keeping arrival order inside each.
   std::map<std::string, std::vector<uint32_t>> groups;
-  DeadLetters dl;
   for (uint32_t k = 0; k < batch.events.size(); k++) {
     const Event& ev = batch.events[k];
-    std::string ev_source = ev.source.empty() ? source : std::string(ev.source);
+    std::string ev_source = ev.source.empty() ? st.source : std::string(ev.source);
     std::string coll = fixed_collection.empty() ? std::string(ev.collection) : fixed_collection;
     if (!ev.error.empty()) {
       // an envelope event keeps its whole envelope as payload: replayed as an envelope
-      dl.add(fixed_collection, event_to_json(ev), ev.error, ev_source);  // bytea: Avro stays binary
+      st.early.add(fixed_collection, event_to_json(ev), ev.error, ev_source);  // bytea: Avro stays binary
       continue;
     }
     std::string why = collection_name_problem(coll);
@@ -482,20 +503,37 @@ void ingest_batch(const std::string& project, const std::string& fixed_collectio
       std::string env = "{\"collection\":";
       append_json_string(&env, coll);
       env += ",\"properties\":" + event_to_json(ev) + "}";
-      dl.add("", env, "invalid collection name \"" + coll.substr(0, 200) + "\": " + why, ev_source);
+      st.early.add("", env, "invalid collection name \"" + coll.substr(0, 200) + "\": " + why, ev_source);
       continue;
     }
     groups[coll].push_back(k);
   }
-  std::string arrival;
   for (auto& [coll, events] : groups) {
     pg::check_interrupts();
-    GroupContext g{project, coll, batch, source, &arrival};
-    ingest_group_isolated(g, events, counts, &dl);
-    note_ingest(project, coll, 0, 0, 0, 1);
+    std::unordered_set<std::string>& taken = st.taken[coll];
+    GroupContext g{st.project, coll, batch, st.source, &st.arrival, &taken};
+    std::vector<std::string> ids;  // merged after the chunk: halves of a bisection do not see each other's
+    ingest_group_isolated(g, events, st.counts, &st.late[coll], &ids);
+    for (auto& id : ids) taken.insert(std::move(id));
   }
-  insert_dead_letters(project, dl.coll, dl.payload, dl.error, dl.source);
-  counts->dead_lettered += int64_t(dl.payload.size());
+}
+
+void ChunkedIngest::finish() {
+  State& st = *s_;
+  DeadLetters dl = std::move(st.early);
+  for (auto& [coll, letters] : st.late) {
+    dl.append(std::move(letters));
+    note_ingest(st.project, coll, 0, 0, 0, 1);
+  }
+  insert_dead_letters(st.project, dl.coll, dl.payload, dl.error, dl.source);
+  st.counts->dead_lettered += int64_t(dl.payload.size());
+}
+
+void ingest_batch(const std::string& project, const std::string& fixed_collection, const EventBatch& batch,
+                  const std::string& source, IngestCounts* counts) {
+  ChunkedIngest call(project, fixed_collection, source, counts);
+  call.add(batch);
+  call.finish();
 }
 
 }  // namespace pulse::ingest

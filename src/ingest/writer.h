@@ -2,6 +2,7 @@
 // all inside the caller's transaction.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,26 @@ struct IngestCounts {
 // rejected fields and dead letters.
 void ingest_batch(const std::string& project, const std::string& collection, const EventBatch& batch,
                   const std::string& source, IngestCounts* counts);
+
+// One ingestion call fed in chunks (a large collect_batch payload), with the outcome of one
+// ingest_batch over all its events: columns and their types from the first event that carries
+// a field, duplicates of _ids taken by earlier chunks, dead letters inserted at finish() (those
+// of undecodable events first, then per collection in chunk order), one batch counted per
+// collection. Everything stays in the caller's transaction.
+class ChunkedIngest {
+ public:
+  ChunkedIngest(const std::string& project, const std::string& collection, const std::string& source,
+                IngestCounts* counts);
+  ~ChunkedIngest();
+  // Stores the events of one chunk (the chunk may be freed once this returns).
+  void add(const EventBatch& chunk);
+  // Inserts the dead letters and counts the batch.
+  void finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 // Records one payload as it was received (bytes kept as they are) with the reason it could not
 // be stored.

@@ -383,12 +383,20 @@ void Consumer::decode_message(const rd_kafka_message_t* m, EventBatch* batch, st
   for (size_t k = before; k < batch->events.size(); k++) batch->events[k].source = batch->arena.copy(src);
 }
 
-// Decodes and ingests messages idx[from, to).
+// Decodes and ingests messages idx[from, to), in chunks of about pulse.collect_chunk_bytes of
+// messages (decoded memory bounded by the chunk), with the outcome of one batch.
 void Consumer::ingest_range(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
-  EventBatch batch;
   std::set<int32_t> looked_up;  // schema ids fetched from the catalog in this batch
-  for (size_t k = from; k < to; k++) decode_message(msgs_[idx[k]].get(), &batch, &looked_up);
-  ingest::ingest_batch(sub_.project, sub_.collection, batch, "kafka subscription " + std::to_string(sub_.id), counts);
+  ingest::ChunkedIngest call(sub_.project, sub_.collection, "kafka subscription " + std::to_string(sub_.id), counts);
+  for (size_t k = from; k < to;) {
+    EventBatch batch;
+    for (size_t bytes = 0; k < to && bytes < size_t(pulse_collect_chunk_bytes); k++) {
+      decode_message(msgs_[idx[k]].get(), &batch, &looked_up);
+      bytes += msgs_[idx[k]]->len;
+    }
+    call.add(batch);
+  }
+  call.finish();
 }
 
 // Ingests messages idx[from, to) in a subtransaction; when that fails for a reason that is not

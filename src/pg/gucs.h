@@ -4,6 +4,7 @@
 extern "C" {
 extern int pulse_max_fields_per_collection;
 extern int pulse_max_event_bytes;
+extern int pulse_collect_chunk_bytes;
 extern int pulse_ddl_lock_timeout_ms;
 extern int pulse_ddl_retries;
 extern int pulse_view_margin_ms;

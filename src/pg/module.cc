@@ -17,6 +17,7 @@ PG_MODULE_MAGIC;
 
 int pulse_max_fields_per_collection = 500;
 int pulse_max_event_bytes = 1024 * 1024;
+int pulse_collect_chunk_bytes = 2 * 1024 * 1024;
 int pulse_ddl_lock_timeout_ms = 2000;
 int pulse_ddl_retries = 5;
 int pulse_view_margin_ms = 5000;
@@ -43,6 +44,10 @@ void _PG_init(void) {
   DefineCustomIntVariable("pulse.max_event_bytes", "Largest event accepted, in bytes.",
                           "Larger events are recorded whole in pulse.dead_letters.", &pulse_max_event_bytes,
                           1024 * 1024, 64, 256 * 1024 * 1024, PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+  DefineCustomIntVariable(
+      "pulse.collect_chunk_bytes", "Bytes of an NDJSON payload collect_batch decodes and writes at a time.",
+      "A payload is stored chunk by chunk, in one transaction, with the outcome of one batch.",
+      &pulse_collect_chunk_bytes, 2 * 1024 * 1024, 1, 1024 * 1024 * 1024, PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
   DefineCustomIntVariable("pulse.ddl_lock_timeout",
                           "lock_timeout used for each attempt to add columns to a collection.", NULL,
                           &pulse_ddl_lock_timeout_ms, 2000, 1, 600000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
