@@ -500,20 +500,14 @@ int64_t Consumer::process(bool isolating) {
 
 // Records why the batch failed and when it is tried again (the backoff of the slot's failures).
 void Consumer::schedule_retry(const std::string& why, TimestampTz now) {
-  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  slot_->failures = std::min(slot_->failures + 1, 30);
-  int failures = slot_->failures;
-  bool log = TimestampDifferenceExceeds(slot_->last_log_at, now, 60000);
-  if (log) slot_->last_log_at = now;
-  snprintf(slot_->state, sizeof slot_->state, "retrying a failed batch");
-  LWLockRelease(shared->lock);
-  note_error(slot_, why.c_str());
+  bool log = false;
+  long wait = note_failure(slot_, why.c_str(), "retrying a failed batch", now, &log);
   if (log)
     pg::call([&] {
       ereport(WARNING, (errmsg("pg_pulse kafka: project %s subscription %lld: batch failed (retrying): %.500s",
                                sub_.project.c_str(), (long long)sub_.id, why.c_str())));
     });
-  retry_at_ = TimestampTzPlusMilliseconds(now, backoff_ms(failures));
+  retry_at_ = TimestampTzPlusMilliseconds(now, wait);
 }
 
 // Stores the collected batch: whole, else isolating the message that fails; a failure that is
@@ -530,6 +524,7 @@ bool Consumer::commit(TimestampTz now) {
       set_ps_display(title.c_str());
       pgstat_report_appname(app.c_str());
     });
+    titled = true;
     try {
       process(isolating_);
       // after the commit: Kafka is told too, at most once a second (lag tooling only; Postgres

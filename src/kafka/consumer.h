@@ -59,6 +59,9 @@ class Consumer {
   void close(bool dying);
 
   WorkerSlot* slot() const { return slot_; }
+  // Set when a batch named this consumer's subscription in the process title; its pool worker
+  // puts its own title back and clears it.
+  bool titled = false;
   int64_t subscription_id() const { return sub_.id; }
   const std::string& project() const { return sub_.project; }
 

@@ -3,6 +3,8 @@
 #include "kafka/launcher.h"
 
 #include <algorithm>
+#include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -117,12 +119,13 @@ void Launcher::stop_all() {
 // by a restart (pulse._kafka_restart) and let go is started again.
 void Launcher::reconcile_slots(const std::vector<Wanted>& wanted) {
   std::vector<bool> covered(wanted.size(), false);
+  std::map<std::pair<int64, int32>, int> index;  // (subscription, worker index) -> wanted[k]
+  for (size_t k = 0; k < wanted.size(); k++) index[{wanted[k].subscription_id, wanted[k].worker_index}] = int(k);
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   for (auto& w : consumer_slots()) {
     if (!ours(w)) continue;
-    int want = -1;
-    for (size_t k = 0; k < wanted.size() && want < 0; k++)
-      if (wanted[k].subscription_id == w.subscription_id && wanted[k].worker_index == w.worker_index) want = int(k);
+    auto it = index.find({w.subscription_id, w.worker_index});
+    int want = it == index.end() ? -1 : it->second;
     if (want >= 0 && !covered[size_t(want)]) {
       covered[size_t(want)] = true;
       if (w.stop_requested && w.pid == 0) w.stop_requested = false;  // a restart: start it again

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kafka/consumer.h"
@@ -55,7 +56,7 @@ class Pool {
   void close_one(int slot, bool dying);
   void fail(int slot, const std::string& message, TimestampTz started);
   void heartbeat(TimestampTz now);
-  void show_title();
+  void show_title(bool force);
 
   int index_;
   PoolWorker* entry_;
@@ -63,7 +64,8 @@ class Pool {
   std::map<int, std::unique_ptr<Consumer>> consumers_;  // by consumer slot
   std::map<int, TimestampTz> started_;                  // when each was started
   size_t round_ = 0;
-  size_t shown_ = size_t(-1);
+  size_t shown_ = size_t(-1);    // consumers counted in the title
+  size_t counted_ = size_t(-1);  // consumers counted in the pool entry
 };
 
 Pool* current = nullptr;
@@ -86,8 +88,8 @@ bool Pool::stop_requested() {
 }
 
 // The process title and application_name: the pool worker and how many consumers it serves.
-void Pool::show_title() {
-  if (shown_ == consumers_.size()) return;
+void Pool::show_title(bool force) {
+  if (!force && shown_ == consumers_.size()) return;
   shown_ = consumers_.size();
   std::string title = "pool worker " + std::to_string(entry_->index) + ": " + std::to_string(shown_) + " consumer" +
                       (shown_ == 1 ? "" : "s");
@@ -96,6 +98,8 @@ void Pool::show_title() {
     set_ps_display(title.c_str());
     pgstat_report_appname(app.c_str());
   });
+  if (counted_ == shown_) return;
+  counted_ = shown_;
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   entry_->consumers = int(shown_);
   LWLockRelease(shared->lock);
@@ -163,16 +167,12 @@ void Pool::fail(int slot, const std::string& message, TimestampTz started) {
   int64 id = 0;
   int32 index = 0;
   close_one(slot, true);
-  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   WorkerSlot* w = &shared->slots[slot];
   TimestampTz now = GetCurrentTimestamp();
-  w->failures = std::min(w->failures + 1, 30);
-  w->next_start_at = TimestampTzPlusMilliseconds(now, backoff_ms(w->failures));
-  copy_message(w->last_error, sizeof w->last_error, message.c_str());
-  w->last_error_at = now;
-  snprintf(w->state, sizeof w->state, "waiting to restart after an error");
-  bool log = TimestampDifferenceExceeds(w->last_log_at, now, 60000);
-  if (log) w->last_log_at = now;
+  bool log = false;
+  long wait = note_failure(w, message.c_str(), "waiting to restart after an error", now, &log);
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  w->next_start_at = TimestampTzPlusMilliseconds(now, wait);
   id = w->subscription_id;
   index = w->worker_index;
   LWLockRelease(shared->lock);
@@ -209,15 +209,21 @@ void Pool::close_all(bool dying) {
 
 void Pool::run() {
   if (pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0) throw Error(sqlstate::kInternal, "pipe2 failed");
-  show_title();
+  show_title(true);
   pg::LoopContext loop("pg_pulse kafka pool round");
-  TimestampTz beat = 0;
+  TimestampTz beat = 0, adopted = 0;
+  bool woken = true;  // by the latch: the scheduler changed the slots (or a restart was asked)
   for (;;) {
     loop.begin();
     check_interrupts();
     if (stop_requested()) return;
     TimestampTz now = GetCurrentTimestamp();
-    adopt(now);
+    // slots change when the latch is set; backoffs end with time (checked once a second)
+    if (woken || TimestampDifferenceExceeds(adopted, now, 1000)) {
+      adopted = now;
+      adopt(now);
+    }
+    woken = false;
     char drain[256];
     while (read(pipe_[0], drain, sizeof drain) > 0) {
     }
@@ -237,8 +243,9 @@ void Pool::run() {
         fail(slot, e.what(), started_[slot]);
       }
     }
-    if (!consumers_.empty()) shown_ = size_t(-1);  // a batch named its subscription in the title
-    show_title();
+    bool retitled = false;  // a batch named its subscription in the title
+    for (auto& [slot, c] : consumers_) retitled |= std::exchange(c->titled, false);
+    show_title(retitled);
     now = GetCurrentTimestamp();
     if (TimestampDifferenceExceeds(beat, now, 1000)) {
       beat = now;
@@ -246,7 +253,7 @@ void Pool::run() {
     }
     if (next > now) {
       try {
-        pg::worker_wait(long((next - now) / 1000) + 1, pipe_[0]);
+        woken = pg::worker_wait(long((next - now) / 1000) + 1, pipe_[0]);
       } catch (pg::PgError& e) {
         if (e.sqlerrcode() != ERRCODE_QUERY_CANCELED) throw;
       }

@@ -161,6 +161,19 @@ void note_state(WorkerSlot* slot, const char* state) {
   LWLockRelease(shared->lock);
 }
 
+long note_failure(WorkerSlot* slot, const char* message, const char* state, TimestampTz now, bool* log) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  slot->failures = std::min(slot->failures + 1, 30);
+  long wait = backoff_ms(slot->failures);
+  copy_message(slot->last_error, sizeof slot->last_error, message);
+  slot->last_error_at = now;
+  strlcpy(slot->state, state, sizeof slot->state);
+  *log = TimestampDifferenceExceeds(slot->last_log_at, now, 60000);
+  if (*log) slot->last_log_at = now;
+  LWLockRelease(shared->lock);
+  return wait;
+}
+
 long backoff_ms(int failures) {
   if (failures <= 0) return 0;
   return std::min(300000L, 1000L << std::min(failures - 1, 9));

@@ -115,6 +115,11 @@ void note_error(WorkerSlot* slot, const char* message);
 void copy_message(char* dst, size_t size, const char* message);
 void note_state(WorkerSlot* slot, const char* state);
 
+// Records a failure of the slot's consumer: one more consecutive failure (the backoff exponent),
+// its error and time, and `state`. Returns the backoff to wait (ms) and sets *log when the
+// server log may get a line (at most once a minute per slot).
+long note_failure(WorkerSlot* slot, const char* message, const char* state, TimestampTz now, bool* log);
+
 // Backoff after the nth consecutive failure: 1 s, 2 s, 4 s ... at most 5 minutes.
 long backoff_ms(int failures);
 
