@@ -5,12 +5,13 @@
 EXTENSION = pg_pulse
 MODULE_big = pg_pulse
 EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_pulse.control)
-# The install script is assembled from one part per subsystem (sql/ext/parts/NN_name.sql). An
-# upgrade script is its hand-written .pre.sql, the new version's code made re-runnable
+# The install script is assembled from one part per subsystem (sql/ext/parts/NN_name.sql). Every
+# older release gets a direct upgrade script to this one (sql/ext/upgrade/assemble.sh): the
+# hand-written .pre.sql of each step from it, this version's code made re-runnable
 # (sql/ext/upgrade/code.py: functions, aggregates and views as CREATE OR REPLACE, function
-# grants), and its .post.sql.
-UPGRADES = 0.1.0--0.2.0
-DATA_built = sql/ext/pg_pulse--$(EXTVERSION).sql $(foreach u,$(UPGRADES),sql/ext/pg_pulse--$(u).sql)
+# grants), and each step's .post.sql.
+OLD_RELEASES = 0.1.0 0.2.0
+DATA_built = sql/ext/pg_pulse--$(EXTVERSION).sql $(foreach v,$(OLD_RELEASES),sql/ext/pg_pulse--$(v)--$(EXTVERSION).sql)
 EXTRA_CLEAN = $(DATA_built)
 DOCS =
 
@@ -48,9 +49,8 @@ src/%.o: src/%.cc $(wildcard src/*/*.h) compile_flags.txt
 sql/ext/pg_pulse--$(EXTVERSION).sql: $(sort $(wildcard sql/ext/parts/*.sql))
 	cat $^ > $@
 
-sql/ext/pg_pulse--%.sql: sql/ext/upgrade/%.pre.sql sql/ext/upgrade/%.post.sql sql/ext/pg_pulse--$(EXTVERSION).sql sql/ext/upgrade/code.py
-	{ cat sql/ext/upgrade/$*.pre.sql; python3 sql/ext/upgrade/code.py < sql/ext/pg_pulse--$(EXTVERSION).sql; \
-	  cat sql/ext/upgrade/$*.post.sql; } > $@
+sql/ext/pg_pulse--%--$(EXTVERSION).sql: sql/ext/pg_pulse--$(EXTVERSION).sql $(wildcard sql/ext/upgrade/*.sql) sql/ext/upgrade/code.py sql/ext/upgrade/assemble.sh
+	bash sql/ext/upgrade/assemble.sh $* $(EXTVERSION) < sql/ext/pg_pulse--$(EXTVERSION).sql > $@
 
 print-regress:
 	@echo $(REGRESS)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upgrades: the previous release (built from the git history, $PULSE_OLD_RELEASE) is installed
+# Upgrades, from every earlier release: the release (built from the git history) is installed
 # on a cluster of its own and given data (projects, collections, views of every strategy, a
 # Kafka subscription, rejected fields and dead letters, Avro schemas); then the current build
 # replaces it, the server restarts and ALTER EXTENSION pg_pulse UPDATE runs. The upgraded schema
@@ -7,27 +7,31 @@
 # and the data must still work: ingestion, views equal to their queries, analytics answers
 # unchanged, the subscription's offsets kept.
 set -euo pipefail
-OLD=${PULSE_OLD_RELEASE:-f268dc7}   # 0.1.0
-OLD_VERSION=0.1.0
+# every earlier release, as version=commit ($PULSE_OLD_RELEASES overrides)
+RELEASES=${PULSE_OLD_RELEASES:-0.1.0=f268dc7 0.2.0=6c9a47f}
 fail() { echo "FAIL: $*"; exit 1; }
 REPO=$PULSE_REPO
 # Builds install into the Postgres whose binaries run the test clusters (PGBIN), never into
 # the Makefile's default when PGBIN names another installation.
 PG_CONFIG=${PG_CONFIG:-${PGBIN:-/usr/lib/postgresql/15/bin}/pg_config}
+# a cluster of its own beside the suite's (one per checkout: the suite's directory, suffixed)
+UP=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_upgrade
+export PULSE_TEST_DIR=$UP PULSE_TEST_PGDATA=$UP/data PULSE_TEST_LOG=$UP/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
+export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
+reinstall_current() { make -s -C "$REPO" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1; }
+
+# upgrade_from VERSION COMMIT: one earlier release, on a fresh cluster
+upgrade_from() {
+local OLD_VERSION=$1 OLD=$2
 # (a shallow clone is deepened first)
 git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || git -C "$REPO" fetch -q --unshallow >/dev/null 2>&1 || true
 git -C "$REPO" cat-file -e "$OLD^{commit}" 2>/dev/null || fail "the previous release ($OLD) is not in the git history (clone without --depth)"
 WORK=$(mktemp -d /tmp/pulse_upgrade.XXXXXX)
 echo "work: $WORK"
 chmod 755 "$WORK"
-# a cluster of its own beside the suite's (one per checkout: the suite's directory, suffixed)
-UP=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_upgrade
-export PULSE_TEST_DIR=$UP PULSE_TEST_PGDATA=$UP/data PULSE_TEST_LOG=$UP/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
-export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
-reinstall_current() { make -s -C "$REPO" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1; }
 trap 'bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true; reinstall_current; [ -n "${PULSE_KEEP:-}" ] || rm -rf "$WORK"' EXIT
 
-# 1. the previous release, built and installed
+# 1. the earlier release, built and installed
 git -C "$REPO" archive "$OLD" | tar -x -C "$WORK"
 make -s -C "$WORK" -j2 PG_CONFIG="$PG_CONFIG" >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; fail "building $OLD"; }
 make -s -C "$WORK" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1 || fail "installing $OLD"
@@ -36,11 +40,11 @@ Q="psql -qXAt -v ON_ERROR_STOP=1"
 $Q -d postgres -c "CREATE DATABASE up" -c "CREATE DATABASE fresh" >/dev/null
 $Q -d up -c "CREATE EXTENSION pg_pulse" >/dev/null
 [ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$OLD_VERSION" ] || fail "old version"
-# what stands in the way of a project's internal schema (_pulse_<project>): a project named so,
-# or a schema of that name
-$Q -d postgres -c "CREATE DATABASE clash_name" -c "CREATE DATABASE clash_schema" >/dev/null
-$Q -d clash_name -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('_pulse_x')" >/dev/null
-$Q -d clash_schema -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('shop')" -c "CREATE SCHEMA _pulse_shop" >/dev/null
+# (0.1.0) what stands in the way of a project's internal schema (_pulse_<project>): a project
+# named so, or a schema of that name
+[ "$OLD_VERSION" = 0.1.0 ] && $Q -d postgres -c "CREATE DATABASE clash_name" -c "CREATE DATABASE clash_schema" >/dev/null
+[ "$OLD_VERSION" = 0.1.0 ] && $Q -d clash_name -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('_pulse_x')" >/dev/null
+[ "$OLD_VERSION" = 0.1.0 ] && $Q -d clash_schema -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('shop')" -c "CREATE SCHEMA _pulse_shop" >/dev/null
 
 # 2. data, with the old release
 # (the same in a fresh install of the current version, for the schema comparison)
@@ -73,13 +77,15 @@ reinstall_current || fail "installing the current build"
 PULSE_TEST_PRELOAD=pg_pulse bash "$REPO/test/cluster.sh" restart >/dev/null 2>&1 || true
 bash "$REPO/test/cluster.sh" status >/dev/null || fail "the server did not restart"
 # until the update, the new library's scheduler waits instead of running the old SQL objects
-for _ in $(seq 1 100); do grep -q 'database "up" has pg_pulse 0.1.0, the library is .*: waiting for ALTER EXTENSION pg_pulse UPDATE' "$PULSE_TEST_DIR/postgres.log" && break; sleep 0.2; done
-grep -q 'database "up" has pg_pulse 0.1.0.*waiting for ALTER EXTENSION pg_pulse UPDATE' "$PULSE_TEST_DIR/postgres.log" || fail "the scheduler does not wait for the update"
+waiting="database \"up\" has pg_pulse $OLD_VERSION, the library is .*: waiting for ALTER EXTENSION pg_pulse UPDATE"
+for _ in $(seq 1 100); do grep -q "$waiting" "$PULSE_TEST_DIR/postgres.log" && break; sleep 0.2; done
+grep -q "$waiting" "$PULSE_TEST_DIR/postgres.log" || fail "the scheduler does not wait for the update"
 $Q -d up -c "ALTER EXTENSION pg_pulse UPDATE" || fail "ALTER EXTENSION pg_pulse UPDATE"
 new_version=$(make -s -C "$REPO" print-version PG_CONFIG="$PG_CONFIG" 2>/dev/null)
 [ "$($Q -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$new_version" ] || fail "not at $new_version"
 echo "ok 1 - $OLD_VERSION ($OLD) with data updated to $new_version (the scheduler waited for the update)"
 
+if [ "$OLD_VERSION" = 0.1.0 ]; then
 # the views' hidden objects left the project's schema for the internal one, where the reader
 # cannot use them
 [ "$($Q -d up -c "SELECT count(*) FROM (SELECT relname FROM pg_class WHERE relnamespace = 'shop'::regnamespace AND relname LIKE '\_pulse\_%'
@@ -103,6 +109,8 @@ echo "$out" | grep -q 'schema "_pulse_shop" already exists' || fail "the reason 
 [ "$($Q -d clash_schema -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$OLD_VERSION" ] || fail "clash_schema was updated"
 $Q -d clash_schema -c "DROP SCHEMA _pulse_shop" -c "ALTER EXTENSION pg_pulse UPDATE" >/dev/null || fail "the update after the schema was dropped"
 echo "ok 3 - a project named _pulse_x or a schema _pulse_<project> stops the update with the reason (it goes ahead once the schema is gone)"
+
+fi
 
 # 4. the data still works
 after=$($Q -d up -c "$funnel" -c "$retention" -c "$trends")
@@ -141,4 +149,14 @@ diff "$WORK/fresh.sql" "$WORK/up.sql" >"$WORK/schema.diff" || { head -80 "$WORK/
 echo "ok 5 - pg_dump --schema-only of the upgraded database equals a fresh install ($(wc -l <"$WORK/fresh.sql") lines)"
 ! grep -n 'terminated by signal' "$PULSE_TEST_LOG" | head -3 | grep . || fail "a server process crashed (see $PULSE_TEST_LOG)"
 echo "ok 6 - no server process crashed"
+echo "upgrade from $OLD_VERSION: all ok"
+bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true
+reinstall_current
+[ -n "${PULSE_KEEP:-}" ] || rm -rf "$WORK"
+trap - EXIT
+}
+
+for r in $RELEASES; do
+    upgrade_from "${r%%=*}" "${r#*=}"
+done
 echo "upgrade: all ok"

@@ -1,0 +1,2 @@
+-- pg_pulse 0.2.0 -> 0.3.0, after the code of 0.3.0: data the new code computes, grants of the
+-- objects dropped in .pre.sql.

@@ -1,0 +1,3 @@
+-- pg_pulse 0.2.0 -> 0.3.0, before the code of 0.3.0 (sql/ext/upgrade/code.py) is loaded:
+-- objects whose signature, result columns or name changed are dropped (created again by the
+-- code), catalog tables get their new columns.
