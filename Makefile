@@ -37,13 +37,14 @@ include $(PGXS)
 PG_INCLUDES = -isystem $(shell $(PG_CONFIG) --includedir-server)
 # The warning and language flags are shared with CMakeLists.txt (the unit tests) and clangd:
 # compile_flags.txt, one per line.
+# (every object depends on pg_pulse.control: PULSE_VERSION is its default_version)
 CXXFLAGS_PULSE = $(shell cat compile_flags.txt) -O2 -g -fPIC -DPULSE_VERSION='"$(EXTVERSION)"'
 
 # src/core never sees Postgres headers; everything else gets them.
-src/core/%.o: src/core/%.cc $(wildcard src/core/*.h) compile_flags.txt
+src/core/%.o: src/core/%.cc $(wildcard src/core/*.h) compile_flags.txt pg_pulse.control
 	$(CXX) $(CXXFLAGS_PULSE) -c -o $@ $<
 
-src/%.o: src/%.cc $(wildcard src/*/*.h) compile_flags.txt
+src/%.o: src/%.cc $(wildcard src/*/*.h) compile_flags.txt pg_pulse.control
 	$(CXX) $(CXXFLAGS_PULSE) $(PG_INCLUDES) -c -o $@ $<
 
 sql/ext/pg_pulse--$(EXTVERSION).sql: $(sort $(wildcard sql/ext/parts/*.sql))
