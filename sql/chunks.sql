@@ -5,7 +5,7 @@
 -- and a few lines per chunk; each outcome is spelled out below. (Ids of rejected fields and dead
 -- letters follow the chunks, so they are listed by content.)
 SET client_min_messages = warning;
-CREATE EXTENSION pg_pulse;
+CREATE EXTENSION IF NOT EXISTS pg_pulse;
 RESET client_min_messages;
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';

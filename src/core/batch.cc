@@ -149,6 +149,8 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
     if (used[k] && classify_field_name(cols[k].name) == FieldNameClass::kUser) copy_cols.push_back(int(k));
   out->columns.clear();
   for (int k : copy_cols) out->columns.push_back(cols[size_t(k)].name);
+  out->binary = opts.binary;
+  for (int k : copy_cols) out->binary = out->binary && binary_copy_ok(cols[size_t(k)].type);
   std::vector<int> slot_of_col(cols.size(), -1);
   for (size_t s = 0; s < copy_cols.size(); s++) slot_of_col[size_t(copy_cols[s])] = int(s);
 
@@ -251,32 +253,53 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
       out->dead.push_back(DeadLetter{e, std::move(dead)});
       continue;
     }
-    size_t line_start = out->data.size();
-    if (has_time) time_text = format_timestamp_utc(time_us);
-    out->data.append(has_time ? time_text : opts.arrival_time);
-    out->data.push_back('\t');
-    if (user.empty())
-      out->data.append("\\N");
-    else
-      append_copy_escaped(&out->data, user);
-    out->data.push_back('\t');
-    if (id.empty())
-      out->data.append("\\N");
-    else
-      append_copy_escaped(&out->data, id);
-    for (size_t s = 3; s < copy_cols.size(); s++) {
+    if (out->binary) {
+      append_be16(&out->data, uint16_t(copy_cols.size()));
+      append_be32(&out->data, 8);
+      append_be64(&out->data, uint64_t(pg_timestamp_from_unix_micros(has_time ? time_us : opts.arrival_us)));
+      auto put_text = [&](const std::string& s) {
+        if (s.empty()) {
+          append_be32(&out->data, 0xFFFFFFFFu);
+        } else {
+          append_be32(&out->data, uint32_t(s.size()));
+          out->data.append(s);
+        }
+      };
+      put_text(user);
+      put_text(id);
+    } else {
+      if (has_time) time_text = format_timestamp_utc(time_us);
+      out->data.append(has_time ? time_text : opts.arrival_time);
       out->data.push_back('\t');
+      if (user.empty())
+        out->data.append("\\N");
+      else
+        append_copy_escaped(&out->data, user);
+      out->data.push_back('\t');
+      if (id.empty())
+        out->data.append("\\N");
+      else
+        append_copy_escaped(&out->data, id);
+    }
+    for (size_t s = 3; s < copy_cols.size(); s++) {
+      if (!out->binary) out->data.push_back('\t');
       int32_t fi = slot_field[s];
       if (fi < 0) {
-        out->data.append("\\N");
+        if (out->binary)
+          append_be32(&out->data, 0xFFFFFFFFu);
+        else
+          out->data.append("\\N");
         continue;
       }
       const Field& f = ev.fields[size_t(fi)];
       const Value& v = ev.values[f.value];
       const ColumnType& t = cols[size_t(copy_cols[s])].type;
-      why = append_copy_value(&out->data, ev, v, t);
+      why = out->binary ? append_binary_value(&out->data, ev, v, t) : append_copy_value(&out->data, ev, v, t);
       if (!why.empty()) {
-        out->data.append("\\N");
+        if (out->binary)
+          append_be32(&out->data, 0xFFFFFFFFu);
+        else
+          out->data.append("\\N");
         RejectedField r;
         r.event = e;
         r.field = std::string(f.name);
@@ -287,14 +310,14 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
         rej.push_back(std::move(r));
       }
     }
-    out->data.push_back('\n');
-    (void)line_start;
+    if (!out->binary) out->data.push_back('\n');
     out->line_end.push_back(out->data.size());
+    out->line_time_us.push_back(has_time ? time_us : opts.arrival_us);
     out->line_event.push_back(e);
     for (auto& r : rej) {
       r.event_id = id;
       r.event_user = user;
-      r.event_time = has_time ? time_text : opts.arrival_time;
+      r.event_time = !has_time ? opts.arrival_time : out->binary ? format_timestamp_utc(time_us) : time_text;
       out->rejected.push_back(std::move(r));
     }
   }

@@ -56,12 +56,14 @@ struct DeadLetter {
 };
 
 struct CopyRows {
+  bool binary = false;  // data is binary COPY rows (without the header and trailer), else COPY text
   // COPY column list: _time, _user, _id and every existing column named by a decodable event
   // of the batch (an event dead-lettered while rows are built may leave a column all NULL)
   std::vector<std::string> columns;
   std::string data = take_scratch();  // COPY text format, one line per stored event (a reused buffer)
   std::vector<size_t> line_end;       // end offset (after '\n') of each line
   std::vector<uint32_t> line_event;   // event index of each line
+  std::vector<int64_t> line_time_us;  // _time of each line (the arrival time if none), microseconds since the Unix epoch
   std::vector<RejectedField> rejected;
   std::vector<DeadLetter> dead;
   size_t duplicates = 0;
@@ -75,6 +77,9 @@ struct CopyRows {
 
 struct BuildOptions {
   std::string arrival_time;  // COPY text of the arrival time (used when an event has no _time)
+  int64_t arrival_us = 0;    // the same, microseconds since the Unix epoch
+  // binary COPY rows when every column of the COPY list takes them (types.h binary_copy_ok)
+  bool binary = false;
   size_t max_fields = 500;   // only for the reason text of fields without a column
   bool dedup = false;
   const std::unordered_set<std::string>* existing_ids = nullptr;  // _ids already stored
@@ -82,6 +87,8 @@ struct BuildOptions {
   const std::unordered_set<std::string>* earlier_ids = nullptr;
 };
 
+// Lines are COPY text, or binary COPY rows (opts.binary and every column of the list takes them:
+// CopyRows::binary), with the same values, rejected fields and dead letters either way.
 void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& events, const TableShape& shape,
                      const BuildOptions& opts, CopyRows* out);
 

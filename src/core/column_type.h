@@ -35,11 +35,18 @@ struct ColumnType {
   int32_t numeric_precision = -1;  // numeric(p,s): p; -1 for unconstrained numeric
   int32_t numeric_scale = 0;       // numeric(p,s): s
   std::string pg_name;             // as format_type prints it, e.g. "double precision", "text[]"
+  // Binary COPY (core/types.h append_binary_value): the oid of the type, an array's of its
+  // element type, when pg_pulse can send its values in Postgres' binary form (the built-in
+  // types of the classes above but numeric); 0 when its values go as COPY text only. jsonb is
+  // sent with its format version byte, json without.
+  uint32_t binary_oid = 0;
+  bool jsonb = false;
 };
 
 inline bool operator==(const ColumnType& a, const ColumnType& b) {
   return a.cls == b.cls && a.is_array == b.is_array && a.max_chars == b.max_chars &&
-         a.numeric_precision == b.numeric_precision && a.numeric_scale == b.numeric_scale && a.pg_name == b.pg_name;
+         a.numeric_precision == b.numeric_precision && a.numeric_scale == b.numeric_scale && a.pg_name == b.pg_name &&
+         a.binary_oid == b.binary_oid && a.jsonb == b.jsonb;
 }
 inline bool operator!=(const ColumnType& a, const ColumnType& b) { return !(a == b); }
 

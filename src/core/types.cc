@@ -364,4 +364,219 @@ std::string append_copy_value(std::string* out, const Event& ev, const Value& v,
   return {};
 }
 
+// ---------------------------------------------------------------- binary COPY
+
+void append_be16(std::string* out, uint16_t x) {
+  char b[2] = {char(x >> 8), char(x)};
+  out->append(b, 2);
+}
+
+void append_be32(std::string* out, uint32_t x) {
+  char b[4] = {char(x >> 24), char(x >> 16), char(x >> 8), char(x)};
+  out->append(b, 4);
+}
+
+void append_be64(std::string* out, uint64_t x) {
+  append_be32(out, uint32_t(x >> 32));
+  append_be32(out, uint32_t(x));
+}
+
+// 2000-01-01 (Postgres' epoch) - 1970-01-01, in microseconds and in days
+static constexpr int64_t kPgEpochMicros = 946684800LL * 1000000LL;
+static constexpr int32_t kPgEpochDays = 10957;
+
+int64_t pg_timestamp_from_unix_micros(int64_t us) { return us - kPgEpochMicros; }
+
+bool binary_copy_ok(const ColumnType& t) { return t.binary_oid != 0 && !(t.is_array && t.cls == TypeClass::kJson); }
+
+static void put_double(std::string* out, double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, 8);
+  append_be32(out, 8);
+  append_be64(out, bits);
+}
+
+static void put_bytes(std::string* out, std::string_view b) {
+  append_be32(out, uint32_t(b.size()));
+  out->append(b);
+}
+
+static int hex_digit(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+// One non-null scalar (t.is_array ignored): the fast paths for the common kinds, else the COPY
+// text that append_copy_value would send, read back into the binary form. Empty return = fits.
+static std::string binary_scalar(std::string* out, const Value& v, const ColumnType& t) {
+  switch (t.cls) {
+    case TypeClass::kText:
+      if (v.kind == Kind::kString && t.max_chars < 0) {
+        if (v.text.find('\0') != std::string_view::npos)
+          return "contains a NUL character, which Postgres text cannot store";
+        put_bytes(out, v.text);
+        return {};
+      }
+      break;
+    case TypeClass::kInt8:
+      if (v.kind == Kind::kInt) {
+        append_be32(out, 8);
+        append_be64(out, uint64_t(v.i));
+        return {};
+      }
+      break;
+    case TypeClass::kDouble:
+      if (v.kind == Kind::kInt || (v.kind == Kind::kDouble && !v.underflow)) {
+        put_double(out, v.d);  // kInt: v.d is the integer rounded as float8in rounds its digits
+        return {};
+      }
+      break;
+    case TypeClass::kBool:
+      if (v.kind == Kind::kBool) {
+        append_be32(out, 1);
+        out->push_back(v.b ? 1 : 0);
+        return {};
+      }
+      break;
+    case TypeClass::kTimestamptz:
+    case TypeClass::kTimestamp:
+      if (v.kind == Kind::kString) {
+        int64_t us;
+        if (v.text.find('\0') != std::string_view::npos)
+          return "contains a NUL character, which Postgres text cannot store";
+        if (!parse_iso_datetime(v.text, &us)) return "not an ISO-8601 date-time";
+        append_be32(out, 8);
+        append_be64(out, uint64_t(pg_timestamp_from_unix_micros(us)));
+        return {};
+      }
+      break;
+    default:
+      break;
+  }
+  static thread_local std::string text;
+  text.clear();
+  std::string why = render_scalar(&text, v, t, false);
+  if (!why.empty()) return why;
+  switch (t.cls) {
+    case TypeClass::kText:
+      put_bytes(out, text);
+      return {};
+    case TypeClass::kInt2:
+    case TypeClass::kInt4:
+    case TypeClass::kInt8: {
+      int64_t x = 0;
+      std::from_chars(text.data(), text.data() + text.size(), x);  // render_scalar's own digits
+      uint32_t n = t.cls == TypeClass::kInt2 ? 2 : t.cls == TypeClass::kInt4 ? 4 : 8;
+      append_be32(out, n);
+      if (n == 2) append_be16(out, uint16_t(int16_t(x)));
+      else if (n == 4) append_be32(out, uint32_t(int32_t(x)));
+      else append_be64(out, uint64_t(x));
+      return {};
+    }
+    case TypeClass::kDouble: {
+      std::string_view d = text;
+      if (!d.empty() && d[0] == '+') d.remove_prefix(1);
+      double x = 0;
+      std::from_chars(d.data(), d.data() + d.size(), x);  // correctly rounded, as float8in's strtod
+      put_double(out, x);
+      return {};
+    }
+    case TypeClass::kReal: {
+      float f = std::strtof(text.c_str(), nullptr);  // as float4in
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      append_be32(out, 4);
+      append_be32(out, bits);
+      return {};
+    }
+    case TypeClass::kBool:
+      append_be32(out, 1);
+      out->push_back(text == "t" ? 1 : 0);
+      return {};
+    case TypeClass::kTimestamptz:
+    case TypeClass::kTimestamp: {
+      int64_t us = 0;
+      if (!parse_iso_datetime(text, &us)) return "not an ISO-8601 date-time";
+      append_be32(out, 8);
+      append_be64(out, uint64_t(pg_timestamp_from_unix_micros(us)));
+      return {};
+    }
+    case TypeClass::kDate: {
+      int32_t days = 0;
+      if (!parse_iso_date(text, &days)) return "not an ISO-8601 date (YYYY-MM-DD)";
+      append_be32(out, 4);
+      append_be32(out, uint32_t(days - kPgEpochDays));
+      return {};
+    }
+    case TypeClass::kJson:
+      if (t.jsonb) {
+        append_be32(out, uint32_t(text.size() + 1));
+        out->push_back(1);  // jsonb's binary format version
+        out->append(text);
+      } else {
+        put_bytes(out, text);
+      }
+      return {};
+    case TypeClass::kUuid: {
+      append_be32(out, 16);
+      int hi = -1;
+      for (char c : text) {
+        int h = hex_digit(c);
+        if (h < 0) continue;  // a dash
+        if (hi < 0) {
+          hi = h;
+        } else {
+          out->push_back(char((hi << 4) | h));
+          hi = -1;
+        }
+      }
+      return {};
+    }
+    case TypeClass::kBytea:
+      put_bytes(out, v.text);  // the bytes themselves (COPY text sends them as hex)
+      return {};
+    default:
+      return "unsupported type";
+  }
+}
+
+std::string append_binary_value(std::string* out, const Event& ev, const Value& v, const ColumnType& t) {
+  if (v.kind == Kind::kNull) {
+    append_be32(out, 0xFFFFFFFFu);
+    return {};
+  }
+  if (!t.is_array) {
+    if (t.cls != TypeClass::kJson && t.cls != TypeClass::kText && (v.kind == Kind::kArray || v.kind == Kind::kObject))
+      return v.kind == Kind::kArray ? "an array is not a " + t.pg_name : "an object is not a " + t.pg_name;
+    return binary_scalar(out, v, t);
+  }
+  if (v.kind != Kind::kArray) return "not an array";
+  // int32 ndim, int32 has-nulls flag, element oid, then per dimension: size and lower bound;
+  // then every element as a field (length, bytes)
+  static thread_local std::string elems;
+  elems.clear();
+  bool has_null = false;
+  for (uint32_t k = 0; k < v.n_children; k++) {
+    const Value& c = ev.values[v.first_child + k];
+    if (c.kind == Kind::kNull) {
+      has_null = true;
+      append_be32(&elems, 0xFFFFFFFFu);
+      continue;
+    }
+    if (c.kind == Kind::kObject) return "array element is not a scalar";
+    std::string why = binary_scalar(&elems, c, t);
+    if (!why.empty()) return "array element " + std::to_string(k + 1) + " " + why;
+  }
+  bool empty = v.n_children == 0;
+  append_be32(out, uint32_t(12 + (empty ? 0 : 8) + elems.size()));
+  append_be32(out, empty ? 0 : 1);
+  append_be32(out, has_null ? 1 : 0);
+  append_be32(out, t.binary_oid);
+  if (!empty) {
+    append_be32(out, v.n_children);
+    append_be32(out, 1);
+  }
+  out->append(elems);
+  return {};
+}
+
 }  // namespace pulse

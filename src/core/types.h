@@ -26,4 +26,21 @@ std::optional<ColumnType> infer_type(const Event& ev, const Value& v);
 // appended then).
 std::string append_copy_value(std::string* out, const Event& ev, const Value& v, const ColumnType& t);
 
+// Whether values for a column of type t can go in binary COPY form: t.binary_oid is set and
+// t is not an array of json.
+bool binary_copy_ok(const ColumnType& t);
+
+// Appends v, converted for a column of type t (binary_copy_ok), as one field of a binary COPY
+// row: its length (int32, -1 for null) and the bytes of the type's binary form, which Postgres'
+// receive function reads as the same value as its input function reads append_copy_value's
+// text. Same checks and reasons as append_copy_value; nothing is appended on failure.
+std::string append_binary_value(std::string* out, const Event& ev, const Value& v, const ColumnType& t);
+
+// Binary COPY framing: a 32-bit or 64-bit integer, big-endian; microseconds since the Unix
+// epoch as a timestamp's binary form (microseconds since 2000-01-01).
+void append_be16(std::string* out, uint16_t x);
+void append_be32(std::string* out, uint32_t x);
+void append_be64(std::string* out, uint64_t x);
+int64_t pg_timestamp_from_unix_micros(int64_t us);
+
 }  // namespace pulse

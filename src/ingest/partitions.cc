@@ -117,44 +117,20 @@ void run_ddl(const std::string& what, const std::vector<std::string>& sql) {
 
 }  // namespace
 
-// The _time of COPY line k of rows in microseconds since the epoch; false when unreadable.
-bool line_time(const CopyRows& rows, size_t k, const std::string& arrival_text, int64_t arrival_us, int64_t* us) {
-  size_t b = k ? rows.line_end[k - 1] : 0;
-  const char* line = rows.data.data() + b;
-  size_t len = rows.line_end[k] - b;
-  const char* tab = static_cast<const char*>(memchr(line, '\t', len));
-  std::string_view f(line, tab ? size_t(tab - line) : len - 1);
-  if (f == arrival_text) {
-    *us = arrival_us;
-    return true;
-  }
-  return parse_iso_datetime(f, us);
-}
-
-bool line_range_start(PartitionUnit unit, const CopyRows& rows, size_t line, const std::string& arrival_text,
-                      int64_t arrival_us, int64_t* start) {
-  int64_t us;
-  if (!line_time(rows, line, arrival_text, arrival_us, &us)) return false;
-  *start = partition_range(unit, us).start;
-  return true;
-}
-
 int ensure_partitions(const std::string& project, const std::string& collection, Oid relid, PartitionUnit unit,
-                      const CopyRows& rows, const std::string& arrival_text, int64_t arrival_us,
-                      std::map<int64_t, std::string>* failed) {
+                      const CopyRows& rows, std::map<int64_t, std::string>* failed) {
   if (unit == PartitionUnit::kNone || rows.line_end.empty()) return 0;
   if (!g_callback_registered) {
     pg::call([] { CacheRegisterRelcacheCallback(forget_partitions, (Datum)0); });
     g_callback_registered = true;
   }
-  // the ranges of the batch: a line's first field is its _time as COPY text
+  // the ranges of the batch: the _time of each line
   std::set<PartitionRange> needed;
   constexpr int64_t kHour = 3600LL * 1000000LL;  // a range holds whole UTC hours
   bool have_hour = false;
   int64_t hour = 0;
   for (size_t k = 0; k < rows.line_end.size(); k++) {
-    int64_t us;
-    if (!line_time(rows, k, arrival_text, arrival_us, &us)) continue;  // COPY refuses the line: a dead letter
+    int64_t us = rows.line_time_us[k];
     int64_t h = us / kHour - (us % kHour < 0 ? 1 : 0);
     if (have_hour && h == hour) continue;  // the same hour as the line before: the same range
     have_hour = true;

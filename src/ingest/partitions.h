@@ -11,8 +11,7 @@
 
 namespace pulse::ingest {
 
-// Makes sure every _time of rows (the first column of each COPY line; arrival_text stands for
-// arrival_us) has its partition of `unit` in collection relid: a per-backend cache of the
+// Makes sure every _time of rows (CopyRows::line_time_us) has its partition of `unit` in collection relid: a per-backend cache of the
 // ranges known to exist (dropped when the collection's relcache entry is invalidated, as an
 // ATTACH or DETACH does), and for the missing ones, under the collection's advisory lock:
 // CREATE TABLE (LIKE collection), ALTER TABLE collection ATTACH PARTITION (SHARE UPDATE
@@ -21,12 +20,6 @@ namespace pulse::ingest {
 // is in the way, ...) is left out, with its reason in *failed (by range start): its rows then
 // fail alone and become dead letters with that reason. Returns how many partitions it created.
 int ensure_partitions(const std::string& project, const std::string& collection, Oid relid, PartitionUnit unit,
-                      const CopyRows& rows, const std::string& arrival_text, int64_t arrival_us,
-                      std::map<int64_t, std::string>* failed);
-
-// The start of the partition range of COPY line `line` of rows (see ensure_partitions), or
-// false when its _time cannot be read.
-bool line_range_start(PartitionUnit unit, const CopyRows& rows, size_t line, const std::string& arrival_text,
-                      int64_t arrival_us, int64_t* start);
+                      const CopyRows& rows, std::map<int64_t, std::string>* failed);
 
 }  // namespace pulse::ingest

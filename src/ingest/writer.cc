@@ -28,6 +28,7 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/lsyscache.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 }
 
 namespace pulse::ingest {
@@ -36,28 +37,60 @@ using pg::Arg;
 
 namespace {
 
-// The bytes COPY reads through copy_source(); saved and restored around each COPY so a
-// trigger that ingests again (nested COPY) cannot clobber an outer one.
+// The bytes COPY reads through copy_source(): a header, the rows, a trailer (binary COPY's
+// framing; empty for COPY text). Saved and restored around each COPY so a trigger that ingests
+// again (nested COPY) cannot clobber an outer one.
 struct CopySource {
-  const char* data = nullptr;
-  size_t len = 0, pos = 0;
+  std::string_view part[3];
+  int at = 0;      // the part being read
+  size_t pos = 0;  // in part[at]
+  size_t fed = 0;  // bytes of the rows read so far (progress)
 };
 CopySource g_source;
+
+// Binary COPY's header (signature, flags, no extension area) and trailer (field count -1).
+constexpr char kBinaryHeader[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+constexpr size_t kBinaryHeaderLen = 19;
+constexpr char kBinaryTrailer[] = "\377\377";
 
 extern "C" int copy_source(void* outbuf, int /*minread*/, int maxread) {
   // called by COPY inside pg::call: a pause (test hook) or cancel here longjmps out of CopyFrom
   pulse::pg::pause_point("copy");
-  size_t n = g_source.len - g_source.pos;
+  CopySource& src = g_source;
+  while (src.at < 3 && src.pos == src.part[src.at].size()) {
+    src.at++;
+    src.pos = 0;
+  }
+  if (src.at == 3) return 0;
+  std::string_view p = src.part[src.at];
+  size_t n = p.size() - src.pos;
   if (n > size_t(maxread)) n = size_t(maxread);
-  memcpy(outbuf, g_source.data + g_source.pos, n);
-  g_source.pos += n;
-  if (pulse::pg::Progress::copy_feed) pulse::pg::Progress::copy_feed->advance(int64_t(g_source.pos));
+  memcpy(outbuf, p.data() + src.pos, n);
+  src.pos += n;
+  if (src.at == 1) {
+    src.fed += n;
+    if (pulse::pg::Progress::copy_feed) pulse::pg::Progress::copy_feed->advance(int64_t(src.fed));
+  }
   return int(n);
+}
+
+// Whether binary COPY applies (pulse.copy_format auto) and reads text as pg_pulse sends it (UTF-8): receive functions convert text
+// from the client encoding, so the database must be UTF-8 and the client UTF-8 or SQL_ASCII
+// (neither converts, both check the bytes). Elsewhere COPY text, which names its encoding.
+bool binary_copy_reads_utf8() {
+  if (pulse_copy_format == kPulseCopyText) return false;
+  bool ok = false;
+  pg::call([&] {
+    int client = pg_get_client_encoding();
+    ok = GetDatabaseEncoding() == PG_UTF8 && (client == PG_UTF8 || client == PG_SQL_ASCII);
+  });
+  return ok;
 }
 
 // COPY FROM of data[from, to) into relid through Postgres' own COPY machinery (multi-insert,
 // indexes, partitions, triggers, constraints). Raises PgError on any failure.
-uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const char* data, size_t len) {
+uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const char* data, size_t len,
+                    bool binary = false) {
   uint64_t processed = 0;
   if (pg::Progress* p = pg::Progress::copy_feed) {
     std::string phase = "writing ";
@@ -68,7 +101,12 @@ uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const ch
     p->phase(phase.c_str(), 0, int64_t(len), "bytes");
   }
   CopySource saved = g_source;
-  g_source = CopySource{data, len, 0};
+  g_source = CopySource{};
+  g_source.part[1] = std::string_view(data, len);
+  if (binary) {
+    g_source.part[0] = std::string_view(kBinaryHeader, kBinaryHeaderLen);
+    g_source.part[2] = std::string_view(kBinaryTrailer, 2);
+  }
   const std::string* cols = columns.data();
   size_t ncols = columns.size();
   try {
@@ -79,7 +117,8 @@ uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const ch
       nsitem->p_rte->requiredPerms = ACL_INSERT;
       List* attnames = NIL;
       for (size_t k = 0; k < ncols; k++) attnames = lappend(attnames, makeString(pstrdup(cols[k].c_str())));
-      List* options = list_make1(makeDefElem(pstrdup("encoding"), (Node*)makeString(pstrdup("UTF8")), -1));
+      List* options = binary ? list_make1(makeDefElem(pstrdup("format"), (Node*)makeString(pstrdup("binary")), -1))
+                             : list_make1(makeDefElem(pstrdup("encoding"), (Node*)makeString(pstrdup("UTF8")), -1));
       CopyFromState cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, copy_source, attnames, options);
       processed = CopyFrom(cstate);
       EndCopyFrom(cstate);
@@ -353,6 +392,8 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   BuildOptions opts;
   if (g.arrival->empty()) *g.arrival = now_copy_text();
   opts.arrival_time = *g.arrival;
+  opts.arrival_us = arrival_micros();
+  opts.binary = binary_copy_reads_utf8();
   opts.max_fields = size_t(pulse_max_fields_per_collection);
   opts.dedup = info.dedup;
   if (info.dedup) {
@@ -373,16 +414,33 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   *new_ids = std::move(rows.ids);
   // partitions this batch needs; a range whose partition cannot be made fails alone (below)
   std::map<int64_t, std::string> no_partition;
-  int64_t arrival_us = 0;
-  if (info.partition != PartitionUnit::kNone) {
-    arrival_us = arrival_micros();
-    (void)ensure_partitions(project, coll, info.relid, info.partition, rows, *g.arrival, arrival_us, &no_partition);
-  }
+  if (info.partition != PartitionUnit::kNone)
+    (void)ensure_partitions(project, coll, info.relid, info.partition, rows, &no_partition);
 
   *stage = Stage::kRows;
   std::vector<LineFailure> failed;
   std::vector<RejectedField> salvaged;
-  if (!rows.line_end.empty())
+  bool stored = false;
+  if (rows.binary && !rows.line_end.empty()) {
+    // binary COPY of all rows; when Postgres refuses any, the rows are made again as COPY text,
+    // which the isolation and salvage below read
+    try {
+      uint64_t n = 0;
+      pg::in_subtransaction([&] { n = copy_lines(info.relid, rows.columns, rows.data.data(), rows.data.size(), true); });
+      pg::call([&] { elog(DEBUG1, "pg_pulse: %lu rows into %s by binary COPY", (unsigned long)n, coll.c_str()); });
+      counts->stored += int64_t(n);
+      stored = true;
+    } catch (pg::PgError& e) {
+      if (pg::is_abort_error(e.sqlerrcode())) throw;
+    }
+    if (!stored) {
+      opts.binary = false;
+      CopyRows text;
+      build_copy_rows(batch, events, shape, opts, &text);
+      rows = std::move(text);
+    }
+  }
+  if (!stored && !rows.line_end.empty())
     counts->stored += int64_t(copy_isolating(info.relid, rows, batch, 0, rows.line_end.size(), &failed, &salvaged));
   for (auto& r : salvaged) rows.rejected.push_back(std::move(r));
   std::unordered_set<uint32_t> failed_events;
@@ -393,10 +451,8 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
       counts->duplicates++;
       continue;
     }
-    int64_t start;
-    if (!no_partition.empty() && line_range_start(info.partition, rows, f.line, *g.arrival, arrival_us, &start) &&
-        no_partition.count(start)) {
-      dead_event(g, dl, coll, e, no_partition[start]);  // why its partition could not be made
+    if (!no_partition.empty() && no_partition.count(partition_range(info.partition, rows.line_time_us[f.line]).start)) {
+      dead_event(g, dl, coll, e, no_partition[partition_range(info.partition, rows.line_time_us[f.line]).start]);  // why its partition could not be made
       continue;
     }
     dead_event(g, dl, coll, e, f.error);

@@ -5,6 +5,7 @@ extern "C" {
 extern int pulse_max_fields_per_collection;
 extern int pulse_max_event_bytes;
 extern int pulse_collect_chunk_bytes;
+extern int pulse_copy_format;  // PulseCopyFormat
 extern int pulse_ddl_lock_timeout_ms;
 extern int pulse_ddl_retries;
 extern int pulse_view_margin_ms;
@@ -19,3 +20,6 @@ extern int pulse_kafka_workers;
 extern int pulse_kafka_max_consumers;
 extern int pulse_kafka_max_partitions;
 }
+
+// pulse.copy_format: how the write path hands rows to COPY.
+enum PulseCopyFormat { kPulseCopyAuto = 0, kPulseCopyText = 1 };

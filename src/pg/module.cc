@@ -3,6 +3,7 @@
 #include "core/avro_decode.h"
 #include "ingest/metrics.h"
 #include "pg/faults.h"
+#include "pg/gucs.h"
 #include "pg/progress.h"
 #include "pg/scheduler.h"
 #include "kafka/shmem.h"
@@ -18,6 +19,7 @@ PG_MODULE_MAGIC;
 int pulse_max_fields_per_collection = 500;
 int pulse_max_event_bytes = 1024 * 1024;
 int pulse_collect_chunk_bytes = 2 * 1024 * 1024;
+int pulse_copy_format = kPulseCopyAuto;
 int pulse_ddl_lock_timeout_ms = 2000;
 int pulse_ddl_retries = 5;
 int pulse_view_margin_ms = 5000;
@@ -48,6 +50,12 @@ void _PG_init(void) {
       "pulse.collect_chunk_bytes", "Bytes of an NDJSON payload collect_batch decodes and writes at a time.",
       "A payload is stored chunk by chunk, in one transaction, with the outcome of one batch.",
       &pulse_collect_chunk_bytes, 2 * 1024 * 1024, 1, 1024 * 1024 * 1024, PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+  static const struct config_enum_entry copy_formats[] = {
+      {"auto", kPulseCopyAuto, false}, {"text", kPulseCopyText, false}, {NULL, 0, false}};
+  DefineCustomEnumVariable("pulse.copy_format", "How ingestion hands rows to COPY: auto (binary when it can) or text.",
+                           "auto sends binary COPY rows when every column of a batch has a binary form pg_pulse "
+                           "makes, else COPY text; text always sends COPY text. Both store the same values.",
+                           &pulse_copy_format, kPulseCopyAuto, copy_formats, PGC_USERSET, 0, NULL, NULL, NULL);
   DefineCustomIntVariable("pulse.ddl_lock_timeout",
                           "lock_timeout used for each attempt to add columns to a collection.", NULL,
                           &pulse_ddl_lock_timeout_ms, 2000, 1, 600000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);

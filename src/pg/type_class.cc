@@ -23,7 +23,34 @@ struct TypeFacts {
   int32 numeric_precision;
   int32 numeric_scale;
   char* pg_name;  // palloc'd
+  Oid binary_oid;
+  bool jsonb;
 };
+
+// The types whose values pg_pulse sends in binary COPY form (column_type.h: binary_oid).
+bool binary_form(Oid typid) {
+  switch (typid) {
+    case TEXTOID:
+    case VARCHAROID:
+    case BPCHAROID:
+    case FLOAT8OID:
+    case FLOAT4OID:
+    case INT2OID:
+    case INT4OID:
+    case INT8OID:
+    case BOOLOID:
+    case TIMESTAMPTZOID:
+    case TIMESTAMPOID:
+    case DATEOID:
+    case JSONOID:
+    case JSONBOID:
+    case UUIDOID:
+    case BYTEAOID:
+      return true;
+    default:
+      return false;
+  }
+}
 
 // Whether typid is the type of the citext extension (named citext, a member of the extension).
 bool is_citext(Oid typid) {
@@ -94,6 +121,8 @@ void classify(Oid typid, int32 typmod, TypeFacts* f) {
     f->numeric_scale = ((m & 0x7ff) ^ 1024) - 1024;
   }
   f->pg_name = format_type_with_typemod(typid, typmod);
+  f->binary_oid = binary_form(base) ? base : InvalidOid;
+  f->jsonb = base == JSONBOID;
 }
 
 }  // namespace
@@ -108,6 +137,8 @@ ColumnType column_type(Oid typid, int32 typmod) {
   t.numeric_precision = f.numeric_precision;
   t.numeric_scale = f.numeric_scale;
   t.pg_name = f.pg_name;
+  t.binary_oid = f.binary_oid;
+  t.jsonb = f.jsonb;
   return t;
 }
 
