@@ -15,6 +15,7 @@ extern "C" {
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
@@ -66,11 +67,16 @@ void check_project_writer(const std::string& project) {
   }
 }
 
+// The collection's table. Looked up under an ACCESS SHARE lock, again once the lock is held
+// (then released: writers that add columns must not hold it), so a writer that waited behind DDL
+// replacing the table (pulse.partition_collection) writes into the new one.
 static Oid find_table(const std::string& project, const std::string& collection) {
   Oid relid = InvalidOid;
   pg::call([&] {
-    Oid ns = get_namespace_oid(project.c_str(), false);
-    relid = get_relname_relid(collection.c_str(), ns);
+    (void)get_namespace_oid(project.c_str(), false);
+    RangeVar* rv = makeRangeVar(pstrdup(project.c_str()), pstrdup(collection.c_str()), -1);
+    relid = RangeVarGetRelidExtended(rv, AccessShareLock, RVR_MISSING_OK, NULL, NULL);
+    if (OidIsValid(relid)) UnlockRelationOid(relid, AccessShareLock);
   });
   return relid;
 }

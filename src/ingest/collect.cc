@@ -7,6 +7,7 @@
 #include "core/json_decode.h"
 #include "core/names.h"
 #include "ingest/catalog.h"
+#include "ingest/partitions.h"
 #include "ingest/writer.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
@@ -19,7 +20,10 @@ extern "C" {
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "catalog/pg_type.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -308,6 +312,41 @@ PULSE_SQL_FUNCTION(pulse_require_writer) {
   check_project_writer(project);
   pg::spi_finish();
   PG_RETURN_VOID();
+}
+
+// pulse._make_partitions(project, collection, times timestamptz[]): the partitions of a
+// partitioned collection that hold these _time values, made as ingestion makes them (for
+// pulse.partition_collection, which moves a plain collection's rows into them). Returns how many
+// it made; a partition that cannot be made is an error.
+PULSE_SQL_FUNCTION(pulse_make_partitions) {
+  std::string project = ascii_lower(pg::require_text(fcinfo, 0, "project"));
+  std::string collection = ascii_lower(pg::require_text(fcinfo, 1, "collection"));
+  CopyRows rows;
+  if (!PG_ARGISNULL(2)) {
+    pg::call([&] {
+      ArrayType* a = PG_GETARG_ARRAYTYPE_P(2);
+      Datum* values;
+      bool* nulls;
+      int n;
+      deconstruct_array(a, TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE, &values, &nulls, &n);
+      for (int k = 0; k < n; k++) {
+        if (nulls[k]) continue;
+        rows.line_time_us.push_back(int64_t(DatumGetTimestampTz(values[k])) +
+                                    int64_t(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * int64_t(USECS_PER_DAY));
+        rows.line_end.push_back(0);
+      }
+    });
+  }
+  pg::spi_connect();
+  check_project_writer(project);
+  CollectionInfo info = ensure_collection(project, collection);
+  std::map<int64_t, std::string> failed;
+  int made = ensure_partitions(project, collection, info.relid, info.partition, rows, &failed);
+  if (!failed.empty())
+    throw Error(sqlstate::kObjectNotInPrerequisiteState, "cannot make a partition of \"" + project + "." + collection + "\"",
+                failed.begin()->second);
+  pg::spi_finish();
+  PG_RETURN_INT32(made);
 }
 
 }  // namespace pulse::ingest

@@ -7,7 +7,7 @@
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 -- a schema of the writer's own (CREATE granted on a database-level schema, as applications do)
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
-SELECT plan(39);
+SELECT plan(44);
 
 -- The writer's weapons, in its own login session: code that records who ran it and tries to
 -- make the writer a superuser.
@@ -133,6 +133,22 @@ SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_retention(''sec
                 'the writer sets the retention of its project''s collections');
 SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_retention(''sec_q'', NULL, ''1 day'')::text')$$, '42501', NULL,
                  'but not another project''s');
+-- converting a collection (pulse.partition_collection, SECURITY DEFINER): only the project's own,
+-- and a temporary view of the writer over the collection stops it rather than being dropped or
+-- rebound by the definer
+SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.create_collection(''sec_p'', ''conv'', ''{"n": "int"}'', partition_by => ''none'')::text')$$,
+                'the writer makes a plain collection');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.partition_collection(''sec_q'', ''secret'', ''day'')::text')$$, '42501', NULL,
+                 'the writer cannot convert another project''s collection');
+SELECT sec.as_role('sec_w', 'CREATE TEMP VIEW conv_peek AS SELECT * FROM sec_p.conv');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.partition_collection(''sec_p'', ''conv'', ''day'')::text')$$, '2BP01', NULL,
+                 'a temporary view of the writer over the collection stops its conversion');
+SELECT sec.as_role('sec_w', 'DROP VIEW pg_temp.conv_peek');
+SELECT is(sec.value_as('sec_w', 'SELECT pulse.partition_collection(''sec_p'', ''conv'', ''day'')::text'), '0',
+          'then the writer converts its collection');
+SELECT is((SELECT relkind::text || ' ' || pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'sec_p.conv'::regclass),
+          (SELECT 'p ' || pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'sec_p.pv'::regclass),
+          'partitioned, owned as every collection is (not by the writer)');
 SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.apply_retention()::text')$$, '42501', NULL,
                  'nor apply retention itself (superusers and the scheduler do, with the views'' trigger silenced)');
 

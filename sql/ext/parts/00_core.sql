@@ -316,6 +316,122 @@ BEGIN
 END
 $$;
 
+-- The partitions pulse.partition_collection moves a collection's rows into (src/ingest/collect.cc).
+CREATE FUNCTION pulse._make_partitions(project text, collection text, times timestamptz[]) RETURNS int
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'pulse_make_partitions';
+
+-- Converts a plain collection into one partitioned by _time (day, week or month), with its rows,
+-- in one transaction under an ACCESS EXCLUSIVE lock on the collection: ingestion into it waits
+-- (and then writes into the partitioned table), readers wait. Views keep their state. Returns
+-- the number of rows moved. See docs/lifecycle.md#converting-a-collection.
+CREATE FUNCTION pulse.partition_collection(project text, collection text, partition_by text) RETURNS bigint
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  c text := lower(collection);
+  unit text := lower(partition_by);
+  w name;
+  reg pulse.collection_registry;
+  old oid;
+  old_name text;
+  moved bigint;
+  dep text;
+  defs text[] := '{}';
+  def_views regclass[] := '{}';
+  cols text;
+  a record;
+  g record;
+  k int;
+BEGIN
+  IF p IS NULL OR c IS NULL OR unit IS NULL THEN
+    RAISE EXCEPTION 'project, collection and partition_by must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
+    RAISE EXCEPTION 'permission denied to partition collections of project "%"', p USING ERRCODE = '42501',
+      HINT = format('Members of %s and pulse_admin do it.', w);
+  END IF;
+  IF unit NOT IN ('day', 'week', 'month') THEN
+    RAISE EXCEPTION 'invalid partition_by "%"', left(partition_by, 100) USING ERRCODE = '22023',
+      HINT = 'Use day, week or month.';
+  END IF;
+  SELECT * INTO reg FROM pulse.collection_registry r WHERE r.project = p AND r.name = c;
+  SELECT cl.oid INTO old FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace
+   WHERE n.nspname = p AND cl.relname = c AND cl.relkind IN ('r', 'p');
+  IF reg.name IS NULL OR old IS NULL THEN
+    RAISE EXCEPTION 'collection "%.%" does not exist', p, c USING ERRCODE = '42P01',
+      HINT = 'pulse.collections lists the collections of a project.';
+  END IF;
+  IF (SELECT relkind FROM pg_class WHERE oid = old) = 'p' THEN
+    RAISE EXCEPTION 'collection "%.%" is partitioned already', p, c USING ERRCODE = '55000';
+  END IF;
+  EXECUTE format('LOCK TABLE %I.%I IN ACCESS EXCLUSIVE MODE', p, c);
+  -- what depends on the table: pg_pulse's views' definitions are made again over the new table;
+  -- anything else (a view or foreign key of the user's) stops the conversion
+  SELECT string_agg(DISTINCT format('%s', r.ev_class::regclass), ', ') INTO dep
+    FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+   WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = old AND r.ev_class <> old
+     AND NOT (r.ev_class::regclass::text LIKE quote_ident('_pulse_' || p) || '._pulse_def_%');
+  IF dep IS NULL THEN
+    SELECT string_agg(conname, ', ') INTO dep FROM pg_constraint WHERE confrelid = old;
+  END IF;
+  IF dep IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot partition collection "%.%": other objects depend on it', p, c USING ERRCODE = '2BP01',
+      DETAIL = format('Objects: %s.', left(dep, 500)),
+      HINT = 'Drop them, partition the collection, then create them again.';
+  END IF;
+  FOR a IN SELECT DISTINCT r.ev_class::regclass AS v FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+            WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = old AND r.ev_class <> old LOOP
+    def_views := def_views || a.v;
+    defs := defs || pg_get_viewdef(a.v);  -- names the collection qualified (search_path has no project)
+  END LOOP;
+  -- the old table steps aside (names starting with _pulse_ are pg_pulse's), the new one is made
+  -- as pulse.create_collection makes a partitioned collection, with the same columns
+  old_name := '_pulse_old_' || left(md5(c), 20);
+  EXECUTE format('ALTER TABLE %I.%I RENAME TO %I', p, c, old_name);
+  PERFORM pulse.create_collection(p, c, '{}', reg.dedup, unit);
+  FOR a IN SELECT attname, format_type(atttypid, atttypmod) AS typ, attnotnull, pg_get_expr(ad.adbin, ad.adrelid) AS def
+             FROM pg_attribute at LEFT JOIN pg_attrdef ad ON ad.adrelid = at.attrelid AND ad.adnum = at.attnum
+            WHERE at.attrelid = old AND at.attnum > 0 AND NOT at.attisdropped
+              AND at.attname NOT IN ('_time', '_user', '_id', '_shard_time', '_shard_xid')
+            ORDER BY at.attnum LOOP
+    EXECUTE format('ALTER TABLE %I.%I ADD COLUMN %I %s%s%s', p, c, a.attname, a.typ,
+                   CASE WHEN a.def IS NOT NULL THEN ' DEFAULT ' || a.def ELSE '' END,
+                   CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END);
+  END LOOP;
+  PERFORM pulse._describe_collection(p, c);
+  -- its owner and grants
+  EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', p, c, (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = old));
+  FOR g IN SELECT x.privilege_type, x.grantee, x.is_grantable
+             FROM pg_class cl, aclexplode(cl.relacl) x WHERE cl.oid = old AND x.grantee <> cl.relowner LOOP
+    EXECUTE format('GRANT %s ON %I.%I TO %s%s', g.privilege_type, p, c,
+                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+  END LOOP;
+  -- the partitions of its rows (each hour of data names its range), then the rows, as they were
+  EXECUTE format('SELECT pulse._make_partitions($1, $2, (SELECT array_agg(DISTINCT date_trunc(''hour'', _time)) FROM %I.%I))',
+                 p, old_name) USING p, c;
+  SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+    FROM pg_attribute WHERE attrelid = old AND attnum > 0 AND NOT attisdropped;
+  EXECUTE format('INSERT INTO %I.%I (%s) SELECT %s FROM %I.%I', p, c, cols, cols, p, old_name);
+  GET DIAGNOSTICS moved = ROW_COUNT;
+  -- pg_pulse's views read the new table (same query, same state)
+  FOR k IN 1 .. coalesce(array_length(def_views, 1), 0) LOOP
+    EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s', def_views[k], defs[k]);
+  END LOOP;
+  -- their state was made over the same rows (same _shard_time and _shard_xid): it stays valid
+  -- for the new table (a view's state is tied to its collection's table oid)
+  UPDATE pulse.view_registry v SET snapshot_origin = i.token || '/' || format('%I.%I', p, c)::regclass::oid
+    FROM pulse.instance i
+   WHERE v.project = p AND v.collection = c AND v.snapshot_origin = i.token || '/' || old;
+  EXECUTE format('DROP TABLE %I.%I', p, old_name);
+  RETURN moved;
+END
+$$;
+
 -- Retention: events of collection (NULL: the project's default for its collections without
 -- their own) whose _time is older than now() - keep are dropped by the database's scheduler;
 -- keep NULL removes the setting. See docs/lifecycle.md#retention.

@@ -58,6 +58,7 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
   pulse.collect(text, text, jsonb), pulse.collect_batch(text, text, text),
   pulse.create_collection(text, text, jsonb, boolean, text), pulse.set_project_defaults(text, text), pulse.set_retention(text, text, interval),
+  pulse.partition_collection(text, text, text),
   pulse.replay_dead_letters(text, text, bigint[]),
   pulse.create_view(text, text, text, text, interval), pulse.refresh_view(text, text, boolean, boolean),
   pulse.drop_view(text, text), pulse.alter_view(text, text, text, interval),
