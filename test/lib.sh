@@ -53,3 +53,19 @@ now() { printf '%s\n' "${EPOCHREALTIME:-$(date +%s.%N)}"; }
 
 # Elapsed seconds between two now() values, one decimal.
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# The partitioned variants of integration scripts (test/run_all.sh sets PULSE_TEST_PARTITION_BY
+# and the server's pulse.partition_by): assert_partitioned DB PROJECT fails unless every
+# collection of PROJECT in DB (at least one) is partitioned. Does nothing in the plain run.
+assert_partitioned() {
+    [ -n "${PULSE_TEST_PARTITION_BY:-}" ] || return 0
+    local got
+    got=$(psql -qXAt -d "$1" -c "SELECT count(*) FILTER (WHERE c.relkind = 'p') || '/' || count(*)
+            FROM pulse.collection_registry r JOIN pg_namespace n ON n.nspname = r.project
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.name WHERE r.project = '$2'")
+    if [ "${got%/*}" != "${got#*/}" ] || [ "${got#*/}" = 0 ]; then
+        echo "FAIL: the partitioned variant: $got collections of project $2 are partitioned"
+        exit 1
+    fi
+    echo "ok - every collection of project $2 ($got) is partitioned by $PULSE_TEST_PARTITION_BY"
+}

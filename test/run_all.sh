@@ -380,25 +380,48 @@ run_integration() {
         stage_note integration "skipped (no scripts)"
         return
     fi
-    for f in "${runnable[@]}"; do
-        echo "--- $f ---"
+    # The partitioned variants: these scripts run a second time with every collection they
+    # create partitioned by day (pulse.partition_by, set for the whole server so that the Kafka
+    # and view workers see it too); each checks that its collections are partitioned then.
+    local variants=(views_refresher views_stress kafka_json kafka_avro cancels)
+    local jobs=() v
+    for f in "${runnable[@]}"; do jobs+=("$f|"); done
+    for v in "${variants[@]}"; do
+        [ -x "test/integration/$v.sh" ] && jobs+=("test/integration/$v.sh|day")
+    done
+    local job part name
+    for job in "${jobs[@]}"; do
+        f=${job%%|*}
+        part=${job#*|}
+        name=$(basename "$f")${part:+ (partitioned by $part)}
+        echo "--- $f${part:+ (collections partitioned by $part)} ---"
         t0=$(now)
+        if [ -n "$part" ]; then
+            psql -qXAt -h "$PULSE_TEST_DIR" -p "$PULSE_TEST_PORT" -U postgres -d postgres \
+                -c "ALTER SYSTEM SET pulse.partition_by = '$part'" -c "SELECT pg_reload_conf()" >/dev/null
+            sleep 0.5
+        fi
         env PGHOST="$PULSE_TEST_DIR" PGPORT="$PULSE_TEST_PORT" PGUSER=postgres \
             PGDATABASE="$TEST_DB" PULSE_REPO="$REPO" PGBIN="$PGBIN" PG_CONFIG="$PG_CONFIG" \
             PULSE_TEST_DIR="$PULSE_TEST_DIR" PULSE_TEST_PGDATA="$PULSE_TEST_PGDATA" \
             PULSE_TEST_PORT="$PULSE_TEST_PORT" PULSE_TEST_LOG="$PULSE_TEST_LOG" \
+            PULSE_TEST_PARTITION_BY="$part" \
             timeout 600 "$f" </dev/null
         rc=$?
+        if [ -n "$part" ]; then
+            psql -qXAt -h "$PULSE_TEST_DIR" -p "$PULSE_TEST_PORT" -U postgres -d postgres \
+                -c "ALTER SYSTEM RESET pulse.partition_by" -c "SELECT pg_reload_conf()" >/dev/null 2>&1
+        fi
         if [ "$rc" -eq 0 ]; then
             passed=$((passed + 1))
-            echo "--- $f: ok ($(elapsed "$t0" "$(now)")s) ---"
+            echo "--- $f${part:+ (partitioned by $part)}: ok ($(elapsed "$t0" "$(now)")s) ---"
         else
             failed=$((failed + 1))
-            bad+=("$(basename "$f")")
+            bad+=("$name")
             if [ "$rc" -eq 124 ]; then
-                echo "--- $f: FAILED (timed out after 600s) ---"
+                echo "--- $name: FAILED (timed out after 600s) ---"
             else
-                echo "--- $f: FAILED (exit $rc, $(elapsed "$t0" "$(now)")s) ---"
+                echo "--- $name: FAILED (exit $rc, $(elapsed "$t0" "$(now)")s) ---"
             fi
         fi
         # A script may stop or crash the server: bring it back (same data) for the next one.

@@ -115,7 +115,10 @@ CollectionInfo ensure_collection(const std::string& project, const std::string& 
       unit = *partition;
     } else {
       auto d = pg::spi_value("SELECT partition_by FROM pulse.projects WHERE name = $1", {Arg::text(project)});
-      if (d) (void)parse_partition_unit(*d, &unit);
+      if (d)
+        (void)parse_partition_unit(*d, &unit);
+      else if (pulse_partition_by != 0)  // pulse.partition_by: the default of projects without one
+        (void)parse_partition_unit(pulse_partition_by == 1 ? "day" : pulse_partition_by == 2 ? "week" : "month", &unit);
     }
     bool partitioned = unit != PartitionUnit::kNone;
     std::string t = pg::quote_ident(project) + "." + pg::quote_ident(collection);

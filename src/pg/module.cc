@@ -20,6 +20,7 @@ int pulse_max_fields_per_collection = 500;
 int pulse_max_event_bytes = 1024 * 1024;
 int pulse_collect_chunk_bytes = 2 * 1024 * 1024;
 int pulse_copy_format = kPulseCopyAuto;
+int pulse_partition_by = 0;
 int pulse_ddl_lock_timeout_ms = 2000;
 int pulse_ddl_retries = 5;
 int pulse_view_margin_ms = 5000;
@@ -56,6 +57,13 @@ void _PG_init(void) {
                            "auto sends binary COPY rows when every column of a batch has a binary form pg_pulse "
                            "makes, else COPY text; text always sends COPY text. Both store the same values.",
                            &pulse_copy_format, kPulseCopyAuto, copy_formats, PGC_USERSET, 0, NULL, NULL, NULL);
+  static const struct config_enum_entry partition_units[] = {
+      {"none", 0, false}, {"day", 1, false}, {"week", 2, false}, {"month", 3, false}, {NULL, 0, false}};
+  DefineCustomEnumVariable("pulse.partition_by",
+                           "Time partitioning of new collections in projects without a default of their own.",
+                           "none, day, week or month; a project's default (pulse.set_project_defaults) and "
+                           "pulse.create_collection's partition_by win over it.",
+                           &pulse_partition_by, 0, partition_units, PGC_USERSET, 0, NULL, NULL, NULL);
   DefineCustomIntVariable("pulse.ddl_lock_timeout",
                           "lock_timeout used for each attempt to add columns to a collection.", NULL,
                           &pulse_ddl_lock_timeout_ms, 2000, 1, 600000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);

@@ -144,4 +144,6 @@ $Q -c "SELECT stored FROM pulse.collect_batch('cx', pg_read_file('$WORK/batch.nd
 $Q -c "SELECT pulse.refresh_view('cx', 'totals')" >/dev/null
 [ "$($Q -c "SELECT c FROM cx.totals")" = "$($Q -c "SELECT count(*) FROM cx.ev")" ] || fail "view after the interrupts"
 echo "ok 5 - after the interrupts the calls work and the view equals its query"
+. "$PULSE_REPO/test/lib.sh"
+assert_partitioned "$DB" cx
 echo "cancels: all ok"

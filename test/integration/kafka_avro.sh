@@ -75,6 +75,8 @@ $Q -c "SELECT pulse.avro_schema('kavro', 'ac')" > "$W/proposed.avsc"
   || fail "pulse.avro_schema is not a schema python3-avro accepts"
 echo "ok 3 - pulse.avro_schema(project, collection) is a schema an independent Avro library parses"
 
+. "$PULSE_REPO/test/lib.sh"
+assert_partitioned "$DB" kavro
 $Q -c "SELECT pulse.kafka_unsubscribe($S1)" -c "SELECT pulse.kafka_unsubscribe($S2)" >/dev/null
 $Q -c "SELECT pulse.drop_project('kavro', force => true)" >/dev/null 2>&1
 rm -rf "$W"

@@ -105,5 +105,7 @@ $Q -c "SELECT pulse.kafka_unsubscribe($SUB)" -c "SELECT pulse.kafka_unsubscribe(
 wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" $((before - 3)) 20
 [ "$($Q -c "SELECT count(*) FROM pulse.kafka_offsets WHERE subscription_id IN ($SUB, $SUB2)")" = 0 ] || fail "offsets kept"
 echo "ok 8 - unsubscribe stops the workers"
+. "$PULSE_REPO/test/lib.sh"
+assert_partitioned "$DB" kjson
 $Q -c "SELECT pulse.drop_project('kjson', force => true)" >/dev/null 2>&1
 echo "kafka_json: all ok"

@@ -61,4 +61,6 @@ grep -q 'WARNING:  pg_pulse: refresh of view refr.fragile failed: division by ze
 $Q -c "DROP ROLE jh_other" >/dev/null
 $Q -c "INSERT INTO pulse.job_log(kind, project, object, started_at, finished_at, status) VALUES ('refresh', 'refr', 'old', now() - interval '9 days', now() - interval '8 days', 'succeeded')" >/dev/null
 until_equal "SELECT count(*) FROM pulse.job_log WHERE object = 'old'" 0 || fail "the scheduler did not delete history older than pulse.job_history_retention (7 days)"
+. "$PULSE_REPO/test/lib.sh"
+assert_partitioned "$DB" refr
 echo "ok 3 - pulse.job_history records successful and failed refreshes (the log names the view), shows a project's only to its readers, and forgets what is older than the retention"

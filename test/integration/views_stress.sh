@@ -328,5 +328,6 @@ groups=$(sed -n 's/^vi|summary|\([0-9]*\) groups$/\1/p' <<<"$final")
 [ "$refreshes" -gt 10 ] || fail "only $refreshes refreshes ran in ${SECONDS_RUN}s"
 [ "${rt:-0}" -gt 5 ] || fail "only ${rt:-0} realtime reads at random moments ran"
 txns=$(grep -h 'number of transactions actually processed' "$WORK"/pgbench_*.log | awk '{s += $NF} END {print s + 0}')
+assert_partitioned "$DB" vstress
 psql -qX -d postgres -c "DROP DATABASE $DB" -c "DROP ROLE IF EXISTS vstress_writer, vstress_reader" >/dev/null 2>&1 || true
 echo "views_stress: ok: $refreshes refreshes ($fulls full) by two concurrent loops, $comparisons view/query comparisons (each refresh followed by one of each view, vi skipped $skipped times while it awaited a rebuild; $rt of the realtime view at random moments), $events events in $groups groups from 8 writers ($txns transactions; $updated updated, $deleted deleted mid-run) in $(elapsed "$T0" "$(now)")s"
