@@ -73,6 +73,23 @@ SELECT coalesce(collection, '-') AS collection, convert_from(payload, 'UTF8') AS
    AND collection IS DISTINCT FROM 'lines' AND collection IS DISTINCT FROM 'some' ORDER BY id;
 SELECT collection, batches FROM pulse.metrics WHERE project = 'regress_chunks' ORDER BY 1;
 
+-- a JSON array payload is stored a chunk of elements at a time, with the same outcome as in
+-- one chunk: the elements of the payload above that parse (an array with a syntax error in any
+-- element is one dead letter of the whole payload, see below), pretty-printed
+UPDATE payload SET t = (SELECT jsonb_pretty(jsonb_agg(l::jsonb ORDER BY k)) FROM unnest(string_to_array(t, E'\n')) WITH ORDINALITY u(l, k)
+                         WHERE l ~ '^\s*[\[{]' AND l NOT LIKE 'not json%');
+CREATE TEMP TABLE arr AS SELECT 'whole' AS k, replace(x, 'arr_whole', 'C') AS x FROM pg_temp.run('arr_whole', '1GB') x;
+INSERT INTO arr SELECT 'some', replace(x, 'arr_some', 'C') FROM pg_temp.run('arr_some', '150') x;
+INSERT INTO arr SELECT 'one', replace(x, 'arr_one', 'C') FROM pg_temp.run('arr_one', '1') x;
+SELECT x FROM arr WHERE k = 'whole' ORDER BY x;
+SELECT k, count(*) AS lines, string_agg(x, E'\n' ORDER BY x) = (SELECT string_agg(x, E'\n' ORDER BY x) FROM arr WHERE k = 'whole') AS same_as_whole
+  FROM arr GROUP BY k ORDER BY k;
+-- a syntax error in the last element: nothing stored, one dead letter of the whole payload
+SET pulse.collect_chunk_bytes = 1;
+SELECT stored, dead_lettered FROM pulse.collect_batch('regress_chunks', '[{"v": 1}, {"v": 2}, {"v": }]', 'arr_bad');
+RESET pulse.collect_chunk_bytes;
+SELECT convert_from(payload, 'UTF8') AS payload, error FROM pulse.dead_letters WHERE project = 'regress_chunks' AND collection = 'arr_bad';
+
 SET client_min_messages = warning;
 SELECT pulse.drop_project('regress_chunks', force => true);
 DELETE FROM pulse.dead_letters WHERE project = 'regress_chunks';

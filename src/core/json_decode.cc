@@ -343,6 +343,12 @@ void JsonDecoder::Impl::decode_text(EventBatch* out, const char* p, size_t len, 
 JsonDecoder::JsonDecoder() : impl_(new Impl) {}
 JsonDecoder::~JsonDecoder() = default;
 
+bool JsonDecoder::parses(std::string_view text) {
+  simdjson::padded_string padded(text);
+  dom::element doc;
+  return impl_->parser.parse(padded).get(doc) == simdjson::SUCCESS;
+}
+
 void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptions& o, EventBatch* out) {
   impl_->names.clear();
   impl_->payload_bytes = payload.size();

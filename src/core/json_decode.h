@@ -32,6 +32,9 @@ class JsonDecoder {
   // single errored Event holding the whole payload, so nothing is ever dropped.
   void decode_payload(std::string_view payload, const JsonDecodeOptions& opts, EventBatch* out);
 
+  // Whether text is one well-formed JSON value (it is parsed, nothing is decoded).
+  bool parses(std::string_view text);
+
   // One event given as JSON text (pulse.collect). Same error handling as an element.
   void decode_event(std::string_view text, const JsonDecodeOptions& opts, EventBatch* out);
 

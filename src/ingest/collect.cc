@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/json_decode.h"
+#include "core/json_split.h"
 #include "core/names.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
@@ -95,6 +96,37 @@ PULSE_SQL_FUNCTION(pulse_collect) {
   return result_datum(fcinfo, counts);
 }
 
+// A JSON array payload bigger than a chunk: its elements (json_split.h) are decoded and written
+// a chunk of elements at a time. Every chunk is checked to parse first, so that an array with a
+// syntax error anywhere is one dead letter of the whole payload, as when it is one chunk; false
+// (nothing written) then, and for a payload that is not one array of elements.
+bool collect_array_chunks(std::string_view payload, size_t chunk_bytes, const std::string& collection,
+                          pg::Progress* progress, ChunkedIngest* call) {
+  std::vector<std::pair<size_t, size_t>> spans;
+  if (!json_array_elements(payload, &spans)) return false;
+  std::vector<size_t> starts = json_array_chunks(spans, chunk_bytes);
+  std::string text;
+  for (size_t c = 0; c < starts.size(); c++) {
+    json_array_text(payload, spans, starts[c], c + 1 < starts.size() ? starts[c + 1] : spans.size(), &text);
+    if (!decoder().parses(text)) return false;
+    pg::check_interrupts();
+  }
+  for (size_t c = 0; c < starts.size(); c++) {
+    size_t to = c + 1 < starts.size() ? starts[c + 1] : spans.size();
+    progress->phase("decoding", int64_t(spans[starts[c]].first), int64_t(payload.size()), "bytes");
+    pg::Progress::copy_feed = nullptr;
+    {
+      json_array_text(payload, spans, starts[c], to, &text);
+      EventBatch batch;
+      decoder().decode_payload(text, decode_options(collection.empty()), &batch);
+      pg::Progress::copy_feed = progress;
+      call->add(batch);
+    }
+    pg::check_interrupts();
+  }
+  return true;
+}
+
 // pulse.collect_batch(project, payload text, collection text default null) -> ingest_result
 PULSE_SQL_FUNCTION(pulse_collect_batch) {
   std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
@@ -114,11 +146,16 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   pg::Progress progress("collect_batch", project, collection);
   IngestCounts counts;
   ChunkedIngest call(project, collection, caller_source("collect_batch"), &counts);
-  // NDJSON is decoded and written in chunks of whole lines (memory bounded by the chunk, not
-  // the payload); a JSON array is one chunk.
+  // NDJSON is decoded and written in chunks of whole lines, a JSON array in chunks of whole
+  // elements (memory bounded by the chunk, not the payload).
   size_t chunk_bytes = size_t(pulse_collect_chunk_bytes);
   size_t first = payload.find_first_not_of(" \t\r\n");
   bool array = first != std::string_view::npos && payload[first] == '[';
+  if (array && payload.size() > chunk_bytes && collect_array_chunks(payload, chunk_bytes, collection, &progress, &call)) {
+    call.finish();
+    pg::spi_finish();
+    return result_datum(fcinfo, counts);
+  }
   for (size_t pos = 0; pos < payload.size();) {
     size_t end = payload.size();
     if (!array && payload.size() - pos > chunk_bytes) {

@@ -1,6 +1,7 @@
 // Retention of collections, rejected_fields and dead_letters (see retention.h).
 #include "ingest/retention.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ namespace {
 // queue behind a waiting ACCESS EXCLUSIVE request, so this bounds how long ingestion can stall.
 constexpr const char* kLockTimeout = "200ms";
 constexpr int kDeleteBatch = 10000;
+constexpr size_t kPartitionBatch = 32;
 
 // Honours a cancel (and, in the scheduler, a configuration reload).
 void interrupts(bool in_worker) {
@@ -136,10 +138,10 @@ void merge_views_first(const Target& t, bool in_worker) {
   }
 }
 
-// Partitions whose whole range lies before the cutoff go: SHARE lock on the partition (late
-// events into it wait), its rows counted, DETACH (ACCESS EXCLUSIVE on the collection for the
-// moment of the DETACH and DROP, under kLockTimeout), DROP. No trigger fires: views keep their
-// rows.
+// Partitions whose whole range lies before the cutoff go, up to kPartitionBatch per unit: SHARE
+// lock on each (late events into it wait), its rows counted, DETACH (ACCESS EXCLUSIVE on the
+// collection from the first DETACH to the end of the unit, under kLockTimeout), DROP. No trigger
+// fires: views keep their rows.
 int64_t drop_partitions(const Target& t, bool in_worker) {
   std::string parent = pg::quote_ident(t.project) + "." + pg::quote_ident(t.collection);
   std::vector<std::vector<std::string>> parts;
@@ -159,20 +161,36 @@ int64_t drop_partitions(const Target& t, bool in_worker) {
     list();
   int64_t total = 0;
   if (!parts.empty()) merge_views_first(t, in_worker);
-  for (auto& p : parts) {
+  // a unit drops up to kPartitionBatch partitions: one wait for the collection's lock, not one
+  // per partition
+  for (size_t b = 0; b < parts.size(); b += kPartitionBatch) {
     interrupts(in_worker);
-    std::string part = pg::quote_ident(t.project) + "." + pg::quote_ident(p[0]);
+    size_t e = std::min(parts.size(), b + kPartitionBatch);
     TimestampTz t0 = GetCurrentTimestamp();
-    int64_t rows = 0;
     (void)unit(in_worker, false, [&] {
-      pg::spi_exec("LOCK TABLE " + part + " IN SHARE MODE");
-      auto n = pg::spi_value("SELECT count(*) FROM " + part);
-      rows = n ? std::stoll(*n) : 0;
-      pg::spi_exec("ALTER TABLE " + parent + " DETACH PARTITION " + part);
-      pg::spi_exec("DROP TABLE " + part);
-      if (rows > 0) note_history_dropped(t, p[1]);
-      pg::record_job({"retention", t.project, t.collection + ": partition " + p[0] + " dropped", t0, rows, true, ""});
-      total += rows;
+      std::vector<int64_t> rows;
+      std::string names;
+      for (size_t k = b; k < e; k++) {
+        std::string part = pg::quote_ident(t.project) + "." + pg::quote_ident(parts[k][0]);
+        pg::spi_exec("LOCK TABLE " + part + " IN SHARE MODE");
+        auto n = pg::spi_value("SELECT count(*) FROM " + part);
+        rows.push_back(n ? std::stoll(*n) : 0);
+        names += (names.empty() ? "" : ", ") + part;
+      }
+      for (size_t k = b; k < e; k++)
+        pg::spi_exec("ALTER TABLE " + parent + " DETACH PARTITION " + pg::quote_ident(t.project) + "." +
+                     pg::quote_ident(parts[k][0]));
+      pg::spi_exec("DROP TABLE " + names);
+      int64_t dropped = 0;
+      std::string before;
+      for (size_t k = b; k < e; k++) {
+        if (rows[k - b] > 0) before = parts[k][1];
+        dropped += rows[k - b];
+        pg::record_job({"retention", t.project, t.collection + ": partition " + parts[k][0] + " dropped", t0,
+                        rows[k - b], true, ""});
+      }
+      if (!before.empty()) note_history_dropped(t, before);
+      total += dropped;
     });
   }
   return total;
