@@ -63,7 +63,8 @@ struct CopyRows {
   std::string data = take_scratch();  // COPY text format, one line per stored event (a reused buffer)
   std::vector<size_t> line_end;       // end offset (after '\n') of each line
   std::vector<uint32_t> line_event;   // event index of each line
-  std::vector<int64_t> line_time_us;  // _time of each line (the arrival time if none), microseconds since the Unix epoch
+  std::vector<int64_t>
+      line_time_us;  // _time of each line (the arrival time if none), microseconds since the Unix epoch
   std::vector<RejectedField> rejected;
   std::vector<DeadLetter> dead;
   size_t duplicates = 0;
@@ -80,7 +81,7 @@ struct BuildOptions {
   int64_t arrival_us = 0;    // the same, microseconds since the Unix epoch
   // binary COPY rows when every column of the COPY list takes them (types.h binary_copy_ok)
   bool binary = false;
-  size_t max_fields = 500;   // only for the reason text of fields without a column
+  size_t max_fields = 500;  // only for the reason text of fields without a column
   bool dedup = false;
   const std::unordered_set<std::string>* existing_ids = nullptr;  // _ids already stored
   // _ids taken by earlier chunks of the same call (duplicates like ids earlier in this batch)

@@ -63,8 +63,8 @@ std::vector<size_t> json_array_chunks(const std::vector<std::pair<size_t, size_t
   return starts;
 }
 
-void json_array_text(std::string_view text, const std::vector<std::pair<size_t, size_t>>& spans, size_t from,
-                     size_t to, std::string* out) {
+void json_array_text(std::string_view text, const std::vector<std::pair<size_t, size_t>>& spans, size_t from, size_t to,
+                     std::string* out) {
   out->clear();
   out->push_back('[');
   for (size_t k = from; k < to; k++) {

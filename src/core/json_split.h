@@ -22,7 +22,7 @@ bool json_array_elements(std::string_view text, std::vector<std::pair<size_t, si
 std::vector<size_t> json_array_chunks(const std::vector<std::pair<size_t, size_t>>& spans, size_t chunk_bytes);
 
 // The JSON array text of elements [from, to) of text: "[e1,e2,...]".
-void json_array_text(std::string_view text, const std::vector<std::pair<size_t, size_t>>& spans, size_t from,
-                     size_t to, std::string* out);
+void json_array_text(std::string_view text, const std::vector<std::pair<size_t, size_t>>& spans, size_t from, size_t to,
+                     std::string* out);
 
 }  // namespace pulse

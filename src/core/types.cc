@@ -402,7 +402,10 @@ static void put_bytes(std::string* out, std::string_view b) {
 }
 
 static int hex_digit(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
 }
 
 // One non-null scalar (t.is_array ignored): the fast paths for the common kinds, else the COPY
@@ -467,9 +470,12 @@ static std::string binary_scalar(std::string* out, const Value& v, const ColumnT
       std::from_chars(text.data(), text.data() + text.size(), x);  // render_scalar's own digits
       uint32_t n = t.cls == TypeClass::kInt2 ? 2 : t.cls == TypeClass::kInt4 ? 4 : 8;
       append_be32(out, n);
-      if (n == 2) append_be16(out, uint16_t(int16_t(x)));
-      else if (n == 4) append_be32(out, uint32_t(int32_t(x)));
-      else append_be64(out, uint64_t(x));
+      if (n == 2)
+        append_be16(out, uint16_t(int16_t(x)));
+      else if (n == 4)
+        append_be32(out, uint32_t(int32_t(x)));
+      else
+        append_be64(out, uint64_t(x));
       return {};
     }
     case TypeClass::kDouble: {

@@ -151,7 +151,8 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   size_t chunk_bytes = size_t(pulse_collect_chunk_bytes);
   size_t first = payload.find_first_not_of(" \t\r\n");
   bool array = first != std::string_view::npos && payload[first] == '[';
-  if (array && payload.size() > chunk_bytes && collect_array_chunks(payload, chunk_bytes, collection, &progress, &call)) {
+  if (array && payload.size() > chunk_bytes &&
+      collect_array_chunks(payload, chunk_bytes, collection, &progress, &call)) {
     call.finish();
     pg::spi_finish();
     return result_datum(fcinfo, counts);
@@ -380,8 +381,8 @@ PULSE_SQL_FUNCTION(pulse_make_partitions) {
   std::map<int64_t, std::string> failed;
   int made = ensure_partitions(project, collection, info.relid, info.partition, rows, &failed);
   if (!failed.empty())
-    throw Error(sqlstate::kObjectNotInPrerequisiteState, "cannot make a partition of \"" + project + "." + collection + "\"",
-                failed.begin()->second);
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "cannot make a partition of \"" + project + "." + collection + "\"", failed.begin()->second);
   pg::spi_finish();
   PG_RETURN_INT32(made);
 }

@@ -11,8 +11,8 @@
 
 namespace pulse::ingest {
 
-// Makes sure every _time of rows (CopyRows::line_time_us) has its partition of `unit` in collection relid: a per-backend cache of the
-// ranges known to exist (dropped when the collection's relcache entry is invalidated, as an
+// Makes sure every _time of rows (CopyRows::line_time_us) has its partition of `unit` in collection relid: a
+// per-backend cache of the ranges known to exist (dropped when the collection's relcache entry is invalidated, as an
 // ATTACH or DETACH does), and for the missing ones, under the collection's advisory lock:
 // CREATE TABLE (LIKE collection), ALTER TABLE collection ATTACH PARTITION (SHARE UPDATE
 // EXCLUSIVE on the collection: ingestion into it goes on), owned as the collection is, with the

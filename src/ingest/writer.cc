@@ -74,9 +74,9 @@ extern "C" int copy_source(void* outbuf, int /*minread*/, int maxread) {
   return int(n);
 }
 
-// Whether binary COPY applies (pulse.copy_format auto) and reads text as pg_pulse sends it (UTF-8): receive functions convert text
-// from the client encoding, so the database must be UTF-8 and the client UTF-8 or SQL_ASCII
-// (neither converts, both check the bytes). Elsewhere COPY text, which names its encoding.
+// Whether binary COPY applies (pulse.copy_format auto) and reads text as pg_pulse sends it (UTF-8): receive functions
+// convert text from the client encoding, so the database must be UTF-8 and the client UTF-8 or SQL_ASCII (neither
+// converts, both check the bytes). Elsewhere COPY text, which names its encoding.
 bool binary_copy_reads_utf8() {
   if (pulse_copy_format == kPulseCopyText) return false;
   bool ok = false;
@@ -426,7 +426,8 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
     // which the isolation and salvage below read
     try {
       uint64_t n = 0;
-      pg::in_subtransaction([&] { n = copy_lines(info.relid, rows.columns, rows.data.data(), rows.data.size(), true); });
+      pg::in_subtransaction(
+          [&] { n = copy_lines(info.relid, rows.columns, rows.data.data(), rows.data.size(), true); });
       pg::call([&] { elog(DEBUG1, "pg_pulse: %lu rows into %s by binary COPY", (unsigned long)n, coll.c_str()); });
       counts->stored += int64_t(n);
       stored = true;
@@ -452,7 +453,9 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
       continue;
     }
     if (!no_partition.empty() && no_partition.count(partition_range(info.partition, rows.line_time_us[f.line]).start)) {
-      dead_event(g, dl, coll, e, no_partition[partition_range(info.partition, rows.line_time_us[f.line]).start]);  // why its partition could not be made
+      dead_event(g, dl, coll, e,
+                 no_partition[partition_range(info.partition, rows.line_time_us[f.line]).start]);  // why its partition
+                                                                                                   // could not be made
       continue;
     }
     dead_event(g, dl, coll, e, f.error);

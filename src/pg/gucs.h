@@ -5,7 +5,7 @@ extern "C" {
 extern int pulse_max_fields_per_collection;
 extern int pulse_max_event_bytes;
 extern int pulse_collect_chunk_bytes;
-extern int pulse_copy_format;  // PulseCopyFormat
+extern int pulse_copy_format;   // PulseCopyFormat
 extern int pulse_partition_by;  // 0 none, 1 day, 2 week, 3 month (pulse.partition_by)
 extern int pulse_ddl_lock_timeout_ms;
 extern int pulse_ddl_retries;

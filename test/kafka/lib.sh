@@ -13,7 +13,7 @@
 # Functions return non-zero on failure and print why on stderr (a missing required argument
 # aborts the script); they work under `set -euo pipefail`. KAFKA_* names are reserved.
 # Every wait is bounded. Tunables (environment):
-#   KAFKA_START_TIMEOUT     seconds to wait for the broker to listen      (10)
+#   KAFKA_START_TIMEOUT     seconds to wait for the broker to listen      (30)
 #   KAFKA_CMD_TIMEOUT       seconds to wait for an answer to kafka_cmd    (10)
 #   KAFKA_CLIENT_TIMEOUT    seconds any kcat / python client may run      (120)
 #   KAFKA_MESSAGE_TIMEOUT_MS  producer message.timeout.ms                 (30000)
@@ -99,7 +99,7 @@ kafka_start() {
     KAFKA_PID=$!
     _kafka_install_trap
 
-    local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-10}))
+    local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-30}))
     KAFKA_BROKERS=
     while :; do
         if [ -s "$KAFKA_DIR/out" ]; then
@@ -113,7 +113,7 @@ kafka_start() {
             return 1
         fi
         if [ "$SECONDS" -ge "$deadline" ]; then
-            _kafka_err "kafka_start: no BOOTSTRAP line after ${KAFKA_START_TIMEOUT:-10}s; log:"
+            _kafka_err "kafka_start: no BOOTSTRAP line after ${KAFKA_START_TIMEOUT:-30}s; log:"
             cat "$KAFKA_DIR/log" >&2
             kafka_stop
             return 1

@@ -28,12 +28,12 @@ TEST(JsonSplit, TopLevelElementsFollowStringsEscapesAndNesting) {
 
 TEST(JsonSplit, WhatIsNotOneArrayIsRefused) {
   EXPECT_FALSE(splits("{\"a\": 1}"));
-  EXPECT_FALSE(splits("[1, 2"));           // unterminated
-  EXPECT_FALSE(splits("[1,, 2]"));         // an empty element
-  EXPECT_FALSE(splits("[1, 2,]"));         // a trailing comma
-  EXPECT_FALSE(splits("[\"open]"));        // an unclosed string
-  EXPECT_FALSE(splits("[1] [2]"));         // two arrays
-  EXPECT_FALSE(splits("[{\"a\": 1}}]"));   // unbalanced
+  EXPECT_FALSE(splits("[1, 2"));          // unterminated
+  EXPECT_FALSE(splits("[1,, 2]"));        // an empty element
+  EXPECT_FALSE(splits("[1, 2,]"));        // a trailing comma
+  EXPECT_FALSE(splits("[\"open]"));       // an unclosed string
+  EXPECT_FALSE(splits("[1] [2]"));        // two arrays
+  EXPECT_FALSE(splits("[{\"a\": 1}}]"));  // unbalanced
   EXPECT_FALSE(splits(""));
 }
 

@@ -245,6 +245,12 @@ BEGIN
   DELETE FROM pulse.view_invalidations WHERE project = p;
   DELETE FROM pulse.job_log WHERE project = p;
   DELETE FROM pulse.projects WHERE projects.name = p;
+  -- its ingestion counters (a project made again under this name starts from zero)
+  BEGIN
+    PERFORM pulse.metrics_reset(p);
+  EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    NULL;  -- not preloaded: no counters
+  END;
   -- Only roles this project created go, and only while they are still plain project roles.
   FOR role_name, created, parent IN VALUES (proj.writer_role, proj.writer_created, proj.reader_role),
                                            (proj.reader_role, proj.reader_created, NULL::name) LOOP

@@ -23,6 +23,8 @@ COMMENT ON TABLE pulse.dead_letters IS 'Events that could not be stored, with th
 -- views
 COMMENT ON FUNCTION pulse.create_view(text, text, text, text, interval) IS 'Creates a materialized view of a query: realtime (exact at every read), incremental or cache';
 COMMENT ON FUNCTION pulse.refresh_view(text, text, boolean, boolean) IS 'Merges the events stored since the last refresh into a view (full => true rebuilds it; force => true even when retention dropped events it aggregates)';
+COMMENT ON FUNCTION pulse.partition_collection(text, text, text) IS 'Converts a plain collection into one partitioned by _time (day, week or month), with its rows; returns the rows moved';
+COMMENT ON FUNCTION pulse._make_partitions(text, text, timestamptz[]) IS 'pg_pulse internal: not an API';
 COMMENT ON FUNCTION pulse.set_retention(text, text, interval) IS 'Sets how long the events of a collection (NULL: the project''s default) are kept; NULL keeps them forever';
 COMMENT ON FUNCTION pulse.apply_retention() IS 'Applies every retention now (the scheduler does it every minute); superusers only';
 COMMENT ON FUNCTION pulse.drop_view(text, text) IS 'Drops a view and its hidden objects (in the project''s internal schema)';
