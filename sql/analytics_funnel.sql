@@ -311,6 +311,57 @@ SELECT step, users FROM pulse.funnel('regress_funnel', '[{"collection": "seq", "
                                         {"collection": "seq", "filter": "name = ''c''"}]',
                     '2024-03-03', '2024-03-04');
 
+-- Unordered funnels and exclusions, on PostHog's own unordered exclusion cases (events one hour
+-- apart unless said; x and y are excluded events). pg_pulse keeps one rule for every step order:
+-- a user whose counted chain reached to_step, with an excluded event strictly between the
+-- chain's from_step and to_step (unordered: when the from_step-th and to_step-th distinct steps
+-- were reached), leaves every step. PostHog instead keeps such a user at a lower step in
+-- unordered funnels (and refuses from/to steps other than the whole funnel there).
+--   p1: signup 01:00, paid 02:00                 -> both steps, kept
+--   p2: signup 03:00, x 03:30, paid 04:00         -> x inside the chain: gone (PostHog: step 1)
+--   p3: paid 05:00, signup 06:00                  -> both steps in any order, kept
+-- pg_pulse: 2, 2 (PostHog: 3, 2).
+SELECT stored FROM pulse.collect_batch('regress_funnel', '
+{"_user": "p1", "_time": "2024-03-04T01:00:00Z", "name": "signup"}
+{"_user": "p1", "_time": "2024-03-04T02:00:00Z", "name": "paid"}
+{"_user": "p2", "_time": "2024-03-04T03:00:00Z", "name": "signup"}
+{"_user": "p2", "_time": "2024-03-04T03:30:00Z", "name": "x"}
+{"_user": "p2", "_time": "2024-03-04T04:00:00Z", "name": "paid"}
+{"_user": "p3", "_time": "2024-03-04T05:00:00Z", "name": "paid"}
+{"_user": "p3", "_time": "2024-03-04T06:00:00Z", "name": "signup"}', 'uo');
+SELECT step, users FROM pulse.funnel('regress_funnel', '[{"collection": "uo", "filter": "name = ''signup''"},
+                                                         {"collection": "uo", "filter": "name = ''paid''"}]',
+  '2024-03-04', '2024-03-05', step_order => 'unordered',
+  exclusions => '[{"collection": "uo", "filter": "name = ''x''", "from_step": 1, "to_step": 2}]');
+-- Five steps (signup, pageview, insight, invite, pageview2), exclusions x and y over the whole
+-- funnel. Every user does the five steps between 01:00 and 06:00; q1, q2, q3 and q5 also do x
+-- or y in between, q4 does not: pg_pulse keeps q4 alone at every step (PostHog: 5, 2, 1, 1, 1).
+SELECT stored FROM pulse.collect_batch('regress_funnel', (
+  SELECT string_agg(format('{"_user": "%s", "_time": "2024-03-04T%s:00Z", "name": "%s"}', u, split_part(ev, ' ', 1),
+                           split_part(ev, ' ', 2)), E'\n')
+    FROM (VALUES
+      ('q1', ARRAY['01:00 signup', '02:00 x', '03:00 pageview', '04:00 insight', '04:30 y', '05:00 invite', '06:00 pageview2']),
+      ('q2', ARRAY['01:00 signup', '01:30 y', '02:00 pageview', '04:00 insight', '04:30 y', '05:00 invite', '05:30 x', '06:00 pageview2']),
+      ('q3', ARRAY['01:00 signup', '01:30 x', '02:00 pageview', '04:00 insight', '05:00 invite', '05:30 x', '06:00 pageview2']),
+      ('q4', ARRAY['01:00 signup', '02:00 pageview', '04:00 insight', '05:00 invite', '06:00 pageview2']),
+      ('q5', ARRAY['01:00 signup', '01:30 x', '02:00 pageview', '02:30 x', '04:00 insight', '04:30 y', '05:00 invite', '05:30 x', '06:00 pageview2']))
+      AS v(u, evs), unnest(evs) AS ev), 'uo5');
+SELECT step, users FROM pulse.funnel('regress_funnel',
+  (SELECT jsonb_agg(jsonb_build_object('collection', 'uo5', 'filter', format('name = %L', n)) ORDER BY k)
+     FROM unnest(ARRAY['signup', 'pageview', 'insight', 'invite', 'pageview2']) WITH ORDINALITY AS s(n, k)),
+  '2024-03-04', '2024-03-05', step_order => 'unordered',
+  exclusions => '[{"collection": "uo5", "filter": "name = ''x''", "from_step": 1, "to_step": 5},
+                  {"collection": "uo5", "filter": "name = ''y''", "from_step": 1, "to_step": 5}]');
+-- a partial exclusion (PostHog refuses it in unordered funnels) is between the 4th and the 5th
+-- distinct step reached (invite 05:00, pageview2 06:00): x at 05:30 removes q2, q3 and q5; q1's
+-- y at 04:30 is before that interval -> q1 and q4: 2 users at every step
+SELECT step, users FROM pulse.funnel('regress_funnel',
+  (SELECT jsonb_agg(jsonb_build_object('collection', 'uo5', 'filter', format('name = %L', n)) ORDER BY k)
+     FROM unnest(ARRAY['signup', 'pageview', 'insight', 'invite', 'pageview2']) WITH ORDINALITY AS s(n, k)),
+  '2024-03-04', '2024-03-05', step_order => 'unordered',
+  exclusions => '[{"collection": "uo5", "filter": "name = ''y''", "from_step": 4, "to_step": 5},
+                  {"collection": "uo5", "filter": "name = ''x''", "from_step": 4, "to_step": 5}]');
+
 -- Issue 5, window_funnel through pulse.funnel: steps at t = 3..7 s, windows 2 / 3 / 4 s
 SELECT stored FROM pulse.collect_batch('regress_funnel', '
 {"_user": "w", "_time": "2024-03-02T00:00:03Z", "n": 1}
