@@ -331,8 +331,8 @@ $q$,
       SELECT string_agg(pulse._insight_cond(step_filter[g]), ' OR ' ORDER BY g) INTO expr
         FROM generate_series(1, nsteps) g
        WHERE step_coll[g] = step_coll[1] AND (ord = 'unordered' OR g = 1);
-      bd_sql := format(E'\n    LEFT JOIN (SELECT e.u, min(e.b) AS b FROM (\n      SELECT _user::text AS u, _time AS t, (%I)::text AS b FROM %I.%I WHERE %s AND (%s)\n    ) e JOIN pu p2 ON p2.u = e.u AND e.t = p2.c[1] GROUP BY e.u) bd ON bd.u = p.u',
-                       breakdown_column, proj, step_coll[1], range_cond, expr);
+      bd_sql := format(E'\n    LEFT JOIN (SELECT e.u, min(e.b) AS b FROM (\n      SELECT _user::text AS u, _time AS t, (%s)::text AS b FROM %I.%I WHERE %s AND (%s)\n    ) e JOIN pu p2 ON p2.u = e.u AND e.t = p2.c[1] GROUP BY e.u) bd ON bd.u = p.u',
+                       pulse._insight_operand(proj, step_coll[1], breakdown_column), proj, step_coll[1], range_cond, expr);
     END IF;
 
     modes := CASE ord WHEN 'ordered' THEN '{}' WHEN 'strict' THEN '{strict_sequence}' ELSE '{unordered}' END;
