@@ -64,7 +64,50 @@ SELECT u, pulse.window_funnel_steps('1 hour', t, e = 'a', e = 'b', e = 'c') AS o
        pulse.window_funnel_steps('1 hour', ARRAY['strict_increase'], t, e = 'a', e = 'b', e = 'c') AS strict_increase,
        pulse.window_funnel_steps('1 hour', ARRAY['unordered'], t, e = 'a', e = 'b', e = 'c') AS unordered
   FROM abcd GROUP BY u ORDER BY u;
+-- strict_once, allow_reentry (ClickHouse) and strict_sequence (PostHog's strict funnel), each
+-- on spelled-out sequences (one second apart unless said; d matches no step):
+CREATE TEMP TABLE modes_ev (u int, t timestamptz, e text);
+INSERT INTO modes_ev SELECT u, timestamptz '2024-01-01 00:00:00+00' + k * interval '1 second', e
+  FROM (VALUES
+  -- 1: a, c, b, c. strict_order: c out of order stops -> 1; + allow_reentry skips it -> 3;
+  --    strict_sequence: a -> c breaks, b -> c is not a chain from a -> 1
+  (1, ARRAY['a', 'c', 'b', 'c']),
+  -- 2: a, a, b, c (ClickHouse's allow_reentry example) -> 3 in every mode
+  (2, ARRAY['a', 'a', 'b', 'c']),
+  -- 3: a, b, a, c: a repeated step 1 between steps 2 and 3. ordered, strict_order 3 (the
+  --    second a restarts step 1, c extends the older a -> b); strict_sequence 2
+  (3, ARRAY['a', 'b', 'a', 'c']),
+  -- 4: a, d, a, b, c: strict_order stops at d -> 1; strict_sequence starts over at the second a -> 3
+  (4, ARRAY['a', 'd', 'a', 'b', 'c']),
+  -- 5: a, b, b, c: strict_sequence: the repeated b breaks -> 2
+  (5, ARRAY['a', 'b', 'b', 'c']),
+  -- 6: a, d, b, c (the issue's case) -> strict_order 1, allow_reentry 1 (d still stops), strict_sequence 1
+  (6, ARRAY['a', 'd', 'b', 'c'])) AS v(u, es), unnest(es) WITH ORDINALITY AS x(e, k);
+SELECT u,
+       pulse.window_funnel('1 hour', t, e = 'a', e = 'b', e = 'c') AS ordered,
+       pulse.window_funnel('1 hour', ARRAY['strict_order'], t, e = 'a', e = 'b', e = 'c') AS strict_order,
+       pulse.window_funnel('1 hour', ARRAY['strict_order', 'allow_reentry'], t, e = 'a', e = 'b', e = 'c') AS allow_reentry,
+       pulse.window_funnel('1 hour', ARRAY['strict_sequence'], t, e = 'a', e = 'b', e = 'c') AS strict_sequence,
+       pulse.window_funnel_steps('1 hour', ARRAY['strict_sequence'], t, e = 'a', e = 'b', e = 'c') AS sequence_chain
+  FROM modes_ev GROUP BY u ORDER BY u;
+-- strict_once: a row fills at most one step of a chain. ClickHouse's case: one row matching
+-- all three conditions -> 1 (3 without strict_once).
+SELECT pulse.window_funnel('1 hour', t, true, true, true) AS ordered,
+       pulse.window_funnel('1 hour', ARRAY['strict_once'], t, true, true, true) AS strict_once
+  FROM (VALUES (timestamptz '2024-01-01 00:00:02+00')) AS v(t);
+-- Two rows at one instant, 'ab' (matches conditions 1 and 2) and 'bc' (2 and 3): step 1 from
+-- 'ab', step 2 from 'bc', and step 3 would need 'bc' again -> 2 with strict_once, 3 without
+SELECT pulse.window_funnel('1 hour', t, x = 'ab', x IN ('ab', 'bc'), x = 'bc') AS ordered,
+       pulse.window_funnel('1 hour', ARRAY['strict_once'], t, x = 'ab', x IN ('ab', 'bc'), x = 'bc') AS strict_once,
+       pulse.window_funnel_steps('1 hour', ARRAY['strict_once'], t, x = 'ab', x IN ('ab', 'bc'), x = 'bc') AS once_chain
+  FROM (VALUES (timestamptz '2024-01-01 00:00:00+00', 'ab'), ('2024-01-01 00:00:00+00', 'bc')) AS v(t, x);
+-- ... a third row at 00:00:05 matching c completes the chain with distinct rows -> 3
+SELECT pulse.window_funnel('1 hour', ARRAY['strict_once'], t, x = 'ab', x IN ('ab', 'bc'), x IN ('bc', 'c')) AS strict_once
+  FROM (VALUES (timestamptz '2024-01-01 00:00:00+00', 'ab'), ('2024-01-01 00:00:00+00', 'bc'),
+               ('2024-01-01 00:00:05+00', 'c')) AS v(t, x);
 -- bad arguments
+SELECT pg_temp.err($$SELECT pulse.window_funnel('1 hour', ARRAY['allow_reentry'], t, e = 'a') FROM abcd$$);
+SELECT pg_temp.err($$SELECT pulse.window_funnel('1 hour', ARRAY['strict_sequence', 'strict_increase'], t, e = 'a') FROM abcd$$);
 SELECT pg_temp.hint($$SELECT pulse.window_funnel('1 hour', ARRAY['strict'], t, e = 'a') FROM abcd$$);
 SELECT pg_temp.err($$SELECT pulse.window_funnel('1 hour', ARRAY['unordered', 'strict_order'], t, e = 'a') FROM abcd$$);
 SELECT pg_temp.err($$SELECT pulse.window_funnel('1 hour', ARRAY[NULL], t, e = 'a') FROM abcd$$);
@@ -228,6 +271,96 @@ SELECT step_order, step, users
                                         {"collection": "pageview"}]',
                     '2024-03-01', '2024-03-02', step_order => o.step_order)
  ORDER BY 1, 2;
+
+-- Strict funnels follow PostHog: any event of the steps' collections between two steps breaks
+-- the chain, a repeated earlier step included, and a later step-1 event starts a new chain.
+-- Users, events one second apart in collection "seq" (x matches no step):
+--   s1: a, b, c          -> 3          s2: a, b, a, c    -> 2 (the second a breaks a -> b -> c)
+--   s3: a, x, a, b, c    -> 3 (starts over at the second a)
+--   s4: a, b, c, a, d    -> 3 of 4 (4-step funnel a, b, c, d: the repeated a breaks before d)
+--   s5: a, b, b, c       -> 2          s6: c, b, a       -> 1
+-- 3-step funnel a, b, c: step 1 has 6 users (s1..s6), step 2 has s1..s5 = 5, step 3 has s1, s3, s4 = 3.
+SELECT stored FROM pulse.collect_batch('regress_funnel', (
+  SELECT string_agg(jsonb_build_object('_user', u, '_time', timestamptz '2024-03-03 10:00:00+00' + k * interval '1 second',
+                                       'name', e)::text, E'\n')
+    FROM (VALUES ('s1', ARRAY['a', 'b', 'c']), ('s2', ARRAY['a', 'b', 'a', 'c']), ('s3', ARRAY['a', 'x', 'a', 'b', 'c']),
+                 ('s4', ARRAY['a', 'b', 'c', 'a', 'd']), ('s5', ARRAY['a', 'b', 'b', 'c']), ('s6', ARRAY['c', 'b', 'a']))
+         AS v(u, es), unnest(es) WITH ORDINALITY AS x(e, k)), 'seq');
+-- the single pass, then the general plan (window_funnel_steps per user): the same answer
+SELECT step, users, avg_time_to_convert
+  FROM pulse.funnel('regress_funnel', '[{"collection": "seq", "filter": "name = ''a''"},
+                                        {"collection": "seq", "filter": "name = ''b''"},
+                                        {"collection": "seq", "filter": "name = ''c''"}]',
+                    '2024-03-03', '2024-03-04', step_order => 'strict');
+SET pulse.analytics_single_pass = off;
+SELECT step, users, avg_time_to_convert
+  FROM pulse.funnel('regress_funnel', '[{"collection": "seq", "filter": "name = ''a''"},
+                                        {"collection": "seq", "filter": "name = ''b''"},
+                                        {"collection": "seq", "filter": "name = ''c''"}]',
+                    '2024-03-03', '2024-03-04', step_order => 'strict');
+RESET pulse.analytics_single_pass;
+-- 4 steps a, b, c, d: s4 reaches c, then the repeated a breaks the chain before d -> nobody at step 4
+SELECT step, users FROM pulse.funnel('regress_funnel', '[{"collection": "seq", "filter": "name = ''a''"},
+                                        {"collection": "seq", "filter": "name = ''b''"},
+                                        {"collection": "seq", "filter": "name = ''c''"},
+                                        {"collection": "seq", "filter": "name = ''d''"}]',
+                    '2024-03-03', '2024-03-04', step_order => 'strict');
+-- ordered, for comparison: s2 and s5 reach c too -> 6, 5, 5
+SELECT step, users FROM pulse.funnel('regress_funnel', '[{"collection": "seq", "filter": "name = ''a''"},
+                                        {"collection": "seq", "filter": "name = ''b''"},
+                                        {"collection": "seq", "filter": "name = ''c''"}]',
+                    '2024-03-03', '2024-03-04');
+
+-- Unordered funnels and exclusions, on PostHog's own unordered exclusion cases (events one hour
+-- apart unless said; x and y are excluded events). pg_pulse keeps one rule for every step order:
+-- a user whose counted chain reached to_step, with an excluded event strictly between the
+-- chain's from_step and to_step (unordered: when the from_step-th and to_step-th distinct steps
+-- were reached), leaves every step. PostHog instead keeps such a user at a lower step in
+-- unordered funnels (and refuses from/to steps other than the whole funnel there).
+--   p1: signup 01:00, paid 02:00                 -> both steps, kept
+--   p2: signup 03:00, x 03:30, paid 04:00         -> x inside the chain: gone (PostHog: step 1)
+--   p3: paid 05:00, signup 06:00                  -> both steps in any order, kept
+-- pg_pulse: 2, 2 (PostHog: 3, 2).
+SELECT stored FROM pulse.collect_batch('regress_funnel', '
+{"_user": "p1", "_time": "2024-03-04T01:00:00Z", "name": "signup"}
+{"_user": "p1", "_time": "2024-03-04T02:00:00Z", "name": "paid"}
+{"_user": "p2", "_time": "2024-03-04T03:00:00Z", "name": "signup"}
+{"_user": "p2", "_time": "2024-03-04T03:30:00Z", "name": "x"}
+{"_user": "p2", "_time": "2024-03-04T04:00:00Z", "name": "paid"}
+{"_user": "p3", "_time": "2024-03-04T05:00:00Z", "name": "paid"}
+{"_user": "p3", "_time": "2024-03-04T06:00:00Z", "name": "signup"}', 'uo');
+SELECT step, users FROM pulse.funnel('regress_funnel', '[{"collection": "uo", "filter": "name = ''signup''"},
+                                                         {"collection": "uo", "filter": "name = ''paid''"}]',
+  '2024-03-04', '2024-03-05', step_order => 'unordered',
+  exclusions => '[{"collection": "uo", "filter": "name = ''x''", "from_step": 1, "to_step": 2}]');
+-- Five steps (signup, pageview, insight, invite, pageview2), exclusions x and y over the whole
+-- funnel. Every user does the five steps between 01:00 and 06:00; q1, q2, q3 and q5 also do x
+-- or y in between, q4 does not: pg_pulse keeps q4 alone at every step (PostHog: 5, 2, 1, 1, 1).
+SELECT stored FROM pulse.collect_batch('regress_funnel', (
+  SELECT string_agg(format('{"_user": "%s", "_time": "2024-03-04T%s:00Z", "name": "%s"}', u, split_part(ev, ' ', 1),
+                           split_part(ev, ' ', 2)), E'\n')
+    FROM (VALUES
+      ('q1', ARRAY['01:00 signup', '02:00 x', '03:00 pageview', '04:00 insight', '04:30 y', '05:00 invite', '06:00 pageview2']),
+      ('q2', ARRAY['01:00 signup', '01:30 y', '02:00 pageview', '04:00 insight', '04:30 y', '05:00 invite', '05:30 x', '06:00 pageview2']),
+      ('q3', ARRAY['01:00 signup', '01:30 x', '02:00 pageview', '04:00 insight', '05:00 invite', '05:30 x', '06:00 pageview2']),
+      ('q4', ARRAY['01:00 signup', '02:00 pageview', '04:00 insight', '05:00 invite', '06:00 pageview2']),
+      ('q5', ARRAY['01:00 signup', '01:30 x', '02:00 pageview', '02:30 x', '04:00 insight', '04:30 y', '05:00 invite', '05:30 x', '06:00 pageview2']))
+      AS v(u, evs), unnest(evs) AS ev), 'uo5');
+SELECT step, users FROM pulse.funnel('regress_funnel',
+  (SELECT jsonb_agg(jsonb_build_object('collection', 'uo5', 'filter', format('name = %L', n)) ORDER BY k)
+     FROM unnest(ARRAY['signup', 'pageview', 'insight', 'invite', 'pageview2']) WITH ORDINALITY AS s(n, k)),
+  '2024-03-04', '2024-03-05', step_order => 'unordered',
+  exclusions => '[{"collection": "uo5", "filter": "name = ''x''", "from_step": 1, "to_step": 5},
+                  {"collection": "uo5", "filter": "name = ''y''", "from_step": 1, "to_step": 5}]');
+-- a partial exclusion (PostHog refuses it in unordered funnels) is between the 4th and the 5th
+-- distinct step reached (invite 05:00, pageview2 06:00): x at 05:30 removes q2, q3 and q5; q1's
+-- y at 04:30 is before that interval -> q1 and q4: 2 users at every step
+SELECT step, users FROM pulse.funnel('regress_funnel',
+  (SELECT jsonb_agg(jsonb_build_object('collection', 'uo5', 'filter', format('name = %L', n)) ORDER BY k)
+     FROM unnest(ARRAY['signup', 'pageview', 'insight', 'invite', 'pageview2']) WITH ORDINALITY AS s(n, k)),
+  '2024-03-04', '2024-03-05', step_order => 'unordered',
+  exclusions => '[{"collection": "uo5", "filter": "name = ''y''", "from_step": 4, "to_step": 5},
+                  {"collection": "uo5", "filter": "name = ''x''", "from_step": 4, "to_step": 5}]');
 
 -- Issue 5, window_funnel through pulse.funnel: steps at t = 3..7 s, windows 2 / 3 / 4 s
 SELECT stored FROM pulse.collect_batch('regress_funnel', '

@@ -385,6 +385,43 @@ SELECT pg_temp.error_size($$SELECT count(*) FROM pulse.trends('regress_ins', '{"
 SELECT pg_temp.error_size($$SELECT count(*) FROM pulse.retention('regress_ins', '{"collection": "pageview", "filter": "ms / (ms - ms) > 0"}', '{"collection": "pageview"}', '2016-01-01', '2025-01-01', 'hour', 100)$$);
 SELECT pg_temp.error_size($$SELECT count(*) FROM pulse.funnel('regress_ins', '[{"collection": "pageview", "filter": "ms / (ms - ms) > 0"}, {"collection": "pageview"}]', '2016-01-01', '2025-01-01')$$);
 
+-- Property expressions: property and breakdown may be a JSON path over a jsonb column (the
+-- same in trends, retention and funnel). Orders: ann (pro, 10 on 06-01 and 30 on 06-02, page
+-- /a), bob (free, 5 on 06-01, page /b), cy (no plan, a null revenue, no context, on 06-01).
+SELECT stored FROM pulse.collect_batch('regress_ins', $$
+{"_user": "ann", "_time": "2024-06-01T10:00:00Z", "properties": {"plan": "pro", "revenue": 10}, "context": {"page": {"url": "/a"}}}
+{"_user": "ann", "_time": "2024-06-02T10:00:00Z", "properties": {"plan": "pro", "revenue": 30}, "context": {"page": {"url": "/a"}}}
+{"_user": "bob", "_time": "2024-06-01T11:00:00Z", "properties": {"plan": "free", "revenue": 5}, "context": {"page": {"url": "/b"}}}
+{"_user": "cy", "_time": "2024-06-01T12:00:00Z", "properties": {"revenue": null}}
+$$, 'orders');
+-- revenue per plan and day: pro 10 / 30, free 5 / 0, no plan (NULL) 0 / 0 (a sum of nothing is 0)
+SELECT breakdown, bucket::date, value FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03',
+       measure => 'sum', property => '(properties->>''revenue'')::numeric', breakdown => 'properties->>''plan''')
+ ORDER BY 1 NULLS LAST, 2;
+-- a nested path, and #>> with a text[] path: /a 2 events, /b 1, none 1
+SELECT breakdown, value FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', 'week',
+       breakdown => 'context->''page''->>''url''') ORDER BY 1 NULLS LAST;
+SELECT breakdown, value FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', 'week',
+       breakdown => 'context #>> ''{page,url}''') ORDER BY 1 NULLS LAST;
+-- retention and funnel take the same breakdowns: ann (pro) comes back on day 1
+SELECT breakdown, period, users FROM pulse.retention('regress_ins', '{"collection": "orders"}', '{"collection": "orders"}',
+       '2024-06-01', '2024-06-02', periods => 2, breakdown => 'properties->>''plan''') ORDER BY 1 NULLS LAST, 2;
+SELECT breakdown, step, users FROM pulse.funnel('regress_ins', '[{"collection": "orders"}, {"collection": "orders"}]',
+       '2024-06-01', '2024-06-03', breakdown => '(properties->>''plan'')') ORDER BY 1 NULLS LAST, 2;
+-- errors: a text property needs a cast (42804); an unknown column inside a path is Postgres'
+-- 42703, a bare unknown name too; anything but a column or a JSON path is 22023 with the reason
+SELECT pg_temp.hint($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', measure => 'sum', property => 'properties->>''revenue''')$$);
+SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', breakdown => 'props->>''plan''')$$);
+SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', breakdown => 'props')$$);
+SELECT pg_temp.hint($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', breakdown => 'upper(properties->>''plan'')')$$);
+SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', breakdown => 'properties->>''plan'' || ''x''')$$);
+SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', breakdown => 'properties->>(''pl'' || ''an'')')$$);
+SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', breakdown => 'orders.properties->>''plan''')$$);
+SELECT pg_temp.err($$SELECT * FROM pulse.retention('regress_ins', '{"collection": "orders"}', '{"collection": "orders"}', '2024-06-01', '2024-06-02', breakdown => '((properties->>''plan'')::text)::text')$$);
+SELECT pg_temp.err($$SELECT * FROM pulse.funnel('regress_ins', '[{"collection": "orders"}]', '2024-06-01', '2024-06-03', breakdown => 'properties->>''plan''); SELECT (1')$$);
+-- a path over a column that is not json: no such operator (42883)
+SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ins', '{"collection": "orders"}', '2024-06-01', '2024-06-03', breakdown => '_user->>''x''')$$);
+
 -- paths arguments
 SELECT pg_temp.err($$SELECT * FROM pulse.paths('regress_paths', '2024-04-01', '2024-04-02', step_limit => 0)$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.paths('regress_paths', '2024-04-01', '2024-04-02', session_gap => '0 seconds')$$);

@@ -48,7 +48,7 @@ enum class Problem {
   kModesCombined,
 };
 
-[[noreturn]] void raise(Problem p, int got, int want, const char* bad_mode) {
+[[noreturn]] void raise(Problem p, int got, int want, const char* bad_mode, uint32 modes = 0) {
   using namespace sqlstate;
   switch (p) {
     case Problem::kNotAggregate:
@@ -82,7 +82,7 @@ enum class Problem {
       throw Error(kInvalidParameter, std::string("unknown window_funnel mode \"") + bad_mode + "\"", "",
                   std::string("Modes: ") + funnel_mode_list() + ".");
     case Problem::kModesCombined:
-      throw Error(kInvalidParameter, funnel_modes_problem(kFunnelUnordered | kFunnelStrictOrder));
+      throw Error(kInvalidParameter, funnel_modes_problem(modes));
     case Problem::kNone:
       break;
   }
@@ -146,9 +146,8 @@ Problem read_modes(ArrayType* a, uint32* modes, char** bad_mode) {
     }
     m |= bit;
   }
-  if ((m & kFunnelUnordered) && (m & ~kFunnelUnordered)) return Problem::kModesCombined;
   *modes = m;
-  return Problem::kNone;
+  return funnel_modes_valid(m) ? Problem::kNone : Problem::kModesCombined;
 }
 
 constexpr uint64 kInitialCap = 8;
@@ -181,6 +180,7 @@ Datum funnel_add(FunctionCallInfo fcinfo, bool with_modes) {
   Problem problem = Problem::kNone;
   int nconds = 0;
   char* bad_mode = nullptr;
+  uint32 bad_modes = 0;
   pg::call([&] {
     MemoryContext aggcxt;
     if (!AggCheckCallContext(fcinfo, &aggcxt)) {
@@ -207,7 +207,10 @@ Datum funnel_add(FunctionCallInfo fcinfo, bool with_modes) {
           problem = Problem::kModesNull;
           return;
         }
-        if ((problem = read_modes(PG_GETARG_ARRAYTYPE_P(2), &params.modes, &bad_mode)) != Problem::kNone) return;
+        if ((problem = read_modes(PG_GETARG_ARRAYTYPE_P(2), &params.modes, &bad_mode)) != Problem::kNone) {
+          bad_modes = params.modes;
+          return;
+        }
       }
       st = new_state(aggcxt, params);
     } else if (nconds != st->params.nsteps) {
@@ -221,7 +224,7 @@ Datum funnel_add(FunctionCallInfo fcinfo, bool with_modes) {
     FunnelEvent ev{ts, mask};
     append_events(st, &ev, 1, aggcxt);
   });
-  if (problem != Problem::kNone) raise(problem, nconds, st ? st->params.nsteps : 0, bad_mode);
+  if (problem != Problem::kNone) raise(problem, nconds, st ? st->params.nsteps : 0, bad_mode, bad_modes);
   if (!st) PG_RETURN_NULL();
   PG_RETURN_POINTER(st);
 }

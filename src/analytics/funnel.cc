@@ -1,11 +1,10 @@
 // Helpers of pulse.funnel (sql/ext/parts/30_analytics.sql) that need the Postgres parser.
 #include <string>
 
+#include "analytics/single_expression.h"
 #include "pg/guard.h"
 
 extern "C" {
-#include "nodes/parsenodes.h"
-#include "parser/parser.h"
 #include "utils/builtins.h"
 }
 
@@ -28,20 +27,7 @@ PULSE_SQL_FUNCTION(pulse_funnel_check_filter) {
   const std::string sql = "SELECT (" + filter + "\n)";
   const char* sql_c = sql.c_str();
   bool single = false;
-  pg::call([&] {
-    List* stmts = raw_parser(sql_c, RAW_PARSE_DEFAULT);
-    if (list_length(stmts) != 1) return;
-    Node* n = linitial_node(RawStmt, stmts)->stmt;
-    if (!IsA(n, SelectStmt)) return;
-    auto* s = reinterpret_cast<SelectStmt*>(n);
-    if (s->op != SETOP_NONE || list_length(s->targetList) != 1 || s->distinctClause != NIL ||
-        s->intoClause != nullptr || s->fromClause != NIL || s->whereClause != nullptr || s->groupClause != NIL ||
-        s->havingClause != nullptr || s->windowClause != NIL || s->valuesLists != NIL || s->sortClause != NIL ||
-        s->limitOffset != nullptr || s->limitCount != nullptr || s->lockingClause != NIL || s->withClause != nullptr)
-      return;
-    auto* target = linitial_node(ResTarget, s->targetList);
-    single = target->name == nullptr;
-  });
+  pg::call([&] { single = single_expression(sql_c) != nullptr; });
   if (!single)
     throw Error(sqlstate::kInvalidParameter, "a filter must be one SQL expression", "",
                 "Parentheses must balance; clauses such as FROM, UNION or ORDER BY are not allowed.");

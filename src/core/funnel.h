@@ -15,24 +15,36 @@ inline constexpr int kMaxFunnelSteps = 32;
 inline constexpr int64_t kUsecsPerDay = int64_t(86400) * 1000000;
 
 // One input row of one actor: when it happened (microseconds) and which step conditions it
-// matched (bit k = step k + 1; 0 = none, kept only in strict_order mode).
+// matched (bit k = step k + 1; 0 = none, kept only in strict_order and strict_sequence modes).
 struct FunnelEvent {
   int64_t ts;
   uint32_t steps;
 };
 
-// Mode bits. The first three are ClickHouse's; kFunnelUnordered is pg_pulse's own.
+// Mode bits. strict_order, strict_deduplication, strict_increase, strict_once and
+// allow_reentry are ClickHouse's; unordered and strict_sequence (PostHog's strict funnel) are
+// pg_pulse's own. The values are stored in serialised states: never renumber them.
 inline constexpr uint32_t kFunnelStrictOrder = 1u << 0;
 inline constexpr uint32_t kFunnelStrictDeduplication = 1u << 1;
 inline constexpr uint32_t kFunnelStrictIncrease = 1u << 2;
 inline constexpr uint32_t kFunnelUnordered = 1u << 3;
-inline constexpr uint32_t kFunnelAllModes = 0xF;
+inline constexpr uint32_t kFunnelStrictOnce = 1u << 4;
+inline constexpr uint32_t kFunnelAllowReentry = 1u << 5;
+inline constexpr uint32_t kFunnelStrictSequence = 1u << 6;
+inline constexpr uint32_t kFunnelAllModes = 0x7F;
 
 // The bit of a mode name ("strict_order", ...), 0 when unknown. Exact, case-sensitive match.
 uint32_t funnel_mode_bit(std::string_view name);
 
-// Why a set of modes cannot be used together ("" when it can): unordered excludes the others.
+// Why a set of modes cannot be used together ("" when it can): unordered and strict_sequence
+// exclude the others, allow_reentry needs strict_order (as in ClickHouse).
 std::string funnel_modes_problem(uint32_t modes);
+// The same test without allocating (for Postgres frames).
+inline bool funnel_modes_valid(uint32_t modes) {
+  if ((modes & kFunnelUnordered) && (modes & ~kFunnelUnordered)) return false;
+  if ((modes & kFunnelStrictSequence) && (modes & ~kFunnelStrictSequence)) return false;
+  return !(modes & kFunnelAllowReentry) || (modes & kFunnelStrictOrder);
+}
 
 // The names of the known modes, comma-separated, for error hints.
 const char* funnel_mode_list();
@@ -60,13 +72,16 @@ struct FunnelParams {
 };
 
 // Whether a row with this step mask must be kept in the state (rows matching no step only
-// matter to strict_order, where they interrupt the chain).
-inline bool funnel_keeps(uint32_t steps, uint32_t modes) { return steps != 0 || (modes & kFunnelStrictOrder) != 0; }
+// matter to strict_order and strict_sequence, where they interrupt the chain).
+inline bool funnel_keeps(uint32_t steps, uint32_t modes) {
+  return steps != 0 || (modes & (kFunnelStrictOrder | kFunnelStrictSequence)) != 0;
+}
 
 // The reached level and the timestamps of the counted chain: ts[0..level-1].
 //   ordered modes: ts[k] is the time of the step k+1 event of the first chain (by completion
 //                  time) that reaches `level`; each step is the latest event that still leads
 //                  to it, as in ClickHouse;
+//   strict_sequence: the first chain (by completion time) of consecutive rows reaching `level`;
 //   unordered:     ts[k] is when the (k+1)-th distinct step was reached, in the window that
 //                  reaches `level` first (ties: the latest start).
 struct FunnelResult {

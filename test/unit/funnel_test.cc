@@ -234,6 +234,155 @@ TEST(WindowFunnel, Unordered) {
   EXPECT_EQ(chain({at(0, {1}), at(200, {2}), at(201, {3}), at(202, {1})}, un), (V{200, 201, 202}));
 }
 
+// strict_sequence (PostHog's strict funnel): a chain is a run of consecutive rows; any row in
+// between (no step, or a repeated earlier step) ends it; a later step-1 row starts over.
+TEST(WindowFunnel, StrictSequence) {
+  const FunnelParams sq = params(3600, 3, kFunnelStrictSequence);
+  EXPECT_EQ(level({at(1, {1}), at(2, {2}), at(3, {3})}, sq), 3);
+  // a, x, b, c: x ends the chain -> 1
+  EXPECT_EQ(level({at(1, {1}), at(2, {}), at(3, {2}), at(4, {3})}, sq), 1);
+  // a, b, a, c: the repeated step 1 ends a -> b; the new a is followed by c, not b -> 2
+  EXPECT_EQ(chain({at(1, {1}), at(2, {2}), at(3, {1}), at(4, {3})}, sq), (V{1, 2}));
+  // a, b, b, c: the repeated step 2 ends the chain -> 2
+  EXPECT_EQ(level({at(1, {1}), at(2, {2}), at(3, {2}), at(4, {3})}, sq), 2);
+  // a, x, a, b, c: unlike strict_order, a later step 1 starts a new chain -> 3
+  EXPECT_EQ(chain({at(1, {1}), at(2, {}), at(3, {1}), at(4, {2}), at(5, {3})}, sq), (V{3, 4, 5}));
+  EXPECT_EQ(level({at(1, {1}), at(2, {}), at(3, {1}), at(4, {2}), at(5, {3})}, params(3600, 3, kFunnelStrictOrder)), 1);
+  // a, a, b, c: the chain starts at the second a -> 3 (the first to reach 3)
+  EXPECT_EQ(chain({at(1, {1}), at(2, {1}), at(3, {2}), at(4, {3})}, sq), (V{2, 3, 4}));
+  // 4 steps a, b, c, d with a repeated after c: a, b, c, a, d -> 3
+  EXPECT_EQ(level({at(1, {1}), at(2, {2}), at(3, {3}), at(4, {1}), at(5, {4})}, params(3600, 4, kFunnelStrictSequence)),
+            3);
+  // c, b, a: out of order -> 1
+  EXPECT_EQ(level({at(1, {3}), at(2, {2}), at(3, {1})}, sq), 1);
+  // the window is inclusive from the chain's first row
+  EXPECT_EQ(level({at(0, {1}), at(5, {2}), at(10, {3})}, params(10, 3, kFunnelStrictSequence)), 3);
+  EXPECT_EQ(level({at(0, {1}), at(5, {2}), at(11, {3})}, params(10, 3, kFunnelStrictSequence)), 2);
+  // a row matching steps 1 and 2 fills one step of a chain: pageview -> pageview
+  const FunnelParams twice = params(3600, 2, kFunnelStrictSequence);
+  EXPECT_EQ(level({at(1, {1, 2})}, twice), 1);
+  EXPECT_EQ(chain({at(1, {1, 2}), at(2, {1, 2})}, twice), (V{1, 2}));
+  // one instant: rows matching no step first, then by lowest step
+  EXPECT_EQ(level({at(1, {1}), at(2, {2}), at(2, {})}, params(3600, 2, kFunnelStrictSequence)), 1);
+  EXPECT_EQ(level({at(1, {2}), at(1, {1})}, params(3600, 2, kFunnelStrictSequence)), 2);
+}
+
+// strict_once (ClickHouse): a row fills at most one step of a chain.
+TEST(WindowFunnel, StrictOnce) {
+  const uint32_t once = kFunnelStrictOnce;
+  // ClickHouse's test: one row matching all three conditions -> 1 (3 without strict_once)
+  EXPECT_EQ(level({at(2, {1, 2, 3})}, params(10000, 3, once)), 1);
+  EXPECT_EQ(level({at(2, {1, 2, 3})}, params(10000, 3)), 3);
+  // two rows at one instant, masks {1,2} and {2,3}: steps 1, 2 from different rows -> 2;
+  // a third row {3} -> 3
+  EXPECT_EQ(level({at(1, {1, 2}), at(1, {2, 3})}, params(100, 3, once)), 2);
+  EXPECT_EQ(level({at(1, {1, 2}), at(1, {2, 3}), at(1, {3})}, params(100, 3, once)), 3);
+  // rows {1,2} and {1}: row {1} takes step 1, row {1,2} step 2 -> 2
+  EXPECT_EQ(level({at(1, {1, 2}), at(1, {1})}, params(100, 2, once)), 2);
+  // a chain from before the instant extends with the single row: a@0, then {1,2}@5 -> 2
+  EXPECT_EQ(chain({at(0, {1}), at(5, {1, 2})}, params(100, 2, once)), (V{0, 5}));
+  // ... unless the window from the old start is exceeded: the row alone reaches 1
+  EXPECT_EQ(level({at(0, {1}), at(5, {1, 2})}, params(4, 2, once)), 1);
+  // 'start', 'a', 'b', 'a', 'end' with conditions start, a, b|a... rows of different
+  // instants are always different rows: start@1, {2,3}@2, {2,3}@3 -> 3 with strict_once
+  EXPECT_EQ(level({at(1, {1}), at(2, {2, 3}), at(3, {2, 3})}, params(100, 3, once)), 3);
+  EXPECT_EQ(level({at(1, {1}), at(2, {2, 3})}, params(100, 3, once)), 2);
+  // combined with strict_increase and strict_order
+  EXPECT_EQ(level({at(1, {1}), at(2, {2, 3}), at(3, {3})}, params(100, 3, once | kFunnelStrictIncrease)), 3);
+  EXPECT_EQ(level({at(1, {1}), at(2, {}), at(3, {2})}, params(100, 2, once | kFunnelStrictOrder)), 1);
+}
+
+// A brute force for strict_once: the longest chain of distinct rows in time order (ties in
+// step order) within the window.
+int brute_force_once(std::vector<FunnelEvent> ev, const FunnelParams& p) {
+  int best = 0;
+  std::vector<char> used(ev.size());
+  auto grow = [&](auto&& self, int step, int64_t start, int64_t last) -> void {
+    best = std::max(best, step);
+    if (step == p.nsteps) return;
+    for (size_t k = 0; k < ev.size(); ++k) {
+      if (used[k] || !(ev[k].steps >> step & 1u) || ev[k].ts < last || ev[k].ts - start > p.window) continue;
+      used[k] = 1;
+      self(self, step + 1, start, ev[k].ts);
+      used[k] = 0;
+    }
+  };
+  for (size_t k = 0; k < ev.size(); ++k) {
+    if (!(ev[k].steps & 1u)) continue;
+    used[k] = 1;
+    grow(grow, 1, ev[k].ts, ev[k].ts);
+    used[k] = 0;
+  }
+  return best;
+}
+
+// Random cases: up to max_rows rows at 0..max_ts - 1 matching random step sets, 1 to 4 steps,
+// a window of 0..max_ts - 1; the mode's answer must equal a brute force's.
+void check_against(uint32_t modes, unsigned seed, int max_rows, int max_ts,
+                   int (*brute_force)(std::vector<FunnelEvent>, const FunnelParams&)) {
+  std::mt19937 rng(seed);
+  for (int iter = 0; iter < 3000; ++iter) {
+    FunnelParams p;
+    p.nsteps = 1 + int(rng() % 4);
+    p.modes = modes;
+    std::vector<FunnelEvent> ev;
+    for (int k = int(rng() % unsigned(max_rows + 1)); k > 0; --k)
+      ev.push_back(FunnelEvent{int64_t(rng() % unsigned(max_ts)), uint32_t(rng() % (1u << p.nsteps))});
+    p.window = int64_t(rng() % unsigned(max_ts));
+    std::vector<FunnelEvent> copy = ev;
+    FunnelResult r = evaluate_funnel(copy.data(), copy.size(), p);
+    ASSERT_EQ(r.level, brute_force(ev, p)) << "modes " << modes << " iter " << iter;
+    if (r.level > 0) {
+      ASSERT_LE(r.ts[r.level - 1] - r.ts[0], p.window);
+    }
+  }
+}
+
+TEST(WindowFunnel, StrictOnceIsTheLongestChainOfDistinctRows) {
+  check_against(kFunnelStrictOnce, 5, 7, 4, brute_force_once);
+}
+
+// A brute force for strict_sequence: the longest run of consecutive rows (in the documented
+// order of one instant) matching steps 1, 2, ... within the window.
+int brute_force_sequence(std::vector<FunnelEvent> ev, const FunnelParams& p) {
+  const uint32_t valid = p.nsteps >= 32 ? ~0u : (1u << p.nsteps) - 1;
+  std::sort(ev.begin(), ev.end(), [&](const FunnelEvent& a, const FunnelEvent& b) {
+    const uint32_t ma = a.steps & valid, mb = b.steps & valid;
+    const int ra = ma ? __builtin_ctz(ma) + 1 : 0, rb = mb ? __builtin_ctz(mb) + 1 : 0;
+    return a.ts != b.ts ? a.ts < b.ts : (ra != rb ? ra < rb : ma < mb);
+  });
+  int best = 0;
+  for (size_t k = 0; k < ev.size(); ++k) {
+    int step = 0;
+    while (k + size_t(step) < ev.size() && step < p.nsteps && (ev[k + size_t(step)].steps >> step & 1u) &&
+           ev[k + size_t(step)].ts - ev[k].ts <= p.window)
+      ++step;
+    best = std::max(best, step);
+  }
+  return best;
+}
+
+TEST(WindowFunnel, StrictSequenceIsTheLongestRunOfConsecutiveRows) {
+  check_against(kFunnelStrictSequence, 9, 9, 6, brute_force_sequence);
+}
+
+// allow_reentry (ClickHouse, with strict_order): a step out of order is skipped instead of
+// ending the evaluation; rows matching no step still end it.
+TEST(WindowFunnel, AllowReentry) {
+  const uint32_t so = kFunnelStrictOrder;
+  const uint32_t re = kFunnelStrictOrder | kFunnelAllowReentry;
+  // a, c, b, c: strict_order stops at the first c -> 1; allow_reentry skips it -> 3
+  std::vector<FunnelEvent> acbc = {at(1, {1}), at(2, {3}), at(3, {2}), at(4, {3})};
+  EXPECT_EQ(level(acbc, params(100, 3, so)), 1);
+  EXPECT_EQ(level(acbc, params(100, 3, re)), 3);
+  // ClickHouse's doc example a, a, b, c -> 3 (both modes)
+  std::vector<FunnelEvent> aabc = {at(1, {1}), at(2, {1}), at(3, {2}), at(4, {3})};
+  EXPECT_EQ(level(aabc, params(100, 3, so)), 3);
+  EXPECT_EQ(level(aabc, params(100, 3, re)), 3);
+  // a, d, b, c (d matches no step): still stops at d -> 1
+  EXPECT_EQ(level({at(1, {1}), at(2, {}), at(3, {2}), at(4, {3})}, params(100, 3, re)), 1);
+}
+
 TEST(WindowFunnel, ModeNames) {
   EXPECT_EQ(funnel_mode_bit("strict_order"), kFunnelStrictOrder);
   EXPECT_EQ(funnel_mode_bit("strict_deduplication"), kFunnelStrictDeduplication);
@@ -245,6 +394,15 @@ TEST(WindowFunnel, ModeNames) {
   EXPECT_TRUE(funnel_modes_problem(kFunnelStrictOrder | kFunnelStrictIncrease).empty());
   EXPECT_TRUE(funnel_modes_problem(kFunnelUnordered).empty());
   EXPECT_FALSE(funnel_modes_problem(kFunnelUnordered | kFunnelStrictOrder).empty());
+  EXPECT_EQ(funnel_mode_bit("strict_once"), kFunnelStrictOnce);
+  EXPECT_EQ(funnel_mode_bit("allow_reentry"), kFunnelAllowReentry);
+  EXPECT_EQ(funnel_mode_bit("strict_sequence"), kFunnelStrictSequence);
+  EXPECT_EQ(funnel_modes_problem(kFunnelAllowReentry), "mode allow_reentry needs strict_order");
+  EXPECT_TRUE(funnel_modes_problem(kFunnelAllowReentry | kFunnelStrictOrder | kFunnelStrictOnce).empty());
+  EXPECT_FALSE(funnel_modes_problem(kFunnelStrictSequence | kFunnelStrictIncrease).empty());
+  for (uint32_t m = 0; m <= kFunnelAllModes; ++m) {
+    EXPECT_EQ(funnel_modes_valid(m), funnel_modes_problem(m).empty()) << m;
+  }
 }
 
 // Windows: days are 24 hours, a negative day part may be made up by the time part (the
@@ -279,7 +437,11 @@ TEST(WindowFunnel, OrderAndSplitIndependent) {
                                  kFunnelStrictDeduplication,
                                  kFunnelStrictIncrease,
                                  kFunnelStrictOrder | kFunnelStrictDeduplication | kFunnelStrictIncrease,
-                                 kFunnelUnordered};
+                                 kFunnelUnordered,
+                                 kFunnelStrictOnce,
+                                 kFunnelStrictOnce | kFunnelStrictOrder | kFunnelStrictDeduplication,
+                                 kFunnelStrictOrder | kFunnelAllowReentry,
+                                 kFunnelStrictSequence};
   for (int iter = 0; iter < 300; ++iter) {
     int nsteps = 1 + int(rng() % 4);
     std::vector<FunnelEvent> ev;

@@ -354,22 +354,65 @@ BEGIN
 END
 $$;
 
--- A column argument (breakdown, property): it must exist in the collection. Returns its type.
+-- The type of a property expression (a JSON path over a column, possibly cast) analysed as the
+-- caller over project.collection: 22023 for any other shape, 42501 for an untrusted object
+-- (src/analytics/property_expr.cc).
+CREATE FUNCTION pulse._insight_expr_type(project text, collection text, expr text) RETURNS regtype
+  LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'pulse_insight_expr_type';
+
+-- Whether a property argument names a column of the collection (else it is an expression).
+CREATE FUNCTION pulse._insight_is_column(project text, collection text, col text) RETURNS boolean
+  LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = (SELECT r.oid FROM pg_catalog.pg_class r
+                                        JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+                                       WHERE n.nspname = project AND r.relname = collection)
+                    AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped)
+$$;
+
+-- A property argument (breakdown, property): a column of the collection, or a JSON path over a
+-- jsonb column such as properties->>'revenue', context->'page'->>'url' or
+-- (properties->>'revenue')::numeric (docs/insights.md#property-expressions). Returns its type.
+-- A bare name that is no column is 42703; an expression is checked by
+-- pulse._insight_expr_type, its errors reported with the argument's name.
 CREATE FUNCTION pulse._insight_column(project text, collection text, col text, arg text) RETURNS regtype
   LANGUAGE plpgsql STABLE AS $$
 DECLARE
   t regtype;
+  e_state text;
+  e_message text;
+  e_hint text;
 BEGIN
-  SELECT a.atttypid::regtype INTO t
-    FROM pg_catalog.pg_attribute a
-   WHERE a.attrelid = (SELECT r.oid FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
-                        WHERE n.nspname = project AND r.relname = collection)
-     AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
-  IF t IS NULL THEN
+  IF pulse._insight_is_column(project, collection, col) THEN
+    SELECT a.atttypid::regtype INTO t
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = (SELECT r.oid FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+                          WHERE n.nspname = project AND r.relname = collection)
+       AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    RETURN t;
+  END IF;
+  IF col ~ '^[[:alnum:]_$]*$' THEN
     RAISE EXCEPTION 'column "%" (%) does not exist in collection "%.%"', col, arg, project, collection
       USING ERRCODE = '42703',
       HINT = format('SELECT fields FROM pulse.collections WHERE project = %L AND collection = %L lists its columns; names are normalised (userId is user_id).', project, collection);
   END IF;
-  RETURN t;
+  BEGIN
+    RETURN pulse._insight_expr_type(project, collection, col);
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_hint = PG_EXCEPTION_HINT;
+    PERFORM pulse._raise_bounded(e_state, format('invalid %s "%s": %s', arg,
+                                                 CASE WHEN length(col) > 200 THEN left(col, 200) || '...' ELSE col END,
+                                                 e_message),
+                                 NULL, e_hint);
+  END;
 END
+$$;
+
+-- The SQL operand of a property argument checked by pulse._insight_column: the quoted column,
+-- or the expression as one operand (it is one expression: "((E))" cannot be split by the text
+-- around it; the newline ends a trailing comment).
+CREATE FUNCTION pulse._insight_operand(project text, collection text, col text) RETURNS text
+  LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN pulse._insight_is_column(project, collection, col) THEN pg_catalog.quote_ident(col)
+              ELSE '((' || col || E'\n))' END
 $$;

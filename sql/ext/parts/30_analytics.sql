@@ -284,8 +284,8 @@ BEGIN
   END IF;
 
   IF breakdown_column IS NULL AND pulse._single_pass() THEN
-    -- One pass: every event into one pulse._funnel_report state (mode bits: strict_order 1,
-    -- unordered 8; see core/funnel.h).
+    -- One pass: every event into one pulse._funnel_report state (mode bits: unordered 8,
+    -- strict_sequence 64; see core/funnel.h).
     q := format($q$
 WITH r AS (
   SELECT pulse._funnel_report(u, t, s, x, $3, %s, %s, %L::integer[], %L::integer[]) AS r
@@ -305,7 +305,7 @@ SELECT NULL::text, k, name, users,
 WINDOW w AS (ORDER BY k)
  ORDER BY k
 $q$,
-      CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 1 ELSE 8 END, nsteps, x_from, x_to,
+      CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 64 ELSE 8 END, nsteps, x_from, x_to,
       -- (the aggregate skips NULL actors itself)
       pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict'),
       step_name);
@@ -331,11 +331,11 @@ $q$,
       SELECT string_agg(pulse._insight_cond(step_filter[g]), ' OR ' ORDER BY g) INTO expr
         FROM generate_series(1, nsteps) g
        WHERE step_coll[g] = step_coll[1] AND (ord = 'unordered' OR g = 1);
-      bd_sql := format(E'\n    LEFT JOIN (SELECT e.u, min(e.b) AS b FROM (\n      SELECT _user::text AS u, _time AS t, (%I)::text AS b FROM %I.%I WHERE %s AND (%s)\n    ) e JOIN pu p2 ON p2.u = e.u AND e.t = p2.c[1] GROUP BY e.u) bd ON bd.u = p.u',
-                       breakdown_column, proj, step_coll[1], range_cond, expr);
+      bd_sql := format(E'\n    LEFT JOIN (SELECT e.u, min(e.b) AS b FROM (\n      SELECT _user::text AS u, _time AS t, (%s)::text AS b FROM %I.%I WHERE %s AND (%s)\n    ) e JOIN pu p2 ON p2.u = e.u AND e.t = p2.c[1] GROUP BY e.u) bd ON bd.u = p.u',
+                       pulse._insight_operand(proj, step_coll[1], breakdown_column), proj, step_coll[1], range_cond, expr);
     END IF;
 
-    modes := CASE ord WHEN 'ordered' THEN '{}' WHEN 'strict' THEN '{strict_order}' ELSE '{unordered}' END;
+    modes := CASE ord WHEN 'ordered' THEN '{}' WHEN 'strict' THEN '{strict_sequence}' ELSE '{unordered}' END;
     q := format($q$
 WITH pu AS (
   SELECT u, pulse.window_funnel_steps($3, %L::text[], t, VARIADIC ARRAY[%s]) AS c

@@ -45,7 +45,7 @@ BEGIN
   r_cond := pulse._insight_cond(r.filter);
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, s.collection, breakdown, 'breakdown');
-    bv := format('(%I)::text', breakdown);
+    bv := format('(%s)::text', pulse._insight_operand(project, s.collection, breakdown));
   END IF;
 
   -- the buckets of date_from and of the last instant before date_to; end of the last period
@@ -241,16 +241,17 @@ BEGIN
     IF ptype NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
                      'double precision'::regtype, 'numeric'::regtype) THEN
       RAISE EXCEPTION 'property "%" of collection "%.%" is %, not a number', property, project, ev.collection, ptype
-        USING ERRCODE = '42804', HINT = 'sum, avg, min, max and the percentiles need a numeric column.';
+        USING ERRCODE = '42804',
+        HINT = 'sum, avg, min, max and the percentiles need a numeric column, or a JSON property cast to a number: (properties->>''revenue'')::numeric.';
     END IF;
-    v := format('(%I)::double precision', property);
+    v := format('(%s)::double precision', pulse._insight_operand(project, ev.collection, property));
   ELSIF property IS NOT NULL THEN
     RAISE EXCEPTION 'measure "%" takes no property', m USING ERRCODE = '22023',
       HINT = 'property is used by sum, avg, min, max, p50, p90 and p99.';
   END IF;
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, ev.collection, breakdown, 'breakdown');
-    bv := format('(%I)::text', breakdown);
+    bv := format('(%s)::text', pulse._insight_operand(project, ev.collection, breakdown));
     PERFORM pulse._insight_int('breakdown_limit', breakdown_limit, 1, NULL);
   END IF;
 
