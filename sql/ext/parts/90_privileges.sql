@@ -63,7 +63,9 @@ GRANT EXECUTE ON FUNCTION
   pulse.drop_view(text, text), pulse.alter_view(text, text, text, interval),
   pulse.funnel, pulse.retention, pulse.trends, pulse.paths,
   pulse.avro_schema(text, text), pulse.register_avro_schema(text, text),
-  pulse.kafka_subscribe, pulse.kafka_alter, pulse.kafka_unsubscribe(bigint), pulse.kafka_pause(bigint), pulse.kafka_resume(bigint)
+  pulse.kafka_subscribe, pulse.kafka_alter, pulse.kafka_unsubscribe(bigint), pulse.kafka_pause(bigint), pulse.kafka_resume(bigint),
+  pulse.person_update(text, text, jsonb), pulse.identify(text, text, text, boolean),
+  pulse.alias(text, text, text, boolean), pulse.erase_person(text, text, boolean), pulse.person_id(text, text)
   TO PUBLIC;
 GRANT EXECUTE ON FUNCTION
   pulse.window_funnel(interval, timestamptz, VARIADIC boolean[]),

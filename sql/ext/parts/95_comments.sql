@@ -20,6 +20,13 @@ COMMENT ON VIEW pulse.collections IS 'The collections the caller may read, with 
 COMMENT ON TABLE pulse.rejected_fields IS 'Field values that did not fit their column (the event was stored without them)';
 COMMENT ON TABLE pulse.dead_letters IS 'Events that could not be stored, with their bytes and the error (replay with replay_dead_letters)';
 
+-- persons and identity (docs/people.md)
+COMMENT ON FUNCTION pulse.person_update(text, text, jsonb) IS 'Applies $set, $set_once, $increment, $unset, $append and $remove to the properties of a person (created when missing); atomic per person';
+COMMENT ON FUNCTION pulse.identify(text, text, text, boolean) IS 'Links an anonymous id to a user id: one identified person owns both ids and all their events (refuses to merge two identified persons unless force)';
+COMMENT ON FUNCTION pulse.alias(text, text, text, boolean) IS 'Makes an id one more id of another id''s person (refuses to merge two identified persons unless force)';
+COMMENT ON FUNCTION pulse.person_id(text, text) IS 'The person of a distinct id (the id itself when linked to none): resolves an event''s _user';
+COMMENT ON FUNCTION pulse.erase_person(text, text, boolean) IS 'Deletes (or anonymises) every event of every id of a person, its row and its ids (GDPR erasure)';
+
 -- views
 COMMENT ON FUNCTION pulse.create_view(text, text, text, text, interval) IS 'Creates a materialized view of a query: realtime (exact at every read), incremental or cache';
 COMMENT ON FUNCTION pulse.refresh_view(text, text, boolean, boolean) IS 'Merges the events stored since the last refresh into a view (full => true rebuilds it; force => true even when retention dropped events it aggregates)';
