@@ -7,6 +7,7 @@
 #include "core/json_decode.h"
 #include "core/names.h"
 #include "ingest/catalog.h"
+#include "ingest/spec.h"
 #include "ingest/writer.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
@@ -69,14 +70,21 @@ JsonDecodeOptions decode_options(bool envelope) {
 
 }  // namespace
 
-// pulse.collect(project, collection, event jsonb) -> pulse.ingest_result
+// pulse.collect(project, collection, event jsonb, spec default null) -> pulse.ingest_result
+// With a spec that names collections (segment, posthog) the collection may be NULL.
 PULSE_SQL_FUNCTION(pulse_collect) {
   std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
-  std::string collection = ascii_lower(require_text(fcinfo, 1, "collection"));
+  std::string collection = PG_ARGISNULL(1) ? std::string() : ascii_lower(text_arg(fcinfo, 1));
   if (PG_ARGISNULL(2)) throw Error(sqlstate::kInvalidParameter, "event must not be null");
-  check_collection_name(collection);
+  std::string spec_text = PG_ARGISNULL(3) ? std::string() : text_arg(fcinfo, 3);
   pg::spi_connect();
   check_project_writer(project);
+  EventSpec spec = resolve_event_spec(project, &spec_text);
+  if (!PG_ARGISNULL(1) || spec.kind == SpecKind::kPulse || spec.kind == SpecKind::kPaths) {
+    if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "collection must not be null", "",
+                                     "Only the segment and posthog specs name the collections of their events.");
+    check_collection_name(collection);
+  }
   std::string json;
   pg::call([&] {
     Jsonb* j = PG_GETARG_JSONB_P(2);
@@ -86,12 +94,16 @@ PULSE_SQL_FUNCTION(pulse_collect) {
   EventBatch batch;
   decoder().decode_event(json, decode_options(false), &batch);
   IngestCounts counts;
-  ingest_batch(project, collection, batch, caller_source("collect"), &counts);
+  ChunkedIngest call(project, collection, caller_source("collect"), &counts);
+  if (spec.kind != SpecKind::kPulse) call.set_spec(spec);
+  call.add(batch);
+  call.finish();
   pg::spi_finish();
   return result_datum(fcinfo, counts);
 }
 
-// pulse.collect_batch(project, payload text, collection text default null) -> ingest_result
+// pulse.collect_batch(project, payload text, collection text default null, spec text default null)
+//   -> ingest_result
 PULSE_SQL_FUNCTION(pulse_collect_batch) {
   std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "payload must not be null");
@@ -100,8 +112,10 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
     collection = ascii_lower(text_arg(fcinfo, 2));
     check_collection_name(collection);
   }
+  std::string spec_text = PG_ARGISNULL(3) ? std::string() : text_arg(fcinfo, 3);
   pg::spi_connect();
   check_project_writer(project);
+  EventSpec spec = resolve_event_spec(project, &spec_text);
   std::string_view payload;  // the argument's own memory, valid for this call
   pg::call([&] {
     text* t = PG_GETARG_TEXT_PP(1);
@@ -110,6 +124,10 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   pg::Progress progress("collect_batch", project, collection);
   IngestCounts counts;
   ChunkedIngest call(project, collection, caller_source("collect_batch"), &counts);
+  if (spec.kind != SpecKind::kPulse) call.set_spec(spec);
+  // envelopes ({"collection": ..., "properties": ...}) are pg_pulse's (and paths specs'); segment
+  // and posthog read events as sent and name their collections themselves
+  bool envelopes = collection.empty() && (spec.kind == SpecKind::kPulse || spec.kind == SpecKind::kPaths);
   // NDJSON is decoded and written in chunks of whole lines (memory bounded by the chunk, not
   // the payload); a JSON array is one chunk.
   size_t chunk_bytes = size_t(pulse_collect_chunk_bytes);
@@ -131,7 +149,7 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
     pg::Progress::copy_feed = nullptr;
     {
       EventBatch batch;
-      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(collection.empty()), &batch);
+      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(envelopes), &batch);
       pg::Progress::copy_feed = &progress;
       call.add(batch);
     }
@@ -285,6 +303,17 @@ PULSE_SQL_FUNCTION(pulse_name_problem) {
   std::string kind = text_arg(fcinfo, 0), name = text_arg(fcinfo, 1);
   std::string why = kind == "project" ? project_name_problem(name) : collection_name_problem(name);
   if (why.empty()) PG_RETURN_NULL();
+  Datum d = 0;
+  pg::call([&] { d = PointerGetDatum(cstring_to_text(why.c_str())); });
+  return d;
+}
+
+// pulse._event_spec_problem(spec): why a spec argument is invalid, or NULL.
+PULSE_SQL_FUNCTION(pulse_event_spec_problem) {
+  if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+  EventSpec spec;
+  std::string why;
+  if (parse_event_spec(text_arg(fcinfo, 0), &spec, &why)) PG_RETURN_NULL();
   Datum d = 0;
   pg::call([&] { d = PointerGetDatum(cstring_to_text(why.c_str())); });
   return d;

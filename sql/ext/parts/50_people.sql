@@ -210,3 +210,27 @@ BEGIN
   RETURN total;
 END
 $$;
+
+-- Event specs (docs/people.md#event-specs) -----------------------------------------------------
+
+-- Why an event spec argument is invalid, or NULL (for kafka_subscribe and set_event_spec).
+CREATE FUNCTION pulse._event_spec_problem(spec text) RETURNS text
+  LANGUAGE c IMMUTABLE AS 'MODULE_PATHNAME', 'pulse_event_spec_problem';
+
+-- The event spec of the project's ingestion calls and subscriptions that name none: 'pulse',
+-- 'segment', 'posthog', or a JSON object of dotted paths {"time": ..., "user": ..., "id": ...};
+-- NULL: 'pulse'.
+CREATE FUNCTION pulse.set_event_spec(project text, spec text) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  problem text := pulse._event_spec_problem(spec);
+BEGIN
+  PERFORM pulse._require_writer(p);
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'invalid event spec: %', problem USING ERRCODE = '22023',
+      HINT = 'Use ''pulse'', ''segment'', ''posthog'', or a JSON object of dotted paths such as ''{"time": "meta.ts", "user": "actor.id"}''.';
+  END IF;
+  UPDATE pulse.projects SET event_spec = nullif(spec, '') WHERE name = p;
+END
+$$;
