@@ -3,7 +3,7 @@
 -- person_id, erase_person and the persons tables; SQL text in project names, ids, property
 -- names and values; nothing of another project is read, changed or erased.
 \ir lib.sql
-SELECT plan(22);
+SELECT plan(29);
 SELECT pulse.person_update('sec_q', 'q1', '{"$set": {"token": "q-secret"}}');
 SELECT pulse.person_update('sec_p', 'u1', '{"$set": {"plan": "pro"}}');
 
@@ -56,6 +56,27 @@ SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.identify(''sec_p'',
                 'the writer links and erases an id in its own project');
 SELECT is((SELECT count(*)::text FROM sec_q.secret WHERE _user = 'q1') || '/' || (SELECT token FROM sec_q._persons WHERE _person = 'q1'),
           '1/q-secret', 'the same id in another project keeps its events and person');
+
+-- 5. event specs: only the project's writers set the default; names and values from Segment and
+-- PostHog events are data; links made by events stay in the project
+SELECT throws_ok($$SELECT sec.as_role('sec_qw', 'SELECT pulse.set_event_spec(''sec_p'', ''segment'')')$$,
+                 '42501', NULL, 'a writer of another project cannot set the event spec');
+SELECT throws_ok($$SELECT sec.as_role('sec_r', 'SELECT pulse.set_event_spec(''sec_p'', ''segment'')')$$,
+                 '42501', NULL, 'nor a reader');
+SELECT throws_ok($$SELECT sec.as_role('sec_qw', $q$SELECT pulse.collect('sec_p', NULL, '{"type": "track", "event": "x"}', 'segment')$q$)$$,
+                 '42501', NULL, 'a spec does not open another project');
+SELECT lives_ok($$SELECT sec.value_as('sec_w', $q$SELECT (pulse.collect('sec_p', NULL, '{"batch": [
+  {"type": "track", "event": "x\"; DROP TABLE sec_q.secret; --", "userId": "q1", "anonymousId": "sec_q.secret", "properties": {"a''); DROP TABLE sec_q.secret; --": "1); DROP TABLE sec_q.secret; --"}},
+  {"type": "identify", "userId": "q1", "traits": {"_person": "u1", "token\" = NULL; --": "x"}},
+  {"type": "track", "event": "_persons", "userId": "q1"}]}', 'segment')).stored::text$q$)$$,
+                'Segment events with SQL in event names, ids, property names and values are stored as data');
+SELECT is((SELECT count(*)::text FROM sec_q.secret WHERE _user = 'q1') || '/' || (SELECT token FROM sec_q._persons WHERE _person = 'q1'),
+          '1/q-secret', 'the other project''s events and person are intact');
+SELECT is((SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relnamespace = 'sec_p'::regnamespace AND relkind = 'r'
+             AND relname NOT IN ('ev', '_persons', '_person_ids', 'identifies')),
+          'x___drop_table_sec_q_secret____', 'an event name becomes a normalised collection name');
+SELECT is((SELECT count(*)::text FROM pulse.dead_letters WHERE project = 'sec_p' AND error LIKE 'invalid collection name "\_persons"%'), '1',
+          'an event named "_persons" is a dead letter, not a write to the persons table');
 
 -- the verdict
 SELECT is(sec.escalated(), NULL, 'no role of the suite gained SUPERUSER or another attribute');
