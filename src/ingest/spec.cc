@@ -98,28 +98,54 @@ int64_t SpecStage::apply(const EventBatch& mapped, const std::string& fixed_coll
   for (auto& n : out_.notes)
     rej.add(coll_of(n.event), n.field, n.raw_value, n.field == "_time" ? "timestamp with time zone" : "text", n.reason,
             event_at(n.event));
-  for (auto& l : out_.links) {
+  // the links of the chunk in one set-based call; if it fails, one by one (the failing one noted)
+  std::vector<std::string> failures(out_.links.size());
+  bool bulk_done = false;
+  if (!out_.links.empty()) {
+    std::vector<std::string> ids, others, flags;
+    for (auto& l : out_.links) {
+      ids.push_back(l.id);
+      others.push_back(l.other);
+      flags.push_back(l.identify ? "t" : "f");
+    }
+    try {
+      std::vector<std::optional<std::string>> refused;
+      pg::in_subtransaction([&] {
+        refused = pg::spi_column("SELECT unnest(pulse._person_link_many($1, $2, $3, $4::boolean[]))",
+                                 {Arg::text(project_), Arg::text_array(ids), Arg::text_array(others),
+                                  Arg::text_array(flags)});
+      });
+      for (auto& k : refused)
+        if (k) failures[size_t(std::stoul(*k)) - 1] = "it belongs to another identified person";
+      bulk_done = true;
+    } catch (pg::PgError& e) {
+      if (pg::is_abort_error(e.sqlerrcode())) throw;
+    }
+  }
+  for (size_t k = 0; k < out_.links.size() && !bulk_done; k++) {
+    const SpecLink& l = out_.links[k];
     pg::check_interrupts();
     std::optional<std::string> person;
-    std::string failure;
     try {
       pg::in_subtransaction([&] {
         person = pg::spi_value("SELECT pulse._person_link($1, $2, $3, $4, false)",
                                {Arg::text(project_), Arg::text(l.id), Arg::text(l.other), Arg::boolean(l.identify)});
       });
-      if (!person)
-        failure = "not linked to " + l.id.substr(0, 200) +
-                  ": it belongs to another identified person (pulse.identify with force => true merges them)";
+      if (!person) failures[k] = "it belongs to another identified person";
     } catch (pg::PgError& e) {
       if (pg::is_abort_error(e.sqlerrcode())) throw;
-      failure = std::string("not linked to ") + l.id.substr(0, 200) + ": " +
-                (e.edata->message ? e.edata->message : "error");
+      failures[k] = e.edata->message ? e.edata->message : "error";
     }
-    if (!failure.empty()) {
-      std::string v;
-      append_json_string(&v, l.other);
-      rej.add(coll_of(l.event), "_user", v, "text", failure, event_at(l.event));
-    }
+  }
+  for (size_t k = 0; k < out_.links.size(); k++) {
+    if (failures[k].empty()) continue;
+    const SpecLink& l = out_.links[k];
+    std::string v;
+    append_json_string(&v, l.other);
+    std::string why = "not linked to " + l.id.substr(0, 200) + ": " + failures[k];
+    if (failures[k] == "it belongs to another identified person")
+      why += " (pulse.identify with force => true merges them)";
+    rej.add(coll_of(l.event), "_user", v, "text", why, event_at(l.event));
   }
   for (auto& [who, ops] : out_.people) {
     pg::check_interrupts();

@@ -113,6 +113,58 @@ BEGIN
 END
 $$;
 
+-- The links of a chunk of events (ingestion with an event spec): pairs (ids[k] <- others[k])
+-- in order, as _person_link(p, ids[k], others[k], identifies[k], false) one by one would make
+-- them, with the common cases set-based: every id gets its person, an other id that is new
+-- joins its id's person, identify marks the persons identified (all of them before any merge is
+-- decided); only pairs whose ids belong to two persons go through _person_link. Returns the
+-- (1-based) pairs refused.
+CREATE FUNCTION pulse._person_link_many(p text, ids text[], others text[], identifies boolean[]) RETURNS int[]
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  refused int[] := '{}';
+  pos int[];  -- the (1-based) position of each remaining pair in the arguments
+  r record;
+BEGIN
+  PERFORM pulse._ensure_persons(p);
+  PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
+  -- only the pairs not made yet (a stream repeats its links: usually none are left)
+  EXECUTE format('SELECT array_agg(u.i ORDER BY u.k), array_agg(u.o ORDER BY u.k), array_agg(u.f ORDER BY u.k),'
+                 ' array_agg(u.k::int ORDER BY u.k)'
+                 ' FROM unnest($1, $2, $3) WITH ORDINALITY AS u(i, o, f, k)'
+                 ' LEFT JOIN %1$I._person_ids a ON a.distinct_id = u.i LEFT JOIN %1$I._person_ids b ON b.distinct_id = u.o'
+                 ' LEFT JOIN %1$I._persons pa ON pa._person = a.person_id'
+                 ' WHERE a.person_id IS NULL OR a.person_id IS DISTINCT FROM b.person_id OR (u.f AND NOT pa._identified)', p)
+    INTO ids, others, identifies, pos USING ids, others, identifies;
+  IF ids IS NULL THEN
+    RETURN refused;
+  END IF;
+  EXECUTE format('INSERT INTO %1$I._person_ids (distinct_id, person_id) SELECT DISTINCT i, i FROM unnest($1) i'
+                 ' ON CONFLICT DO NOTHING', p) USING ids;
+  EXECUTE format('INSERT INTO %1$I._persons (_person) SELECT DISTINCT m.person_id FROM unnest($1) i'
+                 ' JOIN %1$I._person_ids m ON m.distinct_id = i ON CONFLICT DO NOTHING', p) USING ids;
+  -- new other ids that are not themselves ids of the chunk: their first pair's person
+  EXECUTE format('INSERT INTO %1$I._person_ids (distinct_id, person_id)'
+                 ' SELECT DISTINCT ON (u.o) u.o, m.person_id FROM unnest($1, $2) WITH ORDINALITY AS u(i, o, k)'
+                 ' JOIN %1$I._person_ids m ON m.distinct_id = u.i'
+                 ' WHERE NOT EXISTS (SELECT FROM unnest($1) AS x(i) WHERE x.i = u.o) ORDER BY u.o, u.k'
+                 ' ON CONFLICT DO NOTHING', p) USING ids, others;
+  -- the persons of identify calls are identified (before the merges below are decided)
+  EXECUTE format('UPDATE %1$I._persons SET _identified = true, _updated = now() WHERE NOT _identified AND _person IN'
+                 ' (SELECT m.person_id FROM unnest($1, $2) AS u(i, f) JOIN %1$I._person_ids m ON m.distinct_id = u.i WHERE u.f)', p)
+    USING ids, identifies;
+  -- the rest, in order: pairs whose two ids still belong to two persons
+  FOR r IN EXECUTE format('SELECT u.k::int AS k, u.i, u.o, u.f FROM unnest($1, $2, $3) WITH ORDINALITY AS u(i, o, f, k)'
+                          ' LEFT JOIN %1$I._person_ids a ON a.distinct_id = u.i LEFT JOIN %1$I._person_ids b ON b.distinct_id = u.o'
+                          ' WHERE a.person_id IS DISTINCT FROM b.person_id ORDER BY u.k', p) USING ids, others, identifies LOOP
+    IF pulse._person_link(p, r.i, r.o, r.f, false) IS NULL THEN
+      refused := refused || pos[r.k];
+    END IF;
+  END LOOP;
+  RETURN refused;
+END
+$$;
+
 -- Refusal of a link (force false and two identified persons): 55000 with the two persons.
 CREATE FUNCTION pulse._person_link_checked(p text, id text, other text, identify boolean, force boolean) RETURNS text
   LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
