@@ -437,8 +437,11 @@ void SpecMapper::map(const EventSpec& spec, const EventBatch& in, const JsonDeco
     }
     text = ev.raw.empty() ? event_to_json(ev) : std::string(ev.raw);
     dom::element doc;
-    if (m.parser.parse(text).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
-      m.passed.push_back(&ev);  // cannot happen for a decoded event; kept whole if it does
+    auto err = m.parser.parse(text).get(doc);
+    if (err || !doc.is_object()) {  // an event split but not parsed (JsonDecodeOptions::raw_only)
+      Event bad = ev;
+      bad.error = err ? std::string("invalid JSON: ") + simdjson::error_message(err) : "event is not a JSON object";
+      m.failed.push_back(std::move(bad));
       continue;
     }
     dom::element batch;

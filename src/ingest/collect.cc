@@ -60,9 +60,10 @@ Datum result_datum(FunctionCallInfo fcinfo, const IngestCounts& c) {
   return out;
 }
 
-JsonDecodeOptions decode_options(bool envelope) {
+JsonDecodeOptions decode_options(bool envelope, bool raw_only = false) {
   JsonDecodeOptions o;
   o.envelope = envelope;
+  o.raw_only = raw_only;  // a segment / posthog spec parses the events itself
   o.max_event_bytes = size_t(pulse_max_event_bytes);
   o.interrupt_check = pg::decode_interrupt_check;
   return o;
@@ -92,7 +93,8 @@ PULSE_SQL_FUNCTION(pulse_collect) {
     json.assign(s);
   });
   EventBatch batch;
-  decoder().decode_event(json, decode_options(false), &batch);
+  bool own_parse = spec.kind == SpecKind::kSegment || spec.kind == SpecKind::kPosthog;
+  decoder().decode_event(json, decode_options(false, own_parse), &batch);
   IngestCounts counts;
   ChunkedIngest call(project, collection, caller_source("collect"), &counts);
   if (spec.kind != SpecKind::kPulse) call.set_spec(spec);
@@ -128,6 +130,7 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   // envelopes ({"collection": ..., "properties": ...}) are pg_pulse's (and paths specs'); segment
   // and posthog read events as sent and name their collections themselves
   bool envelopes = collection.empty() && (spec.kind == SpecKind::kPulse || spec.kind == SpecKind::kPaths);
+  bool own_parse = spec.kind == SpecKind::kSegment || spec.kind == SpecKind::kPosthog;
   // NDJSON is decoded and written in chunks of whole lines (memory bounded by the chunk, not
   // the payload); a JSON array is one chunk.
   size_t chunk_bytes = size_t(pulse_collect_chunk_bytes);
@@ -149,7 +152,7 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
     pg::Progress::copy_feed = nullptr;
     {
       EventBatch batch;
-      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(envelopes), &batch);
+      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(envelopes, own_parse), &batch);
       pg::Progress::copy_feed = &progress;
       call.add(batch);
     }

@@ -18,15 +18,17 @@ struct Mapped {
   std::vector<std::string> rows;  // "collection|name=json,..." or "collection|ERROR: ..."
 };
 
-void run(const char* spec_text, std::string_view payload, Mapped* m, bool single = false) {
+void run(const char* spec_text, std::string_view payload, Mapped* m, bool single = false, bool raw_only = false) {
   EventSpec spec;
   std::string why;
   ASSERT_TRUE(parse_event_spec(spec_text, &spec, &why)) << why;
   JsonDecoder dec;
+  JsonDecodeOptions o;
+  o.raw_only = raw_only;
   if (single)
-    dec.decode_event(payload, JsonDecodeOptions(), &m->in);
+    dec.decode_event(payload, o, &m->in);
   else
-    dec.decode_payload(payload, JsonDecodeOptions(), &m->in);
+    dec.decode_payload(payload, o, &m->in);
   SpecMapper mapper;
   mapper.map(spec, m->in, JsonDecodeOptions(), &m->out, &m->actions);
   for (const Event& ev : m->out.events) {
@@ -142,6 +144,17 @@ TEST(EventSpec, PathsAndPassedErrors) {
   EXPECT_EQ(m.actions.notes[0].reason, "no usable time at \"meta.ts\": the arrival time is used");
   EXPECT_EQ(m.actions.notes[0].raw_value, "true");
   EXPECT_EQ(m.actions.notes[1].reason, "no usable user at \"actor.id\": the event has no user");
+}
+
+TEST(EventSpec, EventsSplitButNotParsed) {
+  // JsonDecodeOptions::raw_only: the spec parses each line itself, and says why one is bad
+  Mapped m;
+  run("segment", "{\"type\": \"track\", \"event\": \"A\", \"userId\": 1}\n{oops\n[1]\n", &m, false, true);
+  ASSERT_EQ(m.in.events.size(), 3u);
+  EXPECT_TRUE(m.in.events[0].fields.empty());  // not parsed by the decoder
+  EXPECT_EQ(m.rows[0], "a|_user=\"1\"");
+  EXPECT_EQ(m.rows[1].substr(0, 22), "|ERROR: invalid JSON: ");
+  EXPECT_EQ(m.rows[2], "|ERROR: event is not a JSON object [1]");
 }
 
 }  // namespace
