@@ -76,3 +76,5 @@ SELECT pulse.set_event_spec('regress_es', '{"time": ""}');
 
 SET client_min_messages = warning;
 SELECT pulse.drop_project('regress_es', force => true);
+RESET client_min_messages;
+DROP EXTENSION pg_pulse;

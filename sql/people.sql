@@ -101,3 +101,5 @@ SELECT pulse.erase_person('regress_pp', '');
 
 SET client_min_messages = warning;
 SELECT pulse.drop_project('regress_pp', force => true);
+RESET client_min_messages;
+DROP EXTENSION pg_pulse;
