@@ -87,7 +87,7 @@ bool parse_event_spec(std::string_view text, EventSpec* out, std::string* why) {
 std::string SpecPersonOps::ops_json() const {
   std::string out = "{";
   const std::pair<const char*, const std::map<std::string, std::string>*> parts[] = {{"$set", &set},
-                                                                                      {"$set_once", &set_once}};
+                                                                                     {"$set_once", &set_once}};
   bool first_op = true;
   for (auto& [key, m] : parts) {
     if (m->empty()) continue;
@@ -112,7 +112,7 @@ std::string SpecPersonOps::ops_json() const {
 struct SpecMapper::Impl {
   dom::parser parser;
   JsonDecoder decoder;
-  std::string ndjson;              // envelopes of the batch, one a line
+  std::string ndjson;  // envelopes of the batch, one a line
   std::vector<std::string_view> sources;
   std::vector<const Event*> passed;  // undecodable input events, passed on as they are
   SpecOutput* actions = nullptr;
@@ -291,7 +291,8 @@ void SpecMapper::Impl::map_segment(dom::element el, std::string_view coll, std::
     field("_time", millis_json(t));
   } else {
     std::string raw = member(el, "timestamp", &v) ? simdjson::minify(v) : "null";
-    note("_time", raw, "segment: no usable timestamp, originalTimestamp, receivedAt or sentAt: the arrival time is used");
+    note("_time", raw,
+         "segment: no usable timestamp, originalTimestamp, receivedAt or sentAt: the arrival time is used");
   }
   std::string user, anon, tmp;
   if (member(el, "userId", &v) && id_text(v, &tmp)) user = tmp;
@@ -355,8 +356,8 @@ void SpecMapper::Impl::map_posthog(dom::element el, std::string_view coll, std::
     note("_time", raw, "posthog: no usable timestamp: the arrival time is used");
   }
   std::string who, tmp;
-  if ((member(el, "distinct_id", &v) || (has_props && (member(props, "distinct_id", &v) ||
-                                                       member(props, "$distinct_id", &v)))) &&
+  if ((member(el, "distinct_id", &v) ||
+       (has_props && (member(props, "distinct_id", &v) || member(props, "$distinct_id", &v)))) &&
       id_text(v, &tmp))
     who = tmp;
   if (!who.empty())
@@ -450,8 +451,7 @@ void SpecMapper::map(const EventSpec& spec, const EventBatch& in, const JsonDeco
     if (enveloped) {
       dom::array arr = batch.get_array().value_unsafe();
       for (dom::element e : arr) items.push_back(e);
-    }
-    else
+    } else
       items.push_back(doc);
     for (dom::element e : items) {
       if (opts.interrupt_check && (m.line & 255) == 0) opts.interrupt_check();
@@ -478,7 +478,8 @@ void SpecMapper::map(const EventSpec& spec, const EventBatch& in, const JsonDeco
   o.envelope_auto = false;
   o.default_collection = std::string_view();
   if (!m.ndjson.empty()) m.decoder.decode_payload(m.ndjson, o, out);
-  for (size_t k = 0; k < m.sources.size() && base + k < out->events.size(); k++) out->events[base + k].source = m.sources[k];
+  for (size_t k = 0; k < m.sources.size() && base + k < out->events.size(); k++)
+    out->events[base + k].source = m.sources[k];
   for (const Event* ev : m.passed) out->events.push_back(*ev);
   for (Event& ev : m.failed) out->events.push_back(std::move(ev));
 }

@@ -47,8 +47,8 @@ struct SpecLink {
 // $set_once earlier ones (docs/people.md#person-updates-from-events).
 struct SpecPersonOps {
   std::map<std::string, std::string> set, set_once;  // raw property name -> JSON value
-  uint32_t event = 0;                                 // the first event that carried them
-  std::string ops_json() const;                       // {"$set": {...}, "$set_once": {...}}
+  uint32_t event = 0;                                // the first event that carried them
+  std::string ops_json() const;                      // {"$set": {...}, "$set_once": {...}}
 };
 
 // A time or user field of an event that could not be used (the event is stored with the
@@ -61,7 +61,7 @@ struct SpecNote {
 };
 
 struct SpecOutput {
-  std::vector<SpecLink> links;                 // in event order, repeated pairs left out
+  std::vector<SpecLink> links;                  // in event order, repeated pairs left out
   std::map<std::string, SpecPersonOps> people;  // by distinct id
   std::vector<SpecNote> notes;
   std::set<std::pair<std::string, std::string>> seen_links;  // across the chunks of one call

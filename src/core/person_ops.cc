@@ -12,22 +12,33 @@
 namespace pulse {
 
 bool parse_person_op(std::string_view key, PersonOp* op) {
-  if (key == "$set") *op = PersonOp::kSet;
-  else if (key == "$set_once") *op = PersonOp::kSetOnce;
-  else if (key == "$increment") *op = PersonOp::kIncrement;
-  else if (key == "$append") *op = PersonOp::kAppend;
-  else if (key == "$remove") *op = PersonOp::kRemove;
-  else return false;
+  if (key == "$set")
+    *op = PersonOp::kSet;
+  else if (key == "$set_once")
+    *op = PersonOp::kSetOnce;
+  else if (key == "$increment")
+    *op = PersonOp::kIncrement;
+  else if (key == "$append")
+    *op = PersonOp::kAppend;
+  else if (key == "$remove")
+    *op = PersonOp::kRemove;
+  else
+    return false;
   return true;
 }
 
 const char* person_op_name(PersonOp op) {
   switch (op) {
-    case PersonOp::kSet: return "$set";
-    case PersonOp::kSetOnce: return "$set_once";
-    case PersonOp::kIncrement: return "$increment";
-    case PersonOp::kAppend: return "$append";
-    case PersonOp::kRemove: return "$remove";
+    case PersonOp::kSet:
+      return "$set";
+    case PersonOp::kSetOnce:
+      return "$set_once";
+    case PersonOp::kIncrement:
+      return "$increment";
+    case PersonOp::kAppend:
+      return "$append";
+    case PersonOp::kRemove:
+      return "$remove";
   }
   return "?";
 }

@@ -82,8 +82,9 @@ PULSE_SQL_FUNCTION(pulse_collect) {
   check_project_writer(project);
   EventSpec spec = resolve_event_spec(project, &spec_text);
   if (!PG_ARGISNULL(1) || spec.kind == SpecKind::kPulse || spec.kind == SpecKind::kPaths) {
-    if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "collection must not be null", "",
-                                     "Only the segment and posthog specs name the collections of their events.");
+    if (PG_ARGISNULL(1))
+      throw Error(sqlstate::kInvalidParameter, "collection must not be null", "",
+                  "Only the segment and posthog specs name the collections of their events.");
     check_collection_name(collection);
   }
   std::string json;

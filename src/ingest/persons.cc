@@ -117,11 +117,11 @@ PersonUpdateResult update_person(const std::string& project, const std::string& 
   std::string persons = pg::quote_ident(project) + "." + kPersonsTable;
   pg::spi_exec("INSERT INTO " + ids + " (distinct_id, person_id) VALUES ($1, $1) ON CONFLICT DO NOTHING",
                {Arg::text(distinct_id)});
-  auto person = pg::spi_value("SELECT person_id FROM " + ids + " WHERE distinct_id = $1 FOR SHARE",
-                              {Arg::text(distinct_id)});
+  auto person =
+      pg::spi_value("SELECT person_id FROM " + ids + " WHERE distinct_id = $1 FOR SHARE", {Arg::text(distinct_id)});
   if (!person)  // erased by a transaction that committed meanwhile
-    throw Error(sqlstate::kObjectNotInPrerequisiteState, "person \"" + distinct_id.substr(0, 200) + "\" was erased meanwhile",
-                "", "Retry the call.");
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "person \"" + distinct_id.substr(0, 200) + "\" was erased meanwhile", "", "Retry the call.");
   res.person_id = *person;
   pg::spi_exec("INSERT INTO " + persons + " (_person) VALUES ($1) ON CONFLICT DO NOTHING", {Arg::text(res.person_id)});
 
@@ -138,7 +138,8 @@ PersonUpdateResult update_person(const std::string& project, const std::string& 
   // the mapping row locked above keeps a merge or erasure from removing the row meanwhile
   if (pg::spi_exec(sql, args) != 1)
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "person \"" + res.person_id.substr(0, 200) + "\" was merged or erased meanwhile", "", "Retry the call.");
+                "person \"" + res.person_id.substr(0, 200) + "\" was merged or erased meanwhile", "",
+                "Retry the call.");
 
   if (!plan.rejected.empty()) {
     std::vector<std::string> f, rn, rv, et, rs;

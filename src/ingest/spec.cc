@@ -23,8 +23,8 @@ SpecMapper& mapper() {
 // Rows of pulse.rejected_fields for things a spec could not do with an event.
 struct SpecRejects {
   std::vector<std::string> coll, field, raw_value, expected, reason, event_id, event_user;
-  void add(const std::string& c, const std::string& f, const std::string& v, const std::string& t,
-           const std::string& r, const Event* ev) {
+  void add(const std::string& c, const std::string& f, const std::string& v, const std::string& t, const std::string& r,
+           const Event* ev) {
     std::string id, user;
     if (ev)
       for (const Field& fl : ev->fields) {
@@ -111,9 +111,9 @@ int64_t SpecStage::apply(const EventBatch& mapped, const std::string& fixed_coll
     try {
       std::vector<std::optional<std::string>> refused;
       pg::in_subtransaction([&] {
-        refused = pg::spi_column("SELECT unnest(pulse._person_link_many($1, $2, $3, $4::boolean[]))",
-                                 {Arg::text(project_), Arg::text_array(ids), Arg::text_array(others),
-                                  Arg::text_array(flags)});
+        refused = pg::spi_column(
+            "SELECT unnest(pulse._person_link_many($1, $2, $3, $4::boolean[]))",
+            {Arg::text(project_), Arg::text_array(ids), Arg::text_array(others), Arg::text_array(flags)});
       });
       for (auto& k : refused)
         if (k) failures[size_t(std::stoul(*k)) - 1] = "it belongs to another identified person";

@@ -369,7 +369,8 @@ void Consumer::decode_message(const rd_kafka_message_t* m, EventBatch* batch, st
     jo.max_event_bytes = size_t(pulse_max_event_bytes);
     jo.interrupt_check = pg::decode_interrupt_check;
     // envelopes are pg_pulse's (and paths specs'); segment and posthog name their collections
-    jo.envelope_auto = sub_.collection.empty() && (sub_.spec.kind == SpecKind::kPulse || sub_.spec.kind == SpecKind::kPaths);
+    jo.envelope_auto =
+        sub_.collection.empty() && (sub_.spec.kind == SpecKind::kPulse || sub_.spec.kind == SpecKind::kPaths);
     jo.raw_only = sub_.spec.kind == SpecKind::kSegment || sub_.spec.kind == SpecKind::kPosthog;
     jo.default_collection = sub_.collection.empty() ? std::string_view(topic) : std::string_view();
     json_.decode_event(payload, jo, batch);

@@ -72,7 +72,8 @@ TEST(EventSpec, SegmentTrackPageAndBatch) {
     {"type": "page", "name": "Home", "anonymousId": 42, "properties": {"path": "/"},
      "originalTimestamp": "2024-05-01T10:00:00Z", "sentAt": "2024-05-01T10:00:05Z", "receivedAt": "2024-05-01T10:00:02Z"},
     {"type": "launch"},
-    7]})", &m, true);
+    7]})",
+      &m, true);
   EXPECT_EQ(m.rows, (Rows{
                         "order_completed|_time=1714557600250,_user=\"u1\",_id=\"m1\",anonymous_id=\"a1\","
                         "revenue=12.5,sku=\"x\",context={\"ip\":\"1.2.3.4\",\"page\":{\"url\":\"https://x/y\"},"
@@ -94,7 +95,8 @@ TEST(EventSpec, SegmentIdentifyAliasAndNotes) {
   run("segment", R"({"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"plan": "pro", "n": 1}}
 {"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"plan": "team"}}
 {"type": "alias", "userId": "u1", "previousId": "old", "timestamp": "yesterday"}
-{"type": "track", "event": "x"})", &m);
+{"type": "track", "event": "x"})",
+      &m);
   EXPECT_EQ(m.rows[0], "identifies|_user=\"u1\",anonymous_id=\"a1\",plan=\"pro\",n=1");
   EXPECT_EQ(m.rows[2], "aliases|_user=\"u1\",previous_id=\"old\"");
   EXPECT_EQ(m.rows[3], "x|");
@@ -115,7 +117,8 @@ TEST(EventSpec, Posthog) {
      "properties": {"$current_url": "/a", "$set": {"plan": "pro"}, "$set_once": {"first": "/a"}}},
     {"event": "$identify", "distinct_id": "u1", "properties": {"$anon_distinct_id": "d1", "$set": {"plan": "team"}}},
     {"event": "$create_alias", "properties": {"distinct_id": "u1", "alias": "u1-old"}, "$set_once": {"first": "/b"}},
-    {"properties": {}}])", &m);
+    {"properties": {}}])",
+      &m);
   EXPECT_EQ(m.rows, (Rows{
                         "pageview|_time=1714557600000,_user=\"d1\",_id=\"e1\",current_url=\"/a\"",
                         "identify|_user=\"u1\",anon_distinct_id=\"d1\"",
@@ -136,8 +139,9 @@ TEST(EventSpec, PathsAndPassedErrors) {
       "{\"meta\": {\"ts\": true}, \"actor\": {}}\n"
       "{not json\n",
       &m);
-  EXPECT_EQ(m.rows[0], "|_time=1714557600000,_user=\"u7\",_id=\"9\",meta={\"ts\":\"2024-05-01T10:00:00Z\",\"id\":9},"
-                       "actor={\"id\":\"u7\"},x=1");
+  EXPECT_EQ(m.rows[0],
+            "|_time=1714557600000,_user=\"u7\",_id=\"9\",meta={\"ts\":\"2024-05-01T10:00:00Z\",\"id\":9},"
+            "actor={\"id\":\"u7\"},x=1");
   EXPECT_EQ(m.rows[1], "|meta={\"ts\":true},actor={}");
   EXPECT_EQ(m.rows[2].substr(0, 20), "|ERROR: invalid JSON");
   ASSERT_EQ(m.actions.notes.size(), 2u);

@@ -40,8 +40,8 @@ PersonPlan run(const std::vector<std::pair<PersonOp, std::string>>& ops, const T
 std::vector<std::string> summary(const PersonPlan& p) {
   std::vector<std::string> out;
   for (auto& a : p.assignments)
-    out.push_back(std::string(person_op_name(a.op)) + " " + a.column + "=" + (a.is_null ? "NULL" : a.value) + "::" +
-                  a.pg_type);
+    out.push_back(std::string(person_op_name(a.op)) + " " + a.column + "=" + (a.is_null ? "NULL" : a.value) +
+                  "::" + a.pg_type);
   for (auto& r : p.rejected) out.push_back("rejected " + r.field + ": " + r.reason);
   return out;
 }
