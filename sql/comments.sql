@@ -17,7 +17,7 @@ SELECT 'relation ' || c.oid::regclass FROM pg_class c
 UNION ALL
 SELECT 'type ' || t.oid::regtype FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
  WHERE t.typnamespace = 'pulse'::regnamespace AND obj_description(t.oid, 'pg_type') IS NULL;
-SELECT obj_description('pulse.collect(text, text, jsonb)'::regprocedure, 'pg_proc');
+SELECT obj_description('pulse.collect(text, text, jsonb, text)'::regprocedure, 'pg_proc');
 SELECT obj_description('pulse._caller()'::regprocedure, 'pg_proc');
 
 -- a collection and its system columns

@@ -318,6 +318,13 @@ void JsonDecoder::Impl::decode_text(EventBatch* out, const char* p, size_t len, 
                                std::to_string(o.max_event_bytes) + ")";
     return;
   }
+  if (o.raw_only) {
+    out->events.emplace_back();
+    out->events.back().raw = raw;
+    if (!o.default_collection.empty())
+      out->events.back().collection = out->arena.copy(normalize_collection_name(o.default_collection));
+    return;
+  }
   dom::element el;
   auto err = parser.parse(p, len, false).get(el);
   if (err) {

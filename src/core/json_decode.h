@@ -15,6 +15,10 @@ struct JsonDecodeOptions {
   bool envelope_auto = false;           // an object with exactly those two keys is an envelope
   std::string_view default_collection;  // Event::collection when no envelope names one
   size_t max_event_bytes = 1 << 20;
+  // NDJSON lines and single events are only split and size-checked (Event::raw, and the
+  // default collection), not parsed: an event spec (core/event_spec.h) parses them itself.
+  // Elements of a JSON array are decoded as usual.
+  bool raw_only = false;
   // Called every few hundred events (and may throw to abandon the decode): the pg layer checks
   // for a pending cancel here, so decoding a huge payload stays cancellable.
   void (*interrupt_check)() = nullptr;

@@ -133,6 +133,20 @@ void append_copy_escaped(std::string* out, std::string_view s) {
   out->append(s.data() + start, s.size() - start);
 }
 
+std::string copy_unescape(std::string_view f) {
+  std::string out;
+  out.reserve(f.size());
+  for (size_t k = 0; k < f.size(); k++) {
+    if (f[k] != '\\' || k + 1 == f.size()) {
+      out.push_back(f[k]);
+      continue;
+    }
+    char c = f[++k];
+    out.push_back(c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c);
+  }
+  return out;
+}
+
 std::string value_json(const Event& ev, const Value& v) {
   (void)ev;  // arrays keep their JSON text: the elements are not needed
   std::string s;

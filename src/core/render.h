@@ -23,6 +23,10 @@ void append_hex(std::string* out, std::string_view bytes);
 // Appends s escaped for COPY text format.
 void append_copy_escaped(std::string* out, std::string_view s);
 
+// A COPY text-format field back to its value (the inverse of append_copy_escaped; "\\N" is
+// NULL and is the caller's to recognise).
+std::string copy_unescape(std::string_view field);
+
 // The JSON text of a value (rejected_fields.raw_value, error texts); an array's is its kept
 // JSON text, so ev is not read.
 std::string value_json(const Event& ev, const Value& v);

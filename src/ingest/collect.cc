@@ -9,6 +9,7 @@
 #include "core/names.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
+#include "ingest/spec.h"
 #include "ingest/writer.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
@@ -64,9 +65,10 @@ Datum result_datum(FunctionCallInfo fcinfo, const IngestCounts& c) {
   return out;
 }
 
-JsonDecodeOptions decode_options(bool envelope) {
+JsonDecodeOptions decode_options(bool envelope, bool raw_only = false) {
   JsonDecodeOptions o;
   o.envelope = envelope;
+  o.raw_only = raw_only;  // a segment / posthog spec parses the events itself
   o.max_event_bytes = size_t(pulse_max_event_bytes);
   o.interrupt_check = pg::decode_interrupt_check;
   return o;
@@ -74,14 +76,22 @@ JsonDecodeOptions decode_options(bool envelope) {
 
 }  // namespace
 
-// pulse.collect(project, collection, event jsonb) -> pulse.ingest_result
+// pulse.collect(project, collection, event jsonb, spec default null) -> pulse.ingest_result
+// With a spec that names collections (segment, posthog) the collection may be NULL.
 PULSE_SQL_FUNCTION(pulse_collect) {
   std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
-  std::string collection = ascii_lower(require_text(fcinfo, 1, "collection"));
+  std::string collection = PG_ARGISNULL(1) ? std::string() : ascii_lower(text_arg(fcinfo, 1));
   if (PG_ARGISNULL(2)) throw Error(sqlstate::kInvalidParameter, "event must not be null");
-  check_collection_name(collection);
+  std::string spec_text = PG_ARGISNULL(3) ? std::string() : text_arg(fcinfo, 3);
   pg::spi_connect();
   check_project_writer(project);
+  EventSpec spec = resolve_event_spec(project, &spec_text);
+  if (!PG_ARGISNULL(1) || spec.kind == SpecKind::kPulse || spec.kind == SpecKind::kPaths) {
+    if (PG_ARGISNULL(1))
+      throw Error(sqlstate::kInvalidParameter, "collection must not be null", "",
+                  "Only the segment and posthog specs name the collections of their events.");
+    check_collection_name(collection);
+  }
   std::string json;
   pg::call([&] {
     Jsonb* j = PG_GETARG_JSONB_P(2);
@@ -89,9 +99,13 @@ PULSE_SQL_FUNCTION(pulse_collect) {
     json.assign(s);
   });
   EventBatch batch;
-  decoder().decode_event(json, decode_options(false), &batch);
+  bool own_parse = spec.kind == SpecKind::kSegment || spec.kind == SpecKind::kPosthog;
+  decoder().decode_event(json, decode_options(false, own_parse), &batch);
   IngestCounts counts;
-  ingest_batch(project, collection, batch, caller_source("collect"), &counts);
+  ChunkedIngest call(project, collection, caller_source("collect"), &counts);
+  if (spec.kind != SpecKind::kPulse) call.set_spec(spec);
+  call.add(batch);
+  call.finish();
   pg::spi_finish();
   return result_datum(fcinfo, counts);
 }
@@ -100,7 +114,7 @@ PULSE_SQL_FUNCTION(pulse_collect) {
 // a chunk of elements at a time. Every chunk is checked to parse first, so that an array with a
 // syntax error anywhere is one dead letter of the whole payload, as when it is one chunk; false
 // (nothing written) then, and for a payload that is not one array of elements.
-bool collect_array_chunks(std::string_view payload, size_t chunk_bytes, const std::string& collection,
+bool collect_array_chunks(std::string_view payload, size_t chunk_bytes, const JsonDecodeOptions& opts,
                           pg::Progress* progress, ChunkedIngest* call) {
   std::vector<std::pair<size_t, size_t>> spans;
   if (!json_array_elements(payload, &spans)) return false;
@@ -118,7 +132,7 @@ bool collect_array_chunks(std::string_view payload, size_t chunk_bytes, const st
     {
       json_array_text(payload, spans, starts[c], to, &text);
       EventBatch batch;
-      decoder().decode_payload(text, decode_options(collection.empty()), &batch);
+      decoder().decode_payload(text, opts, &batch);
       pg::Progress::copy_feed = progress;
       call->add(batch);
     }
@@ -127,7 +141,8 @@ bool collect_array_chunks(std::string_view payload, size_t chunk_bytes, const st
   return true;
 }
 
-// pulse.collect_batch(project, payload text, collection text default null) -> ingest_result
+// pulse.collect_batch(project, payload text, collection text default null, spec text default null)
+//   -> ingest_result
 PULSE_SQL_FUNCTION(pulse_collect_batch) {
   std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "payload must not be null");
@@ -136,8 +151,10 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
     collection = ascii_lower(text_arg(fcinfo, 2));
     check_collection_name(collection);
   }
+  std::string spec_text = PG_ARGISNULL(3) ? std::string() : text_arg(fcinfo, 3);
   pg::spi_connect();
   check_project_writer(project);
+  EventSpec spec = resolve_event_spec(project, &spec_text);
   std::string_view payload;  // the argument's own memory, valid for this call
   pg::call([&] {
     text* t = PG_GETARG_TEXT_PP(1);
@@ -146,13 +163,18 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   pg::Progress progress("collect_batch", project, collection);
   IngestCounts counts;
   ChunkedIngest call(project, collection, caller_source("collect_batch"), &counts);
+  if (spec.kind != SpecKind::kPulse) call.set_spec(spec);
+  // envelopes ({"collection": ..., "properties": ...}) are pg_pulse's (and paths specs'); segment
+  // and posthog read events as sent and name their collections themselves
+  bool envelopes = collection.empty() && (spec.kind == SpecKind::kPulse || spec.kind == SpecKind::kPaths);
+  bool own_parse = spec.kind == SpecKind::kSegment || spec.kind == SpecKind::kPosthog;
   // NDJSON is decoded and written in chunks of whole lines, a JSON array in chunks of whole
   // elements (memory bounded by the chunk, not the payload).
   size_t chunk_bytes = size_t(pulse_collect_chunk_bytes);
   size_t first = payload.find_first_not_of(" \t\r\n");
   bool array = first != std::string_view::npos && payload[first] == '[';
   if (array && payload.size() > chunk_bytes &&
-      collect_array_chunks(payload, chunk_bytes, collection, &progress, &call)) {
+      collect_array_chunks(payload, chunk_bytes, decode_options(envelopes, own_parse), &progress, &call)) {
     call.finish();
     pg::spi_finish();
     return result_datum(fcinfo, counts);
@@ -173,7 +195,7 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
     pg::Progress::copy_feed = nullptr;
     {
       EventBatch batch;
-      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(collection.empty()), &batch);
+      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(envelopes, own_parse), &batch);
       pg::Progress::copy_feed = &progress;
       call.add(batch);
     }
@@ -327,6 +349,17 @@ PULSE_SQL_FUNCTION(pulse_name_problem) {
   std::string kind = text_arg(fcinfo, 0), name = text_arg(fcinfo, 1);
   std::string why = kind == "project" ? project_name_problem(name) : collection_name_problem(name);
   if (why.empty()) PG_RETURN_NULL();
+  Datum d = 0;
+  pg::call([&] { d = PointerGetDatum(cstring_to_text(why.c_str())); });
+  return d;
+}
+
+// pulse._event_spec_problem(spec): why a spec argument is invalid, or NULL.
+PULSE_SQL_FUNCTION(pulse_event_spec_problem) {
+  if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+  EventSpec spec;
+  std::string why;
+  if (parse_event_spec(text_arg(fcinfo, 0), &spec, &why)) PG_RETURN_NULL();
   Datum d = 0;
   pg::call([&] { d = PointerGetDatum(cstring_to_text(why.c_str())); });
   return d;

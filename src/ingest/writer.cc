@@ -12,6 +12,7 @@
 #include "core/render.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
+#include "ingest/spec.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
 #include "pg/progress.h"
@@ -146,21 +147,6 @@ struct LineFailure {
   std::string error;
   bool unique_violation;
 };
-
-// COPY text-format field to its value ("\\N" is NULL and handled by the caller).
-std::string copy_unescape(std::string_view f) {
-  std::string out;
-  out.reserve(f.size());
-  for (size_t k = 0; k < f.size(); k++) {
-    if (f[k] != '\\' || k + 1 == f.size()) {
-      out.push_back(f[k]);
-      continue;
-    }
-    char c = f[++k];
-    out.push_back(c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c);
-  }
-  return out;
-}
 
 // A line Postgres refused although every value passed pg_pulse's own checks (types it does
 // not check itself: numeric(p,s) overflow, inet, enums, domains ...). Each user column is
@@ -535,16 +521,21 @@ struct ChunkedIngest::State {
   DeadLetters early;                                             // undecodable events, invalid collection names
   std::map<std::string, DeadLetters> late;                       // per collection (every collection written)
   std::map<std::string, std::unordered_set<std::string>> taken;  // dedup: _ids of earlier chunks
+  std::unique_ptr<SpecStage> spec;                               // set_spec: the dialect's mapping
 };
 
 ChunkedIngest::ChunkedIngest(const std::string& project, const std::string& collection, const std::string& source,
                              IngestCounts* counts)
-    : s_(new State{project, collection, source, counts, {}, {}, {}, {}}) {}
+    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}}) {}
+
+void ChunkedIngest::set_spec(const EventSpec& spec) { s_->spec.reset(new SpecStage(s_->project, spec, s_->source)); }
 
 ChunkedIngest::~ChunkedIngest() = default;
 
-void ChunkedIngest::add(const EventBatch& batch) {
+void ChunkedIngest::add(const EventBatch& chunk) {
   State& st = *s_;
+  EventBatch mapped;
+  const EventBatch& batch = st.spec ? st.spec->map(chunk, &mapped) : chunk;
   const std::string& fixed_collection = st.collection;
   // Route events to collections, keeping arrival order inside each.
   std::map<std::string, std::vector<uint32_t>> groups;
@@ -575,6 +566,7 @@ void ChunkedIngest::add(const EventBatch& batch) {
     ingest_group_isolated(g, events, st.counts, &st.late[coll], &ids);
     for (auto& id : ids) taken.insert(std::move(id));
   }
+  if (st.spec) st.counts->rejected_fields += st.spec->apply(batch, fixed_collection);
 }
 
 void ChunkedIngest::finish() {

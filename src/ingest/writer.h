@@ -9,6 +9,10 @@
 #include "core/event.h"
 #include "pg/guard.h"
 
+namespace pulse {
+struct EventSpec;
+}
+
 namespace pulse::ingest {
 
 struct IngestCounts {
@@ -35,6 +39,8 @@ class ChunkedIngest {
   ChunkedIngest(const std::string& project, const std::string& collection, const std::string& source,
                 IngestCounts* counts);
   ~ChunkedIngest();
+  // Maps every chunk through an event spec first (ingest/spec.h); none: pg_pulse's dialect.
+  void set_spec(const EventSpec& spec);
   // Stores the events of one chunk (the chunk may be freed once this returns).
   void add(const EventBatch& chunk);
   // Inserts the dead letters and counts the batch.

@@ -128,13 +128,14 @@ void Consumer::load_subscription() {
         " coalesce((options->>'avro.schema_id')::int, -1),"
         " coalesce((SELECT pg_catalog.string_agg(key || pg_catalog.chr(1) || value, pg_catalog.chr(2))"
         "           FROM pg_catalog.jsonb_each_text(options) WHERE key <> 'avro.schema_id'), ''),"
-        " (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = owner)"
+        " (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = owner),"
+        " coalesce(spec, (SELECT p.event_spec FROM pulse.projects p WHERE p.name = project), 'pulse')"
         " FROM pulse.kafka_subscriptions WHERE id = $1",
         {Arg::int8(slot_->subscription_id)});
     if (SPI_processed != 1) throw Error(sqlstate::kUndefinedObject, "the Kafka subscription no longer exists");
-    char* v[11];
+    char* v[12];
     pg::call([&] {
-      for (int c = 0; c < 11; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
+      for (int c = 0; c < 12; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
     });
     if (!v[10])
       throw Error(sqlstate::kInsufficientPrivilege, "the owner of the Kafka subscription no longer exists", "",
@@ -151,6 +152,9 @@ void Consumer::load_subscription() {
     sub_.brokers = v[2];
     sub_.format = v[3];
     sub_.collection = v[4];
+    std::string why;
+    if (!parse_event_spec(v[11] ? v[11] : "pulse", &sub_.spec, &why))
+      throw Error(sqlstate::kInvalidParameter, "invalid event spec of the Kafka subscription: " + why);
     sub_.group_id = v[5];
     sub_.batch_size = std::max(1, atoi(v[6]));
     sub_.batch_timeout_ms = std::max(1, atoi(v[7]));
@@ -364,7 +368,10 @@ void Consumer::decode_message(const rd_kafka_message_t* m, EventBatch* batch, st
     JsonDecodeOptions jo;
     jo.max_event_bytes = size_t(pulse_max_event_bytes);
     jo.interrupt_check = pg::decode_interrupt_check;
-    jo.envelope_auto = sub_.collection.empty();
+    // envelopes are pg_pulse's (and paths specs'); segment and posthog name their collections
+    jo.envelope_auto =
+        sub_.collection.empty() && (sub_.spec.kind == SpecKind::kPulse || sub_.spec.kind == SpecKind::kPaths);
+    jo.raw_only = sub_.spec.kind == SpecKind::kSegment || sub_.spec.kind == SpecKind::kPosthog;
     jo.default_collection = sub_.collection.empty() ? std::string_view(topic) : std::string_view();
     json_.decode_event(payload, jo, batch);
   } else {
@@ -388,6 +395,7 @@ void Consumer::decode_message(const rd_kafka_message_t* m, EventBatch* batch, st
 void Consumer::ingest_range(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
   std::set<int32_t> looked_up;  // schema ids fetched from the catalog in this batch
   ingest::ChunkedIngest call(sub_.project, sub_.collection, "kafka subscription " + std::to_string(sub_.id), counts);
+  if (sub_.spec.kind != SpecKind::kPulse) call.set_spec(sub_.spec);
   for (size_t k = from; k < to;) {
     EventBatch batch;
     for (size_t bytes = 0; k < to && bytes < size_t(pulse_collect_chunk_bytes); k++) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/avro_decode.h"
+#include "core/event_spec.h"
 #include "core/json_decode.h"
 #include "ingest/writer.h"
 #include "kafka/settings.h"
@@ -35,6 +36,7 @@ struct Subscription {
   Oid owner = InvalidOid;  // the role whose privileges decide which settings are accepted
   int batch_size = 10000;
   int batch_timeout_ms = 200;
+  EventSpec spec;  // the dialect of its JSON messages (docs/people.md#event-specs)
 };
 
 class Consumer {

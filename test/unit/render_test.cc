@@ -152,6 +152,14 @@ TEST(AppendCopyEscaped, EscapesCopySpecials) {
   EXPECT_EQ(bsn, R"(\\N)");  // a literal backslash-N is not NULL
 }
 
+TEST(CopyUnescape, InvertsAppendCopyEscaped) {
+  for (std::string v : {"a\tb\nc\\d\re", "\\N", "plain", "", "trailing\\"}) {
+    std::string field;
+    append_copy_escaped(&field, v);
+    EXPECT_EQ(copy_unescape(field), v) << field;
+  }
+}
+
 TEST(ValueJson, AllKinds) {
   Doc d(R"({"a":[1,"x"]})");
   EXPECT_EQ(value_json(d.ev(), d.v()), R"({"a":[1,"x"]})");

@@ -26,7 +26,9 @@ CREATE TABLE pulse.projects (
   partition_by   text CHECK (partition_by IN ('day', 'week', 'month')),
   -- retention of the project's collections that have none of their own (NULL: kept forever);
   -- see pulse.set_retention
-  keep           interval CHECK (keep > interval '0')
+  keep           interval CHECK (keep > interval '0'),
+  -- the event spec of ingestion calls that name none (NULL: 'pulse'); see pulse.set_event_spec
+  event_spec     text
 );
 
 -- One row per collection table (pulse.collections is the readable view over it).
@@ -275,12 +277,14 @@ $$;
 -- log_min_error_statement = panic while they run: the statement of a call that fails carries
 -- its events inline (megabytes), and Postgres would log it whole with the error; the error
 -- itself is logged (pg_pulse bounds its size).
-CREATE FUNCTION pulse.collect(project text, collection text, event jsonb) RETURNS pulse.ingest_result
+CREATE FUNCTION pulse.collect(project text, collection text, event jsonb, spec text DEFAULT NULL)
+  RETURNS pulse.ingest_result
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   SET log_min_error_statement = panic
   AS 'MODULE_PATHNAME', 'pulse_collect';
 
-CREATE FUNCTION pulse.collect_batch(project text, payload text, collection text DEFAULT NULL)
+CREATE FUNCTION pulse.collect_batch(project text, payload text, collection text DEFAULT NULL,
+                                    spec text DEFAULT NULL)
   RETURNS pulse.ingest_result
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   SET log_min_error_statement = panic

@@ -27,7 +27,9 @@ CREATE TABLE pulse.kafka_subscriptions (
   created_at    timestamptz NOT NULL DEFAULT now(),
   -- the role that created (or last altered) the subscription: its privileges decide which
   -- librdkafka settings the workers accept
-  owner         name NOT NULL
+  owner         name NOT NULL,
+  -- the event spec of its messages (NULL: the project's, pulse.projects.event_spec, else 'pulse')
+  spec          text
 );
 
 -- The next offset to read per partition: written in the same transaction as the rows.
@@ -143,13 +145,15 @@ END $$;
 
 CREATE FUNCTION pulse.kafka_subscribe(project text, topics text[], brokers text, format text DEFAULT 'json',
     collection text DEFAULT NULL, group_id text DEFAULT NULL, options jsonb DEFAULT '{}',
-    batch_size integer DEFAULT 10000, batch_timeout interval DEFAULT '200 ms', parallelism integer DEFAULT 1)
+    batch_size integer DEFAULT 10000, batch_timeout interval DEFAULT '200 ms', parallelism integer DEFAULT 1,
+    spec text DEFAULT NULL)
   RETURNS bigint
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
   p text := lower(project);
   c text := lower(collection);
   sid bigint;
+  spec_problem text := pulse._event_spec_problem(spec);
 BEGIN
   PERFORM pulse._kafka_require_preload();
   PERFORM pulse._require_admin('subscribe to Kafka topics');
@@ -157,9 +161,17 @@ BEGIN
     RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
   END IF;
   PERFORM pulse._kafka_validate(topics, brokers, format, c, options, batch_size, batch_timeout, parallelism);
+  IF spec_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'invalid event spec: %', spec_problem USING ERRCODE = '22023',
+      HINT = 'Use ''pulse'', ''segment'', ''posthog'', or a JSON object of dotted paths (docs/people.md#event-specs).';
+  END IF;
+  IF spec IS NOT NULL AND lower(spec) <> 'pulse' AND format <> 'json' THEN
+    RAISE EXCEPTION 'event specs apply to JSON messages only' USING ERRCODE = '22023';
+  END IF;
   INSERT INTO pulse.kafka_subscriptions(project, topics, brokers, format, collection, group_id, options,
-                                        batch_size, batch_timeout, parallelism, owner)
-    VALUES (p, topics, brokers, format, c, group_id, options, batch_size, batch_timeout, parallelism, pulse._caller())
+                                        batch_size, batch_timeout, parallelism, owner, spec)
+    VALUES (p, topics, brokers, format, c, group_id, options, batch_size, batch_timeout, parallelism, pulse._caller(),
+            nullif(spec, ''))
     RETURNING id INTO sid;
   PERFORM pulse._wake();
   RETURN sid;

@@ -57,7 +57,7 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse FROM PUBLIC;
 -- The API: every function checks its caller itself (writers of the project, pulse_admin,
 -- SELECT privileges), or reads only what the caller may read (SECURITY INVOKER analytics).
 GRANT EXECUTE ON FUNCTION
-  pulse.collect(text, text, jsonb), pulse.collect_batch(text, text, text),
+  pulse.collect(text, text, jsonb, text), pulse.collect_batch(text, text, text, text),
   pulse.create_collection(text, text, jsonb, boolean, text), pulse.set_project_defaults(text, text), pulse.set_retention(text, text, interval),
   pulse.partition_collection(text, text, text),
   pulse.replay_dead_letters(text, text, bigint[]),
@@ -65,7 +65,10 @@ GRANT EXECUTE ON FUNCTION
   pulse.drop_view(text, text), pulse.alter_view(text, text, text, interval),
   pulse.funnel, pulse.retention, pulse.trends, pulse.paths,
   pulse.avro_schema(text, text), pulse.register_avro_schema(text, text),
-  pulse.kafka_subscribe, pulse.kafka_alter, pulse.kafka_unsubscribe(bigint), pulse.kafka_pause(bigint), pulse.kafka_resume(bigint)
+  pulse.kafka_subscribe, pulse.kafka_alter, pulse.kafka_unsubscribe(bigint), pulse.kafka_pause(bigint), pulse.kafka_resume(bigint),
+  pulse.person_update(text, text, jsonb), pulse.identify(text, text, text, boolean),
+  pulse.alias(text, text, text, boolean), pulse.erase_person(text, text, boolean), pulse.person_id(text, text),
+  pulse.set_event_spec(text, text)
   TO PUBLIC;
 GRANT EXECUTE ON FUNCTION
   pulse.window_funnel(interval, timestamptz, VARIADIC boolean[]),

@@ -9,8 +9,8 @@ COMMENT ON FUNCTION pulse.create_project(text, boolean) IS 'Creates a project: i
 COMMENT ON FUNCTION pulse.drop_project(text, boolean) IS 'Drops a project: its schema and internal schema, catalog rows and the roles it created';
 COMMENT ON FUNCTION pulse.create_collection(text, text, jsonb, boolean, text) IS 'Creates a collection with declared column types, dedup and time partitioning (optional: collections appear with their first event)';
 COMMENT ON FUNCTION pulse.set_project_defaults(text, text) IS 'Sets how the collections a project creates from now on are partitioned by _time (day, week, month or none)';
-COMMENT ON FUNCTION pulse.collect(text, text, jsonb) IS 'Stores one JSON event in a collection; new fields become columns';
-COMMENT ON FUNCTION pulse.collect_batch(text, text, text) IS 'Stores a batch of events (NDJSON or a JSON array); bad values go to rejected_fields, bad events to dead_letters';
+COMMENT ON FUNCTION pulse.collect(text, text, jsonb, text) IS 'Stores one JSON event in a collection; new fields become columns (spec: segment, posthog or field paths map other dialects)';
+COMMENT ON FUNCTION pulse.collect_batch(text, text, text, text) IS 'Stores a batch of events (NDJSON or a JSON array); bad values go to rejected_fields, bad events to dead_letters';
 COMMENT ON FUNCTION pulse.replay_dead_letters(text, text, bigint[]) IS 'Ingests dead letters again (after a fix), deleting those that are stored';
 COMMENT ON FUNCTION pulse.last_event_time(regclass) IS 'The latest _time of a collection, read as the caller';
 COMMENT ON TYPE pulse.ingest_result IS 'What an ingestion call did: stored, rejected_fields, dead_lettered, columns_added, duplicates';
@@ -19,6 +19,14 @@ COMMENT ON TABLE pulse.collection_registry IS 'One row per collection table';
 COMMENT ON VIEW pulse.collections IS 'The collections the caller may read, with their last event time';
 COMMENT ON TABLE pulse.rejected_fields IS 'Field values that did not fit their column (the event was stored without them)';
 COMMENT ON TABLE pulse.dead_letters IS 'Events that could not be stored, with their bytes and the error (replay with replay_dead_letters)';
+
+-- persons and identity (docs/people.md)
+COMMENT ON FUNCTION pulse.person_update(text, text, jsonb) IS 'Applies $set, $set_once, $increment, $unset, $append and $remove to the properties of a person (created when missing); atomic per person';
+COMMENT ON FUNCTION pulse.identify(text, text, text, boolean) IS 'Links an anonymous id to a user id: one identified person owns both ids and all their events (refuses to merge two identified persons unless force)';
+COMMENT ON FUNCTION pulse.alias(text, text, text, boolean) IS 'Makes an id one more id of another id''s person (refuses to merge two identified persons unless force)';
+COMMENT ON FUNCTION pulse.person_id(text, text) IS 'The person of a distinct id (the id itself when linked to none): resolves an event''s _user';
+COMMENT ON FUNCTION pulse.set_event_spec(text, text) IS 'Sets the event spec (pulse, segment, posthog or field paths) of the project''s ingestion calls that name none';
+COMMENT ON FUNCTION pulse.erase_person(text, text, boolean) IS 'Deletes (or anonymises) every event of every id of a person, its row and its ids (GDPR erasure)';
 
 -- views
 COMMENT ON FUNCTION pulse.create_view(text, text, text, text, interval) IS 'Creates a materialized view of a query: realtime (exact at every read), incremental or cache';
@@ -46,7 +54,7 @@ COMMENT ON AGGREGATE pulse.window_funnel_steps(interval, text[], timestamptz, VA
 COMMENT ON AGGREGATE pulse.retention_flags(VARIADIC boolean[]) IS 'Retention flags: whether the first condition held and, then, each of the others (ClickHouse retention)';
 
 -- Kafka
-COMMENT ON FUNCTION pulse.kafka_subscribe(text, text[], text, text, text, text, jsonb, integer, interval, integer) IS 'Subscribes a project to Kafka topics (JSON or Avro), consumed exactly once by background workers';
+COMMENT ON FUNCTION pulse.kafka_subscribe(text, text[], text, text, text, text, jsonb, integer, interval, integer, text) IS 'Subscribes a project to Kafka topics (JSON or Avro), consumed exactly once by background workers';
 COMMENT ON FUNCTION pulse.kafka_alter(bigint, text, jsonb, integer, interval, integer) IS 'Changes a subscription''s brokers, client settings or batching; its workers restart';
 COMMENT ON FUNCTION pulse.kafka_pause(bigint) IS 'Stops a subscription''s workers (offsets kept)';
 COMMENT ON FUNCTION pulse.kafka_resume(bigint) IS 'Starts a paused subscription again, at once';

@@ -1,0 +1,288 @@
+-- pg_pulse, part 50: persons, identity and erasure (docs/people.md).
+--
+-- Each project gets, on its first person operation, two tables in its schema (names starting
+-- with _ are never collections):
+--   <project>._persons     one row per person: _person (its id), _created, _updated,
+--                          _identified, then one column per property (typed like a collection's)
+--   <project>._person_ids  distinct_id -> person_id, flattened (every id points at its person,
+--                          never at another id), so resolution is one lookup
+-- Both are keyed by the person's id (a distributed project distributes them by it). Readers of
+-- the project may SELECT them; only pg_pulse's functions write them.
+
+-- Creates the persons tables of project p when missing; returns the persons table. Called by
+-- pg_pulse's SECURITY DEFINER functions (runs as the extension owner).
+CREATE FUNCTION pulse._ensure_persons(p text) RETURNS regclass
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  t regclass := to_regclass(format('%I._persons', p));
+  reader name;
+BEGIN
+  IF t IS NOT NULL THEN
+    RETURN t;
+  END IF;
+  -- concurrent first uses: the second waits, then finds the tables
+  PERFORM pg_advisory_xact_lock(hashtext('pulse.persons'), hashtext(p));
+  -- a new statement: its snapshot sees a creator that committed while this one waited
+  SELECT c.oid INTO t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname = p AND c.relname = '_persons';
+  IF t IS NOT NULL THEN
+    RETURN t;
+  END IF;
+  SELECT reader_role INTO reader FROM pulse.projects WHERE name = p;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  EXECUTE format('CREATE TABLE %I._persons (_person text PRIMARY KEY, _created timestamptz NOT NULL DEFAULT now(),'
+                 ' _updated timestamptz NOT NULL DEFAULT now(), _identified boolean NOT NULL DEFAULT false)', p);
+  EXECUTE format('CREATE TABLE %I._person_ids (distinct_id text PRIMARY KEY, person_id text NOT NULL)', p);
+  EXECUTE format('CREATE INDEX ON %I._person_ids (person_id)', p);
+  EXECUTE format('GRANT SELECT ON %I._persons, %I._person_ids TO %I', p, p, reader);
+  EXECUTE format('COMMENT ON TABLE %I._persons IS %L', p,
+                 format('pg_pulse persons of project %s: one row per person, a column per property', p));
+  EXECUTE format('COMMENT ON TABLE %I._person_ids IS %L', p,
+                 format('pg_pulse identity of project %s: each distinct id (an event''s _user) and its person', p));
+  RETURN format('%I._persons', p)::regclass;
+END
+$$;
+
+CREATE FUNCTION pulse.person_update(project text, distinct_id text, ops jsonb,
+                                    OUT person_id text, OUT rejected_fields bigint, OUT columns_added int)
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_person_update';
+
+-- The person of distinct_id, created (with its mapping and row) when missing. Caller holds the
+-- project's link lock.
+CREATE FUNCTION pulse._person_of(p text, id text) RETURNS text
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  person text;
+BEGIN
+  EXECUTE format('INSERT INTO %I._person_ids (distinct_id, person_id) VALUES ($1, $1) ON CONFLICT DO NOTHING', p)
+    USING id;
+  EXECUTE format('SELECT person_id FROM %I._person_ids WHERE distinct_id = $1', p) INTO person USING id;
+  EXECUTE format('INSERT INTO %I._persons (_person) VALUES ($1) ON CONFLICT DO NOTHING', p) USING person;
+  RETURN person;
+END
+$$;
+
+-- Links id `other` into the person of `id` (identify: other = the anonymous id, id = the user
+-- id, whose person becomes identified). Returns the person, or NULL when refused: other's
+-- person is another identified person and force is false. Merging moves every id of the
+-- losing person to the winner (the mapping stays flat), fills the winner's NULL properties from
+-- the loser's, keeps the earlier _created, and deletes the loser's row.
+CREATE FUNCTION pulse._person_link(p text, id text, other text, identify boolean, force boolean) RETURNS text
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  winner text;
+  loser text;
+  loser_identified boolean;
+  cols text;
+BEGIN
+  IF id IS NULL OR other IS NULL OR id = '' OR other = '' THEN
+    RAISE EXCEPTION 'ids to link must not be null or empty' USING ERRCODE = '22023';
+  END IF;
+  PERFORM pulse._ensure_persons(p);
+  -- links and erasures of one project run one at a time (person_update needs no such lock)
+  PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
+  winner := pulse._person_of(p, id);
+  -- a new id joins the winner; an id that exists (or that person_update creates meanwhile:
+  -- the insert waits for it) keeps its person for the merge below
+  EXECUTE format('INSERT INTO %I._person_ids (distinct_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', p)
+    USING other, winner;
+  EXECUTE format('SELECT person_id FROM %I._person_ids WHERE distinct_id = $1', p) INTO loser USING other;
+  IF loser <> winner THEN
+    EXECUTE format('SELECT _identified FROM %I._persons WHERE _person = $1', p) INTO loser_identified USING loser;
+    IF coalesce(loser_identified, false) AND NOT force THEN
+      RETURN NULL;
+    END IF;
+    EXECUTE format('UPDATE %I._person_ids SET person_id = $1 WHERE person_id = $2', p) USING winner, loser;
+    SELECT string_agg(format('%1$I = coalesce(w.%1$I, l.%1$I)', a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid = format('%I._persons', p)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND left(a.attname, 1) <> '_';
+    EXECUTE format('UPDATE %1$I._persons AS w SET _created = least(w._created, l._created), _updated = now(),'
+                   ' _identified = w._identified OR l._identified%2$s FROM %1$I._persons AS l'
+                   ' WHERE w._person = $1 AND l._person = $2', p, coalesce(', ' || cols, '')) USING winner, loser;
+    EXECUTE format('DELETE FROM %I._persons WHERE _person = $1', p) USING loser;
+  END IF;
+  IF identify THEN
+    EXECUTE format('UPDATE %I._persons SET _identified = true, _updated = now() WHERE _person = $1 AND NOT _identified', p)
+      USING winner;
+  END IF;
+  RETURN winner;
+END
+$$;
+
+-- The links of a chunk of events (ingestion with an event spec): pairs (ids[k] <- others[k])
+-- in order, as _person_link(p, ids[k], others[k], identifies[k], false) one by one would make
+-- them, with the common cases set-based: every id gets its person, an other id that is new
+-- joins its id's person, identify marks the persons identified (all of them before any merge is
+-- decided); only pairs whose ids belong to two persons go through _person_link. Returns the
+-- (1-based) pairs refused.
+CREATE FUNCTION pulse._person_link_many(p text, ids text[], others text[], identifies boolean[]) RETURNS int[]
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  refused int[] := '{}';
+  pos int[];  -- the (1-based) position of each remaining pair in the arguments
+  r record;
+BEGIN
+  PERFORM pulse._ensure_persons(p);
+  PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
+  -- only the pairs not made yet (a stream repeats its links: usually none are left)
+  EXECUTE format('SELECT array_agg(u.i ORDER BY u.k), array_agg(u.o ORDER BY u.k), array_agg(u.f ORDER BY u.k),'
+                 ' array_agg(u.k::int ORDER BY u.k)'
+                 ' FROM unnest($1, $2, $3) WITH ORDINALITY AS u(i, o, f, k)'
+                 ' LEFT JOIN %1$I._person_ids a ON a.distinct_id = u.i LEFT JOIN %1$I._person_ids b ON b.distinct_id = u.o'
+                 ' LEFT JOIN %1$I._persons pa ON pa._person = a.person_id'
+                 ' WHERE a.person_id IS NULL OR a.person_id IS DISTINCT FROM b.person_id OR (u.f AND NOT pa._identified)', p)
+    INTO ids, others, identifies, pos USING ids, others, identifies;
+  IF ids IS NULL THEN
+    RETURN refused;
+  END IF;
+  EXECUTE format('INSERT INTO %1$I._person_ids (distinct_id, person_id) SELECT DISTINCT i, i FROM unnest($1) i'
+                 ' ON CONFLICT DO NOTHING', p) USING ids;
+  EXECUTE format('INSERT INTO %1$I._persons (_person) SELECT DISTINCT m.person_id FROM unnest($1) i'
+                 ' JOIN %1$I._person_ids m ON m.distinct_id = i ON CONFLICT DO NOTHING', p) USING ids;
+  -- new other ids that are not themselves ids of the chunk: their first pair's person
+  EXECUTE format('INSERT INTO %1$I._person_ids (distinct_id, person_id)'
+                 ' SELECT DISTINCT ON (u.o) u.o, m.person_id FROM unnest($1, $2) WITH ORDINALITY AS u(i, o, k)'
+                 ' JOIN %1$I._person_ids m ON m.distinct_id = u.i'
+                 ' WHERE NOT EXISTS (SELECT FROM unnest($1) AS x(i) WHERE x.i = u.o) ORDER BY u.o, u.k'
+                 ' ON CONFLICT DO NOTHING', p) USING ids, others;
+  -- the persons of identify calls are identified (before the merges below are decided)
+  EXECUTE format('UPDATE %1$I._persons SET _identified = true, _updated = now() WHERE NOT _identified AND _person IN'
+                 ' (SELECT m.person_id FROM unnest($1, $2) AS u(i, f) JOIN %1$I._person_ids m ON m.distinct_id = u.i WHERE u.f)', p)
+    USING ids, identifies;
+  -- the rest, in order: pairs whose two ids still belong to two persons
+  FOR r IN EXECUTE format('SELECT u.k::int AS k, u.i, u.o, u.f FROM unnest($1, $2, $3) WITH ORDINALITY AS u(i, o, f, k)'
+                          ' LEFT JOIN %1$I._person_ids a ON a.distinct_id = u.i LEFT JOIN %1$I._person_ids b ON b.distinct_id = u.o'
+                          ' WHERE a.person_id IS DISTINCT FROM b.person_id ORDER BY u.k', p) USING ids, others, identifies LOOP
+    IF pulse._person_link(p, r.i, r.o, r.f, false) IS NULL THEN
+      refused := refused || pos[r.k];
+    END IF;
+  END LOOP;
+  RETURN refused;
+END
+$$;
+
+-- Refusal of a link (force false and two identified persons): 55000 with the two persons.
+CREATE FUNCTION pulse._person_link_checked(p text, id text, other text, identify boolean, force boolean) RETURNS text
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  person text;
+  other_person text;
+BEGIN
+  person := pulse._person_link(p, id, other, identify, coalesce(force, false));
+  IF person IS NULL THEN
+    EXECUTE format('SELECT person_id FROM %I._person_ids WHERE distinct_id = $1', p) INTO other_person USING other;
+    RAISE EXCEPTION 'refusing to merge two identified persons' USING ERRCODE = '55000',
+      DETAIL = format('%s belongs to identified person %s; %s to person %s.', left(other, 200), left(other_person, 200),
+                      left(id, 200), left(pulse.person_id(p, id), 200)),
+      HINT = 'Pass force => true to merge them (the second person''s ids and missing properties move to the first).';
+  END IF;
+  RETURN person;
+END
+$$;
+
+-- pulse.identify(project, anonymous_id, user_id, force): anonymous_id's events and properties
+-- become user_id's person's; that person is identified. Returns the person id.
+CREATE FUNCTION pulse.identify(project text, anonymous_id text, user_id text, force boolean DEFAULT false) RETURNS text
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+BEGIN
+  PERFORM pulse._require_writer(project);
+  RETURN pulse._person_link_checked(lower(project), user_id, anonymous_id, true, force);
+END
+$$;
+
+-- pulse.alias(project, id, other, force): other becomes one more id of id's person (without
+-- identifying it). Returns the person id.
+CREATE FUNCTION pulse.alias(project text, id text, other text, force boolean DEFAULT false) RETURNS text
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+BEGIN
+  PERFORM pulse._require_writer(project);
+  RETURN pulse._person_link_checked(lower(project), id, other, false, force);
+END
+$$;
+
+-- The person of distinct_id (distinct_id itself when it is linked to none): the query-time
+-- resolution of an event's _user. SECURITY INVOKER: callers need SELECT on <project>._person_ids.
+CREATE FUNCTION pulse.person_id(project text, distinct_id text) RETURNS text
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  person text;
+BEGIN
+  IF to_regclass(format('%I._person_ids', lower(project))) IS NULL THEN
+    RETURN distinct_id;
+  END IF;
+  EXECUTE format('SELECT person_id FROM %I._person_ids WHERE distinct_id = $1', lower(project))
+    INTO person USING distinct_id;
+  RETURN coalesce(person, distinct_id);
+END
+$$;
+
+-- pulse.erase_person(project, distinct_id, anonymise): the events of every id of the person in
+-- every collection of the project are deleted (anonymise: their _user becomes one fresh
+-- pseudonym 'erased:<uuid>', other columns are kept), as are the person's row, its id mappings
+-- and the rejected fields of its events. Views of the collections rebuild (DELETE and UPDATE
+-- invalidate them). Returns the events deleted or anonymised.
+CREATE FUNCTION pulse.erase_person(project text, distinct_id text, anonymise boolean DEFAULT false) RETURNS bigint
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  person text;
+  ids text[];
+  c text;
+  n bigint;
+  total bigint := 0;
+  pseudonym text := 'erased:' || gen_random_uuid();
+BEGIN
+  PERFORM pulse._require_writer(p);
+  IF distinct_id IS NULL OR distinct_id = '' THEN
+    RAISE EXCEPTION 'distinct_id must not be null or empty' USING ERRCODE = '22023';
+  END IF;
+  PERFORM pulse._ensure_persons(p);
+  PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
+  person := pulse.person_id(p, distinct_id);
+  EXECUTE format('SELECT array_agg(distinct_id ORDER BY distinct_id) FROM %I._person_ids WHERE person_id = $1', p)
+    INTO ids USING person;
+  ids := array(SELECT DISTINCT u FROM unnest(coalesce(ids, '{}') || ARRAY[distinct_id, person]) u);
+  FOR c IN SELECT r.name FROM pulse.collection_registry r WHERE r.project = p ORDER BY r.name LOOP
+    CONTINUE WHEN to_regclass(format('%I.%I', p, c)) IS NULL;
+    IF coalesce(anonymise, false) THEN
+      EXECUTE format('UPDATE %I.%I SET _user = $2 WHERE _user = ANY ($1)', p, c) USING ids, pseudonym;
+    ELSE
+      EXECUTE format('DELETE FROM %I.%I WHERE _user = ANY ($1)', p, c) USING ids;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+  END LOOP;
+  DELETE FROM pulse.rejected_fields r WHERE r.project = p AND r.event_user = ANY (ids);
+  EXECUTE format('DELETE FROM %I._person_ids WHERE person_id = $1 OR distinct_id = ANY ($2)', p) USING person, ids;
+  EXECUTE format('DELETE FROM %I._persons WHERE _person = $1', p) USING person;
+  RETURN total;
+END
+$$;
+
+-- Event specs (docs/people.md#event-specs) -----------------------------------------------------
+
+-- Why an event spec argument is invalid, or NULL (for kafka_subscribe and set_event_spec).
+CREATE FUNCTION pulse._event_spec_problem(spec text) RETURNS text
+  LANGUAGE c IMMUTABLE AS 'MODULE_PATHNAME', 'pulse_event_spec_problem';
+
+-- The event spec of the project's ingestion calls and subscriptions that name none: 'pulse',
+-- 'segment', 'posthog', or a JSON object of dotted paths {"time": ..., "user": ..., "id": ...};
+-- NULL: 'pulse'.
+CREATE FUNCTION pulse.set_event_spec(project text, spec text) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  p text := lower(project);
+  problem text := pulse._event_spec_problem(spec);
+BEGIN
+  PERFORM pulse._require_writer(p);
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'invalid event spec: %', problem USING ERRCODE = '22023',
+      HINT = 'Use ''pulse'', ''segment'', ''posthog'', or a JSON object of dotted paths such as ''{"time": "meta.ts", "user": "actor.id"}''.';
+  END IF;
+  UPDATE pulse.projects SET event_spec = nullif(spec, '') WHERE name = p;
+END
+$$;

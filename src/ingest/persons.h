@@ -1,0 +1,25 @@
+// Persons of a project (docs/people.md): the persons table <project>._persons, whose property
+// columns evolve like a collection's, and the id mapping <project>._person_ids.
+#pragma once
+
+#include <string>
+
+#include "pg/guard.h"
+
+namespace pulse::ingest {
+
+struct PersonUpdateResult {
+  std::string person_id;
+  int64_t rejected_fields = 0;
+  int64_t columns_added = 0;
+};
+
+// Applies the operations of ops (a JSON object: $set, $set_once, $increment, $unset, $append,
+// $remove) to the person of distinct_id, created (with its id mapping) when missing. Atomic per
+// person: concurrent callers serialise on the person's row. Values that do not fit go to
+// pulse.rejected_fields with `source`. Raises 22023 for a malformed ops object. The caller has
+// checked the project writer and connected SPI.
+PersonUpdateResult update_person(const std::string& project, const std::string& distinct_id,
+                                 const std::string& ops_json, const std::string& source);
+
+}  // namespace pulse::ingest

@@ -1,0 +1,165 @@
+// Unit tests of src/core/event_spec.cc: Segment, PostHog and path specs mapped onto pg_pulse's
+// dialect, with their identity links, person operations and notes.
+#include "core/event_spec.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/render.h"
+
+namespace pulse {
+namespace {
+
+struct Mapped {
+  EventBatch in, out;
+  SpecOutput actions;
+  std::vector<std::string> rows;  // "collection|name=json,..." or "collection|ERROR: ..."
+};
+
+void run(const char* spec_text, std::string_view payload, Mapped* m, bool single = false, bool raw_only = false) {
+  EventSpec spec;
+  std::string why;
+  ASSERT_TRUE(parse_event_spec(spec_text, &spec, &why)) << why;
+  JsonDecoder dec;
+  JsonDecodeOptions o;
+  o.raw_only = raw_only;
+  if (single)
+    dec.decode_event(payload, o, &m->in);
+  else
+    dec.decode_payload(payload, o, &m->in);
+  SpecMapper mapper;
+  mapper.map(spec, m->in, JsonDecodeOptions(), &m->out, &m->actions);
+  for (const Event& ev : m->out.events) {
+    std::string r = std::string(ev.collection) + "|";
+    if (!ev.error.empty()) {
+      m->rows.push_back(r + "ERROR: " + ev.error + " " + std::string(ev.raw));
+      continue;
+    }
+    for (const Field& f : ev.fields) {
+      if (r.back() != '|') r += ',';
+      r += std::string(f.name) + "=" + value_json(ev, ev.values[f.value]);
+    }
+    m->rows.push_back(r);
+  }
+}
+
+using Rows = std::vector<std::string>;
+
+TEST(EventSpec, ParsesSpecs) {
+  EventSpec s;
+  std::string why;
+  EXPECT_TRUE(parse_event_spec("Segment", &s, &why));
+  EXPECT_EQ(s.kind, SpecKind::kSegment);
+  EXPECT_TRUE(parse_event_spec(R"({"time": "meta.ts", "user": "actor.id"})", &s, &why));
+  EXPECT_EQ(s.kind, SpecKind::kPaths);
+  EXPECT_EQ(s.time_path, (std::vector<std::string>{"meta", "ts"}));
+  EXPECT_FALSE(parse_event_spec("mixpanel", &s, &why));
+  EXPECT_EQ(why, "unknown event spec \"mixpanel\"");
+  EXPECT_FALSE(parse_event_spec(R"({"when": "a"})", &s, &why));
+  EXPECT_EQ(why, "unknown key \"when\" in event spec");
+  EXPECT_FALSE(parse_event_spec(R"({"time": "a..b"})", &s, &why));
+  EXPECT_FALSE(parse_event_spec(R"({})", &s, &why));
+}
+
+TEST(EventSpec, SegmentTrackPageAndBatch) {
+  Mapped m;
+  run("segment", R"({"batch": [
+    {"type": "track", "event": "Order Completed", "userId": "u1", "anonymousId": "a1", "messageId": "m1",
+     "timestamp": "2024-05-01T10:00:00.250Z", "properties": {"revenue": 12.5, "sku": "x"},
+     "context": {"ip": "1.2.3.4", "page": {"url": "https://x/y"}, "campaign": {"source": "ads", "x": 1}}},
+    {"type": "page", "name": "Home", "anonymousId": 42, "properties": {"path": "/"},
+     "originalTimestamp": "2024-05-01T10:00:00Z", "sentAt": "2024-05-01T10:00:05Z", "receivedAt": "2024-05-01T10:00:02Z"},
+    {"type": "launch"},
+    7]})",
+      &m, true);
+  EXPECT_EQ(m.rows, (Rows{
+                        "order_completed|_time=1714557600250,_user=\"u1\",_id=\"m1\",anonymous_id=\"a1\","
+                        "revenue=12.5,sku=\"x\",context={\"ip\":\"1.2.3.4\",\"page\":{\"url\":\"https://x/y\"},"
+                        "\"campaign\":{\"source\":\"ads\",\"x\":1}},context_ip=\"1.2.3.4\","
+                        "context_page_url=\"https://x/y\",context_campaign_source=\"ads\"",
+                        // receivedAt - (sentAt - originalTimestamp): 3 s before the original
+                        "pages|_time=1714557597000,_user=\"42\",anonymous_id=\"42\",name=\"Home\",path=\"/\"",
+                        "|ERROR: segment: unknown call type \"launch\" {\"type\":\"launch\"}",
+                        "|ERROR: not a JSON object 7",
+                    }));
+  ASSERT_EQ(m.actions.links.size(), 1u);
+  EXPECT_EQ(m.actions.links[0].id + "<-" + m.actions.links[0].other, "u1<-a1");
+  EXPECT_TRUE(m.actions.links[0].identify);
+  EXPECT_TRUE(m.actions.notes.empty());
+}
+
+TEST(EventSpec, SegmentIdentifyAliasAndNotes) {
+  Mapped m;
+  run("segment", R"({"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"plan": "pro", "n": 1}}
+{"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"plan": "team"}}
+{"type": "alias", "userId": "u1", "previousId": "old", "timestamp": "yesterday"}
+{"type": "track", "event": "x"})",
+      &m);
+  EXPECT_EQ(m.rows[0], "identifies|_user=\"u1\",anonymous_id=\"a1\",plan=\"pro\",n=1");
+  EXPECT_EQ(m.rows[2], "aliases|_user=\"u1\",previous_id=\"old\"");
+  EXPECT_EQ(m.rows[3], "x|");
+  ASSERT_EQ(m.actions.links.size(), 2u);  // the repeated pair is linked once
+  EXPECT_EQ(m.actions.links[1].id + "<-" + m.actions.links[1].other, "u1<-old");
+  EXPECT_FALSE(m.actions.links[1].identify);
+  ASSERT_EQ(m.actions.people.count("u1"), 1u);
+  EXPECT_EQ(m.actions.people["u1"].ops_json(), R"({"$set":{"n":1,"plan":"team"}})");
+  std::vector<std::string> notes;
+  for (auto& n : m.actions.notes) notes.push_back(std::to_string(n.event) + " " + n.field + " " + n.raw_value);
+  EXPECT_EQ(notes, (std::vector<std::string>{"0 _time null", "1 _time null", "2 _time \"yesterday\"", "3 _time null",
+                                             "3 _user null"}));
+}
+
+TEST(EventSpec, Posthog) {
+  Mapped m;
+  run("posthog", R"([{"event": "$pageview", "distinct_id": "d1", "timestamp": 1714557600000, "uuid": "e1",
+     "properties": {"$current_url": "/a", "$set": {"plan": "pro"}, "$set_once": {"first": "/a"}}},
+    {"event": "$identify", "distinct_id": "u1", "properties": {"$anon_distinct_id": "d1", "$set": {"plan": "team"}}},
+    {"event": "$create_alias", "properties": {"distinct_id": "u1", "alias": "u1-old"}, "$set_once": {"first": "/b"}},
+    {"properties": {}}])",
+      &m);
+  EXPECT_EQ(m.rows, (Rows{
+                        "pageview|_time=1714557600000,_user=\"d1\",_id=\"e1\",current_url=\"/a\"",
+                        "identify|_user=\"u1\",anon_distinct_id=\"d1\"",
+                        "create_alias|_user=\"u1\",alias=\"u1-old\"",
+                        "|ERROR: posthog: an event without an \"event\" name {\"properties\":{}}",
+                    }));
+  ASSERT_EQ(m.actions.links.size(), 2u);
+  EXPECT_EQ(m.actions.links[0].id + "<-" + m.actions.links[0].other, "u1<-d1");
+  EXPECT_EQ(m.actions.links[1].id + "<-" + m.actions.links[1].other, "u1<-u1-old");
+  EXPECT_EQ(m.actions.people["d1"].ops_json(), R"({"$set":{"plan":"pro"},"$set_once":{"first":"/a"}})");
+  EXPECT_EQ(m.actions.people["u1"].ops_json(), R"({"$set":{"plan":"team"},"$set_once":{"first":"/b"}})");
+}
+
+TEST(EventSpec, PathsAndPassedErrors) {
+  Mapped m;
+  run(R"({"time": "meta.ts", "user": "actor.id", "id": "meta.id"})",
+      "{\"meta\": {\"ts\": \"2024-05-01T10:00:00Z\", \"id\": 9}, \"actor\": {\"id\": \"u7\"}, \"x\": 1}\n"
+      "{\"meta\": {\"ts\": true}, \"actor\": {}}\n"
+      "{not json\n",
+      &m);
+  EXPECT_EQ(m.rows[0],
+            "|_time=1714557600000,_user=\"u7\",_id=\"9\",meta={\"ts\":\"2024-05-01T10:00:00Z\",\"id\":9},"
+            "actor={\"id\":\"u7\"},x=1");
+  EXPECT_EQ(m.rows[1], "|meta={\"ts\":true},actor={}");
+  EXPECT_EQ(m.rows[2].substr(0, 20), "|ERROR: invalid JSON");
+  ASSERT_EQ(m.actions.notes.size(), 2u);
+  EXPECT_EQ(m.actions.notes[0].reason, "no usable time at \"meta.ts\": the arrival time is used");
+  EXPECT_EQ(m.actions.notes[0].raw_value, "true");
+  EXPECT_EQ(m.actions.notes[1].reason, "no usable user at \"actor.id\": the event has no user");
+}
+
+TEST(EventSpec, EventsSplitButNotParsed) {
+  // JsonDecodeOptions::raw_only: the spec parses each line itself, and says why one is bad
+  Mapped m;
+  run("segment", "{\"type\": \"track\", \"event\": \"A\", \"userId\": 1}\n{oops\n[1]\n", &m, false, true);
+  ASSERT_EQ(m.in.events.size(), 3u);
+  EXPECT_TRUE(m.in.events[0].fields.empty());  // not parsed by the decoder
+  EXPECT_EQ(m.rows[0], "a|_user=\"1\"");
+  EXPECT_EQ(m.rows[1].substr(0, 22), "|ERROR: invalid JSON: ");
+  EXPECT_EQ(m.rows[2], "|ERROR: event is not a JSON object [1]");
+}
+
+}  // namespace
+}  // namespace pulse
