@@ -206,6 +206,10 @@ void Consumer::create_consumer() {
   set("enable.partition.eof", "false");
   set("queued.max.messages.kbytes", std::to_string(prefetch_kb_));
   set("log.queue", "true");
+  // Freshness: a fetch that finds no new message waits at most this long (librdkafka's default
+  // is 500 ms; a broker answers at once when data is there, a mock cluster only at the end of
+  // the wait). The subscription's options may set it.
+  set("fetch.wait.max.ms", "100");
   for (auto& [k, v] : sub_.options) set(k, v);
   rd_kafka_conf_set_opaque(conf, this);
   rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);

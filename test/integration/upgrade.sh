@@ -18,7 +18,13 @@ PG_CONFIG=${PG_CONFIG:-${PGBIN:-/usr/lib/postgresql/15/bin}/pg_config}
 UP=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_upgrade
 export PULSE_TEST_DIR=$UP PULSE_TEST_PGDATA=$UP/data PULSE_TEST_LOG=$UP/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
 export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
-reinstall_current() { make -s -C "$REPO" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1; }
+# (the tests after this one need the current build installed again: a failure is loud)
+reinstall_current() {
+    make -s -C "$REPO" install PG_CONFIG="$PG_CONFIG" >"${UP}_reinstall.log" 2>&1 && return 0
+    echo "upgrade.sh: reinstalling the current build failed:" >&2
+    tail -20 "${UP}_reinstall.log" >&2
+    return 1
+}
 
 # upgrade_from VERSION COMMIT: one earlier release, on a fresh cluster
 upgrade_from() {
@@ -151,7 +157,7 @@ echo "ok 5 - pg_dump --schema-only of the upgraded database equals a fresh insta
 echo "ok 6 - no server process crashed"
 echo "upgrade from $OLD_VERSION: all ok"
 bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true
-reinstall_current
+reinstall_current || fail "reinstalling the current build"
 [ -n "${PULSE_KEEP:-}" ] || rm -rf "$WORK"
 trap - EXIT
 }

@@ -145,7 +145,7 @@ END $$;
 
 CREATE FUNCTION pulse.kafka_subscribe(project text, topics text[], brokers text, format text DEFAULT 'json',
     collection text DEFAULT NULL, group_id text DEFAULT NULL, options jsonb DEFAULT '{}',
-    batch_size integer DEFAULT 10000, batch_timeout interval DEFAULT '200 ms', parallelism integer DEFAULT 1,
+    batch_size integer DEFAULT 10000, batch_timeout interval DEFAULT '50 ms', parallelism integer DEFAULT 1,
     spec text DEFAULT NULL)
   RETURNS bigint
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$

@@ -387,6 +387,9 @@ CREATE FUNCTION pulse.funnel(project text, steps jsonb, date_from timestamptz, d
   RETURNS TABLE(breakdown text, step integer, step_name text, users bigint,
                 conversion_from_first double precision, conversion_from_previous double precision,
                 avg_time_to_convert interval, median_time_to_convert interval)
-  LANGUAGE sql AS $$
+  LANGUAGE sql
+  -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
+  -- first, whatever the caller's search_path (docs/security.md#insights)
+  SET search_path = pg_catalog, pulse, pg_temp AS $$
   SELECT * FROM pulse._funnel($1, $2, $3, $4, $5, $6, $7, $8, $9)
 $$;

@@ -185,7 +185,10 @@ CREATE FUNCTION pulse.retention(project text, start_event jsonb, return_event js
                                 breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC')
   RETURNS TABLE(breakdown text, cohort_start timestamptz, cohort_size bigint, period int,
                 users bigint, rate double precision)
-  LANGUAGE sql AS $$
+  LANGUAGE sql
+  -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
+  -- first, whatever the caller's search_path (docs/security.md#insights)
+  SET search_path = pg_catalog, pulse, pg_temp AS $$
   SELECT * FROM pulse._insight_run(pulse._retention_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))
     AS r(breakdown text, cohort_start timestamptz, cohort_size bigint, period int, users bigint,
          rate double precision)
@@ -396,7 +399,10 @@ CREATE FUNCTION pulse.trends(project text, event jsonb, date_from timestamptz, d
                              property text DEFAULT NULL, breakdown text DEFAULT NULL,
                              breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC')
   RETURNS TABLE(breakdown text, bucket timestamptz, value double precision)
-  LANGUAGE sql AS $$
+  LANGUAGE sql
+  -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
+  -- first, whatever the caller's search_path (docs/security.md#insights)
+  SET search_path = pg_catalog, pulse, pg_temp AS $$
   SELECT * FROM pulse._insight_run(pulse._trends_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))
     AS t(breakdown text, bucket timestamptz, value double precision)
 $$;
@@ -503,7 +509,10 @@ CREATE FUNCTION pulse.paths(project text, date_from timestamptz, date_to timesta
                             start_event text DEFAULT NULL, step_limit int DEFAULT 5,
                             session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL)
   RETURNS TABLE(step int, source text, target text, users bigint)
-  LANGUAGE sql AS $$
+  LANGUAGE sql
+  -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
+  -- first, whatever the caller's search_path (docs/security.md#insights)
+  SET search_path = pg_catalog, pulse, pg_temp AS $$
   SELECT * FROM pulse._insight_run(pulse._paths_sql($1, $2, $3, $4, $5, $6, $7))
     AS p(step int, source text, target text, users bigint)
 $$;
