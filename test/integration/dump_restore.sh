@@ -16,8 +16,9 @@ REPO=$PULSE_REPO
 BASE=${PGPORT:-54329}
 WORK=$(mktemp -d /tmp/pulse_dump.XXXXXX)
 chmod 755 "$WORK"
-A=(PULSE_TEST_DIR=/tmp/pg_pulse_dump_a PULSE_TEST_PGDATA=/tmp/pg_pulse_dump_a/data PULSE_TEST_PORT=$((BASE + 21)))
-B=(PULSE_TEST_DIR=/tmp/pg_pulse_dump_b PULSE_TEST_PGDATA=/tmp/pg_pulse_dump_b/data PULSE_TEST_PORT=$((BASE + 22)))
+DA=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_dump_a DB_=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_dump_b  # one pair per checkout
+A=(PULSE_TEST_DIR=$DA PULSE_TEST_PGDATA=$DA/data PULSE_TEST_PORT=$((BASE + 21)))
+B=(PULSE_TEST_DIR=$DB_ PULSE_TEST_PGDATA=$DB_/data PULSE_TEST_PORT=$((BASE + 22)))
 cleanup() {
     env "${A[@]}" bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true
     env "${B[@]}" bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true
@@ -26,8 +27,8 @@ cleanup() {
 [ -n "${PULSE_KEEP:-}" ] || trap cleanup EXIT
 env "${A[@]}" bash "$REPO/test/cluster.sh" start >/dev/null
 env "${B[@]}" bash "$REPO/test/cluster.sh" start >/dev/null
-qa() { psql -qXAt -v ON_ERROR_STOP=1 -h /tmp/pg_pulse_dump_a -p $((BASE + 21)) -U postgres "$@"; }
-qb() { psql -qXAt -v ON_ERROR_STOP=1 -h /tmp/pg_pulse_dump_b -p $((BASE + 22)) -U postgres "$@"; }
+qa() { psql -qXAt -v ON_ERROR_STOP=1 -h $DA -p $((BASE + 21)) -U postgres "$@"; }
+qb() { psql -qXAt -v ON_ERROR_STOP=1 -h $DB_ -p $((BASE + 22)) -U postgres "$@"; }
 
 events() {  # events N FIRST: N events numbered from FIRST
     qa -d src -c "SELECT stored FROM pulse.collect_batch('shop', (SELECT string_agg(format('{\"_time\": \"2026-11-%sT10:00:00Z\", \"_user\": \"u%s\", \"amount\": %s, \"country\": \"%s\"}',
@@ -63,16 +64,16 @@ qa -d src -c "SELECT pulse.refresh_view('shop', 'by_country'), pulse.refresh_vie
 qa -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(120)'" >/dev/null
 wait "$holder" 2>/dev/null || true
 events 500 3501   # not merged yet when the dump is taken
-pg_dump -Fc -h /tmp/pg_pulse_dump_a -p $((BASE + 21)) -U postgres -d src -f "$WORK/src.dump"
-pg_dumpall --roles-only -h /tmp/pg_pulse_dump_a -p $((BASE + 21)) -U postgres >"$WORK/roles.sql"
+pg_dump -Fc -h $DA -p $((BASE + 21)) -U postgres -d src -f "$WORK/src.dump"
+pg_dumpall --roles-only -h $DA -p $((BASE + 21)) -U postgres >"$WORK/roles.sql"
 echo "ok 1 - source dumped: 4001 events, 2 views (last refresh with a transaction held open), a subscription, offsets, $(qa -d src -c "SELECT txid_current()") transactions"
 
 # 2. restored into the other cluster and into a new database of the same cluster
 qb -d postgres -v ON_ERROR_STOP=0 -f "$WORK/roles.sql" >/dev/null 2>&1 || true
 qb -d postgres -c "CREATE DATABASE dst" >/dev/null
-pg_restore --exit-on-error -h /tmp/pg_pulse_dump_b -p $((BASE + 22)) -U postgres -d dst "$WORK/src.dump" || fail "pg_restore into the other cluster"
+pg_restore --exit-on-error -h $DB_ -p $((BASE + 22)) -U postgres -d dst "$WORK/src.dump" || fail "pg_restore into the other cluster"
 qa -d postgres -c "CREATE DATABASE copy" >/dev/null
-pg_restore --exit-on-error -h /tmp/pg_pulse_dump_a -p $((BASE + 21)) -U postgres -d copy "$WORK/src.dump" || fail "pg_restore into the same cluster"
+pg_restore --exit-on-error -h $DA -p $((BASE + 21)) -U postgres -d copy "$WORK/src.dump" || fail "pg_restore into the same cluster"
 echo "ok 2 - restored with pg_restore into another cluster and into another database of the same cluster"
 
 by_country="SELECT country, count(*) AS n, sum(amount) AS total FROM shop.orders GROUP BY country"
@@ -133,7 +134,7 @@ qa -d src -c "SELECT pulse.refresh_view('shop', 'by_country'), pulse.refresh_vie
 [ "$(qa -d src -c "SELECT string_agg((last_merged = 1 AND rows > 1)::text, ',') FROM pulse.views")" = "true,true" ] || fail "the source rebuilt its views"
 [ "$(differs qa src by_country "$by_country")/$(differs qa src per_day "$per_day")" = 0/0 ] || fail "source views"
 echo "ok 5 - the source database keeps merging"
-for c in /tmp/pg_pulse_dump_a /tmp/pg_pulse_dump_b; do
+for c in $DA $DB_; do
     ! grep -n 'terminated by signal' "$c/postgres.log" | head -3 | grep . || fail "a server process crashed (see $c/postgres.log)"
 done
 echo "dump_restore: all ok"

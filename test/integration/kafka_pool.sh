@@ -7,7 +7,8 @@
 # with no background-worker slot left says so for every subscription, then consumes once it has
 # one. Its own cluster (max_worker_processes is set at server start).
 set -euo pipefail
-export PULSE_TEST_DIR=/tmp/pg_pulse_pool PULSE_TEST_PGDATA=/tmp/pg_pulse_pool/data PULSE_TEST_LOG=/tmp/pg_pulse_pool/postgres.log \
+SUB=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_pool  # one per checkout
+export PULSE_TEST_DIR=$SUB PULSE_TEST_PGDATA=$SUB/data PULSE_TEST_LOG=$SUB/postgres.log \
        PULSE_TEST_PORT=$((${PGPORT:-54329} + 24)) PULSE_TEST_CONF="pulse.kafka_workers = 3"
 . "$PULSE_REPO/test/kafka/lib.sh"
 trap 'bash "$PULSE_REPO/test/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
