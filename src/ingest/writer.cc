@@ -10,6 +10,7 @@
 #include "core/batch.h"
 #include "core/names.h"
 #include "core/render.h"
+#include "enrich/enrich.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
 #include "pg/faults.h"
@@ -484,7 +485,7 @@ ChunkedIngest::ChunkedIngest(const std::string& project, const std::string& coll
 
 ChunkedIngest::~ChunkedIngest() = default;
 
-void ChunkedIngest::add(const EventBatch& batch) {
+void ChunkedIngest::add(EventBatch& batch) {
   State& st = *s_;
   const std::string& fixed_collection = st.collection;
   // Route events to collections, keeping arrival order inside each.
@@ -508,6 +509,7 @@ void ChunkedIngest::add(const EventBatch& batch) {
     }
     groups[coll].push_back(k);
   }
+  enrich::apply(st.project, groups, &batch);  // before schema evolution: derived fields become columns
   for (auto& [coll, events] : groups) {
     pg::check_interrupts();
     std::unordered_set<std::string>& taken = st.taken[coll];
@@ -529,7 +531,7 @@ void ChunkedIngest::finish() {
   st.counts->dead_lettered += int64_t(dl.payload.size());
 }
 
-void ingest_batch(const std::string& project, const std::string& fixed_collection, const EventBatch& batch,
+void ingest_batch(const std::string& project, const std::string& fixed_collection, EventBatch& batch,
                   const std::string& source, IngestCounts* counts) {
   ChunkedIngest call(project, fixed_collection, source, counts);
   call.add(batch);

@@ -1,2 +1,5 @@
 -- pg_pulse 0.2.0 -> 0.3.0, after the code of 0.3.0: data the new code computes, grants of the
 -- objects dropped in .pre.sql.
+
+-- enrichment (new views of 0.3.0)
+GRANT SELECT ON pulse.enrichment, pulse.enrichment_status TO PUBLIC;
