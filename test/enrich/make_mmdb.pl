@@ -28,6 +28,7 @@ my $tree = MaxMind::DB::Writer::Tree->new(
     remove_reserved_networks => 0,
     alias_ipv6_to_ipv4 => 1,
 );
+binmode STDIN, ":encoding(UTF-8)";
 my $n = 0;
 while (my $line = <STDIN>) {
     chomp $line;
