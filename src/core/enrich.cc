@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "core/campaign.h"
 #include "core/names.h"
@@ -44,7 +45,7 @@ InputPath::InputPath(std::string path) : full(std::move(path)) {
     if (dot == std::string::npos) break;
     a = dot + 1;
   }
-  if (segments.size() == 1) normalised = normalize_field_name(full);
+  normalised = normalize_field_name(segments[0]);
 }
 
 std::vector<EnrichSetting> parse_enrich_settings(std::string_view json) {
@@ -107,7 +108,7 @@ struct EventEnricher::Impl {
   size_t parsed_len = 0;
   bool parsed_ok = false;
   dom::element parsed;
-  std::string scratch;  // a nested string value found
+  UrlParts page;  // the page URL's parts (its host string reused from event to event)
 };
 
 EventEnricher::EventEnricher() : impl_(new Impl) {}
@@ -115,10 +116,15 @@ EventEnricher::~EventEnricher() = default;
 
 namespace {
 
+// Most fields each enricher appends (names.cc lists them all).
+constexpr size_t kMostOutputs[kEnricherKinds] = {9, 7, 4, 5};
+
 // The derived fields one event gets, and the ones it already has.
 class Output {
  public:
-  Output(EventBatch* batch, Event* ev) : batch_(batch), ev_(ev) {
+  Output(EventBatch* batch, Event* ev, size_t most) : batch_(batch), ev_(ev) {
+    ev->fields.reserve(ev->fields.size() + most);
+    ev->values.reserve(ev->values.size() + most);
     for (const Field& f : ev->fields)
       if (!f.name.empty() && f.name[0] == '_') present_.push_back(f.name);
   }
@@ -173,44 +179,54 @@ class Output {
 namespace {
 
 // The first non-empty string among inputs; empty when none. Top-level fields match by the
-// name as sent or its normalised form; a dotted path reads into an object field's JSON.
-std::string_view find_input(const Event& ev, const std::vector<InputPath>& inputs, dom::parser& parser,
-                            const char** parsed_text, size_t* parsed_len, bool* parsed_ok, dom::element* parsed) {
+// name as sent or its normalised form; a dotted path reads into an object field's JSON (the
+// value found is copied into the batch's arena: the parser's buffer is reused).
+std::string_view find_input(EventBatch* batch, const Event& ev, const std::vector<InputPath>& inputs,
+                            EventEnricher::Impl& m);
+
+// "www.shop.example" -> "shop.example"
+std::string_view without_www(std::string_view host) { return host.substr(0, 4) == "www." ? host.substr(4) : host; }
+
+std::string_view find_input(EventBatch* batch, const Event& ev, const std::vector<InputPath>& inputs,
+                            EventEnricher::Impl& m) {
   for (const InputPath& in : inputs) {
-    for (const Field& f : ev.fields) {
-      if (f.raw_name != in.full && (in.normalised.empty() || f.name != in.normalised)) continue;
-      const Value& v = ev.values[f.value];
-      if (v.kind == Kind::kString && !v.text.empty()) return v.text;
-    }
-    if (in.segments.size() < 2) continue;
+    const bool nested = in.segments.size() > 1;
     const Value* obj = nullptr;
-    std::string top_norm = normalize_field_name(in.segments[0]);
     for (const Field& f : ev.fields) {
-      if (f.raw_name != in.segments[0] && f.name != top_norm) continue;
-      if (ev.values[f.value].kind == Kind::kObject) obj = &ev.values[f.value];
-      break;
+      const Value& v = ev.values[f.value];
+      if (f.raw_name == in.full || (!nested && f.name == in.normalised)) {
+        if (v.kind == Kind::kString && !v.text.empty()) return v.text;
+      } else if (nested && !obj && v.kind == Kind::kObject && (f.raw_name == in.segments[0] || f.name == in.normalised)) {
+        obj = &v;
+      }
     }
     if (!obj) continue;
-    if (*parsed_text != obj->text.data() || *parsed_len != obj->text.size()) {
-      *parsed_text = obj->text.data();
-      *parsed_len = obj->text.size();
-      *parsed_ok = parser.parse(obj->text.data(), obj->text.size(), true).get(*parsed) == simdjson::SUCCESS;
+    if (m.parsed_text != obj->text.data() || m.parsed_len != obj->text.size()) {
+      m.parsed_text = obj->text.data();
+      m.parsed_len = obj->text.size();
+      m.parsed_ok = m.parser.parse(obj->text.data(), obj->text.size(), true).get(m.parsed) == simdjson::SUCCESS;
     }
-    if (!*parsed_ok) continue;
-    dom::element cur = *parsed;
+    if (!m.parsed_ok) continue;
+    dom::element cur = m.parsed;
     bool ok = true;
     for (size_t s = 1; s < in.segments.size() && ok; s++) {
       dom::object o;
       ok = cur.get_object().get(o) == simdjson::SUCCESS && o.at_key(in.segments[s]).get(cur) == simdjson::SUCCESS;
     }
     std::string_view sv;
-    if (ok && cur.get_string().get(sv) == simdjson::SUCCESS && !sv.empty()) return sv;
+    if (ok && cur.get_string().get(sv) == simdjson::SUCCESS && !sv.empty()) return batch->arena.copy(sv);
   }
   return std::string_view();
 }
 
-// "www.shop.example" -> "shop.example"
-std::string_view without_www(std::string_view host) { return host.substr(0, 4) == "www." ? host.substr(4) : host; }
+// host is base or a subdomain of it
+bool host_under(std::string_view host, std::string_view base) {
+  if (base.empty()) return false;
+  if (host == base) return true;
+  return host.size() > base.size() && host.substr(host.size() - base.size()) == base &&
+         host[host.size() - base.size() - 1] == '.';
+}
+
 
 }  // namespace
 
@@ -221,76 +237,78 @@ void EventEnricher::enrich(EventBatch* batch, uint32_t k, const EnrichPlan& plan
   Impl& m = *impl_;
   m.parsed_text = nullptr;
   m.parsed_len = 0;
-  auto input = [&](const std::vector<InputPath>& inputs) {
-    return find_input(ev, inputs, m.parser, &m.parsed_text, &m.parsed_len, &m.parsed_ok, &m.parsed);
-  };
-  // inputs are read before any output is appended (values may reallocate)
-  std::string_view ip, agent, referrer, url;
-  if (plan.on[kEnrichGeo] && engines.geo) ip = input(plan.inputs[kEnrichGeo]);
-  if (plan.on[kEnrichUserAgent] && engines.ua) agent = input(plan.inputs[kEnrichUserAgent]);
+  // inputs are read before any output is appended (values may reallocate); all stay valid
+  std::string_view ip, agent, referrer, url, campaign_url;
+  if (plan.on[kEnrichGeo] && engines.geo) ip = find_input(batch, ev, plan.inputs[kEnrichGeo], m);
+  if (plan.on[kEnrichUserAgent] && engines.ua) agent = find_input(batch, ev, plan.inputs[kEnrichUserAgent], m);
   if (plan.on[kEnrichReferrer] && engines.referrer) {
-    referrer = input(plan.inputs[kEnrichReferrer]);
-    if (!referrer.empty()) url = input(plan.url_inputs);
+    referrer = find_input(batch, ev, plan.inputs[kEnrichReferrer], m);
+    if (!referrer.empty()) url = find_input(batch, ev, plan.url_inputs, m);
   }
-  std::string_view campaign_url;
-  if (plan.on[kEnrichCampaign]) campaign_url = input(plan.inputs[kEnrichCampaign]);
-  // nested strings point into the parser's buffer: copy them before the next parse
-  std::string ip_s(ip), agent_s(agent), referrer_s(referrer), url_s(url), campaign_s(campaign_url);
+  if (plan.on[kEnrichCampaign]) campaign_url = find_input(batch, ev, plan.inputs[kEnrichCampaign], m);
 
-  Output out(batch, &ev);
-  if (!ip_s.empty()) {
+  size_t most = (ip.empty() ? 0 : kMostOutputs[kEnrichGeo]) + (agent.empty() ? 0 : kMostOutputs[kEnrichUserAgent]) +
+                (referrer.empty() ? 0 : kMostOutputs[kEnrichReferrer]) +
+                (campaign_url.empty() ? 0 : kMostOutputs[kEnrichCampaign]);
+  if (most == 0) return;
+  Output out(batch, &ev, most);
+  if (!ip.empty()) {
     counts_.lookups[kEnrichGeo]++;
-    GeoInfo g;
-    if (engines.geo->lookup(ip_s, &g)) {
-      out.text("_country_code", g.country_code);
-      out.text("_region", g.region);
-      out.text("_city", g.city);
-      if (g.has_location) {
-        out.number("_latitude", g.latitude);
-        out.number("_longitude", g.longitude);
+    if (const GeoInfo* g = engines.geo->lookup_cached(ip)) {
+      out.text("_country_code", g->country_code);
+      out.text("_region", g->region);
+      out.text("_city", g->city);
+      if (g->has_location) {
+        out.number("_latitude", g->latitude);
+        out.number("_longitude", g->longitude);
       }
-      out.text("_timezone", g.timezone);
-      if (g.has_asn) out.integer("_asn", g.asn);
-      out.text("_as_org", g.as_org);
-      out.text("_isp", g.isp);
+      out.text("_timezone", g->timezone);
+      if (g->has_asn) out.integer("_asn", g->asn);
+      out.text("_as_org", g->as_org);
+      out.text("_isp", g->isp);
     }
   }
-  if (!agent_s.empty()) {
+  if (!agent.empty()) {
     counts_.lookups[kEnrichUserAgent]++;
-    const UaInfo* ua = engines.ua_cache ? engines.ua_cache->get(agent_s) : nullptr;
-    UaInfo parsed;
+    const UaColumns* ua = engines.ua_cache ? engines.ua_cache->get(agent) : nullptr;
+    std::unique_ptr<UaColumns> uncached;
     if (!ua) {
-      parsed = engines.ua->parse(agent_s);
-      ua = engines.ua_cache ? engines.ua_cache->put(agent_s, std::move(parsed)) : &parsed;
+      UaColumns parsed(engines.ua->parse(agent));
+      if (engines.ua_cache) {
+        ua = engines.ua_cache->put(agent, std::move(parsed));
+      } else {
+        uncached = std::make_unique<UaColumns>(std::move(parsed));
+        ua = uncached.get();
+      }
     }
-    out.text("_browser", ua->browser.family);
-    out.text("_browser_version", ua->browser.version());
-    out.text("_os", ua->os.family);
-    out.text("_os_version", ua->os.version());
-    out.text("_device", ua->device.family);
-    out.text("_device_brand", ua->device.brand);
+    out.text("_browser", ua->browser);
+    out.text("_browser_version", ua->browser_version);
+    out.text("_os", ua->os);
+    out.text("_os_version", ua->os_version);
+    out.text("_device", ua->device);
+    out.text("_device_brand", ua->device_brand);
     out.boolean("_is_bot", ua->bot);
   }
-  if (!referrer_s.empty()) {
+  std::optional<Campaign> campaign;  // of the page URL, parsed once for both enrichers
+  if (!referrer.empty()) {
     counts_.lookups[kEnrichReferrer]++;
-    const RefererInfo* ref = engines.referrer_cache ? engines.referrer_cache->get(referrer_s) : nullptr;
+    const RefererInfo* ref = engines.referrer_cache ? engines.referrer_cache->get(referrer) : nullptr;
     RefererInfo parsed;
     if (!ref) {
-      parsed = engines.referrer->parse(referrer_s);
-      ref = engines.referrer_cache ? engines.referrer_cache->put(referrer_s, std::move(parsed)) : &parsed;
+      parsed = engines.referrer->parse(referrer);
+      ref = engines.referrer_cache ? engines.referrer_cache->put(referrer, std::move(parsed)) : &parsed;
     }
     if (ref->valid) {
-      UrlParts page;
-      bool internal = host_matches(ref->host, plan.internal_hosts);
-      if (!internal && !url_s.empty() && split_url(url_s, &page))
-        internal = host_matches(without_www(ref->host), {std::string(without_www(page.host))}) ||
-                   host_matches(ref->host, {page.host});
+      bool internal = false;
+      for (const std::string& h : plan.internal_hosts) internal = internal || host_under(ref->host, h);
+      if (!internal && !url.empty() && split_url(url, &m.page))
+        internal = host_under(without_www(ref->host), without_www(m.page.host));
       std::string_view medium = ref->medium.empty() ? std::string_view("unknown") : std::string_view(ref->medium);
       if (internal) {
         medium = "internal";
-      } else if (!url_s.empty()) {
-        Campaign c = parse_campaign(url_s);
-        if (c.paid_click || is_paid_medium(c.medium)) medium = "paid";
+      } else if (url.find('?') != std::string_view::npos) {
+        campaign = parse_campaign(url);
+        if (campaign->paid_click || is_paid_medium(campaign->medium)) medium = "paid";
       }
       out.text("_referrer_medium", medium);
       if (!internal) {
@@ -300,14 +318,14 @@ void EventEnricher::enrich(EventBatch* batch, uint32_t k, const EnrichPlan& plan
       out.text("_referrer_domain", ref->host);
     }
   }
-  if (!campaign_s.empty()) {
+  if (!campaign_url.empty() && campaign_url.find('?') != std::string_view::npos) {
     counts_.lookups[kEnrichCampaign]++;
-    Campaign c = parse_campaign(campaign_s);
-    out.text("_utm_source", c.source);
-    out.text("_utm_medium", c.medium);
-    out.text("_utm_campaign", c.name);
-    out.text("_utm_term", c.term);
-    out.text("_utm_content", c.content);
+    if (!campaign || campaign_url != url) campaign = parse_campaign(campaign_url);
+    out.text("_utm_source", campaign->source);
+    out.text("_utm_medium", campaign->medium);
+    out.text("_utm_campaign", campaign->name);
+    out.text("_utm_term", campaign->term);
+    out.text("_utm_content", campaign->content);
   }
 }
 

@@ -37,7 +37,8 @@ const std::vector<std::string>& default_url_inputs();
 // ("context.page.url").
 struct InputPath {
   std::string full;                   // as given
-  std::string normalised;             // top-level names: the normalised form also matches
+  std::string normalised;             // the normalised form of the top-level name (or of
+                                      // the first segment of a path) also matches
   std::vector<std::string> segments;  // split at '.'
   explicit InputPath(std::string path);
 };
@@ -53,10 +54,10 @@ struct EnrichPlan {
 
 // The loaded data and the per-backend caches; a null engine skips its enricher.
 struct EnrichEngines {
-  const GeoDb* geo = nullptr;
+  GeoDb* geo = nullptr;  // (its record cache changes on lookups)
   const UaParser* ua = nullptr;
   const RefererParser* referrer = nullptr;
-  LruCache<UaInfo>* ua_cache = nullptr;
+  LruCache<UaColumns>* ua_cache = nullptr;
   LruCache<RefererInfo>* referrer_cache = nullptr;
 };
 
@@ -91,9 +92,9 @@ class EventEnricher {
   // Appends the derived fields of plan to event k of batch (strings in the batch's arena).
   void enrich(EventBatch* batch, uint32_t k, const EnrichPlan& plan, const EnrichEngines& engines);
   const EnrichCounts& counts() const { return counts_; }
+  struct Impl;  // reused parser state (enrich.cc)
 
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   EnrichCounts counts_;
 };

@@ -8,12 +8,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
 
 namespace pulse {
 
 struct GeoDb::Impl {
   MMDB_s db;
   bool open = false;
+  std::unordered_map<uint64_t, std::unique_ptr<GeoInfo>> records;  // data offset -> decoded (null: empty)
+  std::unordered_map<std::string, const GeoInfo*> by_ip;             // address text -> its record
 };
 
 namespace {
@@ -116,6 +119,8 @@ bool GeoDb::open(const std::string& path, std::string* error) {
 void GeoDb::close() {
   if (impl_->open) MMDB_close(&impl_->db);
   impl_->open = false;
+  impl_->by_ip.clear();
+  impl_->records.clear();
 }
 
 bool GeoDb::is_open() const { return impl_->open; }
@@ -127,8 +132,10 @@ std::string GeoDb::database_type() const {
 
 uint64_t GeoDb::build_epoch() const { return impl_->open ? impl_->db.metadata.build_epoch : 0; }
 
-bool GeoDb::lookup(std::string_view ip, GeoInfo* info) const {
-  if (!impl_->open) return false;
+namespace {
+
+// The record of ip in db; false for malformed, private or unknown addresses.
+bool find_entry(const MMDB_s* db, std::string_view ip, MMDB_entry_s* entry) {
   bool v6;
   unsigned char a[16];
   if (!parse_ip(ip, &v6, a) || is_private_ip(v6, a)) return false;
@@ -144,9 +151,14 @@ bool GeoDb::lookup(std::string_view ip, GeoInfo* info) const {
     std::memcpy(&s4->sin_addr, a, 4);
   }
   int mmdb_error = MMDB_SUCCESS;
-  MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&impl_->db, reinterpret_cast<sockaddr*>(&ss), &mmdb_error);
+  MMDB_lookup_result_s r = MMDB_lookup_sockaddr(db, reinterpret_cast<sockaddr*>(&ss), &mmdb_error);
   if (mmdb_error != MMDB_SUCCESS || !r.found_entry) return false;
-  MMDB_entry_s* e = &r.entry;
+  *entry = r.entry;
+  return true;
+}
+
+// The fields pg_pulse reads from a record (GeoIP2 / GeoLite2 City, Country, ASN, ISP layouts).
+GeoInfo decode(MMDB_entry_s* e) {
   static const char* const kCountry[] = {"country", "iso_code", nullptr};
   static const char* const kRegCountry[] = {"registered_country", "iso_code", nullptr};
   static const char* const kRegion[] = {"subdivisions", "0", "names", "en", nullptr};
@@ -171,9 +183,44 @@ bool GeoDb::lookup(std::string_view ip, GeoInfo* info) const {
   }
   g.as_org = string_at(e, kAsOrg);
   g.isp = string_at(e, kIsp);
+  return g;
+}
+
+}  // namespace
+
+bool GeoDb::lookup(std::string_view ip, GeoInfo* info) const {
+  MMDB_entry_s e;
+  if (!impl_->open || !find_entry(&impl_->db, ip, &e)) return false;
+  GeoInfo g = decode(&e);
   if (!g.any()) return false;
   *info = std::move(g);
   return true;
+}
+
+// Two bounded maps, emptied when full: address -> record (a tree walk in the file costs a few
+// cache misses per level) and record -> decoded fields.
+const GeoInfo* GeoDb::lookup_cached(std::string_view ip) {
+  if (!impl_->open) return nullptr;
+  std::string key(ip);
+  auto known = impl_->by_ip.find(key);
+  if (known != impl_->by_ip.end()) return known->second;
+  MMDB_entry_s e;
+  const GeoInfo* found = nullptr;
+  if (find_entry(&impl_->db, ip, &e)) {
+    auto it = impl_->records.find(e.offset);
+    if (it == impl_->records.end()) {
+      if (impl_->records.size() >= cache_capacity_) {
+        impl_->records.clear();
+        impl_->by_ip.clear();
+      }
+      GeoInfo g = decode(&e);
+      it = impl_->records.emplace(e.offset, g.any() ? std::make_unique<GeoInfo>(std::move(g)) : nullptr).first;
+    }
+    found = it->second.get();
+  }
+  if (impl_->by_ip.size() >= cache_capacity_) impl_->by_ip.clear();
+  impl_->by_ip.emplace(std::move(key), found);
+  return found;
 }
 
 }  // namespace pulse

@@ -46,6 +46,12 @@ class GeoDb {
 
   // Looks ip up. False (info untouched) for malformed, private or unknown addresses.
   bool lookup(std::string_view ip, GeoInfo* info) const;
+  // The same through a cache of decoded records (keyed by their place in the file: the
+  // addresses of a network share one record); null for malformed, private or unknown
+  // addresses. The pointer is valid until the next call.
+  const GeoInfo* lookup_cached(std::string_view ip);
+  // Most records the cache keeps (it is emptied when full).
+  void set_cache_capacity(size_t n) { cache_capacity_ = n ? n : 1; }
 
   // The database's type as its metadata says ("GeoLite2-City", "DBIP-City-Lite", ...).
   std::string database_type() const;
@@ -55,6 +61,7 @@ class GeoDb {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  size_t cache_capacity_ = 100000;
 };
 
 }  // namespace pulse

@@ -2,6 +2,9 @@
 #include "core/user_agent.h"
 
 #include <re2/re2.h>
+#include <re2/filtered_re2.h>
+
+#include <algorithm>
 #include <yaml-cpp/yaml.h>
 
 #include "core/text_file.h"
@@ -39,11 +42,63 @@ std::string group(const re2::StringPiece* groups, int ngroups, int g) {
 }  // namespace
 
 struct UaParser::Rule {
-  std::unique_ptr<RE2> re;
+  std::unique_ptr<RE2> own;  // until the list's prefilter holds the compiled pattern
+  const RE2* re = nullptr;
   int ngroups = 0;  // capturing groups + 1
   // replacements (has_*: the rule gives one, even if empty)
   std::string rep[6];
   bool has[6] = {false, false, false, false, false, false};
+};
+
+struct UaParser::List {
+  std::vector<std::unique_ptr<Rule>> rules;
+  // The same rules behind a literal prefilter (RE2's FilteredRE2): only the rules whose
+  // required substrings ("atoms") occur in the text are tried, in rule order.
+  std::unique_ptr<re2::FilteredRE2> filter;
+  std::vector<std::string> atoms;  // lower-case
+  bool filter_ok = false;
+
+  // Builds the prefilter after the last rule was added.
+  void build_filter() {
+    filter = std::make_unique<re2::FilteredRE2>(3);
+    for (const auto& r : rules) {
+      int id = -1;
+      if (filter->Add(r->own->pattern(), r->own->options(), &id) != RE2::NoError) {
+        filter.reset();
+        return;
+      }
+    }
+    filter->Compile(&atoms);
+    filter_ok = true;
+    // one compiled copy of each pattern: the prefilter's (same pattern, same options)
+    for (size_t k = 0; k < rules.size(); k++) {
+      rules[k]->re = &filter->GetRE2(int(k));
+      rules[k]->own.reset();
+    }
+  }
+
+  // Index of the first rule that matches text (captures in g), or -1.
+  int first_match(re2::StringPiece text, bool prefilter, re2::StringPiece* g) const {
+    size_t from = 0;
+    if (prefilter && filter_ok) {
+      std::string lower(text.data(), text.size());
+      for (char& c : lower)
+        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+      std::vector<int> present;
+      for (size_t a = 0; a < atoms.size(); a++)
+        if (lower.find(atoms[a]) != std::string::npos) present.push_back(int(a));
+      int k = filter->FirstMatch(text, present);
+      if (k < 0) return -1;
+      const Rule& r = *rules[size_t(k)];
+      if (r.re->Match(text, 0, text.size(), RE2::UNANCHORED, g, r.ngroups)) return k;
+      from = size_t(k);  // (cannot happen: the same pattern) rule by rule from there
+    }
+    for (size_t k = from; k < rules.size(); k++) {
+      const Rule& r = *rules[k];
+      if (r.re->Match(text, 0, text.size(), RE2::UNANCHORED, g, r.ngroups)) return int(k);
+    }
+    return -1;
+  }
 };
 
 std::string UaPart::version() const {
@@ -59,7 +114,9 @@ std::string UaPart::version() const {
 UaParser::UaParser() = default;
 UaParser::~UaParser() = default;
 
-size_t UaParser::rules() const { return browser_.size() + os_.size() + device_.size(); }
+size_t UaParser::rules() const {
+  return (browser_ ? browser_->rules.size() : 0) + (os_ ? os_->rules.size() : 0) + (device_ ? device_->rules.size() : 0);
+}
 
 bool UaParser::load(const std::string& path, std::string* error) {
   std::string text;
@@ -68,9 +125,9 @@ bool UaParser::load(const std::string& path, std::string* error) {
 }
 
 bool UaParser::load_text(const std::string& yaml, std::string* error) {
-  browser_.clear();
-  os_.clear();
-  device_.clear();
+  browser_ = std::make_unique<List>();
+  os_ = std::make_unique<List>();
+  device_ = std::make_unique<List>();
   skipped_ = 0;
   skipped_rules_.clear();
   // the replacement keys of each list, in the order of Rule::rep
@@ -82,13 +139,13 @@ bool UaParser::load_text(const std::string& yaml, std::string* error) {
                                             nullptr, nullptr, nullptr};
   try {
     YAML::Node root = YAML::Load(yaml);
-    struct List {
+    struct Source {
       const char* name;
       const char* const* keys;
-      std::vector<std::unique_ptr<Rule>>* out;
+      List* out;
     };
-    for (const List& l : {List{"user_agent_parsers", kBrowserKeys, &browser_}, List{"os_parsers", kOsKeys, &os_},
-                          List{"device_parsers", kDeviceKeys, &device_}}) {
+    for (const Source& l : {Source{"user_agent_parsers", kBrowserKeys, browser_.get()},
+                            Source{"os_parsers", kOsKeys, os_.get()}, Source{"device_parsers", kDeviceKeys, device_.get()}}) {
       YAML::Node list = root[l.name];
       if (!list || !list.IsSequence()) continue;
       for (auto item : list) {
@@ -96,10 +153,11 @@ bool UaParser::load_text(const std::string& yaml, std::string* error) {
         std::string pattern = item["regex"].as<std::string>();
         RE2::Options opts;
         opts.set_log_errors(false);
-        opts.set_max_mem(1 << 20);
+        opts.set_max_mem(256 << 10);  // per rule: ~1,200 rules live in every backend
         if (auto flag = item["regex_flag"]; flag && flag.as<std::string>() == "i") opts.set_case_sensitive(false);
         auto rule = std::make_unique<Rule>();
-        rule->re = std::make_unique<RE2>(pattern, opts);
+        rule->own = std::make_unique<RE2>(pattern, opts);
+        rule->re = rule->own.get();
         if (!rule->re->ok()) {
           skipped_++;
           if (skipped_rules_.size() < 10) skipped_rules_.push_back(pattern.substr(0, 200) + ": " + rule->re->error());
@@ -112,15 +170,16 @@ bool UaParser::load_text(const std::string& yaml, std::string* error) {
             rule->rep[k] = r.as<std::string>();
           }
         }
-        l.out->push_back(std::move(rule));
+        l.out->rules.push_back(std::move(rule));
       }
+      l.out->build_filter();
     }
   } catch (const std::exception& e) {
     *error = std::string("cannot read user-agent rules: ") + e.what();
     if (error->size() > 500) error->resize(500);
     return false;
   }
-  if (browser_.empty() && os_.empty() && device_.empty()) {
+  if (rules() == 0) {
     *error = "no user-agent rule in the file";
     return false;
   }
@@ -128,36 +187,36 @@ bool UaParser::load_text(const std::string& yaml, std::string* error) {
 }
 
 // The first matching rule of a browser or OS list: family, then the four version parts.
-UaPart parse_versioned(const std::vector<std::unique_ptr<UaParser::Rule>>& rules, std::string_view ua) {
+UaPart parse_versioned(const UaParser::List* list, bool prefilter, std::string_view ua) {
   UaPart p;
   re2::StringPiece text(ua.data(), ua.size());
   re2::StringPiece g[kMaxGroups];
-  for (const auto& r : rules) {
-    if (!r->re->Match(text, 0, text.size(), RE2::UNANCHORED, g, r->ngroups)) continue;
-    p.family = r->has[0] ? substitute(r->rep[0], g, r->ngroups) : group(g, r->ngroups, 1);
+  int k = list ? list->first_match(text, prefilter, g) : -1;
+  if (k >= 0) {
+    const UaParser::Rule& r = *list->rules[size_t(k)];
+    p.family = r.has[0] ? substitute(r.rep[0], g, r.ngroups) : group(g, r.ngroups, 1);
     std::string* out[] = {&p.major, &p.minor, &p.patch, &p.patch_minor};
-    for (int k = 0; k < 4; k++)
-      *out[k] = r->has[k + 1] ? substitute(r->rep[k + 1], g, r->ngroups) : group(g, r->ngroups, k + 2);
-    break;
+    for (int v = 0; v < 4; v++)
+      *out[v] = r.has[v + 1] ? substitute(r.rep[v + 1], g, r.ngroups) : group(g, r.ngroups, v + 2);
   }
   if (p.family.empty()) p.family = "Other";
   return p;
 }
 
-UaPart UaParser::parse_browser(std::string_view ua) const { return parse_versioned(browser_, ua); }
+UaPart UaParser::parse_browser(std::string_view ua) const { return parse_versioned(browser_.get(), prefilter_, ua); }
 
-UaPart UaParser::parse_os(std::string_view ua) const { return parse_versioned(os_, ua); }
+UaPart UaParser::parse_os(std::string_view ua) const { return parse_versioned(os_.get(), prefilter_, ua); }
 
 UaPart UaParser::parse_device(std::string_view ua) const {
   UaPart p;
   re2::StringPiece text(ua.data(), ua.size());
   re2::StringPiece g[kMaxGroups];
-  for (const auto& r : device_) {
-    if (!r->re->Match(text, 0, text.size(), RE2::UNANCHORED, g, r->ngroups)) continue;
-    p.family = r->has[0] ? substitute(r->rep[0], g, r->ngroups) : group(g, r->ngroups, 1);
-    p.brand = r->has[1] ? substitute(r->rep[1], g, r->ngroups) : std::string();
-    p.model = r->has[2] ? substitute(r->rep[2], g, r->ngroups) : group(g, r->ngroups, 1);
-    break;
+  int k = device_ ? device_->first_match(text, prefilter_, g) : -1;
+  if (k >= 0) {
+    const Rule& r = *device_->rules[size_t(k)];
+    p.family = r.has[0] ? substitute(r.rep[0], g, r.ngroups) : group(g, r.ngroups, 1);
+    p.brand = r.has[1] ? substitute(r.rep[1], g, r.ngroups) : std::string();
+    p.model = r.has[2] ? substitute(r.rep[2], g, r.ngroups) : group(g, r.ngroups, 1);
   }
   if (p.family.empty()) p.family = "Other";
   return p;

@@ -24,10 +24,28 @@ struct UaInfo {
   bool bot = false;  // the device is a spider (uap-core's family for crawlers)
 };
 
+// The enrichment columns of one user agent, computed once (the per-backend cache's value).
+struct UaColumns {
+  std::string browser, browser_version, os, os_version, device, device_brand;
+  bool bot = false;
+  explicit UaColumns(const UaInfo& u)
+      : browser(u.browser.family),
+        browser_version(u.browser.version()),
+        os(u.os.family),
+        os_version(u.os.version()),
+        device(u.device.family),
+        device_brand(u.device.brand),
+        bot(u.bot) {}
+};
+
 class UaParser {
  public:
   UaParser();
   ~UaParser();
+  // Each list also gets a literal prefilter (RE2's FilteredRE2): only the rules whose required
+  // substrings occur in the agent are tried, in rule order, so the first match is the reference
+  // implementation's. Off (or when it cannot be built): every rule in turn.
+  void set_prefilter(bool on) { prefilter_ = on; }
   UaParser(const UaParser&) = delete;
   UaParser& operator=(const UaParser&) = delete;
 
@@ -45,11 +63,13 @@ class UaParser {
   size_t skipped() const { return skipped_; }
   const std::vector<std::string>& skipped_rules() const { return skipped_rules_; }
 
- struct Rule;  // one compiled rule (user_agent.cc)
+  struct Rule;  // one compiled rule (user_agent.cc)
+  struct List;  // the rules of one kind and one automaton over all of them (user_agent.cc)
 
  private:
-  std::vector<std::unique_ptr<Rule>> browser_, os_, device_;
+  std::unique_ptr<List> browser_, os_, device_;
   size_t skipped_ = 0;
+  bool prefilter_ = true;
   std::vector<std::string> skipped_rules_;  // first few regexes RE2 refused, with the reason
 };
 

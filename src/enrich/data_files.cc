@@ -2,6 +2,7 @@
 // pulse._enrichment_default_inputs(enricher).
 #include "enrich/data_files.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -46,7 +47,7 @@ struct State {
   GeoDb geo;
   UaParser ua;
   RefererParser referrer;
-  LruCache<UaInfo> ua_cache;
+  LruCache<UaColumns> ua_cache;
   LruCache<RefererInfo> referrer_cache;
 };
 
@@ -121,6 +122,7 @@ bool refresh(State& s, int kind) {
   } else {
     f.error.clear();
     f.loaded = load(s, kind, path, &f.details, &f.error);
+    malloc_trim(0);  // the YAML parser's transient tree (tens of MB) goes back to the system
   }
   if (f.loaded) {
     f.loaded_at = GetCurrentTimestamp();
@@ -146,6 +148,7 @@ EnrichEngines current_engines(const bool wanted[kEnricherKinds]) {
   size_t cap = size_t(pulse_enrichment_cache_entries);
   s.ua_cache.set_capacity(cap);
   s.referrer_cache.set_capacity(cap);
+  s.geo.set_cache_capacity(cap);
   EnrichEngines e;
   if (wanted[kEnrichGeo] && refresh(s, kEnrichGeo)) e.geo = &s.geo;
   if (wanted[kEnrichUserAgent] && refresh(s, kEnrichUserAgent)) {

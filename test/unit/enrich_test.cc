@@ -231,6 +231,16 @@ TEST_F(GeoDbTest, Lookups) {
   EXPECT_FALSE(db.lookup("8.8.8.8", &none));   // not in the file
   EXPECT_FALSE(db.lookup("garbage", &none));
   EXPECT_TRUE(none.country_code.empty());
+  // the record cache: two addresses of one network share a record
+  const GeoInfo* c1 = db.lookup_cached("81.2.69.160");
+  ASSERT_NE(c1, nullptr);
+  EXPECT_EQ(c1->city, "London");
+  EXPECT_EQ(db.lookup_cached("81.2.69.7"), c1);
+  EXPECT_EQ(db.lookup_cached("10.0.0.1"), nullptr);
+  EXPECT_EQ(db.lookup_cached("8.8.8.8"), nullptr);
+  db.set_cache_capacity(1);
+  ASSERT_NE(db.lookup_cached("2001:480::1"), nullptr);
+  EXPECT_EQ(db.lookup_cached("81.2.69.7")->country_code, "GB");
   GeoDb bad;
   EXPECT_FALSE(bad.open("/nonexistent.mmdb", &err));
   EXPECT_FALSE(bad.open("/etc/hostname", &err));
@@ -278,7 +288,7 @@ TEST(EnrichEvent, InputsOutputsAndExistingFields) {
   ASSERT_TRUE(ref.load_text("search:\n  Google:\n    parameters: [q]\n    domains: [google.com]\n", &err)) << err;
   UaParser ua;
   ASSERT_TRUE(ua.load_text("user_agent_parsers:\n  - regex: '(Foo)'\n", &err)) << err;
-  LruCache<UaInfo> uc;
+  LruCache<UaColumns> uc;
   LruCache<RefererInfo> rc;
   EnrichEngines engines;
   engines.ua = &ua;
