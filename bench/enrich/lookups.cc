@@ -90,8 +90,10 @@ int main(int argc, char** argv) {
         for (const Field& f : ev.fields) {
           const Value& v = ev.values[f.value];
           if (v.kind != Kind::kString) continue;
-          if (f.name == "user_agent" && !seen_a.get(v.text)) agents.emplace_back(*seen_a.put(v.text, 0) == 0 ? v.text : "");
-          if (f.name == "referrer" && !seen_r.get(v.text)) referrers.emplace_back(*seen_r.put(v.text, 0) == 0 ? v.text : "");
+          if (f.name == "user_agent" && !seen_a.get(v.text))
+            agents.emplace_back(*seen_a.put(v.text, 0) == 0 ? v.text : "");
+          if (f.name == "referrer" && !seen_r.get(v.text))
+            referrers.emplace_back(*seen_r.put(v.text, 0) == 0 ? v.text : "");
         }
     }
   }

@@ -156,9 +156,7 @@ class Output {
   }
 
  private:
-  bool has(std::string_view name) const {
-    return std::find(present_.begin(), present_.end(), name) != present_.end();
-  }
+  bool has(std::string_view name) const { return std::find(present_.begin(), present_.end(), name) != present_.end(); }
   // Appends name = v unless the event already has that field.
   void add(std::string_view name, const Value& v) {
     if (has(name)) return;
@@ -196,7 +194,8 @@ std::string_view find_input(EventBatch* batch, const Event& ev, const std::vecto
       const Value& v = ev.values[f.value];
       if (f.raw_name == in.full || (!nested && f.name == in.normalised)) {
         if (v.kind == Kind::kString && !v.text.empty()) return v.text;
-      } else if (nested && !obj && v.kind == Kind::kObject && (f.raw_name == in.segments[0] || f.name == in.normalised)) {
+      } else if (nested && !obj && v.kind == Kind::kObject &&
+                 (f.raw_name == in.segments[0] || f.name == in.normalised)) {
         obj = &v;
       }
     }
@@ -226,7 +225,6 @@ bool host_under(std::string_view host, std::string_view base) {
   return host.size() > base.size() && host.substr(host.size() - base.size()) == base &&
          host[host.size() - base.size() - 1] == '.';
 }
-
 
 }  // namespace
 

@@ -16,7 +16,7 @@ struct GeoDb::Impl {
   MMDB_s db;
   bool open = false;
   std::unordered_map<uint64_t, std::unique_ptr<GeoInfo>> records;  // data offset -> decoded (null: empty)
-  std::unordered_map<std::string, const GeoInfo*> by_ip;             // address text -> its record
+  std::unordered_map<std::string, const GeoInfo*> by_ip;           // address text -> its record
 };
 
 namespace {
@@ -83,8 +83,7 @@ bool is_private_ip(bool v6, const unsigned char a[16]) {
     return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 169 && a[1] == 254) ||
            (a[0] == 172 && (a[1] & 0xF0) == 16) || (a[0] == 192 && a[1] == 168) ||
            (a[0] == 100 && (a[1] & 0xC0) == 64) || (a[0] == 192 && a[1] == 0 && a[2] == 2) ||
-           (a[0] == 198 && a[1] == 51 && a[2] == 100) || (a[0] == 203 && a[1] == 0 && a[2] == 113) ||
-           a[0] >= 224;
+           (a[0] == 198 && a[1] == 51 && a[2] == 100) || (a[0] == 203 && a[1] == 0 && a[2] == 113) || a[0] >= 224;
   }
   static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
   if (std::memcmp(a, kMapped, 12) == 0) {  // ::ffff:a.b.c.d
@@ -93,10 +92,10 @@ bool is_private_ip(bool v6, const unsigned char a[16]) {
   }
   bool zero = true;
   for (int k = 0; k < 15; k++) zero = zero && a[k] == 0;
-  if (zero && (a[15] == 0 || a[15] == 1)) return true;  // :: and ::1
-  return (a[0] & 0xFE) == 0xFC ||                       // fc00::/7 unique local
-         (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) ||     // fe80::/10 link local
-         a[0] == 0xFF ||                                // multicast
+  if (zero && (a[15] == 0 || a[15] == 1)) return true;                    // :: and ::1
+  return (a[0] & 0xFE) == 0xFC ||                                         // fc00::/7 unique local
+         (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) ||                       // fe80::/10 link local
+         a[0] == 0xFF ||                                                  // multicast
          (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0D && a[3] == 0xB8);  // 2001:db8::/32
 }
 

@@ -19,8 +19,8 @@ struct GeoInfo {
   int64_t asn = 0;
   std::string as_org, isp;  // empty: absent
   bool any() const {
-    return !country_code.empty() || !region.empty() || !city.empty() || !timezone.empty() || has_location ||
-           has_asn || !as_org.empty() || !isp.empty();
+    return !country_code.empty() || !region.empty() || !city.empty() || !timezone.empty() || has_location || has_asn ||
+           !as_org.empty() || !isp.empty();
   }
 };
 

@@ -12,11 +12,11 @@
 namespace pulse {
 
 struct RefererInfo {
-  bool valid = false;   // the referrer is an absolute URL with a host
-  std::string host;     // its host, lower-case
-  std::string medium;   // section of the data file; empty: not in the file
-  std::string source;   // provider name; empty: not in the file
-  std::string term;     // search term (the provider's query parameter); empty: none
+  bool valid = false;  // the referrer is an absolute URL with a host
+  std::string host;    // its host, lower-case
+  std::string medium;  // section of the data file; empty: not in the file
+  std::string source;  // provider name; empty: not in the file
+  std::string term;    // search term (the provider's query parameter); empty: none
 };
 
 class RefererParser {

@@ -56,8 +56,8 @@ bool split_url(std::string_view url, UrlParts* out) {
   } else if (scheme_end != std::string_view::npos && scheme_end > 0) {
     for (size_t k = 0; k < scheme_end; k++) {
       char c = url[k];
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (k > 0 && ((c >= '0' && c <= '9') || c == '+' ||
-                                                                                c == '-' || c == '.'));
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (k > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
       if (!ok) return false;
     }
     start = scheme_end + 3;
@@ -103,8 +103,7 @@ std::string url_decode(std::string_view s) {
     char c = s[k];
     if (c == '+') {
       out.push_back(' ');
-    } else if (c == '%' && k + 2 < s.size() && hex_value(s[k + 1]) >= 0 &&
-               hex_value(s[k + 2]) >= 0) {
+    } else if (c == '%' && k + 2 < s.size() && hex_value(s[k + 1]) >= 0 && hex_value(s[k + 2]) >= 0) {
       out.push_back(char(hex_value(s[k + 1]) * 16 + hex_value(s[k + 2])));
       k += 2;
     } else {

@@ -115,7 +115,8 @@ UaParser::UaParser() = default;
 UaParser::~UaParser() = default;
 
 size_t UaParser::rules() const {
-  return (browser_ ? browser_->rules.size() : 0) + (os_ ? os_->rules.size() : 0) + (device_ ? device_->rules.size() : 0);
+  return (browser_ ? browser_->rules.size() : 0) + (os_ ? os_->rules.size() : 0) +
+         (device_ ? device_->rules.size() : 0);
 }
 
 bool UaParser::load(const std::string& path, std::string* error) {
@@ -132,11 +133,11 @@ bool UaParser::load_text(const std::string& yaml, std::string* error) {
   skipped_rules_.clear();
   // the replacement keys of each list, in the order of Rule::rep
   static const char* const kBrowserKeys[] = {"family_replacement", "v1_replacement", "v2_replacement",
-                                             "v3_replacement", "v4_replacement", nullptr};
-  static const char* const kOsKeys[] = {"os_replacement", "os_v1_replacement", "os_v2_replacement",
+                                             "v3_replacement",     "v4_replacement", nullptr};
+  static const char* const kOsKeys[] = {"os_replacement",    "os_v1_replacement", "os_v2_replacement",
                                         "os_v3_replacement", "os_v4_replacement", nullptr};
-  static const char* const kDeviceKeys[] = {"device_replacement", "brand_replacement", "model_replacement",
-                                            nullptr, nullptr, nullptr};
+  static const char* const kDeviceKeys[] = {
+      "device_replacement", "brand_replacement", "model_replacement", nullptr, nullptr, nullptr};
   try {
     YAML::Node root = YAML::Load(yaml);
     struct Source {
@@ -144,8 +145,9 @@ bool UaParser::load_text(const std::string& yaml, std::string* error) {
       const char* const* keys;
       List* out;
     };
-    for (const Source& l : {Source{"user_agent_parsers", kBrowserKeys, browser_.get()},
-                            Source{"os_parsers", kOsKeys, os_.get()}, Source{"device_parsers", kDeviceKeys, device_.get()}}) {
+    for (const Source& l :
+         {Source{"user_agent_parsers", kBrowserKeys, browser_.get()}, Source{"os_parsers", kOsKeys, os_.get()},
+          Source{"device_parsers", kDeviceKeys, device_.get()}}) {
       YAML::Node list = root[l.name];
       if (!list || !list.IsSequence()) continue;
       for (auto item : list) {

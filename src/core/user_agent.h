@@ -12,9 +12,9 @@
 namespace pulse {
 
 struct UaPart {
-  std::string family;                        // "Other" when no rule matched
+  std::string family;                            // "Other" when no rule matched
   std::string major, minor, patch, patch_minor;  // empty: absent
-  std::string brand, model;                  // devices only
+  std::string brand, model;                      // devices only
   // "major.minor.patch[.patch_minor]" of the parts present (empty when there is no major)
   std::string version() const;
 };

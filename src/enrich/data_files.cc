@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 
@@ -28,8 +29,8 @@ namespace {
 
 // One data file as this backend last saw it.
 struct DataFile {
-  std::string path;           // as loaded (the GUC may change)
-  bool checked = false;       // stat'ed at least once
+  std::string path;      // as loaded (the GUC may change)
+  bool checked = false;  // stat'ed at least once
   bool exists = false;
   dev_t dev = 0;
   ino_t ino = 0;
@@ -62,10 +63,19 @@ const char* guc_name(int kind) {
 }
 
 const char* guc_value(int kind) {
-  const char* v = kind == kEnrichGeo ? pulse_geoip_database
+  const char* v = kind == kEnrichGeo         ? pulse_geoip_database
                   : kind == kEnrichUserAgent ? pulse_user_agent_regexes
                                              : pulse_referrer_data;
   return v ? v : "";
+}
+
+// A database's build time as YYYY-MM-DD (UTC).
+std::string build_date(uint64_t epoch) {
+  time_t t = time_t(epoch);
+  struct tm tm;
+  char buf[32];
+  if (!gmtime_r(&t, &tm) || strftime(buf, sizeof buf, "%Y-%m-%d", &tm) == 0) return std::to_string(epoch);
+  return buf;
 }
 
 // Loads the file of kind into the state's engine; false with *error set.
@@ -73,7 +83,7 @@ bool load(State& s, int kind, const std::string& path, std::string* details, std
   switch (kind) {
     case kEnrichGeo:
       if (!s.geo.open(path, error)) return false;
-      *details = s.geo.database_type() + " built " + std::to_string(s.geo.build_epoch());
+      *details = s.geo.database_type() + " built " + build_date(s.geo.build_epoch());
       return true;
     case kEnrichUserAgent: {
       if (!s.ua.load(path, error)) return false;
@@ -133,7 +143,8 @@ bool refresh(State& s, int kind) {
   if (f.error != f.warned) {
     f.warned = f.error;
     std::string msg = std::string("enrichment \"") + enricher_name(kind) + "\" is skipped: " + f.error;
-    std::string hint = std::string("Set ") + guc_name(kind) + " to a readable file; pulse.enrichment_status shows the state.";
+    std::string hint =
+        std::string("Set ") + guc_name(kind) + " to a readable file; pulse.enrichment_status shows the state.";
     pg::call([&] {
       ereport(WARNING, (errcode(ERRCODE_UNDEFINED_FILE), errmsg("%s", msg.c_str()), errhint("%s", hint.c_str())));
     });
@@ -176,8 +187,9 @@ PULSE_SQL_FUNCTION(pulse_enrichment_status) {
   for (int k = 0; k < kEnricherKinds; k++) {
     const enrich::DataFile* f = k < 3 ? &s.files[k] : nullptr;
     uint64_t hits = k == kEnrichUserAgent ? s.ua_cache.hits() : k == kEnrichReferrer ? s.referrer_cache.hits() : 0;
-    uint64_t misses =
-        k == kEnrichUserAgent ? s.ua_cache.misses() : k == kEnrichReferrer ? s.referrer_cache.misses() : 0;
+    uint64_t misses = k == kEnrichUserAgent  ? s.ua_cache.misses()
+                      : k == kEnrichReferrer ? s.referrer_cache.misses()
+                                             : 0;
     size_t entries = k == kEnrichUserAgent ? s.ua_cache.size() : k == kEnrichReferrer ? s.referrer_cache.size() : 0;
     pg::call([&] {
       Datum v[10];

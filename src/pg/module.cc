@@ -106,9 +106,10 @@ void _PG_init(void) {
   DefineCustomStringVariable(
       "pulse.referrer_data", "Snowplow referer-parser data (referers.yml) of the referrer enricher.",
       "Loaded once per backend and reloaded when the file changes on disk.", &pulse_referrer_data,
-      "/usr/share/rubygems-integration/all/gems/referer-parser-0.3.0/data/referers.yml", PGC_SUSET, 0, NULL, NULL, NULL);
+      "/usr/share/rubygems-integration/all/gems/referer-parser-0.3.0/data/referers.yml", PGC_SUSET, 0, NULL, NULL,
+      NULL);
   DefineCustomIntVariable("pulse.enrichment_cache_entries",
-                          "Most parsed user agents, and most parsed referrers, each backend keeps (LRU).", NULL,
+                          "Most parsed user agents, referrers and geo-IP records each backend keeps (per cache).", NULL,
                           &pulse_enrichment_cache_entries, 10000, 1, 10000000, PGC_SUSET, 0, NULL, NULL, NULL);
   DefineCustomStringVariable("pulse.debug_pause_at",
                              "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",

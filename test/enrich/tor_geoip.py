@@ -29,6 +29,10 @@ def ranges(path, v6):
                 yield ipaddress.IPv4Address(int(lo)), ipaddress.IPv4Address(int(hi)), cc
 
 
+# IPv6 networks that the writer maps onto IPv4 (6to4, Teredo, IPv4-mapped): left out
+ALIASED = [ipaddress.ip_network(n) for n in ("2002::/16", "2001::/32", "::ffff:0:0/96")]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--every", type=int, default=1)
@@ -44,6 +48,8 @@ def main():
             if k % a.every:
                 continue
             for net in ipaddress.summarize_address_range(lo, hi):
+                if v6 and any(net.overlaps(a) for a in ALIASED):
+                    continue
                 out.write(f"{net}\t{cc}\n")
             kept += 1
             if a.limit and kept >= a.limit:

@@ -59,8 +59,9 @@ TEST(Url, QueryDecoding) {
 }
 
 TEST(Campaign, UtmAndClickIds) {
-  Campaign c = parse_campaign("https://shop.example/?UTM_Source=news&utm_medium=email&utm_campaign=spring%20sale"
-                              "&utm_term=shoes&utm_content=hero&utm_source=second");
+  Campaign c = parse_campaign(
+      "https://shop.example/?UTM_Source=news&utm_medium=email&utm_campaign=spring%20sale"
+      "&utm_term=shoes&utm_content=hero&utm_source=second");
   EXPECT_EQ(c.source, "news");
   EXPECT_EQ(c.medium, "email");
   EXPECT_EQ(c.name, "spring sale");
@@ -96,7 +97,9 @@ search:
 social:
   Facebook:
     domains: [facebook.com, m.facebook.com]
-)", &err)) << err;
+)",
+                          &err))
+      << err;
   RefererInfo r = p.parse("https://www.google.co.uk/search?hl=en&q=red%20shoes");
   EXPECT_TRUE(r.valid);
   EXPECT_EQ(r.host, "www.google.co.uk");
@@ -176,9 +179,9 @@ TEST(GeoIp, ParseAndPrivate) {
   EXPECT_TRUE(v6);
   for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "example.com", "1.2.3.4:80", "::g", "localhost"})
     EXPECT_FALSE(parse_ip(bad, &v6, a)) << bad;
-  for (const char* priv : {"10.0.0.1", "172.16.5.4", "172.31.255.255", "192.168.1.1", "127.0.0.1", "169.254.1.1",
-                           "100.64.0.1", "0.0.0.0", "224.0.0.1", "::1", "::", "fe80::1", "fd00::1",
-                           "::ffff:192.168.0.1", "2001:db8::1"}) {
+  for (const char* priv :
+       {"10.0.0.1", "172.16.5.4", "172.31.255.255", "192.168.1.1", "127.0.0.1", "169.254.1.1", "100.64.0.1", "0.0.0.0",
+        "224.0.0.1", "::1", "::", "fe80::1", "fd00::1", "::ffff:192.168.0.1", "2001:db8::1"}) {
     ASSERT_TRUE(parse_ip(priv, &v6, a)) << priv;
     EXPECT_TRUE(is_private_ip(v6, a)) << priv;
   }
@@ -194,10 +197,11 @@ class GeoDbTest : public ::testing::Test {
     std::string script = std::string(repo ? repo : ".") + "/test/enrich/make_mmdb.pl";
     if (!exists(script)) script = std::string(SOURCE_DIR) + "/test/enrich/make_mmdb.pl";
     path_ = "/tmp/pulse_unit_geo_" + std::to_string(getpid()) + ".mmdb";
-    std::string cmd = "printf '81.2.69.0/24\\tGB\\tEngland\\tLondon\\t51.5142\\t-0.0931\\tEurope/London\\t20712\\tA&A\\n"
-                      "2001:480::/32\\tUS\\tCalifornia\\tSan Diego\\t32.7203\\t-117.1552\\tAmerica/Los_Angeles\\t\\t\\n"
-                      "10.0.0.0/8\\tZZ\\t\\t\\t\\t\\t\\t\\t\\n' | perl " +
-                      script + " " + path_ + " 2>/dev/null";
+    std::string cmd =
+        "printf '81.2.69.0/24\\tGB\\tEngland\\tLondon\\t51.5142\\t-0.0931\\tEurope/London\\t20712\\tA&A\\n"
+        "2001:480::/32\\tUS\\tCalifornia\\tSan Diego\\t32.7203\\t-117.1552\\tAmerica/Los_Angeles\\t\\t\\n"
+        "10.0.0.0/8\\tZZ\\t\\t\\t\\t\\t\\t\\t\\n' | perl " +
+        script + " " + path_ + " 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "cannot build a test database (libmaxmind-db-writer-perl)";
   }
   void TearDown() override { std::remove(path_.c_str()); }

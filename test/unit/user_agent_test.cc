@@ -48,7 +48,9 @@ device_parsers:
     brand_replacement: 'Spider'
     model_replacement: 'Desktop'
   - regex: '(bad[)'
-)", &err)) << err;
+)",
+                          &err))
+      << err;
   EXPECT_EQ(p.skipped(), 1u);
   UaInfo a = p.parse("xx FooBar/12.3 (Windows NT 10.0) iPhone7");
   EXPECT_EQ(a.browser.family, "Foo");
@@ -133,13 +135,14 @@ TEST(UserAgent, UapCoreAcceptance) {
         same = got.family == field(c, "family") && got.brand == field(c, "brand") && got.model == field(c, "model");
       } else {
         got = s.part == 'u' ? p.parse_browser(ua) : p.parse_os(ua);
-        same = got.family == field(c, "family") && got.major == field(c, "major") &&
-               got.minor == field(c, "minor") && got.patch == field(c, "patch") &&
-               (s.part == 'u' || got.patch_minor == field(c, "patch_minor"));
+        same = got.family == field(c, "family") && got.major == field(c, "major") && got.minor == field(c, "minor") &&
+               got.patch == field(c, "patch") && (s.part == 'u' || got.patch_minor == field(c, "patch_minor"));
       }
       n++;
       if (n % 10 == 0) {
-        UaPart a = s.part == 'd' ? linear.parse_device(ua) : s.part == 'u' ? linear.parse_browser(ua) : linear.parse_os(ua);
+        UaPart a = s.part == 'd'   ? linear.parse_device(ua)
+                   : s.part == 'u' ? linear.parse_browser(ua)
+                                   : linear.parse_os(ua);
         compared++;
         if (a.family != got.family || a.major != got.major || a.minor != got.minor || a.patch != got.patch ||
             a.patch_minor != got.patch_minor || a.brand != got.brand || a.model != got.model)
@@ -160,8 +163,8 @@ TEST(UserAgent, UapCoreAcceptance) {
     // each file: at least 99% (the failures are listed in docs/enrichment.md)
     EXPECT_GE(double(ok), 0.99 * double(n)) << s.file;
   }
-  std::printf("all uap-core test cases: %zu/%zu; prefilter vs rule by rule: %zu differ of %zu\n", all_ok, all,
-              differ, compared);
+  std::printf("all uap-core test cases: %zu/%zu; prefilter vs rule by rule: %zu differ of %zu\n", all_ok, all, differ,
+              compared);
   EXPECT_EQ(differ, 0u);
   EXPECT_GT(all, 0u);
 }
