@@ -5,7 +5,7 @@
 -- doors, and a missing geo-IP database (events stored, one warning, a visible status). Geo-IP
 -- lookups and reloads while the server runs: test/integration/enrichment.sh.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pg_pulse;
+CREATE EXTENSION pg_pulse;
 SELECT pulse.create_project('regress_enr');
 RESET client_min_messages;
 SET timezone = 'UTC';
@@ -39,6 +39,9 @@ SELECT pg_temp.err($$SET pulse.geoip_database = '/etc/passwd'$$);
 RESET ROLE;
 SET ROLE regress_enr_writer;
 SELECT pg_temp.err($$SELECT pulse.set_enrichment('regress_enr', 'geoip', false)$$);
+-- a writer's ingestion reads the settings it cannot read itself
+SELECT stored FROM pulse.collect('regress_enr', 'by_writer', '{"user_agent": "Googlebot/2.1"}');
+SELECT _browser, _is_bot FROM regress_enr.by_writer;
 RESET ROLE;
 SET ROLE regress_enr_stranger;
 SELECT count(*) FROM pulse.enrichment WHERE project = 'regress_enr';
@@ -100,3 +103,4 @@ SET client_min_messages = warning;
 SELECT pulse.drop_project('regress_enr', force => true);
 RESET client_min_messages;
 SELECT count(*) FROM pulse.enrichment_settings WHERE project = 'regress_enr';
+DROP EXTENSION pg_pulse;

@@ -1,5 +1,5 @@
-// See data_files.h; also pulse._enrichment_status() (the pulse.enrichment_status view) and
-// pulse._enrichment_default_inputs(enricher).
+// See data_files.h; also pulse.enrichment_files() (the pulse.enrichment_status view) and
+// pulse.enrichment_default_inputs(enricher).
 #include "enrich/data_files.h"
 
 #include <malloc.h>
@@ -177,9 +177,9 @@ EnrichEngines current_engines(const bool wanted[kEnricherKinds]) {
 
 using namespace pulse;
 
-// pulse._enrichment_status(): per enricher, this backend's view of its data file (checked
+// pulse.enrichment_files(): per enricher, this backend's view of its data file (checked
 // and loaded now, like an ingestion would).
-PULSE_SQL_FUNCTION(pulse_enrichment_status) {
+PULSE_SQL_FUNCTION(pulse_enrichment_files) {
   enrich::State& s = enrich::state();
   for (int k = 0; k < 3; k++) (void)enrich::refresh(s, k);
   ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
@@ -217,7 +217,7 @@ PULSE_SQL_FUNCTION(pulse_enrichment_status) {
   return (Datum)0;
 }
 
-// pulse._enrichment_default_inputs(enricher text) -> text[]: the fields an enricher reads
+// pulse.enrichment_default_inputs(enricher text) -> text[]: the fields an enricher reads
 // when its setting names none (NULL for an unknown enricher).
 PULSE_SQL_FUNCTION(pulse_enrichment_default_inputs) {
   std::string name = pg::text_arg(fcinfo, 0);

@@ -17,15 +17,15 @@ CREATE TABLE pulse.enrichment_settings (
 REVOKE ALL ON pulse.enrichment_settings FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pulse.enrichment_settings', '');
 
--- The input fields an enricher reads when its setting names none.
-CREATE FUNCTION pulse._enrichment_default_inputs(enricher text) RETURNS text[]
+-- The input fields an enricher reads when its setting names none (NULL: unknown enricher).
+CREATE FUNCTION pulse.enrichment_default_inputs(enricher text) RETURNS text[]
   LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'pulse_enrichment_default_inputs';
 
 -- The settings of the projects the caller reads (superusers and pg_monitor: all), with the
 -- input fields in effect.
 CREATE VIEW pulse.enrichment AS
 SELECT s.project, nullif(s.collection, '') AS collection, s.enricher, s.enabled,
-       coalesce(s.inputs, pulse._enrichment_default_inputs(s.enricher)) AS inputs, s.inputs IS NULL AS default_inputs,
+       coalesce(s.inputs, pulse.enrichment_default_inputs(s.enricher)) AS inputs, s.inputs IS NULL AS default_inputs,
        s.options, s.updated_at
   FROM pulse.enrichment_settings s JOIN pulse.projects p ON p.name = s.project
  WHERE EXISTS (SELECT FROM pg_roles r, pg_roles c
@@ -104,10 +104,10 @@ END
 $$;
 
 -- This backend's view of the enrichers' data files, checked (and loaded) now.
-CREATE FUNCTION pulse._enrichment_status()
+CREATE FUNCTION pulse.enrichment_files()
   RETURNS TABLE (enricher text, setting text, file text, loaded boolean, loaded_at timestamptz,
                  file_modified timestamptz, details text, error text, cache_entries bigint, cache_hit_ratio float8)
-  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'pulse_enrichment_status';
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'pulse_enrichment_files';
 
-CREATE VIEW pulse.enrichment_status AS SELECT * FROM pulse._enrichment_status();
+CREATE VIEW pulse.enrichment_status AS SELECT * FROM pulse.enrichment_files();
 GRANT SELECT ON pulse.enrichment_status TO PUBLIC;

@@ -86,5 +86,5 @@ COMMENT ON TABLE pulse.enrichment_settings IS 'Enrichment settings: which enrich
 COMMENT ON VIEW pulse.enrichment IS 'The enrichment settings of the projects the caller reads, with the input fields in effect';
 COMMENT ON VIEW pulse.enrichment_status IS 'The enrichers'' data files as this backend sees them: file, loaded at, error, cache';
 COMMENT ON FUNCTION pulse.set_enrichment(text, text, boolean, text[], jsonb, text) IS 'Turns an enricher (geoip, user_agent, referrer, campaign) on or off for a project or a collection, with its input fields';
-COMMENT ON FUNCTION pulse._enrichment_default_inputs(text) IS 'Internal: the input fields an enricher reads by default';
-COMMENT ON FUNCTION pulse._enrichment_status() IS 'Internal: the state of the enrichers'' data files in this backend (pulse.enrichment_status)';
+COMMENT ON FUNCTION pulse.enrichment_default_inputs(text) IS 'The input fields an enricher reads when its setting names none';
+COMMENT ON FUNCTION pulse.enrichment_files() IS 'The enrichers'' data files as this backend sees them (pulse.enrichment_status)';
