@@ -5,6 +5,11 @@
 #include "enrich/data_files.h"
 #include "pg/spi.h"
 
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+}
+
 namespace pulse::enrich {
 
 namespace {
@@ -14,14 +19,38 @@ EventEnricher& enricher() {
   return *e;
 }
 
+// The project's settings as a JSON array (NULL: none): one index probe through a plan prepared
+// once per backend (the plan cache replans it after DDL), so that ingestion calls of projects
+// without enrichment pay next to nothing.
+std::optional<std::string> read_settings(const std::string& project) {
+  static SPIPlanPtr plan = nullptr;
+  const char* p = project.c_str();
+  char* json = nullptr;
+  pg::call([&] {
+    if (!plan) {
+      Oid types[1] = {TEXTOID};
+      SPIPlanPtr fresh = SPI_prepare(
+          "SELECT json_agg(json_build_object('collection', collection, 'enricher', enricher, 'enabled', enabled,"
+          " 'inputs', inputs, 'options', options))::text FROM pulse.enrichment_settings WHERE project = $1",
+          1, types);
+      if (!fresh) elog(ERROR, "SPI_prepare failed (%d) for the enrichment settings", SPI_result);
+      if (SPI_keepplan(fresh) != 0) elog(ERROR, "SPI_keepplan failed for the enrichment settings");
+      plan = fresh;
+    }
+    Datum values[1] = {CStringGetTextDatum(p)};
+    int rc = SPI_execute_plan(plan, values, NULL, false, 1);
+    if (rc < 0) elog(ERROR, "SPI_execute_plan failed (%d) for the enrichment settings", rc);
+    if (SPI_processed > 0) json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+  });
+  if (!json) return std::nullopt;
+  return std::string(json);
+}
+
 }  // namespace
 
 void apply(const std::string& project, const std::map<std::string, std::vector<uint32_t>>& groups, EventBatch* batch) {
   if (groups.empty()) return;
-  std::optional<std::string> json = pg::spi_value(
-      "SELECT json_agg(json_build_object('collection', collection, 'enricher', enricher, 'enabled', enabled,"
-      " 'inputs', inputs, 'options', options))::text FROM pulse.enrichment_settings WHERE project = $1",
-      {pg::Arg::text(project)});
+  std::optional<std::string> json = read_settings(project);
   if (!json) return;  // no setting: nothing to do (the common case costs one index probe)
   std::vector<EnrichSetting> settings = parse_enrich_settings(*json);
   bool wanted[kEnricherKinds] = {false, false, false, false};
