@@ -218,14 +218,6 @@ std::string_view find_input(EventBatch* batch, const Event& ev, const std::vecto
   return std::string_view();
 }
 
-// host is base or a subdomain of it
-bool host_under(std::string_view host, std::string_view base) {
-  if (base.empty()) return false;
-  if (host == base) return true;
-  return host.size() > base.size() && host.substr(host.size() - base.size()) == base &&
-         host[host.size() - base.size() - 1] == '.';
-}
-
 }  // namespace
 
 void EventEnricher::enrich(EventBatch* batch, uint32_t k, const EnrichPlan& plan, const EnrichEngines& engines) {

@@ -108,14 +108,11 @@ RefererInfo RefererParser::parse(std::string_view referrer) const {
   return r;
 }
 
-bool host_matches(std::string_view host, const std::vector<std::string>& hosts) {
-  for (const std::string& h : hosts) {
-    if (h.empty()) continue;
-    if (host == h) return true;
-    if (host.size() > h.size() && host.substr(host.size() - h.size()) == h && host[host.size() - h.size() - 1] == '.')
-      return true;
-  }
-  return false;
+bool host_under(std::string_view host, std::string_view base) {
+  if (base.empty()) return false;
+  if (host == base) return true;
+  return host.size() > base.size() && host.substr(host.size() - base.size()) == base &&
+         host[host.size() - base.size() - 1] == '.';
 }
 
 }  // namespace pulse

@@ -46,8 +46,8 @@ class RefererParser {
   size_t entries_ = 0;
 };
 
-// True when host is one of hosts or a subdomain of one (hosts lower-case, without "www."
-// significance: "www.shop.example" is a subdomain of "shop.example").
-bool host_matches(std::string_view host, const std::vector<std::string>& hosts);
+// True when host is base or a subdomain of it (lower-case; "www.shop.example" is under
+// "shop.example"; an empty base matches nothing).
+bool host_under(std::string_view host, std::string_view base);
 
 }  // namespace pulse
