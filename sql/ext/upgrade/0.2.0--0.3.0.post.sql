@@ -3,3 +3,8 @@
 
 -- enrichment (new views of 0.3.0)
 GRANT SELECT ON pulse.enrichment, pulse.enrichment_status TO PUBLIC;
+
+-- the project readers' grants revoked in .pre.sql, made again as ordinary grants
+SELECT pulse._outside_extension_script($upgrade$
+SELECT pulse._project_grants(name, true) FROM pulse.projects ORDER BY name;
+$upgrade$);

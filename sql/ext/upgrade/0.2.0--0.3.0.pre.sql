@@ -15,3 +15,19 @@ CREATE TABLE pulse.enrichment_settings (
 );
 REVOKE ALL ON pulse.enrichment_settings FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pulse.enrichment_settings', '');
+
+-- The project readers' grants on the internal functions (pulse._project_grants) are made again,
+-- outside the extension script, in .post.sql: replacing a function inside ALTER EXTENSION
+-- records its current privileges as the extension's initial ones, and pg_dump would then leave
+-- those grants out (a restored database would lack them).
+DO $$
+DECLARE
+  r name;
+BEGIN
+  FOR r IN SELECT reader_role FROM pulse.projects ORDER BY name LOOP
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+      EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pulse FROM %I', r);
+    END IF;
+  END LOOP;
+END
+$$;
