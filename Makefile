@@ -16,7 +16,7 @@ EXTRA_CLEAN = $(DATA_built)
 DOCS =
 
 CORE_SRCS = $(wildcard src/core/*.cc)
-PG_SRCS = $(wildcard src/pg/*.cc src/ingest/*.cc src/kafka/*.cc src/views/*.cc src/analytics/*.cc)
+PG_SRCS = $(wildcard src/pg/*.cc src/enrich/*.cc src/ingest/*.cc src/kafka/*.cc src/views/*.cc src/analytics/*.cc)
 OBJS = $(CORE_SRCS:.cc=.o) $(PG_SRCS:.cc=.o)
 
 REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
@@ -26,7 +26,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 # -Bsymbolic-functions: pg_pulse's own calls bind to its own definitions, among them its
 # operator new (src/pg/faults.cc), which libstdc++ (already loaded by postgres through ICU)
 # would otherwise shadow.
-SHLIB_LINK += -lsimdjson -lrdkafka -lavro -lstdc++ -Wl,-Bsymbolic-functions
+SHLIB_LINK += -lsimdjson -lrdkafka -lavro -lmaxminddb -lre2 -lyaml-cpp -lstdc++ -Wl,-Bsymbolic-functions
 
 # No LLVM bitcode for C++ sources (PGXS would need clang to emit it).
 override with_llvm = no

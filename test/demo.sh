@@ -6,7 +6,8 @@
 # (single events, NDJSON and envelope batches, a few bad ones) and streams more through Kafka
 # (kcat -> topic -> pg_pulse's consumer workers), then shows the typed tables, rejected
 # fields, dead letters, the Kafka status and a query over them, a realtime materialized view,
-# and a funnel and a retention table.
+# and a funnel and a retention table, and enrichment (geo-IP from a database built out of
+# Debian's tor-geoipdb ranges, user agent, referrer and UTM campaign columns).
 #   bash test/demo.sh            (PULSE_KEEP_CLUSTER=1 leaves the cluster running)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -109,5 +110,31 @@ SELECT cohort_start::date, cohort_size, period, users, round(rate::numeric, 2) A
   FROM pulse.retention('shop', '{"collection": "app_open"}', '{"collection": "app_open"}',
                        '2026-11-01', '2026-11-02', periods => 5)
  ORDER BY period;
+SQL
+echo "--- enrichment: geo-IP, user agent, referrer, campaign ---"
+# A geo-IP database built from the country ranges Debian ships for tor (tor-geoipdb, from the
+# IPFire Location database), so the countries are real; the user-agent and referrer data are
+# Debian's uap-core and ruby-referer-parser files (the parameters' defaults).
+GEO=$PGHOST/demo_countries.mmdb
+python3 test/enrich/tor_geoip.py --v6 | perl test/enrich/make_mmdb.pl "$GEO" PulseDemo-Country
+chmod 644 "$GEO"
+psql -X -d pulse_test --echo-queries -v ON_ERROR_STOP=1 -v geo="$GEO" <<'SQL'
+\pset footer off
+SET pulse.geoip_database = :'geo';
+SELECT pulse.set_enrichment('shop', e) FROM unnest('{geoip,user_agent,campaign}'::text[]) e;
+SELECT pulse.set_enrichment('shop', 'referrer', options => '{"internal_hosts": ["shop.example"]}');
+SELECT stored, columns_added FROM pulse.collect_batch('shop', $$
+{"_user": "ana", "ip": "81.2.69.160", "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "referrer": "https://www.google.com/search?q=running+shoes", "url": "https://shop.example/shoes"}
+{"_user": "ben", "ip": "200.160.2.3", "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1", "referrer": "https://www.facebook.com/", "url": "https://shop.example/?utm_source=fb&utm_medium=paid_social&utm_campaign=winter"}
+{"_user": "cid", "context": {"ip": "2a00:1450:4001:81b::200e", "userAgent": "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "page": {"url": "https://shop.example/cart?gclid=Cj0K", "referrer": "https://shop.example/shoes"}}}
+{"_user": "dee", "ip": "193.0.6.139", "user_agent": "Googlebot/2.1 (+http://www.google.com/bot.html)", "referrer": "https://mail.google.com/mail/u/0/", "url": "https://shop.example/?utm_source=newsletter&utm_medium=email"}
+{"_user": "eve", "ip": "192.168.1.20", "user_agent": "curl/8.4.0"}
+$$, 'visit');
+SELECT _user, _country_code AS country, _browser, _browser_version AS version, _os, _device, _is_bot AS bot
+  FROM shop.visit ORDER BY _user;
+SELECT _user, _referrer_medium AS medium, _referrer_source AS source, _referrer_term AS term, _referrer_domain AS domain,
+       _utm_source, _utm_medium, _utm_campaign
+  FROM shop.visit ORDER BY _user;
+SELECT enricher, loaded, details, error FROM pulse.enrichment_status ORDER BY enricher;
 SQL
 echo "demo finished"

@@ -163,6 +163,18 @@ std::string normalize_collection_name(std::string_view raw) {
   return out;
 }
 
+bool is_enrichment_column(std::string_view n) {
+  static const char* const kColumns[] = {
+      "_country_code",  "_region",          "_city",         "_latitude",   "_longitude",       "_timezone",
+      "_asn",           "_as_org",          "_isp",          "_browser",    "_browser_version", "_os",
+      "_os_version",    "_device",          "_device_brand", "_is_bot",     "_referrer_medium", "_referrer_source",
+      "_referrer_term", "_referrer_domain", "_utm_source",   "_utm_medium", "_utm_campaign",    "_utm_term",
+      "_utm_content"};
+  for (const char* c : kColumns)
+    if (n == c) return true;
+  return false;
+}
+
 // See names.h: the three special fields, then '_' + digit (a prefixed leading digit) is an
 // ordinary field and any other leading '_' is reserved.
 FieldNameClass classify_field_name(std::string_view normalised) {
@@ -174,7 +186,7 @@ FieldNameClass classify_field_name(std::string_view normalised) {
     if (normalised.size() > 1 && is_digit(static_cast<unsigned char>(normalised[1]))) {
       return FieldNameClass::kUser;
     }
-    return FieldNameClass::kReserved;
+    return is_enrichment_column(normalised) ? FieldNameClass::kUser : FieldNameClass::kReserved;
   }
   return FieldNameClass::kUser;
 }

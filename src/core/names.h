@@ -50,9 +50,15 @@ enum class FieldNameClass {
   kTime,      // _time
   kUser_,     // _user
   kId,        // _id
-  kReserved,  // any other name starting with '_' (e.g. _shard_time): refused
+  kReserved,  // any other name starting with '_' (e.g. _shard_time) that is not an
+              // enrichment column: refused
   kEmpty,     // normalises to "": refused
 };
+
+// True for the columns the enrichers derive (docs/enrichment.md: _country_code, _browser,
+// _referrer_medium, _utm_source ...): ordinary fields although they start with '_', so an
+// event (or a replay) may carry them and enrichment never overwrites them.
+bool is_enrichment_column(std::string_view normalised);
 
 // Classifies a *normalised* name. A name that starts with '_' only because normalisation
 // prefixed a leading digit ("_1st") is an ordinary field.

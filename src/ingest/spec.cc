@@ -77,7 +77,7 @@ SpecStage::SpecStage(const std::string& project, const EventSpec& spec, const st
 
 SpecStage::~SpecStage() = default;
 
-const EventBatch& SpecStage::map(const EventBatch& in, EventBatch* mapped) {
+EventBatch& SpecStage::map(EventBatch& in, EventBatch* mapped) {
   if (spec_.kind == SpecKind::kPulse) return in;
   JsonDecodeOptions o;
   o.max_event_bytes = size_t(pulse_max_event_bytes);

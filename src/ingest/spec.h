@@ -20,7 +20,7 @@ class SpecStage {
   SpecStage(const std::string& project, const EventSpec& spec, const std::string& source);
   ~SpecStage();
   // The events to route: the mapped form of `in` (kept in *mapped, which `in` must outlive).
-  const EventBatch& map(const EventBatch& in, EventBatch* mapped);
+  EventBatch& map(EventBatch& in, EventBatch* mapped);
   // After the mapped events of the chunk are stored (same transaction): notes, links, person
   // updates; each link or update in a subtransaction, a failure or a refusal becomes a
   // rejected field of the event that asked for it. fixed_collection: the call's collection.

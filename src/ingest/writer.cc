@@ -10,6 +10,7 @@
 #include "core/batch.h"
 #include "core/names.h"
 #include "core/render.h"
+#include "enrich/enrich.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
 #include "ingest/spec.h"
@@ -532,10 +533,10 @@ void ChunkedIngest::set_spec(const EventSpec& spec) { s_->spec.reset(new SpecSta
 
 ChunkedIngest::~ChunkedIngest() = default;
 
-void ChunkedIngest::add(const EventBatch& chunk) {
+void ChunkedIngest::add(EventBatch& chunk) {
   State& st = *s_;
   EventBatch mapped;
-  const EventBatch& batch = st.spec ? st.spec->map(chunk, &mapped) : chunk;
+  EventBatch& batch = st.spec ? st.spec->map(chunk, &mapped) : chunk;
   const std::string& fixed_collection = st.collection;
   // Route events to collections, keeping arrival order inside each.
   std::map<std::string, std::vector<uint32_t>> groups;
@@ -558,6 +559,7 @@ void ChunkedIngest::add(const EventBatch& chunk) {
     }
     groups[coll].push_back(k);
   }
+  enrich::apply(st.project, groups, &batch);  // before schema evolution: derived fields become columns
   for (auto& [coll, events] : groups) {
     pg::check_interrupts();
     std::unordered_set<std::string>& taken = st.taken[coll];
@@ -580,7 +582,7 @@ void ChunkedIngest::finish() {
   st.counts->dead_lettered += int64_t(dl.payload.size());
 }
 
-void ingest_batch(const std::string& project, const std::string& fixed_collection, const EventBatch& batch,
+void ingest_batch(const std::string& project, const std::string& fixed_collection, EventBatch& batch,
                   const std::string& source, IngestCounts* counts) {
   ChunkedIngest call(project, fixed_collection, source, counts);
   call.add(batch);

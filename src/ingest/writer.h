@@ -26,7 +26,7 @@ struct IngestCounts {
 // Ingests every event of the batch into project's collections. `collection` set: all events
 // go there; empty: each event names its collection (envelope). `source` is recorded with
 // rejected fields and dead letters.
-void ingest_batch(const std::string& project, const std::string& collection, const EventBatch& batch,
+void ingest_batch(const std::string& project, const std::string& collection, EventBatch& batch,
                   const std::string& source, IngestCounts* counts);
 
 // One ingestion call fed in chunks (a large collect_batch payload), with the outcome of one
@@ -41,8 +41,9 @@ class ChunkedIngest {
   ~ChunkedIngest();
   // Maps every chunk through an event spec first (ingest/spec.h); none: pg_pulse's dialect.
   void set_spec(const EventSpec& spec);
-  // Stores the events of one chunk (the chunk may be freed once this returns).
-  void add(const EventBatch& chunk);
+  // Stores the events of one chunk (the chunk may be freed once this returns). The spec's
+  // mapping, then enrichment (src/enrich), which appends its fields to the events, come first.
+  void add(EventBatch& chunk);
   // Inserts the dead letters and counts the batch.
   void finish();
 

@@ -20,6 +20,10 @@ extern int pulse_dead_letters_retention_s;
 extern int pulse_kafka_workers;
 extern int pulse_kafka_max_consumers;
 extern int pulse_kafka_max_partitions;
+extern char* pulse_geoip_database;
+extern char* pulse_user_agent_regexes;
+extern char* pulse_referrer_data;
+extern int pulse_enrichment_cache_entries;
 }
 
 // pulse.copy_format: how the write path hands rows to COPY.

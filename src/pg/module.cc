@@ -35,6 +35,10 @@ int pulse_dead_letters_retention_s = 0;
 int pulse_kafka_workers = 4;
 int pulse_kafka_max_consumers = 1024;
 int pulse_kafka_max_partitions = 4096;
+char* pulse_geoip_database = nullptr;
+char* pulse_user_agent_regexes = nullptr;
+char* pulse_referrer_data = nullptr;
+int pulse_enrichment_cache_entries = 10000;
 
 void _PG_init(void);
 }
@@ -105,6 +109,24 @@ void _PG_init(void) {
                           "Every subscription of the database is served by this pool, whatever their number; a "
                           "database starts only as many as it has consumers.",
                           &pulse_kafka_workers, 4, 1, 64, PGC_SIGHUP, 0, NULL, NULL, NULL);
+  // Enrichment data files (docs/enrichment.md): superuser-only, so that no project role can make
+  // the server read a file of its choice.
+  DefineCustomStringVariable("pulse.geoip_database", "MaxMind-format database (.mmdb) of the geoip enricher.",
+                             "Memory-mapped once per backend and reopened when the file changes on disk.",
+                             &pulse_geoip_database, "/var/lib/GeoIP/GeoLite2-City.mmdb", PGC_SUSET, 0, NULL, NULL,
+                             NULL);
+  DefineCustomStringVariable("pulse.user_agent_regexes", "uap-core rules (regexes.yaml) of the user_agent enricher.",
+                             "Loaded once per backend and reloaded when the file changes on disk.",
+                             &pulse_user_agent_regexes, "/usr/share/uap-core/regexes.yaml", PGC_SUSET, 0, NULL, NULL,
+                             NULL);
+  DefineCustomStringVariable(
+      "pulse.referrer_data", "Snowplow referer-parser data (referers.yml) of the referrer enricher.",
+      "Loaded once per backend and reloaded when the file changes on disk.", &pulse_referrer_data,
+      "/usr/share/rubygems-integration/all/gems/referer-parser-0.3.0/data/referers.yml", PGC_SUSET, 0, NULL, NULL,
+      NULL);
+  DefineCustomIntVariable("pulse.enrichment_cache_entries",
+                          "Most parsed user agents, referrers and geo-IP records each backend keeps (per cache).", NULL,
+                          &pulse_enrichment_cache_entries, 10000, 1, 10000000, PGC_SUSET, 0, NULL, NULL, NULL);
   DefineCustomStringVariable("pulse.debug_pause_at",
                              "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",
                              "Phases: decode, copy, salvage, refresh, replay, kafka. Empty (the default) is off.",

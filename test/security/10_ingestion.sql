@@ -7,7 +7,7 @@
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 -- a schema of the writer's own (CREATE granted on a database-level schema, as applications do)
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
-SELECT plan(44);
+SELECT plan(48);
 
 -- The writer's weapons, in its own login session: code that records who ran it and tries to
 -- make the writer a superuser.
@@ -149,6 +149,14 @@ SELECT is(sec.value_as('sec_w', 'SELECT pulse.partition_collection(''sec_p'', ''
 SELECT is((SELECT relkind::text || ' ' || pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'sec_p.conv'::regclass),
           (SELECT 'p ' || pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'sec_p.pv'::regclass),
           'partitioned, owned as every collection is (not by the writer)');
+SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_enrichment(''sec_p'', ''referrer'', options => ''{"internal_hosts": ["x"]}'')::text')$$,
+                'the writer sets the enrichment of its project');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.set_enrichment(''sec_q'', ''geoip'')::text')$$, '42501', NULL,
+                 'but not another project''s');
+SELECT throws_ok($$SELECT sec.as_role('sec_w', 'SET pulse.geoip_database = ''/etc/shadow''')$$, '42501', NULL,
+                 'nor points enrichment at a file of its choice (the data files are superuser-only settings)');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT count(*)::text FROM pulse.enrichment_settings')$$, '42501', NULL,
+                 'nor reads the settings table (pulse.enrichment shows the projects it reads)');
 SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.apply_retention()::text')$$, '42501', NULL,
                  'nor apply retention itself (superusers and the scheduler do, with the views'' trigger silenced)');
 

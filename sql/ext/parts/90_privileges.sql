@@ -78,6 +78,10 @@ GRANT EXECUTE ON FUNCTION
   pulse.retention_flags(VARIADIC boolean[])
   TO PUBLIC;
 GRANT EXECUTE ON FUNCTION pulse.last_event_time(regclass), pulse.collection_metrics(), pulse.progress_status() TO PUBLIC;
+-- enrichment: set_enrichment checks its caller; the views pulse.enrichment and
+-- pulse.enrichment_status call the other two as their reader
+GRANT EXECUTE ON FUNCTION pulse.set_enrichment(text, text, boolean, text[], jsonb, text),
+  pulse.enrichment_default_inputs(text), pulse.enrichment_files() TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION pulse._kafka_worker_status() TO pg_monitor;  -- pulse.kafka_status
 GRANT EXECUTE ON FUNCTION pulse.create_project(text, boolean), pulse.drop_project(text, boolean),

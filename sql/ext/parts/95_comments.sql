@@ -90,3 +90,11 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- enrichment
+COMMENT ON TABLE pulse.enrichment_settings IS 'Enrichment settings: which enrichers run for a project or collection and the fields they read (read pulse.enrichment)';
+COMMENT ON VIEW pulse.enrichment IS 'The enrichment settings of the projects the caller reads, with the input fields in effect';
+COMMENT ON VIEW pulse.enrichment_status IS 'The enrichers'' data files as this backend sees them: file, loaded at, error, cache';
+COMMENT ON FUNCTION pulse.set_enrichment(text, text, boolean, text[], jsonb, text) IS 'Turns an enricher (geoip, user_agent, referrer, campaign) on or off for a project or a collection, with its input fields';
+COMMENT ON FUNCTION pulse.enrichment_default_inputs(text) IS 'The input fields an enricher reads when its setting names none';
+COMMENT ON FUNCTION pulse.enrichment_files() IS 'The enrichers'' data files as this backend sees them (pulse.enrichment_status)';

@@ -43,3 +43,6 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- enrichment (new views of 0.3.0)
+GRANT SELECT ON pulse.enrichment, pulse.enrichment_status TO PUBLIC;

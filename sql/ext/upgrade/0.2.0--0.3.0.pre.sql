@@ -9,3 +9,17 @@ ALTER TABLE pulse.kafka_subscriptions ADD COLUMN spec text;
 DROP FUNCTION IF EXISTS pulse.collect(text, text, jsonb);
 DROP FUNCTION IF EXISTS pulse.collect_batch(text, text, text);
 DROP FUNCTION IF EXISTS pulse.kafka_subscribe(text, text[], text, text, text, text, jsonb, integer, interval, integer);
+
+-- enrichment at ingestion (sql/ext/parts/50_enrichment.sql)
+CREATE TABLE pulse.enrichment_settings (
+  project    text NOT NULL REFERENCES pulse.projects(name) ON DELETE CASCADE,
+  collection text NOT NULL DEFAULT '',
+  enricher   text NOT NULL CHECK (enricher IN ('geoip', 'user_agent', 'referrer', 'campaign')),
+  enabled    boolean NOT NULL,
+  inputs     text[],                      -- NULL: the enricher's default input fields
+  options    jsonb NOT NULL DEFAULT '{}', -- referrer: {"internal_hosts": [...]}
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (project, collection, enricher)
+);
+REVOKE ALL ON pulse.enrichment_settings FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('pulse.enrichment_settings', '');

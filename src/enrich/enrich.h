@@ -1,0 +1,20 @@
+// Enrichment at ingestion, the Postgres side (docs/enrichment.md): per-project settings from
+// pulse.enrichment_settings, the data files named by GUCs (loaded once per backend, reloaded
+// when they change on disk), and the hook the batch writer calls before schema evolution.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/event.h"
+
+namespace pulse::enrich {
+
+// Appends the enrichment fields of project's settings to the events of groups (collection ->
+// indexes of its events in batch). A data file that is missing or broken skips its enricher
+// (one WARNING per distinct problem, pulse.enrichment_status shows it); events are never lost.
+void apply(const std::string& project, const std::map<std::string, std::vector<uint32_t>>& groups, EventBatch* batch);
+
+}  // namespace pulse::enrich
