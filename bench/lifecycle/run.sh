@@ -104,7 +104,7 @@ $P -c "VACUUM ANALYZE lc.parted" -c "VACUUM ANALYZE lc.plain" >/dev/null
 
 # (b) one day
 day=$($P -c "SELECT date_trunc('day', now() - interval '$((DAYS / 2)) days')::date")
-q="SELECT count(*), sum(amount) FROM lc.%s WHERE _time >= '$day' AND _time < '$day'::date + 1"
+q="SELECT count(*), round(sum(amount)::numeric, 3) FROM lc.%s WHERE _time >= '$day' AND _time < '$day'::date + 1"
 echo "(b) EXPLAIN of a one-day query on the partitioned collection:"
 # shellcheck disable=SC2059
 $P -c "EXPLAIN (COSTS OFF) $(printf "$q" parted)" | sed 's/^/      /'
