@@ -9,3 +9,15 @@ ALTER TABLE pulse.kafka_subscriptions ADD COLUMN spec text;
 DROP FUNCTION IF EXISTS pulse.collect(text, text, jsonb);
 DROP FUNCTION IF EXISTS pulse.collect_batch(text, text, text);
 DROP FUNCTION IF EXISTS pulse.kafka_subscribe(text, text[], text, text, text, text, jsonb, integer, interval, integer);
+
+-- person-level analytics (docs/people.md#person-level-analytics): the insights take an actor
+-- argument (and their internal builders with them)
+DROP FUNCTION IF EXISTS pulse.funnel(text, jsonb, timestamptz, timestamptz, interval, text, jsonb, text, text);
+DROP FUNCTION IF EXISTS pulse._funnel(text, jsonb, timestamptz, timestamptz, interval, text, jsonb, text, text);
+DROP FUNCTION IF EXISTS pulse._funnel_events_sql(text, text[], text[], text[], text[], boolean, boolean);
+DROP FUNCTION IF EXISTS pulse.retention(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text);
+DROP FUNCTION IF EXISTS pulse._retention_sql(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text);
+DROP FUNCTION IF EXISTS pulse.trends(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text);
+DROP FUNCTION IF EXISTS pulse._trends_sql(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text);
+DROP FUNCTION IF EXISTS pulse.paths(text, timestamptz, timestamptz, text, integer, interval, text);
+DROP FUNCTION IF EXISTS pulse._paths_sql(text, timestamptz, timestamptz, text, integer, interval, text);
