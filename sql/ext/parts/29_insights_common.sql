@@ -487,6 +487,10 @@ BEGIN
   IF pulse._insight_person_property(col) IS NOT NULL THEN
     RETURN pulse._insight_person_column(project, pulse._insight_person_property(col), arg);
   END IF;
+  IF col ~ '^cohort\.[a-z0-9_]+$' THEN
+    PERFORM pulse._insight_cohort_set(project, substr(col, 8), arg);
+    RETURN 'boolean'::regtype;
+  END IF;
   IF pulse._insight_is_column(project, collection, col) THEN
     SELECT a.atttypid::regtype INTO t
       FROM pg_catalog.pg_attribute a
@@ -516,10 +520,15 @@ $$;
 -- or the expression as one operand (it is one expression: "((E))" cannot be split by the text
 -- around it; the newline ends a trailing comment).
 CREATE FUNCTION pulse._insight_operand(project text, collection text, col text) RETURNS text
-  LANGUAGE sql STABLE AS $$
-  SELECT CASE WHEN pulse._insight_person_property(col) IS NOT NULL
+  LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN CASE WHEN col ~ '^cohort\.[a-z0-9_]+$'
+              THEN format('(%s IN %s)', pulse._insight_actor(project, true),
+                          pulse._insight_cohort_set(project, substr(col, 8), 'breakdown'))
+              WHEN pulse._insight_person_property(col) IS NOT NULL
               THEN format('person.%I', pulse._insight_person_property(col))
               WHEN pulse._insight_is_column(project, collection, col) THEN format('%I.%I', collection, col)
-              ELSE '((' || col || E'\n))' END
+              ELSE '((' || col || E'\n))' END;
+END
 $$;
 

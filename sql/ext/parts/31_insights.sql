@@ -14,10 +14,12 @@ CREATE FUNCTION pulse._retention_sql(project text, start_event jsonb, return_eve
                                      period text DEFAULT 'day', periods int DEFAULT 8,
                                      retention_type text DEFAULT 'recurring',
                                      breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC',
-                                     actor text DEFAULT 'person')
+                                     actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   p text;
+  map boolean;     -- the reads join the id mapping (resolve, a cohort)
+  cc text;         -- the cohort's condition
   rtype text;
   resolve boolean;
   act text;        -- the actor of an event (pulse._insight_actor)
@@ -49,13 +51,19 @@ BEGIN
   r := pulse._insight_event(project, return_event, 'return_event');
   s_cond := pulse._insight_cond(s.filter);
   r_cond := pulse._insight_cond(r.filter);
+  cc := pulse._insight_cohort_cond(project, cohort);
+  IF cc <> 'true' THEN
+    s_cond := s_cond || ' AND ' || cc;
+    r_cond := r_cond || ' AND ' || cc;
+  END IF;
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, s.collection, breakdown, 'breakdown');
     bv := format('(%s)::text', pulse._insight_operand(project, s.collection, breakdown));
   END IF;
+  map := resolve OR cohort IS NOT NULL OR coalesce(breakdown ~ '^cohort\.', false);
   act := pulse._insight_actor(project, resolve);
-  s_from := pulse._insight_from(project, s.collection, resolve, pulse._insight_uses_person(ARRAY[s.filter, breakdown]));
-  r_from := pulse._insight_from(project, r.collection, resolve, pulse._insight_uses_person(ARRAY[r.filter]));
+  s_from := pulse._insight_from(project, s.collection, map, pulse._insight_uses_person(ARRAY[s.filter, breakdown]));
+  r_from := pulse._insight_from(project, r.collection, map, pulse._insight_uses_person(ARRAY[r.filter]));
 
   -- the buckets of date_from and of the last instant before date_to; end of the last period
   -- of the last cohort
@@ -192,11 +200,11 @@ CREATE FUNCTION pulse.retention(project text, start_event jsonb, return_event js
                                 period text DEFAULT 'day', periods int DEFAULT 8,
                                 retention_type text DEFAULT 'recurring',
                                 breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC',
-                                actor text DEFAULT 'person')
+                                actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS TABLE(breakdown text, cohort_start timestamptz, cohort_size bigint, period int,
                 users bigint, rate double precision)
   LANGUAGE sql AS $$
-  SELECT * FROM pulse._insight_run(pulse._retention_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
+  SELECT * FROM pulse._insight_run(pulse._retention_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12))
     AS r(breakdown text, cohort_start timestamptz, cohort_size bigint, period int, users bigint,
          rate double precision)
 $$;
@@ -207,10 +215,12 @@ CREATE FUNCTION pulse._trends_sql(project text, event jsonb, date_from timestamp
                                   "interval" text DEFAULT 'day', measure text DEFAULT 'count',
                                   property text DEFAULT NULL, breakdown text DEFAULT NULL,
                                   breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC',
-                                  actor text DEFAULT 'person')
+                                  actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   iv text;
+  map boolean;     -- the reads join the id mapping (resolve, a cohort)
+  cc text;         -- the cohort's condition
   resolve boolean;
   act text;        -- the actor of an event and the FROM item (pulse._insight_actor, _insight_from)
   ev_from text;
@@ -247,9 +257,15 @@ BEGIN
   resolve := pulse._insight_actor_mode(actor) = 'person';
   ev := pulse._insight_event(project, event, 'event');
   cond := pulse._insight_cond(ev.filter);
+  cc := pulse._insight_cohort_cond(project, cohort);
+  IF cc <> 'true' THEN
+    cond := cond || ' AND ' || cc;
+  END IF;
   -- (only the measures that count actors resolve them)
-  act := pulse._insight_actor(project, resolve AND m IN ('unique_users', 'dau', 'wau', 'mau'));
-  ev_from := pulse._insight_from(project, ev.collection, resolve AND m IN ('unique_users', 'dau', 'wau', 'mau'),
+  resolve := resolve AND m IN ('unique_users', 'dau', 'wau', 'mau');
+  map := resolve OR cohort IS NOT NULL OR coalesce(breakdown ~ '^cohort\.', false);
+  act := pulse._insight_actor(project, resolve);
+  ev_from := pulse._insight_from(project, ev.collection, map,
                                  pulse._insight_uses_person(ARRAY[ev.filter, property, breakdown]));
   IF m IN ('sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99') THEN
     IF property IS NULL THEN
@@ -414,10 +430,10 @@ CREATE FUNCTION pulse.trends(project text, event jsonb, date_from timestamptz, d
                              "interval" text DEFAULT 'day', measure text DEFAULT 'count',
                              property text DEFAULT NULL, breakdown text DEFAULT NULL,
                              breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC',
-                             actor text DEFAULT 'person')
+                             actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS TABLE(breakdown text, bucket timestamptz, value double precision)
   LANGUAGE sql AS $$
-  SELECT * FROM pulse._insight_run(pulse._trends_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
+  SELECT * FROM pulse._insight_run(pulse._trends_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12))
     AS t(breakdown text, bucket timestamptz, value double precision)
 $$;
 -- ---------------------------------------------------------------------------- paths
@@ -425,10 +441,11 @@ $$;
 CREATE FUNCTION pulse._paths_sql(project text, date_from timestamptz, date_to timestamptz,
                                  start_event text DEFAULT NULL, step_limit int DEFAULT 5,
                                  session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL,
-                                 actor text DEFAULT 'person')
+                                 actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   resolve boolean;
+  cc text;         -- the cohort's condition
   t_from text := pulse._insight_ts(date_from);
   t_to text := pulse._insight_ts(date_to);
   start_coll text;
@@ -441,6 +458,7 @@ BEGIN
   PERFORM pulse._insight_int('step_limit', step_limit, 1, 100);
   PERFORM pulse._insight_interval('session_gap', session_gap, true);
   resolve := pulse._insight_actor_mode(actor) = 'person';
+  cc := pulse._insight_cohort_cond(project, cohort);
   IF start_event IS NOT NULL THEN
     start_coll := pulse._insight_collection(project, start_event, 'start_event');
   END IF;
@@ -465,12 +483,13 @@ BEGIN
     CONTINUE WHEN NOT col.readable;
     parts := parts || format($q$SELECT %3$s AS u, _time AS t, %1$L::text AS c, %2$s AS l
     FROM %4$s
-   WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL$q$,
+   WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
       col.name,
       CASE WHEN col.has_node
            THEN format('CASE WHEN %1$I IS NULL THEN %2$L ELSE %2$L || '':'' || (%1$I)::text END', node, col.name)
            ELSE format('%L::text', col.name) END,
-      pulse._insight_actor(project, resolve), pulse._insight_from(project, col.name, resolve, false), t_from, t_to);
+      pulse._insight_actor(project, resolve), pulse._insight_from(project, col.name, resolve OR cohort IS NOT NULL, false),
+      t_from, t_to, cc);
   END LOOP;
   IF node IS NOT NULL AND NOT node_found THEN
     RAISE EXCEPTION 'column "%" (node) does not exist in any collection of project "%"', node, project
@@ -525,9 +544,9 @@ $f$;
 CREATE FUNCTION pulse.paths(project text, date_from timestamptz, date_to timestamptz,
                             start_event text DEFAULT NULL, step_limit int DEFAULT 5,
                             session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL,
-                            actor text DEFAULT 'person')
+                            actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS TABLE(step int, source text, target text, users bigint)
   LANGUAGE sql AS $$
-  SELECT * FROM pulse._insight_run(pulse._paths_sql($1, $2, $3, $4, $5, $6, $7, $8))
+  SELECT * FROM pulse._insight_run(pulse._paths_sql($1, $2, $3, $4, $5, $6, $7, $8, $9))
     AS p(step int, source text, target text, users bigint)
 $$;

@@ -21,3 +21,13 @@ DROP FUNCTION IF EXISTS pulse.trends(text, jsonb, timestamptz, timestamptz, text
 DROP FUNCTION IF EXISTS pulse._trends_sql(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text);
 DROP FUNCTION IF EXISTS pulse.paths(text, timestamptz, timestamptz, text, integer, interval, text);
 DROP FUNCTION IF EXISTS pulse._paths_sql(text, timestamptz, timestamptz, text, integer, interval, text);
+
+-- cohorts (docs/people.md#cohorts)
+CREATE TABLE pulse.cohort_registry (
+  project    text NOT NULL REFERENCES pulse.projects(name) ON DELETE CASCADE,
+  name       text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (project, name)
+);
+SELECT pg_catalog.pg_extension_config_dump('pulse.cohort_registry', '');
+REVOKE ALL ON pulse.cohort_registry FROM PUBLIC;
