@@ -70,3 +70,58 @@ SELECT * FROM pulse.trends('pa', '{"collection": "visit"}', '2024-05-01', '2024-
 SELECT * FROM pulse.trends('pa', '{"collection": "visit", "filter": "person.nope = 1"}', '2024-05-01', '2024-05-03');
 SELECT * FROM pulse.trends('pa', '{"collection": "visit"}', '2024-05-01', '2024-05-03', breakdown => 'person.plan; DROP TABLE pa.visit');
 SELECT pulse.drop_project('pa', force => true);
+
+-- cohorts: a writer's query of ids (distinct or person ids), materialised as pa2.cohort_<name>;
+-- membership is by person, resolved when an insight reads the cohort
+SET client_min_messages = warning;
+SELECT pulse.create_project('pa2');
+RESET client_min_messages;
+SELECT stored FROM pulse.collect_batch('pa2', '
+{"_user": "anon-1", "_time": "2024-05-01T10:00:00Z"}
+{"_user": "bob", "_time": "2024-05-01T12:00:00Z"}
+{"_user": "user-1", "_time": "2024-05-02T09:00:00Z"}', 'visit');
+SELECT stored FROM pulse.collect_batch('pa2', '
+{"_user": "anon-1", "_time": "2024-05-01T10:10:00Z", "amount": 5}
+{"_user": "user-1", "_time": "2024-05-02T09:10:00Z", "amount": 7}
+{"_user": "bob", "_time": "2024-05-02T09:10:00Z", "amount": 1}', 'purchase');
+-- "purchased at least twice": by person (through the mapping in the query), or by raw id
+SELECT pulse.identify('pa2', 'anon-1', 'user-1');
+SELECT pulse.create_cohort('pa2', 'repeat_buyers', $$SELECT coalesce(m.person_id, e._user) FROM purchase e
+  LEFT JOIN _person_ids m ON m.distinct_id = e._user GROUP BY 1 HAVING count(*) >= 2$$);
+SELECT * FROM pa2.cohort_repeat_buyers;
+-- refreshed on demand: bob's second purchase counts after pulse.refresh_cohort
+SELECT stored FROM pulse.collect('pa2', 'purchase', '{"_user": "bob", "_time": "2024-05-02T10:00:00Z", "amount": 2}');
+SELECT * FROM pa2.cohort_repeat_buyers;
+SELECT pulse.refresh_cohort('pa2', 'repeat_buyers');
+SELECT * FROM pa2.cohort_repeat_buyers ORDER BY 1;
+SELECT pulse.create_cohort('pa2', 'anon_buyers', $$SELECT _user FROM purchase WHERE _user LIKE 'anon-%'$$, '1 hour');
+SELECT project, name, view, refresh_every, ids FROM pulse.cohorts ORDER BY name;
+-- as a filter: anon_buyers holds the id anon-1, whose person is user-1: both ids count
+SELECT bucket, value FROM pulse.trends('pa2', '{"collection": "visit"}', '2024-05-01', '2024-05-08', 'week', 'unique_users', cohort => 'anon_buyers');
+SELECT bucket, value FROM pulse.trends('pa2', '{"collection": "visit"}', '2024-05-01', '2024-05-08', 'week', 'unique_users', cohort => 'anon_buyers', actor => 'id');
+SELECT step, users FROM pulse.funnel('pa2', '[{"collection": "visit"}, {"collection": "purchase"}]', '2024-05-01', '2024-05-08', cohort => 'repeat_buyers');
+SELECT cohort_start, cohort_size, period, users FROM pulse.retention('pa2', '{"collection": "visit"}', '{"collection": "visit"}', '2024-05-01', '2024-05-03', periods => 2, cohort => 'repeat_buyers');
+SELECT * FROM pulse.paths('pa2', '2024-05-01', '2024-05-03', cohort => 'repeat_buyers');
+-- as a breakdown: true / false
+SELECT breakdown, step, users FROM pulse.funnel('pa2', '[{"collection": "visit"}, {"collection": "purchase"}]', '2024-05-01', '2024-05-08', breakdown => 'cohort.anon_buyers');
+SELECT breakdown, bucket, value FROM pulse.trends('pa2', '{"collection": "visit"}', '2024-05-01', '2024-05-03', measure => 'dau', breakdown => 'cohort.anon_buyers');
+SELECT breakdown, cohort_start, cohort_size, period, users FROM pulse.retention('pa2', '{"collection": "visit"}', '{"collection": "purchase"}', '2024-05-01', '2024-05-03', periods => 2, breakdown => 'cohort.anon_buyers');
+-- in a filter expression: the cohort is a view of the project
+SELECT bucket, value FROM pulse.trends('pa2', '{"collection": "purchase", "filter": "_user IN (SELECT * FROM pa2.cohort_anon_buyers)"}', '2024-05-01', '2024-05-08', 'week', 'count');
+-- errors
+SELECT pulse.create_cohort('pa2', 'repeat_buyers', 'SELECT _user FROM visit');
+SELECT pulse.create_cohort('pa2', 'two', 'SELECT _user, _time FROM visit');
+SELECT pulse.create_cohort('pa2', 'num', 'SELECT 1');
+SELECT pulse.create_cohort('pa2', 'Bad-Name!', 'SELECT _user FROM visit');
+SELECT pulse.create_cohort('pa2', 'x', 'SELECT _user FROM nosuch');
+SELECT * FROM pulse.trends('pa2', '{"collection": "visit"}', '2024-05-01', '2024-05-03', cohort => 'nosuch');
+SELECT * FROM pulse.trends('pa2', '{"collection": "visit"}', '2024-05-01', '2024-05-03', breakdown => 'cohort.nosuch');
+SELECT pulse.refresh_cohort('pa2', 'nosuch');
+SELECT pulse.drop_cohort('pa2', 'anon_buyers');
+SELECT name FROM pulse.cohorts WHERE project = 'pa2';
+SELECT to_regclass('pa2.cohort_anon_buyers');
+SELECT pulse.drop_cohort('pa2', 'anon_buyers');
+SET client_min_messages = warning;
+SELECT pulse.drop_project('pa2', force => true);
+RESET client_min_messages;
+SELECT count(*) FROM pulse.cohorts WHERE project = 'pa2';
