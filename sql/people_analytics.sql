@@ -1,6 +1,7 @@
 -- Person-level analytics (docs/people.md#person-level-analytics): pulse.funnel, retention,
 -- trends and paths count persons (ids linked by identify/alias, retroactively) by default and
 -- raw ids with actor => 'id'; person properties in filters and breakdowns.
+\set SHOW_CONTEXT never
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_pulse;
 SELECT pulse.create_project('pa');

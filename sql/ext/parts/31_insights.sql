@@ -62,6 +62,7 @@ BEGIN
   END IF;
   map := resolve OR cohort IS NOT NULL OR coalesce(breakdown ~ '^cohort\.', false);
   act := pulse._insight_actor(project, resolve);
+  act := CASE WHEN act = '_user' THEN act ELSE act || ' AS _user' END;
   s_from := pulse._insight_from(project, s.collection, map, pulse._insight_uses_person(ARRAY[s.filter, breakdown]));
   r_from := pulse._insight_from(project, r.collection, map, pulse._insight_uses_person(ARRAY[r.filter]));
 
@@ -83,13 +84,13 @@ BEGIN
       starts := format('_time >= %s AND _time < %s', t_from, t_to);
     END IF;
     IF s.collection = r.collection AND s_cond = r_cond THEN
-      events := format($q$SELECT %3$s AS _user, _time, %1$s AS st, _time >= %2$s AS rt
+      events := format($q$SELECT %3$s, _time, %1$s AS st, _time >= %2$s AS rt
     FROM %4$s
    WHERE _time < %5$s AND %6$s AND %7$s$q$,
         starts, t_from, act, s_from, t_ret_end,
         CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s_cond);
     ELSE
-      events := format($q$SELECT %1$s AS _user, _time, true AS st, false AS rt
+      events := format($q$SELECT %1$s, _time, true AS st, false AS rt
     FROM %2$s
    WHERE %3$s AND %4$s
   UNION ALL
@@ -118,10 +119,10 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
     starts := format($q$SELECT %3$s AS u, %1$s AS b, %2$s AS bv, _time AS t
     FROM %4$s
    WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      b_time, bv, act, s_from, t_from, t_to, s_cond);
+      b_time, bv, pulse._insight_actor(project, resolve), s_from, t_from, t_to, s_cond);
   ELSIF breakdown IS NULL THEN
     starts := format($q$SELECT _user AS u, %1$s AS b, NULL::text AS bv, _time AS t
-    FROM (SELECT %2$s AS _user, min(_time) AS _time
+    FROM (SELECT %2$s, min(_time) AS _time
             FROM %3$s
            WHERE _time < %5$s AND _user IS NOT NULL AND %6$s
            GROUP BY 1
@@ -130,12 +131,12 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
   ELSE
     -- the breakdown value of that first event (ties at the same time: the smallest value)
     starts := format($q$SELECT DISTINCT ON (f._user) f._user AS u, %1$s AS b, e.bv, f._time AS t
-    FROM (SELECT %2$s AS _user, min(_time) AS _time
+    FROM (SELECT %2$s, min(_time) AS _time
             FROM %3$s
            WHERE _time < %5$s AND _user IS NOT NULL AND %6$s
            GROUP BY 1
           HAVING min(_time) >= %4$s) f
-    JOIN (SELECT %2$s AS _user, _time, %7$s AS bv
+    JOIN (SELECT %2$s, _time, %7$s AS bv
             FROM %3$s
            WHERE _time >= %4$s AND _time < %5$s AND _user IS NOT NULL AND %6$s) e
       ON e._user = f._user AND e._time = f._time
@@ -150,7 +151,7 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
     events := format($q$SELECT %4$s AS u, %1$s AS b, %2$s AS bv, _time AS t, _time < %3$s AS st, true AS rt
             FROM %5$s
            WHERE _time >= %6$s AND _time < %7$s AND _user IS NOT NULL AND %8$s$q$,
-      b_time, bv, t_to, act, s_from, t_from, t_ret_end, s_cond);
+      b_time, bv, t_to, pulse._insight_actor(project, resolve), s_from, t_from, t_ret_end, s_cond);
   ELSE
     events := format($q$SELECT u, b, bv, t, true AS st, false AS rt FROM (%1$s) s
           UNION ALL
@@ -265,6 +266,7 @@ BEGIN
   resolve := resolve AND m IN ('unique_users', 'dau', 'wau', 'mau');
   map := resolve OR cohort IS NOT NULL OR coalesce(breakdown ~ '^cohort\.', false);
   act := pulse._insight_actor(project, resolve);
+  act := CASE WHEN act = '_user' THEN act ELSE act || ' AS _user' END;
   ev_from := pulse._insight_from(project, ev.collection, map,
                                  pulse._insight_uses_person(ARRAY[ev.filter, property, breakdown]));
   IF m IN ('sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99') THEN
@@ -307,7 +309,7 @@ BEGIN
     -- before the unit that follows the first bucket
     t_look := pulse._insight_ts(least(date_from,
       pulse._bucket_start(unit, pulse._bucket(unit, pulse._bucket_start(iv, (bf + 1)::int, tz, hs), tz, hs) - width, tz, hs)));
-    src := format($q$SELECT %5$s AS _user, pulse._bucket(%1$L, _time, %2$L, %3$s) AS u, %4$s AS bv
+    src := format($q$SELECT %5$s, pulse._bucket(%1$L, _time, %2$L, %3$s) AS u, %4$s AS bv
     FROM %6$s
    WHERE _time >= %7$s AND _time < %8$s AND _user IS NOT NULL AND %9$s$q$,
       unit, tz, hs, bv, act, ev_from, t_look, t_to, cond);
@@ -315,7 +317,7 @@ BEGIN
     -- unique_users: one pulse._uniques_report state per breakdown group buckets the raw times
     -- (b holds _time) by the bounds of the buckets.
     fast := m = 'unique_users' AND pulse._single_pass();
-    src := format($q$SELECT %4$s AS _user, %1$s AS b, %2$s AS bv, %3$s AS v
+    src := format($q$SELECT %4$s, %1$s AS b, %2$s AS bv, %3$s AS v
     FROM %5$s
    WHERE _time >= %6$s AND _time < %7$s AND %8$s$q$,
       CASE WHEN fast THEN '_time' ELSE format('pulse._bucket(%L, _time, %L, %s)', iv, tz, hs) END,
