@@ -294,8 +294,9 @@ BEGIN
   IF NOT pulse._insight_has_persons(project) OR NOT (resolve OR persons) THEN
     RETURN f;
   END IF;
-  f := f || format(' LEFT JOIN (SELECT distinct_id AS _pulse_did, person_id AS _pulse_pid FROM %I._person_ids) _pulse_m'
-                   ' ON _pulse_m._pulse_did = _user', project);
+  -- (an id mapped to itself needs no row in the hash table: coalesce falls back to _user)
+  f := f || format(' LEFT JOIN (SELECT distinct_id AS _pulse_did, person_id AS _pulse_pid FROM %I._person_ids'
+                   ' WHERE distinct_id <> person_id) _pulse_m ON _pulse_m._pulse_did = _user', project);
   IF persons THEN
     f := f || format(' LEFT JOIN %I._persons AS person ON person._person = coalesce(_pulse_m._pulse_pid, _user)', project);
   END IF;
