@@ -118,6 +118,10 @@ SELECT pulse.create_cohort('pa2', 'x', 'SELECT _user FROM nosuch');
 SELECT * FROM pulse.trends('pa2', '{"collection": "visit"}', '2024-05-01', '2024-05-03', cohort => 'nosuch');
 SELECT * FROM pulse.trends('pa2', '{"collection": "visit"}', '2024-05-01', '2024-05-03', breakdown => 'cohort.nosuch');
 SELECT pulse.refresh_cohort('pa2', 'nosuch');
+-- erasure: the person leaves every cohort at once
+SELECT pulse.erase_person('pa2', 'anon-1');
+SELECT * FROM pa2.cohort_anon_buyers;
+SELECT * FROM pa2.cohort_repeat_buyers;
 SELECT pulse.drop_cohort('pa2', 'anon_buyers');
 SELECT name FROM pulse.cohorts WHERE project = 'pa2';
 SELECT to_regclass('pa2.cohort_anon_buyers');
