@@ -43,9 +43,9 @@ SELECT is((SELECT string_agg(p.proname, ', ' ORDER BY p.proname) FROM pg_proc p
           NULL, 'every SECURITY DEFINER function pins search_path = pg_catalog, pulse, pg_temp');
 SELECT is((SELECT string_agg(DISTINCT p.proname, ', ' ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'pulse'::regnamespace AND p.prosecdef),
-          '_kafka_set, _view_recompute, _view_watermark, _views_invalidate, alias, alter_view, collect, collect_batch, '
-          'create_collection, create_project, create_view, drop_project, drop_view, erase_person, identify, '
-          'kafka_alter, kafka_subscribe, partition_collection, person_update, refresh_view, register_avro_schema, '
+          '_kafka_set, _view_recompute, _view_watermark, _views_invalidate, alias, alter_cohort, alter_view, collect, collect_batch, '
+          'create_cohort, create_collection, create_project, create_view, drop_cohort, drop_project, drop_view, erase_person, identify, '
+          'kafka_alter, kafka_subscribe, partition_collection, person_update, refresh_cohort, refresh_view, register_avro_schema, '
           'replay_dead_letters, set_enrichment, set_event_spec, set_project_defaults, set_retention',
           'the SECURITY DEFINER functions are the ones test/security attacks');
 

@@ -240,6 +240,106 @@ BEGIN
 END
 $$;
 
+-- ---------------------------------------------------------------------------- persons
+-- Insights count persons by default (actor => 'person'): an event's actor is the person of its
+-- _user through the project's flat mapping <project>._person_ids (docs/people.md), an id without
+-- a mapping row being its own person; actor => 'id' counts the raw _user. The resolution is one
+-- LEFT JOIN of each collection read with the mapping (a hash join on distinct_id), never a
+-- function call per row; in 'id' mode the query text is the one of a plain collection read.
+-- Person properties (person.<property>) come from one more LEFT JOIN with <project>._persons
+-- AS person, added only when a filter or property names "person": there, as in any SQL join,
+-- a bare name that is both a column of the collection and a person property is ambiguous
+-- (42702) and is written <collection>.<column>. The mapping is a subquery whose columns start
+-- with "_pulse_" (no field or property can: names starting with "_" are reserved), so it
+-- never makes a name ambiguous.
+
+-- The actor argument of an insight: 'person' or 'id' (22004 / 22023 like every choice).
+CREATE FUNCTION pulse._insight_actor_mode(actor text) RETURNS text
+  LANGUAGE sql IMMUTABLE AS $$
+  SELECT pulse._insight_choice('actor', actor, '{person,id}')
+$$;
+
+-- Whether a filter or property text names person properties (a word "person": the join is
+-- added; a false positive, such as the word in a string constant, only costs the join).
+CREATE FUNCTION pulse._insight_uses_person(texts text[]) RETURNS boolean
+  LANGUAGE sql IMMUTABLE AS $$
+  SELECT coalesce(bool_or(x ~* '\mperson\M'), false) FROM unnest(texts) AS x
+$$;
+
+-- Whether project has its persons tables (they appear with its first person operation).
+CREATE FUNCTION pulse._insight_has_persons(project text) RETURNS boolean
+  LANGUAGE sql STABLE AS $$
+  SELECT to_regclass(format('%I._person_ids', project)) IS NOT NULL
+     AND to_regclass(format('%I._persons', project)) IS NOT NULL
+$$;
+
+-- The actor of an event read from pulse._insight_from(project, ..., resolve, ...): the person
+-- id, or the raw _user.
+CREATE FUNCTION pulse._insight_actor(project text, resolve boolean) RETURNS text
+  LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN resolve AND pulse._insight_has_persons(project)
+              THEN 'coalesce(_pulse_m._pulse_pid, _user)' ELSE '_user' END
+$$;
+
+-- The FROM item of a collection read: project.collection, joined with the id mapping when the
+-- actor is resolved or person properties are used, and with the persons (column "person") when
+-- persons is set. A project without persons tables reads the bare collection (every id is its
+-- own person, and a person property is unknown: 42703 "column person does not exist").
+-- The caller must be able to read the tables (42501 otherwise, as the query would raise it).
+CREATE FUNCTION pulse._insight_from(project text, collection text, resolve boolean, persons boolean) RETURNS text
+  LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  f text := format('%I.%I', project, collection);
+BEGIN
+  IF NOT pulse._insight_has_persons(project) OR NOT (resolve OR persons) THEN
+    RETURN f;
+  END IF;
+  -- (an id mapped to itself needs no row in the hash table: coalesce falls back to _user)
+  f := f || format(' LEFT JOIN (SELECT distinct_id AS _pulse_did, person_id AS _pulse_pid FROM %I._person_ids'
+                   ' WHERE distinct_id <> person_id) _pulse_m ON _pulse_m._pulse_did = _user', project);
+  IF persons THEN
+    f := f || format(' LEFT JOIN %I._persons AS person ON person._person = coalesce(_pulse_m._pulse_pid, _user)', project);
+  END IF;
+  RETURN f;
+END
+$$;
+
+-- A person property argument "person.<property>" (breakdown, property): its name, or NULL when
+-- col is not of that form.
+CREATE FUNCTION pulse._insight_person_property(col text) RETURNS text
+  LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN col ~ '^person\.[a-z0-9_]+$' THEN substr(col, 8) END
+$$;
+
+-- The type of person property prop of project: 42P01 without persons, 42501 when the caller
+-- may not read them, 42703 when no person has it.
+CREATE FUNCTION pulse._insight_person_column(project text, prop text, arg text) RETURNS regtype
+  LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  t regtype;
+BEGIN
+  IF NOT pulse._insight_has_persons(project) THEN
+    RAISE EXCEPTION 'project "%" has no persons (person.% in %)', project, prop, arg USING ERRCODE = '42P01',
+      HINT = 'Persons appear with the first pulse.person_update, pulse.identify or pulse.alias of the project.';
+  END IF;
+  IF NOT has_table_privilege(format('%I._persons', project), 'SELECT')
+     OR NOT has_table_privilege(format('%I._person_ids', project), 'SELECT') THEN
+    RAISE EXCEPTION 'permission denied for the persons of project "%"', project USING ERRCODE = '42501',
+      HINT = format('Members of %I may read them.', project || '_reader');
+  END IF;
+  SELECT a.atttypid::regtype INTO t
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = format('%I._persons', project)::regclass
+     AND a.attname = prop AND a.attnum > 0 AND NOT a.attisdropped;
+  IF t IS NULL THEN
+    RAISE EXCEPTION 'person property "%" (%) does not exist in project "%"', prop, arg, project
+      USING ERRCODE = '42703',
+      HINT = format('The columns of %I._persons are the person properties.', project);
+  END IF;
+  RETURN t;
+END
+$$;
+
 -- A collection argument: lower-cased like the ingestion functions do, a valid name, a
 -- collection table of the project, with the system columns _user and _time that the caller may
 -- read (Postgres' own 42703 / 42501 otherwise, as the insight's query would raise them).
@@ -300,7 +400,9 @@ CREATE FUNCTION pulse._insight_filter(project text, collection text, filter text
 BEGIN
   BEGIN
     PERFORM pulse._funnel_check_filter(filter);
-    EXECUTE format('SELECT 1 FROM %I.%I WHERE %s LIMIT 0', project, collection, pulse._insight_cond(filter));
+    EXECUTE format('SELECT 1 FROM %s WHERE %s LIMIT 0',
+                   pulse._insight_from(project, collection, false, pulse._insight_uses_person(ARRAY[filter])),
+                   pulse._insight_cond(filter));
   EXCEPTION
     WHEN insufficient_privilege THEN RAISE;
     WHEN OTHERS THEN
@@ -383,6 +485,13 @@ DECLARE
   e_message text;
   e_hint text;
 BEGIN
+  IF pulse._insight_person_property(col) IS NOT NULL THEN
+    RETURN pulse._insight_person_column(project, pulse._insight_person_property(col), arg);
+  END IF;
+  IF col ~ '^cohort\.[a-z0-9_]+$' THEN
+    PERFORM pulse._insight_cohort_set(project, substr(col, 8), arg);
+    RETURN 'boolean'::regtype;
+  END IF;
   IF pulse._insight_is_column(project, collection, col) THEN
     SELECT a.atttypid::regtype INTO t
       FROM pg_catalog.pg_attribute a
@@ -412,7 +521,15 @@ $$;
 -- or the expression as one operand (it is one expression: "((E))" cannot be split by the text
 -- around it; the newline ends a trailing comment).
 CREATE FUNCTION pulse._insight_operand(project text, collection text, col text) RETURNS text
-  LANGUAGE sql STABLE AS $$
-  SELECT CASE WHEN pulse._insight_is_column(project, collection, col) THEN pg_catalog.quote_ident(col)
-              ELSE '((' || col || E'\n))' END
+  LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN CASE WHEN col ~ '^cohort\.[a-z0-9_]+$'
+              THEN format('(%s IN %s)', pulse._insight_actor(project, true),
+                          pulse._insight_cohort_set(project, substr(col, 8), 'breakdown'))
+              WHEN pulse._insight_person_property(col) IS NOT NULL
+              THEN format('person.%I', pulse._insight_person_property(col))
+              WHEN pulse._insight_is_column(project, collection, col) THEN format('%I.%I', collection, col)
+              ELSE '((' || col || E'\n))' END;
+END
 $$;
+

@@ -129,13 +129,17 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[]) (
 -- Both plans read them: the single pass (pulse._funnel_report) and the general plan, which
 -- calls this once for the steps and once for the exclusions (with_user: only rows with a
 -- _user). A row is kept when it matches something, or always in a step collection when
--- `everything` is set (strict funnels: any event interrupts). Rows lie in [$1, $2).
+-- `everything` is set (strict funnels: any event interrupts). Rows lie in [$1, $2). u is the
+-- person of the event's _user when resolve is set (pulse._insight_from), else the _user; with
+-- a cohort (cohort_cond not "true"), only events of its persons are read.
 CREATE FUNCTION pulse._funnel_events_sql(proj text, colls text[], filters text[], x_colls text[],
-                                         x_filters text[], with_user boolean, everything boolean)
-  RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+                                         x_filters text[], with_user boolean, everything boolean,
+                                         resolve boolean, cohort_cond text)
+  RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
   range_cond text := CASE WHEN with_user THEN '_time >= $1 AND _time < $2 AND _user IS NOT NULL'
-                          ELSE '_time >= $1 AND _time < $2' END;
+                          ELSE '_time >= $1 AND _time < $2' END
+                     || CASE WHEN cohort_cond = 'true' THEN '' ELSE ' AND ' || cohort_cond END;
   coll text;
   bits text[];
   masks text[];
@@ -161,8 +165,9 @@ BEGIN
       END LOOP;
       masks := masks || CASE WHEN cardinality(bits) = 0 THEN '0' ELSE array_to_string(bits, ' | ') END;
     END LOOP;
-    sels := sels || format('SELECT _user::text AS u, _time AS t, (%s)::integer AS s, (%s)::integer AS x FROM %I.%I WHERE %s%s',
-                           masks[1], masks[2], proj, coll, range_cond,
+    sels := sels || format('SELECT (%s)::text AS u, _time AS t, (%s)::integer AS s, (%s)::integer AS x FROM %s WHERE %s%s',
+                           pulse._insight_actor(proj, resolve), masks[1], masks[2],
+                           pulse._insight_from(proj, coll, resolve OR cohort_cond <> 'true', pulse._insight_uses_person(conds)), range_cond,
                            CASE WHEN keep_all THEN '' ELSE format(' AND (%s)', array_to_string(conds, ' OR ')) END);
   END LOOP;
   RETURN array_to_string(sels, E'\n    UNION ALL\n    ');
@@ -176,7 +181,7 @@ $$;
 -- -> exclusions -> breakdown value -> users, conversion and time to convert per step.
 CREATE FUNCTION pulse._funnel(project text, steps jsonb, date_from timestamptz, date_to timestamptz,
                               conversion_window interval, step_order text, exclusions jsonb,
-                              breakdown_column text, timezone text)
+                              breakdown_column text, timezone text, actor text, cohort text)
   RETURNS TABLE(o_breakdown text, o_step integer, o_step_name text, o_users bigint,
                 o_conversion_from_first double precision, o_conversion_from_previous double precision,
                 o_avg_time_to_convert interval, o_median_time_to_convert interval)
@@ -202,6 +207,9 @@ DECLARE
   expr text;
   bad boolean;
   ord text;
+  resolve boolean;
+  map boolean;     -- the reads join the id mapping (resolve, a cohort)
+  cc text;         -- the cohort's condition
   modes text;
   step_flags text;
   range_cond text := '_time >= $1 AND _time < $2 AND _user IS NOT NULL';
@@ -217,6 +225,12 @@ BEGIN
   proj := pulse._insight_args(project, date_from, date_to, timezone);
   PERFORM pulse._insight_interval('conversion_window', conversion_window, false);
   ord := pulse._insight_choice('step_order', step_order, '{ordered,strict,unordered}');
+  resolve := pulse._insight_actor_mode(actor) = 'person';
+  cc := pulse._insight_cohort_cond(proj, cohort);
+  map := resolve OR cohort IS NOT NULL OR coalesce(breakdown_column ~ '^cohort\.', false);
+  IF cc <> 'true' THEN
+    range_cond := range_cond || ' AND ' || cc;
+  END IF;
   -- Filters and breakdown values are evaluated in the funnel's time zone (pulse._insight_args
   -- checked that it is accepted). The caller's comes back at the end; after an error, the
   -- rollback of the caller's (sub)transaction restores it.
@@ -307,17 +321,17 @@ WINDOW w AS (ORDER BY k)
 $q$,
       CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 64 ELSE 8 END, nsteps, x_from, x_to,
       -- (the aggregate skips NULL actors itself)
-      pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict'),
+      pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict', resolve, cc),
       step_name);
   ELSE
     -- The funnel's events (u, t, s, x = 0) and one condition per step bit.
     SELECT string_agg(format('(s & %s) <> 0', 1 << (g - 1)), ', ' ORDER BY g) INTO step_flags
       FROM generate_series(1, nsteps) g;
-    ev_sql := pulse._funnel_events_sql(proj, step_coll, step_filter, '{}', '{}', true, ord = 'strict');
+    ev_sql := pulse._funnel_events_sql(proj, step_coll, step_filter, '{}', '{}', true, ord = 'strict', resolve, cc);
 
     -- Exclusion events (u, t, s = 0, x) from the exclusion collections.
     IF nexcl > 0 THEN
-      ex_sql := pulse._funnel_events_sql(proj, '{}', '{}', x_coll, x_filter, true, false);
+      ex_sql := pulse._funnel_events_sql(proj, '{}', '{}', x_coll, x_filter, true, false, resolve, cc);
       SELECT string_agg(format('((e.x & %s) <> 0 AND cardinality(p.c) >= %s AND e.t > p.c[%s] AND e.t < p.c[%s])',
                                1 << (g - 1), x_to[g], x_from[g], x_to[g]), ' OR ' ORDER BY g)
         INTO expr FROM generate_series(1, nexcl) g;
@@ -331,8 +345,11 @@ $q$,
       SELECT string_agg(pulse._insight_cond(step_filter[g]), ' OR ' ORDER BY g) INTO expr
         FROM generate_series(1, nsteps) g
        WHERE step_coll[g] = step_coll[1] AND (ord = 'unordered' OR g = 1);
-      bd_sql := format(E'\n    LEFT JOIN (SELECT e.u, min(e.b) AS b FROM (\n      SELECT _user::text AS u, _time AS t, (%s)::text AS b FROM %I.%I WHERE %s AND (%s)\n    ) e JOIN pu p2 ON p2.u = e.u AND e.t = p2.c[1] GROUP BY e.u) bd ON bd.u = p.u',
-                       pulse._insight_operand(proj, step_coll[1], breakdown_column), proj, step_coll[1], range_cond, expr);
+      bd_sql := format(E'\n    LEFT JOIN (SELECT e.u, min(e.b) AS b FROM (\n      SELECT (%s)::text AS u, _time AS t, (%s)::text AS b FROM %s WHERE %s AND (%s)\n    ) e JOIN pu p2 ON p2.u = e.u AND e.t = p2.c[1] GROUP BY e.u) bd ON bd.u = p.u',
+                       pulse._insight_actor(proj, resolve), pulse._insight_operand(proj, step_coll[1], breakdown_column),
+                       pulse._insight_from(proj, step_coll[1], map,
+                                           pulse._insight_uses_person(step_filter || breakdown_column)),
+                       range_cond, expr);
     END IF;
 
     modes := CASE ord WHEN 'ordered' THEN '{}' WHEN 'strict' THEN '{strict_sequence}' ELSE '{unordered}' END;
@@ -383,7 +400,8 @@ $$;
 
 CREATE FUNCTION pulse.funnel(project text, steps jsonb, date_from timestamptz, date_to timestamptz,
                              conversion_window interval DEFAULT '14 days', step_order text DEFAULT 'ordered',
-                             exclusions jsonb DEFAULT NULL, breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC')
+                             exclusions jsonb DEFAULT NULL, breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC',
+                             actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS TABLE(breakdown text, step integer, step_name text, users bigint,
                 conversion_from_first double precision, conversion_from_previous double precision,
                 avg_time_to_convert interval, median_time_to_convert interval)
@@ -391,5 +409,5 @@ CREATE FUNCTION pulse.funnel(project text, steps jsonb, date_from timestamptz, d
   -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
   -- first, whatever the caller's search_path (docs/security.md#insights)
   SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT * FROM pulse._funnel($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  SELECT * FROM pulse._funnel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 $$;

@@ -13,11 +13,18 @@ CREATE FUNCTION pulse._retention_sql(project text, start_event jsonb, return_eve
                                      date_from timestamptz, date_to timestamptz,
                                      period text DEFAULT 'day', periods int DEFAULT 8,
                                      retention_type text DEFAULT 'recurring',
-                                     breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC')
+                                     breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC',
+                                     actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   p text;
+  map boolean;     -- the reads join the id mapping (resolve, a cohort)
+  cc text;         -- the cohort's condition
   rtype text;
+  resolve boolean;
+  act text;        -- the actor of an event (pulse._insight_actor)
+  s_from text;     -- the FROM items of the start and return events (pulse._insight_from)
+  r_from text;
   s record;
   r record;
   s_cond text;     -- the WHERE conditions of the start and return events
@@ -39,14 +46,25 @@ BEGIN
   p := pulse._insight_choice('period', period, '{hour,day,week,month}');
   PERFORM pulse._insight_int('periods', periods, 1, 1000);
   rtype := pulse._insight_choice('retention_type', retention_type, '{recurring,first_time}');
+  resolve := pulse._insight_actor_mode(actor) = 'person';
   s := pulse._insight_event(project, start_event, 'start_event');
   r := pulse._insight_event(project, return_event, 'return_event');
   s_cond := pulse._insight_cond(s.filter);
   r_cond := pulse._insight_cond(r.filter);
+  cc := pulse._insight_cohort_cond(project, cohort);
+  IF cc <> 'true' THEN
+    s_cond := s_cond || ' AND ' || cc;
+    r_cond := r_cond || ' AND ' || cc;
+  END IF;
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, s.collection, breakdown, 'breakdown');
     bv := format('(%s)::text', pulse._insight_operand(project, s.collection, breakdown));
   END IF;
+  map := resolve OR cohort IS NOT NULL OR coalesce(breakdown ~ '^cohort\.', false);
+  act := pulse._insight_actor(project, resolve);
+  act := CASE WHEN act = '_user' THEN act ELSE act || ' AS _user' END;
+  s_from := pulse._insight_from(project, s.collection, map, pulse._insight_uses_person(ARRAY[s.filter, breakdown]));
+  r_from := pulse._insight_from(project, r.collection, map, pulse._insight_uses_person(ARRAY[r.filter]));
 
   -- the buckets of date_from and of the last instant before date_to; end of the last period
   -- of the last cohort
@@ -66,20 +84,20 @@ BEGIN
       starts := format('_time >= %s AND _time < %s', t_from, t_to);
     END IF;
     IF s.collection = r.collection AND s_cond = r_cond THEN
-      events := format($q$SELECT _user, _time, %1$s AS st, _time >= %2$s AS rt
-    FROM %3$I.%4$I
+      events := format($q$SELECT %3$s, _time, %1$s AS st, _time >= %2$s AS rt
+    FROM %4$s
    WHERE _time < %5$s AND %6$s AND %7$s$q$,
-        starts, t_from, project, s.collection, t_ret_end,
+        starts, t_from, act, s_from, t_ret_end,
         CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s_cond);
     ELSE
-      events := format($q$SELECT _user, _time, true AS st, false AS rt
-    FROM %1$I.%2$I
+      events := format($q$SELECT %1$s, _time, true AS st, false AS rt
+    FROM %2$s
    WHERE %3$s AND %4$s
   UNION ALL
-  SELECT _user, _time, false, true
-    FROM %5$I.%6$I
+  SELECT %5$s, _time, false, true
+    FROM %6$s
    WHERE _time >= %7$s AND _time < %8$s AND %9$s$q$,
-        project, s.collection, starts, s_cond, project, r.collection, t_from, t_ret_end, r_cond);
+        act, s_from, starts, s_cond, act, r_from, t_from, t_ret_end, r_cond);
     END IF;
     RETURN format($q$WITH m AS (
   SELECT pulse._retention_report(_user::text, _time, st, rt, %1$L::timestamptz[], %2$s, %3$s, %4$L::boolean, %5$s) AS m
@@ -98,49 +116,49 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
   -- Start events: (u, b, bv, t) rows, one per user for first_time (the first start event
   -- ever, kept when it lies in [date_from, date_to)), every start event for recurring.
   IF rtype = 'recurring' THEN
-    starts := format($q$SELECT _user AS u, %1$s AS b, %2$s AS bv, _time AS t
-    FROM %3$I.%4$I
+    starts := format($q$SELECT %3$s AS u, %1$s AS b, %2$s AS bv, _time AS t
+    FROM %4$s
    WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      b_time, bv, project, s.collection, t_from, t_to, s_cond);
+      b_time, bv, pulse._insight_actor(project, resolve), s_from, t_from, t_to, s_cond);
   ELSIF breakdown IS NULL THEN
     starts := format($q$SELECT _user AS u, %1$s AS b, NULL::text AS bv, _time AS t
-    FROM (SELECT _user, min(_time) AS _time
-            FROM %2$I.%3$I
+    FROM (SELECT %2$s, min(_time) AS _time
+            FROM %3$s
            WHERE _time < %5$s AND _user IS NOT NULL AND %6$s
-           GROUP BY _user
+           GROUP BY 1
           HAVING min(_time) >= %4$s) f$q$,
-      b_time, project, s.collection, t_from, t_to, s_cond);
+      b_time, act, s_from, t_from, t_to, s_cond);
   ELSE
     -- the breakdown value of that first event (ties at the same time: the smallest value)
     starts := format($q$SELECT DISTINCT ON (f._user) f._user AS u, %1$s AS b, e.bv, f._time AS t
-    FROM (SELECT _user, min(_time) AS _time
-            FROM %2$I.%3$I
+    FROM (SELECT %2$s, min(_time) AS _time
+            FROM %3$s
            WHERE _time < %5$s AND _user IS NOT NULL AND %6$s
-           GROUP BY _user
+           GROUP BY 1
           HAVING min(_time) >= %4$s) f
-    JOIN (SELECT _user, _time, %7$s AS bv
-            FROM %2$I.%3$I
+    JOIN (SELECT %2$s, _time, %7$s AS bv
+            FROM %3$s
            WHERE _time >= %4$s AND _time < %5$s AND _user IS NOT NULL AND %6$s) e
       ON e._user = f._user AND e._time = f._time
    ORDER BY f._user, e.bv$q$,
       format('pulse._bucket(%L, f._time, %L, %s)', p, tz, hs),
-      project, s.collection, t_from, t_to, s_cond, bv);
+      act, s_from, t_from, t_to, s_cond, bv);
   END IF;
 
   -- Start and return events as (u, b, bv, t, st, rt) rows.
   IF rtype = 'recurring' AND s.collection = r.collection AND s_cond = r_cond THEN
     -- start and return are the same event: read it once
-    events := format($q$SELECT _user AS u, %1$s AS b, %2$s AS bv, _time AS t, _time < %3$s AS st, true AS rt
-            FROM %4$I.%5$I
+    events := format($q$SELECT %4$s AS u, %1$s AS b, %2$s AS bv, _time AS t, _time < %3$s AS st, true AS rt
+            FROM %5$s
            WHERE _time >= %6$s AND _time < %7$s AND _user IS NOT NULL AND %8$s$q$,
-      b_time, bv, t_to, project, s.collection, t_from, t_ret_end, s_cond);
+      b_time, bv, t_to, pulse._insight_actor(project, resolve), s_from, t_from, t_ret_end, s_cond);
   ELSE
     events := format($q$SELECT u, b, bv, t, true AS st, false AS rt FROM (%1$s) s
           UNION ALL
-          SELECT _user, %2$s, NULL::text, _time, false, true
-            FROM %3$I.%4$I
+          SELECT %3$s, %2$s, NULL::text, _time, false, true
+            FROM %4$s
            WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      starts, b_time, project, r.collection, t_from, t_ret_end, r_cond);
+      starts, b_time, act, r_from, t_from, t_ret_end, r_cond);
   END IF;
 
   -- One row per user and bucket (ub), then one window pass per user: each cohort bucket b
@@ -182,14 +200,15 @@ CREATE FUNCTION pulse.retention(project text, start_event jsonb, return_event js
                                 date_from timestamptz, date_to timestamptz,
                                 period text DEFAULT 'day', periods int DEFAULT 8,
                                 retention_type text DEFAULT 'recurring',
-                                breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC')
+                                breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC',
+                                actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS TABLE(breakdown text, cohort_start timestamptz, cohort_size bigint, period int,
                 users bigint, rate double precision)
   LANGUAGE sql
   -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
   -- first, whatever the caller's search_path (docs/security.md#insights)
   SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT * FROM pulse._insight_run(pulse._retention_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))
+  SELECT * FROM pulse._insight_run(pulse._retention_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12))
     AS r(breakdown text, cohort_start timestamptz, cohort_size bigint, period int, users bigint,
          rate double precision)
 $$;
@@ -199,10 +218,16 @@ $$;
 CREATE FUNCTION pulse._trends_sql(project text, event jsonb, date_from timestamptz, date_to timestamptz,
                                   "interval" text DEFAULT 'day', measure text DEFAULT 'count',
                                   property text DEFAULT NULL, breakdown text DEFAULT NULL,
-                                  breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC')
+                                  breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC',
+                                  actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   iv text;
+  map boolean;     -- the reads join the id mapping (resolve, a cohort)
+  cc text;         -- the cohort's condition
+  resolve boolean;
+  act text;        -- the actor of an event and the FROM item (pulse._insight_actor, _insight_from)
+  ev_from text;
   m text;
   ev record;
   cond text;       -- the WHERE condition of the event
@@ -233,8 +258,20 @@ BEGIN
   iv := pulse._insight_choice('interval', "interval", '{hour,day,week,month}');
   m := pulse._insight_choice('measure', measure,
                              '{count,unique_users,dau,wau,mau,sum,avg,min,max,p50,p90,p99}');
+  resolve := pulse._insight_actor_mode(actor) = 'person';
   ev := pulse._insight_event(project, event, 'event');
   cond := pulse._insight_cond(ev.filter);
+  cc := pulse._insight_cohort_cond(project, cohort);
+  IF cc <> 'true' THEN
+    cond := cond || ' AND ' || cc;
+  END IF;
+  -- (only the measures that count actors resolve them)
+  resolve := resolve AND m IN ('unique_users', 'dau', 'wau', 'mau');
+  map := resolve OR cohort IS NOT NULL OR coalesce(breakdown ~ '^cohort\.', false);
+  act := pulse._insight_actor(project, resolve);
+  act := CASE WHEN act = '_user' THEN act ELSE act || ' AS _user' END;
+  ev_from := pulse._insight_from(project, ev.collection, map,
+                                 pulse._insight_uses_person(ARRAY[ev.filter, property, breakdown]));
   IF m IN ('sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99') THEN
     IF property IS NULL THEN
       RAISE EXCEPTION 'measure "%" needs a property', m USING ERRCODE = '22023',
@@ -275,19 +312,19 @@ BEGIN
     -- before the unit that follows the first bucket
     t_look := pulse._insight_ts(least(date_from,
       pulse._bucket_start(unit, pulse._bucket(unit, pulse._bucket_start(iv, (bf + 1)::int, tz, hs), tz, hs) - width, tz, hs)));
-    src := format($q$SELECT _user, pulse._bucket(%1$L, _time, %2$L, %3$s) AS u, %4$s AS bv
-    FROM %5$I.%6$I
+    src := format($q$SELECT %5$s, pulse._bucket(%1$L, _time, %2$L, %3$s) AS u, %4$s AS bv
+    FROM %6$s
    WHERE _time >= %7$s AND _time < %8$s AND _user IS NOT NULL AND %9$s$q$,
-      unit, tz, hs, bv, project, ev.collection, t_look, t_to, cond);
+      unit, tz, hs, bv, act, ev_from, t_look, t_to, cond);
   ELSE
     -- unique_users: one pulse._uniques_report state per breakdown group buckets the raw times
     -- (b holds _time) by the bounds of the buckets.
     fast := m = 'unique_users' AND pulse._single_pass();
-    src := format($q$SELECT _user, %1$s AS b, %2$s AS bv, %3$s AS v
-    FROM %4$I.%5$I
+    src := format($q$SELECT %4$s, %1$s AS b, %2$s AS bv, %3$s AS v
+    FROM %5$s
    WHERE _time >= %6$s AND _time < %7$s AND %8$s$q$,
       CASE WHEN fast THEN '_time' ELSE format('pulse._bucket(%L, _time, %L, %s)', iv, tz, hs) END,
-      bv, v, project, ev.collection, t_from, t_to, cond);
+      bv, v, act, ev_from, t_from, t_to, cond);
   END IF;
 
   IF breakdown IS NULL THEN
@@ -397,22 +434,26 @@ $f$;
 CREATE FUNCTION pulse.trends(project text, event jsonb, date_from timestamptz, date_to timestamptz,
                              "interval" text DEFAULT 'day', measure text DEFAULT 'count',
                              property text DEFAULT NULL, breakdown text DEFAULT NULL,
-                             breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC')
+                             breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC',
+                             actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS TABLE(breakdown text, bucket timestamptz, value double precision)
   LANGUAGE sql
   -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
   -- first, whatever the caller's search_path (docs/security.md#insights)
   SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT * FROM pulse._insight_run(pulse._trends_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))
+  SELECT * FROM pulse._insight_run(pulse._trends_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12))
     AS t(breakdown text, bucket timestamptz, value double precision)
 $$;
 -- ---------------------------------------------------------------------------- paths
 
 CREATE FUNCTION pulse._paths_sql(project text, date_from timestamptz, date_to timestamptz,
                                  start_event text DEFAULT NULL, step_limit int DEFAULT 5,
-                                 session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL)
+                                 session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL,
+                                 actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
+  resolve boolean;
+  cc text;         -- the cohort's condition
   t_from text := pulse._insight_ts(date_from);
   t_to text := pulse._insight_ts(date_to);
   start_coll text;
@@ -424,6 +465,8 @@ BEGIN
   project := pulse._insight_args(project, date_from, date_to, 'UTC');
   PERFORM pulse._insight_int('step_limit', step_limit, 1, 100);
   PERFORM pulse._insight_interval('session_gap', session_gap, true);
+  resolve := pulse._insight_actor_mode(actor) = 'person';
+  cc := pulse._insight_cohort_cond(project, cohort);
   IF start_event IS NOT NULL THEN
     start_coll := pulse._insight_collection(project, start_event, 'start_event');
   END IF;
@@ -446,14 +489,15 @@ BEGIN
     n_all := n_all + 1;
     node_found := node_found OR col.has_node;
     CONTINUE WHEN NOT col.readable;
-    parts := parts || format($q$SELECT _user AS u, _time AS t, %1$L::text AS c, %2$s AS l
-    FROM %3$I.%4$I
-   WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL$q$,
+    parts := parts || format($q$SELECT %3$s AS u, _time AS t, %1$L::text AS c, %2$s AS l
+    FROM %4$s
+   WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
       col.name,
       CASE WHEN col.has_node
            THEN format('CASE WHEN %1$I IS NULL THEN %2$L ELSE %2$L || '':'' || (%1$I)::text END', node, col.name)
            ELSE format('%L::text', col.name) END,
-      project, col.name, t_from, t_to);
+      pulse._insight_actor(project, resolve), pulse._insight_from(project, col.name, resolve OR cohort IS NOT NULL, false),
+      t_from, t_to, cc);
   END LOOP;
   IF node IS NOT NULL AND NOT node_found THEN
     RAISE EXCEPTION 'column "%" (node) does not exist in any collection of project "%"', node, project
@@ -507,12 +551,13 @@ $f$;
 
 CREATE FUNCTION pulse.paths(project text, date_from timestamptz, date_to timestamptz,
                             start_event text DEFAULT NULL, step_limit int DEFAULT 5,
-                            session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL)
+                            session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL,
+                            actor text DEFAULT 'person', cohort text DEFAULT NULL)
   RETURNS TABLE(step int, source text, target text, users bigint)
   LANGUAGE sql
   -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
   -- first, whatever the caller's search_path (docs/security.md#insights)
   SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT * FROM pulse._insight_run(pulse._paths_sql($1, $2, $3, $4, $5, $6, $7))
+  SELECT * FROM pulse._insight_run(pulse._paths_sql($1, $2, $3, $4, $5, $6, $7, $8, $9))
     AS p(step int, source text, target text, users bigint)
 $$;

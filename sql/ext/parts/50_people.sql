@@ -259,6 +259,22 @@ BEGIN
   DELETE FROM pulse.rejected_fields r WHERE r.project = p AND r.event_user = ANY (ids);
   EXECUTE format('DELETE FROM %I._person_ids WHERE person_id = $1 OR distinct_id = ANY ($2)', p) USING person, ids;
   EXECUTE format('DELETE FROM %I._persons WHERE _person = $1', p) USING person;
+  -- the project's cohorts forget the person's ids at once, not at their next refresh (their
+  -- stored state has the one text column of the cohort's query)
+  DECLARE
+    st regclass;
+    col name;
+  BEGIN
+    FOR c IN SELECT r.name FROM pulse.cohort_registry r WHERE r.project = p ORDER BY r.name LOOP
+      st := to_regclass(format('%I.%I', '_pulse_' || p, '_pulse_state_' || pulse._cohort_view(c)));
+      CONTINUE WHEN st IS NULL;
+      SELECT a.attname INTO col FROM pg_attribute a
+       WHERE a.attrelid = st AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'text'::regtype
+       ORDER BY a.attnum LIMIT 1;
+      CONTINUE WHEN col IS NULL;
+      EXECUTE format('DELETE FROM %s WHERE %I = ANY ($1)', st, col) USING ids || person;
+    END LOOP;
+  END;
   RETURN total;
 END
 $$;

@@ -18,7 +18,9 @@ CREATE FUNCTION pulse._reader_functions() RETURNS text[]
     '_insight_run', '_insight_ts', '_bucket', '_bucket_start', '_bucket_bounds', '_unit_bucket',
     '_insight_hour_shift', '_insight_choice', '_insight_int', '_insight_interval', '_insight_args',
     '_insight_collection', '_insight_cond', '_insight_filter', '_insight_event', '_insight_column',
-    '_insight_expr_type', '_insight_is_column', '_insight_operand',
+    '_insight_expr_type', '_insight_is_column', '_insight_operand', '_insight_actor_mode', '_insight_uses_person',
+    '_insight_has_persons', '_insight_actor', '_insight_from', '_insight_person_property', '_insight_person_column',
+    '_insight_cohort_set', '_insight_cohort_cond', '_cohort_view',
     '_retention_sql', '_trends_sql', '_paths_sql', '_raise_bounded']::text[]
 $$;
 
@@ -68,7 +70,9 @@ GRANT EXECUTE ON FUNCTION
   pulse.kafka_subscribe, pulse.kafka_alter, pulse.kafka_unsubscribe(bigint), pulse.kafka_pause(bigint), pulse.kafka_resume(bigint),
   pulse.person_update(text, text, jsonb), pulse.identify(text, text, text, boolean),
   pulse.alias(text, text, text, boolean), pulse.erase_person(text, text, boolean), pulse.person_id(text, text),
-  pulse.set_event_spec(text, text)
+  pulse.set_event_spec(text, text),
+  pulse.create_cohort(text, text, text, interval), pulse.refresh_cohort(text, text),
+  pulse.alter_cohort(text, text, interval), pulse.drop_cohort(text, text)
   TO PUBLIC;
 GRANT EXECUTE ON FUNCTION
   pulse.window_funnel(interval, timestamptz, VARIADIC boolean[]),

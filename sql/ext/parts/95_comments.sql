@@ -43,10 +43,10 @@ COMMENT ON TABLE pulse.view_invalidations IS 'UPDATE, DELETE and TRUNCATE statem
 COMMENT ON TABLE pulse.instance IS 'This database''s pg_pulse token (never dumped: a restored dump gets a new one, and its views rebuild)';
 
 -- analytics
-COMMENT ON FUNCTION pulse.funnel(text, jsonb, timestamptz, timestamptz, interval, text, jsonb, text, text) IS 'Conversion funnel: users reaching each step within the conversion window';
-COMMENT ON FUNCTION pulse.retention(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text) IS 'Retention cohorts: users of each cohort returning in each period';
-COMMENT ON FUNCTION pulse.trends(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text) IS 'Trends: a measure of events per time bucket, optionally broken down';
-COMMENT ON FUNCTION pulse.paths(text, timestamptz, timestamptz, text, integer, interval, text) IS 'Paths: transitions between consecutive events of user sessions';
+COMMENT ON FUNCTION pulse.funnel(text, jsonb, timestamptz, timestamptz, interval, text, jsonb, text, text, text, text) IS 'Conversion funnel: persons (or ids) reaching each step within the conversion window';
+COMMENT ON FUNCTION pulse.retention(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text, text, text) IS 'Retention cohorts: persons (or ids) of each cohort returning in each period';
+COMMENT ON FUNCTION pulse.trends(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text, text, text) IS 'Trends: a measure of events per time bucket, optionally broken down';
+COMMENT ON FUNCTION pulse.paths(text, timestamptz, timestamptz, text, integer, interval, text, text, text) IS 'Paths: transitions between consecutive events of the sessions of persons (or ids)';
 COMMENT ON AGGREGATE pulse.window_funnel(interval, timestamptz, VARIADIC boolean[]) IS 'The deepest funnel step an actor reached within the window (ClickHouse windowFunnel)';
 COMMENT ON AGGREGATE pulse.window_funnel(interval, text[], timestamptz, VARIADIC boolean[]) IS 'The deepest funnel step reached within the window, with mode options';
 COMMENT ON AGGREGATE pulse.window_funnel_steps(interval, timestamptz, VARIADIC boolean[]) IS 'The times of the funnel steps an actor reached within the window';
@@ -65,6 +65,14 @@ COMMENT ON TABLE pulse.avro_schemas IS 'Registered Avro schemas (id, subject, ca
 COMMENT ON TABLE pulse.kafka_subscriptions IS 'One row per Kafka subscription (superusers only: options may hold secrets)';
 COMMENT ON TABLE pulse.kafka_offsets IS 'The next offset to read per subscription and partition, written with the rows';
 COMMENT ON VIEW pulse.kafka_status IS 'Per subscription and partition: offsets, lag, throughput, errors, worker state, stalled';
+
+-- cohorts
+COMMENT ON FUNCTION pulse.create_cohort(text, text, text, interval) IS 'Creates a cohort: the persons whose ids a writer''s query returns, materialised and refreshed like a cache view';
+COMMENT ON FUNCTION pulse.refresh_cohort(text, text) IS 'Recomputes a cohort now; returns its number of ids';
+COMMENT ON FUNCTION pulse.alter_cohort(text, text, interval) IS 'Sets how often the scheduler refreshes a cohort (NULL: on demand only)';
+COMMENT ON FUNCTION pulse.drop_cohort(text, text) IS 'Drops a cohort and its view';
+COMMENT ON VIEW pulse.cohorts IS 'The cohorts of the projects the caller reads: query, refresh, number of ids';
+COMMENT ON TABLE pulse.cohort_registry IS 'The records behind pulse.cohorts';
 
 -- operations
 COMMENT ON VIEW pulse.job_history IS 'What the background work did: refreshes, failed Kafka batches and workers';

@@ -23,3 +23,25 @@ CREATE TABLE pulse.enrichment_settings (
 );
 REVOKE ALL ON pulse.enrichment_settings FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pulse.enrichment_settings', '');
+
+-- person-level analytics (docs/people.md#person-level-analytics): the insights take an actor
+-- argument (and their internal builders with them)
+DROP FUNCTION IF EXISTS pulse.funnel(text, jsonb, timestamptz, timestamptz, interval, text, jsonb, text, text);
+DROP FUNCTION IF EXISTS pulse._funnel(text, jsonb, timestamptz, timestamptz, interval, text, jsonb, text, text);
+DROP FUNCTION IF EXISTS pulse._funnel_events_sql(text, text[], text[], text[], text[], boolean, boolean);
+DROP FUNCTION IF EXISTS pulse.retention(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text);
+DROP FUNCTION IF EXISTS pulse._retention_sql(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text);
+DROP FUNCTION IF EXISTS pulse.trends(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text);
+DROP FUNCTION IF EXISTS pulse._trends_sql(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text);
+DROP FUNCTION IF EXISTS pulse.paths(text, timestamptz, timestamptz, text, integer, interval, text);
+DROP FUNCTION IF EXISTS pulse._paths_sql(text, timestamptz, timestamptz, text, integer, interval, text);
+
+-- cohorts (docs/people.md#cohorts)
+CREATE TABLE pulse.cohort_registry (
+  project    text NOT NULL REFERENCES pulse.projects(name) ON DELETE CASCADE,
+  name       text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (project, name)
+);
+SELECT pg_catalog.pg_extension_config_dump('pulse.cohort_registry', '');
+REVOKE ALL ON pulse.cohort_registry FROM PUBLIC;
