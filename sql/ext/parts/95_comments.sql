@@ -85,8 +85,18 @@ COMMENT ON FUNCTION pulse.progress_status() IS 'The operations behind pulse.prog
 
 COMMENT ON TYPE pulse._funnel_step IS 'pg_pulse internal: not an API';
 
--- every other function and aggregate is internal
-DO $$
+
+-- enrichment
+COMMENT ON TABLE pulse.enrichment_settings IS 'Enrichment settings: which enrichers run for a project or collection and the fields they read (read pulse.enrichment)';
+COMMENT ON VIEW pulse.enrichment IS 'The enrichment settings of the projects the caller reads, with the input fields in effect';
+COMMENT ON VIEW pulse.enrichment_status IS 'The enrichers'' data files as this backend sees them: file, loaded at, error, cache';
+COMMENT ON FUNCTION pulse.set_enrichment(text, text, boolean, text[], jsonb, text) IS 'Turns an enricher (geoip, user_agent, referrer, campaign) on or off for a project or a collection, with its input fields';
+COMMENT ON FUNCTION pulse.enrichment_default_inputs(text) IS 'The input fields an enricher reads when its setting names none';
+COMMENT ON FUNCTION pulse.enrichment_files() IS 'The enrichers'' data files as this backend sees them (pulse.enrichment_status)';
+
+-- every other function and aggregate is internal (the update scripts call it too)
+CREATE FUNCTION pulse._comment_internal() RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
   f regprocedure;
   k "char";
@@ -98,11 +108,5 @@ BEGIN
   END LOOP;
 END
 $$;
-
--- enrichment
-COMMENT ON TABLE pulse.enrichment_settings IS 'Enrichment settings: which enrichers run for a project or collection and the fields they read (read pulse.enrichment)';
-COMMENT ON VIEW pulse.enrichment IS 'The enrichment settings of the projects the caller reads, with the input fields in effect';
-COMMENT ON VIEW pulse.enrichment_status IS 'The enrichers'' data files as this backend sees them: file, loaded at, error, cache';
-COMMENT ON FUNCTION pulse.set_enrichment(text, text, boolean, text[], jsonb, text) IS 'Turns an enricher (geoip, user_agent, referrer, campaign) on or off for a project or a collection, with its input fields';
-COMMENT ON FUNCTION pulse.enrichment_default_inputs(text) IS 'The input fields an enricher reads when its setting names none';
-COMMENT ON FUNCTION pulse.enrichment_files() IS 'The enrichers'' data files as this backend sees them (pulse.enrichment_status)';
+REVOKE EXECUTE ON FUNCTION pulse._comment_internal() FROM PUBLIC;
+SELECT pulse._comment_internal();

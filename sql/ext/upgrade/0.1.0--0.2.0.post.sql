@@ -118,15 +118,4 @@ $$
 $upgrade$);
 
 -- every function and aggregate the code did not describe is internal (as in 95_comments.sql)
-DO $$
-DECLARE
-  f regprocedure;
-  k "char";
-BEGIN
-  FOR f, k IN SELECT p.oid, p.prokind FROM pg_proc p
-              WHERE p.pronamespace = 'pulse'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL LOOP
-    EXECUTE format('COMMENT ON %s %s IS %L', CASE k WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, f,
-                   'pg_pulse internal: not an API');
-  END LOOP;
-END
-$$;
+SELECT pulse._comment_internal();
