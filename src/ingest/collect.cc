@@ -85,7 +85,7 @@ PULSE_SQL_FUNCTION(pulse_collect) {
   std::string spec_text = PG_ARGISNULL(3) ? std::string() : text_arg(fcinfo, 3);
   pg::spi_connect();
   check_project_writer(project);
-  EventSpec spec = resolve_event_spec(project, &spec_text);
+  EventSpec spec = resolve_event_spec(project, &spec_text, collection);
   if (!PG_ARGISNULL(1) || spec.kind == SpecKind::kPulse || spec.kind == SpecKind::kPaths) {
     if (PG_ARGISNULL(1))
       throw Error(sqlstate::kInvalidParameter, "collection must not be null", "",
@@ -154,7 +154,7 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   std::string spec_text = PG_ARGISNULL(3) ? std::string() : text_arg(fcinfo, 3);
   pg::spi_connect();
   check_project_writer(project);
-  EventSpec spec = resolve_event_spec(project, &spec_text);
+  EventSpec spec = resolve_event_spec(project, &spec_text, collection);
   std::string_view payload;  // the argument's own memory, valid for this call
   pg::call([&] {
     text* t = PG_GETARG_TEXT_PP(1);

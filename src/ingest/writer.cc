@@ -12,6 +12,7 @@
 #include "core/render.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
+#include "ingest/persons.h"
 #include "ingest/spec.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
@@ -346,6 +347,7 @@ struct GroupContext {
   const std::string& source;
   std::string* arrival;                                // the batch's arrival time as COPY text (computed once)
   const std::unordered_set<std::string>* earlier_ids;  // _ids taken by earlier chunks of the call
+  std::unordered_set<std::string>* users;              // receives the _user of the stored rows (or null)
 };
 
 // The dead letter of one event of the batch.
@@ -382,6 +384,7 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   opts.binary = binary_copy_reads_utf8();
   opts.max_fields = size_t(pulse_max_fields_per_collection);
   opts.dedup = info.dedup;
+  opts.users = g.users;
   if (info.dedup) {
     std::vector<std::string> ids = collect_event_ids(batch, events);
     if (!ids.empty()) {
@@ -522,11 +525,12 @@ struct ChunkedIngest::State {
   std::map<std::string, DeadLetters> late;                       // per collection (every collection written)
   std::map<std::string, std::unordered_set<std::string>> taken;  // dedup: _ids of earlier chunks
   std::unique_ptr<SpecStage> spec;                               // set_spec: the dialect's mapping
+  int track_persons = -1;                                        // the project's track_persons (-1: not read yet)
 };
 
 ChunkedIngest::ChunkedIngest(const std::string& project, const std::string& collection, const std::string& source,
                              IngestCounts* counts)
-    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}}) {}
+    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}, -1}) {}
 
 void ChunkedIngest::set_spec(const EventSpec& spec) { s_->spec.reset(new SpecStage(s_->project, spec, s_->source)); }
 
@@ -558,15 +562,22 @@ void ChunkedIngest::add(const EventBatch& chunk) {
     }
     groups[coll].push_back(k);
   }
+  std::unordered_set<std::string> users;  // the _user of the chunk's rows: persons on first sight
+  if (st.track_persons < 0 && !groups.empty())
+    st.track_persons =
+        pg::spi_value("SELECT 1 FROM pulse.projects WHERE name = $1 AND track_persons", {Arg::text(st.project)}) ? 1
+                                                                                                                 : 0;
   for (auto& [coll, events] : groups) {
     pg::check_interrupts();
     std::unordered_set<std::string>& taken = st.taken[coll];
-    GroupContext g{st.project, coll, batch, st.source, &st.arrival, &taken};
+    GroupContext g{st.project, coll, batch, st.source, &st.arrival, &taken, st.track_persons > 0 ? &users : nullptr};
     std::vector<std::string> ids;  // merged after the chunk: halves of a bisection do not see each other's
     ingest_group_isolated(g, events, st.counts, &st.late[coll], &ids);
     for (auto& id : ids) taken.insert(std::move(id));
   }
+  // links first: an id a link maps already is no new person to be merged later
   if (st.spec) st.counts->rejected_fields += st.spec->apply(batch, fixed_collection);
+  if (st.track_persons) note_persons_seen(st.project, users);
 }
 
 void ChunkedIngest::finish() {

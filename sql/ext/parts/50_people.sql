@@ -45,6 +45,11 @@ BEGIN
 END
 $$;
 
+-- Every backend forgets, at commit, the ids it knows to be mapped in the mapping table
+-- `mapping` (src/ingest/persons_seen.cc: ingestion skips the ids it knows; an erasure removed some).
+CREATE FUNCTION pulse._persons_forget(mapping regclass) RETURNS void
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'pulse_persons_forget';
+
 CREATE FUNCTION pulse.person_update(project text, distinct_id text, ops jsonb,
                                     OUT person_id text, OUT rejected_fields bigint, OUT columns_added int)
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
@@ -259,7 +264,22 @@ BEGIN
   DELETE FROM pulse.rejected_fields r WHERE r.project = p AND r.event_user = ANY (ids);
   EXECUTE format('DELETE FROM %I._person_ids WHERE person_id = $1 OR distinct_id = ANY ($2)', p) USING person, ids;
   EXECUTE format('DELETE FROM %I._persons WHERE _person = $1', p) USING person;
+  -- ingestion creates the person again when its ids come back (persons on first sight)
+  PERFORM pulse._persons_forget(format('%I._person_ids', p)::regclass);
   RETURN total;
+END
+$$;
+
+-- pulse.set_track_persons(project, track): whether ingestion gives every _user it sees its
+-- person row and id mapping (docs/people.md#persons-on-first-sight); on by default.
+CREATE FUNCTION pulse.set_track_persons(project text, track boolean) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+BEGIN
+  PERFORM pulse._require_writer(project);
+  IF track IS NULL THEN
+    RAISE EXCEPTION 'track must not be null' USING ERRCODE = '22023';
+  END IF;
+  UPDATE pulse.projects SET track_persons = track WHERE name = lower(project);
 END
 $$;
 
@@ -271,11 +291,13 @@ CREATE FUNCTION pulse._event_spec_problem(spec text) RETURNS text
 
 -- The event spec of the project's ingestion calls and subscriptions that name none: 'pulse',
 -- 'segment', 'posthog', or a JSON object of dotted paths {"time": ..., "user": ..., "id": ...};
--- NULL: 'pulse'.
-CREATE FUNCTION pulse.set_event_spec(project text, spec text) RETURNS void
+-- NULL: 'pulse'. With a collection: the spec of the calls and subscriptions that name that
+-- (existing) collection and no spec; NULL: the project's.
+CREATE FUNCTION pulse.set_event_spec(project text, spec text, collection text DEFAULT NULL) RETURNS void
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
   p text := lower(project);
+  c text := lower(collection);
   problem text := pulse._event_spec_problem(spec);
 BEGIN
   PERFORM pulse._require_writer(p);
@@ -283,6 +305,14 @@ BEGIN
     RAISE EXCEPTION 'invalid event spec: %', problem USING ERRCODE = '22023',
       HINT = 'Use ''pulse'', ''segment'', ''posthog'', or a JSON object of dotted paths such as ''{"time": "meta.ts", "user": "actor.id"}''.';
   END IF;
-  UPDATE pulse.projects SET event_spec = nullif(spec, '') WHERE name = p;
+  IF c IS NULL THEN
+    UPDATE pulse.projects SET event_spec = nullif(spec, '') WHERE name = p;
+    RETURN;
+  END IF;
+  UPDATE pulse.collection_registry r SET event_spec = nullif(spec, '') WHERE r.project = p AND r.name = c;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'collection "%" of project "%" does not exist', left(c, 200), p USING ERRCODE = '42P01',
+      HINT = 'Create it first with pulse.create_collection.';
+  END IF;
 END
 $$;

@@ -6,6 +6,11 @@
 -- and the spec argument of collect, collect_batch and kafka_subscribe
 ALTER TABLE pulse.projects ADD COLUMN event_spec text;
 ALTER TABLE pulse.kafka_subscriptions ADD COLUMN spec text;
+ALTER TABLE pulse.collection_registry ADD COLUMN event_spec text;
+DROP FUNCTION IF EXISTS pulse.kafka_alter(bigint, text, jsonb, integer, interval, integer);
 DROP FUNCTION IF EXISTS pulse.collect(text, text, jsonb);
 DROP FUNCTION IF EXISTS pulse.collect_batch(text, text, text);
 DROP FUNCTION IF EXISTS pulse.kafka_subscribe(text, text[], text, text, text, text, jsonb, integer, interval, integer);
+
+-- persons on first sight (docs/people.md#persons-on-first-sight): the project's switch
+ALTER TABLE pulse.projects ADD COLUMN track_persons boolean NOT NULL DEFAULT true;
