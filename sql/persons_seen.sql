@@ -29,6 +29,17 @@ SELECT stored FROM pulse.collect('regress_ps', NULL,
   '{"type": "track", "event": "Signed Up", "userId": "u9", "anonymousId": "an9", "timestamp": "2024-01-01T00:00:00Z"}',
   spec => 'segment');
 SELECT distinct_id, person_id FROM regress_ps._person_ids WHERE distinct_id IN ('u9', 'an9') ORDER BY 1;
+-- an anonymous id seen alone first is a person; its later link merges it into the user's
+-- (set-based: nothing of it to keep but the earlier _created), unless it has properties
+SELECT stored FROM pulse.collect_batch('regress_ps', '{"_user": "an7", "_time": "2024-01-01T00:00:00Z"}
+{"_user": "an8"}', 'ev');
+SELECT person_id FROM pulse.person_update('regress_ps', 'an8', '{"$set": {"plan": "free"}}');
+UPDATE regress_ps._persons SET _created = '2020-01-01' WHERE _person = 'an7';
+SELECT stored FROM pulse.collect_batch('regress_ps', '{"batch": [{"type": "track", "event": "Signed Up", "userId": "u7", "anonymousId": "an7", "timestamp": "2024-01-02T00:00:00Z"}, {"type": "track", "event": "Signed Up", "userId": "u8", "anonymousId": "an8", "timestamp": "2024-01-02T00:00:00Z"}]}',
+  spec => 'segment');
+SELECT distinct_id, person_id FROM regress_ps._person_ids WHERE distinct_id IN ('u7', 'an7', 'u8', 'an8') ORDER BY 1;
+SELECT _person, _created = '2020-01-01' AS kept_created, plan, _identified FROM regress_ps._persons
+ WHERE _person IN ('u7', 'an7', 'u8', 'an8') ORDER BY 1;
 -- switched off: no new persons
 SELECT pulse.set_track_persons('regress_ps', false);
 SELECT stored FROM pulse.collect('regress_ps', 'ev', '{"_user": "d"}');

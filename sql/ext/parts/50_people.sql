@@ -124,8 +124,13 @@ $$;
 -- joins its id's person, identify marks the persons identified (all of them before any merge is
 -- decided); only pairs whose ids belong to two persons go through _person_link. Returns the
 -- (1-based) pairs refused.
+-- Its statements look up a chunk's ids (thousands at most) in tables that grow with the project:
+-- through their indexes always (a hash join over a scan of the whole table for each chunk, which
+-- the planner picks as soon as it underestimates the chunk or has no statistics yet, made
+-- ingestion slower with every chunk).
 CREATE FUNCTION pulse._person_link_many(p text, ids text[], others text[], identifies boolean[]) RETURNS int[]
-  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp SET enable_seqscan = off
+  AS $$
 DECLARE
   refused int[] := '{}';
   pos int[];  -- the (1-based) position of each remaining pair in the arguments
@@ -158,6 +163,27 @@ BEGIN
   EXECUTE format('UPDATE %1$I._persons SET _identified = true, _updated = now() WHERE NOT _identified AND _person IN'
                  ' (SELECT m.person_id FROM unnest($1, $2) AS u(i, f) JOIN %1$I._person_ids m ON m.distinct_id = u.i WHERE u.f)', p)
     USING ids, identifies;
+  -- merges with nothing to keep of the losing person, set-based: the other id is alone in its
+  -- person, which is neither identified nor has a property (an id ingestion saw before its link:
+  -- persons on first sight); it joins its first pair's person, which keeps the earlier _created.
+  -- Pairs whose ids take part in other pairs of the chunk are left to the loop below.
+  EXECUTE format('WITH ii AS (SELECT DISTINCT i FROM unnest($1) AS i),'
+                 ' oo AS (SELECT o, count(*) AS n FROM unnest($2) AS o GROUP BY o),'
+                 ' pairs AS (SELECT DISTINCT ON (u.o) u.i, u.o, a.person_id AS w, b.person_id AS l'
+                 '  FROM unnest($1, $2) WITH ORDINALITY AS u(i, o, k)'
+                 '  JOIN %1$I._person_ids a ON a.distinct_id = u.i JOIN %1$I._person_ids b ON b.distinct_id = u.o'
+                 ' WHERE a.person_id <> b.person_id ORDER BY u.o, u.k),'
+                 ' t AS (SELECT p.o, p.w, p.l, lp._created FROM pairs p JOIN %1$I._persons lp ON lp._person = p.l'
+                 '  JOIN oo ON oo.o = p.o AND oo.n = 1'
+                 ' WHERE p.l = p.o AND NOT lp._identified'
+                 '   AND jsonb_strip_nulls(to_jsonb(lp) - ''{_person,_created,_updated,_identified}''::text[]) = ''{}'''
+                 '   AND NOT EXISTS (SELECT FROM %1$I._person_ids x WHERE x.person_id = p.l AND x.distinct_id <> p.l)'
+                 '   AND p.o NOT IN (SELECT i FROM ii)'
+                 '   AND p.i NOT IN (SELECT o FROM oo) AND p.w NOT IN (SELECT o FROM oo)),'
+                 ' m AS (UPDATE %1$I._person_ids x SET person_id = t.w FROM t WHERE x.distinct_id = t.o RETURNING t.w, t._created),'
+                 ' c AS (UPDATE %1$I._persons w SET _created = least(w._created, mc.created), _updated = now()'
+                 '  FROM (SELECT m.w, min(m._created) AS created FROM m GROUP BY m.w) mc WHERE w._person = mc.w)'
+                 ' DELETE FROM %1$I._persons d USING t WHERE d._person = t.l', p) USING ids, others;
   -- the rest, in order: pairs whose two ids still belong to two persons
   FOR r IN EXECUTE format('SELECT u.k::int AS k, u.i, u.o, u.f FROM unnest($1, $2, $3) WITH ORDINALITY AS u(i, o, f, k)'
                           ' LEFT JOIN %1$I._person_ids a ON a.distinct_id = u.i LEFT JOIN %1$I._person_ids b ON b.distinct_id = u.o'
