@@ -63,4 +63,17 @@ SELECT count(*) FROM regress_ps.ev WHERE _user IS NULL AND actor IS NOT NULL;
 SELECT name, event_spec FROM pulse.collection_registry WHERE project = 'regress_ps' ORDER BY name;
 SELECT pulse.set_event_spec('regress_ps', NULL, collection => 'audit');
 SELECT name, event_spec FROM pulse.collection_registry WHERE project = 'regress_ps' AND name = 'audit';
+
+-- dead letters of a spec's mapping keep the spec and are replayed through it (here fixed first)
+SELECT dead_lettered FROM pulse.collect_batch('regress_ps', '{"type": "trak", "event": "Replayed", "userId": "u10"}', spec => 'segment');
+SELECT collection, spec, error FROM pulse.dead_letters WHERE project = 'regress_ps' ORDER BY id;
+UPDATE pulse.dead_letters SET payload = convert_to(replace(convert_from(payload, 'UTF8'), 'trak', 'track'), 'UTF8')
+ WHERE project = 'regress_ps';
+SELECT stored, dead_lettered FROM pulse.replay_dead_letters('regress_ps');
+SELECT _user FROM regress_ps.replayed;
+SELECT count(*) FROM regress_ps._person_ids WHERE distinct_id = 'u10';
+-- those of the write path are in pg_pulse's dialect (no spec) and replay as such
+SELECT pulse.create_collection('regress_ps', 'strict', '{"n": "integer"}');
+SELECT stored, dead_lettered FROM pulse.collect('regress_ps', 'strict', '{"who": "u11", "n": 1, "_time": "not a time"}', spec => '{"user": "who"}');
+SELECT collection, spec, convert_from(payload, 'UTF8') AS payload FROM pulse.dead_letters WHERE project = 'regress_ps' ORDER BY id;
 SELECT pulse.drop_project('regress_ps', force => true);

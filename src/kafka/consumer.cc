@@ -426,7 +426,7 @@ void Consumer::isolate(const std::vector<size_t>& idx, size_t from, size_t to, i
       std::string why = pg::clip_message(e.what());
       ingest::record_dead_letter(sub_.project, sub_.collection,
                                  std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0), why,
-                                 src);
+                                 src, sub_.spec.kind == SpecKind::kPulse ? std::string() : sub_.spec.text);
       counts->dead_lettered++;
       return;
     }

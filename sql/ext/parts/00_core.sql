@@ -80,7 +80,8 @@ CREATE TABLE pulse.dead_letters (
   payload    bytea NOT NULL,      -- the event as received (JSON text for SQL and Kafka JSON)
   error      text NOT NULL,
   source     text NOT NULL,       -- sql:<function> by <role>, or kafka topic/partition/offset
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz NOT NULL DEFAULT now(),
+  spec       text                 -- the event spec of the payload's dialect (NULL: pg_pulse's)
 );
 CREATE INDEX ON pulse.dead_letters (project, collection, id);
 

@@ -7,6 +7,8 @@
 ALTER TABLE pulse.projects ADD COLUMN event_spec text;
 ALTER TABLE pulse.kafka_subscriptions ADD COLUMN spec text;
 ALTER TABLE pulse.collection_registry ADD COLUMN event_spec text;
+-- a dead letter kept in a spec's dialect is replayed through that spec
+ALTER TABLE pulse.dead_letters ADD COLUMN spec text;
 DROP FUNCTION IF EXISTS pulse.kafka_alter(bigint, text, jsonb, integer, interval, integer);
 DROP FUNCTION IF EXISTS pulse.collect(text, text, jsonb);
 DROP FUNCTION IF EXISTS pulse.collect_batch(text, text, text);
