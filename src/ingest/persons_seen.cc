@@ -109,31 +109,16 @@ void note_persons_seen(const std::string& project, const std::unordered_set<std:
   }
   // one order for every inserter: two chunks with the same new ids never deadlock
   std::sort(unknown.begin(), unknown.end());
-  // the ids mapped already (an index probe each: = ANY never turns into a scan of the table),
-  // then plain inserts of the others (cheaper than ON CONFLICT); when a concurrent call maps one
-  // of them first, again with ON CONFLICT DO NOTHING
-  std::vector<std::string> missing;
+  // plain inserts of the ids not mapped (cheaper than ON CONFLICT); when a concurrent call maps
+  // one of them first, again with ON CONFLICT DO NOTHING
   auto insert = [&](bool on_conflict) {
     pg::in_subtransaction([&] {
       if (relid == InvalidOid) {
         pg::spi_exec("SELECT pulse._ensure_persons($1)", {Arg::text(project)});
         relid = mapping_table(project);
       }
-      std::string ids = pg::quote_ident(project) + "._person_ids";
-      std::unordered_set<std::string> found;
-      for (auto& f : pg::spi_column("SELECT distinct_id FROM " + ids + " WHERE distinct_id = ANY($1::text[])",
-                                    {Arg::text_array(unknown)}))
-        if (f) found.insert(*f);
-      missing.clear();
-      for (auto& u : unknown)
-        if (!found.count(u)) missing.push_back(u);
-      if (missing.empty()) return;
-      std::string skip = on_conflict ? " ON CONFLICT DO NOTHING" : "";
-      pg::spi_exec("WITH n AS (INSERT INTO " + ids +
-                       " (distinct_id, person_id) SELECT u, u FROM unnest($1::text[]) AS u" + skip +
-                       " RETURNING distinct_id) INSERT INTO " + pg::quote_ident(project) +
-                       "._persons (_person) SELECT distinct_id FROM n" + skip,
-                   {Arg::text_array(missing)});
+      pg::spi_exec("SELECT pulse._persons_seen($1, $2, $3)",
+                   {Arg::text(project), Arg::text_array(unknown), Arg::boolean(on_conflict)});
     });
   };
   try {

@@ -50,6 +50,24 @@ $$;
 CREATE FUNCTION pulse._persons_forget(mapping regclass) RETURNS void
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'pulse_persons_forget';
 
+-- Persons on first sight (src/ingest/persons_seen.cc): each of `ids` (distinct, sorted: every
+-- caller inserts in one order) that has no mapping gets one to itself and its person row. Each
+-- id is looked up through the index (a chunk's ids are few beside the mapping, which the planner
+-- may not know yet); on_conflict: when a concurrent call may be mapping the same ids.
+CREATE FUNCTION pulse._persons_seen(p text, ids text[], on_conflict boolean) RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp
+  SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+  skip text := CASE WHEN on_conflict THEN ' ON CONFLICT DO NOTHING' ELSE '' END;
+BEGIN
+  EXECUTE format('WITH n AS (INSERT INTO %1$I._person_ids (distinct_id, person_id) SELECT u.u, u.u'
+                 ' FROM unnest($1) WITH ORDINALITY AS u(u, k)'
+                 ' WHERE NOT EXISTS (SELECT FROM %1$I._person_ids m WHERE m.distinct_id = u.u) ORDER BY u.k%2$s'
+                 ' RETURNING distinct_id) INSERT INTO %1$I._persons (_person) SELECT distinct_id FROM n%2$s', p, skip)
+    USING ids;
+END
+$$;
+
 CREATE FUNCTION pulse.person_update(project text, distinct_id text, ops jsonb,
                                     OUT person_id text, OUT rejected_fields bigint, OUT columns_added int)
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
