@@ -9,6 +9,8 @@ RESET client_min_messages;
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 SELECT pulse.create_project('regress_bin');
+-- its DEBUG1 output shows the COPYs alone (no persons tables)
+SELECT pulse.set_track_persons('regress_bin', false);
 -- every type with a binary form: text-like with limits, numbers, booleans, date-times with
 -- precision, json and jsonb, uuid, bytea, and arrays of them
 SELECT pulse.create_collection('regress_bin', c, $${

@@ -16,7 +16,7 @@ SELECT stored FROM pulse.collect_batch('pa', '
 
 -- no persons yet: both modes count ids
 SELECT step, users FROM pulse.funnel('pa', '[{"collection": "visit"}, {"collection": "signup"}]', '2024-05-01', '2024-05-08');
--- a person property needs persons
+-- a person property must be a column of the persons (ingestion made the persons: persons on first sight)
 SELECT * FROM pulse.trends('pa', '{"collection": "visit"}', '2024-05-01', '2024-05-03', breakdown => 'person.plan');
 
 SELECT pulse.identify('pa', 'anon-1', 'user-1');

@@ -13,6 +13,10 @@
 # sessions (clock_timestamp() around the calls and around the COPY), not around psql.
 # Starts the private test cluster (test/cluster.sh: PGBIN, PULSE_TEST_DIR, PULSE_TEST_PORT) unless
 # PULSE_BENCH_USE_RUNNING=1. Generated events go to $PULSE_TEST_DIR/bench_ingest_sizes.
+# PULSE_BENCH_PERSONS (default "on"; "off on known" measures all three in the same run): the
+# project's pulse.set_track_persons; "on" starts each measurement without persons (every _user
+# is a new person, the costly case: docs/people.md#persons-on-first-sight), "known" with the
+# persons of the earlier measurements kept (a stream that keeps seeing its users).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 N=${1:-200000}
@@ -78,7 +82,8 @@ open(out, "w").write("%d %d %d\n" % (base or 0, peak or 0, hwm or 0))
 PY
 }
 
-printf "%-6s %8s %6s %12s %12s %6s %10s %10s %10s %10s %7s\n" kind size calls "collect ev/s" "COPY ev/s" ratio \
+PERSONS_MODES=${PULSE_BENCH_PERSONS:-on}
+printf "%-7s %-6s %8s %6s %12s %12s %6s %10s %10s %10s %10s %7s\n" persons kind size calls "collect ev/s" "COPY ev/s" ratio \
   "payload" "peak anon" "growth" "VmHWM" "grow/pl"
 for KIND in $KINDS; do
   # Twin collections created the same way; a warm-up of all rows into both makes the columns
@@ -92,8 +97,11 @@ for KIND in $KINDS; do
     done > "$DIR/warm.sql"
     $P -f "$DIR/warm.sql" >/dev/null
   done
+  for PERSONS in $PERSONS_MODES; do
+  $P -c "SELECT pulse.set_track_persons('bench', $([ "$PERSONS" = off ] && echo false || echo true))" >/dev/null
   for S in $SIZES; do
     $P -c "TRUNCATE bench.$EV, bench.$CP" -c "CHECKPOINT" >/dev/null
+    [ "$PERSONS" = known ] || $P -c "DO \$\$ BEGIN IF to_regclass('bench._persons') IS NOT NULL THEN TRUNCATE bench._persons, bench._person_ids; END IF; END \$\$" >/dev/null
     rm -f "$DIR/pid" "$DIR/mem" "$DIR"/t[0-3]
     {
       echo "\\o $DIR/pid"
@@ -132,10 +140,11 @@ for KIND in $KINDS; do
     fi
     payload=$(stat -c %s "$DIR/call_${S}_0000.ndjson")
     read -r base peak hwm < "$DIR/mem"
-    awk -v kind="$KIND" -v s="$S" -v n="$N" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v pl="$payload" \
+    awk -v persons="$PERSONS" -v kind="$KIND" -v s="$S" -v n="$N" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v pl="$payload" \
       -v base="$base" -v peak="$peak" -v hwm="$hwm" 'BEGIN {
       ca = n / (b - a); co = n / (d - c); mb = 1024 * 1024;
-      printf "%-6s %8d %6d %12.0f %12.0f %6.2f %8.1fMB %8.1fMB %8.1fMB %8.1fMB %6.2fx\n", kind, s, n / s, ca, co,
+      printf "%-7s %-6s %8d %6d %12.0f %12.0f %6.2f %8.1fMB %8.1fMB %8.1fMB %8.1fMB %6.2fx\n", persons, kind, s, n / s, ca, co,
         ca / co, pl / mb, peak / 1024, (peak - base) / 1024, hwm / 1024, (peak - base) * 1024 / pl }'
+  done
   done
 done

@@ -7,6 +7,8 @@
 #   bash bench/people/segment.sh [events=200000] [batch=10000]
 # PULSE_BENCH_USER_SHARE (default 0.3): the share of calls with a userId (each links its
 # anonymousId: every pair is new in a fresh project); 0 measures the mapping alone.
+# PULSE_BENCH_TRACK_PERSONS (default 1): 0 turns persons on first sight off in both projects
+# (pulse.set_track_persons), as before it existed.
 # Starts the private test cluster (test/cluster.sh: PGBIN, PULSE_TEST_DIR, PULSE_TEST_PORT) unless
 # PULSE_BENCH_USE_RUNNING=1. Times are taken inside the session (clock_timestamp()).
 set -euo pipefail
@@ -33,7 +35,8 @@ run() {
   local kind=$1 proj=b_$1_$2 c f
   [ "${3:-}" = keep ] ||
     $P -c "SET client_min_messages = warning" -c "SELECT pulse.drop_project(name, force => true) FROM pulse.projects WHERE name = '$proj'" \
-       -c "SELECT pulse.create_project('$proj')" >/dev/null
+       -c "SELECT pulse.create_project('$proj')" \
+       -c "SELECT pulse.set_track_persons('$proj', $([ "${PULSE_BENCH_TRACK_PERSONS:-1}" = 0 ] && echo false || echo true))" >/dev/null
   {
     echo "SELECT clock_timestamp() AS t0 \\gset"
     for ((c = 0; c < CALLS; c++)); do

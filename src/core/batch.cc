@@ -314,6 +314,7 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
     out->line_end.push_back(out->data.size());
     out->line_time_us.push_back(has_time ? time_us : opts.arrival_us);
     out->line_event.push_back(e);
+    if (opts.users && !user.empty()) opts.users->insert(user);
     for (auto& r : rej) {
       r.event_id = id;
       r.event_user = user;

@@ -86,6 +86,8 @@ struct BuildOptions {
   const std::unordered_set<std::string>* existing_ids = nullptr;  // _ids already stored
   // _ids taken by earlier chunks of the same call (duplicates like ids earlier in this batch)
   const std::unordered_set<std::string>* earlier_ids = nullptr;
+  // when set: receives the _user of every line (the persons seen, ingest/persons.h)
+  std::unordered_set<std::string>* users = nullptr;
 };
 
 // Lines are COPY text, or binary COPY rows (opts.binary and every column of the list takes them:

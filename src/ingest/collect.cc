@@ -85,7 +85,7 @@ PULSE_SQL_FUNCTION(pulse_collect) {
   std::string spec_text = PG_ARGISNULL(3) ? std::string() : text_arg(fcinfo, 3);
   pg::spi_connect();
   check_project_writer(project);
-  EventSpec spec = resolve_event_spec(project, &spec_text);
+  EventSpec spec = resolve_event_spec(project, &spec_text, collection);
   if (!PG_ARGISNULL(1) || spec.kind == SpecKind::kPulse || spec.kind == SpecKind::kPaths) {
     if (PG_ARGISNULL(1))
       throw Error(sqlstate::kInvalidParameter, "collection must not be null", "",
@@ -154,7 +154,7 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   std::string spec_text = PG_ARGISNULL(3) ? std::string() : text_arg(fcinfo, 3);
   pg::spi_connect();
   check_project_writer(project);
-  EventSpec spec = resolve_event_spec(project, &spec_text);
+  EventSpec spec = resolve_event_spec(project, &spec_text, collection);
   std::string_view payload;  // the argument's own memory, valid for this call
   pg::call([&] {
     text* t = PG_GETARG_TEXT_PP(1);
@@ -289,8 +289,9 @@ PULSE_SQL_FUNCTION(pulse_create_collection) {
 }
 
 // pulse.replay_dead_letters(project, collection default null, ids bigint[] default null)
-// Takes the matching dead letters out of pulse.dead_letters and ingests them again; those that
-// still fail come back as new dead letters with the new error.
+// Takes the matching dead letters out of pulse.dead_letters and ingests them again, each through
+// the event spec of its dialect (dead_letters.spec; NULL: pg_pulse's); those that still fail come
+// back as new dead letters with the new error.
 PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
   std::string project = ascii_lower(require_text(fcinfo, 0, "project"));
   pg::spi_connect();
@@ -311,18 +312,19 @@ PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
   uint64_t n =
       pg::spi_exec("DELETE FROM pulse.dead_letters WHERE id IN (SELECT id FROM pulse.dead_letters WHERE " + where +
                        " ORDER BY id FOR UPDATE SKIP LOCKED)"
-                       " RETURNING id, coalesce(collection, ''), convert_from(payload, 'UTF8'), source",
+                       " RETURNING id, coalesce(collection, ''), convert_from(payload, 'UTF8'), source,"
+                       " coalesce(spec, '')",
                    args);
   struct Item {
-    std::string id, collection, payload, source;
+    std::string id, collection, payload, source, spec;
   };
   std::vector<Item> items;
   for (uint64_t r = 0; r < n; r++) {
-    char* v[4];
+    char* v[5];
     pg::call([&] {
-      for (int c = 0; c < 4; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+      for (int c = 0; c < 5; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
     });
-    items.push_back(Item{v[0], v[1] ? v[1] : "", v[2] ? v[2] : "", v[3] ? v[3] : ""});
+    items.push_back(Item{v[0], v[1] ? v[1] : "", v[2] ? v[2] : "", v[3] ? v[3] : "", v[4] ? v[4] : ""});
   }
   std::sort(items.begin(), items.end(),
             [](const Item& a, const Item& b) { return std::stoll(a.id) < std::stoll(b.id); });
@@ -334,10 +336,18 @@ PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
     progress.phase("replaying", done++, int64_t(items.size()), "dead letters");
     pg::call([] { pg::pause_point("replay"); });
     pg::check_interrupts();
+    EventSpec spec;
+    std::string why;
+    if (!it.spec.empty() && !parse_event_spec(it.spec, &spec, &why)) spec = EventSpec();  // not expected: as pulse
+    bool own_parse = spec.kind == SpecKind::kSegment || spec.kind == SpecKind::kPosthog;
+    bool envelopes = it.collection.empty() && !own_parse;
     EventBatch batch;
-    decoder().decode_event(it.payload, decode_options(it.collection.empty()), &batch);
+    decoder().decode_event(it.payload, decode_options(envelopes, own_parse), &batch);
     std::string src = "replay of dead letter " + it.id + " (" + it.source + ")";
-    ingest_batch(project, it.collection, batch, src, &counts);
+    ChunkedIngest call(project, it.collection, src, &counts);
+    if (spec.kind != SpecKind::kPulse) call.set_spec(spec);
+    call.add(batch);
+    call.finish();
   }
   pg::spi_finish();
   return result_datum(fcinfo, counts);

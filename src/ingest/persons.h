@@ -23,3 +23,16 @@ PersonUpdateResult update_person(const std::string& project, const std::string& 
                                  const std::string& ops_json, const std::string& source);
 
 }  // namespace pulse::ingest
+
+#include <unordered_set>
+
+namespace pulse::ingest {
+
+// Persons on first sight (docs/people.md#persons-on-first-sight): every distinct id of `users`
+// (the _user of events just stored) gets its mapping to itself and its person row when it has no
+// mapping yet, in one set-based statement for the ids this backend does not already know to be
+// mapped (a per-backend cache, per mapping table; an erasure invalidates it). Creates the
+// persons tables when missing. A failure is a WARNING and never fails the ingestion.
+void note_persons_seen(const std::string& project, const std::unordered_set<std::string>& users);
+
+}  // namespace pulse::ingest

@@ -57,10 +57,13 @@ struct SpecRejects {
 
 }  // namespace
 
-EventSpec resolve_event_spec(const std::string& project, const std::string* spec_text) {
+EventSpec resolve_event_spec(const std::string& project, const std::string* spec_text, const std::string& collection) {
   std::string text = spec_text ? *spec_text : "";
   if (text.empty()) {
-    auto d = pg::spi_value("SELECT event_spec FROM pulse.projects WHERE name = $1", {Arg::text(project)});
+    auto d = pg::spi_value(
+        "SELECT coalesce((SELECT r.event_spec FROM pulse.collection_registry r WHERE r.project = $1 AND r.name = $2),"
+        " p.event_spec) FROM pulse.projects p WHERE p.name = $1",
+        {Arg::text(project), Arg::text(collection)});
     text = d ? *d : "pulse";
   }
   EventSpec spec;

@@ -11,9 +11,11 @@
 
 namespace pulse::ingest {
 
-// Parses a spec argument (NULL / empty: the project's default, pulse.projects.event_spec, else
+// Parses a spec argument (NULL / empty: the spec of the collection the call names,
+// pulse.collection_registry.event_spec, else the project's, pulse.projects.event_spec, else
 // "pulse"); raises 22023 for an invalid one.
-EventSpec resolve_event_spec(const std::string& project, const std::string* spec_text);
+EventSpec resolve_event_spec(const std::string& project, const std::string* spec_text,
+                             const std::string& collection = std::string());
 
 class SpecStage {
  public:

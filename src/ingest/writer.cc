@@ -13,6 +13,7 @@
 #include "enrich/enrich.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
+#include "ingest/persons.h"
 #include "ingest/spec.h"
 #include "pg/faults.h"
 #include "pg/gucs.h"
@@ -296,28 +297,28 @@ std::string without_nul(std::string_view s) {
 
 void insert_dead_letters(const std::string& project, const std::vector<std::string>& collections,
                          const std::vector<std::string>& payloads, const std::vector<std::string>& errors,
-                         const std::vector<std::string>& sources) {
+                         const std::vector<std::string>& sources, const std::vector<std::string>& specs) {
   if (payloads.empty()) return;
   for (auto& c : collections) note_ingest(project, c, 0, 0, 1, 0);
   std::vector<std::string> errs;
   for (auto& e : errors) errs.push_back(without_nul(e));
   pg::spi_exec(
-      "INSERT INTO pulse.dead_letters(project, collection, payload, error, source)"
-      " SELECT $1, nullif(c, ''), p, e, s"
-      " FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[]) AS u(c, p, e, s)",
+      "INSERT INTO pulse.dead_letters(project, collection, payload, error, source, spec)"
+      " SELECT $1, nullif(c, ''), p, e, s, nullif(sp, '')"
+      " FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[]) AS u(c, p, e, s, sp)",
       {Arg::text(project), Arg::text_array(collections), Arg::bytea_array(payloads), Arg::text_array(errs),
-       Arg::text_array(sources)});
+       Arg::text_array(sources), Arg::text_array(specs)});
 }
 
 }  // namespace
 
 void record_dead_letter(const std::string& project, const std::string& collection, std::string_view payload,
-                        const std::string& error, const std::string& source) {
+                        const std::string& error, const std::string& source, const std::string& spec) {
   pg::spi_exec(
-      "INSERT INTO pulse.dead_letters(project, collection, payload, error, source)"
-      " VALUES ($1, nullif($2, ''), $3, $4, $5)",
-      {Arg::text(project), Arg::text(collection), Arg::bytea(payload), Arg::text(without_nul(error)),
-       Arg::text(source)});
+      "INSERT INTO pulse.dead_letters(project, collection, payload, error, source, spec)"
+      " VALUES ($1, nullif($2, ''), $3, $4, $5, nullif($6, ''))",
+      {Arg::text(project), Arg::text(collection), Arg::bytea(payload), Arg::text(without_nul(error)), Arg::text(source),
+       Arg::text(spec)});
   note_ingest(project, collection, 0, 0, 1, 0);
 }
 
@@ -326,14 +327,18 @@ namespace {
 // Dead letters of one batch, inserted together at its end.
 struct DeadLetters {
   std::vector<std::string> coll, payload, error, source;
-  void add(const std::string& c, std::string p, const std::string& e, const std::string& s) {
+  std::vector<std::string> spec;  // the payload's event spec ("": pg_pulse's dialect)
+  void add(const std::string& c, std::string p, const std::string& e, const std::string& s,
+           const std::string& sp = std::string()) {
     coll.push_back(c);
     payload.push_back(std::move(p));
     error.push_back(e);
     source.push_back(s);
+    spec.push_back(sp);
   }
   void append(DeadLetters&& o) {
-    for (size_t k = 0; k < o.coll.size(); k++) add(o.coll[k], std::move(o.payload[k]), o.error[k], o.source[k]);
+    for (size_t k = 0; k < o.coll.size(); k++)
+      add(o.coll[k], std::move(o.payload[k]), o.error[k], o.source[k], o.spec[k]);
   }
 };
 
@@ -347,6 +352,7 @@ struct GroupContext {
   const std::string& source;
   std::string* arrival;                                // the batch's arrival time as COPY text (computed once)
   const std::unordered_set<std::string>* earlier_ids;  // _ids taken by earlier chunks of the call
+  std::unordered_set<std::string>* users;              // receives the _user of the stored rows (or null)
 };
 
 // The dead letter of one event of the batch.
@@ -383,6 +389,7 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   opts.binary = binary_copy_reads_utf8();
   opts.max_fields = size_t(pulse_max_fields_per_collection);
   opts.dedup = info.dedup;
+  opts.users = g.users;
   if (info.dedup) {
     std::vector<std::string> ids = collect_event_ids(batch, events);
     if (!ids.empty()) {
@@ -523,13 +530,18 @@ struct ChunkedIngest::State {
   std::map<std::string, DeadLetters> late;                       // per collection (every collection written)
   std::map<std::string, std::unordered_set<std::string>> taken;  // dedup: _ids of earlier chunks
   std::unique_ptr<SpecStage> spec;                               // set_spec: the dialect's mapping
+  int track_persons = -1;                                        // the project's track_persons (-1: not read yet)
+  std::string spec_text;                                         // set_spec's spec as given ("": none)
 };
 
 ChunkedIngest::ChunkedIngest(const std::string& project, const std::string& collection, const std::string& source,
                              IngestCounts* counts)
-    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}}) {}
+    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}, -1, {}}) {}
 
-void ChunkedIngest::set_spec(const EventSpec& spec) { s_->spec.reset(new SpecStage(s_->project, spec, s_->source)); }
+void ChunkedIngest::set_spec(const EventSpec& spec) {
+  s_->spec.reset(new SpecStage(s_->project, spec, s_->source));
+  s_->spec_text = spec.kind == SpecKind::kPulse ? std::string() : spec.text;
+}
 
 ChunkedIngest::~ChunkedIngest() = default;
 
@@ -546,7 +558,8 @@ void ChunkedIngest::add(EventBatch& chunk) {
     std::string coll = fixed_collection.empty() ? std::string(ev.collection) : fixed_collection;
     if (!ev.error.empty()) {
       // an envelope event keeps its whole envelope as payload: replayed as an envelope
-      st.early.add(fixed_collection, event_to_json(ev), ev.error, ev_source);  // bytea: Avro stays binary
+      // as sent: in the spec's dialect when the spec could not map it (replayed through it)
+      st.early.add(fixed_collection, event_to_json(ev), ev.error, ev_source, st.spec_text);  // bytea: Avro stays binary
       continue;
     }
     std::string why = collection_name_problem(coll);
@@ -560,15 +573,22 @@ void ChunkedIngest::add(EventBatch& chunk) {
     groups[coll].push_back(k);
   }
   enrich::apply(st.project, groups, &batch);  // before schema evolution: derived fields become columns
+  std::unordered_set<std::string> users;  // the _user of the chunk's rows: persons on first sight
+  if (st.track_persons < 0 && !groups.empty())
+    st.track_persons =
+        pg::spi_value("SELECT 1 FROM pulse.projects WHERE name = $1 AND track_persons", {Arg::text(st.project)}) ? 1
+                                                                                                                 : 0;
   for (auto& [coll, events] : groups) {
     pg::check_interrupts();
     std::unordered_set<std::string>& taken = st.taken[coll];
-    GroupContext g{st.project, coll, batch, st.source, &st.arrival, &taken};
+    GroupContext g{st.project, coll, batch, st.source, &st.arrival, &taken, st.track_persons > 0 ? &users : nullptr};
     std::vector<std::string> ids;  // merged after the chunk: halves of a bisection do not see each other's
     ingest_group_isolated(g, events, st.counts, &st.late[coll], &ids);
     for (auto& id : ids) taken.insert(std::move(id));
   }
+  // links first: an id a link maps already is no new person to be merged later
   if (st.spec) st.counts->rejected_fields += st.spec->apply(batch, fixed_collection);
+  if (st.track_persons) note_persons_seen(st.project, users);
 }
 
 void ChunkedIngest::finish() {
@@ -578,7 +598,7 @@ void ChunkedIngest::finish() {
     dl.append(std::move(letters));
     note_ingest(st.project, coll, 0, 0, 0, 1);
   }
-  insert_dead_letters(st.project, dl.coll, dl.payload, dl.error, dl.source);
+  insert_dead_letters(st.project, dl.coll, dl.payload, dl.error, dl.source, dl.spec);
   st.counts->dead_lettered += int64_t(dl.payload.size());
 }
 

@@ -53,8 +53,9 @@ class ChunkedIngest {
 };
 
 // Records one payload as it was received (bytes kept as they are) with the reason it could not
-// be stored.
+// be stored; spec: the event spec of its dialect ("": pg_pulse's), replay_dead_letters maps it
+// through that spec.
 void record_dead_letter(const std::string& project, const std::string& collection, std::string_view payload,
-                        const std::string& error, const std::string& source);
+                        const std::string& error, const std::string& source, const std::string& spec = std::string());
 
 }  // namespace pulse::ingest

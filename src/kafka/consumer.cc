@@ -129,8 +129,9 @@ void Consumer::load_subscription() {
         " coalesce((SELECT pg_catalog.string_agg(key || pg_catalog.chr(1) || value, pg_catalog.chr(2))"
         "           FROM pg_catalog.jsonb_each_text(options) WHERE key <> 'avro.schema_id'), ''),"
         " (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = owner),"
-        " coalesce(spec, (SELECT p.event_spec FROM pulse.projects p WHERE p.name = project), 'pulse')"
-        " FROM pulse.kafka_subscriptions WHERE id = $1",
+        " coalesce(spec, (SELECT r.event_spec FROM pulse.collection_registry r WHERE r.project = s.project"
+        " AND r.name = s.collection), (SELECT p.event_spec FROM pulse.projects p WHERE p.name = s.project), 'pulse')"
+        " FROM pulse.kafka_subscriptions s WHERE id = $1",
         {Arg::int8(slot_->subscription_id)});
     if (SPI_processed != 1) throw Error(sqlstate::kUndefinedObject, "the Kafka subscription no longer exists");
     char* v[12];
@@ -429,7 +430,7 @@ void Consumer::isolate(const std::vector<size_t>& idx, size_t from, size_t to, i
       std::string why = pg::clip_message(e.what());
       ingest::record_dead_letter(sub_.project, sub_.collection,
                                  std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0), why,
-                                 src);
+                                 src, sub_.spec.kind == SpecKind::kPulse ? std::string() : sub_.spec.text);
       counts->dead_lettered++;
       return;
     }

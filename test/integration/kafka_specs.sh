@@ -4,14 +4,16 @@
 # link ids and set traits, {"batch": [...]} envelopes are split), one with spec 'posthog'
 # ($set / $set_once, $identify), one with a paths spec ({"time": ..., "user": ...}) into a fixed
 # collection; every message accounted for (stored rows, dead letters, rejected-field notes for
-# events without a usable time or user).
+# events without a usable time or user). Every id seen gets its person (persons on first sight);
+# a subscription without a spec uses its collection's (set_event_spec collection =>), and
+# kafka_alter changes a subscription's spec.
 set -euo pipefail
 . "$PULSE_REPO/test/kafka/lib.sh"
 DB=${PGDATABASE:-pulse_test}
 Q="psql -qXAt -v ON_ERROR_STOP=1 -d $DB"
 fail() { echo "FAIL: $*"; $Q -c "SELECT * FROM pulse.kafka_status" 2>&1 | head -20; tail -30 "${PULSE_TEST_LOG:-/dev/null}" 2>/dev/null; exit 1; }
 trap '$Q -c "SELECT pulse.drop_project('"'"'kspec'"'"', force => true) FROM pulse.projects WHERE name = '"'"'kspec'"'"'" >/dev/null 2>&1 || true' EXIT
-kafka_start seg:2 ph:1 custom:1
+kafka_start seg:2 ph:1 custom:1 coll:1
 $Q -c "CREATE EXTENSION IF NOT EXISTS pg_pulse" >/dev/null
 $Q -c "SELECT pulse.drop_project('kspec', force => true) FROM pulse.projects WHERE name = 'kspec'" >/dev/null 2>&1 || true
 $Q -c "SELECT pulse.create_project('kspec')" >/dev/null
@@ -47,8 +49,10 @@ wait_for "SELECT count(*) FROM pulse.dead_letters WHERE project = 'kspec'" 1 20
     || fail "retroactive resolution of anon1's and anon2's earlier events"
 [ "$($Q -c "SELECT string_agg(field, ',' ORDER BY field) FROM pulse.rejected_fields WHERE project = 'kspec' AND collection = 'no_time'")" = "_time,_user" ] \
     || fail "notes for an event without time and user"
-[ "$($Q -c "SELECT error FROM pulse.dead_letters WHERE project = 'kspec'")" = 'segment: unknown call type "teleport"' ] || fail "dead letter"
-echo "ok 1 - segment over Kafka: 500 track calls to their collection exactly once, a batch envelope split, identify links and traits, notes and a dead letter"
+[ "$($Q -c "SELECT error || '/' || spec FROM pulse.dead_letters WHERE project = 'kspec'")" = 'segment: unknown call type "teleport"/segment' ] || fail "dead letter"
+[ "$($Q -c "SELECT count(*) FROM kspec._person_ids WHERE distinct_id LIKE 'anon%'")" = 20 ] \
+    || fail "persons on first sight: $($Q -c "SELECT count(*) FROM kspec._person_ids")"
+echo "ok 1 - segment over Kafka: 500 track calls to their collection exactly once, a batch envelope split, identify links and traits, notes, a dead letter with its spec, a person for every id"
 
 # 2. PostHog: $set / $set_once, $identify
 printf '%s\n' \
@@ -68,4 +72,19 @@ wait_for "SELECT count(*) FROM kspec.ev" 2 60
 [ "$($Q -c "SELECT string_agg(_user || ':' || coalesce(_id, '-') || ':' || (_time = '2024-05-03'), ',' ORDER BY v) FROM kspec.ev")" = "7:c1:true,x:-:false" ] || fail "paths spec"
 [ "$($Q -c "SELECT count(*) FROM pulse.rejected_fields WHERE project = 'kspec' AND collection = 'ev' AND field = '_time'")" = 1 ] || fail "paths spec note"
 echo "ok 3 - a paths spec over Kafka: time, user and id from nested fields, a missing time noted"
-echo "kafka_specs: 3 passed"
+
+# 4. a collection's spec for a subscription without one; kafka_alter changes the spec
+$Q -c "SELECT pulse.create_collection('kspec', 'aud')" \
+   -c "SELECT pulse.set_event_spec('kspec', '{\"user\": \"actor.login\"}', collection => 'aud')" >/dev/null
+sid=$($Q -c "SELECT pulse.kafka_subscribe('kspec', ARRAY['coll'], '$KAFKA_BROKERS', collection => 'aud', options => '$OPTS', batch_timeout => '100 ms')")
+printf '%s\n' '{"actor": {"login": "a1"}, "v": 1}' | kafka_produce coll
+wait_for "SELECT count(*) FROM kspec.aud" 1 60
+$Q -c "SELECT pulse.kafka_alter($sid, spec => '{\"user\": \"who\"}')" >/dev/null
+out=$($Q -c "SELECT pulse.kafka_alter($sid, spec => 'mixpanel')" 2>&1) && fail "kafka_alter took an unknown spec"
+echo "$out" | grep -q 'invalid event spec' || fail "kafka_alter unknown spec: $out"
+[ "$($Q -c "SELECT spec FROM pulse.kafka_subscriptions WHERE id = $sid")" = '{"user": "who"}' ] || fail "kafka_alter spec stored"
+printf '%s\n' '{"who": "a2", "v": 2}' | kafka_produce coll
+wait_for "SELECT count(*) FROM kspec.aud" 2 60
+[ "$($Q -c "SELECT string_agg(_user, ',' ORDER BY v) FROM kspec.aud")" = "a1,a2" ] || fail "collection spec / kafka_alter spec: $($Q -c "TABLE kspec.aud")"
+echo "ok 4 - a subscription without a spec uses its collection's; kafka_alter changes the spec (workers restart with it)"
+echo "kafka_specs: 4 passed"

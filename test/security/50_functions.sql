@@ -46,7 +46,7 @@ SELECT is((SELECT string_agg(DISTINCT p.proname, ', ' ORDER BY p.proname) FROM p
           '_kafka_set, _view_recompute, _view_watermark, _views_invalidate, alias, alter_cohort, alter_view, collect, collect_batch, '
           'create_cohort, create_collection, create_project, create_view, drop_cohort, drop_project, drop_view, erase_person, identify, '
           'kafka_alter, kafka_subscribe, partition_collection, person_update, refresh_cohort, refresh_view, register_avro_schema, '
-          'replay_dead_letters, set_enrichment, set_event_spec, set_project_defaults, set_retention',
+          'replay_dead_letters, set_enrichment, set_event_spec, set_project_defaults, set_retention, set_track_persons',
           'the SECURITY DEFINER functions are the ones test/security attacks');
 
 -- a login role with no grant at all reaches no internal function (for example the Avro schema

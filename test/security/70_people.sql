@@ -3,7 +3,7 @@
 -- person_id, erase_person and the persons tables; SQL text in project names, ids, property
 -- names and values; nothing of another project is read, changed or erased.
 \ir lib.sql
-SELECT plan(29);
+SELECT plan(33);
 SELECT pulse.person_update('sec_q', 'q1', '{"$set": {"token": "q-secret"}}');
 SELECT pulse.person_update('sec_p', 'u1', '{"$set": {"plan": "pro"}}');
 
@@ -24,7 +24,7 @@ SELECT throws_ok($$SELECT sec.as_role('sec_r', 'SELECT pulse.person_update(''sec
                  '42501', NULL, 'a reader cannot update a person');
 SELECT throws_ok($$SELECT sec.as_role('sec_r', 'SELECT pulse.erase_person(''sec_p'', ''u1'')')$$,
                  '42501', NULL, 'nor erase one');
-SELECT is(sec.value_as('sec_r', $$SELECT plan || '/' || pulse.person_id('sec_p', 'u1') FROM sec_p._persons$$), 'pro/u1',
+SELECT is(sec.value_as('sec_r', $$SELECT plan || '/' || pulse.person_id('sec_p', 'u1') FROM sec_p._persons WHERE _person = 'u1'$$), 'pro/u1',
           'a reader reads the persons and resolves ids');
 
 -- 2. only pg_pulse writes the persons tables
@@ -63,6 +63,14 @@ SELECT throws_ok($$SELECT sec.as_role('sec_qw', 'SELECT pulse.set_event_spec(''s
                  '42501', NULL, 'a writer of another project cannot set the event spec');
 SELECT throws_ok($$SELECT sec.as_role('sec_r', 'SELECT pulse.set_event_spec(''sec_p'', ''segment'')')$$,
                  '42501', NULL, 'nor a reader');
+SELECT throws_ok($$SELECT sec.as_role('sec_qw', 'SELECT pulse.set_event_spec(''sec_p'', ''segment'', ''c'')')$$,
+                 '42501', NULL, 'nor a collection''s, from another project');
+SELECT throws_ok($$SELECT sec.as_role('sec_r', 'SELECT pulse.set_track_persons(''sec_p'', false)')$$,
+                 '42501', NULL, 'a reader cannot switch persons on first sight');
+SELECT throws_ok($$SELECT sec.as_role('sec_qw', 'SELECT pulse.set_track_persons(''sec_p'', false)')$$,
+                 '42501', NULL, 'nor a writer of another project');
+SELECT is(sec.value_as('sec_w', $q$SELECT pulse.set_track_persons('sec_p', true)::text || (SELECT track_persons::text FROM pulse.projects WHERE name = 'sec_p')$q$),
+          'true', 'the project''s writer can');
 SELECT throws_ok($$SELECT sec.as_role('sec_qw', $q$SELECT pulse.collect('sec_p', NULL, '{"type": "track", "event": "x"}', 'segment')$q$)$$,
                  '42501', NULL, 'a spec does not open another project');
 SELECT lives_ok($$SELECT sec.value_as('sec_w', $q$SELECT (pulse.collect('sec_p', NULL, '{"batch": [

@@ -28,7 +28,9 @@ CREATE TABLE pulse.projects (
   -- see pulse.set_retention
   keep           interval CHECK (keep > interval '0'),
   -- the event spec of ingestion calls that name none (NULL: 'pulse'); see pulse.set_event_spec
-  event_spec     text
+  event_spec     text,
+  -- every _user ingestion sees gets its person row and id mapping; see pulse.set_track_persons
+  track_persons  boolean NOT NULL DEFAULT true
 );
 
 -- One row per collection table (pulse.collections is the readable view over it).
@@ -45,7 +47,10 @@ CREATE TABLE pulse.collection_registry (
   -- retention dropped the events with _time before this (NULL: never): the views keep their
   -- aggregates, a full rebuild would lose them (refuses unless forced)
   history_dropped_before timestamptz,
-  PRIMARY KEY (project, name)
+  PRIMARY KEY (project, name),
+  -- the event spec of ingestion calls and subscriptions that name this collection and no spec
+  -- (NULL: the project's); see pulse.set_event_spec
+  event_spec text
 );
 
 -- A field value that did not fit its column: the event was stored with the field NULL.
@@ -75,7 +80,8 @@ CREATE TABLE pulse.dead_letters (
   payload    bytea NOT NULL,      -- the event as received (JSON text for SQL and Kafka JSON)
   error      text NOT NULL,
   source     text NOT NULL,       -- sql:<function> by <role>, or kafka topic/partition/offset
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz NOT NULL DEFAULT now(),
+  spec       text                 -- the event spec of the payload's dialect (NULL: pg_pulse's)
 );
 CREATE INDEX ON pulse.dead_letters (project, collection, id);
 

@@ -177,14 +177,17 @@ BEGIN
   RETURN sid;
 END $$;
 
--- Changes a subscription's connection settings (NULL: keep); its workers restart with them and
--- resume from the stored offsets. The caller becomes the subscription's owner.
+-- Changes a subscription's connection settings and event spec (NULL: keep; spec '': none, the
+-- collection's or project's applies); its workers restart with them and resume from the stored
+-- offsets. The caller becomes the subscription's owner.
 CREATE FUNCTION pulse.kafka_alter(id bigint, brokers text DEFAULT NULL, options jsonb DEFAULT NULL,
-    batch_size integer DEFAULT NULL, batch_timeout interval DEFAULT NULL, parallelism integer DEFAULT NULL)
+    batch_size integer DEFAULT NULL, batch_timeout interval DEFAULT NULL, parallelism integer DEFAULT NULL,
+    spec text DEFAULT NULL)
   RETURNS boolean
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
   s pulse.kafka_subscriptions;
+  spec_problem text := pulse._event_spec_problem(nullif(spec, ''));
 BEGIN
   PERFORM pulse._require_admin('alter Kafka subscriptions');
   SELECT * INTO s FROM pulse.kafka_subscriptions k WHERE k.id = kafka_alter.id FOR UPDATE;
@@ -198,9 +201,19 @@ BEGIN
   s.parallelism := coalesce(kafka_alter.parallelism, s.parallelism);
   PERFORM pulse._kafka_validate(s.topics, s.brokers, s.format, s.collection, s.options, s.batch_size,
                                 s.batch_timeout, s.parallelism);
+  IF spec_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'invalid event spec: %', spec_problem USING ERRCODE = '22023',
+      HINT = 'Use ''pulse'', ''segment'', ''posthog'', or a JSON object of dotted paths (docs/people.md#event-specs).';
+  END IF;
+  IF kafka_alter.spec IS NOT NULL AND lower(kafka_alter.spec) NOT IN ('', 'pulse') AND s.format <> 'json' THEN
+    RAISE EXCEPTION 'event specs apply to JSON messages only' USING ERRCODE = '22023';
+  END IF;
+  IF kafka_alter.spec IS NOT NULL THEN
+    s.spec := nullif(kafka_alter.spec, '');
+  END IF;
   UPDATE pulse.kafka_subscriptions k
      SET brokers = s.brokers, options = s.options, batch_size = s.batch_size, batch_timeout = s.batch_timeout,
-         parallelism = s.parallelism, owner = pulse._caller()
+         parallelism = s.parallelism, owner = pulse._caller(), spec = s.spec
    WHERE k.id = s.id;
   PERFORM pulse._kafka_restart(s.id);
   RETURN true;

@@ -45,6 +45,29 @@ BEGIN
 END
 $$;
 
+-- Every backend forgets, at commit, the ids it knows to be mapped in the mapping table
+-- `mapping` (src/ingest/persons_seen.cc: ingestion skips the ids it knows; an erasure removed some).
+CREATE FUNCTION pulse._persons_forget(mapping regclass) RETURNS void
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'pulse_persons_forget';
+
+-- Persons on first sight (src/ingest/persons_seen.cc): each of `ids` (distinct, sorted: every
+-- caller inserts in one order) that has no mapping gets one to itself and its person row. Each
+-- id is looked up through the index (a chunk's ids are few beside the mapping, which the planner
+-- may not know yet); on_conflict: when a concurrent call may be mapping the same ids.
+CREATE FUNCTION pulse._persons_seen(p text, ids text[], on_conflict boolean) RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp
+  SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+  skip text := CASE WHEN on_conflict THEN ' ON CONFLICT DO NOTHING' ELSE '' END;
+BEGIN
+  EXECUTE format('WITH n AS (INSERT INTO %1$I._person_ids (distinct_id, person_id) SELECT u.u, u.u'
+                 ' FROM unnest($1) WITH ORDINALITY AS u(u, k)'
+                 ' WHERE NOT EXISTS (SELECT FROM %1$I._person_ids m WHERE m.distinct_id = u.u) ORDER BY u.k%2$s'
+                 ' RETURNING distinct_id) INSERT INTO %1$I._persons (_person) SELECT distinct_id FROM n%2$s', p, skip)
+    USING ids;
+END
+$$;
+
 CREATE FUNCTION pulse.person_update(project text, distinct_id text, ops jsonb,
                                     OUT person_id text, OUT rejected_fields bigint, OUT columns_added int)
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
@@ -119,8 +142,13 @@ $$;
 -- joins its id's person, identify marks the persons identified (all of them before any merge is
 -- decided); only pairs whose ids belong to two persons go through _person_link. Returns the
 -- (1-based) pairs refused.
+-- Its statements look up a chunk's ids (thousands at most) in tables that grow with the project:
+-- through their indexes always (a hash join over a scan of the whole table for each chunk, which
+-- the planner picks as soon as it underestimates the chunk or has no statistics yet, made
+-- ingestion slower with every chunk).
 CREATE FUNCTION pulse._person_link_many(p text, ids text[], others text[], identifies boolean[]) RETURNS int[]
-  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp SET enable_seqscan = off
+  AS $$
 DECLARE
   refused int[] := '{}';
   pos int[];  -- the (1-based) position of each remaining pair in the arguments
@@ -153,6 +181,27 @@ BEGIN
   EXECUTE format('UPDATE %1$I._persons SET _identified = true, _updated = now() WHERE NOT _identified AND _person IN'
                  ' (SELECT m.person_id FROM unnest($1, $2) AS u(i, f) JOIN %1$I._person_ids m ON m.distinct_id = u.i WHERE u.f)', p)
     USING ids, identifies;
+  -- merges with nothing to keep of the losing person, set-based: the other id is alone in its
+  -- person, which is neither identified nor has a property (an id ingestion saw before its link:
+  -- persons on first sight); it joins its first pair's person, which keeps the earlier _created.
+  -- Pairs whose ids take part in other pairs of the chunk are left to the loop below.
+  EXECUTE format('WITH ii AS (SELECT DISTINCT i FROM unnest($1) AS i),'
+                 ' oo AS (SELECT o, count(*) AS n FROM unnest($2) AS o GROUP BY o),'
+                 ' pairs AS (SELECT DISTINCT ON (u.o) u.i, u.o, a.person_id AS w, b.person_id AS l'
+                 '  FROM unnest($1, $2) WITH ORDINALITY AS u(i, o, k)'
+                 '  JOIN %1$I._person_ids a ON a.distinct_id = u.i JOIN %1$I._person_ids b ON b.distinct_id = u.o'
+                 ' WHERE a.person_id <> b.person_id ORDER BY u.o, u.k),'
+                 ' t AS (SELECT p.o, p.w, p.l, lp._created FROM pairs p JOIN %1$I._persons lp ON lp._person = p.l'
+                 ' WHERE p.l = p.o AND NOT lp._identified'
+                 '   AND jsonb_strip_nulls(to_jsonb(lp) - ''{_person,_created,_updated,_identified}''::text[]) = ''{}'''
+                 '   AND NOT EXISTS (SELECT FROM %1$I._person_ids x WHERE x.person_id = p.l AND x.distinct_id <> p.l)'
+                 '   AND p.o NOT IN (SELECT i FROM ii)'
+                 '   AND p.o NOT IN (SELECT o FROM oo WHERE n > 1)'
+                 '   AND p.i NOT IN (SELECT o FROM oo) AND p.w NOT IN (SELECT o FROM oo)),'
+                 ' m AS (UPDATE %1$I._person_ids x SET person_id = t.w FROM t WHERE x.distinct_id = t.o RETURNING t.w, t._created),'
+                 ' c AS (UPDATE %1$I._persons w SET _created = least(w._created, mc.created), _updated = now()'
+                 '  FROM (SELECT m.w, min(m._created) AS created FROM m GROUP BY m.w) mc WHERE w._person = mc.w)'
+                 ' DELETE FROM %1$I._persons d USING t WHERE d._person = t.l', p) USING ids, others;
   -- the rest, in order: pairs whose two ids still belong to two persons
   FOR r IN EXECUTE format('SELECT u.k::int AS k, u.i, u.o, u.f FROM unnest($1, $2, $3) WITH ORDINALITY AS u(i, o, f, k)'
                           ' LEFT JOIN %1$I._person_ids a ON a.distinct_id = u.i LEFT JOIN %1$I._person_ids b ON b.distinct_id = u.o'
@@ -275,7 +324,22 @@ BEGIN
       EXECUTE format('DELETE FROM %s WHERE %I = ANY ($1)', st, col) USING ids || person;
     END LOOP;
   END;
+  -- ingestion creates the person again when its ids come back (persons on first sight)
+  PERFORM pulse._persons_forget(format('%I._person_ids', p)::regclass);
   RETURN total;
+END
+$$;
+
+-- pulse.set_track_persons(project, track): whether ingestion gives every _user it sees its
+-- person row and id mapping (docs/people.md#persons-on-first-sight); on by default.
+CREATE FUNCTION pulse.set_track_persons(project text, track boolean) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
+BEGIN
+  PERFORM pulse._require_writer(project);
+  IF track IS NULL THEN
+    RAISE EXCEPTION 'track must not be null' USING ERRCODE = '22023';
+  END IF;
+  UPDATE pulse.projects SET track_persons = track WHERE name = lower(project);
 END
 $$;
 
@@ -287,11 +351,13 @@ CREATE FUNCTION pulse._event_spec_problem(spec text) RETURNS text
 
 -- The event spec of the project's ingestion calls and subscriptions that name none: 'pulse',
 -- 'segment', 'posthog', or a JSON object of dotted paths {"time": ..., "user": ..., "id": ...};
--- NULL: 'pulse'.
-CREATE FUNCTION pulse.set_event_spec(project text, spec text) RETURNS void
+-- NULL: 'pulse'. With a collection: the spec of the calls and subscriptions that name that
+-- (existing) collection and no spec; NULL: the project's.
+CREATE FUNCTION pulse.set_event_spec(project text, spec text, collection text DEFAULT NULL) RETURNS void
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE
   p text := lower(project);
+  c text := lower(collection);
   problem text := pulse._event_spec_problem(spec);
 BEGIN
   PERFORM pulse._require_writer(p);
@@ -299,6 +365,14 @@ BEGIN
     RAISE EXCEPTION 'invalid event spec: %', problem USING ERRCODE = '22023',
       HINT = 'Use ''pulse'', ''segment'', ''posthog'', or a JSON object of dotted paths such as ''{"time": "meta.ts", "user": "actor.id"}''.';
   END IF;
-  UPDATE pulse.projects SET event_spec = nullif(spec, '') WHERE name = p;
+  IF c IS NULL THEN
+    UPDATE pulse.projects SET event_spec = nullif(spec, '') WHERE name = p;
+    RETURN;
+  END IF;
+  UPDATE pulse.collection_registry r SET event_spec = nullif(spec, '') WHERE r.project = p AND r.name = c;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'collection "%" of project "%" does not exist', left(c, 200), p USING ERRCODE = '42P01',
+      HINT = 'Create it first with pulse.create_collection.';
+  END IF;
 END
 $$;

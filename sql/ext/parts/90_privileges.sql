@@ -70,7 +70,7 @@ GRANT EXECUTE ON FUNCTION
   pulse.kafka_subscribe, pulse.kafka_alter, pulse.kafka_unsubscribe(bigint), pulse.kafka_pause(bigint), pulse.kafka_resume(bigint),
   pulse.person_update(text, text, jsonb), pulse.identify(text, text, text, boolean),
   pulse.alias(text, text, text, boolean), pulse.erase_person(text, text, boolean), pulse.person_id(text, text),
-  pulse.set_event_spec(text, text),
+  pulse.set_event_spec(text, text, text), pulse.set_track_persons(text, boolean),
   pulse.create_cohort(text, text, text, interval), pulse.refresh_cohort(text, text),
   pulse.alter_cohort(text, text, interval), pulse.drop_cohort(text, text)
   TO PUBLIC;

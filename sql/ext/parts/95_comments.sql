@@ -25,7 +25,8 @@ COMMENT ON FUNCTION pulse.person_update(text, text, jsonb) IS 'Applies $set, $se
 COMMENT ON FUNCTION pulse.identify(text, text, text, boolean) IS 'Links an anonymous id to a user id: one identified person owns both ids and all their events (refuses to merge two identified persons unless force)';
 COMMENT ON FUNCTION pulse.alias(text, text, text, boolean) IS 'Makes an id one more id of another id''s person (refuses to merge two identified persons unless force)';
 COMMENT ON FUNCTION pulse.person_id(text, text) IS 'The person of a distinct id (the id itself when linked to none): resolves an event''s _user';
-COMMENT ON FUNCTION pulse.set_event_spec(text, text) IS 'Sets the event spec (pulse, segment, posthog or field paths) of the project''s ingestion calls that name none';
+COMMENT ON FUNCTION pulse.set_event_spec(text, text, text) IS 'Sets the event spec (pulse, segment, posthog or field paths) of the project''s (or one collection''s) ingestion calls that name none';
+COMMENT ON FUNCTION pulse.set_track_persons(text, boolean) IS 'Sets whether ingestion gives every _user it sees its person row and id mapping (default on)';
 COMMENT ON FUNCTION pulse.erase_person(text, text, boolean) IS 'Deletes (or anonymises) every event of every id of a person, its row and its ids (GDPR erasure)';
 
 -- views
@@ -55,7 +56,7 @@ COMMENT ON AGGREGATE pulse.retention_flags(VARIADIC boolean[]) IS 'Retention fla
 
 -- Kafka
 COMMENT ON FUNCTION pulse.kafka_subscribe(text, text[], text, text, text, text, jsonb, integer, interval, integer, text) IS 'Subscribes a project to Kafka topics (JSON or Avro), consumed exactly once by background workers';
-COMMENT ON FUNCTION pulse.kafka_alter(bigint, text, jsonb, integer, interval, integer) IS 'Changes a subscription''s brokers, client settings or batching; its workers restart';
+COMMENT ON FUNCTION pulse.kafka_alter(bigint, text, jsonb, integer, interval, integer, text) IS 'Changes a subscription''s brokers, client settings, batching or event spec; its workers restart';
 COMMENT ON FUNCTION pulse.kafka_pause(bigint) IS 'Stops a subscription''s workers (offsets kept)';
 COMMENT ON FUNCTION pulse.kafka_resume(bigint) IS 'Starts a paused subscription again, at once';
 COMMENT ON FUNCTION pulse.kafka_unsubscribe(bigint) IS 'Deletes a subscription and its offsets';

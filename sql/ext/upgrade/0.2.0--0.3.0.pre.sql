@@ -6,6 +6,10 @@
 -- and the spec argument of collect, collect_batch and kafka_subscribe
 ALTER TABLE pulse.projects ADD COLUMN event_spec text;
 ALTER TABLE pulse.kafka_subscriptions ADD COLUMN spec text;
+ALTER TABLE pulse.collection_registry ADD COLUMN event_spec text;
+-- a dead letter kept in a spec's dialect is replayed through that spec
+ALTER TABLE pulse.dead_letters ADD COLUMN spec text;
+DROP FUNCTION IF EXISTS pulse.kafka_alter(bigint, text, jsonb, integer, interval, integer);
 DROP FUNCTION IF EXISTS pulse.collect(text, text, jsonb);
 DROP FUNCTION IF EXISTS pulse.collect_batch(text, text, text);
 DROP FUNCTION IF EXISTS pulse.kafka_subscribe(text, text[], text, text, text, text, jsonb, integer, interval, integer);
@@ -45,3 +49,6 @@ CREATE TABLE pulse.cohort_registry (
 );
 SELECT pg_catalog.pg_extension_config_dump('pulse.cohort_registry', '');
 REVOKE ALL ON pulse.cohort_registry FROM PUBLIC;
+
+-- persons on first sight (docs/people.md#persons-on-first-sight): the project's switch
+ALTER TABLE pulse.projects ADD COLUMN track_persons boolean NOT NULL DEFAULT true;

@@ -1,0 +1,153 @@
+// Persons on first sight (see persons.h note_persons_seen): the ids ingestion sees get their
+// person, set-based per chunk, skipping the ids this backend already knows to be mapped.
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+#include "ingest/persons.h"
+#include "pg/spi.h"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "nodes/makefuncs.h"
+#include "utils/inval.h"
+}
+
+namespace pulse::ingest {
+namespace {
+
+using pg::Arg;
+
+// Most ids the cache keeps per mapping table before it starts again (bounds its memory).
+constexpr size_t kMaxKnownIds = 2000000;
+
+// The ids known to be mapped, per mapping table (<project>._person_ids), from committed
+// transactions; ids mapped by the current transaction wait in `pending` (with the nesting level
+// of the subtransaction that mapped them) until it commits.
+struct PendingId {
+  int level;
+  Oid relid;
+  std::string id;
+};
+std::unordered_map<Oid, std::unordered_set<std::string>>* g_known = nullptr;
+std::vector<PendingId>* g_pending = nullptr;
+
+void xact_callback(XactEvent event, void*) {
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) {
+    for (auto& p : *g_pending) {
+      auto& set = (*g_known)[p.relid];
+      if (set.size() >= kMaxKnownIds) set.clear();
+      set.insert(std::move(p.id));
+    }
+    g_pending->clear();
+  } else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+    g_pending->clear();
+  }
+}
+
+void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  int level = GetCurrentTransactionNestLevel();
+  if (event == SUBXACT_EVENT_ABORT_SUB) {
+    g_pending->erase(
+        std::remove_if(g_pending->begin(), g_pending->end(), [&](const PendingId& p) { return p.level >= level; }),
+        g_pending->end());
+  } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+    for (auto& p : *g_pending)
+      if (p.level >= level) p.level = level - 1;
+  }
+}
+
+// A relcache invalidation of a mapping table (an erasure sends one, pulse._persons_forget; a
+// DROP too): its ids are no longer known.
+void forget_callback(Datum, Oid relid) {
+  if (relid == InvalidOid) {
+    g_known->clear();
+    g_pending->clear();
+    return;
+  }
+  g_known->erase(relid);
+  g_pending->erase(
+      std::remove_if(g_pending->begin(), g_pending->end(), [&](const PendingId& p) { return p.relid == relid; }),
+      g_pending->end());
+}
+
+void register_callbacks() {
+  if (g_known) return;
+  pg::call([] {
+    RegisterXactCallback(xact_callback, nullptr);
+    RegisterSubXactCallback(subxact_callback, nullptr);
+    CacheRegisterRelcacheCallback(forget_callback, (Datum)0);
+  });
+  g_known = new std::unordered_map<Oid, std::unordered_set<std::string>>();
+  g_pending = new std::vector<PendingId>();
+}
+
+// The oid of <project>._person_ids, InvalidOid when it does not exist.
+Oid mapping_table(const std::string& project) {
+  Oid relid = InvalidOid;
+  pg::call([&] {
+    relid = RangeVarGetRelid(makeRangeVar(pstrdup(project.c_str()), pstrdup("_person_ids"), -1), NoLock, true);
+  });
+  return relid;
+}
+
+}  // namespace
+
+void note_persons_seen(const std::string& project, const std::unordered_set<std::string>& users) {
+  if (users.empty()) return;
+  register_callbacks();
+  Oid relid = mapping_table(project);
+  std::vector<std::string> unknown;
+  if (relid != InvalidOid) {
+    auto it = g_known->find(relid);
+    for (auto& u : users)
+      if (it == g_known->end() || !it->second.count(u)) unknown.push_back(u);
+    if (unknown.empty()) return;
+  } else {
+    unknown.assign(users.begin(), users.end());
+  }
+  // one order for every inserter: two chunks with the same new ids never deadlock
+  std::sort(unknown.begin(), unknown.end());
+  // plain inserts of the ids not mapped (cheaper than ON CONFLICT); when a concurrent call maps
+  // one of them first, again with ON CONFLICT DO NOTHING
+  auto insert = [&](bool on_conflict) {
+    pg::in_subtransaction([&] {
+      if (relid == InvalidOid) {
+        pg::spi_exec("SELECT pulse._ensure_persons($1)", {Arg::text(project)});
+        relid = mapping_table(project);
+      }
+      pg::spi_exec("SELECT pulse._persons_seen($1, $2, $3)",
+                   {Arg::text(project), Arg::text_array(unknown), Arg::boolean(on_conflict)});
+    });
+  };
+  try {
+    try {
+      insert(false);
+    } catch (pg::PgError& e) {
+      if (e.sqlerrcode() != ERRCODE_UNIQUE_VIOLATION) throw;
+      insert(true);
+    }
+  } catch (pg::PgError& e) {
+    if (pg::is_abort_error(e.sqlerrcode())) throw;
+    std::string why = e.what();
+    pg::call([&] {
+      ereport(WARNING, (errcode(ERRCODE_WARNING), errmsg("pg_pulse: persons of project %s not created: %s",
+                                                         project.c_str(), pg::clip_message(why).c_str())));
+    });
+    return;
+  }
+  int level = 0;
+  pg::call([&] { level = GetCurrentTransactionNestLevel(); });
+  for (auto& u : unknown) g_pending->push_back(PendingId{level, relid, std::move(u)});
+}
+
+// pulse._persons_forget(mapping regclass): at commit, every backend forgets the ids it knows
+// to be mapped in that table (an erasure removed some).
+PULSE_SQL_FUNCTION(pulse_persons_forget) {
+  Oid relid = PG_GETARG_OID(0);
+  pg::call([&] { CacheInvalidateRelcacheByRelid(relid); });
+  PG_RETURN_VOID();
+}
+
+}  // namespace pulse::ingest
