@@ -573,7 +573,7 @@ void ChunkedIngest::add(EventBatch& chunk) {
     groups[coll].push_back(k);
   }
   enrich::apply(st.project, groups, &batch);  // before schema evolution: derived fields become columns
-  std::unordered_set<std::string> users;  // the _user of the chunk's rows: persons on first sight
+  std::unordered_set<std::string> users;      // the _user of the chunk's rows: persons on first sight
   if (st.track_persons < 0 && !groups.empty())
     st.track_persons =
         pg::spi_value("SELECT 1 FROM pulse.projects WHERE name = $1 AND track_persons", {Arg::text(st.project)}) ? 1
