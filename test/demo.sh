@@ -12,7 +12,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
-if ! command -v pg_prove >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/pg_config ] || ! pkg-config --exists simdjson rdkafka; then
+if ! command -v pg_prove >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/pg_config ] || ! pkg-config --exists simdjson rdkafka libmaxminddb re2 yaml-cpp || [ ! -e /usr/share/uap-core/regexes.yaml ]; then
   PULSE_DEPS_ONLY=1 bash .ci/run
 fi
 make -s -j2 >/dev/null
