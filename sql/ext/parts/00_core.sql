@@ -306,6 +306,26 @@ CREATE FUNCTION pulse.replay_dead_letters(project text, collection text DEFAULT 
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_replay_dead_letters';
 
+-- The writer role of project p when the caller may change p's settings (a member of that role,
+-- of pulse_admin, or a superuser); else 42704 (no such project) or 42501 naming the action
+-- ("permission denied to <action> of project ...", hint "Members of ... and pulse_admin <who>.").
+CREATE FUNCTION pulse._writer_check(p text, action text, who text) RETURNS name
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  w name;
+BEGIN
+  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
+    RAISE EXCEPTION 'permission denied to % of project "%"', action, p USING ERRCODE = '42501',
+      HINT = format('Members of %s and pulse_admin %s.', w, who);
+  END IF;
+  RETURN w;
+END
+$$;
+
 -- The defaults of a project for the collections created from now on (by their first event or
 -- by pulse.create_collection without the argument): partition_by 'day', 'week', 'month', or
 -- NULL / 'none' for plain tables. Existing collections keep their layout.
@@ -316,14 +336,7 @@ DECLARE
   w name;
   unit text := nullif(lower(partition_by), 'none');
 BEGIN
-  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
-  END IF;
-  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
-    RAISE EXCEPTION 'permission denied to change the defaults of project "%"', p USING ERRCODE = '42501',
-      HINT = format('Members of %s and pulse_admin change them.', w);
-  END IF;
+  w := pulse._writer_check(p, 'change the defaults', 'change them');
   IF unit IS NOT NULL AND unit NOT IN ('day', 'week', 'month') THEN
     RAISE EXCEPTION 'invalid partition_by "%"', partition_by USING ERRCODE = '22023',
       HINT = 'Use day, week, month, or none (NULL) for plain tables.';
@@ -362,14 +375,7 @@ BEGIN
   IF p IS NULL OR c IS NULL OR unit IS NULL THEN
     RAISE EXCEPTION 'project, collection and partition_by must not be null' USING ERRCODE = '22004';
   END IF;
-  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
-  END IF;
-  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
-    RAISE EXCEPTION 'permission denied to partition collections of project "%"', p USING ERRCODE = '42501',
-      HINT = format('Members of %s and pulse_admin do it.', w);
-  END IF;
+  w := pulse._writer_check(p, 'partition collections', 'do it');
   IF unit NOT IN ('day', 'week', 'month') THEN
     RAISE EXCEPTION 'invalid partition_by "%"', left(partition_by, 100) USING ERRCODE = '22023',
       HINT = 'Use day, week or month.';
@@ -458,14 +464,7 @@ DECLARE
   c text := lower(collection);
   w name;
 BEGIN
-  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
-  END IF;
-  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
-    RAISE EXCEPTION 'permission denied to change the retention of project "%"', p USING ERRCODE = '42501',
-      HINT = format('Members of %s and pulse_admin change it.', w);
-  END IF;
+  w := pulse._writer_check(p, 'change the retention', 'change it');
   IF keep IS NOT NULL AND keep <= interval '0' THEN
     RAISE EXCEPTION 'keep must be a positive interval, got %', keep USING ERRCODE = '22023',
       HINT = 'NULL removes the retention (events are kept forever).';

@@ -51,14 +51,7 @@ DECLARE
   i text;
   k text;
 BEGIN
-  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
-  END IF;
-  IF NOT (pulse._is_admin() OR pg_has_role(pulse._caller(), w, 'USAGE')) THEN
-    RAISE EXCEPTION 'permission denied to change the enrichment of project "%"', p USING ERRCODE = '42501',
-      HINT = format('Members of %s and pulse_admin change it.', w);
-  END IF;
+  w := pulse._writer_check(p, 'change the enrichment', 'change it');
   IF e IS NULL OR e NOT IN ('geoip', 'user_agent', 'referrer', 'campaign') THEN
     RAISE EXCEPTION 'unknown enricher "%"', left(e, 100) USING ERRCODE = '22023',
       HINT = 'Enrichers: geoip, user_agent, referrer, campaign.';
