@@ -57,7 +57,7 @@ clear_port() {
         fi
     fi
     # Anything listening on the TCP port?
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PULSE_TEST_PORT") 2>/dev/null; then
+    if [ -n "$PULSE_TEST_LISTEN" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PULSE_TEST_PORT") 2>/dev/null; then
         die "something already listens on 127.0.0.1:$PULSE_TEST_PORT (set PULSE_TEST_PORT)"
     fi
 }
@@ -88,7 +88,7 @@ write_conf() {
         fi
         echo "port = $PULSE_TEST_PORT"
         echo "unix_socket_directories = '$PULSE_TEST_DIR'"
-        echo "listen_addresses = '127.0.0.1'"
+        echo "listen_addresses = '$PULSE_TEST_LISTEN'"
         echo "fsync = off"
         echo "synchronous_commit = off"
         echo "full_page_writes = off"

@@ -6,6 +6,7 @@
 #   PULSE_TEST_PGDATA   data directory          (default /tmp/pg_pulse_test/data)
 #   PULSE_TEST_PORT     TCP port and socket no. (default 54329)
 #   PULSE_TEST_PRELOAD  shared_preload_libraries (default pg_pulse; empty = none)
+#   PULSE_TEST_LISTEN   listen_addresses         (default 127.0.0.1; empty = Unix socket only)
 #   PULSE_TEST_CONF     extra lines appended to postgresql.conf (optional)
 #   PGBIN               server binaries          (default /usr/lib/postgresql/15/bin)
 
@@ -13,6 +14,7 @@ PULSE_TEST_DIR=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}  # socket dir, log, regress
 PULSE_TEST_PGDATA=${PULSE_TEST_PGDATA:-$PULSE_TEST_DIR/data}
 PULSE_TEST_PORT=${PULSE_TEST_PORT:-54329}
 PULSE_TEST_PRELOAD=${PULSE_TEST_PRELOAD-pg_pulse}
+PULSE_TEST_LISTEN=${PULSE_TEST_LISTEN-127.0.0.1}
 PULSE_TEST_LOG=$PULSE_TEST_DIR/postgres.log
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=${PG_CONFIG:-$PGBIN/pg_config}

@@ -17,8 +17,8 @@ BASE=${PGPORT:-54329}
 WORK=$(mktemp -d /tmp/pulse_dump.XXXXXX)
 chmod 755 "$WORK"
 DA=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_dump_a DB_=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_dump_b  # one pair per checkout
-A=(PULSE_TEST_DIR=$DA PULSE_TEST_PGDATA=$DA/data PULSE_TEST_PORT=$((BASE + 21)))
-B=(PULSE_TEST_DIR=$DB_ PULSE_TEST_PGDATA=$DB_/data PULSE_TEST_PORT=$((BASE + 22)))
+A=(PULSE_TEST_DIR=$DA PULSE_TEST_PGDATA=$DA/data PULSE_TEST_PORT=$((BASE + 21)) PULSE_TEST_LISTEN=)
+B=(PULSE_TEST_DIR=$DB_ PULSE_TEST_PGDATA=$DB_/data PULSE_TEST_PORT=$((BASE + 22)) PULSE_TEST_LISTEN=)
 cleanup() {
     env "${A[@]}" bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true
     env "${B[@]}" bash "$REPO/test/cluster.sh" stop >/dev/null 2>&1 || true

@@ -9,7 +9,7 @@
 set -euo pipefail
 SUB=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_pool  # one per checkout
 export PULSE_TEST_DIR=$SUB PULSE_TEST_PGDATA=$SUB/data PULSE_TEST_LOG=$SUB/postgres.log \
-       PULSE_TEST_PORT=$((${PGPORT:-54329} + 24)) PULSE_TEST_CONF="pulse.kafka_workers = 3"
+       PULSE_TEST_PORT=$((${PGPORT:-54329} + 24)) PULSE_TEST_LISTEN= PULSE_TEST_CONF="pulse.kafka_workers = 3"
 . "$PULSE_REPO/test/kafka/lib.sh"
 trap 'bash "$PULSE_REPO/test/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
 bash "$PULSE_REPO/test/cluster.sh" start >/dev/null

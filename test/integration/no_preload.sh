@@ -4,7 +4,7 @@
 # create_view warns that refresh_every cannot be honoured.
 set -euo pipefail
 SUB=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_nopreload  # one per checkout
-export PULSE_TEST_DIR=$SUB PULSE_TEST_PGDATA=$SUB/data PULSE_TEST_PORT=$((${PGPORT:-54329} + 17)) PULSE_TEST_PRELOAD=
+export PULSE_TEST_DIR=$SUB PULSE_TEST_PGDATA=$SUB/data PULSE_TEST_PORT=$((${PGPORT:-54329} + 17)) PULSE_TEST_PRELOAD= PULSE_TEST_LISTEN=
 # (a cluster of its own: every setting that names the runner's cluster is overridden)
 trap 'bash "$PULSE_REPO/test/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
 bash "$PULSE_REPO/test/cluster.sh" start >/dev/null

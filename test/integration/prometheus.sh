@@ -8,7 +8,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 EXPORTER=$(command -v prometheus-postgres-exporter || true)
 [ -n "$EXPORTER" ] || fail "prometheus-postgres-exporter is not installed (Debian package prometheus-postgres-exporter)"
 Q="psql -qXAt -v ON_ERROR_STOP=1 -d $DB"
-PORT=$((${PGPORT:-54329} + 23))
+PORT=$((20000 + ${PGPORT:-54329} % 10000 + 23))  # below the ephemeral range (32768-60999)
 LOG=$(mktemp /tmp/pulse_exporter.XXXXXX)
 cleanup() {
     [ -n "${EXP_PID:-}" ] && kill "$EXP_PID" 2>/dev/null || true

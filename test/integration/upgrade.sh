@@ -16,7 +16,7 @@ REPO=$PULSE_REPO
 PG_CONFIG=${PG_CONFIG:-${PGBIN:-/usr/lib/postgresql/15/bin}/pg_config}
 # a cluster of its own beside the suite's (one per checkout: the suite's directory, suffixed)
 UP=${PULSE_TEST_DIR:-/tmp/pg_pulse_test}_upgrade
-export PULSE_TEST_DIR=$UP PULSE_TEST_PGDATA=$UP/data PULSE_TEST_LOG=$UP/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19))
+export PULSE_TEST_DIR=$UP PULSE_TEST_PGDATA=$UP/data PULSE_TEST_LOG=$UP/postgres.log PULSE_TEST_PORT=$((${PGPORT:-54329} + 19)) PULSE_TEST_LISTEN=
 export PGHOST=$PULSE_TEST_DIR PGPORT=$PULSE_TEST_PORT PGUSER=postgres
 # (the tests after this one need the current build installed again: a failure is loud)
 reinstall_current() {
