@@ -78,6 +78,10 @@ SELECT pulse.apply_retention() AS rows_dropped;
 -- scheduler commits each partition at once)
 SELECT mode FROM pg_locks WHERE locktype = 'relation' AND relation = 'regress_ret.daily'::regclass
    AND pid = pg_backend_pid() ORDER BY 1;
+-- the detached partitions are retired with their indexes (renamed _pulse_retired_<oid>): their
+-- files go in a transaction of their own, not at the commit of the one holding the collection's lock
+SELECT relkind, count(*) AS retired FROM pg_class
+ WHERE relnamespace = 'regress_ret'::regnamespace AND relname LIKE '\_pulse\_retired\_%' GROUP BY 1 ORDER BY 1;
 -- (removed before the commit: the scheduler never sees them)
 SELECT pulse.set_retention('regress_ret', 'daily', NULL), pulse.set_retention('regress_ret', NULL, NULL);
 COMMIT;
@@ -130,6 +134,9 @@ SELECT collection, op FROM pulse.view_invalidations WHERE project = 'regress_ret
 -- removed: nothing is dropped any more
 SELECT collection, keep FROM pulse.collections WHERE project = 'regress_ret' ORDER BY 1;
 SELECT pulse.apply_retention() AS rows_dropped;
+-- and the retired partitions are gone (this call or the scheduler dropped them)
+SELECT count(*) AS retired_left FROM pg_class
+ WHERE relnamespace = 'regress_ret'::regnamespace AND relname LIKE '\_pulse\_retired\_%';
 
 -- ---------------------------------------------------------------- rejected_fields and dead_letters
 SELECT dead_lettered, rejected_fields FROM pulse.collect_batch('regress_ret', $$

@@ -7,13 +7,16 @@
 #include <vector>
 
 #include "pg/bgworker.h"
+#include "pg/heap_count.h"
 #include "pg/gucs.h"
 #include "pg/jobs.h"
 #include "pg/spi.h"
 
 extern "C" {
 #include "executor/spi.h"
+#include "catalog/namespace.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 }
@@ -138,10 +141,32 @@ void merge_views_first(const Target& t, bool in_worker) {
   }
 }
 
+// A partition that retention detached is renamed, with its indexes, to kRetiredPrefix<oid> in
+// its schema (no collection or partition can have such a name: names starting with "_" are
+// reserved) and dropped by purge_retired() in a transaction of its own. Dropping a table removes
+// its files when its transaction commits, which can take milliseconds per file; the collection's
+// ACCESS EXCLUSIVE lock, taken by DETACH, is then already released, so ingestion does not wait
+// for the files.
+constexpr const char* kRetiredPrefix = "_pulse_retired_";
+
+// Renames the detached partition `part` (schema-qualified) and its indexes to retired names.
+void retire(const std::string& schema, const std::string& part) {
+  for (auto& row :
+       pg::spi_column("SELECT c.oid::text FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass"
+                      " UNION ALL SELECT i.indexrelid::text FROM pg_catalog.pg_index i WHERE i.indrelid = $1::regclass",
+                      {Arg::text(part)})) {
+    if (!row) continue;
+    auto name = pg::spi_value("SELECT relname::text FROM pg_catalog.pg_class WHERE oid = $1::oid", {Arg::text(*row)});
+    if (!name) continue;
+    pg::spi_exec("ALTER TABLE " + pg::quote_ident(schema) + "." + pg::quote_ident(*name) + " RENAME TO " +
+                 pg::quote_ident(kRetiredPrefix + *row));
+  }
+}
+
 // Partitions whose whole range lies before the cutoff go, up to kPartitionBatch per unit: SHARE
-// lock on each (late events into it wait), its rows counted, DETACH (ACCESS EXCLUSIVE on the
-// collection from the first DETACH to the end of the unit, under kLockTimeout), DROP. No trigger
-// fires: views keep their rows.
+// lock on each (late events into it wait), its rows counted (page by page, pg/heap_count.h),
+// DETACH (ACCESS EXCLUSIVE on the collection from the first DETACH to the end of the unit, under
+// kLockTimeout), retired (see kRetiredPrefix). No trigger fires: views keep their rows.
 int64_t drop_partitions(const Target& t, bool in_worker) {
   std::string parent = pg::quote_ident(t.project) + "." + pg::quote_ident(t.collection);
   std::vector<std::vector<std::string>> parts;
@@ -169,18 +194,21 @@ int64_t drop_partitions(const Target& t, bool in_worker) {
     TimestampTz t0 = GetCurrentTimestamp();
     (void)unit(in_worker, false, [&] {
       std::vector<int64_t> rows;
-      std::string names;
       for (size_t k = b; k < e; k++) {
         std::string part = pg::quote_ident(t.project) + "." + pg::quote_ident(parts[k][0]);
         pg::spi_exec("LOCK TABLE " + part + " IN SHARE MODE");
-        auto n = pg::spi_value("SELECT count(*) FROM " + part);
-        rows.push_back(n ? std::stoll(*n) : 0);
-        names += (names.empty() ? "" : ", ") + part;
+        Oid relid = InvalidOid;
+        pg::call([&] {
+          relid = RangeVarGetRelid(makeRangeVar(pstrdup(t.project.c_str()), pstrdup(parts[k][0].c_str()), -1), NoLock,
+                                   false);
+        });
+        rows.push_back(pg::count_visible_rows(relid));
       }
-      for (size_t k = b; k < e; k++)
-        pg::spi_exec("ALTER TABLE " + parent + " DETACH PARTITION " + pg::quote_ident(t.project) + "." +
-                     pg::quote_ident(parts[k][0]));
-      pg::spi_exec("DROP TABLE " + names);
+      for (size_t k = b; k < e; k++) {
+        std::string part = pg::quote_ident(t.project) + "." + pg::quote_ident(parts[k][0]);
+        pg::spi_exec("ALTER TABLE " + parent + " DETACH PARTITION " + part);
+        retire(t.project, part);
+      }
       int64_t dropped = 0;
       std::string before;
       for (size_t k = b; k < e; k++) {
@@ -268,7 +296,42 @@ int64_t trim_catalog(const char* table, int seconds, bool in_worker) {
   return total;
 }
 
+// The retired partitions of every project's schema, oldest first.
+std::vector<std::vector<std::string>> retired_tables() {
+  pg::spi_exec(
+      "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c"
+      " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pulse.projects p ON p.name = n.nspname"
+      " WHERE c.relkind = 'r' AND NOT c.relispartition AND c.relname LIKE '\\_pulse\\_retired\\_%' ORDER BY c.oid");
+  return spi_rows();
+}
+
 }  // namespace
+
+int64_t purge_retired(bool in_worker) {
+  std::vector<std::vector<std::string>> tables;
+  if (in_worker)
+    pg::in_transaction("pg_pulse scheduler: looking for retired partitions", [&] { tables = retired_tables(); });
+  else
+    tables = retired_tables();
+  int64_t n = 0;
+  for (auto& t : tables) {
+    interrupts(in_worker);
+    // one table that cannot go (something depends on it) does not hold up the others
+    try {
+      if (unit(in_worker, false,
+               [&] { pg::spi_exec("DROP TABLE IF EXISTS " + pg::quote_ident(t[0]) + "." + pg::quote_ident(t[1])); }))
+        n++;
+    } catch (pg::PgError& e) {
+      if (pg::is_abort_error(e.sqlerrcode())) throw;
+      std::string what = t[0] + "." + t[1];
+      std::string why = e.edata && e.edata->message ? e.edata->message : "error";
+      pg::call([&] {
+        ereport(WARNING, (errmsg("pg_pulse: retired partition %s is not dropped: %s", what.c_str(), why.c_str())));
+      });
+    }
+  }
+  return n;
+}
 
 int64_t apply_retention(bool in_worker) {
   std::vector<Target> all;
@@ -277,7 +340,12 @@ int64_t apply_retention(bool in_worker) {
   else
     all = targets();
   int64_t total = 0;
+  // partitions retired by earlier runs first (in the caller's transaction, pulse.apply_retention
+  // leaves the ones it retires to the scheduler or its next call: their files would be removed
+  // at the caller's commit, while it holds the collections' locks)
+  (void)purge_retired(in_worker);
   for (const Target& t : all) total += t.partitioned ? drop_partitions(t, in_worker) : delete_old_rows(t, in_worker);
+  if (in_worker) (void)purge_retired(true);
   total += trim_catalog("rejected_fields", pulse_rejected_fields_retention_s, in_worker);
   total += trim_catalog("dead_letters", pulse_dead_letters_retention_s, in_worker);
   return total;

@@ -14,4 +14,9 @@ namespace pulse::ingest {
 // skipped and retried the next time. Returns the rows dropped.
 int64_t apply_retention(bool in_worker);
 
+// Drops the partitions that retention detached (renamed _pulse_retired_<oid>), each in a unit of
+// its own; the scheduler calls it every 10 s, so the files of a pulse.apply_retention call go
+// soon after its commit. Returns the tables dropped.
+int64_t purge_retired(bool in_worker);
+
 }  // namespace pulse::ingest

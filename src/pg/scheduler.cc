@@ -259,7 +259,7 @@ void duty(const char* what, TimestampTz* last_log, F&& f) {
 void scheduler_run() {
   LoopContext loop("pg_pulse scheduler loop");
   TimestampTz log_kafka = 0, log_views = 0, log_brin = 0, last_brin = 0, log_trim = 0, last_trim = 0;
-  TimestampTz log_retention = 0, last_retention = 0;
+  TimestampTz log_retention = 0, last_retention = 0, log_retired = 0;
   TimestampTz log_version = 0;
   kafka::Launcher launcher;
   for (int round = 0;; round++) {
@@ -298,6 +298,7 @@ void scheduler_run() {
     if (TimestampDifferenceExceeds(last_trim, now, 10000)) {
       last_trim = now;
       duty("trimming the job history", &log_trim, [&] { trim_job_history(); });
+      duty("dropping retired partitions", &log_retired, [&] { (void)ingest::purge_retired(true); });
     }
     if (TimestampDifferenceExceeds(last_retention, now, 60000)) {
       last_retention = now;
