@@ -2,10 +2,14 @@
 // pulse.enrichment_default_inputs(enricher).
 #include "enrich/data_files.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -17,6 +21,8 @@
 extern "C" {
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/array.h"
 #include "utils/timestamp.h"
@@ -78,11 +84,97 @@ std::string build_date(uint64_t epoch) {
   return buf;
 }
 
+// The MaxMind database is memory-mapped, and a mapped file that someone rewrites in place (rather
+// than replacing it) changes under the readers: a page past its new end raises SIGBUS, which
+// would crash the backend. So backends map a private copy that nothing else writes: one per
+// version of the file (device, inode, size, mtime), in the cluster's temporary directory
+// base/pgsql_tmp (left out of base backups, emptied at server start), shared by every backend
+// through the page cache. A new version removes the older copies; a backend still mapping one
+// keeps its pages until it moves on (an unlinked file stays readable).
+constexpr const char* kGeoCopyPrefix = "pgsql_tmp_pulse_geoip_";
+
+bool geo_copy(const std::string& path, const struct stat& st, std::string* copy, std::string* error) {
+  std::string dir = std::string(DataDir) + "/base/" + PG_TEMP_FILES_DIR;
+  if (mkdir(dir.c_str(), S_IRWXU) != 0 && errno != EEXIST) {
+    *error = "cannot create \"" + dir + "\": " + strerror(errno);
+    return false;
+  }
+  char name[200];
+  snprintf(name, sizeof name, "%s%lx_%lx_%lld_%lld_%ld.mmdb", kGeoCopyPrefix, (unsigned long)st.st_dev,
+           (unsigned long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+  *copy = dir + "/" + name;
+  struct stat cst;
+  if (stat(copy->c_str(), &cst) == 0 && cst.st_size == st.st_size) return true;  // another backend made it
+  std::string tmp = *copy + ".part" + std::to_string(getpid());
+  int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    *error = "cannot open \"" + path.substr(0, 300) + "\": " + strerror(errno);
+    return false;
+  }
+  int out = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, S_IRUSR | S_IWUSR);
+  if (out < 0) {
+    *error = "cannot create \"" + tmp + "\": " + strerror(errno);
+    ::close(in);
+    return false;
+  }
+  std::unique_ptr<char[]> buf(new char[1 << 20]);
+  bool ok = true;
+  for (;;) {
+    ssize_t n = read(in, buf.get(), 1 << 20);
+    if (n == 0) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *error = "cannot read \"" + path.substr(0, 300) + "\": " + strerror(errno);
+      ok = false;
+      break;
+    }
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(out, buf.get() + off, size_t(n - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        *error = "cannot write \"" + tmp + "\": " + strerror(errno);
+        ok = false;
+        break;
+      }
+      off += w;
+    }
+    if (!ok) break;
+  }
+  ::close(in);
+  if (::close(out) != 0 && ok) {
+    *error = "cannot write \"" + tmp + "\": " + strerror(errno);
+    ok = false;
+  }
+  if (ok && rename(tmp.c_str(), copy->c_str()) != 0) {
+    *error = "cannot rename \"" + tmp + "\": " + strerror(errno);
+    ok = false;
+  }
+  if (!ok) {
+    (void)unlink(tmp.c_str());
+    return false;
+  }
+  // the older copies go (the file of another version, or parts of one that never finished)
+  if (DIR* d = opendir(dir.c_str())) {
+    while (struct dirent* e = readdir(d)) {
+      if (strncmp(e->d_name, kGeoCopyPrefix, strlen(kGeoCopyPrefix)) != 0 || strcmp(e->d_name, name) == 0) continue;
+      std::string other = dir + "/" + e->d_name;
+      struct stat ost;
+      // another backend's copy in progress is left alone for a minute
+      if (strstr(e->d_name, ".part") && stat(other.c_str(), &ost) == 0 && time(nullptr) - ost.st_mtime < 60) continue;
+      (void)unlink(other.c_str());
+    }
+    closedir(d);
+  }
+  return true;
+}
+
 // Loads the file of kind into the state's engine; false with *error set.
-bool load(State& s, int kind, const std::string& path, std::string* details, std::string* error) {
+bool load(State& s, int kind, const std::string& path, const struct stat& st, std::string* details,
+          std::string* error) {
+  std::string copy;
   switch (kind) {
     case kEnrichGeo:
-      if (!s.geo.open(path, error)) return false;
+      if (!geo_copy(path, st, &copy, error) || !s.geo.open(copy, error)) return false;
       *details = s.geo.database_type() + " built " + build_date(s.geo.build_epoch());
       return true;
     case kEnrichUserAgent: {
@@ -131,7 +223,7 @@ bool refresh(State& s, int kind) {
     f.error = "cannot open \"" + path.substr(0, 300) + "\": " + strerror(stat_errno);
   } else {
     f.error.clear();
-    f.loaded = load(s, kind, path, &f.details, &f.error);
+    f.loaded = load(s, kind, path, st, &f.details, &f.error);
     malloc_trim(0);  // the YAML parser's transient tree (tens of MB) goes back to the system
   }
   if (f.loaded) {
