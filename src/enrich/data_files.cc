@@ -58,6 +58,9 @@ struct State {
   LruCache<RefererInfo> referrer_cache;
 };
 
+SkipListener g_listener = nullptr;
+void* g_listener_arg = nullptr;
+
 State& state() {
   static State* s = new State();  // lives as long as the backend
   return *s;
@@ -232,9 +235,10 @@ bool refresh(State& s, int kind) {
     return true;
   }
   f.error = pg::clip_message(f.error);
+  std::string msg = std::string("enrichment \"") + enricher_name(kind) + "\" is skipped: " + f.error;
+  if (g_listener) g_listener(g_listener_arg, msg.c_str());
   if (f.error != f.warned) {
     f.warned = f.error;
-    std::string msg = std::string("enrichment \"") + enricher_name(kind) + "\" is skipped: " + f.error;
     std::string hint =
         std::string("Set ") + guc_name(kind) + " to a readable file; pulse.enrichment_status shows the state.";
     pg::call([&] {
@@ -245,6 +249,11 @@ bool refresh(State& s, int kind) {
 }
 
 }  // namespace
+
+void set_skip_listener(SkipListener listener, void* arg) {
+  g_listener = listener;
+  g_listener_arg = arg;
+}
 
 EnrichEngines current_engines(const bool wanted[kEnricherKinds]) {
   State& s = state();

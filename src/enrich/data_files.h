@@ -14,4 +14,11 @@ namespace pulse::enrich {
 // engine whose file cannot be loaded is null.
 EnrichEngines current_engines(const bool wanted[kEnricherKinds]);
 
+// While set, listener(arg, message) hears every skip of an enricher whose file cannot be
+// loaded (message: 'enrichment "geoip" is skipped: ...'), at each use, not only the first: a
+// Kafka consumer shows it in pulse.kafka_status.last_error, where the WARNING alone would reach
+// only the server log. nullptr unsets.
+using SkipListener = void (*)(void* arg, const char* message);
+void set_skip_listener(SkipListener listener, void* arg);
+
 }  // namespace pulse::enrich

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/names.h"
+#include "enrich/data_files.h"
 #include "pg/bgworker.h"
 #include "pg/jobs.h"
 #include "pg/faults.h"
@@ -399,6 +400,13 @@ void Consumer::decode_message(const rd_kafka_message_t* m, EventBatch* batch, st
 // messages (decoded memory bounded by the chunk), with the outcome of one batch.
 void Consumer::ingest_range(const std::vector<size_t>& idx, size_t from, size_t to, ingest::IngestCounts* counts) {
   std::set<int32_t> looked_up;  // schema ids fetched from the catalog in this batch
+  // an enricher skipped for its data file shows in this subscription's status (last_error)
+  struct Listening {
+    explicit Listening(WorkerSlot* slot) {
+      enrich::set_skip_listener([](void* arg, const char* m) { note_error(static_cast<WorkerSlot*>(arg), m); }, slot);
+    }
+    ~Listening() { enrich::set_skip_listener(nullptr, nullptr); }
+  } listening(slot_);
   ingest::ChunkedIngest call(sub_.project, sub_.collection, "kafka subscription " + std::to_string(sub_.id), counts);
   if (sub_.spec.kind != SpecKind::kPulse) call.set_spec(sub_.spec);
   for (size_t k = from; k < to;) {

@@ -3,8 +3,9 @@
 # libmaxmind-db-writer-perl (test/enrich/make_mmdb.pl): known IPv4 / IPv6 / IPv4-mapped
 # addresses, private, malformed, unknown and missing ones; the database replaced while the
 # server runs (one backend sees the new file without reconnecting); a broken file (events
-# stored, one WARNING, pulse.enrichment_status) and its repair; and the Kafka door (a consumer
-# worker enriches geo-IP, user agent, referrer and campaign with the server-wide settings).
+# stored, one WARNING, pulse.enrichment_status) and its repair; a database rewritten in place
+# under running batches; and the Kafka door (a consumer worker enriches geo-IP, user agent,
+# referrer and campaign with the server-wide settings; a missing file shows in kafka_status).
 set -euo pipefail
 . "$PULSE_REPO/test/kafka/lib.sh"
 DB=${PGDATABASE:-pulse_test}
@@ -136,3 +137,14 @@ got=$($Q -F' ' -c "SELECT n, coalesce(_country_code, '-'), coalesce(_browser, '-
                      FROM kenr.kev ORDER BY n" | tr '\n' ';')
 [ "$got" = "1 GB Firefox false Bing pg pulse kafka;2 US Googlebot true - - -;3 - - - - - -;" ] || fail "kafka: $got"
 echo "ok 4 - Kafka: the consumer enriches geo-IP, user agent, referrer and campaign before schema evolution"
+
+# 5. a worker whose database file goes missing: events stored without geo-IP, and the skip is in
+# the subscription's status (the WARNING alone would reach only the server log)
+$Q -c "ALTER SYSTEM SET pulse.geoip_database = '$DIR/missing.mmdb'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+printf '%s\n' '{"n": 4, "ip": "81.2.69.160"}' | kafka_produce enr
+wait_for "SELECT count(*) FROM kenr.kev" 4 60
+[ "$($Q -c "SELECT coalesce(_country_code, '-') FROM kenr.kev WHERE n = 4")" = - ] || fail "geo-IP without a database"
+st=$($Q -c "SELECT last_error FROM pulse.kafka_status WHERE project = 'kenr' LIMIT 1")
+grep -q 'enrichment "geoip" is skipped: cannot open ".*missing.mmdb"' <<<"$st" || fail "kafka_status.last_error: $st"
+echo "ok 5 - Kafka: a missing database skips geo-IP, the event is stored, pulse.kafka_status.last_error says why"
