@@ -73,6 +73,30 @@ SELECT cohort_start, cohort_size, period, users
   FROM pulse.retention('regress_ph', '{"collection": "visit"}', '{"collection": "visit"}',
                        '2024-04-28', '2024-05-12', period => 'week', periods => 2, week_start => 'sunday',
                        retention_type => 'first_time');
+-- The bucket functions of Sunday weeks (unit week_sun): a bucket starts on the local Sunday at
+-- 00:00 before the instant (every 7 hours of 2024 in three zones, DST changes included), the
+-- next one after it; the day -> week mapping of dau / wau / mau agrees with it (days around
+-- 1970 and negative ones included); and the functions are inlined like the others
+SELECT tz, count(*) AS instants,
+       bool_and(pulse._bucket_start('week_sun', pulse._bucket('week_sun', t, tz, 0), tz, 0)
+                = (date_trunc('week', (t AT TIME ZONE tz) + interval '1 day') - interval '1 day') AT TIME ZONE tz) AS sunday_start,
+       bool_and(extract(dow FROM pulse._bucket_start('week_sun', pulse._bucket('week_sun', t, tz, 0), tz, 0) AT TIME ZONE tz) = 0) AS dow0,
+       bool_and(pulse._bucket_start('week_sun', pulse._bucket('week_sun', t, tz, 0) + 1, tz, 0) > t) AS next
+  FROM unnest(ARRAY['UTC', 'Europe/Paris', 'America/Sao_Paulo']) AS tz,
+       generate_series(timestamptz '2024-01-01', '2024-12-31', '7 hours') AS t
+ GROUP BY tz ORDER BY tz;
+SELECT count(*) AS days,
+       bool_and(pulse._unit_bucket('day', 'week_sun', pulse._bucket('day', d, 'UTC', 0)) = pulse._bucket('week_sun', d, 'UTC', 0)) AS agree
+  FROM generate_series(timestamptz '1969-11-01', '1970-02-01', '1 day') AS d;
+SELECT pulse._bucket('week_sun', '1970-01-03 23:59+00', 'UTC', 0) AS sat, pulse._bucket('week_sun', '1970-01-04 00:00+00', 'UTC', 0) AS sun,
+       pulse._bucket_start('week_sun', 2836, 'UTC', 0) AS may_12_2024;
+CREATE FUNCTION pg_temp.plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN RETURN QUERY EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q; END $$;
+SELECT insight, (SELECT count(*) FROM pg_temp.plan(q) l WHERE l LIKE '%pulse.\_%') AS plan_calls
+  FROM (VALUES
+    ('trends', pulse._trends_sql('regress_ph', '{"collection": "visit"}', '2024-05-01', '2024-05-15', 'week', measure => 'wau', week_start => 'sunday')),
+    ('retention', pulse._retention_sql('regress_ph', '{"collection": "visit"}', '{"collection": "visit"}', '2024-05-01', '2024-05-15', 'week',
+                                       breakdown => 'plan', week_start => 'sunday'))) AS t(insight, q);
 -- invalid values
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ph', '{"collection": "visit"}', '2024-05-01', '2024-05-15', week_start => 'saturday')$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.retention('regress_ph', '{"collection": "visit"}', '{"collection": "visit"}', '2024-05-01', '2024-05-15', week_start => NULL)$$);

@@ -175,56 +175,26 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
       starts, b_time, act, r_from, t_from, t_ret_end, r_cond, rbv);
   END IF;
 
-  IF same THEN
-    -- breakdown_returns 'same': one row per user, bucket and breakdown value (ub), one window
-    -- pass per user and value; a user's cohort bucket keeps the row of the value of its first
-    -- start event (fs = 1, the rule of the 'any' query below), whose returns carry that value
-    RETURN format($q$WITH ub AS (
-  SELECT u, b, bv, bool_or(st) AS st, bool_or(rt) AS rt, min(t) FILTER (WHERE st) AS ft
-    FROM (%1$s) e
-   GROUP BY u, b, bv
-), w AS (
-  SELECT b, bv, st,
-         row_number() OVER (PARTITION BY u, b ORDER BY ft NULLS LAST, bv) AS fs,
-         array_agg(b) FILTER (WHERE rt) OVER (PARTITION BY u, bv ORDER BY b
-                                               RANGE BETWEEN 1 FOLLOWING AND %2$s FOLLOWING) AS rb
-    FROM ub
-), hits AS (
-  SELECT bv, b, x - b AS k, count(*) AS users
-    FROM w CROSS JOIN LATERAL unnest(array_prepend(b, rb)) AS x
-   WHERE st AND fs = 1
-   GROUP BY bv, b, x - b
-)
-SELECT z.bv::text, %3$s, z.users::bigint, k.k::int,
-       coalesce(h.users, 0)::bigint, coalesce(h.users, 0)::double precision / z.users
-  FROM hits z
- CROSS JOIN generate_series(0, %2$s) AS k(k)
-  LEFT JOIN hits h ON h.b = z.b AND h.k = k.k AND h.bv IS NOT DISTINCT FROM z.bv
- WHERE z.k = 0 AND %4$s <= now()
- ORDER BY z.bv NULLS FIRST, z.b, k.k$q$,
-      events,
-      periods - 1,
-      format('pulse._bucket_start(%L, z.b, %L, %s)', p, tz, hs),
-      format('pulse._bucket_start(%L, z.b + k.k, %L, %s)', p, tz, hs));
-  END IF;
-
   -- One row per user and bucket (ub), then one window pass per user: each cohort bucket b
   -- collects the buckets b+1 .. b+periods-1 in which the user did the return event. The
   -- cohort bucket itself is period 0, so period 0 counts the cohort. A period is listed once
   -- it has begun (its bucket starts at or before now()).
+  -- breakdown_returns 'same': one row per user, bucket and breakdown value, one window pass
+  -- per user and value; a user's cohort bucket keeps the row of the value of its first start
+  -- event (fs = 1: by time, then value, the rule of 'any'), whose returns carry that value.
   RETURN format($q$WITH ub AS (
-  SELECT u, b, bool_or(st) AS st, bool_or(rt) AS rt, %1$s AS bv
+  SELECT u, b, bool_or(st) AS st, bool_or(rt) AS rt, %1$s
     FROM (%2$s) e
-   GROUP BY u, b
+   GROUP BY u, b%6$s
 ), w AS (
-  SELECT b, bv, st,
-         array_agg(b) FILTER (WHERE rt) OVER (PARTITION BY u ORDER BY b
+  SELECT b, bv, st, %7$s AS fs,
+         array_agg(b) FILTER (WHERE rt) OVER (PARTITION BY u%6$s ORDER BY b
                                                RANGE BETWEEN 1 FOLLOWING AND %3$s FOLLOWING) AS rb
     FROM ub
 ), hits AS (
   SELECT bv, b, x - b AS k, count(*) AS users
     FROM w CROSS JOIN LATERAL unnest(array_prepend(b, rb)) AS x
-   WHERE st
+   WHERE st AND fs = 1
    GROUP BY bv, b, x - b
 )
 SELECT z.bv::text, %4$s, z.users::bigint, k.k::int,
@@ -234,12 +204,15 @@ SELECT z.bv::text, %4$s, z.users::bigint, k.k::int,
   LEFT JOIN hits h ON h.b = z.b AND h.k = k.k AND h.bv IS NOT DISTINCT FROM z.bv
  WHERE z.k = 0 AND %5$s <= now()
  ORDER BY z.bv NULLS FIRST, z.b, k.k$q$,
-    CASE WHEN breakdown IS NULL THEN 'NULL::text'
-         ELSE '(array_agg(bv ORDER BY t, bv) FILTER (WHERE st))[1]' END,
+    CASE WHEN same THEN 'bv, min(t) FILTER (WHERE st) AS ft'
+         WHEN breakdown IS NULL THEN 'NULL::text AS bv'
+         ELSE '(array_agg(bv ORDER BY t, bv) FILTER (WHERE st))[1] AS bv' END,
     events,
     periods - 1,
     format('pulse._bucket_start(%L, z.b, %L, %s)', p, tz, hs),
-    format('pulse._bucket_start(%L, z.b + k.k, %L, %s)', p, tz, hs));
+    format('pulse._bucket_start(%L, z.b + k.k, %L, %s)', p, tz, hs),
+    CASE WHEN same THEN ', bv' ELSE '' END,
+    CASE WHEN same THEN 'row_number() OVER (PARTITION BY u, b ORDER BY ft NULLS LAST, bv)' ELSE '1' END);
 END
 $f$;
 
