@@ -118,6 +118,12 @@ SELECT bucket, value FROM pulse.trends('regress_ph', '{"collection": "act"}', '2
 -- date_to Friday May 17: window May 10 - 16 holds b (May 10) and c (May 15); not a (May 9)
 SELECT bucket, value FROM pulse.trends('regress_ph', '{"collection": "act"}', '2024-05-06', '2024-05-17',
                                        "interval" => 'week', measure => 'wau');
+-- one bucket, cut: date_from Monday May 13, date_to May 15; the window May 8 - 14 reaches
+-- back before date_from (a, b), like the first window of a whole bucket does
+SELECT bucket, value FROM pulse.trends('regress_ph', '{"collection": "act"}', '2024-05-13', '2024-05-15',
+                                       "interval" => 'week', measure => 'wau');
+SELECT breakdown, bucket, value FROM pulse.trends('regress_ph', '{"collection": "act"}', '2024-05-13', '2024-05-15',
+                                       "interval" => 'week', measure => 'mau', breakdown => '_user');
 -- dau of the cut week: the last day before date_to (May 14): nobody (and the whole week of
 -- May 6: Sunday 12, nobody); mau of May cut on the 15th: Apr 15 - May 14, a and b
 SELECT bucket, value FROM pulse.trends('regress_ph', '{"collection": "act"}', '2024-05-06', '2024-05-15',

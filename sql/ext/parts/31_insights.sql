@@ -245,7 +245,7 @@ CREATE FUNCTION pulse._trends_sql(project text, event jsonb, date_from timestamp
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   iv text;
-  ul bigint;       -- dau / wau / mau: the unit of the last instant before date_to
+  ul int;          -- dau / wau / mau: the unit of the last instant before date_to
   map boolean;     -- the reads join the id mapping (resolve, a cohort)
   cc text;         -- the cohort's condition
   resolve boolean;
@@ -335,10 +335,11 @@ BEGIN
     unit := CASE iv WHEN 'hour' THEN 'hour' ELSE 'day' END;
     width := CASE m WHEN 'dau' THEN 1 WHEN 'wau' THEN 7 ELSE 30 END * CASE unit WHEN 'hour' THEN 24 ELSE 1 END;
     ul := pulse._bucket(unit, date_to - INTERVAL '1 microsecond', tz, hs);
-    -- the first window ends with the last unit of the first bucket: it starts width units
-    -- before the unit that follows the first bucket
+    -- the first window ends with the last unit of the first bucket, or with ul when date_to
+    -- cuts it: it starts width units before the unit that follows
     t_look := pulse._insight_ts(least(date_from,
-      pulse._bucket_start(unit, pulse._bucket(unit, pulse._bucket_start(iv, (bf + 1)::int, tz, hs), tz, hs) - width, tz, hs)));
+      pulse._bucket_start(unit, least(pulse._bucket(unit, pulse._bucket_start(iv, (bf + 1)::int, tz, hs), tz, hs),
+                                      ul + 1) - width, tz, hs)));
     src := format($q$SELECT %5$s, pulse._bucket(%1$L, _time, %2$L, %3$s) AS u, %4$s AS bv
     FROM %6$s
    WHERE _time >= %7$s AND _time < %8$s AND _user IS NOT NULL AND %9$s$q$,
@@ -375,9 +376,10 @@ BEGIN
   IF m IN ('dau', 'wau', 'mau') THEN
     -- Each active unit u of a user counts in the buckets whose trailing window holds it:
     -- buckets B(u) .. B(u + width) - 1, and the last bucket when date_to cuts it: its window
-    -- ends with the unit ul of date_to (units ul - width + 1 .. ul), not at the bucket's end. The ranges of one user are merged into islands
-    -- (in order of u they either overlap or not), and the users of a bucket are the running
-    -- sum of +1 at each island's first bucket and -1 after its last.
+    -- ends with the unit ul of date_to (units ul - width + 1 .. ul), not at the bucket's end
+    -- (hi stays non-decreasing in u). The ranges of one user are merged into islands (in
+    -- order of u they either overlap or not), and the users of a bucket are the running sum
+    -- of +1 at each island's first bucket and -1 after its last.
     RETURN format($q$WITH e AS (%1$s
 )%2$s, a AS (
   SELECT DISTINCT %10$s, u FROM (%3$s) x
