@@ -63,7 +63,8 @@ $$;
 
 -- ---------------------------------------------------------------------------- buckets
 -- Buckets are numbered: days from 1970-01-01, weeks (Monday to Sunday) from Monday 1970-01-05,
--- months from January 1970, all calendar units of time zone tz; hours are real hours that
+-- Sunday weeks (unit 'week_sun', Sunday to Saturday: week_start => 'sunday') from Sunday
+-- 1970-01-04, months from January 1970, all calendar units of time zone tz; hours are real hours that
 -- start where the local clock shows :00, hs seconds past each UTC hour (non-zero only in zones
 -- whose offset has minutes), so the repeated hour of a DST change is two buckets and the
 -- skipped hour none. hs is pulse._insight_hour_shift(date_from, tz) for a whole analysis.
@@ -80,6 +81,7 @@ CREATE FUNCTION pulse._bucket(unit text, t timestamptz, tz text, hs integer) RET
     WHEN 'hour'  THEN floor((extract(epoch FROM t) - hs) / 3600)::integer
     WHEN 'day'   THEN (t AT TIME ZONE tz)::date - DATE '1970-01-01'
     WHEN 'week'  THEN (date_trunc('week', t AT TIME ZONE tz)::date - DATE '1970-01-05') / 7
+    WHEN 'week_sun' THEN (date_trunc('week', (t AT TIME ZONE tz) + INTERVAL '1 day')::date - DATE '1970-01-05') / 7
     WHEN 'month' THEN (extract(year FROM t AT TIME ZONE tz)::integer - 1970) * 12
                       + extract(month FROM t AT TIME ZONE tz)::integer - 1
   END;
@@ -91,6 +93,7 @@ CREATE FUNCTION pulse._bucket_start(unit text, b integer, tz text, hs integer) R
     WHEN 'hour'  THEN to_timestamp(b::bigint * 3600 + hs)
     WHEN 'day'   THEN (TIMESTAMP '1970-01-01' + b * INTERVAL '1 day') AT TIME ZONE tz
     WHEN 'week'  THEN (TIMESTAMP '1970-01-05' + b * INTERVAL '7 days') AT TIME ZONE tz
+    WHEN 'week_sun' THEN (TIMESTAMP '1970-01-04' + b * INTERVAL '7 days') AT TIME ZONE tz
     WHEN 'month' THEN (TIMESTAMP '1970-01-01' + b * INTERVAL '1 month') AT TIME ZONE tz
   END;
 
@@ -103,6 +106,8 @@ CREATE FUNCTION pulse._unit_bucket(unit text, bucket text, u integer) RETURNS in
     WHEN unit = bucket THEN u
     -- floor((u - 4) / 7): day 4 is Monday 1970-01-05
     WHEN unit = 'day' AND bucket = 'week' THEN (u - 4 - ((u - 4) % 7 + 7) % 7) / 7
+    -- floor((u - 3) / 7): day 3 is Sunday 1970-01-04
+    WHEN unit = 'day' AND bucket = 'week_sun' THEN (u - 3 - ((u - 3) % 7 + 7) % 7) / 7
     WHEN unit = 'day' AND bucket = 'month' THEN (extract(year FROM DATE '1970-01-01' + u)::integer - 1970) * 12
                                                 + extract(month FROM DATE '1970-01-01' + u)::integer - 1
   END;

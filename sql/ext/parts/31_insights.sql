@@ -14,10 +14,13 @@ CREATE FUNCTION pulse._retention_sql(project text, start_event jsonb, return_eve
                                      period text DEFAULT 'day', periods int DEFAULT 8,
                                      retention_type text DEFAULT 'recurring',
                                      breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC',
-                                     actor text DEFAULT 'person', cohort text DEFAULT NULL)
+                                     actor text DEFAULT 'person', cohort text DEFAULT NULL,
+                                     week_start text DEFAULT 'monday', breakdown_returns text DEFAULT 'any')
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   p text;
+  same boolean;    -- breakdown_returns 'same': a return counts only with the start's breakdown value
+  rbv text := 'NULL::text';  -- the breakdown value of a return event
   map boolean;     -- the reads join the id mapping (resolve, a cohort)
   cc text;         -- the cohort's condition
   rtype text;
@@ -44,6 +47,10 @@ DECLARE
 BEGIN
   project := pulse._insight_args(project, date_from, date_to, timezone);
   p := pulse._insight_choice('period', period, '{hour,day,week,month}');
+  IF pulse._insight_choice('week_start', week_start, '{monday,sunday}') = 'sunday' AND p = 'week' THEN
+    p := 'week_sun';
+  END IF;
+  same := pulse._insight_choice('breakdown_returns', breakdown_returns, '{any,same}') = 'same';
   PERFORM pulse._insight_int('periods', periods, 1, 1000);
   rtype := pulse._insight_choice('retention_type', retention_type, '{recurring,first_time}');
   resolve := pulse._insight_actor_mode(actor) = 'person';
@@ -59,12 +66,19 @@ BEGIN
   IF breakdown IS NOT NULL THEN
     PERFORM pulse._insight_column(project, s.collection, breakdown, 'breakdown');
     bv := format('(%s)::text', pulse._insight_operand(project, s.collection, breakdown));
+    IF same THEN
+      -- the return events carry a value of the same breakdown (a column of their collection too)
+      PERFORM pulse._insight_column(project, r.collection, breakdown, 'breakdown');
+      rbv := format('(%s)::text', pulse._insight_operand(project, r.collection, breakdown));
+    END IF;
   END IF;
+  same := same AND breakdown IS NOT NULL;
   map := resolve OR cohort IS NOT NULL OR coalesce(breakdown ~ '^cohort\.', false);
   act := pulse._insight_actor(project, resolve);
   act := CASE WHEN act = '_user' THEN act ELSE act || ' AS _user' END;
   s_from := pulse._insight_from(project, s.collection, map, pulse._insight_uses_person(ARRAY[s.filter, breakdown]));
-  r_from := pulse._insight_from(project, r.collection, map, pulse._insight_uses_person(ARRAY[r.filter]));
+  r_from := pulse._insight_from(project, r.collection, map,
+                                pulse._insight_uses_person(ARRAY[r.filter, CASE WHEN same THEN breakdown END]));
 
   -- the buckets of date_from and of the last instant before date_to; end of the last period
   -- of the last cohort
@@ -155,29 +169,32 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
   ELSE
     events := format($q$SELECT u, b, bv, t, true AS st, false AS rt FROM (%1$s) s
           UNION ALL
-          SELECT %3$s, %2$s, NULL::text, _time, false, true
+          SELECT %3$s, %2$s, %8$s, _time, false, true
             FROM %4$s
            WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
-      starts, b_time, act, r_from, t_from, t_ret_end, r_cond);
+      starts, b_time, act, r_from, t_from, t_ret_end, r_cond, rbv);
   END IF;
 
   -- One row per user and bucket (ub), then one window pass per user: each cohort bucket b
   -- collects the buckets b+1 .. b+periods-1 in which the user did the return event. The
   -- cohort bucket itself is period 0, so period 0 counts the cohort. A period is listed once
   -- it has begun (its bucket starts at or before now()).
+  -- breakdown_returns 'same': one row per user, bucket and breakdown value, one window pass
+  -- per user and value; a user's cohort bucket keeps the row of the value of its first start
+  -- event (fs = 1: by time, then value, the rule of 'any'), whose returns carry that value.
   RETURN format($q$WITH ub AS (
-  SELECT u, b, bool_or(st) AS st, bool_or(rt) AS rt, %1$s AS bv
+  SELECT u, b, bool_or(st) AS st, bool_or(rt) AS rt, %1$s
     FROM (%2$s) e
-   GROUP BY u, b
+   GROUP BY u, b%6$s
 ), w AS (
-  SELECT b, bv, st,
-         array_agg(b) FILTER (WHERE rt) OVER (PARTITION BY u ORDER BY b
+  SELECT b, bv, st, %7$s AS fs,
+         array_agg(b) FILTER (WHERE rt) OVER (PARTITION BY u%6$s ORDER BY b
                                                RANGE BETWEEN 1 FOLLOWING AND %3$s FOLLOWING) AS rb
     FROM ub
 ), hits AS (
   SELECT bv, b, x - b AS k, count(*) AS users
     FROM w CROSS JOIN LATERAL unnest(array_prepend(b, rb)) AS x
-   WHERE st
+   WHERE st AND fs = 1
    GROUP BY bv, b, x - b
 )
 SELECT z.bv::text, %4$s, z.users::bigint, k.k::int,
@@ -187,12 +204,15 @@ SELECT z.bv::text, %4$s, z.users::bigint, k.k::int,
   LEFT JOIN hits h ON h.b = z.b AND h.k = k.k AND h.bv IS NOT DISTINCT FROM z.bv
  WHERE z.k = 0 AND %5$s <= now()
  ORDER BY z.bv NULLS FIRST, z.b, k.k$q$,
-    CASE WHEN breakdown IS NULL THEN 'NULL::text'
-         ELSE '(array_agg(bv ORDER BY t, bv) FILTER (WHERE st))[1]' END,
+    CASE WHEN same THEN 'bv, min(t) FILTER (WHERE st) AS ft'
+         WHEN breakdown IS NULL THEN 'NULL::text AS bv'
+         ELSE '(array_agg(bv ORDER BY t, bv) FILTER (WHERE st))[1] AS bv' END,
     events,
     periods - 1,
     format('pulse._bucket_start(%L, z.b, %L, %s)', p, tz, hs),
-    format('pulse._bucket_start(%L, z.b + k.k, %L, %s)', p, tz, hs));
+    format('pulse._bucket_start(%L, z.b + k.k, %L, %s)', p, tz, hs),
+    CASE WHEN same THEN ', bv' ELSE '' END,
+    CASE WHEN same THEN 'row_number() OVER (PARTITION BY u, b ORDER BY ft NULLS LAST, bv)' ELSE '1' END);
 END
 $f$;
 
@@ -201,14 +221,15 @@ CREATE FUNCTION pulse.retention(project text, start_event jsonb, return_event js
                                 period text DEFAULT 'day', periods int DEFAULT 8,
                                 retention_type text DEFAULT 'recurring',
                                 breakdown text DEFAULT NULL, timezone text DEFAULT 'UTC',
-                                actor text DEFAULT 'person', cohort text DEFAULT NULL)
+                                actor text DEFAULT 'person', cohort text DEFAULT NULL,
+                                week_start text DEFAULT 'monday', breakdown_returns text DEFAULT 'any')
   RETURNS TABLE(breakdown text, cohort_start timestamptz, cohort_size bigint, period int,
                 users bigint, rate double precision)
   LANGUAGE sql
   -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
   -- first, whatever the caller's search_path (docs/security.md#insights)
   SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT * FROM pulse._insight_run(pulse._retention_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12))
+  SELECT * FROM pulse._insight_run(pulse._retention_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))
     AS r(breakdown text, cohort_start timestamptz, cohort_size bigint, period int, users bigint,
          rate double precision)
 $$;
@@ -219,10 +240,12 @@ CREATE FUNCTION pulse._trends_sql(project text, event jsonb, date_from timestamp
                                   "interval" text DEFAULT 'day', measure text DEFAULT 'count',
                                   property text DEFAULT NULL, breakdown text DEFAULT NULL,
                                   breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC',
-                                  actor text DEFAULT 'person', cohort text DEFAULT NULL)
+                                  actor text DEFAULT 'person', cohort text DEFAULT NULL,
+                                  week_start text DEFAULT 'monday')
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   iv text;
+  ul int;          -- dau / wau / mau: the unit of the last instant before date_to
   map boolean;     -- the reads join the id mapping (resolve, a cohort)
   cc text;         -- the cohort's condition
   resolve boolean;
@@ -256,6 +279,9 @@ DECLARE
 BEGIN
   project := pulse._insight_args(project, date_from, date_to, timezone);
   iv := pulse._insight_choice('interval', "interval", '{hour,day,week,month}');
+  IF pulse._insight_choice('week_start', week_start, '{monday,sunday}') = 'sunday' AND iv = 'week' THEN
+    iv := 'week_sun';
+  END IF;
   m := pulse._insight_choice('measure', measure,
                              '{count,unique_users,dau,wau,mau,sum,avg,min,max,p50,p90,p99}');
   resolve := pulse._insight_actor_mode(actor) = 'person';
@@ -301,17 +327,19 @@ BEGIN
   b_first := bf::text;
   b_last := bl::text;
   IF bl - bf + 1 > 100000 THEN
-    RAISE EXCEPTION 'too many buckets: % %s between date_from and date_to', bl - bf + 1, iv
+    RAISE EXCEPTION 'too many buckets: % %s between date_from and date_to', bl - bf + 1, left(iv, 5)
       USING ERRCODE = '54000', HINT = 'Use a longer interval or a shorter date range (at most 100000 buckets).';
   END IF;
 
   IF m IN ('dau', 'wau', 'mau') THEN
     unit := CASE iv WHEN 'hour' THEN 'hour' ELSE 'day' END;
     width := CASE m WHEN 'dau' THEN 1 WHEN 'wau' THEN 7 ELSE 30 END * CASE unit WHEN 'hour' THEN 24 ELSE 1 END;
-    -- the first window ends with the last unit of the first bucket: it starts width units
-    -- before the unit that follows the first bucket
+    ul := pulse._bucket(unit, date_to - INTERVAL '1 microsecond', tz, hs);
+    -- the first window ends with the last unit of the first bucket, or with ul when date_to
+    -- cuts it: it starts width units before the unit that follows
     t_look := pulse._insight_ts(least(date_from,
-      pulse._bucket_start(unit, pulse._bucket(unit, pulse._bucket_start(iv, (bf + 1)::int, tz, hs), tz, hs) - width, tz, hs)));
+      pulse._bucket_start(unit, least(pulse._bucket(unit, pulse._bucket_start(iv, (bf + 1)::int, tz, hs), tz, hs),
+                                      ul + 1) - width, tz, hs)));
     src := format($q$SELECT %5$s, pulse._bucket(%1$L, _time, %2$L, %3$s) AS u, %4$s AS bv
     FROM %6$s
    WHERE _time >= %7$s AND _time < %8$s AND _user IS NOT NULL AND %9$s$q$,
@@ -347,14 +375,17 @@ BEGIN
 
   IF m IN ('dau', 'wau', 'mau') THEN
     -- Each active unit u of a user counts in the buckets whose trailing window holds it:
-    -- buckets B(u) .. B(u + width) - 1. The ranges of one user are merged into islands
-    -- (in order of u they either overlap or not), and the users of a bucket are the running
-    -- sum of +1 at each island's first bucket and -1 after its last.
+    -- buckets B(u) .. B(u + width) - 1, and the last bucket when date_to cuts it: its window
+    -- ends with the unit ul of date_to (units ul - width + 1 .. ul), not at the bucket's end
+    -- (hi stays non-decreasing in u). The ranges of one user are merged into islands (in
+    -- order of u they either overlap or not), and the users of a bucket are the running sum
+    -- of +1 at each island's first bucket and -1 after its last.
     RETURN format($q$WITH e AS (%1$s
 )%2$s, a AS (
   SELECT DISTINCT %10$s, u FROM (%3$s) x
 ), c AS (
-  SELECT %10$s, u, greatest(%4$s, %6$s) AS lo, least(%5$s - 1, %7$s) AS hi FROM a
+  SELECT %10$s, u, greatest(%4$s, %6$s) AS lo,
+         CASE WHEN u + %12$s > %13$s THEN %7$s ELSE least(%5$s - 1, %7$s) END AS hi FROM a
 ), c2 AS (
   SELECT %10$s, u, lo, hi,
          CASE WHEN lag(hi) OVER (PARTITION BY %10$s ORDER BY u) >= lo THEN 0 ELSE 1 END AS brk
@@ -381,7 +412,7 @@ SELECT grps.grp::text, %8$s,
       format('pulse._unit_bucket(%L, %L, u + %s)', unit, iv, width),
       b_first, b_last, format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), groups,
       CASE WHEN breakdown IS NULL THEN '_user' ELSE 'ord, _user' END,
-      CASE WHEN breakdown IS NULL THEN '1' ELSE 'ord' END);
+      CASE WHEN breakdown IS NULL THEN '1' ELSE 'ord' END, width, ul);
   END IF;
 
   agg := CASE m
@@ -435,13 +466,14 @@ CREATE FUNCTION pulse.trends(project text, event jsonb, date_from timestamptz, d
                              "interval" text DEFAULT 'day', measure text DEFAULT 'count',
                              property text DEFAULT NULL, breakdown text DEFAULT NULL,
                              breakdown_limit int DEFAULT 25, timezone text DEFAULT 'UTC',
-                             actor text DEFAULT 'person', cohort text DEFAULT NULL)
+                             actor text DEFAULT 'person', cohort text DEFAULT NULL,
+                             week_start text DEFAULT 'monday')
   RETURNS TABLE(breakdown text, bucket timestamptz, value double precision)
   LANGUAGE sql
   -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
   -- first, whatever the caller's search_path (docs/security.md#insights)
   SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT * FROM pulse._insight_run(pulse._trends_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12))
+  SELECT * FROM pulse._insight_run(pulse._trends_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))
     AS t(breakdown text, bucket timestamptz, value double precision)
 $$;
 -- ---------------------------------------------------------------------------- paths
@@ -449,10 +481,12 @@ $$;
 CREATE FUNCTION pulse._paths_sql(project text, date_from timestamptz, date_to timestamptz,
                                  start_event text DEFAULT NULL, step_limit int DEFAULT 5,
                                  session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL,
-                                 actor text DEFAULT 'person', cohort text DEFAULT NULL)
+                                 actor text DEFAULT 'person', cohort text DEFAULT NULL,
+                                 count_by text DEFAULT 'users')
   RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
   resolve boolean;
+  counted text;    -- what a transition counts: distinct users, or distinct sessions
   cc text;         -- the cohort's condition
   t_from text := pulse._insight_ts(date_from);
   t_to text := pulse._insight_ts(date_to);
@@ -465,6 +499,8 @@ BEGIN
   project := pulse._insight_args(project, date_from, date_to, 'UTC');
   PERFORM pulse._insight_int('step_limit', step_limit, 1, 100);
   PERFORM pulse._insight_interval('session_gap', session_gap, true);
+  counted := CASE pulse._insight_choice('count_by', count_by, '{users,sessions}')
+               WHEN 'users' THEN 'u' ELSE '(u, sess)' END;
   resolve := pulse._insight_actor_mode(actor) = 'person';
   cc := pulse._insight_cohort_cond(project, cohort);
   IF start_event IS NOT NULL THEN
@@ -532,10 +568,10 @@ BEGIN
   SELECT u, sess, l, row_number() OVER (PARTITION BY u, sess ORDER BY t, c, l) AS step
     FROM k%4$s
 ), tr AS (
-  SELECT u, step, l AS source, lead(l) OVER (PARTITION BY u, sess ORDER BY step) AS target
+  SELECT u, sess, step, l AS source, lead(l) OVER (PARTITION BY u, sess ORDER BY step) AS target
     FROM n WHERE step <= %5$s + 1
 )
-SELECT step::int, source, target, count(DISTINCT u)::bigint AS users
+SELECT step::int, source, target, count(DISTINCT %6$s)::bigint AS users
   FROM tr WHERE target IS NOT NULL
  GROUP BY step, source, target
  ORDER BY step, users DESC, source, target$q$,
@@ -545,19 +581,20 @@ SELECT step::int, source, target, count(DISTINCT u)::bigint AS users
          ELSE format(',
          bool_or(c = %L) OVER (PARTITION BY u, sess ORDER BY t, c, l ROWS UNBOUNDED PRECEDING) AS started', start_coll) END,
     CASE WHEN start_coll IS NULL THEN '' ELSE ' WHERE started' END,
-    step_limit);
+    step_limit, counted);
 END
 $f$;
 
 CREATE FUNCTION pulse.paths(project text, date_from timestamptz, date_to timestamptz,
                             start_event text DEFAULT NULL, step_limit int DEFAULT 5,
                             session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL,
-                            actor text DEFAULT 'person', cohort text DEFAULT NULL)
+                            actor text DEFAULT 'person', cohort text DEFAULT NULL,
+                            count_by text DEFAULT 'users')
   RETURNS TABLE(step int, source text, target text, users bigint)
   LANGUAGE sql
   -- the insight's own SQL and the caller's expressions resolve names in pg_catalog and pulse
   -- first, whatever the caller's search_path (docs/security.md#insights)
   SET search_path = pg_catalog, pulse, pg_temp AS $$
-  SELECT * FROM pulse._insight_run(pulse._paths_sql($1, $2, $3, $4, $5, $6, $7, $8, $9))
+  SELECT * FROM pulse._insight_run(pulse._paths_sql($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))
     AS p(step int, source text, target text, users bigint)
 $$;

@@ -45,9 +45,9 @@ COMMENT ON TABLE pulse.instance IS 'This database''s pg_pulse token (never dumpe
 
 -- analytics
 COMMENT ON FUNCTION pulse.funnel(text, jsonb, timestamptz, timestamptz, interval, text, jsonb, text, text, text, text) IS 'Conversion funnel: persons (or ids) reaching each step within the conversion window';
-COMMENT ON FUNCTION pulse.retention(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text, text, text) IS 'Retention cohorts: persons (or ids) of each cohort returning in each period';
-COMMENT ON FUNCTION pulse.trends(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text, text, text) IS 'Trends: a measure of events per time bucket, optionally broken down';
-COMMENT ON FUNCTION pulse.paths(text, timestamptz, timestamptz, text, integer, interval, text, text, text) IS 'Paths: transitions between consecutive events of the sessions of persons (or ids)';
+COMMENT ON FUNCTION pulse.retention(text, jsonb, jsonb, timestamptz, timestamptz, text, integer, text, text, text, text, text, text, text) IS 'Retention cohorts: persons (or ids) of each cohort returning in each period';
+COMMENT ON FUNCTION pulse.trends(text, jsonb, timestamptz, timestamptz, text, text, text, text, integer, text, text, text, text) IS 'Trends: a measure of events per time bucket, optionally broken down';
+COMMENT ON FUNCTION pulse.paths(text, timestamptz, timestamptz, text, integer, interval, text, text, text, text) IS 'Paths: transitions between consecutive events of the sessions of persons (or ids)';
 COMMENT ON AGGREGATE pulse.window_funnel(interval, timestamptz, VARIADIC boolean[]) IS 'The deepest funnel step an actor reached within the window (ClickHouse windowFunnel)';
 COMMENT ON AGGREGATE pulse.window_funnel(interval, text[], timestamptz, VARIADIC boolean[]) IS 'The deepest funnel step reached within the window, with mode options';
 COMMENT ON AGGREGATE pulse.window_funnel_steps(interval, timestamptz, VARIADIC boolean[]) IS 'The times of the funnel steps an actor reached within the window';
