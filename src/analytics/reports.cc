@@ -6,6 +6,11 @@
 // actors per bucket (core/bucket_uniques.h). They are internal (pulse._*_report): the insight
 // builders validate the arguments and shape the output.
 //
+// Counted by person (pulse.funnel & co. with actor => 'person'), the aggregates take the
+// project's mapping <project>._person_ids as a last regclass argument and resolve ids
+// themselves (core/person_map.h) instead of reading events joined with it: the mapping is read
+// once, through SPI as the caller, when the first row arrives.
+//
 // The state is a C++ object created with new and deleted by a reset callback of the aggregate
 // context, so it is freed when the query ends or fails. The final functions consume it, so the
 // aggregates are FINALFUNC_MODIFY = READ_WRITE (no window or shared use).
@@ -19,8 +24,10 @@
 #include "core/actor_ids.h"
 #include "core/bucket_uniques.h"
 #include "core/funnel_report.h"
+#include "core/person_map.h"
 #include "core/retention_matrix.h"
 #include "pg/guard.h"
+#include "pg/spi.h"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -31,6 +38,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 }
@@ -116,10 +124,31 @@ struct CohortState : ReportBase {
   }
 };
 
-// Rows go straight to the per-bucket sets (core/bucket_uniques.h), which batch them.
+// Rows go straight to the per-bucket sets (core/bucket_uniques.h), which batch them. With a
+// person mapping, rows are first resolved to their persons 64 at a time, so the mapping's
+// cache misses overlap.
 struct UniquesState : ReportState {
   BucketUniques seen;
+  std::unique_ptr<PersonMap> persons;
+  ActorBatch<int, 64> pending;
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
+
+  void add(int bucket, std::string_view actor) {
+    if (!persons)
+      seen.add(bucket, actor);
+    else if (pending.push(actor, bucket))
+      flush();
+  }
+  void flush() override {
+    uint64_t h[decltype(pending)::kCapacity];
+    const size_t n = pending.size();
+    for (size_t i = 0; i < n; ++i) {
+      h[i] = ActorIds::hash(pending.actor(i));
+      persons->prefetch(h[i]);
+    }
+    for (size_t i = 0; i < n; ++i) seen.add(pending.payload(i), persons->resolve(pending.actor(i), h[i]));
+    pending.clear();
+  }
 };
 
 void delete_state(void* arg) { delete static_cast<ReportState*>(arg); }
@@ -210,6 +239,80 @@ S* finishing(FunctionCallInfo fcinfo) {
   return st;
 }
 
+// The mapping argument n (a regclass: <project>._person_ids), or InvalidOid when absent or
+// NULL (actors are counted by raw id).
+Oid mapping_arg(FunctionCallInfo fcinfo, int n) {
+  return PG_NARGS() > n && !PG_ARGISNULL(n) ? PG_GETARG_OID(n) : InvalidOid;
+}
+
+// Reads the mapping rel (text columns distinct_id, person_id) into map, then finishes it. The
+// rows come through SPI as the caller, under the query's snapshot: the caller's privileges and
+// row-level security apply as they would to a join with the mapping. The table is named by
+// its oid (schema-qualified and quoted, nothing the caller can shadow) and read through a
+// cursor, kFetch rows at a time, with an interrupt check per batch.
+void load_mapping(Oid rel, PersonMap& map) {
+  constexpr long kFetch = 10000;
+  const char* name = nullptr;
+  pg::call([&] {
+    char* nsp = get_namespace_name(get_rel_namespace(rel));
+    char* relname = get_rel_name(rel);
+    if (!nsp || !relname)
+      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("person mapping %u does not exist", rel)));
+    name = quote_qualified_identifier(nsp, relname);
+  });
+  const std::string sql = std::string("SELECT distinct_id, person_id FROM ") + name;
+  const char* q = sql.c_str();
+  std::vector<std::string_view> ids, persons;
+  ids.reserve(kFetch);
+  persons.reserve(kFetch);
+  Portal portal = nullptr;
+  pg::spi_connect();
+  pg::call([&] {
+    SPIPlanPtr plan = SPI_prepare(q, 0, nullptr);
+    if (!plan) elog(ERROR, "SPI_prepare failed (%d): %s", SPI_result, q);
+    portal = SPI_cursor_open(nullptr, plan, nullptr, nullptr, true);
+  });
+  for (;;) {
+    ids.clear();
+    persons.clear();
+    uint64_t got = 0;
+    pg::call([&] {
+      CHECK_FOR_INTERRUPTS();
+      SPI_cursor_fetch(portal, true, kFetch);
+      got = SPI_processed;
+      if (got == 0) return;
+      TupleDesc td = SPI_tuptable->tupdesc;
+      if (td->natts != 2 || SPI_gettypeid(td, 1) != TEXTOID || SPI_gettypeid(td, 2) != TEXTOID)
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("person mapping %s must have the text columns distinct_id and person_id", name)));
+      for (uint64 r = 0; r < got; r++) {
+        bool null_id, null_person;
+        Datum d = SPI_getbinval(SPI_tuptable->vals[r], td, 1, &null_id);
+        Datum p = SPI_getbinval(SPI_tuptable->vals[r], td, 2, &null_person);
+        // (a NULL on either side resolves nothing: coalesce(person_id, _user) is the _user)
+        if (null_id || null_person) continue;
+        auto* dv = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(d)));
+        auto* pv = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(p)));
+        ids.emplace_back(VARDATA_ANY(dv), VARSIZE_ANY_EXHDR(dv));
+        persons.emplace_back(VARDATA_ANY(pv), VARSIZE_ANY_EXHDR(pv));
+      }
+    });
+    if (got == 0) break;
+    for (size_t i = 0; i < ids.size(); ++i) map.add(ids[i], persons[i]);
+    pg::call([] { SPI_freetuptable(SPI_tuptable); });
+  }
+  pg::call([&] { SPI_cursor_close(portal); });
+  pg::spi_finish();
+  map.finish();
+}
+
+// Numbers the actors of a new report by the mapping rel, if any (before its first row).
+void seed_actors(ReportBase* st, Oid rel) {
+  if (!OidIsValid(rel)) return;
+  PersonMap seed(&st->actors);
+  load_mapping(rel, seed);
+}
+
 void tick() { pg::check_interrupts(); }
 
 // values as a bigint array of ndims dimensions (row-major), lower bounds 1.
@@ -267,7 +370,8 @@ void step_values(const FunnelStepReport& s, bool first, Datum* values, bool* nul
 }  // namespace
 
 // pulse._funnel_report_add(internal, actor text, ts timestamptz, steps int, exclusions int,
-//   window interval, modes int, nsteps int, excl_from int[], excl_to int[]) -> internal
+//   window interval, modes int, nsteps int, excl_from int[], excl_to int[] [, mapping regclass])
+//   -> internal
 // steps / exclusions: bit k = step / exclusion k + 1 matched by the row.
 PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
   auto* st = state_arg<FunnelState>(fcinfo);
@@ -292,6 +396,7 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
     std::vector<FunnelExclusion> x;
     for (size_t i = 0; i < from.size(); ++i) x.push_back(FunnelExclusion{int(from[i]), int(to[i])});
     st = adopt(std::make_unique<FunnelState>(p, std::move(x)), cxt);
+    seed_actors(st, mapping_arg(fcinfo, 10));
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
@@ -331,7 +436,7 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_final) {
 
 // pulse._retention_report_add(internal, actor text, ts timestamptz, is_start boolean,
 //   is_return boolean, bounds timestamptz[], cohorts int, periods int, first_time boolean,
-//   range_from timestamptz) -> internal
+//   range_from timestamptz [, mapping regclass]) -> internal
 // bounds: the starts of buckets 0 .. cohorts + periods - 1 and the end of the last one.
 PULSE_SQL_FUNCTION(pulse_retention_report_add) {
   auto* st = state_arg<CohortState>(fcinfo);
@@ -347,6 +452,7 @@ PULSE_SQL_FUNCTION(pulse_retention_report_add) {
     auto s = std::make_unique<CohortState>(cohorts, periods, PG_GETARG_BOOL(8), PG_GETARG_TIMESTAMPTZ(9));
     s->bounds = std::move(bounds);
     st = adopt(std::move(s), cxt);
+    seed_actors(st, mapping_arg(fcinfo, 10));
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
@@ -367,8 +473,8 @@ PULSE_SQL_FUNCTION(pulse_retention_report_final) {
   PG_RETURN_ARRAYTYPE_P(bigint_array(m, 2, dims));
 }
 
-// pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]) ->
-// internal: the distinct actors of each bucket [bounds[k], bounds[k + 1]).
+// pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]
+//   [, mapping regclass]) -> internal: the distinct actors of each bucket [bounds[k], bounds[k + 1]).
 PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
   auto* st = state_arg<UniquesState>(fcinfo);
   if (!st) {
@@ -377,11 +483,15 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
     auto s = std::make_unique<UniquesState>(int(bounds.size() - 1));
     s->bounds = std::move(bounds);
     st = adopt(std::move(s), cxt);
+    if (const Oid rel = mapping_arg(fcinfo, 4); OidIsValid(rel)) {
+      st->persons = std::make_unique<PersonMap>();
+      load_mapping(rel, *st->persons);
+    }
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
   if (b < 0 || b >= st->seen.nbuckets()) PG_RETURN_POINTER(st);
-  st->seen.add(int(b), text_view(fcinfo, 1));
+  st->add(int(b), text_view(fcinfo, 1));
   PG_RETURN_POINTER(st);
 }
 
