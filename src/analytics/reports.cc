@@ -31,6 +31,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "funcapi.h"
@@ -39,6 +40,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 }
@@ -144,7 +146,7 @@ struct UniquesState : ReportState {
     const size_t n = pending.size();
     for (size_t i = 0; i < n; ++i) {
       h[i] = ActorIds::hash(pending.actor(i));
-      persons->prefetch(h[i]);
+      if (persons->maybe_mapped(h[i])) persons->prefetch(h[i]);
     }
     for (size_t i = 0; i < n; ++i) seen.add(pending.payload(i), persons->resolve(pending.actor(i), h[i]));
     pending.clear();
@@ -252,14 +254,23 @@ Oid mapping_arg(FunctionCallInfo fcinfo, int n) {
 // cursor, kFetch rows at a time, with an interrupt check per batch.
 void load_mapping(Oid rel, PersonMap& map) {
   constexpr long kFetch = 10000;
+  constexpr size_t kMaxReserve = size_t(1) << 22;  // (a stale estimate only reserves this much)
   const char* name = nullptr;
+  double estimate = 0;
   pg::call([&] {
     char* nsp = get_namespace_name(get_rel_namespace(rel));
     char* relname = get_rel_name(rel);
     if (!nsp || !relname)
       ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("person mapping %u does not exist", rel)));
     name = quote_qualified_identifier(nsp, relname);
+    // the planner's row estimate, to size the tables once (-1: never analyzed)
+    HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+    if (HeapTupleIsValid(tup)) {
+      estimate = std::max(double(reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->reltuples), 0.0);
+      ReleaseSysCache(tup);
+    }
   });
+  map.reserve(size_t(std::min(estimate, double(kMaxReserve))));
   const std::string sql = std::string("SELECT distinct_id, person_id FROM ") + name;
   const char* q = sql.c_str();
   std::vector<std::string_view> ids, persons;
@@ -298,7 +309,7 @@ void load_mapping(Oid rel, PersonMap& map) {
       }
     });
     if (got == 0) break;
-    for (size_t i = 0; i < ids.size(); ++i) map.add(ids[i], persons[i]);
+    map.add_many(ids.data(), persons.data(), ids.size());
     pg::call([] { SPI_freetuptable(SPI_tuptable); });
   }
   pg::call([&] { SPI_cursor_close(portal); });

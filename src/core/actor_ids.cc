@@ -73,8 +73,8 @@ bool ActorIds::matches(const Slot& s, uint64_t h, std::string_view actor) const 
   return std::memcmp(p, actor.data(), actor.size()) == 0;
 }
 
-void ActorIds::grow() {
-  HugeArray<Slot> old(slots_.size() * 2);
+void ActorIds::rehash(size_t nslots) {
+  HugeArray<Slot> old(nslots);
   std::swap(old, slots_);
   mask_ = slots_.size() - 1;
   for (size_t k = 0; k < old.size(); ++k) {
@@ -86,24 +86,39 @@ void ActorIds::grow() {
   }
 }
 
+void ActorIds::reserve(size_t n) {
+  size_t nslots = slots_.size();
+  while (n * 2 > nslots) nslots *= 2;
+  if (nslots > slots_.size()) rehash(nslots);
+}
+
 uint64_t ActorIds::hash(std::string_view actor) { return hash_bytes(actor.data(), actor.size()); }
 
-void ActorIds::intern_many(const std::string_view* actors, size_t n, uint32_t* ids) {
+template <class Op>
+void ActorIds::prefetched(const std::string_view* actors, size_t n, Op&& op) {
   constexpr size_t kAhead = 32;
   uint64_t h[kAhead];
   for (size_t i = 0; i < n && i < kAhead; ++i) {
     h[i] = hash(actors[i]);
-    __builtin_prefetch(&slots_[size_t(h[i]) & mask_]);
+    prefetch(h[i]);
   }
   for (size_t i = 0; i < n; ++i) {
     const uint64_t hi = h[i % kAhead];
     if (i + kAhead < n) {
       uint64_t& next = h[(i + kAhead) % kAhead];
       next = hash(actors[i + kAhead]);
-      __builtin_prefetch(&slots_[size_t(next) & mask_]);
+      prefetch(next);
     }
-    ids[i] = intern_hashed(actors[i], hi);
+    op(i, hi);
   }
+}
+
+void ActorIds::intern_many(const std::string_view* actors, size_t n, uint32_t* ids) {
+  prefetched(actors, n, [&](size_t i, uint64_t h) { ids[i] = intern_hashed(actors[i], h); });
+}
+
+void ActorIds::bind_many(const std::string_view* actors, const uint32_t* ids, size_t n) {
+  prefetched(actors, n, [&](size_t i, uint64_t h) { bind_hashed(actors[i], h, ids[i]); });
 }
 
 std::string_view ActorIds::key(const Slot& s) const {
@@ -143,11 +158,10 @@ uint32_t ActorIds::intern_hashed(std::string_view actor, uint64_t h) {
   return id;
 }
 
-void ActorIds::bind(std::string_view actor, uint32_t id) {
+void ActorIds::bind_hashed(std::string_view actor, uint64_t h, uint32_t id) {
   if (id >= std::numeric_limits<uint32_t>::max() - 1)
     throw Error(sqlstate::kProgramLimit, "too many distinct actors in one analysis", "",
                 "At most 4294967294 distinct _user values are supported.");
-  const uint64_t h = hash(actor);
   const size_t i = probe(actor, h);
   if (slots_[i].id_plus_1)
     slots_[i].id_plus_1 = id + 1;

@@ -34,6 +34,7 @@ void check_numbering(const Mapping& mapping, const std::vector<std::string>& act
   ActorIds ids;
   {
     PersonMap seed(&ids);
+    seed.reserve(mapping.size() / 2);  // an estimate too low: the tables grow
     for (const auto& [d, p] : mapping) seed.add(d, p);
     seed.finish();
   }
@@ -55,6 +56,7 @@ void check_resolve(const Mapping& mapping, const std::vector<std::string>& actor
   for (const auto& [d, p] : mapping)
     if (d != p) ref[d] = p;
   PersonMap map;
+  map.reserve(mapping.size() * 3);  // an estimate too high
   for (const auto& [d, p] : mapping) map.add(d, p);
   map.finish();
   EXPECT_EQ(map.size(), ref.size());
