@@ -127,28 +127,38 @@ struct CohortState : ReportBase {
 };
 
 // Rows go straight to the per-bucket sets (core/bucket_uniques.h), which batch them. With a
-// person mapping, rows are first resolved to their persons 64 at a time, so the mapping's
-// cache misses overlap.
+// person mapping, the rows whose ids may be mapped (PersonMap::maybe_mapped: most others are
+// told apart by a bit) are resolved to their persons 64 at a time, so the mapping's cache
+// misses overlap; each id is hashed once unless it resolves to another string.
 struct UniquesState : ReportState {
+  struct Maybe {
+    uint64_t hash;
+    int bucket;
+  };
   BucketUniques seen;
   std::unique_ptr<PersonMap> persons;
-  ActorBatch<int, 64> pending;
+  ActorBatch<Maybe, 64> pending;
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
 
   void add(int bucket, std::string_view actor) {
-    if (!persons)
-      seen.add(bucket, actor);
-    else if (pending.push(actor, bucket))
-      flush();
+    const uint64_t h = ActorIds::hash(actor);
+    if (!persons || !persons->maybe_mapped(h)) {
+      seen.add_hashed(bucket, actor, h);
+      return;
+    }
+    persons->prefetch(h);
+    if (pending.push(actor, Maybe{h, bucket})) flush();
   }
   void flush() override {
-    uint64_t h[decltype(pending)::kCapacity];
-    const size_t n = pending.size();
-    for (size_t i = 0; i < n; ++i) {
-      h[i] = ActorIds::hash(pending.actor(i));
-      if (persons->maybe_mapped(h[i])) persons->prefetch(h[i]);
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const Maybe& m = pending.payload(i);
+      const std::string_view actor = pending.actor(i);
+      const std::string_view person = persons->resolve(actor, m.hash);
+      if (person.data() == actor.data())
+        seen.add_hashed(m.bucket, actor, m.hash);
+      else
+        seen.add(m.bucket, person);
     }
-    for (size_t i = 0; i < n; ++i) seen.add(pending.payload(i), persons->resolve(pending.actor(i), h[i]));
     pending.clear();
   }
 };
@@ -247,36 +257,48 @@ Oid mapping_arg(FunctionCallInfo fcinfo, int n) {
   return PG_NARGS() > n && !PG_ARGISNULL(n) ? PG_GETARG_OID(n) : InvalidOid;
 }
 
-// Reads the mapping rel (text columns distinct_id, person_id) into map, then finishes it. The
-// rows come through SPI as the caller, under the query's snapshot: the caller's privileges and
-// row-level security apply as they would to a join with the mapping. The table is named by
-// its oid (schema-qualified and quoted, nothing the caller can shadow) and read through a
-// cursor, kFetch rows at a time, with an interrupt check per batch.
-void load_mapping(Oid rel, PersonMap& map) {
-  constexpr long kFetch = 10000;
-  constexpr size_t kMaxReserve = size_t(1) << 22;  // (a stale estimate only reserves this much)
+// The mapping rel's name (schema-qualified and quoted) and the planner's estimate of its rows
+// (0 when never analyzed).
+struct MappingMeta {
   const char* name = nullptr;
   double estimate = 0;
+};
+
+MappingMeta mapping_meta(Oid rel) {
+  MappingMeta m;
   pg::call([&] {
     char* nsp = get_namespace_name(get_rel_namespace(rel));
     char* relname = get_rel_name(rel);
     if (!nsp || !relname)
       ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("person mapping %u does not exist", rel)));
-    name = quote_qualified_identifier(nsp, relname);
-    // the planner's row estimate, to size the tables once (-1: never analyzed)
+    m.name = quote_qualified_identifier(nsp, relname);
     HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
-    if (HeapTupleIsValid(tup)) {
-      estimate = std::max(double(reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->reltuples), 0.0);
-      ReleaseSysCache(tup);
-    }
+    if (!HeapTupleIsValid(tup)) return;
+    m.estimate = std::max(double(reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->reltuples), 0.0);
+    ReleaseSysCache(tup);
   });
-  map.reserve(size_t(std::min(estimate, double(kMaxReserve))));
+  return m;
+}
+
+// The mapping's rows through SPI (SELECT distinct_id, person_id FROM rel: no operator or
+// function the caller could shadow) as the caller, so its privileges and row-level security
+// apply as they would to the join, under the query's snapshot (read_only), through a cursor
+// kFetch rows at a time with an interrupt check per batch. PersonMap drops the rows that map
+// an id to itself, as the join's `distinct_id <> person_id` does (the columns' collation is
+// the database's, deterministic: inequality is byte inequality).
+// The tables are sized after the first batch: most rows of a project's mapping map an id to
+// itself (skipped), so the row estimate is scaled by the first batch's share of other rows.
+void spi_mapping(const MappingMeta& m, PersonMap& map) {
+  constexpr long kFetch = 10000;
+  constexpr double kMaxReserve = double(size_t(1) << 22);  // (a stale estimate reserves no more)
+  const char* name = m.name;
   const std::string sql = std::string("SELECT distinct_id, person_id FROM ") + name;
   const char* q = sql.c_str();
   std::vector<std::string_view> ids, persons;
   ids.reserve(kFetch);
   persons.reserve(kFetch);
   Portal portal = nullptr;
+  bool first = true;
   pg::spi_connect();
   pg::call([&] {
     SPIPlanPtr plan = SPI_prepare(q, 0, nullptr);
@@ -310,10 +332,23 @@ void load_mapping(Oid rel, PersonMap& map) {
     });
     if (got == 0) break;
     map.add_many(ids.data(), persons.data(), ids.size());
+    if (first && m.estimate > double(got)) {
+      const double share = double(map.size()) / double(got);
+      map.reserve(size_t(std::min((m.estimate - double(got)) * share, kMaxReserve)));
+    }
+    first = false;
     pg::call([] { SPI_freetuptable(SPI_tuptable); });
   }
   pg::call([&] { SPI_cursor_close(portal); });
   pg::spi_finish();
+}
+
+// Reads the mapping rel (text columns distinct_id, person_id: <project>._person_ids) into map,
+// then finishes it: the rows that map an id to another, as the join of pulse._insight_from
+// reads them, under the query's snapshot, as the caller. The table is named by its oid
+// (schema-qualified and quoted: nothing the caller can shadow).
+void load_mapping(Oid rel, PersonMap& map) {
+  spi_mapping(mapping_meta(rel), map);
   map.finish();
 }
 

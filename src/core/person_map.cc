@@ -9,11 +9,12 @@ PersonMap::PersonMap(ActorIds* numbering) : numbering_(numbering) {}
 
 void PersonMap::reserve(size_t rows) {
   if (numbering_) {
-    numbering_->reserve(rows);
-    persons_.reserve(rows / 2);
+    // the mapped ids and (finish) the persons' own strings; the persons of a few ids each
+    numbering_->reserve(rows_ + rows + rows / 2);
+    persons_.reserve(persons_.size() + rows / 2);
   } else {
-    ids_.reserve(rows);
-    spans_.reserve(rows);
+    ids_.reserve(rows_ + rows);
+    spans_.reserve(rows_ + rows);
   }
 }
 

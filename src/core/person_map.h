@@ -31,7 +31,8 @@ class PersonMap {
   // the mapping here for resolve().
   explicit PersonMap(ActorIds* numbering = nullptr);
 
-  // Makes room for about rows mapping rows (an estimate; more or fewer are fine).
+  // Makes room for about rows more mapping rows (an estimate: more or fewer are fine), so the
+  // tables need not grow on the way.
   void reserve(size_t rows);
   // Mapping rows ids[i] -> persons[i]. Rows with id == person change nothing.
   void add_many(const std::string_view* ids, const std::string_view* persons, size_t n);
