@@ -6,6 +6,11 @@
 // actors per bucket (core/bucket_uniques.h). They are internal (pulse._*_report): the insight
 // builders validate the arguments and shape the output.
 //
+// Counted by person (pulse.funnel & co. with actor => 'person'), the aggregates take the
+// project's mapping <project>._person_ids as a last regclass argument and resolve ids
+// themselves (core/person_map.h) instead of reading events joined with it: the mapping is read
+// once, through SPI as the caller, when the first row arrives.
+//
 // The state is a C++ object created with new and deleted by a reset callback of the aggregate
 // context, so it is freed when the query ends or fails. The final functions consume it, so the
 // aggregates are FINALFUNC_MODIFY = READ_WRITE (no window or shared use).
@@ -19,11 +24,14 @@
 #include "core/actor_ids.h"
 #include "core/bucket_uniques.h"
 #include "core/funnel_report.h"
+#include "core/person_map.h"
 #include "core/retention_matrix.h"
 #include "pg/guard.h"
+#include "pg/spi.h"
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "funcapi.h"
@@ -31,6 +39,8 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 }
@@ -116,10 +126,41 @@ struct CohortState : ReportBase {
   }
 };
 
-// Rows go straight to the per-bucket sets (core/bucket_uniques.h), which batch them.
+// Rows go straight to the per-bucket sets (core/bucket_uniques.h), which batch them. With a
+// person mapping, the rows whose ids may be mapped (PersonMap::maybe_mapped: most others are
+// told apart by a bit) are resolved to their persons 64 at a time, so the mapping's cache
+// misses overlap; each id is hashed once unless it resolves to another string.
 struct UniquesState : ReportState {
+  struct Maybe {
+    uint64_t hash;
+    int bucket;
+  };
   BucketUniques seen;
+  std::unique_ptr<PersonMap> persons;
+  ActorBatch<Maybe, 64> pending;
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
+
+  void add(int bucket, std::string_view actor) {
+    const uint64_t h = ActorIds::hash(actor);
+    if (!persons || !persons->maybe_mapped(h)) {
+      seen.add_hashed(bucket, actor, h);
+      return;
+    }
+    persons->prefetch(h);
+    if (pending.push(actor, Maybe{h, bucket})) flush();
+  }
+  void flush() override {
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const Maybe& m = pending.payload(i);
+      const std::string_view actor = pending.actor(i);
+      const std::string_view person = persons->resolve(actor, m.hash);
+      if (person.data() == actor.data())
+        seen.add_hashed(m.bucket, actor, m.hash);
+      else
+        seen.add(m.bucket, person);
+    }
+    pending.clear();
+  }
 };
 
 void delete_state(void* arg) { delete static_cast<ReportState*>(arg); }
@@ -210,6 +251,114 @@ S* finishing(FunctionCallInfo fcinfo) {
   return st;
 }
 
+// The mapping argument n (a regclass: <project>._person_ids), or InvalidOid when absent or
+// NULL (actors are counted by raw id).
+Oid mapping_arg(FunctionCallInfo fcinfo, int n) {
+  return PG_NARGS() > n && !PG_ARGISNULL(n) ? PG_GETARG_OID(n) : InvalidOid;
+}
+
+// The mapping rel's name (schema-qualified and quoted) and the planner's estimate of its rows
+// (0 when never analyzed).
+struct MappingMeta {
+  const char* name = nullptr;
+  double estimate = 0;
+};
+
+MappingMeta mapping_meta(Oid rel) {
+  MappingMeta m;
+  pg::call([&] {
+    char* nsp = get_namespace_name(get_rel_namespace(rel));
+    char* relname = get_rel_name(rel);
+    if (!nsp || !relname)
+      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("person mapping %u does not exist", rel)));
+    m.name = quote_qualified_identifier(nsp, relname);
+    HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+    if (!HeapTupleIsValid(tup)) return;
+    m.estimate = std::max(double(reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->reltuples), 0.0);
+    ReleaseSysCache(tup);
+  });
+  return m;
+}
+
+// The mapping's rows through SPI (SELECT distinct_id, person_id FROM rel: no operator or
+// function the caller could shadow) as the caller, so its privileges and row-level security
+// apply as they would to the join, under the query's snapshot (read_only), through a cursor
+// kFetch rows at a time with an interrupt check per batch. PersonMap drops the rows that map
+// an id to itself, as the join's `distinct_id <> person_id` does (the columns' collation is
+// the database's, deterministic: inequality is byte inequality).
+// The tables are sized after the first batch: most rows of a project's mapping map an id to
+// itself (skipped), so the row estimate is scaled by the first batch's share of other rows.
+void spi_mapping(const MappingMeta& m, PersonMap& map) {
+  constexpr long kFetch = 10000;
+  constexpr double kMaxReserve = double(size_t(1) << 22);  // (a stale estimate reserves no more)
+  const char* name = m.name;
+  const std::string sql = std::string("SELECT distinct_id, person_id FROM ") + name;
+  const char* q = sql.c_str();
+  std::vector<std::string_view> ids, persons;
+  ids.reserve(kFetch);
+  persons.reserve(kFetch);
+  Portal portal = nullptr;
+  bool first = true;
+  pg::spi_connect();
+  pg::call([&] {
+    SPIPlanPtr plan = SPI_prepare(q, 0, nullptr);
+    if (!plan) elog(ERROR, "SPI_prepare failed (%d): %s", SPI_result, q);
+    portal = SPI_cursor_open(nullptr, plan, nullptr, nullptr, true);
+  });
+  for (;;) {
+    ids.clear();
+    persons.clear();
+    uint64_t got = 0;
+    pg::call([&] {
+      CHECK_FOR_INTERRUPTS();
+      SPI_cursor_fetch(portal, true, kFetch);
+      got = SPI_processed;
+      if (got == 0) return;
+      TupleDesc td = SPI_tuptable->tupdesc;
+      if (td->natts != 2 || SPI_gettypeid(td, 1) != TEXTOID || SPI_gettypeid(td, 2) != TEXTOID)
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("person mapping %s must have the text columns distinct_id and person_id", name)));
+      for (uint64 r = 0; r < got; r++) {
+        bool null_id, null_person;
+        Datum d = SPI_getbinval(SPI_tuptable->vals[r], td, 1, &null_id);
+        Datum p = SPI_getbinval(SPI_tuptable->vals[r], td, 2, &null_person);
+        // (a NULL on either side resolves nothing: coalesce(person_id, _user) is the _user)
+        if (null_id || null_person) continue;
+        auto* dv = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(d)));
+        auto* pv = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(p)));
+        ids.emplace_back(VARDATA_ANY(dv), VARSIZE_ANY_EXHDR(dv));
+        persons.emplace_back(VARDATA_ANY(pv), VARSIZE_ANY_EXHDR(pv));
+      }
+    });
+    if (got == 0) break;
+    map.add_many(ids.data(), persons.data(), ids.size());
+    if (first && m.estimate > double(got)) {
+      const double share = double(map.size()) / double(got);
+      map.reserve(size_t(std::min((m.estimate - double(got)) * share, kMaxReserve)));
+    }
+    first = false;
+    pg::call([] { SPI_freetuptable(SPI_tuptable); });
+  }
+  pg::call([&] { SPI_cursor_close(portal); });
+  pg::spi_finish();
+}
+
+// Reads the mapping rel (text columns distinct_id, person_id: <project>._person_ids) into map,
+// then finishes it: the rows that map an id to another, as the join of pulse._insight_from
+// reads them, under the query's snapshot, as the caller. The table is named by its oid
+// (schema-qualified and quoted: nothing the caller can shadow).
+void load_mapping(Oid rel, PersonMap& map) {
+  spi_mapping(mapping_meta(rel), map);
+  map.finish();
+}
+
+// Numbers the actors of a new report by the mapping rel, if any (before its first row).
+void seed_actors(ReportBase* st, Oid rel) {
+  if (!OidIsValid(rel)) return;
+  PersonMap seed(&st->actors);
+  load_mapping(rel, seed);
+}
+
 void tick() { pg::check_interrupts(); }
 
 // values as a bigint array of ndims dimensions (row-major), lower bounds 1.
@@ -267,7 +416,8 @@ void step_values(const FunnelStepReport& s, bool first, Datum* values, bool* nul
 }  // namespace
 
 // pulse._funnel_report_add(internal, actor text, ts timestamptz, steps int, exclusions int,
-//   window interval, modes int, nsteps int, excl_from int[], excl_to int[]) -> internal
+//   window interval, modes int, nsteps int, excl_from int[], excl_to int[] [, mapping regclass])
+//   -> internal
 // steps / exclusions: bit k = step / exclusion k + 1 matched by the row.
 PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
   auto* st = state_arg<FunnelState>(fcinfo);
@@ -292,6 +442,7 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
     std::vector<FunnelExclusion> x;
     for (size_t i = 0; i < from.size(); ++i) x.push_back(FunnelExclusion{int(from[i]), int(to[i])});
     st = adopt(std::make_unique<FunnelState>(p, std::move(x)), cxt);
+    seed_actors(st, mapping_arg(fcinfo, 10));
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
@@ -331,7 +482,7 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_final) {
 
 // pulse._retention_report_add(internal, actor text, ts timestamptz, is_start boolean,
 //   is_return boolean, bounds timestamptz[], cohorts int, periods int, first_time boolean,
-//   range_from timestamptz) -> internal
+//   range_from timestamptz [, mapping regclass]) -> internal
 // bounds: the starts of buckets 0 .. cohorts + periods - 1 and the end of the last one.
 PULSE_SQL_FUNCTION(pulse_retention_report_add) {
   auto* st = state_arg<CohortState>(fcinfo);
@@ -347,6 +498,7 @@ PULSE_SQL_FUNCTION(pulse_retention_report_add) {
     auto s = std::make_unique<CohortState>(cohorts, periods, PG_GETARG_BOOL(8), PG_GETARG_TIMESTAMPTZ(9));
     s->bounds = std::move(bounds);
     st = adopt(std::move(s), cxt);
+    seed_actors(st, mapping_arg(fcinfo, 10));
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
@@ -367,8 +519,8 @@ PULSE_SQL_FUNCTION(pulse_retention_report_final) {
   PG_RETURN_ARRAYTYPE_P(bigint_array(m, 2, dims));
 }
 
-// pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]) ->
-// internal: the distinct actors of each bucket [bounds[k], bounds[k + 1]).
+// pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]
+//   [, mapping regclass]) -> internal: the distinct actors of each bucket [bounds[k], bounds[k + 1]).
 PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
   auto* st = state_arg<UniquesState>(fcinfo);
   if (!st) {
@@ -377,11 +529,15 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
     auto s = std::make_unique<UniquesState>(int(bounds.size() - 1));
     s->bounds = std::move(bounds);
     st = adopt(std::move(s), cxt);
+    if (const Oid rel = mapping_arg(fcinfo, 4); OidIsValid(rel)) {
+      st->persons = std::make_unique<PersonMap>();
+      load_mapping(rel, *st->persons);
+    }
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
   if (b < 0 || b >= st->seen.nbuckets()) PG_RETURN_POINTER(st);
-  st->seen.add(int(b), text_view(fcinfo, 1));
+  st->add(int(b), text_view(fcinfo, 1));
   PG_RETURN_POINTER(st);
 }
 

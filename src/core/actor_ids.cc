@@ -73,8 +73,8 @@ bool ActorIds::matches(const Slot& s, uint64_t h, std::string_view actor) const 
   return std::memcmp(p, actor.data(), actor.size()) == 0;
 }
 
-void ActorIds::grow() {
-  HugeArray<Slot> old(slots_.size() * 2);
+void ActorIds::rehash(size_t nslots) {
+  HugeArray<Slot> old(nslots);
   std::swap(old, slots_);
   mask_ = slots_.size() - 1;
   for (size_t k = 0; k < old.size(); ++k) {
@@ -86,39 +86,57 @@ void ActorIds::grow() {
   }
 }
 
+void ActorIds::reserve(size_t n) {
+  size_t nslots = slots_.size();
+  while (n * 2 > nslots) nslots *= 2;
+  if (nslots > slots_.size()) rehash(nslots);
+}
+
 uint64_t ActorIds::hash(std::string_view actor) { return hash_bytes(actor.data(), actor.size()); }
 
-void ActorIds::intern_many(const std::string_view* actors, size_t n, uint32_t* ids) {
+template <class Op>
+void ActorIds::prefetched(const std::string_view* actors, size_t n, Op&& op) {
   constexpr size_t kAhead = 32;
   uint64_t h[kAhead];
   for (size_t i = 0; i < n && i < kAhead; ++i) {
     h[i] = hash(actors[i]);
-    __builtin_prefetch(&slots_[size_t(h[i]) & mask_]);
+    prefetch(h[i]);
   }
   for (size_t i = 0; i < n; ++i) {
     const uint64_t hi = h[i % kAhead];
     if (i + kAhead < n) {
       uint64_t& next = h[(i + kAhead) % kAhead];
       next = hash(actors[i + kAhead]);
-      __builtin_prefetch(&slots_[size_t(next) & mask_]);
+      prefetch(next);
     }
-    ids[i] = intern_hashed(actors[i], hi);
+    op(i, hi);
   }
 }
 
-uint32_t ActorIds::intern_hashed(std::string_view actor, uint64_t h) {
+void ActorIds::intern_many(const std::string_view* actors, size_t n, uint32_t* ids) {
+  prefetched(actors, n, [&](size_t i, uint64_t h) { ids[i] = intern_hashed(actors[i], h); });
+}
+
+void ActorIds::bind_many(const std::string_view* actors, const uint32_t* ids, size_t n) {
+  prefetched(actors, n, [&](size_t i, uint64_t h) { bind_hashed(actors[i], h, ids[i]); });
+}
+
+std::string_view ActorIds::key(const Slot& s) const {
+  if (s.len <= kInline) return std::string_view(s.bytes, s.len);
+  const char* p;
+  std::memcpy(&p, s.bytes, sizeof p);
+  return std::string_view(p, s.len);
+}
+
+size_t ActorIds::probe(std::string_view actor, uint64_t h) const {
   size_t i = size_t(h) & mask_;
-  for (;; i = (i + 1) & mask_) {
-    const Slot& s = slots_[i];
-    if (!s.id_plus_1) break;
-    if (matches(s, h, actor)) return s.id_plus_1 - 1;
-  }
-  if (count_ >= std::numeric_limits<uint32_t>::max() - 1)
-    throw Error(sqlstate::kProgramLimit, "too many distinct actors in one analysis", "",
-                "At most 4294967294 distinct _user values are supported.");
-  Slot& s = slots_[i];
+  while (slots_[i].id_plus_1 && !matches(slots_[i], h, actor)) i = (i + 1) & mask_;
+  return i;
+}
+
+void ActorIds::fill(Slot& s, std::string_view actor, uint64_t h, uint32_t id) {
   s.hash = h;
-  s.id_plus_1 = uint32_t(++count_);
+  s.id_plus_1 = id + 1;
   s.len = uint32_t(actor.size());
   if (actor.size() <= kInline) {
     std::memcpy(s.bytes, actor.data(), actor.size());
@@ -126,9 +144,36 @@ uint32_t ActorIds::intern_hashed(std::string_view actor, uint64_t h) {
     const char* p = keep(actor);
     std::memcpy(s.bytes, &p, sizeof p);
   }
-  const uint32_t id = s.id_plus_1 - 1;
-  if (count_ * 2 > slots_.size()) grow();  // load factor <= 1/2
+  if (++used_ * 2 > slots_.size()) grow();  // load factor <= 1/2
+}
+
+uint32_t ActorIds::intern_hashed(std::string_view actor, uint64_t h) {
+  const size_t i = probe(actor, h);
+  if (slots_[i].id_plus_1) return slots_[i].id_plus_1 - 1;
+  if (count_ >= std::numeric_limits<uint32_t>::max() - 1)
+    throw Error(sqlstate::kProgramLimit, "too many distinct actors in one analysis", "",
+                "At most 4294967294 distinct _user values are supported.");
+  const uint32_t id = uint32_t(count_++);
+  fill(slots_[i], actor, h, id);
   return id;
+}
+
+void ActorIds::bind_hashed(std::string_view actor, uint64_t h, uint32_t id) {
+  if (id >= std::numeric_limits<uint32_t>::max() - 1)
+    throw Error(sqlstate::kProgramLimit, "too many distinct actors in one analysis", "",
+                "At most 4294967294 distinct _user values are supported.");
+  const size_t i = probe(actor, h);
+  if (slots_[i].id_plus_1)
+    slots_[i].id_plus_1 = id + 1;
+  else
+    fill(slots_[i], actor, h, id);
+}
+
+void ActorIds::reserve_ids(size_t n) { count_ = std::max(count_, n); }
+
+uint32_t ActorIds::find(std::string_view actor, uint64_t h) const {
+  const Slot& s = slots_[probe(actor, h)];
+  return s.id_plus_1 ? s.id_plus_1 - 1 : kNone;
 }
 
 ActorBuckets::ActorBuckets(int nbuckets) : nbuckets_(nbuckets), words_(size_t(std::max(nbuckets, 1) + 63) / 64) {

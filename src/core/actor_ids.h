@@ -56,7 +56,36 @@ class ActorIds {
   // intern() of n actors into ids[0..n-1], prefetching the slots of later actors while
   // probing earlier ones (events arrive in time order, so each probe is a cache miss).
   void intern_many(const std::string_view* actors, size_t n, uint32_t* ids);
+  // The ids numbered so far: every id is below size().
   size_t size() const { return count_; }
+
+  // Pre-numbering (core/person_map.h): actor gets id, which may be shared with other actors;
+  // an actor already present is renumbered. Ids bound this way count in size() once
+  // reserve_ids() covers them; intern() numbers new actors from size() on.
+  void bind(std::string_view actor, uint32_t id) { bind_hashed(actor, hash(actor), id); }
+  // bind() of n actors, prefetching like intern_many().
+  void bind_many(const std::string_view* actors, const uint32_t* ids, size_t n);
+  void reserve_ids(size_t n);
+  // Makes room for n actors in all without growing the table on the way.
+  void reserve(size_t n);
+  static constexpr uint32_t kNone = UINT32_MAX;
+  // The id of actor (hashed with hash()), or kNone: nothing is numbered.
+  uint32_t find(std::string_view actor, uint64_t h) const;
+  uint32_t find(std::string_view actor) const { return find(actor, hash(actor)); }
+  // Starts fetching the slot a find() of an actor with hash h probes first.
+  void prefetch(uint64_t h) const { __builtin_prefetch(&slots_[size_t(h) & mask_]); }
+  // Calls f(hash(actor)) for every actor present (the hashes are kept: nothing is rehashed).
+  template <class F>
+  void for_each_hash(F&& f) const {
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].id_plus_1) f(slots_[i].hash);
+  }
+  // Calls f(actor, id) for every actor present, in no particular order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].id_plus_1) f(key(slots_[i]), slots_[i].id_plus_1 - 1);
+  }
   // The 64-bit hash the table uses (also core/bucket_uniques.h's).
   static uint64_t hash(std::string_view actor);
 
@@ -71,13 +100,23 @@ class ActorIds {
   static_assert(sizeof(Slot) == 32, "one slot per half cache line");
 
   uint32_t intern_hashed(std::string_view actor, uint64_t h);
+  void bind_hashed(std::string_view actor, uint64_t h, uint32_t id);
+  // Calls op(i, hash of actors[i]) for i = 0..n-1, the slots of later actors prefetched.
+  template <class Op>
+  void prefetched(const std::string_view* actors, size_t n, Op&& op);
   bool matches(const Slot& s, uint64_t h, std::string_view actor) const;
-  void grow();
+  std::string_view key(const Slot& s) const;
+  // The slot of actor, or the empty slot where it would go.
+  size_t probe(std::string_view actor, uint64_t h) const;
+  void fill(Slot& s, std::string_view actor, uint64_t h, uint32_t id);
+  void grow() { rehash(slots_.size() * 2); }
+  void rehash(size_t nslots);
   const char* keep(std::string_view s);
 
   HugeArray<Slot> slots_;
   size_t mask_ = 0;
-  size_t count_ = 0;
+  size_t count_ = 0;                             // ids numbered
+  size_t used_ = 0;                              // slots in use (more than count_ after bind())
   std::vector<std::unique_ptr<char[]>> blocks_;  // long actors
   size_t block_left_ = 0;
   char* block_next_ = nullptr;

@@ -38,8 +38,7 @@ void BucketUniques::grow(Set& s) {
   }
 }
 
-void BucketUniques::add(int bucket, std::string_view actor) {
-  const uint64_t h = ActorIds::hash(actor);
+void BucketUniques::add_hashed(int bucket, std::string_view actor, uint64_t h) {
   const uint32_t tag = uint32_t(h ^ (h >> 32));
   const Set& s = sets_[size_t(bucket)];
   if (s.entries.size()) __builtin_prefetch(&s.entries[tag & (s.entries.size() - 1)]);

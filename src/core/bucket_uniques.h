@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/actor_batch.h"
+#include "core/actor_ids.h"
 #include "core/huge_array.h"
 
 namespace pulse {
@@ -33,7 +34,9 @@ class BucketUniques {
   int nbuckets() const { return int(sets_.size()); }
 
   // Adds actor to bucket (0 <= bucket < nbuckets(), not checked); the bytes are copied.
-  void add(int bucket, std::string_view actor);
+  void add(int bucket, std::string_view actor) { add_hashed(bucket, actor, ActorIds::hash(actor)); }
+  // add() of an actor whose ActorIds::hash the caller has computed already.
+  void add_hashed(int bucket, std::string_view actor, uint64_t hash);
   // The distinct actors of each bucket.
   std::vector<int64_t> counts();
 

@@ -309,6 +309,19 @@ BEGIN
 END
 $$;
 
+-- The mapping a single-pass report aggregate (pulse._funnel_report & co., part 30) reads
+-- itself when an insight counts persons by the actor alone (no cohort, no person property):
+-- the oid of <project>._person_ids, passed as the aggregate's last argument instead of joining
+-- every collection read with the mapping. NULL when the project has no persons tables, or when
+-- the caller may not read the mapping's columns: the insight then joins as before, and the
+-- join raises the usual 42501 even when no event matches.
+CREATE FUNCTION pulse._insight_person_map(project text) RETURNS oid
+  LANGUAGE sql STABLE AS $$
+  SELECT m FROM (SELECT to_regclass(format('%I._person_ids', project))::oid AS m) x
+   WHERE pulse._insight_has_persons(project)
+     AND has_column_privilege(m, 'distinct_id', 'SELECT') AND has_column_privilege(m, 'person_id', 'SELECT')
+$$;
+
 -- A person property argument "person.<property>" (breakdown, property): its name, or NULL when
 -- col is not of that form.
 CREATE FUNCTION pulse._insight_person_property(col text) RETURNS text

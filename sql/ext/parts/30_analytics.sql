@@ -118,6 +118,34 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[]) (
   FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE
 );
 
+-- The same three aggregates counting persons: a last argument names the project's mapping
+-- <project>._person_ids (a regclass), which the aggregate reads once, as the caller, at its
+-- first row, and resolves every actor to its person itself (core/person_map.h) instead of
+-- reading the events LEFT JOINed with the mapping. PARALLEL RESTRICTED: the read runs in the
+-- leader.
+CREATE FUNCTION pulse._funnel_report_add(internal, text, timestamptz, integer, integer, interval,
+                                         integer, integer, integer[], integer[], regclass) RETURNS internal
+  LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_funnel_report_add';
+CREATE AGGREGATE pulse._funnel_report(text, timestamptz, integer, integer, interval, integer, integer,
+                                      integer[], integer[], regclass) (
+  SFUNC = pulse._funnel_report_add, STYPE = internal,
+  FINALFUNC = pulse._funnel_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
+);
+CREATE FUNCTION pulse._retention_report_add(internal, text, timestamptz, boolean, boolean, timestamptz[],
+                                            integer, integer, boolean, timestamptz, regclass) RETURNS internal
+  LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_retention_report_add';
+CREATE AGGREGATE pulse._retention_report(text, timestamptz, boolean, boolean, timestamptz[], integer,
+                                         integer, boolean, timestamptz, regclass) (
+  SFUNC = pulse._retention_report_add, STYPE = internal,
+  FINALFUNC = pulse._retention_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
+);
+CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, timestamptz[], regclass) RETURNS internal
+  LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_uniques_report_add';
+CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[], regclass) (
+  SFUNC = pulse._uniques_report_add, STYPE = internal,
+  FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
+);
+
 -- ---------------------------------------------------------------- pulse.funnel
 -- Everything below is SECURITY INVOKER without a fixed search_path: the funnel reads the
 -- collections with the caller's privileges (and row-level security), and the caller's filters
@@ -210,6 +238,7 @@ DECLARE
   resolve boolean;
   map boolean;     -- the reads join the id mapping (resolve, a cohort)
   cc text;         -- the cohort's condition
+  pm oid;          -- the mapping the single pass resolves actors with (pulse._insight_person_map)
   modes text;
   step_flags text;
   range_cond text := '_time >= $1 AND _time < $2 AND _user IS NOT NULL';
@@ -299,10 +328,14 @@ BEGIN
 
   IF breakdown_column IS NULL AND pulse._single_pass() THEN
     -- One pass: every event into one pulse._funnel_report state (mode bits: unordered 8,
-    -- strict_sequence 64; see core/funnel.h).
+    -- strict_sequence 64; see core/funnel.h). Counted by person with nothing else of the
+    -- persons used (no cohort, no person property), the aggregate resolves the raw _user itself.
+    IF resolve AND cc = 'true' AND NOT pulse._insight_uses_person(step_filter || x_filter) THEN
+      pm := pulse._insight_person_map(proj);
+    END IF;
     q := format($q$
 WITH r AS (
-  SELECT pulse._funnel_report(u, t, s, x, $3, %s, %s, %L::integer[], %L::integer[]) AS r
+  SELECT pulse._funnel_report(u, t, s, x, $3, %s, %s, %L::integer[], %L::integer[]%s) AS r
     FROM (
     %s
     ) ev
@@ -320,8 +353,10 @@ WINDOW w AS (ORDER BY k)
  ORDER BY k
 $q$,
       CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 64 ELSE 8 END, nsteps, x_from, x_to,
+      CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END,
       -- (the aggregate skips NULL actors itself)
-      pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict', resolve, cc),
+      pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict',
+                               resolve AND pm IS NULL, cc),
       step_name);
   ELSE
     -- The funnel's events (u, t, s, x = 0) and one condition per step bit.

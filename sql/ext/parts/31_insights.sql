@@ -23,6 +23,7 @@ DECLARE
   rbv text := 'NULL::text';  -- the breakdown value of a return event
   map boolean;     -- the reads join the id mapping (resolve, a cohort)
   cc text;         -- the cohort's condition
+  pm oid;          -- the mapping the single pass resolves actors with (pulse._insight_person_map)
   rtype text;
   resolve boolean;
   act text;        -- the actor of an event (pulse._insight_actor)
@@ -92,6 +93,16 @@ BEGIN
   -- pulse._retention_report state, bucketed by the bounds of the cohort and return buckets.
   IF breakdown IS NULL AND bl - bf + periods <= 512 AND pulse._single_pass() THEN
     bounds := pulse._bucket_bounds(p, bf::int, (bl + periods)::int, tz, hs);
+    -- counted by person with nothing else of the persons used, the aggregate resolves the raw
+    -- _user itself (pulse._insight_person_map)
+    IF resolve AND cc = 'true' AND NOT pulse._insight_uses_person(ARRAY[s.filter, r.filter]) THEN
+      pm := pulse._insight_person_map(project);
+    END IF;
+    IF pm IS NOT NULL THEN
+      act := '_user';
+      s_from := pulse._insight_from(project, s.collection, false, false);
+      r_from := pulse._insight_from(project, r.collection, false, false);
+    END IF;
     IF rtype = 'first_time' THEN
       starts := format('_time < %s', t_to);
     ELSE
@@ -114,7 +125,7 @@ BEGIN
         act, s_from, starts, s_cond, act, r_from, t_from, t_ret_end, r_cond);
     END IF;
     RETURN format($q$WITH m AS (
-  SELECT pulse._retention_report(_user::text, _time, st, rt, %1$L::timestamptz[], %2$s, %3$s, %4$L::boolean, %5$s) AS m
+  SELECT pulse._retention_report(_user::text, _time, st, rt, %1$L::timestamptz[], %2$s, %3$s, %4$L::boolean, %5$s%7$s) AS m
     FROM (
   %6$s
     ) e
@@ -124,7 +135,8 @@ SELECT NULL::text, (%1$L::timestamptz[])[c + 1], m.m[c + 1][1], k,
   FROM m CROSS JOIN generate_series(0, %2$s - 1) AS c CROSS JOIN generate_series(0, %3$s - 1) AS k
  WHERE m.m[c + 1][1] > 0 AND (%1$L::timestamptz[])[c + k + 1] <= now()
  ORDER BY c, k$q$,
-      bounds, bl - bf + 1, periods, rtype = 'first_time', t_from, events);
+      bounds, bl - bf + 1, periods, rtype = 'first_time', t_from, events,
+      CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END);
   END IF;
 
   -- Start events: (u, b, bv, t) rows, one per user for first_time (the first start event
@@ -248,6 +260,7 @@ DECLARE
   ul int;          -- dau / wau / mau: the unit of the last instant before date_to
   map boolean;     -- the reads join the id mapping (resolve, a cohort)
   cc text;         -- the cohort's condition
+  pm oid;          -- the mapping the single pass resolves actors with (pulse._insight_person_map)
   resolve boolean;
   act text;        -- the actor of an event and the FROM item (pulse._insight_actor, _insight_from)
   ev_from text;
@@ -298,6 +311,17 @@ BEGIN
   act := CASE WHEN act = '_user' THEN act ELSE act || ' AS _user' END;
   ev_from := pulse._insight_from(project, ev.collection, map,
                                  pulse._insight_uses_person(ARRAY[ev.filter, property, breakdown]));
+  -- unique_users in one pass, counted by person with nothing else of the persons used: the
+  -- aggregate resolves the raw _user itself (pulse._insight_person_map)
+  IF resolve AND m = 'unique_users' AND pulse._single_pass() AND cc = 'true'
+     AND NOT coalesce(breakdown ~ '^cohort\.', false)
+     AND NOT pulse._insight_uses_person(ARRAY[ev.filter, property, breakdown]) THEN
+    pm := pulse._insight_person_map(project);
+  END IF;
+  IF pm IS NOT NULL THEN
+    act := '_user';
+    ev_from := pulse._insight_from(project, ev.collection, false, false);
+  END IF;
   IF m IN ('sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99') THEN
     IF property IS NULL THEN
       RAISE EXCEPTION 'measure "%" needs a property', m USING ERRCODE = '22023',
@@ -431,7 +455,8 @@ SELECT grps.grp::text, %8$s,
   END IF;
   IF fast THEN
     bounds := pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs);
-    agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[])', bounds);
+    agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[]%s)', bounds,
+                  CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END);
     RETURN format($q$WITH e AS (%1$s
 )%2$s, agg AS (
   SELECT x.ord, %5$s + u.i - 1 AS b, u.v AS value

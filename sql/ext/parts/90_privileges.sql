@@ -19,7 +19,7 @@ CREATE FUNCTION pulse._reader_functions() RETURNS text[]
     '_insight_hour_shift', '_insight_choice', '_insight_int', '_insight_interval', '_insight_args',
     '_insight_collection', '_insight_cond', '_insight_filter', '_insight_event', '_insight_column',
     '_insight_expr_type', '_insight_is_column', '_insight_operand', '_insight_actor_mode', '_insight_uses_person',
-    '_insight_has_persons', '_insight_actor', '_insight_from', '_insight_person_property', '_insight_person_column',
+    '_insight_has_persons', '_insight_actor', '_insight_from', '_insight_person_map', '_insight_person_property', '_insight_person_column',
     '_insight_cohort_set', '_insight_cohort_cond', '_cohort_view',
     '_retention_sql', '_trends_sql', '_paths_sql', '_raise_bounded']::text[]
 $$;
