@@ -130,3 +130,15 @@ SET client_min_messages = warning;
 SELECT pulse.drop_project('pa2', force => true);
 RESET client_min_messages;
 SELECT count(*) FROM pulse.cohorts WHERE project = 'pa2';
+-- a collection named "person" is read as usual; with person properties, a clear 42712
+SET client_min_messages = warning;
+SELECT pulse.create_project('pa3');
+RESET client_min_messages;
+SELECT stored FROM pulse.collect('pa3', 'person', '{"_user": "a", "_time": "2024-05-06T10:00:00Z", "plan": "x"}');
+SELECT pulse.person_update('pa3', 'a', '{"$set": {"plan": "pro"}}') IS NOT NULL AS updated;
+SELECT * FROM pulse.trends('pa3', '{"collection": "person"}', '2024-05-06', '2024-05-07', measure => 'unique_users');
+SELECT * FROM pulse.trends('pa3', '{"collection": "person"}', '2024-05-06', '2024-05-07', breakdown => 'person.plan');
+SELECT step, users FROM pulse.funnel('pa3', '[{"collection": "person", "filter": "person.plan = ''pro''"}]', '2024-05-06', '2024-05-07');
+SET client_min_messages = warning;
+SELECT pulse.drop_project('pa3', force => true);
+RESET client_min_messages;

@@ -299,6 +299,12 @@ BEGIN
   IF NOT pulse._insight_has_persons(project) OR NOT (resolve OR persons) THEN
     RETURN f;
   END IF;
+  IF persons AND collection = 'person' THEN
+    -- the persons' alias would name the collection too ("table name specified more than once")
+    RAISE EXCEPTION 'person properties cannot be used with collection "person"' USING ERRCODE = '42712',
+      DETAIL = format('In project "%s", person.<property> names the persons, and the collection is called person as well.', project),
+      HINT = 'Leave person properties out of insights over this collection, or send its events to a collection with another name.';
+  END IF;
   -- (an id mapped to itself needs no row in the hash table: coalesce falls back to _user)
   f := f || format(' LEFT JOIN (SELECT distinct_id AS _pulse_did, person_id AS _pulse_pid FROM %I._person_ids'
                    ' WHERE distinct_id <> person_id) _pulse_m ON _pulse_m._pulse_did = _user', project);
