@@ -40,9 +40,9 @@ set +e
 out=$(psql -qXAt -d $DB -c "SET pulse.ddl_lock_timeout = '200ms'" -c "SET pulse.ddl_retries = 2" \
       -c "\\set VERBOSITY verbose" -c "SELECT pulse.collect('conc', 'ev', '{\"late\": 1, \"_id\": \"C\"}')" 2>&1)
 set -e
-echo "$out" | grep -q "ERROR:  55P03: could not add columns to collection \"conc.ev\": lock not available" \
+grep -q "ERROR:  55P03: could not add columns to collection \"conc.ev\": lock not available" <<<"$out" \
   || fail "expected 55P03, got: $out"
-echo "$out" | grep -q "HINT:  Retry the call" || fail "expected a hint, got: $out"
+grep -q "HINT:  Retry the call" <<<"$out" || fail "expected a hint, got: $out"
 [ "$($Q -c "SELECT count(*) FROM conc.ev WHERE _id = 'C'")" = 0 ] || fail "a failed call stored rows"
 echo "ok 2 - a lock held past the retries gives SQLSTATE 55P03 with a hint and stores nothing"
 # the same call with enough retries waits the reader out

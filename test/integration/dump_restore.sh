@@ -102,7 +102,7 @@ check() {  # check Q DB WHERE
     local waited=0 out
     for _ in $(seq 1 60); do
         if out=$($q -d "$db" -c "SELECT pulse.refresh_view('shop', 'by_country') > 0, pulse.refresh_view('shop', 'per_day') > 0" 2>&1); then break; fi
-        echo "$out" | grep -q "cannot be rebuilt yet: its collection holds rows restored from another cluster" || fail "$where: refresh: $out"
+        grep -q "cannot be rebuilt yet: its collection holds rows restored from another cluster" <<<"$out" || fail "$where: refresh: $out"
         [ "$(differs "$q" "$db" by_country "$by_country")" = 0 ] || fail "$where: the realtime view differs from its query while its rebuild waits"
         waited=$((waited + 1)); sleep 0.5
     done

@@ -23,7 +23,7 @@ $Q -c "SELECT pulse.kafka_subscribe('kspec', ARRAY['ph'], '$KAFKA_BROKERS', opti
 $Q -c "SELECT pulse.kafka_subscribe('kspec', ARRAY['custom'], '$KAFKA_BROKERS', collection => 'ev', options => '$OPTS',
          batch_timeout => '100 ms', spec => '{\"time\": \"meta.ts\", \"user\": \"actor.id\", \"id\": \"meta.id\"}')" >/dev/null
 out=$($Q -c "SELECT pulse.kafka_subscribe('kspec', ARRAY['x'], '$KAFKA_BROKERS', spec => 'mixpanel')" 2>&1) && fail "an unknown spec was accepted"
-echo "$out" | grep -q 'invalid event spec: unknown event spec "mixpanel"' || fail "unknown spec: $out"
+grep -q 'invalid event spec: unknown event spec "mixpanel"' <<<"$out" || fail "unknown spec: $out"
 
 # 1. Segment: 500 track calls (anonymous, then identified), a batch envelope, an identify, a bad call
 {
@@ -81,7 +81,7 @@ printf '%s\n' '{"actor": {"login": "a1"}, "v": 1}' | kafka_produce coll
 wait_for "SELECT count(*) FROM kspec.aud" 1 60
 $Q -c "SELECT pulse.kafka_alter($sid, spec => '{\"user\": \"who\"}')" >/dev/null
 out=$($Q -c "SELECT pulse.kafka_alter($sid, spec => 'mixpanel')" 2>&1) && fail "kafka_alter took an unknown spec"
-echo "$out" | grep -q 'invalid event spec' || fail "kafka_alter unknown spec: $out"
+grep -q 'invalid event spec' <<<"$out" || fail "kafka_alter unknown spec: $out"
 [ "$($Q -c "SELECT spec FROM pulse.kafka_subscriptions WHERE id = $sid")" = '{"user": "who"}' ] || fail "kafka_alter spec stored"
 printf '%s\n' '{"who": "a2", "v": 2}' | kafka_produce coll
 wait_for "SELECT count(*) FROM kspec.aud" 2 60

@@ -16,12 +16,12 @@ $Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('np')" >/dev/n
 echo "ok 1 - without preload the library loads on first use and SQL ingestion works"
 out=$(psql -qXAt -d postgres -v VERBOSITY=verbose -c "\\set VERBOSITY verbose" \
       -c "SELECT pulse.kafka_subscribe('np', ARRAY['t'], 'localhost:9092')" 2>&1 || true)
-echo "$out" | grep -q "ERROR:  55000: pg_pulse is not loaded at server start" || { echo "FAIL: $out"; exit 1; }
-echo "$out" | grep -q "HINT:  Add pg_pulse to shared_preload_libraries" || { echo "FAIL: hint: $out"; exit 1; }
+grep -q "ERROR:  55000: pg_pulse is not loaded at server start" <<<"$out" || { echo "FAIL: $out"; exit 1; }
+grep -q "HINT:  Add pg_pulse to shared_preload_libraries" <<<"$out" || { echo "FAIL: hint: $out"; exit 1; }
 [ "$($Q -c "SELECT count(*) FROM pulse.kafka_subscriptions")" = 0 ] || { echo "FAIL: stored"; exit 1; }
 echo "ok 2 - kafka_subscribe fails with 55000 and a hint naming shared_preload_libraries"
 out=$(psql -qXAt -d postgres -c "SELECT pulse.create_view('np', 'c', 'SELECT count(*) AS n FROM ev', 'incremental', '1 minute')" 2>&1)
-echo "$out" | grep -q "WARNING:  refresh_every is not honoured: no background worker serves this server" || { echo "FAIL: no warning: $out"; exit 1; }
+grep -q "WARNING:  refresh_every is not honoured: no background worker serves this server" <<<"$out" || { echo "FAIL: no warning: $out"; exit 1; }
 [ "$($Q -c "SELECT n FROM np.c")" = 1 ] || { echo "FAIL: the view"; exit 1; }
 echo "ok 3 - create_view warns that refresh_every is not honoured without the preload (the view works)"
 echo "no_preload: all ok"

@@ -67,16 +67,16 @@ $Q -c "SET client_min_messages = warning" \
    -c "SELECT pulse.collect('cv', 'other', '{\"_time\": \"2026-10-01T00:00:00Z\", \"x\": 1}')" \
    -c "DROP ROLE IF EXISTS pcv_grantee" -c "CREATE ROLE pcv_grantee" -c "GRANT SELECT, INSERT ON cv.other TO pcv_grantee" >/dev/null
 out=$(psql -qXAt -d "$DB" -U pcv_reader_login -c "SELECT pulse.partition_collection('cv', 'other', 'month')" 2>&1) && fail "the reader converted"
-echo "$out" | grep -q "permission denied" || fail "reader: $out"
+grep -q "permission denied" <<<"$out" || fail "reader: $out"
 acl_before=$($Q -c "SELECT relacl::text, pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'cv.other'::regclass")
 [ "$(psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" -U pcv_writer_login -c "SELECT pulse.partition_collection('cv', 'other', 'month')")" = 1 ] || fail "the writer's conversion"
 [ "$($Q -c "SELECT relacl::text, pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'cv.other'::regclass")" = "$acl_before" ] || fail "grants or owner changed"
 [ "$($Q -c "SELECT relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE inhparent = 'cv.other'::regclass")" = other_p20261001 ] || fail "monthly partition"
 out=$($Q -c "SELECT pulse.partition_collection('cv', 'other', 'day')" 2>&1) && fail "converted twice"
-echo "$out" | grep -q "is partitioned already" || fail "twice: $out"
+grep -q "is partitioned already" <<<"$out" || fail "twice: $out"
 $Q -c "SELECT pulse.collect('cv', 'third', '{\"x\": 1}')" -c "CREATE VIEW public.mine AS SELECT x FROM cv.third" >/dev/null
 out=$($Q -c "SELECT pulse.partition_collection('cv', 'third', 'day')" 2>&1) && fail "converted under a user's view"
-echo "$out" | grep -q "other objects depend on it" || fail "dependent view: $out"
+grep -q "other objects depend on it" <<<"$out" || fail "dependent view: $out"
 [ "$($Q -c "SELECT relkind FROM pg_class WHERE oid = 'cv.third'::regclass")" = r ] || fail "third changed"
 $Q -c "DROP VIEW public.mine" -c "SELECT pulse.partition_collection('cv', 'third', 'week')" >/dev/null || fail "third after the view is dropped"
 echo "ok 3 - the reader is refused, the writer converts (grants and owner kept), a user's view stops it (2BP01), twice is refused"

@@ -30,7 +30,7 @@ EXP_PID=$!
 out=""
 for _ in $(seq 1 100); do
     out=$(curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null || true)
-    echo "$out" | grep -q '^pg_pulse_collection_events_stored' && break
+    grep -q '^pg_pulse_collection_events_stored' <<<"$out" && break
     sleep 0.2
 done
 has() { echo "$out" | grep -Eq "$1" || { echo "$out" | grep pg_pulse | head -20; tail -5 "$LOG"; fail "no $2 in the scrape"; }; }

@@ -109,9 +109,9 @@ if [ "$OLD_VERSION" = 0.1.0 ]; then
 echo "ok 2 - the views' hidden objects are in the internal schema _pulse_shop, out of the reader's reach"
 # a project or a schema in the way of an internal schema stops the update, changing nothing
 out=$($Q -d clash_name -c "ALTER EXTENSION pg_pulse UPDATE" 2>&1) && fail "the update went ahead over a project named _pulse_x"
-echo "$out" | grep -q 'reserves project names starting with _pulse_: project "_pulse_x" is in the way' || fail "the reason for project _pulse_x: $out"
+grep -q 'reserves project names starting with _pulse_: project "_pulse_x" is in the way' <<<"$out" || fail "the reason for project _pulse_x: $out"
 out=$($Q -d clash_schema -c "ALTER EXTENSION pg_pulse UPDATE" 2>&1) && fail "the update went ahead over schema _pulse_shop"
-echo "$out" | grep -q 'schema "_pulse_shop" already exists' || fail "the reason for schema _pulse_shop: $out"
+grep -q 'schema "_pulse_shop" already exists' <<<"$out" || fail "the reason for schema _pulse_shop: $out"
 [ "$($Q -d clash_schema -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$OLD_VERSION" ] || fail "clash_schema was updated"
 $Q -d clash_schema -c "DROP SCHEMA _pulse_shop" -c "ALTER EXTENSION pg_pulse UPDATE" >/dev/null || fail "the update after the schema was dropped"
 echo "ok 3 - a project named _pulse_x or a schema _pulse_<project> stops the update with the reason (it goes ahead once the schema is gone)"

@@ -230,7 +230,7 @@ reader() {
             continue
         fi
         printf '%s\n' "$out" >>"$WORK/reader.out"
-        if echo "$out" | grep -qE '^vr\|(view|query) only\|'; then
+        if grep -qE '^vr\|(view|query) only\|' <<<"$out"; then
             printf 'realtime view differs from its query at a random moment:\n%s\n' \
                 "$(diffs vr "$out")" >>"$WORK/failures"
         fi
