@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "pg/faults.h"
 #include "pg/guard.h"
 #include "pg/trust.h"
 
@@ -95,6 +96,9 @@ void apply_pending() {
 
 // Postgres calls these with no C++ frame around them: nothing may throw out of them.
 void xact_callback(XactEvent event, void*) {
+  // test hook (pulse.debug_pause_at = 'commit_visible'): the transaction is visible to other
+  // sessions' snapshots, its invalidation messages are not sent yet (views' refresh test)
+  if (event == XACT_EVENT_COMMIT) pg::pause_point("commit_visible", 30);
   if (!pending) return;
   switch (event) {
     case XACT_EVENT_PRE_COMMIT:

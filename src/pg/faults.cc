@@ -24,9 +24,9 @@ long fail_countdown = 0;
 
 namespace pulse::pg {
 
-void pause_point(const char* phase) {
+void pause_point(const char* phase, int tenths) {
   if (!pulse_debug_pause_at || !*pulse_debug_pause_at || strcmp(pulse_debug_pause_at, phase) != 0) return;
-  for (int k = 0; k < 600; k++) {
+  for (int k = 0; k < tenths; k++) {
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();

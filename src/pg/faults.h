@@ -6,10 +6,11 @@
 namespace pulse::pg {
 
 // When pulse.debug_pause_at names `phase`, waits here (interruptibly, on the latch, wait event
-// "Extension", at most 60 s) so that a test can cancel or terminate the backend at this point.
-// Phases: decode, copy, salvage, refresh, replay, kafka. Plain C inside: call under pg::call or
-// where a Postgres error may longjmp.
-void pause_point(const char* phase);
+// "Extension", at most `tenths` tenths of a second: 60 s by default) so that a test can cancel
+// or terminate the backend at this point. Phases: decode, copy, salvage, refresh, replay, kafka,
+// commit_visible (3 s, inside a commit: interrupts are held there). Plain C inside: call under
+// pg::call or where a Postgres error may longjmp.
+void pause_point(const char* phase, int tenths = 600);
 
 // When pulse.debug_fail_column names `column`, raises an error (XX000) as if adding that column
 // failed: a stand-in for any schema change one event can make fail.

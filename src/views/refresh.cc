@@ -17,9 +17,19 @@
 #include "views/views.h"
 
 extern "C" {
+#include "access/relation.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "partitioning/partdesc.h"
+#include "storage/latch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/wait_event.h"
 #include "pgstat.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
@@ -149,6 +159,69 @@ ViewRow load_view_row(int32 id, Snapshot snap) {
   return v;
 }
 
+// Postgres makes a committed transaction visible to new snapshots (ProcArrayEndTransaction)
+// before it sends its invalidation messages, and ATTACH PARTITION takes only SHARE UPDATE
+// EXCLUSIVE on the collection, which does not keep a refresh out. A refresh whose snapshot
+// already sees the rows of an ingestion that created a partition could plan its delta (or its
+// rebuild) with the collection's partitions as this backend cached them before that commit,
+// read none of the new partition's rows, and record a snapshot that says they were merged:
+// they would be lost to the view for good. So every partition that snap sees attached, and
+// that is still attached, must be in this backend's partition descriptor first: the
+// invalidation comes moments after the commit, and is waited for (up to 5 s; then 55000, the
+// refresh fails and nothing of it is kept).
+void wait_for_partitions(const ViewRow& v, Snapshot snap) {
+  Oid relid = InvalidOid;
+  bool partitioned = false;
+  pg::call([&] {
+    relid = RangeVarGetRelid(makeRangeVar(pstrdup(v.project.c_str()), pstrdup(v.collection->c_str()), -1),
+                             AccessShareLock, true);
+    partitioned = OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
+  });
+  if (!partitioned) return;
+  std::string parent = std::to_string(relid);
+  std::vector<Oid> seen;  // the partitions snap sees
+  pg::spi_exec_snapshot("SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = $1::pg_catalog.oid",
+                        {Arg::text(parent)}, snap);
+  pg::call([&] {
+    for (uint64 r = 0; r < SPI_processed; r++) {
+      bool isnull;
+      Datum d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+      if (!isnull) seen.push_back(DatumGetObjectId(d));
+    }
+  });
+  for (int attempt = 0;; attempt++) {
+    std::vector<Oid> missing;
+    pg::call([&] {
+      AcceptInvalidationMessages();
+      Relation rel = relation_open(relid, AccessShareLock);
+      PartitionDesc pd = RelationGetPartitionDesc(rel, true);
+      for (Oid o : seen)
+        if (std::find(pd->oids, pd->oids + pd->nparts, o) == pd->oids + pd->nparts) missing.push_back(o);
+      relation_close(rel, NoLock);
+    });
+    if (missing.empty()) return;
+    // a partition detached since snap was taken is not waited for
+    bool attached = false;
+    for (Oid o : missing)
+      attached |= pg::spi_value(
+                      "SELECT 1 FROM pg_catalog.pg_inherits WHERE inhrelid = $1::pg_catalog.oid"
+                      " AND inhparent = $2::pg_catalog.oid",
+                      {Arg::text(std::to_string(o)), Arg::text(parent)})
+                      .has_value();
+    if (!attached) return;
+    if (attempt >= 100)
+      throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                  "the partitions of collection \"" + v.project + "." + *v.collection + "\" are not known here yet",
+                  "A partition attached by a committed ingestion has not reached this session's cache within 5 s.",
+                  "The refresh is retried by the scheduler; or run pulse.refresh_view again.");
+    pg::call([] {
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50, PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      CHECK_FOR_INTERRUPTS();
+    });
+  }
+}
+
 // Restored rows keep the _shard_xid of the cluster they were written in: ids this cluster has
 // not reached yet look "not merged" to every snapshot here. After a rebuild they must lie below
 // the new threshold, or deltas would count them again: until the oldest running transaction is
@@ -251,6 +324,7 @@ int64_t refresh_by_id(int32 id, bool full, bool force) {
                              v.threshold ? Arg::text(*v.threshold) : Arg::null_text(),
                              own ? Arg::text(std::to_string(own)) : Arg::null_text()};
     int64_t rows = 0;
+    if (v.collection && v.strategy != "cache") wait_for_partitions(v, snap);
     progress.phase(rebuild ? "rebuilding (the defining query over the whole collection)" : "merging new rows");
     pg::as_role(pg::role_oid(v.writer_role), [&] {
       if (rebuild) {
