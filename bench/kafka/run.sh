@@ -117,9 +117,9 @@ PARTS=$(awk -v b="$BYTES" -v n="$N" 'BEGIN { p = int((b + 20 * n) * 1.25 / (5 * 
   if (p < 16) p = 16; if (p % 2) p++; print p }')
 [ "$PARTS" -le 128 ] || die "$N events ($BYTES bytes) need $PARTS partitions of the mock (> 128); use fewer events"
 # the freshness topics hold RATE x FRESH_SECS messages of the same size: as many partitions as
-# that needs (at least 16)
+# that needs (at least 16; 60 % headroom: the producer spreads messages unevenly)
 FRESH_PARTS=$(awk -v b="$BYTES" -v n="$N" -v m="$((RATE * FRESH_SECS))" 'BEGIN {
-  p = int((b / n + 20) * m * 1.25 / (5 * 1048576)) + 1; if (p < 16) p = 16; if (p % 2) p++; print p }')
+  p = int((b / n + 20) * m * 1.6 / (5 * 1048576)) + 1; if (p < 16) p = 16; if (p % 2) p++; print p }')
 [ "$FRESH_PARTS" -le 128 ] || die "$RATE events/s for $FRESH_SECS s need $FRESH_PARTS partitions of the mock (> 128); shorten PULSE_BENCH_FRESH_SECONDS"
 awk -v b="$BYTES" -v n="$N" -v p="$PARTS" 'BEGIN {
   printf "  %d events, %.1f MB, %.0f bytes/event -> topic events: %d partitions (~%.1f MiB each of the mock'"'"'s ~5 MiB)\n",
