@@ -3,7 +3,6 @@
 #include "enrich/data_files.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,11 +16,13 @@
 
 #include "pg/gucs.h"
 #include "pg/guard.h"
+#include "pg/spi.h"
 
 extern "C" {
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/copydir.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/array.h"
@@ -109,50 +110,20 @@ bool geo_copy(const std::string& path, const struct stat& st, std::string* copy,
   struct stat cst;
   if (stat(copy->c_str(), &cst) == 0 && cst.st_size == st.st_size) return true;  // another backend made it
   std::string tmp = *copy + ".part" + std::to_string(getpid());
-  int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    *error = "cannot open \"" + path.substr(0, 300) + "\": " + strerror(errno);
+  (void)unlink(tmp.c_str());  // a part left by a backend that had this pid
+  // Postgres' own file copy (storage/copydir.h), then an atomic rename into place
+  try {
+    // (a subtransaction: a failed copy's open files are closed by its abort)
+    pg::in_subtransaction(
+        [&] { pg::call([&] { copy_file(const_cast<char*>(path.c_str()), const_cast<char*>(tmp.c_str())); }); });
+  } catch (pg::PgError& e) {
+    if (pg::is_abort_error(e.sqlerrcode())) throw;
+    *error = e.edata && e.edata->message ? e.edata->message : "cannot copy \"" + path.substr(0, 300) + "\"";
+    (void)unlink(tmp.c_str());
     return false;
   }
-  int out = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, S_IRUSR | S_IWUSR);
-  if (out < 0) {
-    *error = "cannot create \"" + tmp + "\": " + strerror(errno);
-    ::close(in);
-    return false;
-  }
-  std::unique_ptr<char[]> buf(new char[1 << 20]);
-  bool ok = true;
-  for (;;) {
-    ssize_t n = read(in, buf.get(), 1 << 20);
-    if (n == 0) break;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *error = "cannot read \"" + path.substr(0, 300) + "\": " + strerror(errno);
-      ok = false;
-      break;
-    }
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(out, buf.get() + off, size_t(n - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        *error = "cannot write \"" + tmp + "\": " + strerror(errno);
-        ok = false;
-        break;
-      }
-      off += w;
-    }
-    if (!ok) break;
-  }
-  ::close(in);
-  if (::close(out) != 0 && ok) {
-    *error = "cannot write \"" + tmp + "\": " + strerror(errno);
-    ok = false;
-  }
-  if (ok && rename(tmp.c_str(), copy->c_str()) != 0) {
+  if (rename(tmp.c_str(), copy->c_str()) != 0) {
     *error = "cannot rename \"" + tmp + "\": " + strerror(errno);
-    ok = false;
-  }
-  if (!ok) {
     (void)unlink(tmp.c_str());
     return false;
   }

@@ -151,16 +151,13 @@ constexpr const char* kRetiredPrefix = "_pulse_retired_";
 
 // Renames the detached partition `part` (schema-qualified) and its indexes to retired names.
 void retire(const std::string& schema, const std::string& part) {
-  for (auto& row :
-       pg::spi_column("SELECT c.oid::text FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass"
-                      " UNION ALL SELECT i.indexrelid::text FROM pg_catalog.pg_index i WHERE i.indrelid = $1::regclass",
-                      {Arg::text(part)})) {
-    if (!row) continue;
-    auto name = pg::spi_value("SELECT relname::text FROM pg_catalog.pg_class WHERE oid = $1::oid", {Arg::text(*row)});
-    if (!name) continue;
-    pg::spi_exec("ALTER TABLE " + pg::quote_ident(schema) + "." + pg::quote_ident(*name) + " RENAME TO " +
-                 pg::quote_ident(kRetiredPrefix + *row));
-  }
+  pg::spi_exec(
+      "SELECT c.oid::text, c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass"
+      " OR c.oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = $1::regclass)",
+      {Arg::text(part)});
+  for (auto& row : spi_rows())
+    pg::spi_exec("ALTER TABLE " + pg::quote_ident(schema) + "." + pg::quote_ident(row[1]) + " RENAME TO " +
+                 pg::quote_ident(kRetiredPrefix + row[0]));
 }
 
 // Partitions whose whole range lies before the cutoff go, up to kPartitionBatch per unit: SHARE
