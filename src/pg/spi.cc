@@ -1,6 +1,8 @@
 // SPI through the guard (see spi.h).
 #include "pg/spi.h"
 
+#include <unordered_map>
+
 extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -125,12 +127,56 @@ uint64_t with_spi_args(const std::vector<Arg>& args, F&& run) {
 
 }  // namespace
 
+namespace {
+
+// Saved plans of single SELECT statements, by text and argument types: the catalog reads every
+// ingestion call makes (project, spec, collection) are planned once per backend, not per call.
+// Postgres' plan cache revalidates them when what they read changes (and checks privileges and
+// search_path at each execution). At kMaxPlans, all are freed and the cache starts again.
+constexpr size_t kMaxPlans = 256;
+std::unordered_map<std::string, SPIPlanPtr> saved_plans;
+
+bool plan_cacheable(const std::string& sql) {
+  return sql.compare(0, 7, "SELECT ") == 0 && sql.find(';') == std::string::npos;
+}
+
+std::string plan_key(const std::string& sql, const std::vector<Arg>& args) {
+  std::string key = sql;
+  for (const Arg& a : args) key += "|" + std::to_string(a.type);
+  return key;
+}
+
+}  // namespace
+
 uint64_t spi_exec(const std::string& sql, const std::vector<Arg>& args, bool read_only) {
   const char* q = sql.c_str();
-  return with_spi_args(args, [&](int n, Oid* types, Datum* values, char* nulls) {
-    int rc = SPI_execute_with_args(q, n, types, values, nulls, read_only, 0);
-    if (rc < 0) elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, q);
+  if (!plan_cacheable(sql))
+    return with_spi_args(args, [&](int n, Oid* types, Datum* values, char* nulls) {
+      int rc = SPI_execute_with_args(q, n, types, values, nulls, read_only, 0);
+      if (rc < 0) elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, q);
+    });
+  std::string key = plan_key(sql, args);
+  auto it = saved_plans.find(key);
+  SPIPlanPtr plan = it == saved_plans.end() ? nullptr : it->second;
+  if (!plan && saved_plans.size() >= kMaxPlans) {
+    for (auto& [k, p] : saved_plans) call([&] { SPI_freeplan(p); });
+    saved_plans.clear();
+  }
+  if (!plan) {
+    call([&] {
+      Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (args.empty() ? 1 : args.size())));
+      for (size_t k = 0; k < args.size(); k++) types[k] = args[k].type;
+      plan = SPI_prepare(q, int(args.size()), types);
+      if (!plan) elog(ERROR, "SPI_prepare failed (%d): %s", SPI_result, q);
+      if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed: %s", q);
+    });
+    saved_plans.emplace(std::move(key), plan);
+  }
+  uint64_t processed = with_spi_args(args, [&](int, Oid*, Datum* values, char* nulls) {
+    int rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
+    if (rc < 0) elog(ERROR, "SPI_execute_plan failed (%d): %s", rc, q);
   });
+  return processed;
 }
 
 uint64_t spi_exec_snapshot(const std::string& sql, const std::vector<Arg>& args, Snapshot snapshot) {
