@@ -12,6 +12,7 @@
 #include "core/render.h"
 #include "enrich/enrich.h"
 #include "ingest/catalog.h"
+#include "ingest/direct_insert.h"
 #include "ingest/partitions.h"
 #include "ingest/persons.h"
 #include "ingest/spec.h"
@@ -77,9 +78,9 @@ extern "C" int copy_source(void* outbuf, int /*minread*/, int maxread) {
   return int(n);
 }
 
-// Whether binary COPY applies (pulse.copy_format auto) and reads text as pg_pulse sends it (UTF-8): receive functions
-// convert text from the client encoding, so the database must be UTF-8 and the client UTF-8 or SQL_ASCII (neither
-// converts, both check the bytes). Elsewhere COPY text, which names its encoding.
+// Whether binary rows apply (pulse.copy_format auto or copy) and are read as text as pg_pulse sends it (UTF-8): receive
+// functions convert text from the client encoding, so the database must be UTF-8 and the client UTF-8 or SQL_ASCII
+// (neither converts, both check the bytes). Elsewhere COPY text, which names its encoding.
 bool binary_copy_reads_utf8() {
   if (pulse_copy_format == kPulseCopyText) return false;
   bool ok = false;
@@ -92,9 +93,8 @@ bool binary_copy_reads_utf8() {
 
 // COPY FROM of data[from, to) into relid through Postgres' own COPY machinery (multi-insert,
 // indexes, partitions, triggers, constraints). Raises PgError on any failure.
-uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const char* data, size_t len,
-                    bool binary = false) {
-  uint64_t processed = 0;
+// The progress phase of writing len bytes of rows into relid.
+void report_writing(Oid relid, size_t len) {
   if (pg::Progress* p = pg::Progress::copy_feed) {
     std::string phase = "writing ";
     pg::call([&] {
@@ -103,6 +103,12 @@ uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const ch
     });
     p->phase(phase.c_str(), 0, int64_t(len), "bytes");
   }
+}
+
+uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const char* data, size_t len,
+                    bool binary = false) {
+  uint64_t processed = 0;
+  report_writing(relid, len);
   CopySource saved = g_source;
   g_source = CopySource{};
   g_source.part[1] = std::string_view(data, len);
@@ -134,6 +140,19 @@ uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const ch
   }
   g_source = saved;
   return processed;
+}
+
+// Binary rows into relid: directly (direct_insert.h) unless pulse.copy_format = copy or the
+// collection needs COPY, else by binary COPY.
+uint64_t store_binary_rows(Oid relid, const CopyRows& rows, const char** how) {
+  uint64_t n = 0;
+  if (pulse_copy_format == kPulseCopyAuto) {
+    report_writing(relid, rows.data.size());
+    *how = "directly";
+    if (insert_binary_rows(relid, rows.columns, rows.data, &n)) return n;
+  }
+  *how = "by binary COPY";
+  return copy_lines(relid, rows.columns, rows.data.data(), rows.data.size(), true);
 }
 
 // A failure's text for a dead letter: message and detail, bounded.
@@ -416,13 +435,13 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   std::vector<RejectedField> salvaged;
   bool stored = false;
   if (rows.binary && !rows.line_end.empty()) {
-    // binary COPY of all rows; when Postgres refuses any, the rows are made again as COPY text,
+    // binary rows (direct or COPY); when Postgres refuses any, the rows are made again as COPY text,
     // which the isolation and salvage below read
     try {
       uint64_t n = 0;
-      pg::in_subtransaction(
-          [&] { n = copy_lines(info.relid, rows.columns, rows.data.data(), rows.data.size(), true); });
-      pg::call([&] { elog(DEBUG1, "pg_pulse: %lu rows into %s by binary COPY", (unsigned long)n, coll.c_str()); });
+      const char* how = "";
+      pg::in_subtransaction([&] { n = store_binary_rows(info.relid, rows, &how); });
+      pg::call([&] { elog(DEBUG1, "pg_pulse: %lu rows into %s %s", (unsigned long)n, coll.c_str(), how); });
       counts->stored += int64_t(n);
       stored = true;
     } catch (pg::PgError& e) {

@@ -27,4 +27,4 @@ extern int pulse_enrichment_cache_entries;
 }
 
 // pulse.copy_format: how the write path hands rows to COPY.
-enum PulseCopyFormat { kPulseCopyAuto = 0, kPulseCopyText = 1 };
+enum PulseCopyFormat { kPulseCopyAuto = 0, kPulseCopyText = 1, kPulseCopyBinary = 2 };

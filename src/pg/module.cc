@@ -55,12 +55,18 @@ void _PG_init(void) {
       "pulse.collect_chunk_bytes", "Bytes of an NDJSON payload collect_batch decodes and writes at a time.",
       "A payload is stored chunk by chunk, in one transaction, with the outcome of one batch.",
       &pulse_collect_chunk_bytes, 2 * 1024 * 1024, 1, 1024 * 1024 * 1024, PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
-  static const struct config_enum_entry copy_formats[] = {
-      {"auto", kPulseCopyAuto, false}, {"text", kPulseCopyText, false}, {NULL, 0, false}};
-  DefineCustomEnumVariable("pulse.copy_format", "How ingestion hands rows to COPY: auto (binary when it can) or text.",
-                           "auto sends binary COPY rows when every column of a batch has a binary form pg_pulse "
-                           "makes, else COPY text; text always sends COPY text. Both store the same values.",
-                           &pulse_copy_format, kPulseCopyAuto, copy_formats, PGC_USERSET, 0, NULL, NULL, NULL);
+  static const struct config_enum_entry copy_formats[] = {{"auto", kPulseCopyAuto, false},
+                                                          {"copy", kPulseCopyBinary, false},
+                                                          {"text", kPulseCopyText, false},
+                                                          {NULL, 0, false}};
+  DefineCustomEnumVariable(
+      "pulse.copy_format",
+      "How ingestion writes rows: auto (directly when it can), copy (binary COPY) or text (COPY text).",
+      "auto writes the binary rows of a batch with the table and index routines COPY uses when the "
+      "collection has no triggers, generated columns or volatile defaults, else by binary COPY; "
+      "copy always uses binary COPY, text COPY text. Rows whose columns have no binary form "
+      "pg_pulse makes go as COPY text. All store the same values.",
+      &pulse_copy_format, kPulseCopyAuto, copy_formats, PGC_USERSET, 0, NULL, NULL, NULL);
   static const struct config_enum_entry partition_units[] = {
       {"none", 0, false}, {"day", 1, false}, {"week", 2, false}, {"month", 3, false}, {NULL, 0, false}};
   DefineCustomEnumVariable("pulse.partition_by",
