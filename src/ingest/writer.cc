@@ -4,6 +4,8 @@
 
 #include "ingest/metrics.h"
 
+#include <malloc.h>
+
 #include <map>
 #include <unordered_set>
 
@@ -553,9 +555,30 @@ struct ChunkedIngest::State {
   std::string spec_text;                                         // set_spec's spec as given ("": none)
 };
 
+namespace {
+
+// A backend that ingests keeps up to kKeptHeap of freed memory for its next call: glibc would
+// return it to the system after each call (its default trim threshold is 128 kB, raised only by
+// big frees) and fault it in again, page by page (7 % of a 1,000-event call). Blocks of
+// kOwnMapping and more keep their own mapping, returned when freed (a big payload).
+constexpr int kKeptHeap = 16 * 1024 * 1024;
+constexpr int kOwnMapping = 4 * 1024 * 1024;
+
+void keep_heap_between_calls() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  mallopt(M_MMAP_THRESHOLD, kOwnMapping);
+  mallopt(M_TRIM_THRESHOLD, kKeptHeap);
+}
+
+}  // namespace
+
 ChunkedIngest::ChunkedIngest(const std::string& project, const std::string& collection, const std::string& source,
                              IngestCounts* counts)
-    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}, -1, {}}) {}
+    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}, -1, {}}) {
+  keep_heap_between_calls();
+}
 
 void ChunkedIngest::set_spec(const EventSpec& spec) {
   s_->spec.reset(new SpecStage(s_->project, spec, s_->source));
