@@ -25,7 +25,7 @@ $Q -c "SELECT stored FROM pulse.collect('arace', 'ev', '{\"_time\": \"2024-05-01
 
 # the refreshing session: caches the collection's partitions (one), waits for the ingestion to
 # be visible, then refreshes both views while the ingestion is still inside its commit
-psql -qXAt -d "$DB" >"$W/refresh.out" 2>&1 <<SQL &
+PGAPPNAME=attach_refresher psql -qXAt -d "$DB" >"$W/refresh.out" 2>&1 <<SQL &
 SELECT count(*) FROM arace.ev;
 DO \$\$ BEGIN
   FOR i IN 1..100 LOOP
@@ -40,6 +40,12 @@ SELECT pulse.refresh_view('arace', 'rt') AS rt_merged;
 SELECT pulse.refresh_view('arace', 'inc') AS inc_merged;
 SQL
 R=$!
+# the ingestion starts once the refreshing session waits for it (else, on a busy machine, it
+# could have committed before that session looks)
+for _ in $(seq 1 200); do
+  [ "$($Q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'attach_refresher' AND query LIKE 'DO%'")" = 1 ] && break
+  sleep 0.05
+done
 # the ingestion: a new day (a new partition), then 3 s inside COMMIT before its invalidations go
 psql -qXAt -d "$DB" >"$W/ingest.out" 2>&1 <<SQL
 SET pulse.debug_pause_at = 'commit_visible';
