@@ -17,11 +17,14 @@
 #
 # Starts (and wipes) the private test cluster (test/cluster.sh, /tmp/pg_pulse_test) and the mock
 # broker, stops both on exit. Tunables: PULSE_BENCH_FRESH_RATE (20000), PULSE_BENCH_FRESH_SECONDS
-# (10). Everything is bounded in time.
+# (10), PULSE_BENCH_PERSONS (on: the project makes a person of every new _user, the default of
+# pulse.set_track_persons, which the baseline does not do; off: the events alone, like the
+# baseline). Everything is bounded in time.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 N=${1:-1000000}
 RATE=${PULSE_BENCH_FRESH_RATE:-20000}
+PERSONS=${PULSE_BENCH_PERSONS:-on}
 FRESH_SECS=${PULSE_BENCH_FRESH_SECONDS:-10}
 DIR=/tmp/pg_pulse_bench_kafka
 PY=/usr/bin/python3            # the Debian python3-confluent-kafka works with this one only
@@ -102,7 +105,9 @@ rm -rf "$DIR" && mkdir -p "$DIR" && chmod 755 "$DIR"
 echo "== setup"
 PULSE_TEST_CONF=$'track_commit_timestamp = on\nmax_worker_processes = 32' bash "$REPO/test/cluster.sh" start
 createdb pulse_test
-$Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('$PROJ')" >/dev/null
+$Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('$PROJ')" \
+   -c "SELECT pulse.set_track_persons('$PROJ', $([ "$PERSONS" = off ] && echo false || echo true))" >/dev/null
+echo "  persons on first sight: $PERSONS (PULSE_BENCH_PERSONS)"
 LOG_FROM=$(($(stat -c %s "$LOG") + 1))   # the log is checked from here on
 
 echo "generating $N events (bench/ingest/gen.py) ..."
