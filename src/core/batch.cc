@@ -3,6 +3,8 @@
 // identities are rendered by core/render.h. Nothing here calls back into a decoder.
 #include "core/batch.h"
 
+#include <cstdint>
+
 #include "core/names.h"
 #include "core/render.h"
 #include "core/time_parse.h"
@@ -30,21 +32,46 @@ namespace {
 
 // Column index by field name, memoised on the name's address: decoders intern each
 // normalised name once per batch, so every event's "price" is the same pointer and the
-// lookup costs no allocation.
+// lookup costs no allocation. An open-addressed table (a power of two, at most half full): three
+// lookups per field of every event, where a std::unordered_map's division and node chase were
+// 5 % of a call.
 class ColumnLookup {
  public:
-  explicit ColumnLookup(const TableShape& shape) : shape_(shape) {}
+  explicit ColumnLookup(const TableShape& shape) : shape_(shape), slots_(64) {}
   int operator()(std::string_view name) {
-    auto it = memo_.find(name.data());
-    if (it != memo_.end() && it->second.first == name.size()) return it->second.second;
-    int k = shape_.index_of(name);
-    memo_[name.data()] = {name.size(), k};
-    return k;
+    size_t mask = slots_.size() - 1;
+    for (size_t i = slot_of(name.data()) & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.name == name.data() && s.size == name.size()) return s.index;
+      if (s.name) continue;
+      s = Slot{name.data(), name.size(), shape_.index_of(name)};
+      int k = s.index;
+      if (++used_ * 2 > slots_.size()) grow();
+      return k;
+    }
   }
 
  private:
+  struct Slot {
+    const char* name = nullptr;
+    size_t size = 0;
+    int index = -1;
+  };
+  static size_t slot_of(const char* p) { return size_t((uintptr_t(p) >> 3) * 0x9E3779B97F4A7C15ull >> 32); }
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (!s.name) continue;
+      size_t i = slot_of(s.name) & mask;
+      while (slots_[i].name) i = (i + 1) & mask;
+      slots_[i] = s;
+    }
+  }
   const TableShape& shape_;
-  std::unordered_map<const char*, std::pair<size_t, int>> memo_;
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
 };
 
 }  // namespace

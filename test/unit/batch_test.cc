@@ -199,6 +199,35 @@ TEST(BuildCopyRows, ColumnListAndRows) {
   EXPECT_EQ(r.duplicates, 0u);
 }
 
+// Many field names (the column lookup's table grows several times) in an order that differs
+// from event to event: every value lands in its own column, unknown names are rejected.
+TEST(BuildCopyRows, ManyFieldNamesEachInItsColumn) {
+  std::vector<std::pair<std::string, std::string>> cols;
+  for (int k = 0; k < 300; k++) cols.emplace_back("f" + std::to_string(k), "bigint");
+  const TableShape s = shape(cols);
+  std::string payload;
+  for (int e = 0; e < 20; e++) {
+    payload += "{";
+    for (int j = 0; j < 300; j++) {
+      int k = (j * 7 + e * 13) % 300;
+      payload += "\"f" + std::to_string(k) + "\":" + std::to_string(k * 1000 + e) + ",";
+    }
+    payload += "\"nope" + std::to_string(e) + "\":1}\n";
+  }
+  auto d = decode(payload);
+  CopyRows r = build(*d, s);
+  ASSERT_EQ(r.columns.size(), 303u);
+  ASSERT_EQ(r.line_event.size(), 20u);
+  std::vector<std::string> rows = lines(r);
+  for (int e = 0; e < 20; e++) {
+    std::string want = "2024-06-01 00:00:00+00\t\\N\t\\N";
+    for (int k = 0; k < 300; k++) want += "\t" + std::to_string(k * 1000 + e);
+    EXPECT_EQ(rows[size_t(e)], want + "\n") << "event " << e;
+  }
+  ASSERT_EQ(r.rejected.size(), 20u);
+  EXPECT_EQ(r.rejected[0].field, "nope0");
+}
+
 TEST(BuildCopyRows, OnlySystemColumnsWhenNoUserFieldIsKnown) {
   auto d = decode("{\"_user\":\"u\"}\n{}");
   CopyRows r = build(*d, shape({{"a", "text"}}));
