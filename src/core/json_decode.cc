@@ -19,8 +19,11 @@ namespace dom = simdjson::dom;
 struct JsonDecoder::Impl {
   dom::parser parser;
   // raw field name -> (raw, normalised), both in the arena of the batch being decoded; cleared
-  // at the start of every decode call (a later batch may even reuse the same address)
+  // at the start of every decode_payload call and when decode_event starts a batch (a later
+  // batch may even reuse the same address). Events decoded one by one into one batch (Kafka's
+  // messages) share the names, which batch building looks up by address.
   std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>> names;
+  const EventBatch* names_batch = nullptr;  // the batch `names` points into (decode_event)
 
   // One lookup per field: the interned raw name and its normalised form.
   const std::pair<std::string_view, std::string_view>& name_of(EventBatch* out, std::string_view raw) {
@@ -358,6 +361,7 @@ bool JsonDecoder::parses(std::string_view text) {
 
 void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptions& o, EventBatch* out) {
   impl_->names.clear();
+  impl_->names_batch = nullptr;
   impl_->payload_bytes = payload.size();
   std::string_view buf = Impl::take_source(out, payload);
   const char* p = buf.data();
@@ -403,7 +407,10 @@ void JsonDecoder::decode_payload(std::string_view payload, const JsonDecodeOptio
 }
 
 void JsonDecoder::decode_event(std::string_view text, const JsonDecodeOptions& o, EventBatch* out) {
-  impl_->names.clear();
+  if (out != impl_->names_batch || out->events.empty()) {
+    impl_->names.clear();
+    impl_->names_batch = out;
+  }
   impl_->payload_bytes = text.size();
   std::string_view buf = Impl::take_source(out, text);
   impl_->decode_text(out, buf.data(), buf.size(), o);

@@ -177,6 +177,31 @@ TEST(DecodePayload, MalformedArrayBecomesOneErroredEventWithWholePayload) {
   EXPECT_FALSE(b2->events[0].error.empty());
 }
 
+// Events decoded one by one into one batch (Kafka's messages) share each field name's interned
+// text, which batch building looks up by address; a new batch (even at the address of a freed
+// one) interns its own copies.
+TEST(DecodeEvent, NamesInternedAcrossEventsOfOneBatch) {
+  JsonDecoder dec;
+  EventBatch batch;
+  dec.decode_event("{\"Price\":1,\"url\":\"/a\"}", {}, &batch);
+  dec.decode_event("{\"url\":\"/b\",\"Price\":2}", {}, &batch);
+  ASSERT_EQ(batch.events.size(), 2u);
+  EXPECT_EQ(batch.events[0].fields[0].name.data(), batch.events[1].fields[1].name.data());
+  EXPECT_EQ(batch.events[0].fields[1].name.data(), batch.events[1].fields[0].name.data());
+  EXPECT_EQ(batch.events[1].fields[1].name, "price");
+  for (int round = 0; round < 3; round++) {
+    auto other = std::make_unique<EventBatch>();
+    dec.decode_event("{\"Price\":3}", {}, other.get());
+    dec.decode_event("{\"Price\":4}", {}, other.get());
+    ASSERT_EQ(other->events.size(), 2u);
+    EXPECT_EQ(other->events[1].fields[0].name, "price");
+    EXPECT_NE(other->events[1].fields[0].name.data(), batch.events[0].fields[0].name.data());
+  }
+  dec.decode_event("{\"Price\":5}", {}, &batch);
+  ASSERT_EQ(batch.events.size(), 3u);
+  EXPECT_EQ(batch.events[2].fields[0].name, "price");
+}
+
 TEST(DecodeEvent, SingleEventAndItsErrors) {
   JsonDecoder dec;
   EventBatch ok, not_object, broken, too_big;
