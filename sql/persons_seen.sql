@@ -24,6 +24,32 @@ SELECT count(*) FROM regress_ps._person_ids WHERE distinct_id = 'c';
 SELECT pulse.erase_person('regress_ps', 'b');
 SELECT stored FROM pulse.collect('regress_ps', 'ev', '{"_user": "b"}');
 SELECT distinct_id, person_id FROM regress_ps._person_ids WHERE distinct_id = 'b';
+-- ids mapped in a savepoint that rolls back (also one released into a savepoint that then rolls
+-- back) are not taken for known: after the commit, the next call creates their persons
+BEGIN;
+SAVEPOINT s;
+SELECT stored FROM pulse.collect('regress_ps', 'ev', '{"_user": "d"}');
+ROLLBACK TO s;
+SAVEPOINT a;
+SAVEPOINT b;
+SELECT stored FROM pulse.collect('regress_ps', 'ev', '{"_user": "e"}');
+RELEASE b;
+ROLLBACK TO a;
+SELECT stored FROM pulse.collect('regress_ps', 'ev', '{"_user": "g"}');
+COMMIT;
+SELECT distinct_id FROM regress_ps._person_ids WHERE distinct_id IN ('d', 'e', 'g') ORDER BY 1;
+SELECT stored FROM pulse.collect_batch('regress_ps', '{"_user": "d"}
+{"_user": "e"}
+{"_user": "g"}', 'ev');
+SELECT distinct_id FROM regress_ps._person_ids WHERE distinct_id IN ('d', 'e', 'g') ORDER BY 1;
+-- an id mapped, then erased in the same transaction, is not taken for known either
+BEGIN;
+SELECT stored FROM pulse.collect('regress_ps', 'ev', '{"_user": "f"}');
+SELECT pulse.erase_person('regress_ps', 'f');
+COMMIT;
+SELECT count(*) FROM regress_ps._person_ids WHERE distinct_id = 'f';
+SELECT stored FROM pulse.collect('regress_ps', 'ev', '{"_user": "f"}');
+SELECT distinct_id, person_id FROM regress_ps._person_ids WHERE distinct_id = 'f';
 -- a Segment call with userId and anonymousId: one person, no merge of two new persons
 SELECT stored FROM pulse.collect('regress_ps', NULL,
   '{"type": "track", "event": "Signed Up", "userId": "u9", "anonymousId": "an9", "timestamp": "2024-01-01T00:00:00Z"}',

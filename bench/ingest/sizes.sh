@@ -13,10 +13,12 @@
 # sessions (clock_timestamp() around the calls and around the COPY), not around psql.
 # Starts the private test cluster (test/cluster.sh: PGBIN, PULSE_TEST_DIR, PULSE_TEST_PORT) unless
 # PULSE_BENCH_USE_RUNNING=1. Generated events go to $PULSE_TEST_DIR/bench_ingest_sizes.
-# PULSE_BENCH_PERSONS (default "on"; "off on known" measures all three in the same run): the
-# project's pulse.set_track_persons; "on" starts each measurement without persons (every _user
-# is a new person, the costly case: docs/people.md#persons-on-first-sight), "known" with the
-# persons of the earlier measurements kept (a stream that keeps seeing its users).
+# PULSE_BENCH_PERSONS (default "off on"; "off on known" measures all three in the same run): the
+# project's pulse.set_track_persons. "off" stores the events alone, the rows COPY stores: the
+# write path's own ratio. "on" (the default of projects) starts each measurement without
+# persons, so every _user is a new person whose row and id mapping are written too (the costly
+# case: docs/people.md#persons-on-first-sight); "known" keeps the persons of the earlier
+# measurements (a stream that keeps seeing its users, in a fresh backend).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 N=${1:-200000}
@@ -82,7 +84,7 @@ open(out, "w").write("%d %d %d\n" % (base or 0, peak or 0, hwm or 0))
 PY
 }
 
-PERSONS_MODES=${PULSE_BENCH_PERSONS:-on}
+PERSONS_MODES=${PULSE_BENCH_PERSONS:-off on}
 printf "%-7s %-6s %8s %6s %12s %12s %6s %10s %10s %10s %10s %7s\n" persons kind size calls "collect ev/s" "COPY ev/s" ratio \
   "payload" "peak anon" "growth" "VmHWM" "grow/pl"
 for KIND in $KINDS; do

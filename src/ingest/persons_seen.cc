@@ -1,7 +1,10 @@
 // Persons on first sight (see persons.h note_persons_seen): the ids ingestion sees get their
 // person, set-based per chunk, skipping the ids this backend already knows to be mapped.
 #include <algorithm>
+#include <cstdint>
+#include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ingest/persons.h"
@@ -25,51 +28,71 @@ constexpr size_t kMaxKnownIds = 2000000;
 // The ids known to be mapped, per mapping table (<project>._person_ids), from committed
 // transactions; ids mapped by the current transaction wait in `pending` (with the nesting level
 // of the subtransaction that mapped them) until it commits.
+//
+// The entries of a subtransaction (and of those nested in it) are always the end of `pending`:
+// a subtransaction's commit or abort touches only them, from the end. A relcache invalidation
+// of a mapping table (an erasure sends one, pulse._persons_forget; a DROP too) forgets what is
+// known of it and the pending ids mapped before it: each pending id carries the invalidation
+// count of its time, and each table the count of its last invalidation. Neither callback walks
+// all pending ids (a transaction that meets a million new ids and many invalidations spent most
+// of its time there).
 struct PendingId {
   int level;
   Oid relid;
+  uint64_t seen;  // g_invalidations when it was mapped
   std::string id;
 };
 std::unordered_map<Oid, std::unordered_set<std::string>>* g_known = nullptr;
 std::vector<PendingId>* g_pending = nullptr;
+std::unordered_map<Oid, uint64_t>* g_forgotten = nullptr;  // mapping table -> its last invalidation
+uint64_t g_invalidations = 0;                              // relcache invalidations of mapping tables so far
+uint64_t g_forgot_all = 0;                                 // the last invalidation of every relation
 
 void xact_callback(XactEvent event, void*) {
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) {
-    for (auto& p : *g_pending) {
-      auto& set = (*g_known)[p.relid];
-      if (set.size() >= kMaxKnownIds) set.clear();
-      set.insert(std::move(p.id));
+    try {
+      for (auto& p : *g_pending) {
+        auto f = g_forgotten->find(p.relid);
+        if (p.seen < g_forgot_all || (f != g_forgotten->end() && p.seen < f->second)) continue;
+        auto& set = (*g_known)[p.relid];
+        if (set.size() >= kMaxKnownIds) set.clear();
+        set.insert(std::move(p.id));
+      }
+    } catch (...) {  // no memory: nothing known is still right (a callback of Postgres must not throw)
+      g_known->clear();
     }
     g_pending->clear();
+    g_forgotten->clear();
   } else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
     g_pending->clear();
+    g_forgotten->clear();
   }
 }
 
 void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB) return;
   int level = GetCurrentTransactionNestLevel();
   if (event == SUBXACT_EVENT_ABORT_SUB) {
-    g_pending->erase(
-        std::remove_if(g_pending->begin(), g_pending->end(), [&](const PendingId& p) { return p.level >= level; }),
-        g_pending->end());
-  } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
-    for (auto& p : *g_pending)
-      if (p.level >= level) p.level = level - 1;
+    while (!g_pending->empty() && g_pending->back().level >= level) g_pending->pop_back();
+  } else {
+    for (auto p = g_pending->rbegin(); p != g_pending->rend() && p->level >= level; ++p) p->level = level - 1;
   }
 }
 
-// A relcache invalidation of a mapping table (an erasure sends one, pulse._persons_forget; a
-// DROP too): its ids are no longer known.
+// A relcache invalidation (of any relation: this runs for each one, so it stays O(1)).
 void forget_callback(Datum, Oid relid) {
   if (relid == InvalidOid) {
     g_known->clear();
-    g_pending->clear();
+    g_forgot_all = ++g_invalidations;
     return;
   }
   g_known->erase(relid);
-  g_pending->erase(
-      std::remove_if(g_pending->begin(), g_pending->end(), [&](const PendingId& p) { return p.relid == relid; }),
-      g_pending->end());
+  if (g_pending->empty()) return;
+  try {
+    (*g_forgotten)[relid] = ++g_invalidations;
+  } catch (...) {  // no memory: forget the pending ids of every table
+    g_forgot_all = ++g_invalidations;
+  }
 }
 
 void register_callbacks() {
@@ -81,6 +104,7 @@ void register_callbacks() {
   });
   g_known = new std::unordered_map<Oid, std::unordered_set<std::string>>();
   g_pending = new std::vector<PendingId>();
+  g_forgotten = new std::unordered_map<Oid, uint64_t>();
 }
 
 // The oid of <project>._person_ids, InvalidOid when it does not exist.
@@ -139,7 +163,7 @@ void note_persons_seen(const std::string& project, const std::unordered_set<std:
   }
   int level = 0;
   pg::call([&] { level = GetCurrentTransactionNestLevel(); });
-  for (auto& u : unknown) g_pending->push_back(PendingId{level, relid, std::move(u)});
+  for (auto& u : unknown) g_pending->push_back(PendingId{level, relid, g_invalidations, std::move(u)});
 }
 
 // pulse._persons_forget(mapping regclass): at commit, every backend forgets the ids it knows
