@@ -93,8 +93,6 @@ bool binary_copy_reads_utf8() {
   return ok;
 }
 
-// COPY FROM of data[from, to) into relid through Postgres' own COPY machinery (multi-insert,
-// indexes, partitions, triggers, constraints). Raises PgError on any failure.
 // The progress phase of writing len bytes of rows into relid.
 void report_writing(Oid relid, size_t len) {
   if (pg::Progress* p = pg::Progress::copy_feed) {
@@ -107,6 +105,8 @@ void report_writing(Oid relid, size_t len) {
   }
 }
 
+// COPY FROM of data[from, to) into relid through Postgres' own COPY machinery (multi-insert,
+// indexes, partitions, triggers, constraints). Raises PgError on any failure.
 uint64_t copy_lines(Oid relid, const std::vector<std::string>& columns, const char* data, size_t len,
                     bool binary = false) {
   uint64_t processed = 0;
