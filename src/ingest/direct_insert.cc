@@ -79,7 +79,7 @@ Target* target_of(Call* c, ResultRelInfo* rri) {
   for (int k = 0; k < c->ntargets; k++)
     if (c->targets[k].rri == rri) return &c->targets[c->last = k];
   Relation rel = rri->ri_RelationDesc;
-  if (!takes_rows(rel) || insert_triggers(rri->ri_TrigDesc) || rri->ri_FdwRoutine != NULL)
+  if (!takes_rows(rel))  // INSERT triggers, a foreign or non-heap partition, ...
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                     errmsg("partition \"%s\" takes rows through COPY only", RelationGetRelationName(rel))));
   if (c->ntargets == c->maxtargets) {
