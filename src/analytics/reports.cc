@@ -31,14 +31,21 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "funcapi.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -127,38 +134,52 @@ struct CohortState : ReportBase {
 };
 
 // Rows go straight to the per-bucket sets (core/bucket_uniques.h), which batch them. With a
-// person mapping, the rows whose ids may be mapped (PersonMap::maybe_mapped: most others are
-// told apart by a bit) are resolved to their persons 64 at a time, so the mapping's cache
-// misses overlap; each id is hashed once unless it resolves to another string.
+// person mapping, rows are resolved to their persons 256 at a time in passes, so that the
+// cache misses of the mapping overlap instead of adding up: the filter bits (most ids are told
+// apart as unmapped by one bit, PersonMap::maybe_mapped), the table slots of the ids that may
+// be mapped, then the persons of the mapped ones, whose hashes the mapping keeps (no id is
+// hashed twice). Without the passes, the filter's misses alone were 16 % of a person-mode
+// trends query (bench/analytics/persons.sh, 10M events).
 struct UniquesState : ReportState {
-  struct Maybe {
+  struct Pending {
     uint64_t hash;
     int bucket;
   };
   BucketUniques seen;
   std::unique_ptr<PersonMap> persons;
-  ActorBatch<Maybe, 64> pending;
+  ActorBatch<Pending, 256> pending;
+  uint32_t rows[decltype(pending)::kCapacity];
+  BucketUniques::Row resolved[decltype(pending)::kCapacity];
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
 
   void add(int bucket, std::string_view actor) {
     const uint64_t h = ActorIds::hash(actor);
-    if (!persons || !persons->maybe_mapped(h)) {
+    if (!persons) {
       seen.add_hashed(bucket, actor, h);
       return;
     }
-    persons->prefetch(h);
-    if (pending.push(actor, Maybe{h, bucket})) flush();
+    persons->prefetch_filter(h);
+    if (pending.push(actor, Pending{h, bucket})) flush();
   }
   void flush() override {
-    for (size_t i = 0; i < pending.size(); ++i) {
-      const Maybe& m = pending.payload(i);
-      const std::string_view actor = pending.actor(i);
-      const std::string_view person = persons->resolve(actor, m.hash);
-      if (person.data() == actor.data())
-        seen.add_hashed(m.bucket, actor, m.hash);
-      else
-        seen.add(m.bucket, person);
+    const size_t n = pending.size();
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t h = pending.payload(i).hash;
+      rows[i] = persons->maybe_mapped(h) ? 0 : PersonMap::kNone;
+      if (rows[i] == 0) persons->prefetch(h);
     }
+    for (size_t i = 0; i < n; ++i) {
+      if (rows[i] == PersonMap::kNone) continue;
+      rows[i] = persons->row(pending.actor(i), pending.payload(i).hash);
+      if (rows[i] != PersonMap::kNone) persons->prefetch_row(rows[i]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const Pending& p = pending.payload(i);
+      resolved[i] = rows[i] == PersonMap::kNone
+                        ? BucketUniques::Row{p.bucket, pending.actor(i), p.hash}
+                        : BucketUniques::Row{p.bucket, persons->person(rows[i]), persons->person_hash(rows[i])};
+    }
+    seen.add_many(resolved, n);
     pending.clear();
   }
 };
@@ -280,17 +301,23 @@ MappingMeta mapping_meta(Oid rel) {
   return m;
 }
 
+// After the first batch of got rows: room for the rest. Most rows of a project's mapping map
+// an id to itself (skipped), so the estimate is scaled by the first batch's share of others.
+void reserve_rest(const MappingMeta& m, PersonMap& map, uint64_t got) {
+  constexpr double kMaxReserve = double(size_t(1) << 22);  // (a stale estimate reserves no more)
+  if (got == 0 || m.estimate <= double(got)) return;
+  const double share = double(map.size()) / double(got);
+  map.reserve(size_t(std::min((m.estimate - double(got)) * share, kMaxReserve)));
+}
+
 // The mapping's rows through SPI (SELECT distinct_id, person_id FROM rel: no operator or
 // function the caller could shadow) as the caller, so its privileges and row-level security
 // apply as they would to the join, under the query's snapshot (read_only), through a cursor
 // kFetch rows at a time with an interrupt check per batch. PersonMap drops the rows that map
 // an id to itself, as the join's `distinct_id <> person_id` does (the columns' collation is
 // the database's, deterministic: inequality is byte inequality).
-// The tables are sized after the first batch: most rows of a project's mapping map an id to
-// itself (skipped), so the row estimate is scaled by the first batch's share of other rows.
 void spi_mapping(const MappingMeta& m, PersonMap& map) {
   constexpr long kFetch = 10000;
-  constexpr double kMaxReserve = double(size_t(1) << 22);  // (a stale estimate reserves no more)
   const char* name = m.name;
   const std::string sql = std::string("SELECT distinct_id, person_id FROM ") + name;
   const char* q = sql.c_str();
@@ -332,10 +359,7 @@ void spi_mapping(const MappingMeta& m, PersonMap& map) {
     });
     if (got == 0) break;
     map.add_many(ids.data(), persons.data(), ids.size());
-    if (first && m.estimate > double(got)) {
-      const double share = double(map.size()) / double(got);
-      map.reserve(size_t(std::min((m.estimate - double(got)) * share, kMaxReserve)));
-    }
+    if (first) reserve_rest(m, map, got);
     first = false;
     pg::call([] { SPI_freetuptable(SPI_tuptable); });
   }
@@ -343,12 +367,102 @@ void spi_mapping(const MappingMeta& m, PersonMap& map) {
   pg::spi_finish();
 }
 
+// The mapping's rows read straight from its heap, when nothing the query would apply differs:
+// a plain table the caller may SELECT from as a whole, without row-level security for them.
+// Otherwise false, and spi_mapping reads it (and raises what the query would). Under the
+// query's snapshot; the column values are copied kFetch rows at a time, with an interrupt
+// check per batch. A third of the time of a person-mode trends query at 10M events was SPI's
+// executor and tuple copies (bench/analytics/persons.sh).
+bool scan_mapping(Oid rel, const MappingMeta& m, PersonMap& map) {
+  constexpr size_t kFetch = 10000;
+  bool direct = false;
+  pg::call([&] {
+    direct = get_rel_relkind(rel) == RELKIND_RELATION &&
+             pg_class_aclcheck(rel, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
+             check_enable_rls(rel, InvalidOid, true) != RLS_ENABLED;
+  });
+  if (!direct) return false;
+  Relation r = nullptr;
+  TableScanDesc scan = nullptr;
+  TupleTableSlot* slot = nullptr;
+  MemoryContext detoasted = nullptr;
+  AttrNumber id_att = InvalidAttrNumber, person_att = InvalidAttrNumber;
+  pg::call([&] {
+    r = table_open(rel, AccessShareLock);
+    id_att = get_attnum(rel, "distinct_id");
+    person_att = get_attnum(rel, "person_id");
+    if (id_att == InvalidAttrNumber || person_att == InvalidAttrNumber || get_atttype(rel, id_att) != TEXTOID ||
+        get_atttype(rel, person_att) != TEXTOID)
+      ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                      errmsg("person mapping %s must have the text columns distinct_id and person_id", m.name)));
+    scan = table_beginscan(r, GetActiveSnapshot(), 0, nullptr);
+    slot = table_slot_create(r, nullptr);
+    detoasted = AllocSetContextCreate(CurrentMemoryContext, "person mapping", ALLOCSET_DEFAULT_SIZES);
+  });
+  const int natts = std::max(id_att, person_att);
+  struct Pair {
+    size_t off;
+    uint32_t id_len, person_len;
+  };
+  std::string bytes;
+  std::vector<Pair> pairs;
+  std::vector<std::string_view> ids, persons;
+  uint64_t rows_read = 0;
+  pairs.reserve(kFetch);
+  bytes.reserve(kFetch * 32);
+  bool done = false;
+  while (!done) {
+    pairs.clear();
+    bytes.clear();
+    pg::call([&] {
+      CHECK_FOR_INTERRUPTS();
+      MemoryContextReset(detoasted);
+      MemoryContext old = MemoryContextSwitchTo(detoasted);
+      while (pairs.size() < kFetch) {
+        if (!table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
+          done = true;
+          break;
+        }
+        slot_getsomeattrs(slot, natts);
+        // (a NULL on either side resolves nothing: coalesce(person_id, _user) is the _user)
+        if (slot->tts_isnull[id_att - 1] || slot->tts_isnull[person_att - 1]) continue;
+        auto* dv =
+            pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(slot->tts_values[id_att - 1])));
+        auto* pv = pg_detoast_datum_packed(
+            reinterpret_cast<struct varlena*>(DatumGetPointer(slot->tts_values[person_att - 1])));
+        const size_t dn = VARSIZE_ANY_EXHDR(dv), pn = VARSIZE_ANY_EXHDR(pv);
+        pairs.push_back(Pair{bytes.size(), uint32_t(dn), uint32_t(pn)});
+        bytes.append(VARDATA_ANY(dv), dn);
+        bytes.append(VARDATA_ANY(pv), pn);
+      }
+      MemoryContextSwitchTo(old);
+    });
+    ids.clear();
+    persons.clear();
+    for (const Pair& p : pairs) {
+      ids.emplace_back(bytes.data() + p.off, p.id_len);
+      persons.emplace_back(bytes.data() + p.off + p.id_len, p.person_len);
+    }
+    map.add_many(ids.data(), persons.data(), ids.size());
+    if (rows_read == 0) reserve_rest(m, map, pairs.size());
+    rows_read += pairs.size();
+  }
+  pg::call([&] {
+    ExecDropSingleTupleTableSlot(slot);
+    table_endscan(scan);
+    table_close(r, AccessShareLock);
+    MemoryContextDelete(detoasted);
+  });
+  return true;
+}
+
 // Reads the mapping rel (text columns distinct_id, person_id: <project>._person_ids) into map,
 // then finishes it: the rows that map an id to another, as the join of pulse._insight_from
 // reads them, under the query's snapshot, as the caller. The table is named by its oid
 // (schema-qualified and quoted: nothing the caller can shadow).
 void load_mapping(Oid rel, PersonMap& map) {
-  spi_mapping(mapping_meta(rel), map);
+  const MappingMeta m = mapping_meta(rel);
+  if (!scan_mapping(rel, m, map)) spi_mapping(m, map);
   map.finish();
 }
 

@@ -39,10 +39,18 @@ void BucketUniques::grow(Set& s) {
 }
 
 void BucketUniques::add_hashed(int bucket, std::string_view actor, uint64_t h) {
-  const uint32_t tag = uint32_t(h ^ (h >> 32));
-  const Set& s = sets_[size_t(bucket)];
-  if (s.entries.size()) __builtin_prefetch(&s.entries[tag & (s.entries.size() - 1)]);
+  const uint32_t tag = tag_of(h);
+  prefetch(bucket, tag);
   if (pending_.push(actor, Pending{tag, bucket})) flush();
+}
+
+void BucketUniques::add_many(const Row* rows, size_t n) {
+  constexpr size_t kAhead = 16;  // (a few more than the loads a core keeps in flight)
+  for (size_t k = 0; k < n && k < kAhead; ++k) prefetch(rows[k].bucket, tag_of(rows[k].hash));
+  for (size_t k = 0; k < n; ++k) {
+    if (k + kAhead < n) prefetch(rows[k + kAhead].bucket, tag_of(rows[k + kAhead].hash));
+    insert(sets_[size_t(rows[k].bucket)], tag_of(rows[k].hash), rows[k].actor);
+  }
 }
 
 void BucketUniques::flush() {

@@ -37,6 +37,14 @@ class BucketUniques {
   void add(int bucket, std::string_view actor) { add_hashed(bucket, actor, ActorIds::hash(actor)); }
   // add() of an actor whose ActorIds::hash the caller has computed already.
   void add_hashed(int bucket, std::string_view actor, uint64_t hash);
+  // add_hashed() of n rows whose actors stay valid during the call (no copy: a caller that
+  // batches rows already, src/analytics/reports.cc's person resolution).
+  struct Row {
+    int bucket;
+    std::string_view actor;
+    uint64_t hash;
+  };
+  void add_many(const Row* rows, size_t n);
   // The distinct actors of each bucket.
   std::vector<int64_t> counts();
 
@@ -57,6 +65,11 @@ class BucketUniques {
   };
   void grow(Set& s);
   void insert(Set& s, uint32_t tag, std::string_view actor);
+  static uint32_t tag_of(uint64_t h) { return uint32_t(h ^ (h >> 32)); }
+  void prefetch(int bucket, uint32_t tag) const {
+    const Set& s = sets_[size_t(bucket)];
+    if (s.entries.size()) __builtin_prefetch(&s.entries[tag & (s.entries.size() - 1)]);
+  }
   void flush();
 
   std::vector<Set> sets_;

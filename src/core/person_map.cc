@@ -2,6 +2,7 @@
 #include "core/person_map.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace pulse {
 
@@ -14,7 +15,7 @@ void PersonMap::reserve(size_t rows) {
     persons_.reserve(persons_.size() + rows / 2);
   } else {
     ids_.reserve(rows_ + rows);
-    spans_.reserve(rows_ + rows);
+    persons_of_.reserve(rows_ + rows);
   }
 }
 
@@ -33,9 +34,18 @@ void PersonMap::add_many(const std::string_view* ids, const std::string_view* pe
     numbering_->bind_many(kept_ids_.data(), numbers_.data(), k);
   } else {
     for (size_t i = 0; i < k; ++i) {
-      numbers_[i] = uint32_t(spans_.size());
-      spans_.push_back(Span{bytes_.size(), uint32_t(kept_persons_[i].size())});
-      bytes_.append(kept_persons_[i]);
+      const std::string_view p = kept_persons_[i];
+      numbers_[i] = uint32_t(persons_of_.size());
+      Person& e = persons_of_.emplace_back();
+      e.hash = ActorIds::hash(p);
+      e.len = uint32_t(p.size());
+      if (p.size() <= sizeof e.inline_bytes) {
+        std::memset(e.inline_bytes, 0, sizeof e.inline_bytes);
+        std::memcpy(e.inline_bytes, p.data(), p.size());
+      } else {
+        e.off = bytes_.size();
+        bytes_.append(p);
+      }
     }
     ids_.bind_many(kept_ids_.data(), numbers_.data(), k);
   }

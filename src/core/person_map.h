@@ -47,30 +47,48 @@ class PersonMap {
     const uint64_t bit = hash >> filter_shift_;
     return filter_[bit >> 6] >> (bit & 63) & 1;
   }
-  // Starts fetching the table slot resolve() probes first.
+  // Starts fetching the bit maybe_mapped() tests (the filter is a few MB, read at random).
+  void prefetch_filter(uint64_t hash) const { __builtin_prefetch(&filter_[(hash >> filter_shift_) >> 6]); }
+  // Starts fetching the table slot row() probes first.
   void prefetch(uint64_t hash) const { ids_.prefetch(hash); }
-  // The person of actor (hash: ActorIds::hash(actor)): its person_id, or actor itself. The
-  // view stays valid while this map lives. Only without a numbering, after finish().
+  // The mapping row of actor (hash: ActorIds::hash(actor)), or kNone when it is its own
+  // person. Only without a numbering, after finish().
+  static constexpr uint32_t kNone = ActorIds::kNone;
+  uint32_t row(std::string_view actor, uint64_t hash) const {
+    return maybe_mapped(hash) ? ids_.find(actor, hash) : kNone;
+  }
+  // Starts fetching what person(row) reads.
+  void prefetch_row(uint32_t row) const { __builtin_prefetch(&persons_of_[row]); }
+  // The person of a mapping row and its ActorIds::hash, valid while this map lives. Persons of
+  // up to 16 bytes are read from the row itself: one cache line per resolved row.
+  std::string_view person(uint32_t row) const {
+    const Person& p = persons_of_[row];
+    return std::string_view(p.len <= sizeof p.inline_bytes ? p.inline_bytes : bytes_.data() + p.off, p.len);
+  }
+  uint64_t person_hash(uint32_t row) const { return persons_of_[row].hash; }
+  // The person of actor: its person_id, or actor itself (one lookup, for tests and single rows).
   std::string_view resolve(std::string_view actor, uint64_t hash) const {
-    if (!maybe_mapped(hash)) return actor;
-    const uint32_t k = ids_.find(actor, hash);
-    if (k == ActorIds::kNone) return actor;
-    const Span& s = spans_[k];
-    return std::string_view(bytes_.data() + s.off, s.len);
+    const uint32_t k = row(actor, hash);
+    return k == kNone ? actor : person(k);
   }
   // Mapping rows kept (id != person).
   size_t size() const { return rows_; }
 
  private:
-  struct Span {
-    size_t off;
+  struct Person {
+    uint64_t hash;
     uint32_t len;
+    union {
+      char inline_bytes[16];  // len <= 16
+      size_t off;             // else: in bytes_
+    };
   };
+  static_assert(sizeof(Person) == 32, "two persons per cache line");
   ActorIds* numbering_;
   ActorIds persons_;                                            // numbering: person strings -> person numbers 0..P-1
   ActorIds ids_;                                                // resolve: mapped ids -> row numbers
-  std::string bytes_;                                           // resolve: the person strings, one per row
-  std::vector<Span> spans_;                                     // resolve: row number -> its person in bytes_
+  std::string bytes_;                                           // resolve: persons longer than 16 bytes
+  std::vector<Person> persons_of_;                              // resolve: row number -> its person
   std::vector<uint64_t> filter_ = std::vector<uint64_t>(1, 0);  // resolve: a bit per hash prefix
   int filter_shift_ = 63;
   size_t rows_ = 0;

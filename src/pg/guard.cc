@@ -95,9 +95,10 @@ Datum run_entry(FunctionCallInfo fcinfo, Datum (*impl)(FunctionCallInfo)) {
   // handlers below only copy into these fixed buffers: nothing in a catch handler may raise a
   // Postgres error while the C++ exception is alive.
   ErrorData* pg_error = nullptr;
+  // (every row of an aggregate enters here: no pg_snprintf before an error, it was 5 % of a
+  // trends query)
   char state[6], message[kMaxMessageBytes + 1], detail[kMaxMessageBytes + 1], hint[kMaxMessageBytes + 1];
-  snprintf(state, sizeof state, "%s", sqlstate::kInternal);
-  message[0] = detail[0] = hint[0] = 0;
+  state[0] = message[0] = detail[0] = hint[0] = 0;
   arm_allocation_failure();
   try {
     Datum result = impl(fcinfo);
@@ -123,6 +124,7 @@ Datum run_entry(FunctionCallInfo fcinfo, Datum (*impl)(FunctionCallInfo)) {
     bound_error(pg_error);
     ReThrowError(pg_error);
   }
+  if (!state[0]) snprintf(state, sizeof state, "%s", sqlstate::kInternal);
   // cut on a character boundary (snprintf may have cut a multi-byte character)
   char* m = pstrdup(message);
   m[pg_mbcliplen(m, int(strlen(m)), int(kMaxMessageBytes))] = 0;

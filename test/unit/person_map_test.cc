@@ -60,7 +60,15 @@ void check_resolve(const Mapping& mapping, const std::vector<std::string>& actor
   for (const auto& [d, p] : mapping) map.add(d, p);
   map.finish();
   EXPECT_EQ(map.size(), ref.size());
-  for (const std::string& a : actors) EXPECT_EQ(map.resolve(a, ActorIds::hash(a)), resolved(ref, a)) << a;
+  for (const std::string& a : actors) {
+    EXPECT_EQ(map.resolve(a, ActorIds::hash(a)), resolved(ref, a)) << a;
+    // the staged lookup of the unique-users report: the row, then its person and kept hash
+    const uint32_t row = map.row(a, ActorIds::hash(a));
+    EXPECT_EQ(row == PersonMap::kNone, ref.count(a) == 0) << a;
+    if (row != PersonMap::kNone) {
+      EXPECT_EQ(map.person_hash(row), ActorIds::hash(map.person(row))) << a;
+    }
+  }
 }
 
 TEST(PersonMap, HandMade) {

@@ -508,10 +508,22 @@ TEST(BucketUniques, RandomAgainstSets) {
       std::stable_sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
     BucketUniques b(nb);
     std::vector<std::set<std::string>> want(static_cast<size_t>(nb));
-    for (const auto& [k, a] : rows) {
-      b.add(k, a);
+    // odd iterations mix add() with add_many() runs of up to 300 rows (the person resolution's)
+    std::vector<BucketUniques::Row> run;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto& [k, a] = rows[i];
       want[size_t(k)].insert(a);
+      if (iter % 2 == 0 || rng() % 3 == 0) {
+        b.add(k, a);
+        continue;
+      }
+      run.push_back(BucketUniques::Row{k, a, ActorIds::hash(a)});
+      if (run.size() == 1 + rng() % 300 || i + 1 == rows.size()) {
+        b.add_many(run.data(), run.size());
+        run.clear();
+      }
     }
+    if (!run.empty()) b.add_many(run.data(), run.size());
     std::vector<int64_t> counts;
     for (const auto& w : want) counts.push_back(int64_t(w.size()));
     ASSERT_EQ(b.counts(), counts) << "iteration " << iter << ", " << nb << " buckets, " << n << " rows";
