@@ -17,7 +17,14 @@
 #include "views/views.h"
 
 extern "C" {
+#include "access/brin.h"
 #include "access/relation.h"
+#include "access/table.h"
+#include "access/genam.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_inherits.h"
+#include "storage/lmgr.h"
+#include "storage/bufmgr.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -272,6 +279,48 @@ static void check_history_kept(const ViewRow& v, Snapshot snap) {
               "force => true).");
 }
 
+// Summarises the BRIN ranges that filled since the last time, in every table of the collection
+// (its leaf partitions), walking back from the last complete range to the first summarised
+// one. The reads of realtime views and the next merge select `_shard_time >= T` through the
+// BRIN index, and an unsummarised range always matches: without this, every row inserted since
+// the collection's last VACUUM was read again by each of them (bench/views: 504k rows read for
+// a 100k-row tail, the delta 70 ms instead of 41). The last, partial range is left alone: once
+// summarised, every insertion that raises its maximum would rewrite its summary. A table that
+// VACUUM or another summary holds (ShareUpdateExclusiveLock) is skipped, never waited for, and
+// the lock is released at once. As the owner of the collection (summarising needs it).
+void summarize_filled_ranges(const std::string& project, const std::string& collection) {
+  pg::call([&] {
+    Oid nsp = get_namespace_oid(project.c_str(), true);
+    Oid rel = OidIsValid(nsp) ? get_relname_relid(collection.c_str(), nsp) : InvalidOid;
+    if (!OidIsValid(rel)) return;
+    ListCell* lc;
+    foreach (lc, find_all_inheritors(rel, NoLock, nullptr)) {
+      const Oid leaf = lfirst_oid(lc);
+      if (get_rel_relkind(leaf) != RELKIND_RELATION) continue;
+      if (!ConditionalLockRelationOid(leaf, ShareUpdateExclusiveLock)) continue;
+      Relation heap = table_open(leaf, NoLock);
+      const BlockNumber nblocks = RelationGetNumberOfBlocks(heap);
+      List* indexes = RelationGetIndexList(heap);
+      ListCell* ic;
+      foreach (ic, indexes) {
+        const Oid index = lfirst_oid(ic);
+        Relation ir = index_open(index, AccessShareLock);
+        const bool brin = ir->rd_rel->relam == BRIN_AM_OID && ir->rd_index->indisvalid;
+        const BlockNumber per_range = brin ? BrinGetPagesPerRange(ir) : 0;
+        index_close(ir, AccessShareLock);
+        if (!brin || per_range == 0) continue;
+        for (BlockNumber r = nblocks / per_range; r > 0; r--) {
+          Datum n = DirectFunctionCall2(brin_summarize_range, ObjectIdGetDatum(index),
+                                        Int64GetDatum(int64((r - 1) * per_range)));
+          if (DatumGetInt32(n) == 0) break;
+        }
+      }
+      list_free(indexes);
+      table_close(heap, ShareUpdateExclusiveLock);  // (released now, as brin_summarize_range does)
+    }
+  });
+}
+
 int64_t refresh_by_id(int32 id, bool full, bool force) {
   TimestampTz t0 = GetCurrentTimestamp();
   pg::Progress progress("refresh", "", "");
@@ -344,6 +393,10 @@ int64_t refresh_by_id(int32 id, bool full, bool force) {
         rows = v.rows + added;
       }
     });
+    if (v.collection && v.strategy != "cache") {
+      progress.phase("summarising new BRIN ranges");
+      summarize_filled_ranges(v.project, *v.collection);
+    }
     // fresh statistics for the planner after a rebuild (as the owner: ANALYZE needs it)
     if (rebuild) {
       progress.phase("analyzing the state");
