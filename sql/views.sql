@@ -294,15 +294,16 @@ RESET ROLE;
 SELECT pg_temp.err($$SELECT pulse.create_view('regress_v', 'sneaky', 'SELECT rolname FROM pg_authid', 'cache')$$);
 
 RESET search_path;
--- a refresh summarises the BRIN ranges filled since the last one (every range but the last,
--- partial one): reads of the unmerged rows and the next merge then skip the older pages
+-- a refresh summarises the ranges of the _shard_time BRIN index filled since the last one
+-- (every range but the last, partial one): reads of the unmerged rows and the next merge then
+-- skip the older pages (the _time index is left to VACUUM)
 SELECT pulse.create_collection('regress_v', 'brin', '{"n": "int"}');
 SELECT pulse.create_view('regress_v', 'brin_count', 'SELECT count(*) AS n FROM regress_v.brin', 'realtime');
 SELECT stored FROM pulse.collect_batch('regress_v', (SELECT string_agg(format('{"n": %s}', i), E'\n')
                                                        FROM generate_series(1, 40000) i), 'brin');
 SELECT pg_relation_size('regress_v.brin') / 8192 / 128 >= 2 AS several_ranges;
 SELECT pulse.refresh_view('regress_v', 'brin_count');
--- only the last, partial range of each of its two BRIN indexes is left to summarise
+-- only the last, partial range is left to summarise in the _shard_time index; several in _time's
 SELECT i.indexrelid::regclass::text AS brin, brin_summarize_new_values(i.indexrelid) AS left_unsummarised
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
  WHERE i.indrelid = 'regress_v.brin'::regclass AND a.amname = 'brin' ORDER BY 1;
