@@ -108,7 +108,8 @@ struct EventEnricher::Impl {
   size_t parsed_len = 0;
   bool parsed_ok = false;
   dom::element parsed;
-  UrlParts page;  // the page URL's parts (its host string reused from event to event)
+  UrlParts page;                          // the page URL's parts (its host string reused from event to event)
+  std::vector<std::string_view> present;  // Output's, reused from event to event
 };
 
 EventEnricher::EventEnricher() : impl_(new Impl) {}
@@ -122,9 +123,13 @@ constexpr size_t kMostOutputs[kEnricherKinds] = {9, 7, 4, 5};
 // The derived fields one event gets, and the ones it already has.
 class Output {
  public:
-  Output(EventBatch* batch, Event* ev, size_t most) : batch_(batch), ev_(ev) {
+  // present: a buffer for the names of the event's own '_' fields (kept by the caller, so that
+  // no event allocates one)
+  Output(EventBatch* batch, Event* ev, size_t most, std::vector<std::string_view>* present)
+      : batch_(batch), ev_(ev), present_(*present) {
     ev->fields.reserve(ev->fields.size() + most);
     ev->values.reserve(ev->values.size() + most);
+    present_.clear();
     for (const Field& f : ev->fields)
       if (!f.name.empty() && f.name[0] == '_') present_.push_back(f.name);
   }
@@ -169,7 +174,7 @@ class Output {
   }
   EventBatch* batch_;
   Event* ev_;
-  std::vector<std::string_view> present_;
+  std::vector<std::string_view>& present_;
 };
 
 }  // namespace
@@ -241,7 +246,7 @@ void EventEnricher::enrich(EventBatch* batch, uint32_t k, const EnrichPlan& plan
                 (referrer.empty() ? 0 : kMostOutputs[kEnrichReferrer]) +
                 (campaign_url.empty() ? 0 : kMostOutputs[kEnrichCampaign]);
   if (most == 0) return;
-  Output out(batch, &ev, most);
+  Output out(batch, &ev, most, &m.present);
   if (!ip.empty()) {
     counts_.lookups[kEnrichGeo]++;
     if (const GeoInfo* g = engines.geo->lookup_cached(ip)) {

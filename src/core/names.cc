@@ -164,14 +164,16 @@ std::string normalize_collection_name(std::string_view raw) {
 }
 
 bool is_enrichment_column(std::string_view n) {
-  static const char* const kColumns[] = {
+  // (string_views: no strlen per comparison. Every field of every event whose name starts
+  // with '_' is checked, twice per batch: as const char* this was 10 % of an enriched batch.)
+  static constexpr std::string_view kColumns[] = {
       "_country_code",  "_region",          "_city",         "_latitude",   "_longitude",       "_timezone",
       "_asn",           "_as_org",          "_isp",          "_browser",    "_browser_version", "_os",
       "_os_version",    "_device",          "_device_brand", "_is_bot",     "_referrer_medium", "_referrer_source",
       "_referrer_term", "_referrer_domain", "_utm_source",   "_utm_medium", "_utm_campaign",    "_utm_term",
       "_utm_content"};
-  for (const char* c : kColumns)
-    if (n == c) return true;
+  for (std::string_view c : kColumns)
+    if (n.size() == c.size() && n == c) return true;
   return false;
 }
 

@@ -187,6 +187,14 @@ TEST(ClassifyFieldName, SpecialAndReservedNames) {
   EXPECT_EQ(classify_field_name("time"), FieldNameClass::kUser);
   EXPECT_EQ(classify_field_name("user_id"), FieldNameClass::kUser);
   EXPECT_EQ(classify_field_name("id_"), FieldNameClass::kUser);
+  // the enrichers' columns may be set by events; names one byte longer or shorter may not
+  EXPECT_EQ(classify_field_name("_country_code"), FieldNameClass::kUser);
+  EXPECT_EQ(classify_field_name("_os"), FieldNameClass::kUser);
+  EXPECT_EQ(classify_field_name("_utm_content"), FieldNameClass::kUser);
+  EXPECT_EQ(classify_field_name("_country_cod"), FieldNameClass::kReserved);
+  EXPECT_EQ(classify_field_name("_country_codes"), FieldNameClass::kReserved);
+  EXPECT_EQ(classify_field_name("_o"), FieldNameClass::kReserved);
+  EXPECT_EQ(classify_field_name("_oss"), FieldNameClass::kReserved);
 }
 
 TEST(ClassifyFieldName, AfterNormalisation) {
