@@ -163,10 +163,11 @@ struct UniquesState : ReportState {
   }
   void flush() override {
     const size_t n = pending.size();
+    constexpr uint32_t kMaybe = 0;  // (until the second pass finds the row or kNone)
     for (size_t i = 0; i < n; ++i) {
       const uint64_t h = pending.payload(i).hash;
-      rows[i] = persons->maybe_mapped(h) ? 0 : PersonMap::kNone;
-      if (rows[i] == 0) persons->prefetch(h);
+      rows[i] = persons->maybe_mapped(h) ? kMaybe : PersonMap::kNone;
+      if (rows[i] == kMaybe) persons->prefetch(h);
     }
     for (size_t i = 0; i < n; ++i) {
       if (rows[i] == PersonMap::kNone) continue;
@@ -371,8 +372,8 @@ void spi_mapping(const MappingMeta& m, PersonMap& map) {
 // a plain table the caller may SELECT from as a whole, without row-level security for them.
 // Otherwise false, and spi_mapping reads it (and raises what the query would). Under the
 // query's snapshot; the column values are copied kFetch rows at a time, with an interrupt
-// check per batch. A third of the time of a person-mode trends query at 10M events was SPI's
-// executor and tuple copies (bench/analytics/persons.sh).
+// check per batch. Through SPI (executor, tuple copies), the mapping's load was 17 % of a
+// person-mode trends query at 10M events (bench/analytics/persons.sh).
 bool scan_mapping(Oid rel, const MappingMeta& m, PersonMap& map) {
   constexpr size_t kFetch = 10000;
   bool direct = false;

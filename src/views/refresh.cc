@@ -299,7 +299,12 @@ void summarize_filled_ranges(const std::string& project, const std::string& coll
       const Oid leaf = lfirst_oid(lc);
       if (get_rel_relkind(leaf) != RELKIND_RELATION) continue;
       if (!ConditionalLockRelationOid(leaf, ShareUpdateExclusiveLock)) continue;
-      Relation heap = table_open(leaf, NoLock);
+      // (a partition that retention dropped since the list was read is gone: skipped)
+      Relation heap = try_relation_open(leaf, NoLock);
+      if (!heap) {
+        UnlockRelationOid(leaf, ShareUpdateExclusiveLock);
+        continue;
+      }
       const BlockNumber nblocks = RelationGetNumberOfBlocks(heap);
       const AttrNumber shard_time = get_attnum(leaf, "_shard_time");
       List* indexes = RelationGetIndexList(heap);
@@ -319,7 +324,7 @@ void summarize_filled_ranges(const std::string& project, const std::string& coll
         }
       }
       list_free(indexes);
-      table_close(heap, ShareUpdateExclusiveLock);  // (released now, as brin_summarize_range does)
+      relation_close(heap, ShareUpdateExclusiveLock);  // (released now, as brin_summarize_range does)
     }
   });
 }
