@@ -45,8 +45,7 @@ void set_search_path(const std::string& path) {
 std::string s(const char* p) { return p ? std::string(p) : std::string(); }
 
 // SQL pieces of one aggregate: partial expressions over the collection, state column types,
-// the merge over u.<col> (finalised), the union of two states s.<col> / <other><col> (other:
-// EXCLUDED. for the merge's ON CONFLICT, d. for the realtime read's unmerged groups).
+// the merge over u.<col> (finalised), the union of two stored states s.<col> / EXCLUDED.<col>.
 struct AggSql {
   std::vector<std::string> partial, types, cols, unions;
   std::string merged;  // over the rows u.<col> of one group
@@ -57,7 +56,7 @@ std::string null_safe(const std::string& a, const std::string& b, const std::str
   return "CASE WHEN " + a + " IS NULL THEN " + b + " WHEN " + b + " IS NULL THEN " + a + " ELSE " + both + " END";
 }
 
-AggSql agg_sql(const AggPlan& a, int j, const std::string& other = "EXCLUDED.") {
+AggSql agg_sql(const AggPlan& a, int j) {
   AggSql r;
   std::string c = "f" + std::to_string(j), c2 = c + "_2";
   std::string x = s(a.arg), F = s(a.filter);
@@ -68,7 +67,7 @@ AggSql agg_sql(const AggPlan& a, int j, const std::string& other = "EXCLUDED.") 
       collate = psprintf(" COLLATE %s", generate_collation_name(a.collation));
   });
   auto S = [](const std::string& col) { return "s." + col; };
-  auto E = [&](const std::string& col) { return other + col; };
+  auto E = [](const std::string& col) { return "EXCLUDED." + col; };
   auto U = [](const std::string& col) { return "u." + col; };
   auto sum_union = [&](const std::string& col) { return null_safe(S(col), E(col), S(col) + " + " + E(col)); };
   auto count_union = [&](const std::string& col) { return S(col) + " + " + E(col); };
@@ -298,7 +297,6 @@ Built build_cache(const Names& n) {
 // aggregate's state columns, and the SQL of each aggregate.
 struct StateShape {
   std::vector<std::string> group_sql, group_cols, coldefs, keys, agg_cols, unions, merged;
-  std::vector<std::string> read_unions;  // per state column: the union of s.<col> and d.<col>
   std::vector<AggSql> aggs;
 };
 
@@ -320,12 +318,10 @@ StateShape state_shape(const Analysis& a) {
   int j = 0;
   foreach (lc, a.aggs) {
     AggSql q = agg_sql(*(AggPlan*)lfirst(lc), ++j);
-    const AggSql read = agg_sql(*(AggPlan*)lfirst(lc), j, "d.");
     for (size_t k = 0; k < q.cols.size(); k++) {
       st.coldefs.push_back(q.cols[k] + " " + q.types[k]);
       st.agg_cols.push_back(q.cols[k]);
       st.unions.push_back(q.cols[k] + " = " + q.unions[k]);
-      st.read_unions.push_back(read.unions[k]);
     }
     st.merged.push_back(q.merged + " AS f" + std::to_string(j));
     st.aggs.push_back(q);
@@ -369,8 +365,7 @@ std::vector<std::string> prefixed(const std::string& p, const std::vector<std::s
 // What users read of an incremental or realtime view: the stored states (plus, for realtime,
 // the unmerged delta) merged per group and finalised, then the query's own select list and
 // HAVING over them.
-std::string read_sql(const Request& r, const Names& n, const Analysis& a, const StateShape& st,
-                     bool make_keytype = true) {
+std::string read_sql(const Request& r, const Names& n, const Analysis& a, const StateShape& st) {
   Oid state_relid = InvalidOid;
   std::string state_name = "_pulse_state_" + r.name, internal = internal_schema_name(r.project);
   pg::call([&] { state_relid = get_relname_relid(state_name.c_str(), get_namespace_oid(internal.c_str(), false)); });
@@ -410,27 +405,23 @@ std::string read_sql(const Request& r, const Names& n, const Analysis& a, const 
            " FROM (SELECT " + join(merged_sel, ", ") + " FROM (" + src + ") u) m WHERE NOT (SELECT w.dirty FROM w)" +
            tail + " UNION ALL " + recompute + " WHERE (SELECT w.dirty FROM w)";
   }
-  // One pass over the stored states: a hash FULL JOIN with the unmerged groups (few, hashed)
-  // on the group keys, matched as values of a composite type of the keys (NULL-safe and
-  // hashable). A group keeps its stored state, or gets the unmerged one, or the union of the
-  // two (the merge's own union, against d. instead of EXCLUDED.); then each group is finalised
-  // on its own, as an incremental view's are: no read sorts or re-aggregates the whole state.
+  // Groups without unmerged rows are finalised straight from their stored row; only the groups
+  // the delta touches are merged. Keys are matched as records (NULL-safe) through hashed
+  // subplans over the few delta groups: a join would sort the whole state. A composite type of
+  // the group keys makes the key records hashable.
   std::vector<std::string> keydefs(st.coldefs.begin(), st.coldefs.begin() + long(gcols.size()));
-  if (make_keytype) pg::spi_exec("CREATE TYPE " + n.keytype + " AS (" + join(keydefs, ", ") + ")");
+  pg::spi_exec("CREATE TYPE " + n.keytype + " AS (" + join(keydefs, ", ") + ")");
   std::string key = "ROW(" + join(prefixed("x.", gcols), ", ") + ")::" + n.keytype;
-  std::string d = "d AS MATERIALIZED (SELECT x.*, true AS _p, " + key + " AS _k FROM w CROSS JOIN LATERAL " + n.delta +
+  std::string d = "d AS MATERIALIZED (SELECT x.*, " + key + " AS _k FROM w CROSS JOIN LATERAL " + n.delta +
                   "(w.snapshot, w.threshold, NULL) x WHERE NOT w.dirty)";
-  std::vector<std::string> both;
-  for (auto& g : gcols) both.push_back("CASE WHEN s._p THEN s." + g + " ELSE d." + g + " END AS " + g);
-  for (size_t k = 0; k < st.agg_cols.size(); k++) {
-    const std::string& c = st.agg_cols[k];
-    both.push_back("CASE WHEN d._p IS NULL THEN s." + c + " WHEN s._p IS NULL THEN d." + c + " ELSE " +
-                   st.read_unions[k] + " END AS " + c);
-  }
-  std::string joined = "SELECT " + join(both, ", ") + " FROM (SELECT x.*, true AS _p, " + key + " AS _k FROM " +
-                       n.state + " x) s FULL JOIN d ON s._k = d._k";
-  return "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)), " + d + " SELECT " + join(outs, ", ") +
-         " FROM (SELECT " + join(single_sel, ", ") + " FROM (" + joined + ") s) m WHERE NOT (SELECT w.dirty FROM w)" +
+  std::string stc = "s AS NOT MATERIALIZED (SELECT x.*, " + key + " AS _k FROM " + n.state + " x)";
+  std::string untouched = "SELECT " + join(single_sel, ", ") + " FROM s WHERE s._k NOT IN (SELECT d._k FROM d)";
+  std::string touched = "SELECT " + join(merged_sel, ", ") + " FROM (SELECT " + join(prefixed("s.", srccols), ", ") +
+                        " FROM s WHERE (s._k IN (SELECT d._k FROM d)) IS TRUE UNION ALL SELECT " +
+                        join(prefixed("d.", srccols), ", ") + " FROM d) u GROUP BY " +
+                        join(prefixed("u.", gcols), ", ");
+  return "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)), " + d + ", " + stc + " SELECT " +
+         join(outs, ", ") + " FROM (" + untouched + " UNION ALL " + touched + ") m WHERE NOT (SELECT w.dirty FROM w)" +
          tail + " UNION ALL " + recompute + " WHERE (SELECT w.dirty FROM w)";
 }
 
@@ -518,49 +509,6 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
                                 "pulse.refresh_view (from pg_cron, for example).")));
     });
   PG_RETURN_VOID();
-}
-
-// pulse._view_rewrite_read(view_id) → whether the view's read was rewritten: the read SQL of a
-// realtime view made again by this release's code from its stored query (CREATE OR REPLACE
-// VIEW; the states, the delta function and the key type stay). The extension's update runs
-// it for every realtime view, in the time zone each was created in, so that views created by
-// an earlier release read as new ones do. A view whose query this release refuses keeps its
-// read (false).
-PULSE_SQL_FUNCTION(pulse_view_rewrite_read) {
-  const int32 id = PG_GETARG_INT32(0);
-  pg::spi_connect();
-  auto row = pg::spi_column(
-      "SELECT x FROM pulse.view_registry v, LATERAL unnest(ARRAY[v.project, v.name, v.query, v.strategy,"
-      " v.refresh_every::text]) x WHERE v.id = $1",
-      {Arg::int4(id)});
-  if (row.size() != 5 || !row[0] || !row[1] || !row[2] || !row[3])
-    throw Error(sqlstate::kUndefinedObject, "view " + std::to_string(id) + " does not exist");
-  Request r;
-  r.project = *row[0];
-  r.name = *row[1];
-  r.query = *row[2];
-  r.strategy = *row[3];
-  r.every = row[4] ? *row[4] : "5 minutes";
-  bool rewritten = false;
-  if (r.strategy == "realtime") {
-    const Names n = names_of(r.project, r.name);
-    std::string definition;
-    std::optional<Analysis> a;
-    try {
-      pg::in_subtransaction([&] { a = analyse_as_writer(r, &definition); });
-    } catch (pg::PgError& e) {
-      if (pg::is_abort_error(e.sqlerrcode())) throw;
-    } catch (Error&) {
-    }
-    if (a) {
-      std::string sql = read_sql(r, n, *a, state_shape(*a), false);
-      for (size_t p; (p = sql.find("$ID$")) != std::string::npos;) sql.replace(p, 4, std::to_string(id));
-      pg::spi_exec("CREATE OR REPLACE VIEW " + n.view + " AS " + sql);
-      rewritten = true;
-    }
-  }
-  pg::spi_finish();
-  PG_RETURN_BOOL(rewritten);
 }
 
 }  // namespace pulse::views

@@ -117,13 +117,6 @@ CREATE FUNCTION pulse._view_recompute(view_id int) RETURNS SETOF record
   LANGUAGE c STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_view_recompute';
 
--- The read SQL of a realtime view made again from its stored query by this release's code
--- (the extension's update runs it for every realtime view); false when the query is refused.
-CREATE FUNCTION pulse._view_rewrite_read(view_id int) RETURNS boolean
-  LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pulse, pg_temp
-  AS 'MODULE_PATHNAME', 'pulse_view_rewrite_read';
-REVOKE ALL ON FUNCTION pulse._view_rewrite_read(int) FROM PUBLIC;
-
 CREATE FUNCTION pulse._views_invalidate() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 BEGIN

@@ -19,22 +19,3 @@ SELECT pulse._comment_internal();
 
 -- enrichment (new views of 0.3.0)
 GRANT SELECT ON pulse.enrichment, pulse.enrichment_status TO PUBLIC;
-
--- realtime views read their stored and unmerged groups in one pass since 0.3.0: their read SQL
--- is made again from their stored queries, each in the time zone it was created in (a view
--- whose query 0.3.0 refuses keeps its read, which gives the same answers). Outside the
--- extension script: the views are the projects' objects, not the extension's.
-SELECT pulse._outside_extension_script($upgrade$
-DO $rewrite$
-DECLARE
-  v record;
-  zone text := current_setting('TimeZone');
-BEGIN
-  FOR v IN SELECT id, timezone FROM pulse.view_registry WHERE strategy = 'realtime' ORDER BY id LOOP
-    PERFORM set_config('TimeZone', v.timezone, true);
-    PERFORM pulse._view_rewrite_read(v.id);
-  END LOOP;
-  PERFORM set_config('TimeZone', zone, true);
-END
-$rewrite$
-$upgrade$);
