@@ -281,14 +281,15 @@ static void check_history_kept(const ViewRow& v, Snapshot snap) {
 
 // Summarises the ranges of the `_shard_time` BRIN index that filled since the last time, in
 // every table of the collection (its leaf partitions), walking back from the last complete
-// range to the first summarised one (each costs a read of its rows; the `_time` index is left
-// to VACUUM). The reads of realtime views and the next merge select `_shard_time >= T` through the
-// BRIN index, and an unsummarised range always matches: without this, every row inserted since
-// the collection's last VACUUM was read again by each of them (bench/views: 504k rows read for
-// a 100k-row tail, the delta 70 ms instead of 41). The last, partial range is left alone: once
-// summarised, every insertion that raises its maximum would rewrite its summary. A table that
-// VACUUM or another summary holds (ShareUpdateExclusiveLock) is skipped, never waited for, and
-// the lock is released at once. As the owner of the collection (summarising needs it).
+// range to the first summarised one. Each summary reads its range's rows again; the `_time`
+// index is left to VACUUM. The reads of realtime views and the next merge select
+// `_shard_time >= T` through this index, and an unsummarised range always matches: without
+// this, every row inserted since the collection's last VACUUM was read again by each of them
+// (bench/views: 504k rows read for a 100k-row tail, the delta 70 ms instead of 41). The last,
+// partial range is left alone: once summarised, every insertion that raises its maximum would
+// rewrite its summary. A table that VACUUM or another summary holds (ShareUpdateExclusiveLock)
+// is skipped, never waited for, and the lock is released at once. As the owner of the
+// collection (summarising needs it).
 void summarize_filled_ranges(const std::string& project, const std::string& collection) {
   pg::call([&] {
     Oid nsp = get_namespace_oid(project.c_str(), true);
