@@ -302,6 +302,14 @@ MappingMeta mapping_meta(Oid rel) {
   return m;
 }
 
+// The error of a mapping whose columns are not distinct_id and person_id, both text (both
+// reading paths raise it).
+[[noreturn]] void bad_mapping(const char* name) {
+  ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                  errmsg("person mapping %s must have the text columns distinct_id and person_id", name)));
+  pg_unreachable();
+}
+
 // After the first batch of got rows: room for the rest. Most rows of a project's mapping map
 // an id to itself (skipped), so the estimate is scaled by the first batch's share of others.
 void reserve_rest(const MappingMeta& m, PersonMap& map, uint64_t got) {
@@ -343,9 +351,7 @@ void spi_mapping(const MappingMeta& m, PersonMap& map) {
       got = SPI_processed;
       if (got == 0) return;
       TupleDesc td = SPI_tuptable->tupdesc;
-      if (td->natts != 2 || SPI_gettypeid(td, 1) != TEXTOID || SPI_gettypeid(td, 2) != TEXTOID)
-        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                        errmsg("person mapping %s must have the text columns distinct_id and person_id", name)));
+      if (td->natts != 2 || SPI_gettypeid(td, 1) != TEXTOID || SPI_gettypeid(td, 2) != TEXTOID) bad_mapping(name);
       for (uint64 r = 0; r < got; r++) {
         bool null_id, null_person;
         Datum d = SPI_getbinval(SPI_tuptable->vals[r], td, 1, &null_id);
@@ -394,8 +400,7 @@ bool scan_mapping(Oid rel, const MappingMeta& m, PersonMap& map) {
     person_att = get_attnum(rel, "person_id");
     if (id_att == InvalidAttrNumber || person_att == InvalidAttrNumber || get_atttype(rel, id_att) != TEXTOID ||
         get_atttype(rel, person_att) != TEXTOID)
-      ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                      errmsg("person mapping %s must have the text columns distinct_id and person_id", m.name)));
+      bad_mapping(m.name);
     scan = table_beginscan(r, GetActiveSnapshot(), 0, nullptr);
     slot = table_slot_create(r, nullptr);
     detoasted = AllocSetContextCreate(CurrentMemoryContext, "person mapping", ALLOCSET_DEFAULT_SIZES);

@@ -173,7 +173,7 @@ bool is_enrichment_column(std::string_view n) {
       "_referrer_term", "_referrer_domain", "_utm_source",   "_utm_medium", "_utm_campaign",    "_utm_term",
       "_utm_content"};
   for (std::string_view c : kColumns)
-    if (n.size() == c.size() && n == c) return true;
+    if (n == c) return true;
   return false;
 }
 
