@@ -108,6 +108,17 @@ SET ROLE regress_pr_analyst;
 SELECT value AS persons_seen_by_reader
   FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', 'month', 'unique_users');
 RESET ROLE;
+-- the mapping a backend keeps between reports (docs/people.md#the-mapping-cache) serves the
+-- owner's next reports, never a reader's under row-level security (loaded through SPI, not kept)
+SET client_min_messages = debug1;
+SELECT value AS owner_loads FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', 'month', 'unique_users');
+SELECT value AS owner_reuses FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', 'month', 'unique_users');
+SET ROLE regress_pr_analyst;
+SELECT value AS reader_loads_own FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', 'month', 'unique_users');
+RESET ROLE;
+-- a breakdown's groups share one load
+SELECT count(*) AS groups_of_one_load FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', 'month', 'unique_users', breakdown => 'page');
+RESET client_min_messages;
 -- a caller who may not read the mapping gets the join, and its 42501 even without events
 REVOKE SELECT ON regress_pr._person_ids FROM regress_pr_reader;
 SET ROLE regress_pr_analyst;

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "analytics/person_cache.h"
 #include "core/actor_batch.h"
 #include "core/actor_ids.h"
 #include "core/bucket_uniques.h"
@@ -146,7 +147,7 @@ struct UniquesState : ReportState {
     int bucket;
   };
   BucketUniques seen;
-  std::unique_ptr<PersonMap> persons;
+  std::shared_ptr<const PersonMap> persons;  // (analytics/person_cache.h)
   ActorBatch<Pending, 256> pending;
   uint32_t rows[decltype(pending)::kCapacity];
   BucketUniques::Row resolved[decltype(pending)::kCapacity];
@@ -382,13 +383,7 @@ void spi_mapping(const MappingMeta& m, PersonMap& map) {
 // person-mode trends query at 10M events (bench/analytics/persons.sh).
 bool scan_mapping(Oid rel, const MappingMeta& m, PersonMap& map) {
   constexpr size_t kFetch = 10000;
-  bool direct = false;
-  pg::call([&] {
-    direct = get_rel_relkind(rel) == RELKIND_RELATION &&
-             pg_class_aclcheck(rel, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
-             check_enable_rls(rel, InvalidOid, true) != RLS_ENABLED;
-  });
-  if (!direct) return false;
+  if (!mapping_readable_whole(rel)) return false;
   Relation r = nullptr;
   TableScanDesc scan = nullptr;
   TupleTableSlot* slot = nullptr;
@@ -465,11 +460,14 @@ bool scan_mapping(Oid rel, const MappingMeta& m, PersonMap& map) {
 // Reads the mapping rel (text columns distinct_id, person_id: <project>._person_ids) into map,
 // then finishes it: the rows that map an id to another, as the join of pulse._insight_from
 // reads them, under the query's snapshot, as the caller. The table is named by its oid
-// (schema-qualified and quoted: nothing the caller can shadow).
-void load_mapping(Oid rel, PersonMap& map) {
+// (schema-qualified and quoted: nothing the caller can shadow). Returns whether it read the
+// whole table straight from its heap (scan_mapping).
+bool load_mapping(Oid rel, PersonMap& map) {
   const MappingMeta m = mapping_meta(rel);
-  if (!scan_mapping(rel, m, map)) spi_mapping(m, map);
+  const bool whole = scan_mapping(rel, m, map);
+  if (!whole) spi_mapping(m, map);
   map.finish();
+  return whole;
 }
 
 // Numbers the actors of a new report by the mapping rel, if any (before its first row).
@@ -650,8 +648,7 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
     s->bounds = std::move(bounds);
     st = adopt(std::move(s), cxt);
     if (const Oid rel = mapping_arg(fcinfo, 4); OidIsValid(rel)) {
-      st->persons = std::make_unique<PersonMap>();
-      load_mapping(rel, *st->persons);
+      st->persons = person_map(rel, [rel](PersonMap& m) { return load_mapping(rel, m); });
     }
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);

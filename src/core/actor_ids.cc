@@ -10,7 +10,6 @@
 namespace pulse {
 namespace {
 
-constexpr size_t kBlockBytes = size_t(1) << 20;
 constexpr size_t kInitialSlots = 1024;
 
 uint64_t mix(uint64_t x) {

@@ -58,6 +58,8 @@ class ActorIds {
   void intern_many(const std::string_view* actors, size_t n, uint32_t* ids);
   // The ids numbered so far: every id is below size().
   size_t size() const { return count_; }
+  // Bytes the table holds (slots and long actors).
+  size_t memory_bytes() const { return slots_.size() * sizeof(Slot) + blocks_.size() * kBlockBytes; }
 
   // Pre-numbering (core/person_map.h): actor gets id, which may be shared with other actors;
   // an actor already present is renumbered. Ids bound this way count in size() once
@@ -91,6 +93,7 @@ class ActorIds {
 
  private:
   static constexpr size_t kInline = 16;
+  static constexpr size_t kBlockBytes = size_t(1) << 20;  // long actors are kept in blocks of at least this
   struct Slot {
     uint64_t hash;
     uint32_t id_plus_1;  // 0: empty

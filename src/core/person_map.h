@@ -73,6 +73,11 @@ class PersonMap {
   }
   // Mapping rows kept (id != person).
   size_t size() const { return rows_; }
+  // Bytes a resolve map holds after finish() (for the cache of analytics/person_cache.h).
+  size_t memory_bytes() const {
+    return ids_.memory_bytes() + persons_of_.capacity() * sizeof(Person) + bytes_.capacity() +
+           filter_.capacity() * sizeof(uint64_t);
+  }
 
  private:
   struct Person {

@@ -24,6 +24,7 @@ extern char* pulse_geoip_database;
 extern char* pulse_user_agent_regexes;
 extern char* pulse_referrer_data;
 extern int pulse_enrichment_cache_entries;
+extern int pulse_person_cache_kb;
 }
 
 // pulse.copy_format: how the write path hands rows to COPY.

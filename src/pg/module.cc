@@ -1,5 +1,6 @@
 // Library load: configuration parameters, and (when preloaded) the shared memory and the
 // background workers.
+#include "analytics/person_cache.h"
 #include "core/avro_decode.h"
 #include "ingest/metrics.h"
 #include "pg/faults.h"
@@ -39,6 +40,7 @@ char* pulse_geoip_database = nullptr;
 char* pulse_user_agent_regexes = nullptr;
 char* pulse_referrer_data = nullptr;
 int pulse_enrichment_cache_entries = 10000;
+int pulse_person_cache_kb = 256 * 1024;
 
 void _PG_init(void);
 }
@@ -133,6 +135,12 @@ void _PG_init(void) {
   DefineCustomIntVariable("pulse.enrichment_cache_entries",
                           "Most parsed user agents, referrers and geo-IP records each backend keeps (per cache).", NULL,
                           &pulse_enrichment_cache_entries, 10000, 1, 10000000, PGC_SUSET, 0, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.person_cache_size",
+                          "Largest person mapping a backend keeps between the reports that count unique users by "
+                          "person.",
+                          "The last mapping a backend loaded serves later reports whose snapshot sees the same rows "
+                          "of it; larger ones are loaded by every report. 0 keeps none.",
+                          &pulse_person_cache_kb, 256 * 1024, 0, INT_MAX, PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
   DefineCustomStringVariable("pulse.debug_pause_at",
                              "Test hook: makes pg_pulse wait at this phase until the backend is interrupted.",
                              "Phases: decode, copy, salvage, refresh, replay, kafka. Empty (the default) is off.",
@@ -169,6 +177,7 @@ void _PG_init(void) {
     pulse::kafka::register_shmem();
     pulse::ingest::register_metrics_shmem();
     pulse::pg::register_progress_shmem();
+    pulse::analytics::register_person_cache_shmem();
     pulse::pg::register_scheduler();
   }
 

@@ -5,7 +5,10 @@
 # of one view run at once; DELETE / UPDATE / TRUNCATE force rebuilds; prepared transactions
 # stay prepared across refreshes; after each step a reader compares both views with their
 # defining query. (views_2pc has a second expected output for clusters with
-# max_prepared_transactions = 0, where it proves little: the script says so.)
+# max_prepared_transactions = 0, where it proves little: the script says so.) Also
+# test/isolation/specs/person_cache.spec: the backend's kept person mapping against links
+# committed, in progress, rolled back, made by the reader itself, under repeatable read and
+# a cursor's older snapshot, and TRUNCATE.
 #
 # Runs against the running test cluster (test/cluster.sh; from test/run_all.sh or by hand:
 #   PULSE_TEST_DIR=/tmp/pg_pulse_h1 PULSE_TEST_PORT=54351 bash test/integration/views_isolation.sh)
@@ -40,7 +43,7 @@ as_pg env PGISOLATIONTIMEOUT=60 timeout 500 "$ISO_REGRESS" \
     --outputdir="$OUT" \
     --host="$PULSE_TEST_DIR" --port="$PULSE_TEST_PORT" --user=postgres \
     --use-existing --dbname="$DB" \
-    views views_2pc >"$OUT/run.log" 2>&1
+    views views_2pc person_cache >"$OUT/run.log" 2>&1
 rc=$?
 set -e
 cat "$OUT/run.log"

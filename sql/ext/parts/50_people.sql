@@ -9,6 +9,12 @@
 -- Both are keyed by the person's id (a distributed project distributes them by it). Readers of
 -- the project may SELECT them; only pg_pulse's functions write them.
 
+-- Trigger of every <project>._person_ids (src/analytics/person_cache.cc): records the writing
+-- transaction, when the row maps an id to another (and for TRUNCATE), for the backends that
+-- keep a loaded mapping between reports (docs/people.md#the-mapping-cache).
+CREATE FUNCTION pulse._person_ids_written() RETURNS trigger
+  LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_person_ids_written';
+
 -- Creates the persons tables of project p when missing; returns the persons table. Called by
 -- pg_pulse's SECURITY DEFINER functions (runs as the extension owner).
 CREATE FUNCTION pulse._ensure_persons(p text) RETURNS regclass
@@ -36,6 +42,13 @@ BEGIN
                  ' _updated timestamptz NOT NULL DEFAULT now(), _identified boolean NOT NULL DEFAULT false)', p);
   EXECUTE format('CREATE TABLE %I._person_ids (distinct_id text PRIMARY KEY, person_id text NOT NULL)', p);
   EXECUTE format('CREATE INDEX ON %I._person_ids (person_id)', p);
+  -- ALWAYS: also in a replica and with session_replication_role = replica
+  EXECUTE format('CREATE TRIGGER _pulse_written BEFORE INSERT OR UPDATE OR DELETE ON %I._person_ids'
+                 ' FOR EACH ROW EXECUTE FUNCTION pulse._person_ids_written()', p);
+  EXECUTE format('CREATE TRIGGER _pulse_truncated AFTER TRUNCATE ON %I._person_ids'
+                 ' FOR EACH STATEMENT EXECUTE FUNCTION pulse._person_ids_written()', p);
+  EXECUTE format('ALTER TABLE %I._person_ids ENABLE ALWAYS TRIGGER _pulse_written', p);
+  EXECUTE format('ALTER TABLE %I._person_ids ENABLE ALWAYS TRIGGER _pulse_truncated', p);
   EXECUTE format('GRANT SELECT ON %I._persons, %I._person_ids TO %I', p, p, reader);
   EXECUTE format('COMMENT ON TABLE %I._persons IS %L', p,
                  format('pg_pulse persons of project %s: one row per person, a column per property', p));
