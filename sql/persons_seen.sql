@@ -55,6 +55,26 @@ SELECT stored FROM pulse.collect('regress_ps', NULL,
   '{"type": "track", "event": "Signed Up", "userId": "u9", "anonymousId": "an9", "timestamp": "2024-01-01T00:00:00Z"}',
   spec => 'segment');
 SELECT distinct_id, person_id FROM regress_ps._person_ids WHERE distinct_id IN ('u9', 'an9') ORDER BY 1;
+-- the backend knows the link is made: the same call again runs no link statement, a new link
+-- one (counted by pg_stat_xact_user_functions)
+SET track_functions = 'pl';
+BEGIN;
+SELECT stored FROM pulse.collect('regress_ps', NULL,
+  '{"type": "track", "event": "Signed Up", "userId": "u9", "anonymousId": "an9", "timestamp": "2024-01-01T00:00:00Z"}',
+  spec => 'segment');
+SELECT coalesce(sum(calls), 0) AS link_calls FROM pg_stat_xact_user_functions WHERE funcname = '_person_link_many';
+SELECT stored FROM pulse.collect('regress_ps', NULL,
+  '{"type": "track", "event": "Signed Up", "userId": "u10", "anonymousId": "an10", "timestamp": "2024-01-01T00:00:00Z"}',
+  spec => 'segment');
+SELECT coalesce(sum(calls), 0) AS link_calls FROM pg_stat_xact_user_functions WHERE funcname = '_person_link_many';
+COMMIT;
+RESET track_functions;
+-- an erasure makes every backend forget the links it knows: the link is made again
+SELECT pulse.erase_person('regress_ps', 'u9') > 0 AS erased;
+SELECT stored FROM pulse.collect('regress_ps', NULL,
+  '{"type": "track", "event": "Signed Up", "userId": "u9", "anonymousId": "an9", "timestamp": "2024-01-01T00:00:00Z"}',
+  spec => 'segment');
+SELECT distinct_id, person_id FROM regress_ps._person_ids WHERE distinct_id IN ('u9', 'an9') ORDER BY 1;
 -- an anonymous id seen alone first is a person; its later link merges it into the user's
 -- (set-based: nothing of it to keep but the earlier _created), unless it has properties
 SELECT stored FROM pulse.collect_batch('regress_ps', '{"_user": "an7", "_time": "2024-01-01T00:00:00Z"}

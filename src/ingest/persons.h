@@ -35,4 +35,15 @@ namespace pulse::ingest {
 // persons tables when missing. A failure is a WARNING and never fails the ingestion.
 void note_persons_seen(const std::string& project, const std::unordered_set<std::string>& users);
 
+// Identity links this backend knows to be made, in the same per-backend cache (an erasure
+// invalidates them too): a link (id, other, identify) is made when both ids map to one person,
+// identified when identify is set. Links only ever join persons (a merge keeps every id with
+// the winner, identified when either was), so a link made stays made until an erasure.
+// mapping_of(project): the mapping table's oid, InvalidOid when it does not exist (nothing is
+// known of it).
+Oid mapping_of(const std::string& project);
+bool link_known(Oid mapping, const std::string& id, const std::string& other, bool identify);
+// The link was made in the current (sub)transaction: known from its commit on.
+void note_link_made(Oid mapping, const std::string& id, const std::string& other, bool identify);
+
 }  // namespace pulse::ingest

@@ -25,9 +25,9 @@ using pg::Arg;
 // Most ids the cache keeps per mapping table before it starts again (bounds its memory).
 constexpr size_t kMaxKnownIds = 2000000;
 
-// The ids known to be mapped, per mapping table (<project>._person_ids), from committed
-// transactions; ids mapped by the current transaction wait in `pending` (with the nesting level
-// of the subtransaction that mapped them) until it commits.
+// The ids known to be mapped, and the links known to be made (link_key), per mapping table
+// (<project>._person_ids), from committed transactions; those of the current transaction wait
+// in `pending` (with the nesting level of the subtransaction that made them) until it commits.
 //
 // The entries of a subtransaction (and of those nested in it) are always the end of `pending`:
 // a subtransaction's commit or abort touches only them, from the end. A relcache invalidation
@@ -107,8 +107,21 @@ void register_callbacks() {
   g_forgotten = new std::unordered_map<Oid, uint64_t>();
 }
 
+// The cache's key of a link: the two ids apart by a NUL byte (which no text holds, so no link
+// is taken for an id), and a second one when its person is identified.
+std::string link_key(const std::string& id, const std::string& other, bool identified) {
+  std::string k;
+  k.reserve(id.size() + other.size() + 2);
+  k.append(id).push_back('\0');
+  k.append(other);
+  if (identified) k.push_back('\0');
+  return k;
+}
+
+}  // namespace
+
 // The oid of <project>._person_ids, InvalidOid when it does not exist.
-Oid mapping_table(const std::string& project) {
+Oid mapping_of(const std::string& project) {
   Oid relid = InvalidOid;
   pg::call([&] {
     relid = RangeVarGetRelid(makeRangeVar(pstrdup(project.c_str()), pstrdup("_person_ids"), -1), NoLock, true);
@@ -116,12 +129,25 @@ Oid mapping_table(const std::string& project) {
   return relid;
 }
 
-}  // namespace
+bool link_known(Oid mapping, const std::string& id, const std::string& other, bool identify) {
+  if (mapping == InvalidOid || !g_known) return false;
+  auto it = g_known->find(mapping);
+  if (it == g_known->end()) return false;
+  return it->second.count(link_key(id, other, true)) || (!identify && it->second.count(link_key(id, other, false)));
+}
+
+void note_link_made(Oid mapping, const std::string& id, const std::string& other, bool identify) {
+  if (mapping == InvalidOid) return;
+  register_callbacks();
+  int level = 0;
+  pg::call([&] { level = GetCurrentTransactionNestLevel(); });
+  g_pending->push_back(PendingId{level, mapping, g_invalidations, link_key(id, other, identify)});
+}
 
 void note_persons_seen(const std::string& project, const std::unordered_set<std::string>& users) {
   if (users.empty()) return;
   register_callbacks();
-  Oid relid = mapping_table(project);
+  Oid relid = mapping_of(project);
   std::vector<std::string> unknown;
   if (relid != InvalidOid) {
     auto it = g_known->find(relid);
@@ -139,7 +165,7 @@ void note_persons_seen(const std::string& project, const std::unordered_set<std:
     pg::in_subtransaction([&] {
       if (relid == InvalidOid) {
         pg::spi_exec("SELECT pulse._ensure_persons($1)", {Arg::text(project)});
-        relid = mapping_table(project);
+        relid = mapping_of(project);
       }
       pg::spi_exec("SELECT pulse._persons_seen($1, $2, $3)",
                    {Arg::text(project), Arg::text_array(unknown), Arg::boolean(on_conflict)});

@@ -101,15 +101,22 @@ int64_t SpecStage::apply(const EventBatch& mapped, const std::string& fixed_coll
   for (auto& n : out_.notes)
     rej.add(coll_of(n.event), n.field, n.raw_value, n.field == "_time" ? "timestamp with time zone" : "text", n.reason,
             event_at(n.event));
-  // the links of the chunk in one set-based call; if it fails, one by one (the failing one noted)
+  // the links of the chunk this backend does not know to be made (a stream repeats its links),
+  // in one set-based call; if it fails, one by one (the failing one noted)
   std::vector<std::string> failures(out_.links.size());
-  bool bulk_done = false;
+  std::vector<size_t> todo;  // indexes of those links
   if (!out_.links.empty()) {
+    const Oid mapping = mapping_of(project_);
+    for (size_t k = 0; k < out_.links.size(); k++)
+      if (!link_known(mapping, out_.links[k].id, out_.links[k].other, out_.links[k].identify)) todo.push_back(k);
+  }
+  bool bulk_done = false;
+  if (!todo.empty()) {
     std::vector<std::string> ids, others, flags;
-    for (auto& l : out_.links) {
-      ids.push_back(l.id);
-      others.push_back(l.other);
-      flags.push_back(l.identify ? "t" : "f");
+    for (size_t k : todo) {
+      ids.push_back(out_.links[k].id);
+      others.push_back(out_.links[k].other);
+      flags.push_back(out_.links[k].identify ? "t" : "f");
     }
     try {
       std::vector<std::optional<std::string>> refused;
@@ -119,13 +126,14 @@ int64_t SpecStage::apply(const EventBatch& mapped, const std::string& fixed_coll
             {Arg::text(project_), Arg::text_array(ids), Arg::text_array(others), Arg::text_array(flags)});
       });
       for (auto& k : refused)
-        if (k) failures[size_t(std::stoul(*k)) - 1] = "it belongs to another identified person";
+        if (k) failures[todo[size_t(std::stoul(*k)) - 1]] = "it belongs to another identified person";
       bulk_done = true;
     } catch (pg::PgError& e) {
       if (pg::is_abort_error(e.sqlerrcode())) throw;
     }
   }
-  for (size_t k = 0; k < out_.links.size() && !bulk_done; k++) {
+  for (size_t k : todo) {
+    if (bulk_done) break;
     const SpecLink& l = out_.links[k];
     pg::check_interrupts();
     std::optional<std::string> person;
@@ -139,6 +147,11 @@ int64_t SpecStage::apply(const EventBatch& mapped, const std::string& fixed_coll
       if (pg::is_abort_error(e.sqlerrcode())) throw;
       failures[k] = e.edata->message ? e.edata->message : "error";
     }
+  }
+  if (!todo.empty()) {
+    const Oid mapping = mapping_of(project_);  // (the call may have created it)
+    for (size_t k : todo)
+      if (failures[k].empty()) note_link_made(mapping, out_.links[k].id, out_.links[k].other, out_.links[k].identify);
   }
   for (size_t k = 0; k < out_.links.size(); k++) {
     if (failures[k].empty()) continue;
