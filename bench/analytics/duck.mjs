@@ -12,9 +12,11 @@ const runs = Number(runsArg || 3);
 const inst = await DuckDBInstance.create(':memory:', { threads: String(process.env.DUCK_THREADS || 2) });
 const con = await inst.connect();
 const t0 = performance.now();
+// (the breakdowns read visit.url and signup.plan)
+const extra = { visit: `, 'url': 'VARCHAR'`, signup: `, 'plan': 'VARCHAR'` };
 for (const c of ['visit', 'signup', 'add_to_cart', 'purchase', 'return']) {
   await con.run(`CREATE TABLE "${c}" AS SELECT * FROM read_csv('${join(dir, c + '.csv')}', header = true,
-                 columns = {'_user': 'VARCHAR', '_time': 'TIMESTAMP'})`);
+                 columns = {'_user': 'VARCHAR', '_time': 'TIMESTAMP'${extra[c] || ''}})`);
 }
 console.log(`load ${(performance.now() - t0).toFixed(0)}`);
 // Columns compared per analysis (rates rounded to 12 digits, counts exact).
@@ -22,8 +24,10 @@ const cols = {
   funnel: `step::INT, users::BIGINT, round(conversion_from_first::DOUBLE, 12), round(conversion_from_previous::DOUBLE, 12)`,
   retention: `cohort_start::TIMESTAMP, cohort_size::BIGINT, period::INT, users::BIGINT, round(rate::DOUBLE, 12)`,
   trends: `bucket::TIMESTAMP, value::DOUBLE`,
+  retention_breakdown: `breakdown::VARCHAR, cohort_start::TIMESTAMP, cohort_size::BIGINT, period::INT, users::BIGINT, round(rate::DOUBLE, 12)`,
+  trends_breakdown: `breakdown::VARCHAR, bucket::TIMESTAMP, value::DOUBLE`,
 };
-for (const a of ['funnel', 'retention', 'trends']) {
+for (const a of Object.keys(cols)) {
   const q = readFileSync(join(here, 'q', a + '.duck.sql'), 'utf8');
   let best = Infinity;
   for (let i = 0; i <= runs; i++) {
