@@ -20,7 +20,9 @@ SELECT pulse._bucket('day', _time, 'Europe/Paris', 0) AS day, pulse._bucket('hou
        pulse._unit_bucket('day', 'week', pulse._bucket('day', _time, 'UTC', 0) + 7) AS week_of_next_day
   FROM regress_bk.page WHERE pulse._bucket('week', _time, 'UTC', 0) > 0;
 -- ... and so in the insights' queries: a weekly trend and a weekly retention by url in Paris
--- call pulse._bucket and pulse._bucket_start in their text, not in their plans
+-- call pulse._bucket and pulse._bucket_start in their text, not in their plans (the general
+-- plans: the single pass buckets by bounds)
+SET pulse.analytics_single_pass = off;
 CREATE FUNCTION pg_temp.plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 BEGIN RETURN QUERY EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q; END $$;
 SELECT insight, q LIKE '%pulse._bucket(%' AND q LIKE '%pulse._bucket_start(%' AS text_calls,
@@ -30,6 +32,7 @@ SELECT insight, q LIKE '%pulse._bucket(%' AND q LIKE '%pulse._bucket_start(%' AS
     ('trends', pulse._trends_sql('regress_bk', '{"collection": "page"}', '2024-01-01', '2024-01-08', 'week', timezone => 'Europe/Paris')),
     ('retention', pulse._retention_sql('regress_bk', '{"collection": "page"}', '{"collection": "buy"}', '2024-01-01', '2024-01-08', 'week',
                                        breakdown => 'url', timezone => 'Europe/Paris'))) AS t(insight, q);
+RESET pulse.analytics_single_pass;
 
 -- A bucket's start is date_trunc in the zone (days, weeks, months; every 7 hours of 2024 in
 -- three zones, DST changes included), and the next bucket starts after the instant

@@ -80,6 +80,31 @@ SELECT t, pg_temp.same(format($q$SELECT * FROM pulse.retention('regress_rep',
   '{"collection": "view", "filter": "page IN (''/p0'', ''/p1'')"}', '{"collection": "view"}', '2024-01-02 12:00', '2024-01-20',
   periods => 10, retention_type => %L)$q$, t))
   FROM unnest(ARRAY['recurring', 'first_time']) t ORDER BY t;
+-- retention with a breakdown (returns of any value): the start events carry their value into
+-- the single pass. By page (five values, events at equal timestamps with different pages: ties
+-- go to the smallest value) and by cart sku, both types, same and different events; 'same'
+-- returns keep the general plan (compared all the same)
+SELECT p, t, s, pg_temp.same(format($q$SELECT * FROM pulse.retention('regress_rep',
+  %L, %L, '2024-01-03', '2024-02-01',
+  period => %L, periods => 5, retention_type => %L, breakdown => %L, timezone => 'America/New_York')$q$,
+  json_build_object('collection', s), json_build_object('collection', CASE WHEN p = 'day' THEN 'view' ELSE 'cart' END),
+  p, t, CASE s WHEN 'view' THEN 'page' ELSE 'sku' END))
+  FROM unnest(ARRAY['day', 'week']) p, unnest(ARRAY['recurring', 'first_time']) t, unnest(ARRAY['view', 'cart']) s
+ ORDER BY p, t, s;
+SELECT r, pg_temp.same(format($q$SELECT * FROM pulse.retention('regress_rep', '{"collection": "view"}', '{"collection": "view"}',
+  '2024-01-03', '2024-01-20', periods => 4, breakdown => 'page', breakdown_returns => %L)$q$, r))
+  FROM unnest(ARRAY['any', 'same']) r ORDER BY r;
+-- the single pass is used (the values come out of the aggregate), and ties at one instant go to
+-- the smallest value: x starts with /b and /a at the same time, y with /b first
+SELECT q ~ 'pulse._retention_report\(_user::text, _time, st, rt, bv' AS single_pass
+  FROM pulse._retention_sql('regress_rep', '{"collection": "view"}', '{"collection": "view"}', '2024-01-03', '2024-02-01',
+                            breakdown => 'page') q;
+SELECT (r).breakdowns, (r).counts
+  FROM (SELECT pulse._retention_report(u, t, true, true, v, ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03'], 2, 1,
+                                       false, '2024-01-01') AS r
+          FROM (VALUES ('x', timestamptz '2024-01-01 10:00', '/b'), ('x', '2024-01-01 10:00', '/a'),
+                       ('y', '2024-01-01 09:00', '/b'), ('y', '2024-01-01 11:00', '/a'),
+                       ('z', '2024-01-02 09:00', NULL), ('x', '2024-01-02 10:00', '/c')) v(u, t, v)) a;
 
 -- trends: unique users by hour, day, week and month, with and without breakdown
 SELECT i, b, pg_temp.same(format($q$SELECT * FROM pulse.trends('regress_rep', '{"collection": "view"}',

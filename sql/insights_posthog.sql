@@ -95,11 +95,14 @@ SELECT pulse._bucket('week_sun', '1970-01-03 23:59+00', 'UTC', 0) AS sat, pulse.
        pulse._bucket_start('week_sun', 2836, 'UTC', 0) AS may_12_2024;
 CREATE FUNCTION pg_temp.plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 BEGIN RETURN QUERY EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q; END $$;
+-- (the general plans: the single pass buckets by bounds)
+SET pulse.analytics_single_pass = off;
 SELECT insight, (SELECT count(*) FROM pg_temp.plan(q) l WHERE l LIKE '%pulse.\_%') AS plan_calls
   FROM (VALUES
     ('trends', pulse._trends_sql('regress_ph', '{"collection": "visit"}', '2024-05-01', '2024-05-15', 'week', measure => 'wau', week_start => 'sunday')),
     ('retention', pulse._retention_sql('regress_ph', '{"collection": "visit"}', '{"collection": "visit"}', '2024-05-01', '2024-05-15', 'week',
                                        breakdown => 'plan', week_start => 'sunday'))) AS t(insight, q);
+RESET pulse.analytics_single_pass;
 -- invalid values
 SELECT pg_temp.err($$SELECT * FROM pulse.trends('regress_ph', '{"collection": "visit"}', '2024-05-01', '2024-05-15', week_start => 'saturday')$$);
 SELECT pg_temp.err($$SELECT * FROM pulse.retention('regress_ph', '{"collection": "visit"}', '{"collection": "visit"}', '2024-05-01', '2024-05-15', week_start => NULL)$$);

@@ -84,6 +84,9 @@ SELECT t, pg_temp.same(format($q$SELECT * FROM pulse.retention('regress_pr', '{"
   FROM unnest(ARRAY['recurring', 'first_time']) t ORDER BY t;
 SELECT pg_temp.same($q$SELECT * FROM pulse.retention('regress_pr', '{"collection": "view"}', '{"collection": "view"}',
   '2024-01-01', '2024-01-21', 'week', 3)$q$) AS same_event;
+SELECT t, pg_temp.same(format($q$SELECT * FROM pulse.retention('regress_pr', '{"collection": "view"}', '{"collection": "buy"}',
+  '2024-01-01', '2024-01-15', 'day', 5, %L, breakdown => 'page')$q$, t)) AS by_page
+  FROM unnest(ARRAY['recurring', 'first_time']) t ORDER BY t;
 SELECT i, pg_temp.same(format($q$SELECT * FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', %L, 'unique_users')$q$, i))
   FROM unnest(ARRAY['hour', 'day', 'week']) i ORDER BY i;
 SELECT pg_temp.same($q$SELECT * FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', 'day', 'unique_users',

@@ -15,9 +15,12 @@
 // context, so it is freed when the query ends or fails. The final functions consume it, so the
 // aggregates are FINALFUNC_MODIFY = READ_WRITE (no window or shared use).
 #include <algorithm>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "analytics/person_cache.h"
@@ -51,6 +54,7 @@ extern "C" {
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
+#include "utils/varlena.h"
 }
 
 namespace pulse::analytics {
@@ -119,18 +123,47 @@ struct FunnelState : ReportBase {
   void prefetch(uint32_t actor) const override { report.prefetch(actor); }
 };
 
+// With a breakdown, each distinct value (text, or NULL) gets a number at its first start row;
+// values order as the general plan's `ORDER BY bv` does: by the call's collation, NULL last.
 struct CohortState : ReportBase {
   RetentionMatrix matrix;
   int cohorts;
   int64_t range_from;
-  CohortState(int c, int periods, bool first_time, int64_t from)
-      : matrix(c, periods, first_time), cohorts(c), range_from(from) {}
-  // a: is a start event, b: is a return event
+  Oid collation = InvalidOid;
+  std::vector<std::optional<std::string>> values;  // by number
+  std::unordered_map<std::string, uint32_t> numbers;
+  std::optional<uint32_t> null_number;
+  CohortState(int c, int periods, bool first_time, int64_t from, bool by_value)
+      : matrix(c, periods, first_time,
+               by_value ? std::function<bool(uint32_t, uint32_t)>([this](uint32_t a, uint32_t b) { return less(a, b); })
+                        : std::function<bool(uint32_t, uint32_t)>()),
+        cohorts(c),
+        range_from(from) {}
+  // a: is a start event (with a breakdown: its value's number + 1), b: is a return event
   void prefetch(uint32_t actor) const override { matrix.prefetch(actor); }
   void apply(const Row& r, uint32_t actor) override {
     const int64_t bucket = bucket_of(r.ts);
-    if (r.a) matrix.add_start(actor, r.ts < range_from ? -1 : bucket, r.ts);
+    if (r.a) matrix.add_start(actor, r.ts < range_from ? -1 : bucket, r.ts, r.a - 1);
     if (r.b) matrix.add_return(actor, bucket);
+  }
+  uint32_t number(const std::string_view* value) {
+    if (!value) {
+      if (!null_number) {
+        null_number = uint32_t(values.size());
+        values.emplace_back();
+      }
+      return *null_number;
+    }
+    auto [it, added] = numbers.try_emplace(std::string(*value), uint32_t(values.size()));
+    if (added) values.emplace_back(*value);
+    return it->second;
+  }
+  bool less(uint32_t a, uint32_t b) const {
+    const auto &x = values[a], &y = values[b];
+    if (!x || !y) return x.has_value() && !y.has_value();
+    int c = 0;
+    pg::call([&] { c = varstr_cmp(x->data(), int(x->size()), y->data(), int(y->size()), collation); });
+    return c < 0;
   }
 };
 
@@ -479,13 +512,13 @@ void seed_actors(ReportBase* st, Oid rel) {
 
 void tick() { pg::check_interrupts(); }
 
-// values as a bigint array of ndims dimensions (row-major), lower bounds 1.
+// values as a bigint array of ndims (at most 3) dimensions (row-major), lower bounds 1.
 ArrayType* bigint_array(const std::vector<int64_t>& values, int ndims, int* dims) {
   ArrayType* out = nullptr;
   pg::call([&] {
     auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * (values.size() + 1)));
     for (size_t i = 0; i < values.size(); ++i) d[i] = Int64GetDatum(values[i]);
-    int lbs[2] = {1, 1};
+    int lbs[3] = {1, 1, 1};
     out = construct_md_array(d, nullptr, ndims, dims, lbs, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
   });
   return out;
@@ -598,34 +631,52 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_final) {
   PG_RETURN_ARRAYTYPE_P(out);
 }
 
-// pulse._retention_report_add(internal, actor text, ts timestamptz, is_start boolean,
-//   is_return boolean, bounds timestamptz[], cohorts int, periods int, first_time boolean,
-//   range_from timestamptz [, mapping regclass]) -> internal
-// bounds: the starts of buckets 0 .. cohorts + periods - 1 and the end of the last one.
-PULSE_SQL_FUNCTION(pulse_retention_report_add) {
+// The transition of both retention reports; by_value: the breakdown value is argument 5 and
+// the others follow it.
+Datum retention_add(FunctionCallInfo fcinfo, bool by_value) {
+  const int o = by_value ? 1 : 0;
   auto* st = state_arg<CohortState>(fcinfo);
   if (!st) {
     MemoryContext cxt = agg_context(fcinfo, "pulse._retention_report");
-    std::vector<int64_t> bounds = bounds_arg(fcinfo, 5);
-    const int cohorts = int4_arg(fcinfo, 6, "cohorts");
-    const int periods = int4_arg(fcinfo, 7, "periods");
-    if (PG_ARGISNULL(8) || PG_ARGISNULL(9))
+    std::vector<int64_t> bounds = bounds_arg(fcinfo, 5 + o);
+    const int cohorts = int4_arg(fcinfo, 6 + o, "cohorts");
+    const int periods = int4_arg(fcinfo, 7 + o, "periods");
+    if (PG_ARGISNULL(8 + o) || PG_ARGISNULL(9 + o))
       throw Error(sqlstate::kNullValueNotAllowed, "first_time and range_from must not be null");
     if (!RetentionMatrix::fits(cohorts, periods) || bounds.size() != size_t(cohorts + periods))
       throw Error(sqlstate::kInvalidParameter, "retention report needs cohorts + periods bucket bounds");
-    auto s = std::make_unique<CohortState>(cohorts, periods, PG_GETARG_BOOL(8), PG_GETARG_TIMESTAMPTZ(9));
+    auto s =
+        std::make_unique<CohortState>(cohorts, periods, PG_GETARG_BOOL(8 + o), PG_GETARG_TIMESTAMPTZ(9 + o), by_value);
     s->bounds = std::move(bounds);
+    s->collation = PG_GET_COLLATION();
     st = adopt(std::move(s), cxt);
-    seed_actors(st, mapping_arg(fcinfo, 10));
+    seed_actors(st, mapping_arg(fcinfo, 10 + o));
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
   const bool is_start = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
   const bool is_return = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
   if (!is_start && !is_return) PG_RETURN_POINTER(st);
-  st->queue(text_view(fcinfo, 1), ts, is_start, is_return);
+  uint32_t start = is_start ? 1 : 0;
+  if (is_start && by_value) {
+    std::string_view v;
+    if (!PG_ARGISNULL(5)) v = text_view(fcinfo, 5);
+    start = st->number(PG_ARGISNULL(5) ? nullptr : &v) + 1;
+  }
+  st->queue(text_view(fcinfo, 1), ts, start, is_return);
   PG_RETURN_POINTER(st);
 }
+
+// pulse._retention_report_add(internal, actor text, ts timestamptz, is_start boolean,
+//   is_return boolean, bounds timestamptz[], cohorts int, periods int, first_time boolean,
+//   range_from timestamptz [, mapping regclass]) -> internal
+// bounds: the starts of buckets 0 .. cohorts + periods - 1 and the end of the last one.
+PULSE_SQL_FUNCTION(pulse_retention_report_add) { return retention_add(fcinfo, false); }
+
+// pulse._retention_report_add(internal, actor, ts, is_start, is_return, breakdown text, bounds,
+//   cohorts, periods, first_time, range_from [, mapping]) -> internal: the same by breakdown
+// value (that of the start event that puts the actor in the cohort, core/retention_matrix.h).
+PULSE_SQL_FUNCTION(pulse_retention_report_by_value_add) { return retention_add(fcinfo, true); }
 
 // pulse._retention_report_final(internal) -> bigint[][]: cohorts x periods counts, [c][1] =
 // the cohort's size, [c][k + 1] = its actors who returned in period k.
@@ -635,6 +686,44 @@ PULSE_SQL_FUNCTION(pulse_retention_report_final) {
   const std::vector<int64_t> m = st->matrix.finish();
   int dims[2] = {st->cohorts, int(m.size() / size_t(st->cohorts))};
   PG_RETURN_ARRAYTYPE_P(bigint_array(m, 2, dims));
+}
+
+// pulse._retention_report_by_value_final(internal) -> pulse._retention_by_value: the breakdown
+// values (text[], NULL included, in no order) and their counts (bigint[][][]: values x cohorts
+// x periods, laid out as _retention_report_final's per value).
+PULSE_SQL_FUNCTION(pulse_retention_report_by_value_final) {
+  auto* st = finishing<CohortState>(fcinfo);
+  if (!st) PG_RETURN_NULL();
+  const std::vector<int64_t> m = st->matrix.finish(st->values.size());
+  const int nvalues = int(st->values.size());
+  Datum result = 0;
+  bool empty = nvalues == 0;
+  ArrayType* counts = nullptr;
+  if (!empty) {
+    int dims[3] = {nvalues, st->cohorts, int(m.size() / size_t(nvalues) / size_t(st->cohorts))};
+    counts = bigint_array(m, 3, dims);
+  }
+  pg::call([&] {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+      elog(ERROR, "pulse._retention_report_by_value_final: result type is not composite");
+    desc = BlessTupleDesc(desc);
+    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * (size_t(nvalues) + 1)));
+    auto* nulls = static_cast<bool*>(palloc(sizeof(bool) * (size_t(nvalues) + 1)));
+    for (int k = 0; k < nvalues; ++k) {
+      const auto& v = st->values[size_t(k)];
+      nulls[k] = !v.has_value();
+      d[k] = v ? PointerGetDatum(cstring_to_text_with_len(v->data(), int(v->size()))) : Datum(0);
+    }
+    int dims[1] = {nvalues}, lbs[1] = {1};
+    Datum values[2];
+    bool isnull[2] = {false, false};
+    values[0] = PointerGetDatum(empty ? construct_empty_array(TEXTOID)
+                                      : construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+    values[1] = PointerGetDatum(empty ? construct_empty_array(INT8OID) : counts);
+    result = HeapTupleGetDatum(heap_form_tuple(desc, values, isnull));
+  });
+  return result;
 }
 
 // pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]

@@ -1257,6 +1257,68 @@ TEST(RetentionMatrix, FirstTime) {
                                 1, 1, 1}));
 }
 
+// With a breakdown: random starts (with values, ties at one instant) and returns against a
+// reference that keeps every start and picks, per actor and cohort (recurring) or per actor
+// (first_time), the earliest start, ties to the smallest value; the matrices without breakdown
+// are the sums over values.
+TEST(RetentionMatrix, ByValueRandom) {
+  std::mt19937 rnd(11);
+  for (int round = 0; round < 200; ++round) {
+    const int cohorts = 1 + int(rnd() % 6), periods = 1 + int(rnd() % 5);
+    const bool first_time = round % 2;
+    const uint32_t nvalues = 1 + rnd() % 4;
+    // value order: reversed numbers (the matrix must follow the callback, not the numbers)
+    RetentionMatrix m(cohorts, periods, first_time, [](uint32_t a, uint32_t b) { return a > b; });
+    RetentionMatrix plain(cohorts, periods, first_time);
+    struct Start {
+      uint32_t actor;
+      int64_t bucket, ts;
+      uint32_t value;
+    };
+    std::vector<Start> starts;
+    std::set<std::pair<uint32_t, int64_t>> returns;
+    const uint32_t actors = 1 + rnd() % 20;
+    for (int i = 0; i < 60; ++i) {
+      const uint32_t a = rnd() % actors;
+      if (rnd() % 2) {
+        const int64_t bucket = int64_t(rnd() % uint32_t(cohorts + 1)) - (first_time ? 1 : 0);
+        const int64_t ts = bucket * 10 + int64_t(rnd() % 3);  // ties at one instant
+        const uint32_t v = rnd() % nvalues;
+        starts.push_back(Start{a, bucket, ts, v});
+        m.add_start(a, bucket, ts, v);
+        plain.add_start(a, bucket, ts);
+      } else {
+        const int64_t bucket = int64_t(rnd() % uint32_t(cohorts + periods));
+        returns.insert({a, bucket});
+        m.add_return(a, bucket);
+        plain.add_return(a, bucket);
+      }
+    }
+    // reference: the chosen start per (actor, cohort)
+    std::map<std::pair<uint32_t, int64_t>, Start> chosen;
+    auto better = [](const Start& x, const Start& y) { return x.ts < y.ts || (x.ts == y.ts && x.value > y.value); };
+    for (const Start& st : starts) {
+      if (st.bucket >= cohorts || (!first_time && st.bucket < 0)) continue;
+      const auto key = std::make_pair(st.actor, first_time ? int64_t(0) : st.bucket);
+      auto it = chosen.find(key);
+      if (it == chosen.end() || better(st, it->second)) chosen[key] = st;
+    }
+    Counts want(size_t(nvalues) * size_t(cohorts) * size_t(periods), 0);
+    for (const auto& [key, st] : chosen) {
+      if (st.bucket < 0) continue;  // first_time: the first start is before the range
+      int64_t* row = &want[(size_t(st.value) * size_t(cohorts) + size_t(st.bucket)) * size_t(periods)];
+      row[0]++;
+      for (int k = 1; k < periods; ++k)
+        if (returns.count({st.actor, st.bucket + k})) row[k]++;
+    }
+    const Counts got = m.finish(nvalues);
+    EXPECT_EQ(got, want) << round;
+    Counts sum(size_t(cohorts) * size_t(periods), 0);
+    for (size_t i = 0; i < got.size(); ++i) sum[i % sum.size()] += got[i];
+    EXPECT_EQ(sum, plain.finish()) << round;
+  }
+}
+
 // The same starts differ between the modes: recurring counts every cohort an actor started
 // in, first_time only the first.
 TEST(RetentionMatrix, RecurringVersusFirstTime) {

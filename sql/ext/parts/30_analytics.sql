@@ -117,6 +117,21 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[]) (
   SFUNC = pulse._uniques_report_add, STYPE = internal,
   FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE
 );
+-- With a breakdown: (actor, ts, is start event, is return event, the start event's breakdown
+-- value, bounds, cohorts, periods, first_time, date_from) -> the values and, per value, the
+-- cohorts x periods counts (each actor's cohort takes the value of the start event that put it
+-- there: the first in the bucket, or the first ever for first_time; ties: the smallest value)
+CREATE TYPE pulse._retention_by_value AS (breakdowns text[], counts bigint[]);
+CREATE FUNCTION pulse._retention_report_add(internal, text, timestamptz, boolean, boolean, text, timestamptz[],
+                                            integer, integer, boolean, timestamptz) RETURNS internal
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_retention_report_by_value_add';
+CREATE FUNCTION pulse._retention_report_by_value_final(internal) RETURNS pulse._retention_by_value
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_retention_report_by_value_final';
+CREATE AGGREGATE pulse._retention_report(text, timestamptz, boolean, boolean, text, timestamptz[], integer,
+                                         integer, boolean, timestamptz) (
+  SFUNC = pulse._retention_report_add, STYPE = internal,
+  FINALFUNC = pulse._retention_report_by_value_final, FINALFUNC_MODIFY = READ_WRITE
+);
 
 -- The same three aggregates counting persons: a last argument names the project's mapping
 -- <project>._person_ids (a regclass), which the aggregate reads once, as the caller, at its
@@ -138,6 +153,14 @@ CREATE AGGREGATE pulse._retention_report(text, timestamptz, boolean, boolean, ti
                                          integer, boolean, timestamptz, regclass) (
   SFUNC = pulse._retention_report_add, STYPE = internal,
   FINALFUNC = pulse._retention_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
+);
+CREATE FUNCTION pulse._retention_report_add(internal, text, timestamptz, boolean, boolean, text, timestamptz[],
+                                            integer, integer, boolean, timestamptz, regclass) RETURNS internal
+  LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_retention_report_by_value_add';
+CREATE AGGREGATE pulse._retention_report(text, timestamptz, boolean, boolean, text, timestamptz[], integer,
+                                         integer, boolean, timestamptz, regclass) (
+  SFUNC = pulse._retention_report_add, STYPE = internal,
+  FINALFUNC = pulse._retention_report_by_value_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
 );
 CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, timestamptz[], regclass) RETURNS internal
   LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_uniques_report_add';

@@ -89,13 +89,15 @@ BEGIN
   t_ret_end := pulse._insight_ts(pulse._bucket_start(p, (bl + periods)::int, tz, hs));
   b_time := format('pulse._bucket(%L, _time, %L, %s)', p, tz, hs);
 
-  -- Without breakdown, one pass: every start and return event into one
-  -- pulse._retention_report state, bucketed by the bounds of the cohort and return buckets.
-  IF breakdown IS NULL AND bl - bf + periods <= 512 AND pulse._single_pass() THEN
+  -- One pass (without breakdown, or with one whose returns count whatever their value):
+  -- every start and return event into one pulse._retention_report state, bucketed by the
+  -- bounds of the cohort and return buckets; with a breakdown, start events carry their value.
+  IF NOT same AND bl - bf + periods <= 512 AND pulse._single_pass() THEN
     bounds := pulse._bucket_bounds(p, bf::int, (bl + periods)::int, tz, hs);
     -- counted by person with nothing else of the persons used, the aggregate resolves the raw
     -- _user itself (pulse._insight_person_map)
-    IF resolve AND cc = 'true' AND NOT pulse._insight_uses_person(ARRAY[s.filter, r.filter]) THEN
+    IF resolve AND cc = 'true' AND NOT pulse._insight_uses_person(ARRAY[s.filter, r.filter, breakdown])
+       AND NOT coalesce(breakdown ~ '^cohort\.', false) THEN
       pm := pulse._insight_person_map(project);
     END IF;
     IF pm IS NOT NULL THEN
@@ -109,20 +111,39 @@ BEGIN
       starts := format('_time >= %s AND _time < %s', t_from, t_to);
     END IF;
     IF s.collection = r.collection AND s_cond = r_cond THEN
-      events := format($q$SELECT %3$s, _time, %1$s AS st, _time >= %2$s AS rt
+      events := format($q$SELECT %3$s, _time, %1$s AS st, _time >= %2$s AS rt, %8$s AS bv
     FROM %4$s
    WHERE _time < %5$s AND %6$s AND %7$s$q$,
         starts, t_from, act, s_from, t_ret_end,
-        CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s_cond);
+        CASE rtype WHEN 'first_time' THEN 'true' ELSE format('_time >= %s', t_from) END, s_cond, bv);
     ELSE
-      events := format($q$SELECT %1$s, _time, true AS st, false AS rt
+      events := format($q$SELECT %1$s, _time, true AS st, false AS rt, %10$s AS bv
     FROM %2$s
    WHERE %3$s AND %4$s
   UNION ALL
-  SELECT %5$s, _time, false, true
+  SELECT %5$s, _time, false, true, NULL::text
     FROM %6$s
    WHERE _time >= %7$s AND _time < %8$s AND %9$s$q$,
-        act, s_from, starts, s_cond, act, r_from, t_from, t_ret_end, r_cond);
+        act, s_from, starts, s_cond, act, r_from, t_from, t_ret_end, r_cond, bv);
+    END IF;
+    IF breakdown IS NOT NULL THEN
+      -- the values (NULL first, as the general plan orders them) and their cohorts
+      RETURN format($q$WITH a AS (
+  SELECT pulse._retention_report(_user::text, _time, st, rt, bv, %1$L::timestamptz[], %2$s, %3$s, %4$L::boolean, %5$s%7$s) AS r
+    FROM (
+  %6$s
+    ) e
+), m AS (
+  SELECT (r).breakdowns, (r).counts FROM a
+)
+SELECT m.breakdowns[v], (%1$L::timestamptz[])[c + 1], m.counts[v][c + 1][1], k,
+       m.counts[v][c + 1][k + 1], m.counts[v][c + 1][k + 1]::double precision / m.counts[v][c + 1][1]
+  FROM m CROSS JOIN generate_subscripts(m.breakdowns, 1) AS v CROSS JOIN generate_series(0, %2$s - 1) AS c
+ CROSS JOIN generate_series(0, %3$s - 1) AS k
+ WHERE m.counts[v][c + 1][1] > 0 AND (%1$L::timestamptz[])[c + k + 1] <= now()
+ ORDER BY 1 NULLS FIRST, c, k$q$,
+        bounds, bl - bf + 1, periods, rtype = 'first_time', t_from, events,
+        CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END);
     END IF;
     RETURN format($q$WITH m AS (
   SELECT pulse._retention_report(_user::text, _time, st, rt, %1$L::timestamptz[], %2$s, %3$s, %4$L::boolean, %5$s%7$s) AS m

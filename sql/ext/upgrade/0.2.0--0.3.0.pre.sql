@@ -52,3 +52,6 @@ REVOKE ALL ON pulse.cohort_registry FROM PUBLIC;
 
 -- persons on first sight (docs/people.md#persons-on-first-sight): the project's switch
 ALTER TABLE pulse.projects ADD COLUMN track_persons boolean NOT NULL DEFAULT true;
+
+-- retention with a breakdown in one pass: the result type of its report aggregate
+CREATE TYPE pulse._retention_by_value AS (breakdowns text[], counts bigint[]);
