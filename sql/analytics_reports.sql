@@ -118,6 +118,13 @@ SELECT pg_temp.same($q$SELECT * FROM pulse.trends('regress_rep', '{"collection":
 SELECT b, pg_temp.same(format($q$SELECT * FROM pulse.trends('regress_rep', '{"collection": "view"}',
   '2024-01-01', '2024-02-15', 'hour', 'unique_users', breakdown => %L, timezone => 'Asia/Kolkata')$q$, b))
   FROM unnest(ARRAY[NULL, 'page']) b ORDER BY b;
+-- ... and with a breakdown limit that makes (limit + 1) x buckets exceed the 100,000 sets of one
+-- state: one state per group, each reading the ranked events
+SELECT pg_temp.same($q$SELECT * FROM pulse.trends('regress_rep', '{"collection": "view"}',
+  '2024-01-01', '2024-02-15', 'hour', 'unique_users', breakdown => 'page', breakdown_limit => 100)$q$) AS limit_100;
+SELECT q ~ 'JOIN g ON' AS per_group_states
+  FROM pulse._trends_sql('regress_rep', '{"collection": "view"}', '2024-01-01', '2024-02-15', 'hour', 'unique_users',
+                         breakdown => 'page', breakdown_limit => 100) q;
 
 -- the aggregates are internal, but guard themselves
 SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-02']) FROM regress_rep.view;
@@ -130,6 +137,14 @@ SELECT pulse._funnel_report(_user, _time, 1, 0, '1 month', 0, 2, '{}', '{}') FRO
 SELECT pulse._funnel_report(_user, _time, 1, 0, '1 day', 0, 2, '{1}', '{3}') FROM regress_rep.view;
 SELECT pulse._retention_report(_user, _time, true, true, ARRAY[timestamptz '2024-01-01', '2024-01-02'], 2, 2, false, '2024-01-01')
   FROM regress_rep.view;
+SELECT pulse._uniques_report(_user, _time, page, NULL, ARRAY[timestamptz '2024-01-01', '2024-01-02']) FROM regress_rep.view;
+SELECT pulse._uniques_report(_user, _time, page, ARRAY['/p1'], (SELECT array_agg(timestamptz '2024-01-01' + g * interval '1 hour') FROM generate_series(0, 50001) g))
+  FROM regress_rep.view;
+-- grouped by breakdown value: the top values '/b' and NULL, then 'other' ('/a', '/c'), two days
+SELECT pulse._uniques_report(u, t, v, ARRAY['/b', NULL], ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03'])
+  FROM (VALUES ('x', timestamptz '2024-01-01 10:00', '/b'), ('y', '2024-01-01 11:00', '/b'), ('x', '2024-01-01 12:00', NULL),
+               ('x', '2024-01-02 10:00', '/a'), ('y', '2024-01-02 10:00', '/c'), ('y', '2024-01-02 11:00', '/a'),
+               ('z', '2024-01-02 12:00', NULL), ('z', '2024-01-03 00:00', '/b')) v(u, t, v);
 -- direct answers on a tiny input: two actors on day 1, one of them on day 2
 SELECT pulse._uniques_report(u, t, ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03'])
   FROM (VALUES ('x', timestamptz '2024-01-01 10:00'), ('y', '2024-01-01 11:00'), ('x', '2024-01-02 00:00'),

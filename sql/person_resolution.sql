@@ -119,7 +119,7 @@ SELECT value AS owner_reuses FROM pulse.trends('regress_pr', '{"collection": "vi
 SET ROLE regress_pr_analyst;
 SELECT value AS reader_loads_own FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', 'month', 'unique_users');
 RESET ROLE;
--- a breakdown's groups share one load
+-- a breakdown's groups are counted by one report: one load
 SELECT count(*) AS groups_of_one_load FROM pulse.trends('regress_pr', '{"collection": "view"}', '2024-01-01', '2024-01-21', 'month', 'unique_users', breakdown => 'page');
 RESET client_min_messages;
 -- a caller who may not read the mapping gets the join, and its 42501 even without events

@@ -186,6 +186,19 @@ struct UniquesState : ReportState {
   BucketUniques::Row resolved[decltype(pending)::kCapacity];
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
 
+  // With a breakdown (the grouped overload): the top values in rank order, each a group of
+  // its own, and the rest one more group ('other'); set k of group g is seen's set
+  // g * buckets_per_group + k.
+  std::vector<std::string> top;
+  std::unordered_map<std::string_view, int> group_of;  // keys: the strings of top
+  int null_group = -1;                                 // the group of NULL, when it is a top value
+  int buckets_per_group = 0;
+  int group(const std::string_view* value) const {
+    if (!value) return null_group >= 0 ? null_group : int(top.size());
+    auto it = group_of.find(*value);
+    return it == group_of.end() ? int(top.size()) : it->second;
+  }
+
   void add(int bucket, std::string_view actor) {
     const uint64_t h = ActorIds::hash(actor);
     if (!persons) {
@@ -744,6 +757,65 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
   const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
   if (b < 0 || b >= st->seen.nbuckets()) PG_RETURN_POINTER(st);
   st->add(int(b), text_view(fcinfo, 1));
+  PG_RETURN_POINTER(st);
+}
+
+// pulse._uniques_report_add(internal, actor text, ts timestamptz, value text, top text[],
+//   bounds timestamptz[] [, mapping regclass]) -> internal: the same per breakdown group, for
+// pulse.trends with a breakdown: a row counts in the group of its value (its place in top,
+// else 'other', after them); the final's bigint[] holds the groups' buckets one group after
+// the other (array_length(top) + 1 groups).
+PULSE_SQL_FUNCTION(pulse_uniques_report_grouped_add) {
+  auto* st = state_arg<UniquesState>(fcinfo);
+  if (!st) {
+    MemoryContext cxt = agg_context(fcinfo, "pulse._uniques_report");
+    std::vector<int64_t> bounds = bounds_arg(fcinfo, 5);
+    std::vector<std::string> top;
+    bool null_top = false;
+    int null_at = -1;
+    if (PG_ARGISNULL(4)) throw Error(sqlstate::kNullValueNotAllowed, "the top breakdown values must not be null");
+    pg::call([&] {
+      ArrayType* a = PG_GETARG_ARRAYTYPE_P(4);
+      if (ARR_ELEMTYPE(a) != TEXTOID || ARR_NDIM(a) > 1) {
+        null_top = true;
+        return;
+      }
+      Datum* d = nullptr;
+      bool* nulls = nullptr;
+      int n = 0;
+      deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, &n);
+      for (int i = 0; i < n; ++i) {
+        if (nulls[i]) {
+          if (null_at < 0) null_at = i;
+          top.emplace_back();
+          continue;
+        }
+        text* t = DatumGetTextPP(d[i]);
+        top.emplace_back(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+      }
+    });
+    if (null_top) throw Error(sqlstate::kInvalidParameter, "the top breakdown values must be a one-dimensional text[]");
+    const size_t groups = top.size() + 1, nb = bounds.size() - 1;
+    if (groups * nb > size_t(BucketUniques::kMaxBuckets))
+      throw Error(sqlstate::kProgramLimit, "too many breakdown groups times buckets for one report");
+    auto s = std::make_unique<UniquesState>(int(groups * nb));
+    s->bounds = std::move(bounds);
+    s->buckets_per_group = int(nb);
+    s->top = std::move(top);
+    s->null_group = null_at;
+    for (size_t k = 0; k < s->top.size(); ++k)
+      if (int(k) != null_at) s->group_of.emplace(s->top[k], int(k));  // (the first of a repeated value)
+    st = adopt(std::move(s), cxt);
+    if (const Oid rel = mapping_arg(fcinfo, 6); OidIsValid(rel))
+      st->persons = person_map(rel, [rel](PersonMap& m) { return load_mapping(rel, m); });
+  }
+  if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
+  const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
+  if (b < 0 || b >= st->buckets_per_group) PG_RETURN_POINTER(st);
+  std::string_view value;
+  if (!PG_ARGISNULL(3)) value = text_view(fcinfo, 3);
+  const int g = st->group(PG_ARGISNULL(3) ? nullptr : &value);
+  st->add(g * st->buckets_per_group + int(b), text_view(fcinfo, 1));
   PG_RETURN_POINTER(st);
 }
 

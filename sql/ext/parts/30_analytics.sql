@@ -117,6 +117,14 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[]) (
   SFUNC = pulse._uniques_report_add, STYPE = internal,
   FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE
 );
+-- (actor, ts, breakdown value, the top values in rank order, bucket bounds) -> distinct actors
+-- per bucket of each group: a top value's, then 'other' (the rest), one group after the other
+CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, text, text[], timestamptz[]) RETURNS internal
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_uniques_report_grouped_add';
+CREATE AGGREGATE pulse._uniques_report(text, timestamptz, text, text[], timestamptz[]) (
+  SFUNC = pulse._uniques_report_add, STYPE = internal,
+  FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE
+);
 -- With a breakdown: (actor, ts, is start event, is return event, the start event's breakdown
 -- value, bounds, cohorts, periods, first_time, date_from) -> the values and, per value, the
 -- cohorts x periods counts (each actor's cohort takes the value of the start event that put it
@@ -165,6 +173,12 @@ CREATE AGGREGATE pulse._retention_report(text, timestamptz, boolean, boolean, te
 CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, timestamptz[], regclass) RETURNS internal
   LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_uniques_report_add';
 CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[], regclass) (
+  SFUNC = pulse._uniques_report_add, STYPE = internal,
+  FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
+);
+CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, text, text[], timestamptz[], regclass) RETURNS internal
+  LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_uniques_report_grouped_add';
+CREATE AGGREGATE pulse._uniques_report(text, timestamptz, text, text[], timestamptz[], regclass) (
   SFUNC = pulse._uniques_report_add, STYPE = internal,
   FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
 );

@@ -474,6 +474,28 @@ SELECT grps.grp::text, %8$s,
   IF m IN ('avg', 'min', 'max', 'p50', 'p90', 'p99') THEN
     zero := 'NULL';
   END IF;
+  IF fast AND breakdown IS NOT NULL AND (breakdown_limit::bigint + 1) * (bl - bf + 1) <= 100000 THEN
+    -- with a breakdown: one state for all groups, given the top values in rank order (the
+    -- events are read twice, to rank and to count, rather than kept and joined with the ranks)
+    bounds := pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs);
+    RETURN format($q$WITH e AS NOT MATERIALIZED (%1$s
+)%2$s, agg AS (
+  SELECT (u.i - 1) / %3$s + 1 AS ord, %4$s + (u.i - 1) %% %3$s AS b, u.v AS value
+    FROM (SELECT pulse._uniques_report(_user::text, b, bv, (SELECT coalesce(array_agg(bv ORDER BY rk), '{}') FROM r WHERE rk <= %5$s),
+                                       %6$L::timestamptz[]%7$s) AS a FROM e) x
+   CROSS JOIN unnest(x.a) WITH ORDINALITY AS u(v, i)
+), bk AS (
+  SELECT generate_series(%4$s, %8$s) AS b
+)
+SELECT grps.grp::text, %9$s, coalesce(agg.value, 0)::double precision
+  FROM (%10$s) grps
+ CROSS JOIN bk
+  LEFT JOIN agg ON agg.ord = grps.ord AND agg.b = bk.b
+ ORDER BY grps.ord, bk.b$q$,
+      src, ranks, bl - bf + 1, b_first, breakdown_limit, bounds,
+      CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END, b_last,
+      format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), groups);
+  END IF;
   IF fast THEN
     bounds := pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs);
     agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[]%s)', bounds,
