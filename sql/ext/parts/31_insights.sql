@@ -301,6 +301,8 @@ DECLARE
   bl bigint;
   agg text;
   zero text := '0';
+  e_kind text := '';  -- how the CTE of the events is kept
+  agg_cte text;      -- the query of the counts per (group, bucket)
   unit text;       -- dau / wau / mau: activity is recorded per hour (hourly trends) or per day
   width int;       -- the trailing window, in units
   t_look text;     -- start of the trailing window of the first bucket
@@ -309,7 +311,6 @@ DECLARE
   groups text;     -- the groups, one row each
   ranks text;      -- CTEs ranking the breakdown values
   fast boolean := false;
-  bounds timestamptz[];
 BEGIN
   project := pulse._insight_args(project, date_from, date_to, timezone);
   iv := pulse._insight_choice('interval', "interval", '{hour,day,week,month}');
@@ -477,47 +478,26 @@ SELECT grps.grp::text, %8$s,
   IF fast AND breakdown IS NOT NULL AND (breakdown_limit::bigint + 1) * (bl - bf + 1) <= 100000 THEN
     -- with a breakdown: one state for all groups, given the top values in rank order (the
     -- events are read twice, to rank and to count, rather than kept and joined with the ranks)
-    bounds := pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs);
-    RETURN format($q$WITH e AS NOT MATERIALIZED (%1$s
-)%2$s, agg AS (
-  SELECT (u.i - 1) / %3$s + 1 AS ord, %4$s + (u.i - 1) %% %3$s AS b, u.v AS value
-    FROM (SELECT pulse._uniques_report(_user::text, b, bv, (SELECT coalesce(array_agg(bv ORDER BY rk), '{}') FROM r WHERE rk <= %5$s),
-                                       %6$L::timestamptz[]%7$s) AS a FROM e) x
-   CROSS JOIN unnest(x.a) WITH ORDINALITY AS u(v, i)
-), bk AS (
-  SELECT generate_series(%4$s, %8$s) AS b
-)
-SELECT grps.grp::text, %9$s, coalesce(agg.value, 0)::double precision
-  FROM (%10$s) grps
- CROSS JOIN bk
-  LEFT JOIN agg ON agg.ord = grps.ord AND agg.b = bk.b
- ORDER BY grps.ord, bk.b$q$,
-      src, ranks, bl - bf + 1, b_first, breakdown_limit, bounds,
-      CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END, b_last,
-      format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), groups);
-  END IF;
-  IF fast THEN
-    bounds := pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs);
-    agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[]%s)', bounds,
+    e_kind := ' NOT MATERIALIZED';
+    agg_cte := format($q$SELECT (u.i - 1) / %1$s + 1 AS ord, %2$s + (u.i - 1) %% %1$s AS b, u.v AS value
+    FROM (SELECT pulse._uniques_report(_user::text, b, bv, (SELECT coalesce(array_agg(bv ORDER BY rk), '{}') FROM r WHERE rk <= %3$s),
+                                       %4$L::timestamptz[]%5$s) AS a FROM e) x
+   CROSS JOIN unnest(x.a) WITH ORDINALITY AS u(v, i)$q$,
+      bl - bf + 1, b_first, breakdown_limit, pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs),
+      CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END);
+  ELSIF fast THEN
+    agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[]%s)',
+                  pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs),
                   CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END);
-    RETURN format($q$WITH e AS (%1$s
-)%2$s, agg AS (
-  SELECT x.ord, %5$s + u.i - 1 AS b, u.v AS value
-    FROM (SELECT ord, %3$s AS a FROM (%4$s) x GROUP BY ord) x
-   CROSS JOIN unnest(x.a) WITH ORDINALITY AS u(v, i)
-), bk AS (
-  SELECT generate_series(%5$s, %6$s) AS b
-)
-SELECT grps.grp::text, %7$s, coalesce(agg.value, 0)::double precision
-  FROM (%8$s) grps
- CROSS JOIN bk
-  LEFT JOIN agg ON agg.ord = grps.ord AND agg.b = bk.b
- ORDER BY grps.ord, bk.b$q$,
-      src, ranks, agg, grouped, b_first, b_last, format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), groups);
+    agg_cte := format($q$SELECT x.ord, %3$s + u.i - 1 AS b, u.v AS value
+    FROM (SELECT ord, %1$s AS a FROM (%2$s) x GROUP BY ord) x
+   CROSS JOIN unnest(x.a) WITH ORDINALITY AS u(v, i)$q$, agg, grouped, b_first);
+  ELSE
+    agg_cte := format('SELECT ord, b, %s AS value FROM (%s) x GROUP BY ord, b', agg, grouped);
   END IF;
-  RETURN format($q$WITH e AS (%1$s
-)%2$s, agg AS (
-  SELECT ord, b, %3$s AS value FROM (%4$s) x GROUP BY ord, b
+  RETURN format($q$WITH e AS%1$s (%2$s
+)%3$s, agg AS (
+  %4$s
 ), bk AS (
   SELECT generate_series(%5$s, %6$s) AS b
 )
@@ -526,7 +506,7 @@ SELECT grps.grp::text, %7$s, coalesce(agg.value, %8$s)::double precision
  CROSS JOIN bk
   LEFT JOIN agg ON agg.ord = grps.ord AND agg.b = bk.b
  ORDER BY grps.ord, bk.b$q$,
-    src, ranks, agg, grouped, b_first, b_last, format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), zero, groups);
+    e_kind, src, ranks, agg_cte, b_first, b_last, format('pulse._bucket_start(%L, bk.b, %L, %s)', iv, tz, hs), zero, groups);
 END
 $f$;
 
