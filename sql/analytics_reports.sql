@@ -64,6 +64,30 @@ SELECT pg_temp.same($q$SELECT * FROM pulse.funnel('regress_rep',
                   {"collection": "buy", "filter": "amount < 10", "from_step": 2, "to_step": 3}]')$q$) AS exclusions;
 SELECT pg_temp.same($q$SELECT * FROM pulse.funnel('regress_rep',
   '[{"collection": "view"}, {"collection": "buy"}]', '2030-01-01', '2030-02-01')$q$) AS no_events;
+-- with a breakdown (ordered and strict): the step-1 events carry their value into the single
+-- pass, and an actor counts under the smallest value at its chain's start (events at equal
+-- times with different pages); exclusions; no events
+SELECT o, pg_temp.same(format($q$SELECT * FROM pulse.funnel('regress_rep',
+  '[{"collection": "view"}, {"collection": "cart"}, {"collection": "buy"}]', '2024-01-01', '2024-02-15',
+  conversion_window => '2 days', step_order => %L, breakdown => 'page')$q$, o))
+  FROM unnest(ARRAY['ordered', 'strict', 'unordered']) o ORDER BY o;
+SELECT pg_temp.same($q$SELECT * FROM pulse.funnel('regress_rep',
+  '[{"collection": "cart"}, {"collection": "view", "filter": "page > ''/p1''"}, {"collection": "buy"}]', '2024-01-01', '2024-02-15',
+  conversion_window => '3 days', breakdown => 'sku',
+  exclusions => '[{"collection": "view", "filter": "page = ''/p4''", "from_step": 1, "to_step": 2}]')$q$) AS breakdown_exclusions;
+SELECT pg_temp.same($q$SELECT * FROM pulse.funnel('regress_rep',
+  '[{"collection": "view"}, {"collection": "buy"}]', '2030-01-01', '2030-02-01', breakdown => 'page')$q$) AS breakdown_no_events;
+-- (the single pass runs: with exclusions it builds one events query where the general plan
+-- builds two, one for the steps and one for the exclusions; unordered funnels take the latter)
+SET track_functions = 'pl';
+BEGIN;
+SELECT o, count(*) FROM unnest(ARRAY['ordered', 'unordered']) o,
+       pulse.funnel('regress_rep', '[{"collection": "view"}, {"collection": "buy"}]', '2024-01-01', '2024-02-15', breakdown => 'page',
+                    step_order => o, exclusions => '[{"collection": "cart", "from_step": 1, "to_step": 2}]')
+ GROUP BY o ORDER BY o;
+SELECT coalesce(sum(calls), 0) AS events_queries_built FROM pg_stat_xact_user_functions WHERE funcname = '_funnel_events_sql';
+COMMIT;
+RESET track_functions;
 
 -- retention: periods, types, same and different events, a time zone with DST (hourly over
 -- one week: at most 512 buckets go through the single pass)
@@ -145,6 +169,13 @@ SELECT pulse._uniques_report(u, t, v, ARRAY['/b', NULL], ARRAY[timestamptz '2024
   FROM (VALUES ('x', timestamptz '2024-01-01 10:00', '/b'), ('y', '2024-01-01 11:00', '/b'), ('x', '2024-01-01 12:00', NULL),
                ('x', '2024-01-02 10:00', '/a'), ('y', '2024-01-02 10:00', '/c'), ('y', '2024-01-02 11:00', '/a'),
                ('z', '2024-01-02 12:00', NULL), ('z', '2024-01-03 00:00', '/b')) v(u, t, v);
+-- a funnel by breakdown value: x's chain starts with /b and /a at one instant (/a), y's step-1
+-- event has no value (NULL), z stops at step 1, /b has no actor
+SELECT (r).breakdowns, (r).steps
+  FROM (SELECT pulse._funnel_report(u, t, s, 0, b, '1 day', 0, 2, '{}', '{}') AS r
+          FROM (VALUES ('x', timestamptz '2024-01-01 10:00', 1, '/b'), ('x', '2024-01-01 10:00', 1, '/a'),
+                       ('x', '2024-01-01 11:00', 2, NULL), ('y', '2024-01-01 09:00', 1, NULL), ('y', '2024-01-01 09:30', 2, NULL),
+                       ('z', '2024-01-01 08:00', 1, '/c')) v(u, t, s, b)) a;
 -- direct answers on a tiny input: two actors on day 1, one of them on day 2
 SELECT pulse._uniques_report(u, t, ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03'])
   FROM (VALUES ('x', timestamptz '2024-01-01 10:00'), ('y', '2024-01-01 11:00'), ('x', '2024-01-02 00:00'),

@@ -76,6 +76,9 @@ SELECT o, pg_temp.same(format($q$SELECT * FROM pulse.funnel('regress_pr',
   '[{"collection": "view", "filter": "page = ''/p1''"}, {"collection": "buy"}, {"collection": "view", "filter": "page = ''/p2''"}]',
   '2024-01-01', '2024-01-21', conversion_window => '3 days', step_order => %L)$q$, o))
   FROM unnest(ARRAY['ordered', 'strict', 'unordered']) o ORDER BY o;
+SELECT o, pg_temp.same(format($q$SELECT * FROM pulse.funnel('regress_pr', '[{"collection": "view"}, {"collection": "buy"}]',
+  '2024-01-01', '2024-01-21', '1 day', step_order => %L, breakdown => 'page')$q$, o)) AS by_page
+  FROM unnest(ARRAY['ordered', 'strict']) o ORDER BY o;
 SELECT pg_temp.same($q$SELECT * FROM pulse.funnel('regress_pr', '[{"collection": "view"}, {"collection": "buy"}]',
   '2024-01-01', '2024-01-21', '1 day', exclusions => '[{"collection": "view", "filter": "page = ''/p0''", "from_step": 1, "to_step": 2}]')$q$) AS exclusions;
 -- retention and unique users

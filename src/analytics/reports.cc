@@ -87,7 +87,7 @@ struct ReportState {
 struct ReportBase : ReportState {
   struct Row {
     int64_t ts;
-    uint32_t a, b;  // report-specific payload
+    uint32_t a, b, c;  // report-specific payload
   };
 
   ActorIds actors;
@@ -97,8 +97,8 @@ struct ReportBase : ReportState {
   // Starts fetching what apply() for actor touches (the per-actor arrays are probed at random).
   virtual void prefetch(uint32_t actor) const = 0;
 
-  void queue(std::string_view actor, int64_t ts, uint32_t a, uint32_t b) {
-    if (rows.push(actor, Row{ts, a, b})) flush();
+  void queue(std::string_view actor, int64_t ts, uint32_t a, uint32_t b, uint32_t c = 0) {
+    if (rows.push(actor, Row{ts, a, b, c})) flush();
   }
   void flush() override {
     std::string_view keys[decltype(rows)::kCapacity];
@@ -116,35 +116,21 @@ struct ReportBase : ReportState {
   }
 };
 
-struct FunnelState : ReportBase {
-  FunnelReport report;
-  FunnelState(const FunnelParams& p, std::vector<FunnelExclusion> x) : report(p, std::move(x)) {}
-  void apply(const Row& r, uint32_t actor) override { report.add(actor, r.ts, r.a, r.b); }
-  void prefetch(uint32_t actor) const override { report.prefetch(actor); }
-};
+std::string_view text_view(FunctionCallInfo fcinfo, int n);
 
-// With a breakdown, each distinct value (text, or NULL) gets a number at its first start row;
-// values order as the general plan's `ORDER BY bv` does: by the call's collation, NULL last.
-struct CohortState : ReportBase {
-  RetentionMatrix matrix;
-  int cohorts;
-  int64_t range_from;
+// The breakdown values of a report: each distinct value (text, or NULL) gets a number at its
+// first row; values order as the general plans' `ORDER BY value` and `min(value)` do: by the
+// call's collation, NULL last.
+struct ValueNumbers {
   Oid collation = InvalidOid;
   std::vector<std::optional<std::string>> values;  // by number
   std::unordered_map<std::string, uint32_t> numbers;
   std::optional<uint32_t> null_number;
-  CohortState(int c, int periods, bool first_time, int64_t from, bool by_value)
-      : matrix(c, periods, first_time,
-               by_value ? std::function<bool(uint32_t, uint32_t)>([this](uint32_t a, uint32_t b) { return less(a, b); })
-                        : std::function<bool(uint32_t, uint32_t)>()),
-        cohorts(c),
-        range_from(from) {}
-  // a: is a start event (with a breakdown: its value's number + 1), b: is a return event
-  void prefetch(uint32_t actor) const override { matrix.prefetch(actor); }
-  void apply(const Row& r, uint32_t actor) override {
-    const int64_t bucket = bucket_of(r.ts);
-    if (r.a) matrix.add_start(actor, r.ts < range_from ? -1 : bucket, r.ts, r.a - 1);
-    if (r.b) matrix.add_return(actor, bucket);
+
+  // The order for the report (nothing without a breakdown).
+  std::function<bool(uint32_t, uint32_t)> order(bool by_value) {
+    if (!by_value) return {};
+    return [this](uint32_t a, uint32_t b) { return less(a, b); };
   }
   uint32_t number(const std::string_view* value) {
     if (!value) {
@@ -164,6 +150,40 @@ struct CohortState : ReportBase {
     int c = 0;
     pg::call([&] { c = varstr_cmp(x->data(), int(x->size()), y->data(), int(y->size()), collation); });
     return c < 0;
+  }
+  // The number + 1 of argument n (a text, NULL included) of a breakdown call.
+  uint32_t tag(FunctionCallInfo fcinfo, int n) {
+    std::string_view v;
+    if (!PG_ARGISNULL(n)) v = text_view(fcinfo, n);
+    return number(PG_ARGISNULL(n) ? nullptr : &v) + 1;
+  }
+  // The values with the numbers in keep, in that order, as a text[] (NULL included).
+  ArrayType* text_array(const std::vector<uint32_t>& keep) const;
+};
+
+// a: the steps the event matches, b: the exclusions, c: with a breakdown, its value's number + 1
+struct FunnelState : ReportBase {
+  ValueNumbers values;
+  FunnelReport report;
+  FunnelState(const FunnelParams& p, std::vector<FunnelExclusion> x, bool by_value)
+      : report(p, std::move(x), values.order(by_value)) {}
+  void apply(const Row& r, uint32_t actor) override { report.add(actor, r.ts, r.a, r.b, r.c); }
+  void prefetch(uint32_t actor) const override { report.prefetch(actor); }
+};
+
+struct CohortState : ReportBase {
+  ValueNumbers values;
+  RetentionMatrix matrix;
+  int cohorts;
+  int64_t range_from;
+  CohortState(int c, int periods, bool first_time, int64_t from, bool by_value)
+      : matrix(c, periods, first_time, values.order(by_value)), cohorts(c), range_from(from) {}
+  // a: is a start event (with a breakdown: its value's number + 1), b: is a return event
+  void prefetch(uint32_t actor) const override { matrix.prefetch(actor); }
+  void apply(const Row& r, uint32_t actor) override {
+    const int64_t bucket = bucket_of(r.ts);
+    if (r.a) matrix.add_start(actor, r.ts < range_from ? -1 : bucket, r.ts, r.a - 1);
+    if (r.b) matrix.add_return(actor, bucket);
   }
 };
 
@@ -537,6 +557,43 @@ ArrayType* bigint_array(const std::vector<int64_t>& values, int ndims, int* dims
   return out;
 }
 
+ArrayType* empty_array(Oid elem) {
+  ArrayType* out = nullptr;
+  pg::call([&] { out = construct_empty_array(elem); });
+  return out;
+}
+
+ArrayType* ValueNumbers::text_array(const std::vector<uint32_t>& keep) const {
+  if (keep.empty()) return empty_array(TEXTOID);
+  ArrayType* out = nullptr;
+  pg::call([&] {
+    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * keep.size()));
+    auto* nulls = static_cast<bool*>(palloc(sizeof(bool) * keep.size()));
+    for (size_t k = 0; k < keep.size(); ++k) {
+      const auto& v = values[keep[k]];
+      nulls[k] = !v.has_value();
+      d[k] = v ? PointerGetDatum(cstring_to_text_with_len(v->data(), int(v->size()))) : Datum(0);
+    }
+    int dims[1] = {int(keep.size())}, lbs[1] = {1};
+    out = construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+  });
+  return out;
+}
+
+// A row of the calling function's composite result type from non-NULL values.
+Datum composite(FunctionCallInfo fcinfo, Datum* values, const char* what) {
+  Datum result = 0;
+  pg::call([&] {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+      elog(ERROR, "%s: result type is not composite", what);
+    desc = BlessTupleDesc(desc);
+    auto* nulls = static_cast<bool*>(palloc0(sizeof(bool) * size_t(desc->natts)));
+    result = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+  });
+  return result;
+}
+
 // ---------------------------------------------------------------- funnel
 
 // A duration as `timestamptz - timestamptz` returns it: justified to whole days + time.
@@ -582,39 +639,83 @@ void step_values(const FunnelStepReport& s, bool first, Datum* values, bool* nul
 // pulse._funnel_report_add(internal, actor text, ts timestamptz, steps int, exclusions int,
 //   window interval, modes int, nsteps int, excl_from int[], excl_to int[] [, mapping regclass])
 //   -> internal
-// steps / exclusions: bit k = step / exclusion k + 1 matched by the row.
-PULSE_SQL_FUNCTION(pulse_funnel_report_add) {
+// steps / exclusions: bit k = step / exclusion k + 1 matched by the row. (The transition of
+// both funnel reports; by_value: the breakdown value is argument 5 and the others follow it.)
+Datum funnel_add(FunctionCallInfo fcinfo, bool by_value) {
+  const int o = by_value ? 1 : 0;
   auto* st = state_arg<FunnelState>(fcinfo);
   if (!st) {
     MemoryContext cxt = agg_context(fcinfo, "pulse._funnel_report");
     FunnelParams p;
-    if (PG_ARGISNULL(5)) throw Error(sqlstate::kNullValueNotAllowed, "the conversion window must not be null");
+    if (PG_ARGISNULL(5 + o)) throw Error(sqlstate::kNullValueNotAllowed, "the conversion window must not be null");
     // the same check as window_funnel_steps, the general plan's aggregate (core/funnel.h)
-    const Interval* w = PG_GETARG_INTERVAL_P(5);
+    const Interval* w = PG_GETARG_INTERVAL_P(5 + o);
     const FunnelWindowProblem problem = funnel_window(w->month, w->day, w->time, &p.window);
     if (problem != FunnelWindowProblem::kNone)
       throw Error(sqlstate::kInvalidParameter, funnel_window_message(problem, "conversion_window"), "",
                   problem == FunnelWindowProblem::kMonths ? kFunnelWindowMonthsHint : "");
-    p.modes = uint32_t(int4_arg(fcinfo, 6, "modes"));
-    p.nsteps = int4_arg(fcinfo, 7, "nsteps");
+    p.modes = uint32_t(int4_arg(fcinfo, 6 + o, "modes"));
+    p.nsteps = int4_arg(fcinfo, 7 + o, "nsteps");
     if (p.nsteps < 1 || p.nsteps > kMaxFunnelSteps || (p.modes & ~kFunnelAllModes) ||
         !funnel_modes_problem(p.modes).empty())
       throw Error(sqlstate::kInvalidParameter, "invalid funnel steps or modes");
-    const std::vector<int64_t> from = int_array(fcinfo, 8, INT4OID, "exclusion from_step");
-    const std::vector<int64_t> to = int_array(fcinfo, 9, INT4OID, "exclusion to_step");
+    const std::vector<int64_t> from = int_array(fcinfo, 8 + o, INT4OID, "exclusion from_step");
+    const std::vector<int64_t> to = int_array(fcinfo, 9 + o, INT4OID, "exclusion to_step");
     if (from.size() != to.size()) throw Error(sqlstate::kInvalidParameter, "exclusion steps must pair up");
     std::vector<FunnelExclusion> x;
     for (size_t i = 0; i < from.size(); ++i) x.push_back(FunnelExclusion{int(from[i]), int(to[i])});
-    st = adopt(std::make_unique<FunnelState>(p, std::move(x)), cxt);
-    seed_actors(st, mapping_arg(fcinfo, 10));
+    st = adopt(std::make_unique<FunnelState>(p, std::move(x), by_value), cxt);
+    st->values.collation = PG_GET_COLLATION();
+    seed_actors(st, mapping_arg(fcinfo, 10 + o));
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
   if (TIMESTAMP_NOT_FINITE(ts)) PG_RETURN_POINTER(st);
   const uint32_t steps = PG_ARGISNULL(3) ? 0 : uint32_t(PG_GETARG_INT32(3));
   const uint32_t excl = PG_ARGISNULL(4) ? 0 : uint32_t(PG_GETARG_INT32(4));
-  st->queue(text_view(fcinfo, 1), ts, steps, excl);
+  // (only step-1 events carry a value: the others' would never be read)
+  st->queue(text_view(fcinfo, 1), ts, steps, excl,
+            by_value && (steps & 1) && !PG_ARGISNULL(5) ? st->values.tag(fcinfo, 5) : 0);
   PG_RETURN_POINTER(st);
+}
+
+PULSE_SQL_FUNCTION(pulse_funnel_report_add) { return funnel_add(fcinfo, false); }
+
+// pulse._funnel_report_add(internal, actor, ts, steps, exclusions, value text, window, modes,
+//   nsteps, from_steps, to_steps [, mapping]) -> internal: the same with a breakdown (value: the
+// event's breakdown value; read for step-1 events only, core/funnel_report.h).
+PULSE_SQL_FUNCTION(pulse_funnel_report_by_value_add) { return funnel_add(fcinfo, true); }
+
+// The steps of a report as a pulse._funnel_step[] (the element type of the result of the
+// calling function, or of its second column when composite).
+ArrayType* step_array(FunctionCallInfo fcinfo, const FunnelStepReport* steps, size_t n, int nsteps, bool in_composite) {
+  ArrayType* out = nullptr;
+  pg::call([&] {
+    Oid elem = InvalidOid;
+    if (in_composite) {
+      TupleDesc rd;
+      if (get_call_result_type(fcinfo, nullptr, &rd) == TYPEFUNC_COMPOSITE && rd->natts == 2)
+        elem = get_element_type(TupleDescAttr(rd, 1)->atttypid);
+    } else {
+      elem = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+    }
+    if (!OidIsValid(elem)) elog(ERROR, "pulse._funnel_report: result type unknown");
+    TupleDesc desc = lookup_rowtype_tupdesc_copy(elem, -1);
+    BlessTupleDesc(desc);
+    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    for (size_t k = 0; k < n; ++k) {
+      Datum values[3];
+      bool nulls[3];
+      step_values(steps[k], k % size_t(nsteps) == 0, values, nulls);
+      d[k] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+    }
+    int16 len;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(elem, &len, &byval, &align);
+    out = construct_array(d, int(n), elem, len, byval, align);
+  });
+  return out;
 }
 
 // pulse._funnel_report_final(internal) -> pulse._funnel_step[]: one element per step.
@@ -622,26 +723,32 @@ PULSE_SQL_FUNCTION(pulse_funnel_report_final) {
   auto* st = finishing<FunnelState>(fcinfo);
   if (!st) PG_RETURN_NULL();
   const std::vector<FunnelStepReport> steps = st->report.finish(tick);
-  ArrayType* out = nullptr;
-  pg::call([&] {
-    const Oid elem = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
-    if (!OidIsValid(elem)) elog(ERROR, "pulse._funnel_report_final: result type unknown");
-    TupleDesc desc = lookup_rowtype_tupdesc_copy(elem, -1);
-    BlessTupleDesc(desc);
-    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * steps.size()));
-    for (size_t k = 0; k < steps.size(); ++k) {
-      Datum values[3];
-      bool nulls[3];
-      step_values(steps[k], k == 0, values, nulls);
-      d[k] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-    }
-    int16 len;
-    bool byval;
-    char align;
-    get_typlenbyvalalign(elem, &len, &byval, &align);
-    out = construct_array(d, int(steps.size()), elem, len, byval, align);
-  });
-  PG_RETURN_ARRAYTYPE_P(out);
+  PG_RETURN_ARRAYTYPE_P(step_array(fcinfo, steps.data(), steps.size(), int(steps.size()), false));
+}
+
+// pulse._funnel_report_by_value_final(internal) -> pulse._funnel_by_value: the breakdown values
+// of the actors who reached step 1 (NULL: no value), and nsteps steps per value, one value
+// after the other; without such actors, NULL alone with zero users.
+PULSE_SQL_FUNCTION(pulse_funnel_report_by_value_final) {
+  auto* st = finishing<FunnelState>(fcinfo);
+  if (!st) PG_RETURN_NULL();
+  const size_t nvalues = st->values.values.size();
+  const std::vector<FunnelStepReport> all = st->report.finish(tick, nvalues);
+  const size_t nsteps = all.size() / (nvalues + 1);
+  std::vector<uint32_t> keep;
+  std::vector<FunnelStepReport> steps;
+  auto take = [&](size_t group, uint32_t value) {
+    keep.push_back(value);
+    steps.insert(steps.end(), all.begin() + long(group * nsteps), all.begin() + long((group + 1) * nsteps));
+  };
+  // (the group of no value is the last; a NULL value given to the report is no value too)
+  const uint32_t null_value = st->values.number(nullptr);
+  for (size_t g = 0; g < nvalues; ++g)
+    if (all[g * nsteps].users > 0 && g != null_value) take(g, uint32_t(g));
+  if (all[nvalues * nsteps].users > 0 || keep.empty()) take(nvalues, null_value);
+  Datum values[2] = {PointerGetDatum(st->values.text_array(keep)),
+                     PointerGetDatum(step_array(fcinfo, steps.data(), steps.size(), int(nsteps), true))};
+  return composite(fcinfo, values, "pulse._funnel_report_by_value_final");
 }
 
 // The transition of both retention reports; by_value: the breakdown value is argument 5 and
@@ -661,7 +768,7 @@ Datum retention_add(FunctionCallInfo fcinfo, bool by_value) {
     auto s =
         std::make_unique<CohortState>(cohorts, periods, PG_GETARG_BOOL(8 + o), PG_GETARG_TIMESTAMPTZ(9 + o), by_value);
     s->bounds = std::move(bounds);
-    s->collation = PG_GET_COLLATION();
+    s->values.collation = PG_GET_COLLATION();
     st = adopt(std::move(s), cxt);
     seed_actors(st, mapping_arg(fcinfo, 10 + o));
   }
@@ -670,12 +777,7 @@ Datum retention_add(FunctionCallInfo fcinfo, bool by_value) {
   const bool is_start = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
   const bool is_return = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
   if (!is_start && !is_return) PG_RETURN_POINTER(st);
-  uint32_t start = is_start ? 1 : 0;
-  if (is_start && by_value) {
-    std::string_view v;
-    if (!PG_ARGISNULL(5)) v = text_view(fcinfo, 5);
-    start = st->number(PG_ARGISNULL(5) ? nullptr : &v) + 1;
-  }
+  const uint32_t start = !is_start ? 0 : by_value ? st->values.tag(fcinfo, 5) : 1;
   st->queue(text_view(fcinfo, 1), ts, start, is_return);
   PG_RETURN_POINTER(st);
 }
@@ -707,36 +809,17 @@ PULSE_SQL_FUNCTION(pulse_retention_report_final) {
 PULSE_SQL_FUNCTION(pulse_retention_report_by_value_final) {
   auto* st = finishing<CohortState>(fcinfo);
   if (!st) PG_RETURN_NULL();
-  const std::vector<int64_t> m = st->matrix.finish(st->values.size());
-  const int nvalues = int(st->values.size());
-  Datum result = 0;
-  bool empty = nvalues == 0;
-  ArrayType* counts = nullptr;
-  if (!empty) {
-    int dims[3] = {nvalues, st->cohorts, int(m.size() / size_t(nvalues) / size_t(st->cohorts))};
+  const size_t nvalues = st->values.values.size();
+  const std::vector<int64_t> m = st->matrix.finish(nvalues);
+  std::vector<uint32_t> all(nvalues);
+  for (size_t k = 0; k < nvalues; ++k) all[k] = uint32_t(k);
+  ArrayType* counts = empty_array(INT8OID);
+  if (nvalues > 0) {
+    int dims[3] = {int(nvalues), st->cohorts, int(m.size() / nvalues / size_t(st->cohorts))};
     counts = bigint_array(m, 3, dims);
   }
-  pg::call([&] {
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-      elog(ERROR, "pulse._retention_report_by_value_final: result type is not composite");
-    desc = BlessTupleDesc(desc);
-    auto* d = static_cast<Datum*>(palloc(sizeof(Datum) * (size_t(nvalues) + 1)));
-    auto* nulls = static_cast<bool*>(palloc(sizeof(bool) * (size_t(nvalues) + 1)));
-    for (int k = 0; k < nvalues; ++k) {
-      const auto& v = st->values[size_t(k)];
-      nulls[k] = !v.has_value();
-      d[k] = v ? PointerGetDatum(cstring_to_text_with_len(v->data(), int(v->size()))) : Datum(0);
-    }
-    int dims[1] = {nvalues}, lbs[1] = {1};
-    Datum values[2];
-    bool isnull[2] = {false, false};
-    values[0] = PointerGetDatum(empty ? construct_empty_array(TEXTOID)
-                                      : construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-    values[1] = PointerGetDatum(empty ? construct_empty_array(INT8OID) : counts);
-    result = HeapTupleGetDatum(heap_form_tuple(desc, values, isnull));
-  });
-  return result;
+  Datum values[2] = {PointerGetDatum(st->values.text_array(all)), PointerGetDatum(counts)};
+  return composite(fcinfo, values, "pulse._retention_report_by_value_final");
 }
 
 // pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]

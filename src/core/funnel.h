@@ -19,6 +19,7 @@ inline constexpr int64_t kUsecsPerDay = int64_t(86400) * 1000000;
 struct FunnelEvent {
   int64_t ts;
   uint32_t steps;
+  uint32_t tag = 0;  // the caller's, carried along (core/funnel_report.h: a breakdown value's number + 1)
 };
 
 // Mode bits. strict_order, strict_deduplication, strict_increase, strict_once and

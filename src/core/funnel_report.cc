@@ -30,8 +30,9 @@ void median_pair(std::vector<int64_t>& v, FunnelStepReport* r) {
 
 }  // namespace
 
-FunnelReport::FunnelReport(const FunnelParams& params, std::vector<FunnelExclusion> exclusions)
-    : params_(params), exclusions_(std::move(exclusions)) {
+FunnelReport::FunnelReport(const FunnelParams& params, std::vector<FunnelExclusion> exclusions,
+                           std::function<bool(uint32_t, uint32_t)> value_less)
+    : params_(params), exclusions_(std::move(exclusions)), value_less_(std::move(value_less)) {
   if (exclusions_.size() > 32)
     throw Error(sqlstate::kProgramLimit,
                 "a funnel has at most 32 exclusions, got " + std::to_string(exclusions_.size()));
@@ -47,9 +48,10 @@ void FunnelReport::add_exclusion(uint32_t actor, int64_t ts, uint32_t exclusions
   x_mask_.push_back(exclusions);
 }
 
-std::vector<FunnelStepReport> FunnelReport::finish(FunnelTick tick) {
+std::vector<FunnelStepReport> FunnelReport::finish(FunnelTick tick, size_t values) {
   const int nsteps = params_.nsteps;
-  std::vector<FunnelStepReport> report(static_cast<size_t>(nsteps));
+  const size_t groups = value_less_ ? values + 1 : 1;
+  std::vector<FunnelStepReport> report(groups * static_cast<size_t>(nsteps));
   // Group the events by actor: one counting sort, then each actor's run is contiguous.
   const std::vector<size_t> start = starts_of(per_actor_);
   HugeArray<FunnelEvent> grouped(events_);
@@ -59,11 +61,12 @@ std::vector<FunnelStepReport> FunnelReport::finish(FunnelTick tick) {
       const size_t n = c + 1 == chunks_.size() ? last_fill_ : kChunk;
       for (size_t i = 0; i < n; ++i) {
         const Logged& e = chunks_[c][i];
-        grouped[next[e.actor]++] = FunnelEvent{e.ts, e.steps};
+        grouped[next[e.actor]++] = FunnelEvent{e.ts, e.steps, value_less_ ? value_chunks_[c][i] : 0};
       }
     }
   }
   chunks_.clear();
+  value_chunks_.clear();
 
   // Excluded events by actor (usually none): a sorted index.
   std::vector<size_t> x_order(x_actor_.size());
@@ -71,7 +74,7 @@ std::vector<FunnelStepReport> FunnelReport::finish(FunnelTick tick) {
   std::sort(x_order.begin(), x_order.end(), [&](size_t a, size_t b) { return x_actor_[a] < x_actor_[b]; });
   size_t x_pos = 0;
 
-  std::vector<std::vector<int64_t>> durations(static_cast<size_t>(nsteps));
+  std::vector<std::vector<int64_t>> durations(report.size());
   for (size_t a = 0; a + 1 < start.size(); ++a) {
     if (tick && a % kTickEvery == 0) tick();
     const size_t n = start[a + 1] - start[a];
@@ -89,17 +92,31 @@ std::vector<FunnelStepReport> FunnelReport::finish(FunnelTick tick) {
       }
     }
     if (excluded) continue;
-    report[0].users++;
+    // the group: the smallest value of the step-1 events at the chain's start (the events are
+    // sorted by time now), else the group of no value
+    size_t group = 0;
+    if (value_less_) {
+      uint32_t best = 0;
+      const FunnelEvent* ev = grouped.data() + start[a];
+      for (size_t i = 0; i < n; ++i) {
+        if (ev[i].ts != r.ts[0] || !(ev[i].steps & 1) || ev[i].tag == 0) continue;
+        if (best == 0 || value_less_(ev[i].tag - 1, best - 1)) best = ev[i].tag;
+      }
+      group = best == 0 ? values : size_t(best - 1);
+    }
+    FunnelStepReport* row = &report[group * size_t(nsteps)];
+    row[0].users++;
     for (int k = 1; k < r.level; ++k) {
       const int64_t d = r.ts[k] - r.ts[k - 1];
-      FunnelStepReport& s = report[size_t(k)];
+      FunnelStepReport& s = row[k];
       s.users++;
       s.sum_days += d / kUsecsPerDay;
       s.sum_usecs += d % kUsecsPerDay;
-      durations[size_t(k)].push_back(d);
+      durations[group * size_t(nsteps) + size_t(k)].push_back(d);
     }
   }
-  for (int k = 1; k < nsteps; ++k) median_pair(durations[size_t(k)], &report[size_t(k)]);
+  for (size_t k = 0; k < report.size(); ++k)
+    if (k % size_t(nsteps) != 0) median_pair(durations[k], &report[k]);
   return report;
 }
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/funnel.h"
@@ -37,15 +38,23 @@ struct FunnelStepReport {
   int64_t median_hi = 0;
 };
 
+// With a breakdown (ordered and strict funnels), an event of step 1 may carry a value (a
+// number the caller gives each distinct value), and an actor is reported under the smallest
+// value (value_less, the caller's order) of its step-1 events at the instant its counted chain
+// starts; an actor without one under no value (NULL). That is the general plan's
+// `min(value)` over those events.
 class FunnelReport {
  public:
   // Throws pulse::Error: 22023 for an exclusion outside 1 <= from_step < to_step <= nsteps,
-  // 54000 for more than 32 exclusions.
-  FunnelReport(const FunnelParams& params, std::vector<FunnelExclusion> exclusions);
+  // 54000 for more than 32 exclusions. value_less: the order of breakdown values, for a
+  // breakdown; empty without.
+  FunnelReport(const FunnelParams& params, std::vector<FunnelExclusion> exclusions,
+               std::function<bool(uint32_t, uint32_t)> value_less = {});
 
   // One event: the steps it matches (bit k = step k + 1) and the exclusions it matches (bit j
-  // = exclusion j + 1). Events matching nothing are only kept in strict_order mode.
-  void add(uint32_t actor, int64_t ts, uint32_t steps, uint32_t exclusions) {
+  // = exclusion j + 1). Events matching nothing are only kept in strict_order mode. value: its
+  // breakdown value's number + 1, 0 for none.
+  void add(uint32_t actor, int64_t ts, uint32_t steps, uint32_t exclusions, uint32_t value = 0) {
     if (exclusions) add_exclusion(actor, ts, exclusions);
     if (!funnel_keeps(steps, params_.modes)) return;
     if (actor >= per_actor_.size())
@@ -53,8 +62,10 @@ class FunnelReport {
     per_actor_[actor]++;
     if (last_fill_ == kChunk) {
       chunks_.emplace_back(kChunk);
+      if (value_less_) value_chunks_.emplace_back(kChunk);
       last_fill_ = 0;
     }
+    if (value_less_) value_chunks_.back()[last_fill_] = value;
     chunks_.back()[last_fill_++] = Logged{ts, actor, steps};
     events_++;
   }
@@ -65,14 +76,16 @@ class FunnelReport {
   }
 
   // params.nsteps figures; consumes the events (call once). tick is called every few thousand
-  // actors and may throw.
-  std::vector<FunnelStepReport> finish(FunnelTick tick = nullptr);
+  // actors and may throw. With a breakdown, values groups and the group of no value after
+  // them (values: the number of distinct values given, all below it), nsteps figures each.
+  std::vector<FunnelStepReport> finish(FunnelTick tick = nullptr, size_t values = 0);
 
  private:
   void add_exclusion(uint32_t actor, int64_t ts, uint32_t exclusions);
 
   FunnelParams params_;
   std::vector<FunnelExclusion> exclusions_;
+  std::function<bool(uint32_t, uint32_t)> value_less_;
   struct Logged {
     int64_t ts;
     uint32_t actor;
@@ -80,8 +93,9 @@ class FunnelReport {
   };
   static constexpr size_t kChunk = (size_t(2) << 20) / sizeof(Logged);  // one huge page
 
-  HugeArray<uint32_t> per_actor_;          // events of each actor
-  std::vector<HugeArray<Logged>> chunks_;  // the events in arrival order
+  HugeArray<uint32_t> per_actor_;                  // events of each actor
+  std::vector<HugeArray<Logged>> chunks_;          // the events in arrival order
+  std::vector<HugeArray<uint32_t>> value_chunks_;  // with a breakdown: their values, alike
   size_t last_fill_ = kChunk;
   size_t events_ = 0;
   std::vector<uint32_t> x_actor_;  // excluded events: actor, time, exclusion bits

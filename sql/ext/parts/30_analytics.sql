@@ -125,6 +125,22 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, text, text[], timestam
   SFUNC = pulse._uniques_report_add, STYPE = internal,
   FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE
 );
+-- With a breakdown (ordered and strict funnels): (actor, ts, steps, exclusions, the event's
+-- breakdown value, window, ...) -> the values of the actors who reached step 1 and nsteps steps
+-- per value (the value of the step-1 event the actor's counted chain starts with: the smallest
+-- at that instant; NULL: none)
+CREATE TYPE pulse._funnel_by_value AS (breakdowns text[], steps pulse._funnel_step[]);
+CREATE FUNCTION pulse._funnel_report_add(internal, text, timestamptz, integer, integer, text, interval,
+                                         integer, integer, integer[], integer[]) RETURNS internal
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_funnel_report_by_value_add';
+CREATE FUNCTION pulse._funnel_report_by_value_final(internal) RETURNS pulse._funnel_by_value
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_funnel_report_by_value_final';
+CREATE AGGREGATE pulse._funnel_report(text, timestamptz, integer, integer, text, interval, integer, integer,
+                                      integer[], integer[]) (
+  SFUNC = pulse._funnel_report_add, STYPE = internal,
+  FINALFUNC = pulse._funnel_report_by_value_final, FINALFUNC_MODIFY = READ_WRITE
+);
+
 -- With a breakdown: (actor, ts, is start event, is return event, the start event's breakdown
 -- value, bounds, cohorts, periods, first_time, date_from) -> the values and, per value, the
 -- cohorts x periods counts (each actor's cohort takes the value of the start event that put it
@@ -153,6 +169,14 @@ CREATE AGGREGATE pulse._funnel_report(text, timestamptz, integer, integer, inter
                                       integer[], integer[], regclass) (
   SFUNC = pulse._funnel_report_add, STYPE = internal,
   FINALFUNC = pulse._funnel_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
+);
+CREATE FUNCTION pulse._funnel_report_add(internal, text, timestamptz, integer, integer, text, interval,
+                                         integer, integer, integer[], integer[], regclass) RETURNS internal
+  LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_funnel_report_by_value_add';
+CREATE AGGREGATE pulse._funnel_report(text, timestamptz, integer, integer, text, interval, integer, integer,
+                                      integer[], integer[], regclass) (
+  SFUNC = pulse._funnel_report_add, STYPE = internal,
+  FINALFUNC = pulse._funnel_report_by_value_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
 );
 CREATE FUNCTION pulse._retention_report_add(internal, text, timestamptz, boolean, boolean, timestamptz[],
                                             integer, integer, boolean, timestamptz, regclass) RETURNS internal
@@ -196,10 +220,12 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, text, text[], timestam
 -- _user). A row is kept when it matches something, or always in a step collection when
 -- `everything` is set (strict funnels: any event interrupts). Rows lie in [$1, $2). u is the
 -- person of the event's _user when resolve is set (pulse._insight_from), else the _user; with
--- a cohort (cohort_cond not "true"), only events of its persons are read.
+-- a cohort (cohort_cond not "true"), only events of its persons are read. breakdown (the
+-- single pass with a breakdown): a fifth column b, that SQL expression over the step-1
+-- collection's rows, NULL for the others.
 CREATE FUNCTION pulse._funnel_events_sql(proj text, colls text[], filters text[], x_colls text[],
                                          x_filters text[], with_user boolean, everything boolean,
-                                         resolve boolean, cohort_cond text)
+                                         resolve boolean, cohort_cond text, breakdown text DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
   range_cond text := CASE WHEN with_user THEN '_time >= $1 AND _time < $2 AND _user IS NOT NULL'
@@ -230,8 +256,10 @@ BEGIN
       END LOOP;
       masks := masks || CASE WHEN cardinality(bits) = 0 THEN '0' ELSE array_to_string(bits, ' | ') END;
     END LOOP;
-    sels := sels || format('SELECT (%s)::text AS u, _time AS t, (%s)::integer AS s, (%s)::integer AS x FROM %s WHERE %s%s',
+    sels := sels || format('SELECT (%s)::text AS u, _time AS t, (%s)::integer AS s, (%s)::integer AS x%s FROM %s WHERE %s%s',
                            pulse._insight_actor(proj, resolve), masks[1], masks[2],
+                           CASE WHEN breakdown IS NULL THEN ''
+                                ELSE format(', (%s)::text AS b', CASE WHEN coll = colls[1] THEN breakdown ELSE 'NULL' END) END,
                            pulse._insight_from(proj, coll, resolve OR cohort_cond <> 'true', pulse._insight_uses_person(conds)), range_cond,
                            CASE WHEN keep_all THEN '' ELSE format(' AND (%s)', array_to_string(conds, ' OR ')) END);
   END LOOP;
@@ -363,7 +391,42 @@ BEGIN
     PERFORM pulse._insight_column(proj, step_coll[1], breakdown_column, 'breakdown');
   END IF;
 
-  IF breakdown_column IS NULL AND pulse._single_pass() THEN
+  IF pulse._single_pass() AND breakdown_column IS NOT NULL AND ord <> 'unordered'
+     AND NOT pulse._insight_uses_person(ARRAY[breakdown_column]) AND breakdown_column !~ '^cohort\.' THEN
+    -- One pass with a breakdown (ordered and strict funnels): the step-1 collection's events
+    -- carry their value into the pulse._funnel_report state, which reports each actor under the
+    -- value of the step-1 event its counted chain starts with (the general plan's rule below).
+    IF resolve AND cc = 'true' AND NOT pulse._insight_uses_person(step_filter || x_filter) THEN
+      pm := pulse._insight_person_map(proj);
+    END IF;
+    q := format($q$
+WITH rep AS (
+  SELECT pulse._funnel_report(u, t, s, x, b, $3, %1$s, %2$s, %3$L::integer[], %4$L::integer[]%5$s) AS r
+    FROM (
+    %6$s
+    ) ev
+), v AS (
+  -- (no event at all: the group of no value, with zero users, as the general plan answers)
+  SELECT coalesce((rep.r).breakdowns, '{NULL}') AS bs, (rep.r).steps AS st FROM rep
+), agg AS (
+  SELECT v.bs[g] AS b, s.k::int AS k, s.name, coalesce((v.st[(g - 1) * %2$s + s.k]).users, 0) AS users,
+         (v.st[(g - 1) * %2$s + s.k]).avg_time AS avg_t, (v.st[(g - 1) * %2$s + s.k]).median_time AS med_t
+    FROM v CROSS JOIN generate_subscripts(v.bs, 1) AS g CROSS JOIN unnest(%7$L::text[]) WITH ORDINALITY AS s(name, k)
+)
+SELECT b, k, name, users,
+       users::float8 / nullif(first_value(users) OVER w, 0),
+       users::float8 / nullif(lag(users, 1, users) OVER w, 0),
+       avg_t, med_t
+  FROM agg
+WINDOW w AS (PARTITION BY b ORDER BY k)
+ ORDER BY b NULLS LAST, k
+$q$,
+      CASE ord WHEN 'ordered' THEN 0 ELSE 64 END, nsteps, x_from, x_to,
+      CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END,
+      pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict',
+                               resolve AND pm IS NULL, cc, pulse._insight_operand(proj, step_coll[1], breakdown_column)),
+      step_name);
+  ELSIF breakdown_column IS NULL AND pulse._single_pass() THEN
     -- One pass: every event into one pulse._funnel_report state (mode bits: unordered 8,
     -- strict_sequence 64; see core/funnel.h). Counted by person with nothing else of the
     -- persons used (no cohort, no person property), the aggregate resolves the raw _user itself.

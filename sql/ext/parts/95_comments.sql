@@ -85,6 +85,7 @@ COMMENT ON VIEW pulse.progress IS 'Long operations running now: refreshes, repla
 COMMENT ON FUNCTION pulse.progress_status() IS 'The operations behind pulse.progress';
 
 COMMENT ON TYPE pulse._funnel_step IS 'pg_pulse internal: not an API';
+COMMENT ON TYPE pulse._funnel_by_value IS 'pg_pulse internal: not an API';
 COMMENT ON TYPE pulse._retention_by_value IS 'pg_pulse internal: not an API';
 
 

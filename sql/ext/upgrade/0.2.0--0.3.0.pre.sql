@@ -55,3 +55,5 @@ ALTER TABLE pulse.projects ADD COLUMN track_persons boolean NOT NULL DEFAULT tru
 
 -- retention with a breakdown in one pass: the result type of its report aggregate
 CREATE TYPE pulse._retention_by_value AS (breakdowns text[], counts bigint[]);
+-- ... and of pulse.funnel's with a breakdown
+CREATE TYPE pulse._funnel_by_value AS (breakdowns text[], steps pulse._funnel_step[]);
