@@ -312,6 +312,15 @@ DECLARE
   excl_sql text;
   bd_sql text;
   q text;
+  -- every plan's end: users, rates and times per (breakdown, step), from agg(b, k, name, users,
+  -- avg_t, med_t)
+  rates text := $r$SELECT b, k, name, users,
+       users::float8 / nullif(first_value(users) OVER w, 0),
+       users::float8 / nullif(lag(users, 1, users) OVER w, 0),
+       avg_t, med_t
+  FROM agg
+WINDOW w AS (PARTITION BY b ORDER BY k)
+ ORDER BY b NULLS LAST, k$r$;
   i int;
   j int;
 BEGIN
@@ -413,19 +422,13 @@ WITH rep AS (
          (v.st[(g - 1) * %2$s + s.k]).avg_time AS avg_t, (v.st[(g - 1) * %2$s + s.k]).median_time AS med_t
     FROM v CROSS JOIN generate_subscripts(v.bs, 1) AS g CROSS JOIN unnest(%7$L::text[]) WITH ORDINALITY AS s(name, k)
 )
-SELECT b, k, name, users,
-       users::float8 / nullif(first_value(users) OVER w, 0),
-       users::float8 / nullif(lag(users, 1, users) OVER w, 0),
-       avg_t, med_t
-  FROM agg
-WINDOW w AS (PARTITION BY b ORDER BY k)
- ORDER BY b NULLS LAST, k
+%8$s
 $q$,
       CASE ord WHEN 'ordered' THEN 0 ELSE 64 END, nsteps, x_from, x_to,
       CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END,
       pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict',
                                resolve AND pm IS NULL, cc, pulse._insight_operand(proj, step_coll[1], breakdown_column)),
-      step_name);
+      step_name, rates);
   ELSIF breakdown_column IS NULL AND pulse._single_pass() THEN
     -- One pass: every event into one pulse._funnel_report state (mode bits: unordered 8,
     -- strict_sequence 64; see core/funnel.h). Counted by person with nothing else of the
@@ -440,24 +443,18 @@ WITH r AS (
     %s
     ) ev
 ), agg AS (
-  SELECT s.k::int AS k, s.name, coalesce((r.r[s.k]).users, 0) AS users,
+  SELECT NULL::text AS b, s.k::int AS k, s.name, coalesce((r.r[s.k]).users, 0) AS users,
          (r.r[s.k]).avg_time AS avg_t, (r.r[s.k]).median_time AS med_t
     FROM unnest(%L::text[]) WITH ORDINALITY AS s(name, k) CROSS JOIN r
 )
-SELECT NULL::text, k, name, users,
-       users::float8 / nullif(first_value(users) OVER w, 0),
-       users::float8 / nullif(lag(users, 1, users) OVER w, 0),
-       avg_t, med_t
-  FROM agg
-WINDOW w AS (ORDER BY k)
- ORDER BY k
+%s
 $q$,
       CASE ord WHEN 'ordered' THEN 0 WHEN 'strict' THEN 64 ELSE 8 END, nsteps, x_from, x_to,
       CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END,
       -- (the aggregate skips NULL actors itself)
       pulse._funnel_events_sql(proj, step_coll, step_filter, x_coll, x_filter, false, ord = 'strict',
                                resolve AND pm IS NULL, cc),
-      step_name);
+      step_name, rates);
   ELSE
     -- The funnel's events (u, t, s, x = 0) and one condition per step bit.
     SELECT string_agg(format('(s & %s) <> 0', 1 << (g - 1)), ', ' ORDER BY g) INTO step_flags
@@ -509,17 +506,11 @@ WITH pu AS (
     FROM steps s LEFT JOIN lv ON true
    GROUP BY lv.b, s.k, s.name
 )
-SELECT b, k, name, users,
-       users::float8 / nullif(first_value(users) OVER w, 0),
-       users::float8 / nullif(lag(users, 1, users) OVER w, 0),
-       avg_t, med_t
-  FROM agg
-WINDOW w AS (PARTITION BY b ORDER BY k)
- ORDER BY b NULLS LAST, k
+%s
 $q$,
       modes, step_flags, ev_sql,
       CASE WHEN breakdown_column IS NULL THEN 'NULL::text' ELSE 'bd.b' END,
-      coalesce(bd_sql, ''), coalesce(excl_sql, ''), step_name);
+      coalesce(bd_sql, ''), coalesce(excl_sql, ''), step_name, rates);
   END IF;
 
   BEGIN
