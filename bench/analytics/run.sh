@@ -6,6 +6,7 @@
 #   trends     daily unique users of visit over 30 days                 (pulse.trends)
 #   retention_breakdown  the retention above by the signup's plan   (breakdown => 'plan')
 #   trends_breakdown     the trends above by url, top 10 and 'other' (breakdown => 'url')
+# and, against pg_pulse's general plan only, the funnel above by url (breakdown => 'url').
 # Each query: one warm-up, then the best of RUNS runs. The hand-written SQL and DuckDB answers are
 # checked against pg_pulse's with EXCEPT ALL in both directions (rates rounded to 12 digits in
 # the DuckDB check; exact in Postgres). Prints the ratios hand-written / pg_pulse and pg_pulse / DuckDB.
@@ -116,3 +117,16 @@ for a in $ANALYSES; do
   [ "${D[$a.ph]}${D[$a.hp]}${D[$a.pd]}${D[$a.dp]}" = 0000 ] && [ "${D[$a.rows]}" = "${D[$a.drows]}" ] || ok=0
 done
 [ "$ok" = 1 ] && echo "  all answers equal" || { echo "  ANSWERS DIFFER"; exit 1; }
+
+# The funnel by url (the url of the visit each user's counted chain starts with): the single
+# pass against the general plan it replaced in 0.3.0 (pulse.analytics_single_pass = off), the
+# answers checked equal. (Hand-written SQL and DuckDB would need the counted chain's rule.)
+FB=$HERE/q/funnel_breakdown.pulse.sql
+fb_pass=$(best_ms "$FB")
+fb_general=$(PGOPTIONS="-c pulse.analytics_single_pass=off" best_ms "$FB")
+fb_diff=$($P -c "SET pulse.analytics_single_pass = off" -c "CREATE TEMP TABLE g AS $(cat "$FB")" \
+             -c "RESET pulse.analytics_single_pass" -c "CREATE TEMP TABLE f AS $(cat "$FB")" \
+             -c "SELECT (SELECT count(*) FROM (TABLE f EXCEPT ALL TABLE g) a) || ' ' || (SELECT count(*) FROM (TABLE g EXCEPT ALL TABLE f) b) || ' of ' || (SELECT count(*) FROM f)")
+echo
+echo "funnel by url: single pass ${fb_pass} ms, general plan ${fb_general} ms ($(awk -v a="$fb_pass" -v b="$fb_general" 'BEGIN{printf "%.1f", b/a}')x); rows only in one side: ${fb_diff}"
+[ "${fb_diff%% of *}" = "0 0" ] || { echo "  ANSWERS DIFFER"; exit 1; }
