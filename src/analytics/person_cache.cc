@@ -12,7 +12,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
-#include "access/table.h"
+#include "access/relation.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -219,11 +219,13 @@ std::shared_ptr<const PersonMap> person_map(Oid rel, const std::function<bool(Pe
     if (!ring || pulse_person_cache_kb <= 0 || RecoveryInProgress() || wrote_a_mapping() ||
         !copy_snapshot(GetActiveSnapshot(), &now))
       return;
-    // (the lock the load takes anyway, held to the end of the transaction)
-    Relation r = table_open(rel, AccessShareLock);
+    // (the lock the load takes anyway, held to the end of the transaction; a table gone is
+    // reported by the load)
+    Relation r = try_relation_open(rel, AccessShareLock);
+    if (!r) return;
     keep = r->rd_rel->relkind == RELKIND_RELATION && writes_recorded(r);
     relfilenode = r->rd_node.relNode;
-    table_close(r, NoLock);
+    relation_close(r, NoLock);
     if (keep && !cached) {
       CacheRegisterRelcacheCallback(forget, (Datum)0);
       cached = new Cached();
