@@ -753,6 +753,60 @@ TEST(FunnelReport, DurationsSplitIntoDaysAndMicroseconds) {
   EXPECT_EQ(s[2].median_hi, 2 * kDay);
 }
 
+// With a breakdown: random events (step-1 events with or without a value, several at one
+// instant) against a reference that evaluates each actor's chain alone and picks the smallest
+// value (the callback's order: reversed numbers) of its step-1 events at the chain's start;
+// the groups add up to the report without breakdown, durations included.
+TEST(FunnelReport, ByValueRandom) {
+  std::mt19937 rnd(5);
+  for (int round = 0; round < 200; ++round) {
+    const int nsteps = 2 + int(rnd() % 3);
+    const uint32_t modes = round % 2 ? kFunnelStrictSequence : 0;
+    const uint32_t nvalues = 1 + rnd() % 4;
+    const FunnelParams p = fparams(3 * kHour, nsteps, modes);
+    FunnelReport by_value(p, {}, [](uint32_t a, uint32_t b) { return a > b; });
+    FunnelReport plain(p, {});
+    const uint32_t actors = 1 + rnd() % 15;
+    std::vector<std::vector<FunnelEvent>> per_actor(actors);
+    for (int i = 0; i < 120; ++i) {
+      const uint32_t a = rnd() % actors;
+      const int64_t ts = int64_t(rnd() % 12) * kHour;  // equal times are common
+      const uint32_t steps = 1u << (rnd() % uint32_t(nsteps));
+      const uint32_t value = (steps & 1) && rnd() % 4 ? 1 + rnd() % nvalues : 0;
+      by_value.add(a, ts, steps, 0, value);
+      plain.add(a, ts, steps, 0);
+      per_actor[a].push_back(FunnelEvent{ts, steps, value});
+    }
+    std::vector<int64_t> want(size_t(nvalues + 1) * size_t(nsteps), 0);
+    for (auto& events : per_actor) {
+      if (events.empty()) continue;
+      const FunnelResult r = evaluate_funnel(events.data(), events.size(), p);
+      if (r.level == 0) continue;
+      uint32_t best = 0;
+      for (const FunnelEvent& e : events)
+        if (e.ts == r.ts[0] && (e.steps & 1) && e.tag && (best == 0 || e.tag - 1 > best - 1)) best = e.tag;
+      const size_t group = best == 0 ? nvalues : best - 1;
+      for (int k = 0; k < r.level; ++k) want[group * size_t(nsteps) + size_t(k)]++;
+    }
+    const std::vector<FunnelStepReport> got = by_value.finish(nullptr, nvalues);
+    const std::vector<FunnelStepReport> all = plain.finish();
+    ASSERT_EQ(got.size(), want.size());
+    std::vector<FunnelStepReport> sum(static_cast<size_t>(nsteps));
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].users, want[i]) << round << " " << i;
+      sum[i % size_t(nsteps)].users += got[i].users;
+      sum[i % size_t(nsteps)].sum_days += got[i].sum_days;
+      sum[i % size_t(nsteps)].sum_usecs += got[i].sum_usecs;
+    }
+    for (int k = 0; k < nsteps; ++k) {
+      EXPECT_EQ(sum[size_t(k)].users, all[size_t(k)].users) << round;
+      EXPECT_EQ(sum[size_t(k)].sum_days * kDay + sum[size_t(k)].sum_usecs,
+                all[size_t(k)].sum_days * kDay + all[size_t(k)].sum_usecs)
+          << round;
+    }
+  }
+}
+
 // median_lo / median_hi: positions floor and ceil of (n - 1) / 2 of the sorted durations.
 TEST(FunnelReport, MedianPair) {
   auto medians = [](const std::vector<int64_t>& durations) {
