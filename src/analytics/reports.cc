@@ -15,6 +15,7 @@
 // context, so it is freed when the query ends or fails. The final functions consume it, so the
 // aggregates are FINALFUNC_MODIFY = READ_WRITE (no window or shared use).
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -123,8 +124,8 @@ std::string_view text_view(FunctionCallInfo fcinfo, int n);
 // call's collation, NULL last.
 struct ValueNumbers {
   Oid collation = InvalidOid;
-  std::vector<std::optional<std::string>> values;  // by number
-  std::unordered_map<std::string, uint32_t> numbers;
+  std::deque<std::optional<std::string>> values;           // by number (a deque: its strings stay put)
+  std::unordered_map<std::string_view, uint32_t> numbers;  // keys: the strings of values
   std::optional<uint32_t> null_number;
 
   // The order for the report (nothing without a breakdown).
@@ -140,9 +141,11 @@ struct ValueNumbers {
       }
       return *null_number;
     }
-    auto [it, added] = numbers.try_emplace(std::string(*value), uint32_t(values.size()));
-    if (added) values.emplace_back(*value);
-    return it->second;
+    // (looked up without a copy: each start or step-1 row comes here)
+    if (auto it = numbers.find(*value); it != numbers.end()) return it->second;
+    const uint32_t k = uint32_t(values.size());
+    numbers.emplace(*values.emplace_back(*value), k);
+    return k;
   }
   bool less(uint32_t a, uint32_t b) const {
     const auto &x = values[a], &y = values[b];
@@ -205,6 +208,8 @@ struct UniquesState : ReportState {
   uint32_t rows[decltype(pending)::kCapacity];
   BucketUniques::Row resolved[decltype(pending)::kCapacity];
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
+  // Counts persons through the mapping of argument n, if any (before the first row).
+  void resolve_by(FunctionCallInfo fcinfo, int n);
 
   // With a breakdown (the grouped overload): the top values in rank order, each a group of
   // its own, and the rest one more group ('other'); set k of group g is seen's set
@@ -824,6 +829,11 @@ PULSE_SQL_FUNCTION(pulse_retention_report_by_value_final) {
 
 // pulse._uniques_report_add(internal, actor text, ts timestamptz, bounds timestamptz[]
 //   [, mapping regclass]) -> internal: the distinct actors of each bucket [bounds[k], bounds[k + 1]).
+void UniquesState::resolve_by(FunctionCallInfo fcinfo, int n) {
+  if (const Oid rel = mapping_arg(fcinfo, n); OidIsValid(rel))
+    persons = person_map(rel, [rel](PersonMap& m) { return load_mapping(rel, m); });
+}
+
 PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
   auto* st = state_arg<UniquesState>(fcinfo);
   if (!st) {
@@ -832,9 +842,7 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
     auto s = std::make_unique<UniquesState>(int(bounds.size() - 1));
     s->bounds = std::move(bounds);
     st = adopt(std::move(s), cxt);
-    if (const Oid rel = mapping_arg(fcinfo, 4); OidIsValid(rel)) {
-      st->persons = person_map(rel, [rel](PersonMap& m) { return load_mapping(rel, m); });
-    }
+    st->resolve_by(fcinfo, 4);
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
@@ -889,8 +897,7 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_grouped_add) {
     for (size_t k = 0; k < s->top.size(); ++k)
       if (int(k) != null_at) s->group_of.emplace(s->top[k], int(k));  // (the first of a repeated value)
     st = adopt(std::move(s), cxt);
-    if (const Oid rel = mapping_arg(fcinfo, 6); OidIsValid(rel))
-      st->persons = person_map(rel, [rel](PersonMap& m) { return load_mapping(rel, m); });
+    st->resolve_by(fcinfo, 6);
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
   const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
