@@ -68,6 +68,16 @@ SELECT stored FROM pulse.collect('regress_es', 'custom', '{"_user": "c3", "v": 3
 SELECT _time = '2024-05-01 10:00:00+00' AS from_meta, _user, _id, v FROM regress_es.custom ORDER BY v;
 SELECT pulse.set_event_spec('regress_es', NULL);
 
+-- pulse.max_event_bytes applies to a call once mapped (its context is also copied into columns):
+-- the call of under 300 bytes grows past them and is a dead letter holding the call as sent
+SET pulse.max_event_bytes = 300;
+SELECT stored, dead_lettered FROM pulse.collect_batch('regress_es',
+  '{"type": "track", "event": "Big", "userId": "b1", "context": {"ip": "' || repeat('1', 90) || '", "userAgent": "' || repeat('u', 90) || '"}}',
+  spec => 'segment');
+RESET pulse.max_event_bytes;
+SELECT error, length(convert_from(payload, 'UTF8')) AS payload_bytes FROM pulse.dead_letters
+ WHERE project = 'regress_es' AND error LIKE '%mapped to pg_pulse%';
+
 -- invalid specs
 SELECT pulse.collect('regress_es', 'x', '{}', 'mixpanel');
 SELECT pulse.collect('regress_es', 'x', '{}', '{"when": "a"}');

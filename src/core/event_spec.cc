@@ -1,11 +1,11 @@
-// Event specs (see event_spec.h): each input event is read with simdjson, written again as a
-// pg_pulse envelope ({"collection": ..., "properties": {_time, _user, _id, fields...}}) and the
-// envelopes of a batch are decoded in one pass by the ordinary JSON decoder, so names, types,
+// Event specs (see event_spec.h): each input event is read with simdjson and its mapped events
+// are built from the parsed values by JsonEventBuilder (core/json_build.h), so names, types,
 // limits and rejected fields are exactly those of pg_pulse's own dialect.
 #include "core/event_spec.h"
 
 #include <simdjson.h>
 
+#include "core/json_build.h"
 #include "core/names.h"
 #include "core/render.h"
 #include "core/time_parse.h"
@@ -112,35 +112,32 @@ std::string SpecPersonOps::ops_json() const {
 struct SpecMapper::Impl {
   dom::parser parser;
   JsonDecoder decoder;
-  std::string ndjson;  // envelopes of the batch, one a line
-  std::vector<std::string_view> sources;
+  JsonEventBuilder builder{&decoder};
+  size_t max_event_bytes = 0;
   std::vector<const Event*> passed;  // undecodable input events, passed on as they are
   SpecOutput* actions = nullptr;
-  uint32_t line = 0;  // index of the envelope being written (its index in the mapped events)
+  uint32_t line = 0;  // index in the mapped events of the event being built
 
-  // The envelope being written.
-  bool first_field = true;
-  void begin(std::string_view collection) {
-    ndjson += "{\"collection\":";
-    append_json_string(&ndjson, collection);
-    ndjson += ",\"properties\":{";
-    first_field = true;
+  // The event being built.
+  dom::element item;  // the input element it comes from
+  void begin(std::string_view collection, std::string_view source, dom::element el) {
+    builder.begin(collection, source);
+    item = el;
   }
-  void field(std::string_view name, std::string_view json) {
-    if (!first_field) ndjson += ',';
-    first_field = false;
-    append_json_string(&ndjson, name);
-    ndjson += ':';
-    ndjson += json;
-  }
-  void field_string(std::string_view name, std::string_view s) {
-    std::string v;
-    append_json_string(&v, s);
-    field(name, v);
-  }
-  void end(std::string_view source) {
-    ndjson += "}}\n";
-    sources.push_back(source);
+  void field(std::string_view name, dom::element v) { builder.field(name, v); }
+  void field_string(std::string_view name, std::string_view s) { builder.field_string(name, s); }
+  // An event larger than pulse.max_event_bytes as pg_pulse's JSON is a dead letter (its input
+  // element kept), as the same event sent in pg_pulse's dialect would be.
+  void end() {
+    if (builder.json_size() > max_event_bytes) {
+      Event& ev = builder.event();
+      ev.fields.clear();
+      ev.values.clear();
+      ev.raw = out->arena.copy(simdjson::minify(item));
+      ev.error = "event of about " + std::to_string(builder.json_size()) +
+                 " bytes (mapped to pg_pulse's dialect) exceeds pulse.max_event_bytes (" +
+                 std::to_string(max_event_bytes) + ")";
+    }
     line++;
   }
   // An element that cannot be mapped: kept whole (a dead letter) with the reason.
@@ -227,14 +224,6 @@ bool time_of(dom::element v, int64_t* us) {
   return false;
 }
 
-// The JSON number of epoch milliseconds that reads back as us.
-std::string millis_json(int64_t us) {
-  std::string out;
-  if (us % 1000 == 0) return std::to_string(us / 1000);
-  append_double(&out, double(us) / 1000.0);
-  return out;
-}
-
 std::string strip_dollars(std::string_view name) {
   size_t k = name.find_first_not_of('$');
   return std::string(k == std::string_view::npos ? name : name.substr(k));
@@ -260,7 +249,7 @@ void SpecMapper::Impl::map_segment(dom::element el, std::string_view coll, std::
   if (type == "track") {
     if (!member(el, "event", &v) || !v.is_string())
       return fail(coll, el, source, "segment: a track call without an \"event\" name");
-    collection = normalize_collection_name(v.get_string().value_unsafe());
+    collection = std::string(v.get_string().value_unsafe());
   } else if (type == "page" || type == "screen") {
     collection = type + "s";
   } else if (type == "identify") {
@@ -272,7 +261,7 @@ void SpecMapper::Impl::map_segment(dom::element el, std::string_view coll, std::
   } else {
     return fail(coll, el, source, "segment: unknown call type \"" + type.substr(0, 100) + "\"");
   }
-  begin(collection);
+  begin(collection, source, el);
   // _time: timestamp; else receivedAt - (sentAt - originalTimestamp) (clock-skew correction);
   // else originalTimestamp, receivedAt, sentAt
   int64_t t = 0, sent = 0, recv = 0, orig = 0;
@@ -288,7 +277,7 @@ void SpecMapper::Impl::map_segment(dom::element el, std::string_view coll, std::
     has_t = true;
   }
   if (has_t) {
-    field("_time", millis_json(t));
+    builder.field_millis("_time", t);
   } else {
     std::string raw = member(el, "timestamp", &v) ? simdjson::minify(v) : "null";
     note("_time", raw,
@@ -308,36 +297,36 @@ void SpecMapper::Impl::map_segment(dom::element el, std::string_view coll, std::
   dom::object o;
   if (type == "identify" || type == "group") {
     if (member(el, "traits", &v) && v.get_object().get(o) == simdjson::SUCCESS)
-      for (auto kv : o) field(kv.key, simdjson::minify(kv.value));
-    if (type == "group" && member(el, "groupId", &v)) field("group_id", simdjson::minify(v));
+      for (auto kv : o) field(kv.key, kv.value);
+    if (type == "group" && member(el, "groupId", &v)) field("group_id", v);
   } else if (type == "alias") {
-    if (member(el, "previousId", &v)) field("previous_id", simdjson::minify(v));
+    if (member(el, "previousId", &v)) field("previous_id", v);
   } else {
     if ((type == "page" || type == "screen")) {
-      if (member(el, "name", &v)) field("name", simdjson::minify(v));
-      if (member(el, "category", &v)) field("category", simdjson::minify(v));
+      if (member(el, "name", &v)) field("name", v);
+      if (member(el, "category", &v)) field("category", v);
     }
     if (member(el, "properties", &v) && v.get_object().get(o) == simdjson::SUCCESS)
-      for (auto kv : o) field(kv.key, simdjson::minify(kv.value));
+      for (auto kv : o) field(kv.key, kv.value);
   }
   dom::element ctx, c;
   if (member(el, "context", &ctx) && ctx.is_object()) {
-    field("context", simdjson::minify(ctx));
-    if (member(ctx, "ip", &c)) field("context_ip", simdjson::minify(c));
-    if (member(ctx, "userAgent", &c)) field("context_user_agent", simdjson::minify(c));
-    if (member(ctx, "locale", &c)) field("context_locale", simdjson::minify(c));
+    field("context", ctx);
+    if (member(ctx, "ip", &c)) field("context_ip", c);
+    if (member(ctx, "userAgent", &c)) field("context_user_agent", c);
+    if (member(ctx, "locale", &c)) field("context_locale", c);
     dom::element page;
-    if (member(ctx, "page", &page) && member(page, "url", &c)) field("context_page_url", simdjson::minify(c));
+    if (member(ctx, "page", &page) && member(page, "url", &c)) field("context_page_url", c);
     dom::element camp;
     if (member(ctx, "campaign", &camp))
       for (const char* k : {"name", "source", "medium", "term", "content"})
-        if (member(camp, k, &c)) field(std::string("context_campaign_") + k, simdjson::minify(c));
+        if (member(camp, k, &c)) field(std::string("context_campaign_") + k, c);
   }
   // identity: a userId with an anonymousId links them; alias links previousId; traits
   if (!user.empty() && !anon.empty()) link(user, anon, true);
   if (type == "alias" && !user.empty() && member(el, "previousId", &v) && id_text(v, &tmp)) link(user, tmp, false);
   if (type == "identify" && member(el, "traits", &v)) person_ops(who, v, false);
-  end(source);
+  end();
 }
 
 // PostHog: https://posthog.com/docs/api/capture
@@ -347,10 +336,10 @@ void SpecMapper::Impl::map_posthog(dom::element el, std::string_view coll, std::
     return fail(coll, el, source, "posthog: an event without an \"event\" name");
   std::string name(v.get_string().value_unsafe());
   bool has_props = member(el, "properties", &props) && props.is_object();
-  begin(normalize_collection_name(strip_dollars(name)));
+  begin(strip_dollars(name), source, el);
   int64_t t = 0;
   if (member(el, "timestamp", &v) && time_of(v, &t)) {
-    field("_time", millis_json(t));
+    builder.field_millis("_time", t);
   } else {
     std::string raw = member(el, "timestamp", &v) ? simdjson::minify(v) : "null";
     note("_time", raw, "posthog: no usable timestamp: the arrival time is used");
@@ -369,7 +358,7 @@ void SpecMapper::Impl::map_posthog(dom::element el, std::string_view coll, std::
   if (has_props && props.get_object().get(o) == simdjson::SUCCESS)
     for (auto kv : o) {
       if (kv.key == "$set" || kv.key == "$set_once" || kv.key == "distinct_id" || kv.key == "$distinct_id") continue;
-      field(strip_dollars(kv.key), simdjson::minify(kv.value));
+      field(strip_dollars(kv.key), kv.value);
     }
   // identity and person properties
   if (name == "$identify" && has_props && member(props, "$anon_distinct_id", &v) && id_text(v, &tmp))
@@ -379,13 +368,13 @@ void SpecMapper::Impl::map_posthog(dom::element el, std::string_view coll, std::
   if (member(el, "$set_once", &v)) person_ops(who, v, true);
   if (has_props && member(props, "$set", &v)) person_ops(who, v, false);
   if (has_props && member(props, "$set_once", &v)) person_ops(who, v, true);
-  end(source);
+  end();
 }
 
 // Any other dialect: the fields as they are, plus _time / _user / _id from the spec's paths.
 void SpecMapper::Impl::map_paths(const EventSpec& spec, dom::element el, std::string_view coll,
                                  std::string_view source) {
-  begin(coll);
+  begin(coll, source, el);
   dom::element v;
   std::string tmp;
   auto path_text = [](const std::vector<std::string>& p) {
@@ -397,7 +386,7 @@ void SpecMapper::Impl::map_paths(const EventSpec& spec, dom::element el, std::st
     int64_t t = 0;
     bool found = at_path(el, spec.time_path, &v);
     if (found && time_of(v, &t))
-      field("_time", millis_json(t));
+      builder.field_millis("_time", t);
     else
       note("_time", found ? simdjson::minify(v) : "null",
            "no usable time at \"" + path_text(spec.time_path) + "\": the arrival time is used");
@@ -413,8 +402,8 @@ void SpecMapper::Impl::map_paths(const EventSpec& spec, dom::element el, std::st
   if (!spec.id_path.empty() && at_path(el, spec.id_path, &v) && id_text(v, &tmp)) field_string("_id", tmp);
   dom::object o;
   if (el.get_object().get(o) == simdjson::SUCCESS)
-    for (auto kv : o) field(kv.key, simdjson::minify(kv.value));
-  end(source);
+    for (auto kv : o) field(kv.key, kv.value);
+  end();
 }
 
 SpecMapper::SpecMapper() : impl_(new Impl()) {}
@@ -423,22 +412,32 @@ SpecMapper::~SpecMapper() = default;
 void SpecMapper::map(const EventSpec& spec, const EventBatch& in, const JsonDecodeOptions& opts, EventBatch* out,
                      SpecOutput* actions) {
   Impl& m = *impl_;
-  m.ndjson.clear();
-  m.sources.clear();
   m.passed.clear();
   m.failed.clear();
   m.out = out;
   m.actions = actions;
+  m.max_event_bytes = opts.max_event_bytes;
   m.line = uint32_t(out->events.size());
+  m.builder.start(out);
   std::string text;
+  std::vector<dom::element> items;
+  // an event lying in the input's source is followed by the padding simdjson reads past its end
+  const char* src_begin = in.source.data();
+  const char* src_end = src_begin + in.source.size();
   for (const Event& ev : in.events) {
     if (!ev.error.empty()) {
       m.passed.push_back(&ev);
       continue;
     }
-    text = ev.raw.empty() ? event_to_json(ev) : std::string(ev.raw);
     dom::element doc;
-    auto err = m.parser.parse(text).get(doc);
+    simdjson::error_code err;
+    if (!ev.raw.empty() && ev.raw.data() >= src_begin &&
+        ev.raw.data() + ev.raw.size() + simdjson::SIMDJSON_PADDING <= src_end) {
+      err = m.parser.parse(ev.raw.data(), ev.raw.size(), false).get(doc);
+    } else {
+      text = ev.raw.empty() ? event_to_json(ev) : std::string(ev.raw);
+      err = m.parser.parse(text).get(doc);
+    }
     if (err || !doc.is_object()) {  // an event split but not parsed (JsonDecodeOptions::raw_only)
       Event bad = ev;
       bad.error = err ? std::string("invalid JSON: ") + simdjson::error_message(err) : "event is not a JSON object";
@@ -447,7 +446,7 @@ void SpecMapper::map(const EventSpec& spec, const EventBatch& in, const JsonDeco
     }
     dom::element batch;
     bool enveloped = spec.kind != SpecKind::kPaths && member(doc, "batch", &batch) && batch.is_array();
-    std::vector<dom::element> items;
+    items.clear();
     if (enveloped) {
       dom::array arr = batch.get_array().value_unsafe();
       for (dom::element e : arr) items.push_back(e);
@@ -472,14 +471,6 @@ void SpecMapper::map(const EventSpec& spec, const EventBatch& in, const JsonDeco
       }
     }
   }
-  size_t base = out->events.size();
-  JsonDecodeOptions o = opts;
-  o.envelope = true;
-  o.envelope_auto = false;
-  o.default_collection = std::string_view();
-  if (!m.ndjson.empty()) m.decoder.decode_payload(m.ndjson, o, out);
-  for (size_t k = 0; k < m.sources.size() && base + k < out->events.size(); k++)
-    out->events[base + k].source = m.sources[k];
   for (const Event* ev : m.passed) out->events.push_back(*ev);
   for (Event& ev : m.failed) out->events.push_back(std::move(ev));
 }

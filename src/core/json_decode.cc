@@ -10,6 +10,7 @@
 #include <simdjson.h>
 #include <unordered_map>
 
+#include "core/json_build.h"
 #include "core/names.h"
 
 namespace pulse {
@@ -414,6 +415,62 @@ void JsonDecoder::decode_event(std::string_view text, const JsonDecodeOptions& o
   impl_->payload_bytes = text.size();
   std::string_view buf = Impl::take_source(out, text);
   impl_->decode_text(out, buf.data(), buf.size(), o);
+}
+
+void JsonEventBuilder::start(EventBatch* out) {
+  out_ = out;
+  decoder_->impl_->names.clear();
+  decoder_->impl_->names_batch = nullptr;
+}
+
+size_t JsonEventBuilder::begin(std::string_view collection, std::string_view source) {
+  out_->events.emplace_back();
+  Event& ev = out_->events.back();
+  ev.collection = out_->arena.copy(normalize_collection_name(collection));
+  ev.source = source;
+  size_ = 30 + collection.size();  // {"collection":"...","properties":{}}
+  return out_->events.size() - 1;
+}
+
+void JsonEventBuilder::add_field(std::string_view raw_name, uint32_t value) {
+  Event& ev = out_->events.back();
+  const auto& nm = decoder_->impl_->name_of(out_, raw_name);
+  Field f;
+  f.raw_name = nm.first;
+  f.name = nm.second;
+  f.value = value;
+  ev.fields.push_back(f);
+  const Value& v = ev.values[value];
+  size_ += raw_name.size() + 4 + (v.kind == Kind::kString ? v.text.size() + 2 : v.text.empty() ? 24 : v.text.size());
+}
+
+void JsonEventBuilder::field(std::string_view raw_name, simdjson::dom::element value) {
+  Event& ev = out_->events.back();
+  add_field(raw_name, decoder_->impl_->add_value(out_, &ev, value));
+}
+
+void JsonEventBuilder::field_string(std::string_view raw_name, std::string_view text) {
+  Event& ev = out_->events.back();
+  Value v;
+  v.kind = Kind::kString;
+  v.text = out_->arena.copy(text);
+  ev.values.push_back(v);
+  add_field(raw_name, uint32_t(ev.values.size() - 1));
+}
+
+void JsonEventBuilder::field_millis(std::string_view raw_name, int64_t us) {
+  Event& ev = out_->events.back();
+  Value v;
+  if (us % 1000 == 0) {
+    v.kind = Kind::kInt;
+    v.i = us / 1000;
+    v.d = double(v.i);
+  } else {
+    v.kind = Kind::kDouble;
+    v.d = double(us) / 1000.0;
+  }
+  ev.values.push_back(v);
+  add_field(raw_name, uint32_t(ev.values.size() - 1));
 }
 
 }  // namespace pulse

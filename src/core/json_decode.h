@@ -43,6 +43,7 @@ class JsonDecoder {
   void decode_event(std::string_view text, const JsonDecodeOptions& opts, EventBatch* out);
 
  private:
+  friend class JsonEventBuilder;  // core/json_build.h
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

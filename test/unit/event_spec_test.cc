@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <string>
 #include <vector>
 
@@ -159,6 +161,80 @@ TEST(EventSpec, EventsSplitButNotParsed) {
   EXPECT_EQ(m.rows[0], "a|_user=\"1\"");
   EXPECT_EQ(m.rows[1].substr(0, 22), "|ERROR: invalid JSON: ");
   EXPECT_EQ(m.rows[2], "|ERROR: event is not a JSON object [1]");
+}
+
+// Events built from parsed values (core/json_build.h) are the events the decoder makes of the
+// same JSON: every field's raw and normalised name, the value's kind, number, text and array
+// elements, on values of every kind (escapes, nested arrays, big and tiny numbers, duplicates).
+TEST(EventSpec, BuiltEventsAreTheDecodersEvents) {
+  const std::string props =
+      R"({"s": "a\"b\u00e9\n", "Prix €": 3, "big": 18446744073709551615, "neg": -9223372036854775808,)"
+      R"( "d": 1e300, "z": -0.0, "f": 0.1, "t": true, "n": null, "o": {"k": [1, {"a": null}]}, "e": {},)"
+      R"( "arr": [1, "x", [2, 3], {"b": 2}, null, 2.5], "empty": [], "s": "dup", "Weird Name!": "w"})";
+  Mapped m;
+  run(R"({"id": "nowhere"})", props, &m);
+  EventBatch ref;
+  JsonDecoder dec;
+  dec.decode_payload(props, JsonDecodeOptions(), &ref);
+  ASSERT_EQ(m.out.events.size(), 1u);
+  ASSERT_EQ(ref.events.size(), 1u);
+  const Event& a = m.out.events[0];
+  const Event& b = ref.events[0];
+  ASSERT_TRUE(b.error.empty()) << b.error;
+  ASSERT_TRUE(a.error.empty()) << a.error;
+  ASSERT_EQ(b.fields.size(), 15u);
+  ASSERT_EQ(a.fields.size(), b.fields.size());
+  auto same_value = [&](const Value& x, const Value& y) {
+    EXPECT_EQ(int(x.kind), int(y.kind));
+    EXPECT_EQ(x.b, y.b);
+    EXPECT_EQ(x.i, y.i);
+    EXPECT_EQ(std::signbit(x.d), std::signbit(y.d));
+    EXPECT_EQ(x.d, y.d);
+    EXPECT_EQ(x.text, y.text);
+    EXPECT_EQ(x.n_children, y.n_children);
+  };
+  for (size_t k = 0; k < a.fields.size(); k++) {
+    SCOPED_TRACE(std::string(b.fields[k].raw_name));
+    EXPECT_EQ(a.fields[k].raw_name, b.fields[k].raw_name);
+    EXPECT_EQ(a.fields[k].name, b.fields[k].name);
+    const Value& x = a.values[a.fields[k].value];
+    const Value& y = b.values[b.fields[k].value];
+    same_value(x, y);
+    for (uint32_t c = 0; c < x.n_children && c < y.n_children; c++)
+      same_value(a.values[x.first_child + c], b.values[y.first_child + c]);
+  }
+  // one name, one address: batch building memoises columns on the interned name
+  EXPECT_EQ(a.fields[0].name.data(), a.fields[13].name.data());
+}
+
+// pulse.max_event_bytes applies to an event as mapped (a Segment call whose context is copied
+// into columns grows): over the limit it is a dead letter holding the input call.
+TEST(EventSpec, MappedEventsOverTheLimitAreDeadLetters) {
+  EventSpec spec;
+  std::string why;
+  ASSERT_TRUE(parse_event_spec("segment", &spec, &why));
+  std::string ctx(150, 'c');
+  std::string payload = R"({"type": "track", "event": "A", "userId": "u", "context": {"ip": ")" + ctx +
+                        R"(", "userAgent": ")" + ctx + R"("}})" + "\n" +
+                        R"({"type": "track", "event": "B", "userId": "u"})";
+  EventBatch in, out;
+  JsonDecoder dec;
+  JsonDecodeOptions o;
+  o.raw_only = true;
+  o.max_event_bytes = 400;
+  dec.decode_payload(payload, o, &in);
+  ASSERT_EQ(in.events.size(), 2u);
+  ASSERT_TRUE(in.events[0].error.empty());  // 360 bytes as sent
+  SpecOutput actions;
+  SpecMapper mapper;
+  mapper.map(spec, in, o, &out, &actions);
+  ASSERT_EQ(out.events.size(), 2u);
+  EXPECT_EQ(out.events[0].error.substr(0, 15), "event of about ");
+  EXPECT_NE(out.events[0].error.find("exceeds pulse.max_event_bytes (400)"), std::string::npos);
+  EXPECT_TRUE(out.events[0].fields.empty());
+  EXPECT_EQ(out.events[0].raw.substr(0, 30), R"({"type":"track","event":"A","u)");
+  EXPECT_TRUE(out.events[1].error.empty());
+  EXPECT_EQ(out.events[1].collection, "b");
 }
 
 }  // namespace
