@@ -26,6 +26,7 @@ const cols = {
   trends: `bucket::TIMESTAMP, value::DOUBLE`,
   retention_breakdown: `breakdown::VARCHAR, cohort_start::TIMESTAMP, cohort_size::BIGINT, period::INT, users::BIGINT, round(rate::DOUBLE, 12)`,
   trends_breakdown: `breakdown::VARCHAR, bucket::TIMESTAMP, value::DOUBLE`,
+  funnel_breakdown: `breakdown::VARCHAR, step::INT, users::BIGINT, round(conversion_from_first::DOUBLE, 12), round(conversion_from_previous::DOUBLE, 12)`,
 };
 for (const a of Object.keys(cols)) {
   const q = readFileSync(join(here, 'q', a + '.duck.sql'), 'utf8');

@@ -6,7 +6,9 @@
 #   trends     daily unique users of visit over 30 days                 (pulse.trends)
 #   retention_breakdown  the retention above by the signup's plan   (breakdown => 'plan')
 #   trends_breakdown     the trends above by url, top 10 and 'other' (breakdown => 'url')
-# and, against pg_pulse's general plan only, the funnel above by url (breakdown => 'url').
+#   funnel_breakdown     the funnel above by url (breakdown => 'url': each user under the url of
+#                        the visit their counted chain starts with)
+# and the funnel by url once more against pg_pulse's general plan for it.
 # Each query: one warm-up, then the best of RUNS runs. The hand-written SQL and DuckDB answers are
 # checked against pg_pulse's with EXCEPT ALL in both directions (rates rounded to 12 digits in
 # the DuckDB check; exact in Postgres). Prints the ratios hand-written / pg_pulse and pg_pulse / DuckDB.
@@ -70,7 +72,7 @@ best_ms() {
   { echo '\timing on'; for ((i = 0; i <= RUNS; i++)); do cat "$1"; echo ';'; done; } |
     $P -o /dev/null | awk '/^Time:/ { if (++k > 1 && (b == "" || $2 < b)) b = $2 } END { print b }'
 }
-ANALYSES="funnel retention trends retention_breakdown trends_breakdown"
+ANALYSES="funnel retention trends retention_breakdown trends_breakdown funnel_breakdown"
 declare -A T D
 for a in $ANALYSES; do
   Q_P=$(cat "$HERE/q/$a.pulse.sql"); Q_H=$(cat "$HERE/q/$a.hand.sql")
@@ -118,9 +120,8 @@ for a in $ANALYSES; do
 done
 [ "$ok" = 1 ] && echo "  all answers equal" || { echo "  ANSWERS DIFFER"; exit 1; }
 
-# The funnel by url (the url of the visit each user's counted chain starts with): the single
-# pass against the general plan it replaced in 0.3.0 (pulse.analytics_single_pass = off), the
-# answers checked equal. (Hand-written SQL and DuckDB would need the counted chain's rule.)
+# The funnel by url: the single pass against the general plan it replaced in 0.3.0
+# (pulse.analytics_single_pass = off), the answers checked equal.
 FB=$HERE/q/funnel_breakdown.pulse.sql
 fb_pass=$(best_ms "$FB")
 fb_general=$(PGOPTIONS="-c pulse.analytics_single_pass=off" best_ms "$FB")
