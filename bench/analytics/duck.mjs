@@ -12,7 +12,7 @@ const runs = Number(runsArg || 3);
 const inst = await DuckDBInstance.create(':memory:', { threads: String(process.env.DUCK_THREADS || 2) });
 const con = await inst.connect();
 const t0 = performance.now();
-// (the breakdowns read visit.url and signup.plan)
+// (the breakdowns read visit.url and signup.plan; paths reads every collection)
 const extra = { visit: `, 'url': 'VARCHAR'`, signup: `, 'plan': 'VARCHAR'` };
 for (const c of ['visit', 'signup', 'add_to_cart', 'purchase', 'return']) {
   await con.run(`CREATE TABLE "${c}" AS SELECT * FROM read_csv('${join(dir, c + '.csv')}', header = true,
@@ -27,6 +27,7 @@ const cols = {
   retention_breakdown: `breakdown::VARCHAR, cohort_start::TIMESTAMP, cohort_size::BIGINT, period::INT, users::BIGINT, round(rate::DOUBLE, 12)`,
   trends_breakdown: `breakdown::VARCHAR, bucket::TIMESTAMP, value::DOUBLE`,
   funnel_breakdown: `breakdown::VARCHAR, step::INT, users::BIGINT, round(conversion_from_first::DOUBLE, 12), round(conversion_from_previous::DOUBLE, 12)`,
+  paths: `step::INT, source::VARCHAR, target::VARCHAR, users::BIGINT`,
 };
 for (const a of Object.keys(cols)) {
   const q = readFileSync(join(here, 'q', a + '.duck.sql'), 'utf8');

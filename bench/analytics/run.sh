@@ -8,6 +8,8 @@
 #   trends_breakdown     the trends above by url, top 10 and 'other' (breakdown => 'url')
 #   funnel_breakdown     the funnel above by url (breakdown => 'url': each user under the url of
 #                        the visit their counted chain starts with)
+#   paths      transitions between consecutive events of 30-minute sessions, steps 1 to 5,
+#              distinct users per (step, source, target)                   (pulse.paths)
 # and the funnel by url once more against pg_pulse's general plan for it.
 # Each query: one warm-up, then the best of RUNS runs. The hand-written SQL and DuckDB answers are
 # checked against pg_pulse's with EXCEPT ALL in both directions (rates rounded to 12 digits in
@@ -72,7 +74,7 @@ best_ms() {
   { echo '\timing on'; for ((i = 0; i <= RUNS; i++)); do cat "$1"; echo ';'; done; } |
     $P -o /dev/null | awk '/^Time:/ { if (++k > 1 && (b == "" || $2 < b)) b = $2 } END { print b }'
 }
-ANALYSES="funnel retention trends retention_breakdown trends_breakdown funnel_breakdown"
+ANALYSES="funnel retention trends retention_breakdown trends_breakdown funnel_breakdown paths"
 declare -A T D
 for a in $ANALYSES; do
   Q_P=$(cat "$HERE/q/$a.pulse.sql"); Q_H=$(cat "$HERE/q/$a.hand.sql")
@@ -108,7 +110,7 @@ echo "times: best of $RUNS after one warm-up, ms (2 cores; Postgres: parallel wo
 printf '%-20s %12s %12s %12s %18s %18s\n' analysis pg_pulse hand_sql duckdb "hand/pg_pulse" "pg_pulse/duckdb"
 for a in $ANALYSES; do
   awk -v a="$a" -v p="${T[$a.pulse]}" -v h="${T[$a.hand]}" -v d="${T[$a.duck]}" 'BEGIN {
-    printf "%-20s %12.1f %12.1f %12.1f %11.2f (>=5) %11.2f (%s)\n", a, p, h, d, h / p, p / d, a ~ /breakdown/ ? "<=1.5" : "<=1" }'
+    printf "%-20s %12.1f %12.1f %12.1f %11.2f (>=5) %11.2f (%s)\n", a, p, h, d, h / p, p / d, a ~ /breakdown|paths/ ? "<=1.5" : "<=1" }'
 done
 echo
 echo "answer checks (rows only in one side, EXCEPT ALL both ways; must be 0 0):"
