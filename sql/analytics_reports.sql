@@ -150,6 +150,29 @@ SELECT q ~ 'JOIN g ON' AS per_group_states
   FROM pulse._trends_sql('regress_rep', '{"collection": "view"}', '2024-01-01', '2024-02-15', 'hour', 'unique_users',
                          breakdown => 'page', breakdown_limit => 100) q;
 
+-- paths: session gaps, counted by user and by session, a start collection, labels by a column
+-- (NULL pages included: some views have none), one step and many
+UPDATE regress_rep.view SET page = NULL WHERE _user LIKE 'u1%' AND page = '/p4';
+SELECT g, c, pg_temp.same(format($q$SELECT * FROM pulse.paths('regress_rep', '2024-01-01', '2024-02-15',
+  session_gap => %L, count_by => %L)$q$, g, c))
+  FROM unnest(ARRAY['1 minute', '30 minutes', '6 hours', '3 days', '40 days']) g, unnest(ARRAY['users', 'sessions']) c
+ ORDER BY g, c;
+SELECT s, n, pg_temp.same(format($q$SELECT * FROM pulse.paths('regress_rep', '2024-01-03', '2024-02-10',
+  start_event => %L, node => %L, session_gap => '1 day', step_limit => 8)$q$, s, n))
+  FROM unnest(ARRAY[NULL, 'cart', 'buy']) s, unnest(ARRAY[NULL, 'page']) n
+ ORDER BY s, n;
+SELECT l, pg_temp.same(format($q$SELECT * FROM pulse.paths('regress_rep', '2024-01-01', '2024-02-15', node => 'page',
+  session_gap => '2 days', step_limit => %s, count_by => 'sessions')$q$, l))
+  FROM unnest(ARRAY[1, 100]) l ORDER BY l;
+-- counted by person: linked ids merge timelines (the single pass resolves them by the mapping)
+SELECT count(pulse.identify('regress_rep', 'u' || k, 'a-rather-long-actor-name-' || k)) AS linked
+  FROM generate_series(1, 60) k;
+SELECT a, pg_temp.same(format($q$SELECT * FROM pulse.paths('regress_rep', '2024-01-01', '2024-02-15',
+  session_gap => '12 hours', actor => %L)$q$, a))
+  FROM unnest(ARRAY['person', 'id']) a ORDER BY a;
+SELECT q ~ '_paths_report\(u, t, c, l, st, .*::regclass' AS resolved_by_the_aggregate
+  FROM pulse._paths_sql('regress_rep', '2024-01-01', '2024-02-15') q;
+
 -- the aggregates are internal, but guard themselves
 SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-02']) FROM regress_rep.view;
 SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-02', '2024-01-01']) FROM regress_rep.view;
@@ -164,6 +187,23 @@ SELECT pulse._retention_report(_user, _time, true, true, ARRAY[timestamptz '2024
 SELECT pulse._uniques_report(_user, _time, page, NULL, ARRAY[timestamptz '2024-01-01', '2024-01-02']) FROM regress_rep.view;
 SELECT pulse._uniques_report(_user, _time, page, ARRAY['/p1'], (SELECT array_agg(timestamptz '2024-01-01' + g * interval '1 hour') FROM generate_series(0, 50001) g))
   FROM regress_rep.view;
+SELECT pulse._paths_report(_user, _time, 'view', 'view', true, '0', 5, false) FROM regress_rep.view;
+SELECT pulse._paths_report(_user, _time, 'view', 'view', true, '1 hour', 0, false) FROM regress_rep.view;
+SELECT pulse._paths_report(_user, _time, 'view', 'view', true, NULL, 5, false) FROM regress_rep.view;
+-- paths directly. x: a, a (a repeat, dropped), b; after a gap b and c at one instant (ordered by
+-- collection, then label: b first); after a gap a, b again. y: a, b, c. z: one event. Counted by
+-- user, by session, and with b as the start collection (sessions start at their first b).
+CREATE TEMP TABLE path_ev(u, t, c) AS
+  VALUES ('x', timestamptz '2024-01-01 10:00', 'a'), ('x', '2024-01-01 10:10', 'a'), ('x', '2024-01-01 10:20', 'b'),
+         ('x', '2024-01-01 13:00', 'c'), ('x', '2024-01-01 13:00', 'b'), ('x', '2024-01-01 16:00', 'a'),
+         ('x', '2024-01-01 16:05', 'b'), ('y', '2024-01-01 09:00', 'a'), ('y', '2024-01-01 09:05', 'b'),
+         ('y', '2024-01-01 09:06', 'c'), ('z', '2024-01-01 09:00', 'a');
+SELECT k, m.* FROM (
+  SELECT 'users' AS k, pulse._paths_report(u, t, c, c, true, '1 hour', 5, false) AS r FROM path_ev
+  UNION ALL SELECT 'sessions', pulse._paths_report(u, t, c, c, true, '1 hour', 5, true) FROM path_ev
+  UNION ALL SELECT 'from b', pulse._paths_report(u, t, c, c, c = 'b', '1 hour', 5, false) FROM path_ev) p,
+  unnest((r).steps, (r).sources, (r).targets, (r).users) AS m(step, source, target, users)
+ ORDER BY k, step, source, target;
 -- grouped by breakdown value: the top values '/b' and NULL, then 'other' ('/a', '/c'), two days
 SELECT pulse._uniques_report(u, t, v, ARRAY['/b', NULL], ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03'])
   FROM (VALUES ('x', timestamptz '2024-01-01 10:00', '/b'), ('y', '2024-01-01 11:00', '/b'), ('x', '2024-01-01 12:00', NULL),

@@ -1,4 +1,4 @@
-// Single-pass aggregates behind pulse.funnel, pulse.retention and pulse.trends
+// Single-pass aggregates behind pulse.funnel, pulse.retention, pulse.trends and pulse.paths
 // (sql/ext/parts/30_analytics.sql, 31_insights.sql). Each one reads every event of the
 // analysis in ONE aggregate state instead of one Postgres group per actor, and the final
 // function returns the whole report. The funnel and retention number actors
@@ -29,6 +29,7 @@
 #include "core/actor_ids.h"
 #include "core/bucket_uniques.h"
 #include "core/funnel_report.h"
+#include "core/paths_report.h"
 #include "core/person_map.h"
 #include "core/retention_matrix.h"
 #include "pg/guard.h"
@@ -916,6 +917,109 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_final) {
   const std::vector<int64_t> c = st->seen.counts();
   int dims[1] = {int(c.size())};
   PG_RETURN_ARRAYTYPE_P(bigint_array(c, 1, dims));
+}
+
+// ---------------------------------------------------------------- paths
+
+namespace {
+
+// a: the label's number << 1 | whether the event is of the start collection
+struct PathsState : ReportBase {
+  ValueNumbers labels;            // each label text (the collection, or "collection:value")
+  std::deque<std::string> colls;  // by label number: the collection it comes from
+  PathsReport report;
+  explicit PathsState(const PathsParams& p) : report(p) {}
+  void apply(const Row& r, uint32_t actor) override { report.add(actor, r.ts, r.a >> 1, r.a & 1); }
+  void prefetch(uint32_t actor) const override { report.prefetch(actor); }
+  // label_rank: the order of `ORDER BY c, l` over the labels, by the call's collation
+  std::vector<uint32_t> ranks() const {
+    std::vector<uint32_t> order(labels.values.size()), rank(order.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = uint32_t(k);
+    auto cmp = [&](const std::string& x, const std::string& y) {
+      int c = 0;
+      pg::call([&] { c = varstr_cmp(x.data(), int(x.size()), y.data(), int(y.size()), labels.collation); });
+      return c;
+    };
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      const int c = cmp(colls[a], colls[b]);
+      return c != 0 ? c < 0 : cmp(*labels.values[a], *labels.values[b]) < 0;
+    });
+    for (size_t k = 0; k < order.size(); ++k) rank[order[k]] = uint32_t(k);
+    return rank;
+  }
+};
+
+}  // namespace
+
+// pulse._paths_report_add(internal, actor text, ts timestamptz, collection text, label text,
+//   is_start boolean, session_gap interval, step_limit int, by_session boolean
+//   [, mapping regclass]) -> internal (core/paths_report.h)
+PULSE_SQL_FUNCTION(pulse_paths_report_add) {
+  auto* st = state_arg<PathsState>(fcinfo);
+  if (!st) {
+    MemoryContext cxt = agg_context(fcinfo, "pulse._paths_report");
+    PathsParams p;
+    if (PG_ARGISNULL(6) || PG_ARGISNULL(8))
+      throw Error(sqlstate::kNullValueNotAllowed, "session_gap and by_session must not be null");
+    // interval comparison's span: 30-day months, 24-hour days (t - pt > session_gap)
+    const Interval* g = PG_GETARG_INTERVAL_P(6);
+    const __int128 span = __int128(g->month) * 30 * kUsecsPerDay + __int128(g->day) * kUsecsPerDay + g->time;
+    if (span <= 0) throw Error(sqlstate::kInvalidParameter, "session_gap must be positive");
+    p.session_gap = span > __int128(INT64_MAX) ? INT64_MAX : int64_t(span);
+    p.step_limit = int4_arg(fcinfo, 7, "step_limit");
+    if (p.step_limit < 1 || p.step_limit > 100) throw Error(sqlstate::kInvalidParameter, "step_limit must be 1 to 100");
+    p.by_session = PG_GETARG_BOOL(8);
+    p.has_start = true;  // (without a start collection every event is a start: see is_start)
+    st = adopt(std::make_unique<PathsState>(p), cxt);
+    st->labels.collation = PG_GET_COLLATION();
+    seed_actors(st, mapping_arg(fcinfo, 9));
+  }
+  if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4)) PG_RETURN_POINTER(st);
+  const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
+  if (TIMESTAMP_NOT_FINITE(ts)) PG_RETURN_POINTER(st);
+  const std::string_view label = text_view(fcinfo, 4);
+  const size_t before = st->labels.values.size();
+  const uint32_t n = st->labels.number(&label);
+  if (st->labels.values.size() != before) st->colls.emplace_back(text_view(fcinfo, 3));
+  if (n >= (uint32_t(1) << 30)) throw Error(sqlstate::kProgramLimit, "pulse.paths counts at most 2^30 distinct labels");
+  const bool start = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+  st->queue(text_view(fcinfo, 1), ts, n << 1 | uint32_t(start), 0);
+  PG_RETURN_POINTER(st);
+}
+
+// pulse._paths_report_final(internal) -> pulse._paths_moves: (steps int[], sources text[],
+// targets text[], users bigint[]), one element per counted move, in no order.
+PULSE_SQL_FUNCTION(pulse_paths_report_final) {
+  auto* st = finishing<PathsState>(fcinfo);
+  if (!st) PG_RETURN_NULL();
+  const std::vector<PathsRow> rows = st->report.finish(st->ranks(), tick);
+  Datum values[4];
+  pg::call([&] {
+    const size_t n = rows.size();
+    auto* steps = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    auto* sources = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    auto* targets = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    auto* users = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    std::vector<Datum> label_text(st->labels.values.size(), Datum(0));
+    auto text_of = [&](uint32_t l) {
+      if (!label_text[l])
+        label_text[l] =
+            PointerGetDatum(cstring_to_text_with_len(st->labels.values[l]->data(), int(st->labels.values[l]->size())));
+      return label_text[l];
+    };
+    for (size_t k = 0; k < n; ++k) {
+      steps[k] = Int32GetDatum(rows[k].step);
+      sources[k] = text_of(rows[k].source);
+      targets[k] = text_of(rows[k].target);
+      users[k] = Int64GetDatum(rows[k].count);
+    }
+    values[0] = PointerGetDatum(construct_array(steps, int(n), INT4OID, 4, true, TYPALIGN_INT));
+    values[1] = PointerGetDatum(construct_array(sources, int(n), TEXTOID, -1, false, TYPALIGN_INT));
+    values[2] = PointerGetDatum(construct_array(targets, int(n), TEXTOID, -1, false, TYPALIGN_INT));
+    values[3] =
+        PointerGetDatum(construct_array(users, int(n), INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+  });
+  return composite(fcinfo, values, "pulse._paths_report_final");
 }
 
 }  // namespace pulse::analytics

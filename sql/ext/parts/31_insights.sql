@@ -526,6 +526,27 @@ CREATE FUNCTION pulse.trends(project text, event jsonb, date_from timestamptz, d
 $$;
 -- ---------------------------------------------------------------------------- paths
 
+-- The single pass of pulse.paths (src/analytics/reports.cc, core/paths_report.h): every event
+-- of the analysis into one state, which cuts each actor's timeline into sessions and counts the
+-- moves. (actor, ts, collection, label, is a start event, session_gap, step_limit, by_session
+-- [, mapping]) -> the counted moves, one array element per (step, source, target).
+CREATE TYPE pulse._paths_moves AS (steps integer[], sources text[], targets text[], users bigint[]);
+CREATE FUNCTION pulse._paths_report_add(internal, text, timestamptz, text, text, boolean, interval, integer, boolean)
+  RETURNS internal LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_paths_report_add';
+CREATE FUNCTION pulse._paths_report_add(internal, text, timestamptz, text, text, boolean, interval, integer, boolean,
+                                        regclass)
+  RETURNS internal LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_paths_report_add';
+CREATE FUNCTION pulse._paths_report_final(internal) RETURNS pulse._paths_moves
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_paths_report_final';
+CREATE AGGREGATE pulse._paths_report(text, timestamptz, text, text, boolean, interval, integer, boolean) (
+  SFUNC = pulse._paths_report_add, STYPE = internal,
+  FINALFUNC = pulse._paths_report_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE pulse._paths_report(text, timestamptz, text, text, boolean, interval, integer, boolean, regclass) (
+  SFUNC = pulse._paths_report_add, STYPE = internal,
+  FINALFUNC = pulse._paths_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
+);
+
 CREATE FUNCTION pulse._paths_sql(project text, date_from timestamptz, date_to timestamptz,
                                  start_event text DEFAULT NULL, step_limit int DEFAULT 5,
                                  session_gap interval DEFAULT '30 minutes', node text DEFAULT NULL,
@@ -543,6 +564,8 @@ DECLARE
   col record;
   node_found boolean := false;
   n_all int := 0;
+  single boolean := pulse._single_pass();
+  pm oid;          -- the person mapping the single pass resolves ids by itself
 BEGIN
   project := pulse._insight_args(project, date_from, date_to, 'UTC');
   PERFORM pulse._insight_int('step_limit', step_limit, 1, 100);
@@ -553,6 +576,9 @@ BEGIN
   cc := pulse._insight_cohort_cond(project, cohort);
   IF start_event IS NOT NULL THEN
     start_coll := pulse._insight_collection(project, start_event, 'start_event');
+  END IF;
+  IF single AND resolve AND cohort IS NULL THEN
+    pm := pulse._insight_person_map(project);
   END IF;
 
   -- every collection of the project whose _time and _user the caller may read; the node
@@ -573,15 +599,17 @@ BEGIN
     n_all := n_all + 1;
     node_found := node_found OR col.has_node;
     CONTINUE WHEN NOT col.readable;
-    parts := parts || format($q$SELECT %3$s AS u, _time AS t, %1$L::text AS c, %2$s AS l
+    parts := parts || format($q$SELECT %3$s AS u, _time AS t, %1$L::text AS c, %2$s AS l%8$s
     FROM %4$s
    WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
       col.name,
       CASE WHEN col.has_node
            THEN format('CASE WHEN %1$I IS NULL THEN %2$L ELSE %2$L || '':'' || (%1$I)::text END', node, col.name)
            ELSE format('%L::text', col.name) END,
-      pulse._insight_actor(project, resolve), pulse._insight_from(project, col.name, resolve OR cohort IS NOT NULL, false),
-      t_from, t_to, cc);
+      pulse._insight_actor(project, resolve AND pm IS NULL),
+      pulse._insight_from(project, col.name, (resolve AND pm IS NULL) OR cohort IS NOT NULL, false),
+      t_from, t_to, cc,
+      CASE WHEN single THEN format(', %L::boolean AS st', start_coll IS NULL OR start_coll = col.name) ELSE '' END);
   END LOOP;
   IF node IS NOT NULL AND NOT node_found THEN
     RAISE EXCEPTION 'column "%" (node) does not exist in any collection of project "%"', node, project
@@ -593,7 +621,23 @@ BEGIN
       HINT = format('Members of %I may read them.', project || '_reader');
   END IF;
   IF cardinality(parts) = 0 THEN
-    parts := ARRAY['SELECT NULL::text AS u, NULL::timestamptz AS t, NULL::text AS c, NULL::text AS l WHERE false'];
+    parts := ARRAY['SELECT NULL::text AS u, NULL::timestamptz AS t, NULL::text AS c, NULL::text AS l'
+                   || CASE WHEN single THEN ', NULL::boolean AS st' ELSE '' END || ' WHERE false'];
+  END IF;
+
+  IF single THEN
+    -- one pass: the report aggregate sessions each actor's events and counts the moves
+    RETURN format($q$WITH r AS (
+  SELECT pulse._paths_report(u, t, c, l, st, %2$L::interval, %3$s, %4$L::boolean%5$s) AS r
+    FROM (
+  %1$s
+    ) ev
+)
+SELECT m.step, m.source, m.target, m.users
+  FROM r CROSS JOIN unnest((r.r).steps, (r.r).sources, (r.r).targets, (r.r).users) AS m(step, source, target, users)
+ ORDER BY step, users DESC, source, target$q$,
+      array_to_string(parts, E'\n  UNION ALL\n  '), session_gap, step_limit, counted <> 'u',
+      CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END);
   END IF;
 
   -- sessions: a gap longer than session_gap starts a new one; a repeat of the previous label

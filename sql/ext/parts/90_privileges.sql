@@ -14,7 +14,7 @@ CREATE FUNCTION pulse._reader_functions() RETURNS text[]
     '_numeric_accum', '_numeric_merge', '_numeric_state_final', '_numeric_state_union',
     -- insights
     '_name_problem', '_single_pass', '_funnel', '_funnel_check_filter',
-    '_funnel_events_sql', '_funnel_report', '_retention_report', '_uniques_report',
+    '_funnel_events_sql', '_funnel_report', '_retention_report', '_uniques_report', '_paths_report',
     '_insight_run', '_insight_ts', '_bucket', '_bucket_start', '_bucket_bounds', '_unit_bucket',
     '_insight_hour_shift', '_insight_choice', '_insight_int', '_insight_interval', '_insight_args',
     '_insight_collection', '_insight_cond', '_insight_filter', '_insight_event', '_insight_column',

@@ -57,3 +57,5 @@ ALTER TABLE pulse.projects ADD COLUMN track_persons boolean NOT NULL DEFAULT tru
 CREATE TYPE pulse._retention_by_value AS (breakdowns text[], counts bigint[]);
 -- ... and of pulse.funnel's with a breakdown
 CREATE TYPE pulse._funnel_by_value AS (breakdowns text[], steps pulse._funnel_step[]);
+-- ... and of pulse.paths in one pass
+CREATE TYPE pulse._paths_moves AS (steps integer[], sources text[], targets text[], users bigint[]);
