@@ -41,6 +41,7 @@ extern "C" {
 #include "access/tableam.h"
 #include "executor/tuptable.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "funcapi.h"
@@ -971,7 +972,9 @@ PULSE_SQL_FUNCTION(pulse_paths_report_add) {
     p.by_session = PG_GETARG_BOOL(8);
     p.has_start = true;  // (without a start collection every event is a start: see is_start)
     st = adopt(std::make_unique<PathsState>(p), cxt);
-    st->labels.collation = PG_GET_COLLATION();
+    // labels and collections order in the default collation (the builder gives both in it,
+    // whatever the actor's or the node column's collation)
+    st->labels.collation = DEFAULT_COLLATION_OID;
     seed_actors(st, mapping_arg(fcinfo, 9));
   }
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4)) PG_RETURN_POINTER(st);
@@ -994,13 +997,13 @@ PULSE_SQL_FUNCTION(pulse_paths_report_final) {
   if (!st) PG_RETURN_NULL();
   const std::vector<PathsRow> rows = st->report.finish(st->ranks(), tick);
   Datum values[4];
+  std::vector<Datum> label_text(st->labels.values.size(), Datum(0));  // (outside pg::call: it has a destructor)
   pg::call([&] {
     const size_t n = rows.size();
     auto* steps = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
     auto* sources = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
     auto* targets = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
     auto* users = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
-    std::vector<Datum> label_text(st->labels.values.size(), Datum(0));
     auto text_of = [&](uint32_t l) {
       if (!label_text[l])
         label_text[l] =

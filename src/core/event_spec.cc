@@ -119,21 +119,23 @@ struct SpecMapper::Impl {
   uint32_t line = 0;  // index in the mapped events of the event being built
 
   // The event being built.
-  dom::element item;  // the input element it comes from
+  dom::element item;          // the input element it comes from
+  std::string_view item_raw;  // its text as sent, when it is a whole input event
   void begin(std::string_view collection, std::string_view source, dom::element el) {
     builder.begin(collection, source);
     item = el;
   }
   void field(std::string_view name, dom::element v) { builder.field(name, v); }
   void field_string(std::string_view name, std::string_view s) { builder.field_string(name, s); }
-  // An event larger than pulse.max_event_bytes as pg_pulse's JSON is a dead letter (its input
-  // element kept), as the same event sent in pg_pulse's dialect would be.
+  // An event larger than pulse.max_event_bytes as pg_pulse's JSON is a dead letter (the call as
+  // sent kept; a call of a batch envelope minified), as the same event sent in pg_pulse's
+  // dialect would be.
   void end() {
     if (builder.json_size() > max_event_bytes) {
       Event& ev = builder.event();
       ev.fields.clear();
       ev.values.clear();
-      ev.raw = out->arena.copy(simdjson::minify(item));
+      ev.raw = !item_raw.empty() ? item_raw : out->arena.copy(simdjson::minify(item));
       ev.error = "event of about " + std::to_string(builder.json_size()) +
                  " bytes (mapped to pg_pulse's dialect) exceeds pulse.max_event_bytes (" +
                  std::to_string(max_event_bytes) + ")";
@@ -447,6 +449,7 @@ void SpecMapper::map(const EventSpec& spec, const EventBatch& in, const JsonDeco
     dom::element batch;
     bool enveloped = spec.kind != SpecKind::kPaths && member(doc, "batch", &batch) && batch.is_array();
     items.clear();
+    m.item_raw = enveloped ? std::string_view() : ev.raw;
     if (enveloped) {
       dom::array arr = batch.get_array().value_unsafe();
       for (dom::element e : arr) items.push_back(e);

@@ -8,6 +8,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "core/json_decode.h"
@@ -27,13 +28,16 @@ class JsonEventBuilder {
   void field_string(std::string_view raw_name, std::string_view text);
   // Epoch microseconds as the epoch milliseconds JSON would carry (an integer when whole).
   void field_millis(std::string_view raw_name, int64_t us);
-  // The size of the event being built written as pg_pulse's own JSON, near enough to apply
-  // pulse.max_event_bytes (strings counted unescaped, numbers as 24 bytes).
+  // The size of the event being built written as pg_pulse's own compact JSON (its envelope
+  // included), to apply pulse.max_event_bytes.
   size_t json_size() const { return size_; }
   Event& event() { return out_->events.back(); }
 
  private:
   void add_field(std::string_view raw_name, uint32_t value);
+  static size_t json_length(std::string_view s);
+  size_t value_length(const Value& v);
+  std::string number_;  // (scratch)
   JsonDecoder* decoder_;
   EventBatch* out_ = nullptr;
   size_t size_ = 0;

@@ -12,6 +12,7 @@
 
 #include "core/json_build.h"
 #include "core/names.h"
+#include "core/render.h"
 
 namespace pulse {
 
@@ -428,7 +429,7 @@ size_t JsonEventBuilder::begin(std::string_view collection, std::string_view sou
   Event& ev = out_->events.back();
   ev.collection = out_->arena.copy(normalize_collection_name(collection));
   ev.source = source;
-  size_ = 30 + collection.size();  // {"collection":"...","properties":{}}
+  size_ = 28 + json_length(collection);  // {"collection":...,"properties":{}}
   return out_->events.size() - 1;
 }
 
@@ -440,8 +441,44 @@ void JsonEventBuilder::add_field(std::string_view raw_name, uint32_t value) {
   f.name = nm.second;
   f.value = value;
   ev.fields.push_back(f);
-  const Value& v = ev.values[value];
-  size_ += raw_name.size() + 4 + (v.kind == Kind::kString ? v.text.size() + 2 : v.text.empty() ? 24 : v.text.size());
+  size_ += json_length(raw_name) + 2 + value_length(ev.values[value]);  // "name":value,
+}
+
+// The length of a string written as JSON: quotes, and escapes for quotes, backslashes and
+// control characters (\n and the like take 2 bytes, the others \u00XX 6).
+size_t JsonEventBuilder::json_length(std::string_view s) {
+  size_t n = s.size() + 2;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f')
+      n += 1;
+    else if (c < 0x20)
+      n += 5;
+  }
+  return n;
+}
+
+// The length of a value written as compact JSON (numbers as JSON writes them back).
+size_t JsonEventBuilder::value_length(const Value& v) {
+  switch (v.kind) {
+    case Kind::kNull:
+      return 4;
+    case Kind::kBool:
+      return v.b ? 4 : 5;
+    case Kind::kInt: {
+      char buf[24];
+      return size_t(std::to_chars(buf, buf + sizeof buf, v.i).ptr - buf);
+    }
+    case Kind::kDouble:
+      if (v.underflow) return v.text.size();
+      number_.clear();
+      append_double(&number_, v.d);
+      return number_.size();
+    case Kind::kString:
+      return json_length(v.text);
+    default:  // arrays and objects keep their compact JSON
+      return v.text.size();
+  }
 }
 
 void JsonEventBuilder::field(std::string_view raw_name, simdjson::dom::element value) {

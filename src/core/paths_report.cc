@@ -45,6 +45,7 @@ std::vector<PathsRow> PathsReport::finish(const std::vector<uint32_t>& label_ran
         const Logged& e = chunks_[c][i];
         grouped[next[e.actor]++] = Ev{e.ts, label_rank[e.label >> 1], e.label};
       }
+      chunks_[c] = HugeArray<Logged>();  // (given back as soon as it is scattered)
     }
   }
   chunks_.clear();
@@ -65,7 +66,7 @@ std::vector<PathsRow> PathsReport::finish(const std::vector<uint32_t>& label_ran
     bool started = !params_.has_start;
     for (size_t i = 0; i < n; ++i) {
       const uint32_t label = ev[i].label >> 1;
-      const bool new_session = i == 0 || ev[i].ts - ev[i - 1].ts > params_.session_gap;
+      const bool new_session = i == 0 || __int128(ev[i].ts) - ev[i - 1].ts > params_.session_gap;
       if (new_session) {
         kept = 0;
         started = !params_.has_start;

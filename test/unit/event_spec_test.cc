@@ -232,9 +232,41 @@ TEST(EventSpec, MappedEventsOverTheLimitAreDeadLetters) {
   EXPECT_EQ(out.events[0].error.substr(0, 15), "event of about ");
   EXPECT_NE(out.events[0].error.find("exceeds pulse.max_event_bytes (400)"), std::string::npos);
   EXPECT_TRUE(out.events[0].fields.empty());
-  EXPECT_EQ(out.events[0].raw.substr(0, 30), R"({"type":"track","event":"A","u)");
+  EXPECT_EQ(out.events[0].raw, in.events[0].raw);  // the call as sent
   EXPECT_TRUE(out.events[1].error.empty());
   EXPECT_EQ(out.events[1].collection, "b");
+}
+
+// The size a mapped event is measured at is its length as compact JSON: an event of short
+// numbers and booleans is not overestimated, one of escaped strings not underestimated.
+TEST(EventSpec, MappedSizeIsTheCompactJsonLength) {
+  auto dead = [](const std::string& props, size_t limit) {
+    EventSpec spec;
+    std::string why;
+    EXPECT_TRUE(parse_event_spec(R"({"id": "nowhere"})", &spec, &why));
+    EventBatch in, out;
+    JsonDecoder dec;
+    JsonDecodeOptions o;
+    dec.decode_payload(props, o, &in);
+    o.max_event_bytes = limit;
+    SpecOutput actions;
+    SpecMapper mapper;
+    mapper.map(spec, in, o, &out, &actions);
+    EXPECT_EQ(out.events.size(), 1u);
+    return !out.events[0].error.empty();
+  };
+  // {"collection":"","properties":{"a":1,"b":true,"c":null,"d":-2.5}} is 66 bytes (+1 comma)
+  const std::string small = R"({"a": 1, "b": true, "c": null, "d": -2.5})";
+  EXPECT_FALSE(dead(small, 70));
+  EXPECT_TRUE(dead(small, 60));
+  // 40 quotes are 80 bytes as JSON
+  const std::string quoted = R"({"q": ")" + std::string(40, 'x') + R"("})";
+  std::string escaped = "{\"q\": \"";
+  for (int k = 0; k < 40; ++k) escaped += "\\\"";
+  escaped += "\"}";
+  EXPECT_FALSE(dead(quoted, 100));
+  EXPECT_TRUE(dead(escaped, 100));
+  EXPECT_FALSE(dead(escaped, 140));
 }
 
 }  // namespace

@@ -603,8 +603,9 @@ BEGIN
     FROM %4$s
    WHERE _time >= %5$s AND _time < %6$s AND _user IS NOT NULL AND %7$s$q$,
       col.name,
+      -- (labels compare in the default collation in both plans, whatever the node column's)
       CASE WHEN col.has_node
-           THEN format('CASE WHEN %1$I IS NULL THEN %2$L ELSE %2$L || '':'' || (%1$I)::text END', node, col.name)
+           THEN format('(CASE WHEN %1$I IS NULL THEN %2$L ELSE %2$L || '':'' || (%1$I)::text END) COLLATE "default"', node, col.name)
            ELSE format('%L::text', col.name) END,
       pulse._insight_actor(project, resolve AND pm IS NULL),
       pulse._insight_from(project, col.name, (resolve AND pm IS NULL) OR cohort IS NOT NULL, false),
