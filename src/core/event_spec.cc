@@ -131,12 +131,13 @@ struct SpecMapper::Impl {
   // sent kept; a call of a batch envelope minified), as the same event sent in pg_pulse's
   // dialect would be.
   void end() {
-    if (builder.json_size() > max_event_bytes) {
+    size_t size = 0;
+    if (builder.size_bound() > max_event_bytes && (size = builder.json_size()) > max_event_bytes) {
       Event& ev = builder.event();
       ev.fields.clear();
       ev.values.clear();
       ev.raw = !item_raw.empty() ? item_raw : out->arena.copy(simdjson::minify(item));
-      ev.error = "event of about " + std::to_string(builder.json_size()) +
+      ev.error = "event of about " + std::to_string(size) +
                  " bytes (mapped to pg_pulse's dialect) exceeds pulse.max_event_bytes (" +
                  std::to_string(max_event_bytes) + ")";
     }

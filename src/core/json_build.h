@@ -30,7 +30,9 @@ class JsonEventBuilder {
   void field_millis(std::string_view raw_name, int64_t us);
   // The size of the event being built written as pg_pulse's own compact JSON (its envelope
   // included), to apply pulse.max_event_bytes.
-  size_t json_size() const { return size_; }
+  size_t json_size();
+  // A bound above json_size(), kept as fields are added (json_size walks the event).
+  size_t size_bound() const { return size_bound_; }
   Event& event() { return out_->events.back(); }
 
  private:
@@ -40,7 +42,7 @@ class JsonEventBuilder {
   std::string number_;  // (scratch)
   JsonDecoder* decoder_;
   EventBatch* out_ = nullptr;
-  size_t size_ = 0;
+  size_t size_bound_ = 0;
 };
 
 }  // namespace pulse

@@ -429,7 +429,7 @@ size_t JsonEventBuilder::begin(std::string_view collection, std::string_view sou
   Event& ev = out_->events.back();
   ev.collection = out_->arena.copy(normalize_collection_name(collection));
   ev.source = source;
-  size_ = 28 + json_length(collection);  // {"collection":...,"properties":{}}
+  size_bound_ = 28 + 6 * collection.size() + 2;  // {"collection":...,"properties":{}}
   return out_->events.size() - 1;
 }
 
@@ -441,7 +441,20 @@ void JsonEventBuilder::add_field(std::string_view raw_name, uint32_t value) {
   f.name = nm.second;
   f.value = value;
   ev.fields.push_back(f);
-  size_ += json_length(raw_name) + 2 + value_length(ev.values[value]);  // "name":value,
+  // "name":value, at most: every byte escaped as \u00XX, numbers 24 bytes (a double's longest)
+  const Value& v = ev.values[value];
+  size_bound_ += 6 * raw_name.size() + 4 +
+                 (v.kind == Kind::kString                             ? 6 * v.text.size() + 2
+                  : v.kind == Kind::kArray || v.kind == Kind::kObject ? v.text.size()
+                  : v.underflow                                       ? v.text.size()
+                                                                      : 24);
+}
+
+size_t JsonEventBuilder::json_size() {
+  const Event& ev = out_->events.back();
+  size_t n = 28 + json_length(ev.collection);
+  for (const Field& f : ev.fields) n += json_length(f.raw_name) + 2 + value_length(ev.values[f.value]);
+  return n;
 }
 
 // The length of a string written as JSON: quotes, and escapes for quotes, backslashes and
