@@ -131,6 +131,7 @@ SET ROLE regress_pr_analyst;
 SELECT pulse._insight_person_map('regress_pr') IS NULL AS no_direct_read;
 SELECT * FROM pulse.trends('regress_pr', '{"collection": "view"}', '2030-01-01', '2030-01-02', 'day', 'unique_users');
 SELECT * FROM pulse.funnel('regress_pr', '[{"collection": "view"}, {"collection": "buy"}]', '2030-01-01', '2030-01-02');
+SELECT * FROM pulse.paths('regress_pr', '2030-01-01', '2030-01-02');
 RESET ROLE;
 
 -- the aggregates' mapping argument: a table without the mapping's text columns
@@ -138,6 +139,7 @@ CREATE TABLE regress_pr.not_a_mapping (distinct_id text, person_id integer);
 INSERT INTO regress_pr.not_a_mapping VALUES ('a', 1);
 SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-01', '2024-02-01'], 'regress_pr.not_a_mapping'::regclass) FROM regress_pr.view;
 SELECT pulse._funnel_report(_user, _time, 1, 0, '1 day', 0, 1, '{}', '{}', 'regress_pr.buy'::regclass) FROM regress_pr.view;
+SELECT pulse._paths_report(_user, _time, 'view', 'view', true, '1 hour', 5, false, 'regress_pr.not_a_mapping'::regclass) FROM regress_pr.view;
 -- NULL: counted by raw id
 SELECT pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-01', '2024-02-01'], NULL) =
        pulse._uniques_report(_user, _time, ARRAY[timestamptz '2024-01-01', '2024-02-01']) AS null_is_raw
