@@ -6,8 +6,10 @@
 # (single events, NDJSON and envelope batches, a few bad ones) and streams more through Kafka
 # (kcat -> topic -> pg_pulse's consumer workers), then shows the typed tables, rejected
 # fields, dead letters, the Kafka status and a query over them, a realtime materialized view,
-# and a funnel and a retention table, and enrichment (geo-IP from a database built out of
-# Debian's tor-geoipdb ranges, user agent, referrer and UTM campaign columns).
+# and a funnel and a retention table, an anonymous visitor who signs up and converts (Segment
+# calls, identity linked, the funnel counted by person and by raw id, the person's path), and
+# enrichment (geo-IP from a database built out of Debian's tor-geoipdb ranges, user agent,
+# referrer and UTM campaign columns).
 #   bash test/demo.sh            (PULSE_KEEP_CLUSTER=1 leaves the cluster running)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -110,6 +112,35 @@ SELECT cohort_start::date, cohort_size, period, users, round(rate::numeric, 2) A
   FROM pulse.retention('shop', '{"collection": "app_open"}', '{"collection": "app_open"}',
                        '2026-11-01', '2026-11-02', periods => 5)
  ORDER BY period;
+SQL
+echo "--- people: an anonymous visitor signs up and converts (Segment calls) ---"
+psql -X -d pulse_test --echo-queries -v ON_ERROR_STOP=1 <<'SQL'
+\pset footer off
+SET timezone = 'UTC';
+SELECT pulse.create_project('site');
+-- Segment calls (one per line, or a {"batch": [...]} envelope on one line): anon-7 sees the
+-- pricing page and signs up anonymously, is identified as kim, then orders as kim; anon-8 only
+-- looks
+SELECT * FROM pulse.collect_batch('site', $$
+{"batch": [{"type": "page", "name": "Pricing", "anonymousId": "anon-7", "timestamp": "2026-11-02T10:00:00Z", "properties": {"path": "/pricing"}}, {"type": "track", "event": "Signed Up", "anonymousId": "anon-7", "timestamp": "2026-11-02T10:05:00Z"}]}
+{"type": "identify", "userId": "kim", "anonymousId": "anon-7", "timestamp": "2026-11-02T10:05:01Z", "traits": {"plan": "pro"}}
+{"type": "track", "event": "Order Completed", "userId": "kim", "timestamp": "2026-11-02T10:20:00Z", "properties": {"revenue": 49}}
+{"type": "page", "name": "Pricing", "anonymousId": "anon-8", "timestamp": "2026-11-02T11:00:00Z", "properties": {"path": "/pricing"}}
+$$, spec => 'segment');
+-- kim and anon-7 are one person, identified; the identify call's traits are its properties
+SELECT distinct_id, person_id FROM site._person_ids ORDER BY distinct_id;
+SELECT _person, _identified, plan FROM site._persons ORDER BY _person;
+-- pricing page -> order within a day: counted by person (the default) the anonymous visit and
+-- kim's order are one person's chain; counted by raw id nobody converts
+SELECT 'person' AS counted, step, users
+  FROM pulse.funnel('site', '[{"collection": "pages"}, {"collection": "order_completed"}]',
+                    '2026-11-02', '2026-11-03', conversion_window => '1 day')
+UNION ALL
+SELECT 'id', step, users
+  FROM pulse.funnel('site', '[{"collection": "pages"}, {"collection": "order_completed"}]',
+                    '2026-11-02', '2026-11-03', conversion_window => '1 day', actor => 'id');
+-- and the person's path through the site
+SELECT * FROM pulse.paths('site', '2026-11-02', '2026-11-03');
 SQL
 echo "--- enrichment: geo-IP, user agent, referrer, campaign ---"
 # A geo-IP database built from the country ranges Debian ships for tor (tor-geoipdb, from the
