@@ -11,13 +11,6 @@ namespace {
 
 constexpr size_t kTickEvery = 4096;
 
-// Positions of a counting sort by actor: out[a] = first index of actor a.
-std::vector<size_t> starts_of(const HugeArray<uint32_t>& per_actor) {
-  std::vector<size_t> start(per_actor.size() + 1, 0);
-  for (size_t a = 0; a < per_actor.size(); ++a) start[a + 1] = start[a] + per_actor[a];
-  return start;
-}
-
 // percentile_cont(0.5) needs the values at floor and ceil of (n - 1) / 2 in sorted order.
 void median_pair(std::vector<int64_t>& v, FunnelStepReport* r) {
   if (v.empty()) return;
@@ -53,7 +46,7 @@ std::vector<FunnelStepReport> FunnelReport::finish(FunnelTick tick, size_t value
   const size_t groups = value_less_ ? values + 1 : 1;
   std::vector<FunnelStepReport> report(groups * static_cast<size_t>(nsteps));
   // Group the events by actor: one counting sort, then each actor's run is contiguous.
-  const std::vector<size_t> start = starts_of(per_actor_);
+  const std::vector<size_t> start = counting_starts(per_actor_);
   HugeArray<FunnelEvent> grouped(events_);
   {
     std::vector<size_t> next(start.begin(), start.end() - 1);

@@ -8,9 +8,11 @@
 #include "core/no_postgres.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace pulse {
 
@@ -60,5 +62,13 @@ class HugeArray {
   T* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// The first index of each group in a counting sort by group (the reports' grouping of events
+// by actor): out[g] = the sum of counts[0 .. g - 1], out[counts.size()] = the total.
+inline std::vector<size_t> counting_starts(const HugeArray<uint32_t>& counts) {
+  std::vector<size_t> start(counts.size() + 1, 0);
+  for (size_t g = 0; g < counts.size(); ++g) start[g + 1] = start[g] + counts[g];
+  return start;
+}
 
 }  // namespace pulse

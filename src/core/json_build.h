@@ -37,9 +37,6 @@ class JsonEventBuilder {
 
  private:
   void add_field(std::string_view raw_name, uint32_t value);
-  static size_t json_length(std::string_view s);
-  size_t value_length(const Value& v);
-  std::string number_;  // (scratch)
   JsonDecoder* decoder_;
   EventBatch* out_ = nullptr;
   size_t size_bound_ = 0;

@@ -450,48 +450,13 @@ void JsonEventBuilder::add_field(std::string_view raw_name, uint32_t value) {
                                                                       : 24);
 }
 
+// The event as the envelope pg_pulse's own writer makes of it ({"collection":...,"properties":
+// <the event's JSON>}): only called when size_bound() passes the limit.
 size_t JsonEventBuilder::json_size() {
   const Event& ev = out_->events.back();
-  size_t n = 28 + json_length(ev.collection);
-  for (const Field& f : ev.fields) n += json_length(f.raw_name) + 2 + value_length(ev.values[f.value]);
-  return n;
-}
-
-// The length of a string written as JSON: quotes, and escapes for quotes, backslashes and
-// control characters (\n and the like take 2 bytes, the others \u00XX 6).
-size_t JsonEventBuilder::json_length(std::string_view s) {
-  size_t n = s.size() + 2;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f')
-      n += 1;
-    else if (c < 0x20)
-      n += 5;
-  }
-  return n;
-}
-
-// The length of a value written as compact JSON (numbers as JSON writes them back).
-size_t JsonEventBuilder::value_length(const Value& v) {
-  switch (v.kind) {
-    case Kind::kNull:
-      return 4;
-    case Kind::kBool:
-      return v.b ? 4 : 5;
-    case Kind::kInt: {
-      char buf[24];
-      return size_t(std::to_chars(buf, buf + sizeof buf, v.i).ptr - buf);
-    }
-    case Kind::kDouble:
-      if (v.underflow) return v.text.size();
-      number_.clear();
-      append_double(&number_, v.d);
-      return number_.size();
-    case Kind::kString:
-      return json_length(v.text);
-    default:  // arrays and objects keep their compact JSON
-      return v.text.size();
-  }
+  std::string collection;
+  append_json_string(&collection, ev.collection);
+  return 28 + collection.size() + event_to_json(ev).size();
 }
 
 void JsonEventBuilder::field(std::string_view raw_name, simdjson::dom::element value) {

@@ -29,8 +29,7 @@ struct MoveHash {
 
 std::vector<PathsRow> PathsReport::finish(const std::vector<uint32_t>& label_rank, void (*tick)()) {
   // group the events by actor: one counting sort
-  std::vector<size_t> start(per_actor_.size() + 1, 0);
-  for (size_t a = 0; a < per_actor_.size(); ++a) start[a + 1] = start[a] + per_actor_[a];
+  const std::vector<size_t> start = counting_starts(per_actor_);
   struct Ev {
     int64_t ts;
     uint32_t rank;
