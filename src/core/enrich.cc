@@ -119,6 +119,7 @@ namespace {
 
 // Most fields each enricher appends (names.cc lists them all).
 constexpr size_t kMostOutputs[kEnricherKinds] = {9, 7, 4, 5};
+static_assert(kMostOutputs[0] + kMostOutputs[1] + kMostOutputs[2] + kMostOutputs[3] == kEnrichedFieldsAtMost);
 
 // The derived fields one event gets, and the ones it already has.
 class Output {

@@ -22,6 +22,8 @@ namespace pulse {
 
 enum EnricherKind : int { kEnrichGeo = 0, kEnrichUserAgent = 1, kEnrichReferrer = 2, kEnrichCampaign = 3 };
 constexpr int kEnricherKinds = 4;
+// Most fields enrichment appends to one event (all four enrichers).
+constexpr size_t kEnrichedFieldsAtMost = 25;
 
 // "geoip", "user_agent", "referrer", "campaign"
 const char* enricher_name(int kind);

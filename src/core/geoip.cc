@@ -6,17 +6,92 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <unordered_map>
+#include <vector>
 
 namespace pulse {
+
+namespace {
+
+// Address -> record, open-addressed on the parsed address (16 bytes and the family): a hit
+// costs one address parse and one probe, with no allocation (a map keyed by the address text
+// was a third of a cached lookup). At most half full; emptied when it would grow beyond its
+// bound.
+class AddressCache {
+ public:
+  struct Key {
+    uint64_t hi = 0, lo = 0;
+    bool v6 = false;
+    bool operator==(const Key& o) const { return hi == o.hi && lo == o.lo && v6 == o.v6; }
+  };
+  // The record of key, or false when key is not cached (*record: null = no record).
+  bool find(const Key& key, const GeoInfo** record) const {
+    if (slots_.empty()) return false;
+    for (size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
+      const Slot& s = slots_[i];
+      if (!s.used) return false;
+      if (s.key == key) {
+        *record = s.record;
+        return true;
+      }
+    }
+  }
+  void put(const Key& key, const GeoInfo* record, size_t bound) {
+    if (used_ >= bound) clear();
+    if ((used_ + 1) * 2 > slots_.size()) grow();
+    for (size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
+      Slot& s = slots_[i];
+      if (!s.used) {
+        s = Slot{key, record, true};
+        used_++;
+        return;
+      }
+      if (s.key == key) {
+        s.record = record;
+        return;
+      }
+    }
+  }
+  void clear() {
+    std::fill(slots_.begin(), slots_.end(), Slot());
+    used_ = 0;
+  }
+
+ private:
+  struct Slot {
+    Key key;
+    const GeoInfo* record = nullptr;
+    bool used = false;
+  };
+  size_t slot_of(const Key& k) const {
+    uint64_t h = (k.hi * 0x9E3779B97F4A7C15ull) ^ (k.lo + (k.v6 ? 0x632BE59BD9B4E019ull : 0));
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    return size_t(h) & (slots_.size() - 1);
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.empty() ? 1024 : slots_.size() * 2);
+    old.swap(slots_);
+    used_ = 0;
+    for (const Slot& s : old)
+      if (s.used) put(s.key, s.record, SIZE_MAX);
+  }
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
+};
+
+}  // namespace
 
 struct GeoDb::Impl {
   MMDB_s db;
   bool open = false;
   std::unordered_map<uint64_t, std::unique_ptr<GeoInfo>> records;  // data offset -> decoded (null: empty)
-  std::unordered_map<std::string, const GeoInfo*> by_ip;           // address text -> its record
+  AddressCache by_ip;                                              // address -> its record
 };
 
 namespace {
@@ -134,10 +209,8 @@ uint64_t GeoDb::build_epoch() const { return impl_->open ? impl_->db.metadata.bu
 namespace {
 
 // The record of ip in db; false for malformed, private or unknown addresses.
-bool find_entry(const MMDB_s* db, std::string_view ip, MMDB_entry_s* entry) {
-  bool v6;
-  unsigned char a[16];
-  if (!parse_ip(ip, &v6, a) || is_private_ip(v6, a)) return false;
+bool find_entry(const MMDB_s* db, bool v6, const unsigned char a[16], MMDB_entry_s* entry) {
+  if (is_private_ip(v6, a)) return false;
   sockaddr_storage ss;
   std::memset(&ss, 0, sizeof ss);
   if (v6) {
@@ -189,7 +262,9 @@ GeoInfo decode(MMDB_entry_s* e) {
 
 bool GeoDb::lookup(std::string_view ip, GeoInfo* info) const {
   MMDB_entry_s e;
-  if (!impl_->open || !find_entry(&impl_->db, ip, &e)) return false;
+  bool v6;
+  unsigned char a[16];
+  if (!impl_->open || !parse_ip(ip, &v6, a) || !find_entry(&impl_->db, v6, a, &e)) return false;
   GeoInfo g = decode(&e);
   if (!g.any()) return false;
   *info = std::move(g);
@@ -197,15 +272,19 @@ bool GeoDb::lookup(std::string_view ip, GeoInfo* info) const {
 }
 
 // Two bounded maps, emptied when full: address -> record (a tree walk in the file costs a few
-// cache misses per level) and record -> decoded fields.
+// cache misses per level; kAddressesPerRecord times the records' bound) and record -> decoded
+// fields.
 const GeoInfo* GeoDb::lookup_cached(std::string_view ip) {
   if (!impl_->open) return nullptr;
-  std::string key(ip);
-  auto known = impl_->by_ip.find(key);
-  if (known != impl_->by_ip.end()) return known->second;
-  MMDB_entry_s e;
+  AddressCache::Key key;
+  unsigned char a[16];
+  if (!parse_ip(ip, &key.v6, a)) return nullptr;  // malformed: nothing to cache
+  std::memcpy(&key.hi, a, 8);
+  std::memcpy(&key.lo, a + 8, 8);
   const GeoInfo* found = nullptr;
-  if (find_entry(&impl_->db, ip, &e)) {
+  if (impl_->by_ip.find(key, &found)) return found;
+  MMDB_entry_s e;
+  if (find_entry(&impl_->db, key.v6, a, &e)) {
     auto it = impl_->records.find(e.offset);
     if (it == impl_->records.end()) {
       if (impl_->records.size() >= cache_capacity_) {
@@ -217,8 +296,7 @@ const GeoInfo* GeoDb::lookup_cached(std::string_view ip) {
     }
     found = it->second.get();
   }
-  if (impl_->by_ip.size() >= cache_capacity_) impl_->by_ip.clear();
-  impl_->by_ip.emplace(std::move(key), found);
+  impl_->by_ip.put(key, found, kAddressesPerRecord * cache_capacity_);
   return found;
 }
 

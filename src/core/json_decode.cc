@@ -282,8 +282,8 @@ void JsonDecoder::Impl::decode_element_inner(EventBatch* out, dom::element el, s
     props = el.get_object().value_unsafe();
   }
   const size_t arena_before = out->arena.bytes();
-  ev.fields.reserve(props.size());
-  ev.values.reserve(props.size() + 4);
+  ev.fields.reserve(props.size() + o.spare_fields);
+  ev.values.reserve(props.size() + 4 + o.spare_fields);
   for (auto kv : props) {
     Field f;
     const auto& nm = name_of(out, kv.key);

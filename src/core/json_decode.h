@@ -22,6 +22,9 @@ struct JsonDecodeOptions {
   // Called every few hundred events (and may throw to abandon the decode): the pg layer checks
   // for a pending cancel here, so decoding a huge payload stays cancellable.
   void (*interrupt_check)() = nullptr;
+  // Room reserved in each event for fields appended after decoding (the enrichers' columns),
+  // so that appending them moves no event's fields.
+  size_t spare_fields = 0;
 };
 
 // Reuses one simdjson parser (and its buffers) across calls; not thread-safe.

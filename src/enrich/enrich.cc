@@ -70,4 +70,6 @@ void apply(const std::string& project, const std::map<std::string, std::vector<u
   }
 }
 
+size_t fields_added_at_most(const std::string& project) { return read_settings(project) ? kEnrichedFieldsAtMost : 0; }
+
 }  // namespace pulse::enrich

@@ -7,6 +7,7 @@
 #include "core/json_decode.h"
 #include "core/json_split.h"
 #include "core/names.h"
+#include "enrich/enrich.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
 #include "ingest/spec.h"
@@ -65,8 +66,9 @@ Datum result_datum(FunctionCallInfo fcinfo, const IngestCounts& c) {
   return out;
 }
 
-JsonDecodeOptions decode_options(bool envelope, bool raw_only = false) {
+JsonDecodeOptions decode_options(bool envelope, bool raw_only = false, size_t spare_fields = 0) {
   JsonDecodeOptions o;
+  o.spare_fields = spare_fields;
   o.envelope = envelope;
   o.raw_only = raw_only;  // a segment / posthog spec parses the events itself
   o.max_event_bytes = size_t(pulse_max_event_bytes);
@@ -170,11 +172,12 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
   bool own_parse = spec.kind == SpecKind::kSegment || spec.kind == SpecKind::kPosthog;
   // NDJSON is decoded and written in chunks of whole lines, a JSON array in chunks of whole
   // elements (memory bounded by the chunk, not the payload).
+  size_t spare = own_parse ? 0 : enrich::fields_added_at_most(project);  // room for the enrichers' fields
   size_t chunk_bytes = size_t(pulse_collect_chunk_bytes);
   size_t first = payload.find_first_not_of(" \t\r\n");
   bool array = first != std::string_view::npos && payload[first] == '[';
   if (array && payload.size() > chunk_bytes &&
-      collect_array_chunks(payload, chunk_bytes, decode_options(envelopes, own_parse), &progress, &call)) {
+      collect_array_chunks(payload, chunk_bytes, decode_options(envelopes, own_parse, spare), &progress, &call)) {
     call.finish();
     pg::spi_finish();
     return result_datum(fcinfo, counts);
@@ -195,7 +198,7 @@ PULSE_SQL_FUNCTION(pulse_collect_batch) {
     pg::Progress::copy_feed = nullptr;
     {
       EventBatch batch;
-      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(envelopes, own_parse), &batch);
+      decoder().decode_payload(payload.substr(pos, end - pos), decode_options(envelopes, own_parse, spare), &batch);
       pg::Progress::copy_feed = &progress;
       call.add(batch);
     }

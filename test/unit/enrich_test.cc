@@ -246,6 +246,25 @@ TEST_F(GeoDbTest, Lookups) {
   db.set_cache_capacity(1);
   ASSERT_NE(db.lookup_cached("2001:480::1"), nullptr);
   EXPECT_EQ(db.lookup_cached("81.2.69.7")->country_code, "GB");
+  // the address cache (kAddressesPerRecord addresses per record): past its bound it is emptied
+  // and filled again, and every answer stays the uncached one; "1.2.3.4" and "::1.2.3.4" are
+  // different keys, and blanks around an address do not matter
+  db.set_cache_capacity(2);
+  for (int round = 0; round < 3; round++) {
+    for (int k = 0; k < 60; k++) {
+      std::string ip = (k % 3 == 0 ? "81.2.69." : k % 3 == 1 ? "2001:480::" : "8.8.4.") + std::to_string(k);
+      const GeoInfo* c = db.lookup_cached(ip);
+      GeoInfo u;
+      bool found = db.lookup(ip, &u);
+      ASSERT_EQ(c != nullptr, found) << ip;
+      if (found) {
+        EXPECT_EQ(c->city, u.city) << ip;
+      }
+    }
+  }
+  ASSERT_NE(db.lookup_cached(" 81.2.69.9 "), nullptr);
+  EXPECT_EQ(db.lookup_cached("::81.2.69.9") != nullptr, db.lookup("::81.2.69.9", &none));
+  EXPECT_EQ(db.lookup_cached("not an address"), nullptr);
   GeoDb bad;
   EXPECT_FALSE(bad.open("/nonexistent.mmdb", &err));
   EXPECT_FALSE(bad.open("/etc/hostname", &err));

@@ -66,6 +66,19 @@ TEST(DecodePayload, JsonArrayOfObjects) {
   EXPECT_EQ(field(b->events[2], "c").i, 3);
 }
 
+TEST(DecodePayload, SpareFieldsReservedForEnrichment) {
+  JsonDecodeOptions o;
+  o.spare_fields = 25;
+  auto b = decode("{\"a\":1,\"b\":[1,2]}\n{\"c\":\"x\"}\n", o);
+  ASSERT_EQ(b->events.size(), 2u);
+  for (const Event& ev : b->events) {
+    EXPECT_GE(ev.fields.capacity(), ev.fields.size() + 25);
+    EXPECT_GE(ev.values.capacity(), ev.values.size() + 25);
+  }
+  EXPECT_EQ(names_of(b->events[0]), (Names{"a", "b"}));
+  EXPECT_EQ(field(b->events[0], "b").n_children, 2u);
+}
+
 TEST(DecodePayload, JsonArrayWithLeadingWhitespaceAndNewlines) {
   // leading blanks before '[' still mean "array", even when the array spans lines
   auto b = decode(" \r\n\t [\n {\"a\":1},\n {\"a\":2}\n]\n");
