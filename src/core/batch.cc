@@ -42,7 +42,9 @@ class ColumnLookup {
     int index = -1;  // into the shape's columns; -1: none
     FieldNameClass cls = FieldNameClass::kUser;
   };
-  explicit ColumnLookup(const TableShape& shape) : shape_(shape), slots_(64) {}
+  // names, when given, receives each distinct name (by address) on its first lookup
+  explicit ColumnLookup(const TableShape& shape, std::vector<std::string_view>* names = nullptr)
+      : shape_(shape), slots_(64), names_(names) {}
   int operator()(std::string_view name) { return find(name).index; }
   Found find(std::string_view name) {
     if (name.empty()) return Found{-1, FieldNameClass::kEmpty};  // (its data may be null: an empty slot's)
@@ -53,6 +55,7 @@ class ColumnLookup {
       if (s.name) continue;
       s = Slot{name.data(), name.size(), Found{shape_.index_of(name), classify_field_name(name)}};
       Found f = s.found;
+      if (names_) names_->push_back(name);
       if (++used_ * 2 > slots_.size()) grow();
       return f;
     }
@@ -78,6 +81,7 @@ class ColumnLookup {
   }
   const TableShape& shape_;
   std::vector<Slot> slots_;
+  std::vector<std::string_view>* names_;
   size_t used_ = 0;
 };
 
@@ -102,10 +106,11 @@ void prefetch_ahead(const EventBatch& batch, const std::vector<uint32_t>& events
 }  // namespace
 
 std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<uint32_t>& events,
-                                     const TableShape& shape, size_t max_fields) {
+                                     const TableShape& shape, size_t max_fields, std::vector<std::string_view>* names) {
   std::vector<Column> add;
   std::unordered_set<std::string_view> typed;  // new names already decided
-  ColumnLookup lookup(shape);
+  if (names) names->clear();
+  ColumnLookup lookup(shape, names);
   size_t room = max_fields > shape.user_columns() ? max_fields - shape.user_columns() : 0;
   for (size_t i = 0; i < events.size(); i++) {
     prefetch_ahead(batch, events, i);
@@ -188,13 +193,20 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
   ColumnLookup lookup(shape);
   // COPY column list: _time, _user, _id, then the table's user columns that this batch uses.
   std::vector<int> used(cols.size(), 0);
-  for (size_t i = 0; i < events.size(); i++) {
-    prefetch_ahead(batch, events, i);
-    const Event& ev = batch.events[events[i]];
-    if (!ev.error.empty()) continue;
-    for (const Field& f : ev.fields) {
-      int k = lookup(f.name);
+  if (opts.field_names) {
+    for (std::string_view name : *opts.field_names) {
+      int k = lookup(name);
       if (k >= 0) used[size_t(k)] = 1;
+    }
+  } else {
+    for (size_t i = 0; i < events.size(); i++) {
+      prefetch_ahead(batch, events, i);
+      const Event& ev = batch.events[events[i]];
+      if (!ev.error.empty()) continue;
+      for (const Field& f : ev.fields) {
+        int k = lookup(f.name);
+        if (k >= 0) used[size_t(k)] = 1;
+      }
     }
   }
   std::vector<int> copy_cols;  // indexes into cols

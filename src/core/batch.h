@@ -36,9 +36,11 @@ class TableShape {
 
 // New columns for the fields of `events` that the table lacks, typed from each field's first
 // informative value, at most max_fields user columns in all (the rest are left out and their
-// values become rejected fields when rows are built).
+// values become rejected fields when rows are built). names, when given, receives the distinct
+// normalised field names of the events (BuildOptions::field_names).
 std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<uint32_t>& events,
-                                     const TableShape& shape, size_t max_fields);
+                                     const TableShape& shape, size_t max_fields,
+                                     std::vector<std::string_view>* names = nullptr);
 
 struct RejectedField {
   uint32_t event = 0;
@@ -88,6 +90,9 @@ struct BuildOptions {
   const std::unordered_set<std::string>* earlier_ids = nullptr;
   // when set: receives the _user of every line (the persons seen, ingest/persons.h)
   std::unordered_set<std::string>* users = nullptr;
+  // when set: the distinct normalised field names of the events (plan_new_columns gives them);
+  // the COPY column list is read from them instead of from every field of every event again
+  const std::vector<std::string_view>* field_names = nullptr;
 };
 
 // Lines are COPY text, or binary COPY rows (opts.binary and every column of the list takes them:

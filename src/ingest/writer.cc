@@ -393,7 +393,8 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   *stage = Stage::kCollection;
   CollectionInfo info = ensure_collection(project, coll);
   TableShape shape = read_shape(info.relid);
-  std::vector<Column> add = plan_new_columns(batch, events, shape, size_t(pulse_max_fields_per_collection));
+  std::vector<std::string_view> names;  // the events' distinct field names
+  std::vector<Column> add = plan_new_columns(batch, events, shape, size_t(pulse_max_fields_per_collection), &names);
   if (!add.empty()) {
     *stage = Stage::kColumns;
     counts->columns_added += add_columns(project, coll, info.relid, add);
@@ -411,6 +412,7 @@ void ingest_group(const GroupContext& g, const std::vector<uint32_t>& events, St
   opts.max_fields = size_t(pulse_max_fields_per_collection);
   opts.dedup = info.dedup;
   opts.users = g.users;
+  opts.field_names = &names;
   if (info.dedup) {
     std::vector<std::string> ids = collect_event_ids(batch, events);
     if (!ids.empty()) {
