@@ -85,24 +85,6 @@ class ColumnLookup {
   size_t used_ = 0;
 };
 
-// Memory-level parallelism for the passes over a group's events: each event's fields and values
-// are heap blocks of their own, and a pass that reads them in turn waits on a cache miss or two
-// per event (the first load of an event's field was 60 % of build_copy_rows on enriched
-// events). Asks for the blocks of the event kAhead places on, and for the event itself twice as
-// far.
-void prefetch_ahead(const EventBatch& batch, const std::vector<uint32_t>& events, size_t i) {
-  constexpr size_t kAhead = 4;
-  if (i + 2 * kAhead < events.size()) __builtin_prefetch(&batch.events[events[i + 2 * kAhead]]);
-  if (i + kAhead < events.size()) {
-    const Event& ev = batch.events[events[i + kAhead]];
-    const char* f = reinterpret_cast<const char*>(ev.fields.data());
-    const char* v = reinterpret_cast<const char*>(ev.values.data());
-    size_t fb = ev.fields.size() * sizeof(Field), vb = ev.values.size() * sizeof(Value);
-    for (size_t b = 0; b < fb && b < 512; b += 64) __builtin_prefetch(f + b);
-    for (size_t b = 0; b < vb && b < 512; b += 64) __builtin_prefetch(v + b);
-  }
-}
-
 }  // namespace
 
 std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<uint32_t>& events,
@@ -113,7 +95,7 @@ std::vector<Column> plan_new_columns(const EventBatch& batch, const std::vector<
   ColumnLookup lookup(shape, names);
   size_t room = max_fields > shape.user_columns() ? max_fields - shape.user_columns() : 0;
   for (size_t i = 0; i < events.size(); i++) {
-    prefetch_ahead(batch, events, i);
+    prefetch_events_ahead(batch, events, i);
     const Event& ev = batch.events[events[i]];
     if (!ev.error.empty()) continue;
     for (const Field& f : ev.fields) {
@@ -200,7 +182,7 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
     }
   } else {
     for (size_t i = 0; i < events.size(); i++) {
-      prefetch_ahead(batch, events, i);
+      prefetch_events_ahead(batch, events, i);
       const Event& ev = batch.events[events[i]];
       if (!ev.error.empty()) continue;
       for (const Field& f : ev.fields) {
@@ -225,7 +207,7 @@ void build_copy_rows(const EventBatch& batch, const std::vector<uint32_t>& event
   std::vector<RejectedField> rej;
   std::string id, user, time_text, why;
   for (size_t i = 0; i < events.size(); i++) {
-    prefetch_ahead(batch, events, i);
+    prefetch_events_ahead(batch, events, i);
     const uint32_t e = events[i];
     const Event& ev = batch.events[e];
     if (!ev.error.empty()) {

@@ -81,4 +81,28 @@ struct EventBatch {
   ~EventBatch() { give_scratch(std::move(source)); }
 };
 
+// Memory-level parallelism for a pass over some of a batch's events (indexes into
+// EventBatch::events, visited in turn): each event's fields and values are heap blocks of their
+// own, and a pass that reads them waits on a cache miss or two per event (the first load of an
+// event's field was 60 % of build_copy_rows on enriched events). Call with the index i of the
+// event about to be visited: asks for the blocks of the event kAhead places on, and for the
+// event itself twice as far. spare: also for the room reserved after the fields and values
+// (a pass that appends fields, core/enrich.h).
+inline void prefetch_events_ahead(const EventBatch& batch, const std::vector<uint32_t>& events, size_t i,
+                                  bool spare = false) {
+  constexpr size_t kAhead = 4, kBytes = 512;
+  if (i + 2 * kAhead < events.size()) __builtin_prefetch(&batch.events[events[i + 2 * kAhead]]);
+  if (i + kAhead >= events.size()) return;
+  const Event& ev = batch.events[events[i + kAhead]];
+  const char* f = reinterpret_cast<const char*>(ev.fields.data());
+  const char* v = reinterpret_cast<const char*>(ev.values.data());
+  size_t fb = ev.fields.size() * sizeof(Field), vb = ev.values.size() * sizeof(Value);
+  for (size_t b = 0; b < fb && b < kBytes; b += 64) __builtin_prefetch(f + b);
+  for (size_t b = 0; b < vb && b < kBytes; b += 64) __builtin_prefetch(v + b);
+  if (!spare) return;
+  size_t fc = ev.fields.capacity() * sizeof(Field), vc = ev.values.capacity() * sizeof(Value);
+  for (size_t b = fb; b < fc && b < fb + kBytes; b += 64) __builtin_prefetch(f + b, 1);
+  for (size_t b = vb; b < vc && b < vb + kBytes; b += 64) __builtin_prefetch(v + b, 1);
+}
+
 }  // namespace pulse

@@ -66,7 +66,10 @@ void apply(const std::string& project, const std::map<std::string, std::vector<u
   EventEnricher& e = enricher();
   for (auto& [events, plan] : plans) {
     pg::check_interrupts();
-    for (uint32_t k : *events) e.enrich(batch, k, plan, engines);
+    for (size_t i = 0; i < events->size(); i++) {
+      prefetch_events_ahead(*batch, *events, i, true);
+      e.enrich(batch, (*events)[i], plan, engines);
+    }
   }
 }
 
