@@ -80,6 +80,15 @@ std::vector<EnrichSetting> parse_enrich_settings(std::string_view json) {
   return out;
 }
 
+size_t fields_added_at_most(const std::vector<EnrichSetting>& settings) {
+  bool on[kEnricherKinds] = {false, false, false, false};
+  for (const EnrichSetting& s : settings)
+    if (s.enabled && s.kind >= 0 && s.kind < kEnricherKinds) on[s.kind] = true;
+  size_t n = 0;
+  for (int k = 0; k < kEnricherKinds; k++) n += on[k] ? kEnricherOutputs[k] : 0;
+  return n;
+}
+
 EnrichPlan plan_for_collection(const std::vector<EnrichSetting>& settings, std::string_view collection) {
   EnrichPlan plan;
   const EnrichSetting* chosen[kEnricherKinds] = {nullptr, nullptr, nullptr, nullptr};
@@ -116,10 +125,6 @@ EventEnricher::EventEnricher() : impl_(new Impl) {}
 EventEnricher::~EventEnricher() = default;
 
 namespace {
-
-// Most fields each enricher appends (names.cc lists them all).
-constexpr size_t kMostOutputs[kEnricherKinds] = {9, 7, 4, 5};
-static_assert(kMostOutputs[0] + kMostOutputs[1] + kMostOutputs[2] + kMostOutputs[3] == kEnrichedFieldsAtMost);
 
 // The derived fields one event gets, and the ones it already has.
 class Output {
@@ -243,9 +248,10 @@ void EventEnricher::enrich(EventBatch* batch, uint32_t k, const EnrichPlan& plan
   }
   if (plan.on[kEnrichCampaign]) campaign_url = find_input(batch, ev, plan.inputs[kEnrichCampaign], m);
 
-  size_t most = (ip.empty() ? 0 : kMostOutputs[kEnrichGeo]) + (agent.empty() ? 0 : kMostOutputs[kEnrichUserAgent]) +
-                (referrer.empty() ? 0 : kMostOutputs[kEnrichReferrer]) +
-                (campaign_url.empty() ? 0 : kMostOutputs[kEnrichCampaign]);
+  size_t most = (ip.empty() ? 0 : kEnricherOutputs[kEnrichGeo]) +
+                (agent.empty() ? 0 : kEnricherOutputs[kEnrichUserAgent]) +
+                (referrer.empty() ? 0 : kEnricherOutputs[kEnrichReferrer]) +
+                (campaign_url.empty() ? 0 : kEnricherOutputs[kEnrichCampaign]);
   if (most == 0) return;
   Output out(batch, &ev, most, &m.present);
   if (!ip.empty()) {

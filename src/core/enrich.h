@@ -22,8 +22,11 @@ namespace pulse {
 
 enum EnricherKind : int { kEnrichGeo = 0, kEnrichUserAgent = 1, kEnrichReferrer = 2, kEnrichCampaign = 3 };
 constexpr int kEnricherKinds = 4;
-// Most fields enrichment appends to one event (all four enrichers).
+// Most fields each enricher appends to one event (names.cc lists them all), and all four.
+constexpr size_t kEnricherOutputs[kEnricherKinds] = {9, 7, 4, 5};
 constexpr size_t kEnrichedFieldsAtMost = 25;
+static_assert(kEnricherOutputs[0] + kEnricherOutputs[1] + kEnricherOutputs[2] + kEnricherOutputs[3] ==
+              kEnrichedFieldsAtMost);
 
 // "geoip", "user_agent", "referrer", "campaign"
 const char* enricher_name(int kind);
@@ -83,6 +86,10 @@ struct EnrichSetting {
 // ([{"collection":..,"enricher":..,"enabled":..,"inputs":[..]|null,"options":{..}}, ...]).
 // Rows that do not parse are ignored.
 std::vector<EnrichSetting> parse_enrich_settings(std::string_view json);
+
+// Most fields the settings can append to one event: the outputs of every enricher that some
+// row enables (0 when none does).
+size_t fields_added_at_most(const std::vector<EnrichSetting>& settings);
 
 // What runs for collection: per enricher, the collection's own row, else the project's.
 EnrichPlan plan_for_collection(const std::vector<EnrichSetting>& settings, std::string_view collection);

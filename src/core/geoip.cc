@@ -19,54 +19,56 @@ namespace {
 
 // Address -> record, open-addressed on the parsed address (16 bytes and the family): a hit
 // costs one address parse and one probe, with no allocation (a map keyed by the address text
-// was a third of a cached lookup). At most half full; emptied when it would grow beyond its
-// bound.
+// was a third of a cached lookup). A slot is 24 bytes (the family and the slot's use live in the
+// record pointer's low bits); at most three quarters full; emptied (and its table given back)
+// when it would grow beyond its bound.
 class AddressCache {
  public:
   struct Key {
     uint64_t hi = 0, lo = 0;
     bool v6 = false;
-    bool operator==(const Key& o) const { return hi == o.hi && lo == o.lo && v6 == o.v6; }
   };
   // The record of key, or false when key is not cached (*record: null = no record).
   bool find(const Key& key, const GeoInfo** record) const {
     if (slots_.empty()) return false;
     for (size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
       const Slot& s = slots_[i];
-      if (!s.used) return false;
-      if (s.key == key) {
-        *record = s.record;
+      if (!(s.tagged & kUsed)) return false;
+      if (same(s, key)) {
+        *record = reinterpret_cast<const GeoInfo*>(s.tagged & ~kTags);
         return true;
       }
     }
   }
   void put(const Key& key, const GeoInfo* record, size_t bound) {
     if (used_ >= bound) clear();
-    if ((used_ + 1) * 2 > slots_.size()) grow();
+    if ((used_ + 1) * 4 > slots_.size() * 3) grow();
     for (size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
       Slot& s = slots_[i];
-      if (!s.used) {
-        s = Slot{key, record, true};
-        used_++;
-        return;
-      }
-      if (s.key == key) {
-        s.record = record;
+      if (!(s.tagged & kUsed) || same(s, key)) {
+        if (!(s.tagged & kUsed)) used_++;
+        s.hi = key.hi;
+        s.lo = key.lo;
+        s.tagged = reinterpret_cast<uintptr_t>(record) | kUsed | (key.v6 ? kV6 : 0);
         return;
       }
     }
   }
   void clear() {
-    std::fill(slots_.begin(), slots_.end(), Slot());
+    std::vector<Slot>().swap(slots_);
     used_ = 0;
   }
+  size_t size() const { return used_; }
 
  private:
+  static constexpr uintptr_t kUsed = 1, kV6 = 2, kTags = 3;  // (a GeoInfo is aligned to 8)
   struct Slot {
-    Key key;
-    const GeoInfo* record = nullptr;
-    bool used = false;
+    uint64_t hi = 0, lo = 0;
+    uintptr_t tagged = 0;  // the record | kUsed | kV6
   };
+  static bool same(const Slot& s, const Key& k) {
+    return s.hi == k.hi && s.lo == k.lo && ((s.tagged & kV6) != 0) == k.v6;
+  }
   size_t slot_of(const Key& k) const {
     uint64_t h = (k.hi * 0x9E3779B97F4A7C15ull) ^ (k.lo + (k.v6 ? 0x632BE59BD9B4E019ull : 0));
     h ^= h >> 29;
@@ -79,11 +81,13 @@ class AddressCache {
     old.swap(slots_);
     used_ = 0;
     for (const Slot& s : old)
-      if (s.used) put(s.key, s.record, SIZE_MAX);
+      if (s.tagged & kUsed)
+        put(Key{s.hi, s.lo, (s.tagged & kV6) != 0}, reinterpret_cast<const GeoInfo*>(s.tagged & ~kTags), SIZE_MAX);
   }
   std::vector<Slot> slots_;
   size_t used_ = 0;
 };
+static_assert(alignof(GeoInfo) >= 4, "the address cache keeps two flags in a record pointer's low bits");
 
 }  // namespace
 
@@ -199,6 +203,8 @@ void GeoDb::close() {
 
 bool GeoDb::is_open() const { return impl_->open; }
 
+size_t GeoDb::cached_addresses() const { return impl_->by_ip.size(); }
+
 std::string GeoDb::database_type() const {
   if (!impl_->open || !impl_->db.metadata.database_type) return std::string();
   return impl_->db.metadata.database_type;
@@ -296,7 +302,7 @@ const GeoInfo* GeoDb::lookup_cached(std::string_view ip) {
     }
     found = it->second.get();
   }
-  impl_->by_ip.put(key, found, kAddressesPerRecord * cache_capacity_);
+  impl_->by_ip.put(key, found, std::min(kAddressesPerRecord * cache_capacity_, kMostAddresses));
   return found;
 }
 

@@ -51,10 +51,12 @@ class GeoDb {
   // addresses. The pointer is valid until the next call.
   const GeoInfo* lookup_cached(std::string_view ip);
   // Most records the cache keeps (it is emptied when full); it keeps kAddressesPerRecord times
-  // as many addresses (an address costs 40 bytes, a record a few hundred, and real traffic
-  // has many more addresses than networks).
+  // as many addresses, at most kMostAddresses (an address costs 24 to 32 bytes, a record a few
+  // hundred, and real traffic has many more addresses than networks).
   void set_cache_capacity(size_t n) { cache_capacity_ = n ? n : 1; }
-  static constexpr size_t kAddressesPerRecord = 8;
+  static constexpr size_t kAddressesPerRecord = 4, kMostAddresses = size_t(1) << 22;
+  // Addresses cached now (tests).
+  size_t cached_addresses() const;
 
   // The database's type as its metadata says ("GeoLite2-City", "DBIP-City-Lite", ...).
   std::string database_type() const;

@@ -73,6 +73,9 @@ void apply(const std::string& project, const std::map<std::string, std::vector<u
   }
 }
 
-size_t fields_added_at_most(const std::string& project) { return read_settings(project) ? kEnrichedFieldsAtMost : 0; }
+size_t fields_added_at_most(const std::string& project) {
+  std::optional<std::string> json = read_settings(project);
+  return json ? fields_added_at_most(parse_enrich_settings(*json)) : 0;
+}
 
 }  // namespace pulse::enrich

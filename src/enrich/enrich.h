@@ -17,8 +17,8 @@ namespace pulse::enrich {
 // (one WARNING per distinct problem, pulse.enrichment_status shows it); events are never lost.
 void apply(const std::string& project, const std::map<std::string, std::vector<uint32_t>>& groups, EventBatch* batch);
 
-// How many fields apply may append to an event of project: 0 when it has no enrichment
-// setting (a decoder reserves this room in each event).
+// How many fields apply may append to an event of project: the outputs of the enrichers some
+// setting of project enables, 0 when none does (a decoder reserves this room in each event).
 size_t fields_added_at_most(const std::string& project);
 
 }  // namespace pulse::enrich

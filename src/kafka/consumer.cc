@@ -29,6 +29,7 @@
 
 #include "core/names.h"
 #include "enrich/data_files.h"
+#include "enrich/enrich.h"
 #include "pg/bgworker.h"
 #include "pg/jobs.h"
 #include "pg/faults.h"
@@ -379,6 +380,7 @@ void Consumer::decode_message(const rd_kafka_message_t* m, EventBatch* batch, st
         sub_.collection.empty() && (sub_.spec.kind == SpecKind::kPulse || sub_.spec.kind == SpecKind::kPaths);
     jo.raw_only = sub_.spec.kind == SpecKind::kSegment || sub_.spec.kind == SpecKind::kPosthog;
     jo.default_collection = sub_.collection.empty() ? std::string_view(topic) : std::string_view();
+    jo.spare_fields = jo.raw_only ? 0 : spare_fields_;
     json_.decode_event(payload, jo, batch);
   } else {
     avro_.set_max_event_bytes(size_t(pulse_max_event_bytes));
@@ -409,6 +411,7 @@ void Consumer::ingest_range(const std::vector<size_t>& idx, size_t from, size_t 
   } listening(slot_);
   ingest::ChunkedIngest call(sub_.project, sub_.collection, "kafka subscription " + std::to_string(sub_.id), counts);
   if (sub_.spec.kind != SpecKind::kPulse) call.set_spec(sub_.spec);
+  spare_fields_ = sub_.format == "json" ? enrich::fields_added_at_most(sub_.project) : 0;
   for (size_t k = from; k < to;) {
     EventBatch batch;
     for (size_t bytes = 0; k < to && bytes < size_t(pulse_collect_chunk_bytes); k++) {

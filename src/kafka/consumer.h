@@ -96,6 +96,7 @@ class Consumer {
   rd_kafka_queue_t* queue_ = nullptr;
   JsonDecoder json_;
   AvroDecoder avro_;
+  size_t spare_fields_ = 0;               // room each decoded JSON event keeps for the enrichers' fields
   std::vector<Message> msgs_;             // the batch being collected or committed
   std::vector<rd_kafka_message_t*> buf_;  // what one drain takes from librdkafka
   std::vector<std::string> pending_logs_;

@@ -247,9 +247,10 @@ TEST_F(GeoDbTest, Lookups) {
   ASSERT_NE(db.lookup_cached("2001:480::1"), nullptr);
   EXPECT_EQ(db.lookup_cached("81.2.69.7")->country_code, "GB");
   // the address cache (kAddressesPerRecord addresses per record): past its bound it is emptied
-  // and filled again, and every answer stays the uncached one; "1.2.3.4" and "::1.2.3.4" are
-  // different keys, and blanks around an address do not matter
+  // and filled again, and every answer stays the uncached one
   db.set_cache_capacity(2);
+  const size_t bound = 2 * GeoDb::kAddressesPerRecord;
+  size_t most = 0;
   for (int round = 0; round < 3; round++) {
     for (int k = 0; k < 60; k++) {
       std::string ip = (k % 3 == 0 ? "81.2.69." : k % 3 == 1 ? "2001:480::" : "8.8.4.") + std::to_string(k);
@@ -258,12 +259,25 @@ TEST_F(GeoDbTest, Lookups) {
       bool found = db.lookup(ip, &u);
       ASSERT_EQ(c != nullptr, found) << ip;
       if (found) {
+        EXPECT_EQ(c->country_code, u.country_code) << ip;
         EXPECT_EQ(c->city, u.city) << ip;
       }
+      ASSERT_LE(db.cached_addresses(), bound);
+      most = std::max(most, db.cached_addresses());
     }
   }
-  ASSERT_NE(db.lookup_cached(" 81.2.69.9 "), nullptr);
-  EXPECT_EQ(db.lookup_cached("::81.2.69.9") != nullptr, db.lookup("::81.2.69.9", &none));
+  EXPECT_EQ(most, bound);
+  // the family is part of the key: 5102:4509:: has the 16 bytes of 81.2.69.9's key
+  ASSERT_NE(db.lookup_cached("81.2.69.9"), nullptr);
+  EXPECT_EQ(db.lookup_cached("5102:4509::"), nullptr);
+  EXPECT_EQ(db.lookup_cached("81.2.69.9")->city, "London");
+  // every byte of the address is part of the key: two addresses that differ in their first
+  // eight bytes, and two that differ only in their last eight, one of each pair in the file
+  ASSERT_NE(db.lookup_cached("2001:480::1"), nullptr);
+  EXPECT_EQ(db.lookup_cached("2001:481::1"), nullptr);
+  ASSERT_NE(db.lookup_cached("::ffff:81.2.69.1"), nullptr);
+  EXPECT_EQ(db.lookup_cached("::ffff:8.8.8.8"), nullptr);
+  ASSERT_NE(db.lookup_cached(" 81.2.69.9 "), nullptr);  // blanks around an address
   EXPECT_EQ(db.lookup_cached("not an address"), nullptr);
   GeoDb bad;
   EXPECT_FALSE(bad.open("/nonexistent.mmdb", &err));
@@ -294,6 +308,12 @@ TEST(EnrichSettings, PlanPerCollection) {
   EXPECT_EQ(b.url_inputs[0].full, "page.href");
   EXPECT_TRUE(parse_enrich_settings("not json").empty());
   EXPECT_FALSE(plan_for_collection({}, "x").any());
+  // the room a decoder reserves: the outputs of every enricher some row enables
+  EXPECT_EQ(fields_added_at_most(s), 9u + 4u + 5u);
+  EXPECT_EQ(fields_added_at_most({}), 0u);
+  EXPECT_EQ(fields_added_at_most(parse_enrich_settings(
+                R"([{"collection":"","enricher":"user_agent","enabled":false,"inputs":null,"options":{}}])")),
+            0u);
 }
 
 TEST(EnrichEvent, InputsOutputsAndExistingFields) {
