@@ -8,86 +8,51 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 #include <vector>
+
+#include "core/actor_ids.h"
 
 namespace pulse {
 
 namespace {
 
-// Address -> record, open-addressed on the parsed address (16 bytes and the family): a hit
-// costs one address parse and one probe, with no allocation (a map keyed by the address text
-// was a third of a cached lookup). A slot is 24 bytes (the family and the slot's use live in the
-// record pointer's low bits); at most three quarters full; emptied (and its table given back)
-// when it would grow beyond its bound.
+// Address -> record: the parsed address (4 bytes for IPv4, 16 for IPv6, so the families never
+// meet) numbered by an ActorIds table (open addressing, the key inline: a hit costs one address
+// parse and one probe, with no allocation; a map keyed by the address text was a third of a
+// cached lookup), the record of each number beside it. Emptied, table and all, when it would
+// grow beyond its bound.
 class AddressCache {
  public:
-  struct Key {
-    uint64_t hi = 0, lo = 0;
-    bool v6 = false;
-  };
   // The record of key, or false when key is not cached (*record: null = no record).
-  bool find(const Key& key, const GeoInfo** record) const {
-    if (slots_.empty()) return false;
-    for (size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
-      const Slot& s = slots_[i];
-      if (!(s.tagged & kUsed)) return false;
-      if (same(s, key)) {
-        *record = reinterpret_cast<const GeoInfo*>(s.tagged & ~kTags);
-        return true;
-      }
-    }
+  bool find(std::string_view key, const GeoInfo** record) const {
+    if (!ids_) return false;
+    uint32_t id = ids_->find(key);
+    if (id == ActorIds::kNone) return false;
+    *record = records_[id];
+    return true;
   }
-  void put(const Key& key, const GeoInfo* record, size_t bound) {
-    if (used_ >= bound) clear();
-    if ((used_ + 1) * 4 > slots_.size() * 3) grow();
-    for (size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
-      Slot& s = slots_[i];
-      if (!(s.tagged & kUsed) || same(s, key)) {
-        if (!(s.tagged & kUsed)) used_++;
-        s.hi = key.hi;
-        s.lo = key.lo;
-        s.tagged = reinterpret_cast<uintptr_t>(record) | kUsed | (key.v6 ? kV6 : 0);
-        return;
-      }
-    }
+  void put(std::string_view key, const GeoInfo* record, size_t bound) {
+    if (records_.size() >= bound) clear();
+    if (!ids_) ids_ = std::make_unique<ActorIds>();
+    uint32_t id = ids_->intern(key);
+    if (id == records_.size())
+      records_.push_back(record);
+    else
+      records_[id] = record;
   }
   void clear() {
-    std::vector<Slot>().swap(slots_);
-    used_ = 0;
+    ids_.reset();
+    std::vector<const GeoInfo*>().swap(records_);
   }
-  size_t size() const { return used_; }
+  size_t size() const { return records_.size(); }
 
  private:
-  static constexpr uintptr_t kUsed = 1, kV6 = 2, kTags = 3;  // (a GeoInfo is aligned to 8)
-  struct Slot {
-    uint64_t hi = 0, lo = 0;
-    uintptr_t tagged = 0;  // the record | kUsed | kV6
-  };
-  static bool same(const Slot& s, const Key& k) {
-    return s.hi == k.hi && s.lo == k.lo && ((s.tagged & kV6) != 0) == k.v6;
-  }
-  size_t slot_of(const Key& k) const {
-    uint64_t h = (k.hi * 0x9E3779B97F4A7C15ull) ^ (k.lo + (k.v6 ? 0x632BE59BD9B4E019ull : 0));
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 32;
-    return size_t(h) & (slots_.size() - 1);
-  }
-  void grow() {
-    std::vector<Slot> old(slots_.empty() ? 1024 : slots_.size() * 2);
-    old.swap(slots_);
-    used_ = 0;
-    for (const Slot& s : old)
-      if (s.tagged & kUsed)
-        put(Key{s.hi, s.lo, (s.tagged & kV6) != 0}, reinterpret_cast<const GeoInfo*>(s.tagged & ~kTags), SIZE_MAX);
-  }
-  std::vector<Slot> slots_;
-  size_t used_ = 0;
+  std::unique_ptr<ActorIds> ids_;
+  std::vector<const GeoInfo*> records_;  // by address number
 };
-static_assert(alignof(GeoInfo) >= 4, "the address cache keeps two flags in a record pointer's low bits");
 
 }  // namespace
 
@@ -282,15 +247,14 @@ bool GeoDb::lookup(std::string_view ip, GeoInfo* info) const {
 // fields.
 const GeoInfo* GeoDb::lookup_cached(std::string_view ip) {
   if (!impl_->open) return nullptr;
-  AddressCache::Key key;
+  bool v6;
   unsigned char a[16];
-  if (!parse_ip(ip, &key.v6, a)) return nullptr;  // malformed: nothing to cache
-  std::memcpy(&key.hi, a, 8);
-  std::memcpy(&key.lo, a + 8, 8);
+  if (!parse_ip(ip, &v6, a)) return nullptr;  // malformed: nothing to cache
+  const std::string_view key(reinterpret_cast<const char*>(a), v6 ? 16 : 4);
   const GeoInfo* found = nullptr;
   if (impl_->by_ip.find(key, &found)) return found;
   MMDB_entry_s e;
-  if (find_entry(&impl_->db, key.v6, a, &e)) {
+  if (find_entry(&impl_->db, v6, a, &e)) {
     auto it = impl_->records.find(e.offset);
     if (it == impl_->records.end()) {
       if (impl_->records.size() >= cache_capacity_) {

@@ -51,7 +51,7 @@ class GeoDb {
   // addresses. The pointer is valid until the next call.
   const GeoInfo* lookup_cached(std::string_view ip);
   // Most records the cache keeps (it is emptied when full); it keeps kAddressesPerRecord times
-  // as many addresses, at most kMostAddresses (an address costs 24 to 32 bytes, a record a few
+  // as many addresses, at most kMostAddresses (an address costs about 100 bytes, a record a few
   // hundred, and real traffic has many more addresses than networks).
   void set_cache_capacity(size_t n) { cache_capacity_ = n ? n : 1; }
   static constexpr size_t kAddressesPerRecord = 4, kMostAddresses = size_t(1) << 22;
