@@ -7,6 +7,13 @@
 #   (b) baseline: kcat -C | psql COPY of the same messages into a one-jsonb-column staging table,
 #       then INSERT ... SELECT (doc->>'f')::type into a table identical to pg_pulse's collection;
 #       the two tables are checked to hold the same rows; prints the ratio a/b;
+#   (a2) draining a backlog: the same N events produced first into topic backlog (project
+#       kbacklog, so its persons are new too) while its subscription is paused (the workers
+#       stopped), then pulse.kafka_resume; events/s from the resume (the workers start and join
+#       the group: ~3 s with the mock) to the commit of the last row, and between the first and
+#       the last batch committed (steady draining). Its ratio against (b) compares like with
+#       like: both read a topic that holds every event, where (a) also waits for kcat -P (on a
+#       2-core machine the producer, not pg_pulse, sets the pace of (a));
 #   (c) freshness: a confluent_kafka producer sends events at a steady 20000 events/s for 10 s
 #       into a fresh topic and subscription; per row, commit time - produce time: p50 and p99.
 #       Run twice: with the subscription's defaults (batch_timeout 50 ms, fetch.wait.max.ms 100),
@@ -29,6 +36,7 @@ FRESH_SECS=${PULSE_BENCH_FRESH_SECONDS:-10}
 DIR=/tmp/pg_pulse_bench_kafka
 PY=/usr/bin/python3            # the Debian python3-confluent-kafka works with this one only
 PROJ=kbench
+PROJ2=kbacklog   # (a2)'s project: its persons are new too
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [events=1000000]" >&2; exit 2; }
 export PGHOST=/tmp/pg_pulse_test PGPORT=54329 PGUSER=postgres PGDATABASE=pulse_test PULSE_REPO=$REPO
 export KAFKA_CLIENT_TIMEOUT=${KAFKA_CLIENT_TIMEOUT:-300}
@@ -75,7 +83,7 @@ OPTS='{"session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "topic.meta
 # subscribe TOPIC COLLECTION EXTRA_OPTIONS [BATCH_TIMEOUT_ARG]: the 4th argument replaces
 # "batch_timeout => '200 ms', " (empty: the subscription's default)
 subscribe() {
-  $Q -c "SELECT pulse.kafka_subscribe('$PROJ', ARRAY['$1'], '$KAFKA_BROKERS', collection => '$2',
+  $Q -c "SELECT pulse.kafka_subscribe('${SUB_PROJ:-$PROJ}', ARRAY['$1'], '$KAFKA_BROKERS', collection => '$2',
            options => '${OPTS%\}}${3:-}}', batch_size => 10000, ${4-batch_timeout => '200 ms', }parallelism => 2)"
 }
 # warm_up SUB TOPIC PARTITIONS JSON_LINE [--stamp]: waits until both workers run, then sends
@@ -105,8 +113,9 @@ rm -rf "$DIR" && mkdir -p "$DIR" && chmod 755 "$DIR"
 echo "== setup"
 PULSE_TEST_CONF=$'track_commit_timestamp = on\nmax_worker_processes = 32' bash "$REPO/test/cluster.sh" start
 createdb pulse_test
-$Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('$PROJ')" \
-   -c "SELECT pulse.set_track_persons('$PROJ', $([ "$PERSONS" = off ] && echo false || echo true))" >/dev/null
+$Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('$PROJ')" -c "SELECT pulse.create_project('$PROJ2')" \
+   -c "SELECT pulse.set_track_persons('$PROJ', $([ "$PERSONS" = off ] && echo false || echo true))" \
+   -c "SELECT pulse.set_track_persons('$PROJ2', $([ "$PERSONS" = off ] && echo false || echo true))" >/dev/null
 echo "  persons on first sight: $PERSONS (PULSE_BENCH_PERSONS)"
 LOG_FROM=$(($(stat -c %s "$LOG") + 1))   # the log is checked from here on
 
@@ -129,7 +138,7 @@ FRESH_PARTS=$(awk -v b="$BYTES" -v n="$N" -v m="$((RATE * FRESH_SECS))" 'BEGIN {
 awk -v b="$BYTES" -v n="$N" -v p="$PARTS" 'BEGIN {
   printf "  %d events, %.1f MB, %.0f bytes/event -> topic events: %d partitions (~%.1f MiB each of the mock'"'"'s ~5 MiB)\n",
     n, b / 1e6, b / n, p, (b + 20 * n) / p / 1048576 }'
-kafka_start "events:$PARTS" "fresh:$FRESH_PARTS" "fresh2:$FRESH_PARTS"
+kafka_start "events:$PARTS" "backlog:$PARTS" "fresh:$FRESH_PARTS" "fresh2:$FRESH_PARTS"
 echo "  mock broker at $KAFKA_BROKERS; $(nproc) CPUs; librdkafka $("$PY" -c 'import confluent_kafka as c; print(c.libversion()[0])')"
 
 # ---------------------------------------------------------------- (a) pg_pulse
@@ -160,6 +169,45 @@ awk -v n="$N" -v a="$t0" -v p="$tp" -v b="$t1" -v s="$tseen" -v w="$WARM" -v bt=
   printf "  produce start -> last row committed: %.2f s (seen by polling after %.2f s); %d warm-up rows before; %d transactions\n",
     b - a, s - a, w, bt }'
 echo "  rows stored $stored, dead letters $dead, rejected fields $rejected"
+
+# ---------------------------------------------------------------- (a2) draining a backlog
+echo "== (a2) kafka -> pg_pulse draining a backlog of $N events (produced while the subscription was paused)"
+# (a)'s workers stop (its rows are compared in (b)); its 1M rows would start autovacuum during
+# the drain, on a 2-core machine: vacuumed first, untimed
+$Q -c "SELECT pulse.kafka_pause($SUB)" >/dev/null
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" 0 30
+$Q -c "VACUUM ANALYZE $PROJ.events" >/dev/null
+SUB2=$(SUB_PROJ=$PROJ2 subscribe backlog backlog)
+warm_up "$SUB2" backlog "$PARTS" "$(head -n 1 "$EVENTS")"
+WARM2=$WARM
+$Q -c "SELECT pulse.kafka_pause($SUB2)" >/dev/null
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" 0 30
+kafka_produce_file backlog "$EVENTS" || die "kcat could not produce every event into backlog"
+[ "$(stored_sum "$SUB2")" = "$WARM2" ] || die "subscription $SUB2 consumed while paused"
+$Q -c "CHECKPOINT" >/dev/null
+r0=$(now)
+$Q -c "SELECT pulse.kafka_resume($SUB2)" >/dev/null
+deadline=$((SECONDS + 60 + N / 5000))
+while [ "$(stored_sum "$SUB2")" != "$((WARM2 + N))" ]; do
+  [ "$SECONDS" -ge "$deadline" ] && die "pg_pulse stored $(stored_sum "$SUB2") of $((WARM2 + N)) backlog messages in time"
+  sleep 0.1
+done
+check_retained backlog
+# the batches committed after the resume: their commit times and sizes
+IFS='|' read -r r1 rf nb rows_first rows2 < <($Q -c "
+  SELECT extract(epoch FROM max(c)), extract(epoch FROM min(c)), count(*),
+         (array_agg(n ORDER BY c))[1], sum(n)
+    FROM (SELECT pg_xact_commit_timestamp(xmin) AS c, count(*) AS n FROM $PROJ2.backlog GROUP BY xmin) b
+   WHERE c >= to_timestamp($r0)")
+[ "$rows2" = "$N" ] || die "backlog: $rows2 rows committed after the resume, expected $N"
+dead2=$($Q -c "SELECT count(*) FROM pulse.dead_letters WHERE project = '$PROJ2'")
+[ "$dead2" = 0 ] || die "backlog: $dead2 dead letters"
+awk -v n="$N" -v a="$r0" -v b="$r1" -v f="$rf" -v nb="$nb" -v rf="$rows_first" 'BEGIN {
+  printf "  resume -> last row committed: %.2f s (%.0f events/s); %d transactions; first batch committed after %.2f s;\n", b - a, n / (b - a), nb, f - a;
+  printf "  first -> last batch committed: %.2f s for the %d rows after the first batch (%.0f events/s)\n", b - f, n - rf, (n - rf) / (b - f) }'
+$Q -c "SELECT pulse.kafka_unsubscribe($SUB2)" >/dev/null
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" 0 30
+$Q -c "VACUUM ANALYZE $PROJ2.backlog" >/dev/null
 
 # ---------------------------------------------------------------- (b) baseline
 echo "== (b) baseline: kcat -C | psql COPY into a jsonb staging table, then INSERT ... SELECT"
@@ -236,11 +284,15 @@ grep -E '(ERROR|FATAL|PANIC|WARNING):' "$DIR/server.log" | sed -E 's/^[0-9-]+ [0
   sort | uniq -c | sort -rn | head -n 5 || true
 echo "== summary ($N events, $PARTS partitions, $(nproc) CPUs)"
 awk -v n="$N" -v a="$t0" -v b="$t1" -v p="$tp" -v bt="$TARGET" -v b0="$b0" -v b2="$b2" -v rate="$RATE" \
+    -v r0="$r0" -v r1="$r1" -v rf="$rf" -v rows_first="$rows_first" \
     -v p50="$P50_1" -v p99="$P99_1" -v ach="$RATE1" -v q50="$P50_2" -v q99="$P99_2" -v ach2="$RATE2" 'BEGIN {
   k = n / (b - a); c = bt / (b2 - b0);
   printf "kcat produce only: %.0f events/s (%.2f s)\n", n / (p - a), p - a;
   printf "kafka→pg_pulse: %.0f events/s (%.2f s)\n", k, b - a;
   printf "kcat|COPY baseline: %.0f events/s (%.2f s)\n", c, b2 - b0;
-  printf "ratio pg_pulse / kcat+COPY: %.2f\n", k / c;
+  printf "ratio pg_pulse / kcat+COPY: %.2f (pg_pulse paced by the concurrent kcat -P)\n", k / c;
+  d = n / (r1 - r0); e = (n - rows_first) / (r1 - rf);
+  printf "draining a backlog: %.0f events/s from the resume, %.0f events/s first to last batch\n", d, e;
+  printf "ratio draining a backlog / kcat+COPY: %.2f from the resume, %.2f first to last batch (target >= 2)\n", d / c, e / c;
   printf "freshness at %d events/s, fetch.wait.max.ms 10 (no mock fetch stall): p50 %s ms, p99 %s ms (achieved %s events/s)\n", rate, q50, q99, ach2;
   printf "freshness at %d events/s, default subscription options: p50 %s ms, p99 %s ms (achieved %s events/s)\n", rate, p50, p99, ach }'
