@@ -17,9 +17,12 @@
 extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/ruleutils.h"
 }
 
@@ -406,20 +409,59 @@ std::string read_sql(const Request& r, const Names& n, const Analysis& a, const 
            tail + " UNION ALL " + recompute + " WHERE (SELECT w.dirty FROM w)";
   }
   // Groups without unmerged rows are finalised straight from their stored row; only the groups
-  // the delta touches are merged. Keys are matched as records (NULL-safe) through hashed
-  // subplans over the few delta groups: a join would sort the whole state. A composite type of
-  // the group keys makes the key records hashable.
+  // the delta touches are merged. The delta's groups are few: keys with no NULL are matched
+  // with `=` (a hash anti join over the state for the untouched groups, the state's unique
+  // index for the touched ones); a key with a NULL is matched as a record (NULL-safe), through
+  // hashed subplans over the delta, which are built only when such keys occur (the record of
+  // a state row only for the state's rows with a NULL key). A composite type of the group keys
+  // makes the key records hashable. (Records for every state row, twice, took 2.2x as long on
+  // a state of 122k groups.)
   std::vector<std::string> keydefs(st.coldefs.begin(), st.coldefs.begin() + long(gcols.size()));
   pg::spi_exec("CREATE TYPE " + n.keytype + " AS (" + join(keydefs, ", ") + ")");
   std::string key = "ROW(" + join(prefixed("x.", gcols), ", ") + ")::" + n.keytype;
+  // each key's equality: its type's default one (GROUP BY's and the state's unique index's),
+  // schema-qualified; a type without one keeps every key a record ("false": no key is matched
+  // with `=`, every one through the records)
+  std::vector<std::string> eq, s_set, s_null, d_null;
+  std::vector<const char*> ops(gcols.size(), nullptr);  // palloc'd; null: the type has none
+  pg::call([&] {
+    for (size_t k = 0; k < gcols.size(); k++) {
+      Oid typid = get_atttype(state_relid, get_attnum(state_relid, gcols[k].c_str()));
+      Oid opr = lookup_type_cache(typid, TYPECACHE_EQ_OPR)->eq_opr;
+      if (!OidIsValid(opr)) continue;
+      HeapTuple tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opr));
+      if (!HeapTupleIsValid(tup)) elog(ERROR, "cache lookup failed for operator %u", opr);
+      Form_pg_operator op = (Form_pg_operator)GETSTRUCT(tup);
+      ops[k] =
+          psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)), NameStr(op->oprname));
+      ReleaseSysCache(tup);
+    }
+  });
+  bool all_eq = true;
+  for (size_t k = 0; k < gcols.size(); k++) {
+    if (!ops[k])
+      all_eq = false;
+    else
+      eq.push_back("d." + gcols[k] + " " + ops[k] + " s." + gcols[k]);
+  }
+  if (!all_eq) eq = {"false"};
+  for (auto& g : gcols) {
+    s_set.push_back(all_eq ? "s." + g + " IS NOT NULL" : "false");
+    s_null.push_back(all_eq ? "s." + g + " IS NULL" : "true");
+    d_null.push_back(all_eq ? "d." + g + " IS NULL" : "true");
+  }
   std::string d = "d AS MATERIALIZED (SELECT x.*, " + key + " AS _k FROM w CROSS JOIN LATERAL " + n.delta +
                   "(w.snapshot, w.threshold, NULL) x WHERE NOT w.dirty)";
   std::string stc = "s AS NOT MATERIALIZED (SELECT x.*, " + key + " AS _k FROM " + n.state + " x)";
-  std::string untouched = "SELECT " + join(single_sel, ", ") + " FROM s WHERE s._k NOT IN (SELECT d._k FROM d)";
-  std::string touched = "SELECT " + join(merged_sel, ", ") + " FROM (SELECT " + join(prefixed("s.", srccols), ", ") +
-                        " FROM s WHERE (s._k IN (SELECT d._k FROM d)) IS TRUE UNION ALL SELECT " +
-                        join(prefixed("d.", srccols), ", ") + " FROM d) u GROUP BY " +
-                        join(prefixed("u.", gcols), ", ");
+  std::string untouched = "SELECT " + join(single_sel, ", ") + " FROM s WHERE NOT EXISTS (SELECT FROM d WHERE " +
+                          join(eq, " AND ") + ") AND (" + join(s_set, " AND ") +
+                          " OR s._k NOT IN (SELECT d._k FROM d))";
+  std::string touched =
+      "SELECT " + join(merged_sel, ", ") + " FROM (SELECT " + join(prefixed("s.", srccols), ", ") +
+      " FROM d JOIN s ON " + join(eq, " AND ") + " UNION ALL SELECT " + join(prefixed("s.", srccols), ", ") +
+      " FROM s WHERE (SELECT bool_or(" + join(d_null, " OR ") + ") FROM d) AND (" + join(s_null, " OR ") +
+      ") AND (s._k IN (SELECT d._k FROM d)) IS TRUE UNION ALL SELECT " + join(prefixed("d.", srccols), ", ") +
+      " FROM d) u GROUP BY " + join(prefixed("u.", gcols), ", ");
   return "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)), " + d + ", " + stc + " SELECT " +
          join(outs, ", ") + " FROM (" + untouched + " UNION ALL " + touched + ") m WHERE NOT (SELECT w.dirty FROM w)" +
          tail + " UNION ALL " + recompute + " WHERE (SELECT w.dirty FROM w)";
