@@ -166,6 +166,7 @@ DECLARE
   refused int[] := '{}';
   pos int[];  -- the (1-based) position of each remaining pair in the arguments
   r record;
+  left_over boolean;
 BEGIN
   PERFORM pulse._ensure_persons(p);
   PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
@@ -182,28 +183,34 @@ BEGIN
   END IF;
   EXECUTE format('INSERT INTO %1$I._person_ids (distinct_id, person_id) SELECT DISTINCT i, i FROM unnest($1) i'
                  ' ON CONFLICT DO NOTHING', p) USING ids;
-  EXECUTE format('INSERT INTO %1$I._persons (_person) SELECT DISTINCT m.person_id FROM unnest($1) i'
-                 ' JOIN %1$I._person_ids m ON m.distinct_id = i ON CONFLICT DO NOTHING', p) USING ids;
+  -- every id's person has its row, and the persons of identify calls are identified (before
+  -- the merges below are decided): a new row is made identified (no second version of it), an
+  -- existing one (or one a concurrent person_update made meanwhile) updated
+  EXECUTE format('INSERT INTO %1$I._persons (_person, _identified) SELECT m.person_id, bool_or(u.f)'
+                 ' FROM unnest($1, $2) AS u(i, f) JOIN %1$I._person_ids m ON m.distinct_id = u.i'
+                 ' GROUP BY m.person_id ON CONFLICT DO NOTHING', p) USING ids, identifies;
+  EXECUTE format('UPDATE %1$I._persons SET _identified = true, _updated = now() WHERE NOT _identified AND _person IN'
+                 ' (SELECT m.person_id FROM unnest($1, $2) AS u(i, f) JOIN %1$I._person_ids m ON m.distinct_id = u.i WHERE u.f)', p)
+    USING ids, identifies;
   -- new other ids that are not themselves ids of the chunk: their first pair's person
   EXECUTE format('INSERT INTO %1$I._person_ids (distinct_id, person_id)'
                  ' SELECT DISTINCT ON (u.o) u.o, m.person_id FROM unnest($1, $2) WITH ORDINALITY AS u(i, o, k)'
                  ' JOIN %1$I._person_ids m ON m.distinct_id = u.i'
                  ' WHERE NOT EXISTS (SELECT FROM unnest($1) AS x(i) WHERE x.i = u.o) ORDER BY u.o, u.k'
                  ' ON CONFLICT DO NOTHING', p) USING ids, others;
-  -- the persons of identify calls are identified (before the merges below are decided)
-  EXECUTE format('UPDATE %1$I._persons SET _identified = true, _updated = now() WHERE NOT _identified AND _person IN'
-                 ' (SELECT m.person_id FROM unnest($1, $2) AS u(i, f) JOIN %1$I._person_ids m ON m.distinct_id = u.i WHERE u.f)', p)
-    USING ids, identifies;
   -- merges with nothing to keep of the losing person, set-based: the other id is alone in its
   -- person, which is neither identified nor has a property (an id ingestion saw before its link:
   -- persons on first sight); it joins its first pair's person, which keeps the earlier _created.
   -- Pairs whose ids take part in other pairs of the chunk are left to the loop below.
+  -- Returns whether pairs whose ids belong to two persons are left (every id is mapped by now:
+  -- the pairs of `pa`; those of `t` are merged here, and merge nothing another pair depends on).
   EXECUTE format('WITH ii AS (SELECT DISTINCT i FROM unnest($1) AS i),'
                  ' oo AS (SELECT o, count(*) AS n FROM unnest($2) AS o GROUP BY o),'
-                 ' pairs AS (SELECT DISTINCT ON (u.o) u.i, u.o, a.person_id AS w, b.person_id AS l'
+                 ' pa AS (SELECT u.k, u.i, u.o, a.person_id AS w, b.person_id AS l'
                  '  FROM unnest($1, $2) WITH ORDINALITY AS u(i, o, k)'
                  '  JOIN %1$I._person_ids a ON a.distinct_id = u.i JOIN %1$I._person_ids b ON b.distinct_id = u.o'
-                 ' WHERE a.person_id <> b.person_id ORDER BY u.o, u.k),'
+                 ' WHERE a.person_id <> b.person_id),'
+                 ' pairs AS (SELECT DISTINCT ON (pa.o) pa.i, pa.o, pa.w, pa.l FROM pa ORDER BY pa.o, pa.k),'
                  ' t AS (SELECT p.o, p.w, p.l, lp._created FROM pairs p JOIN %1$I._persons lp ON lp._person = p.l'
                  ' WHERE p.l = p.o AND NOT lp._identified'
                  '   AND jsonb_strip_nulls(to_jsonb(lp) - ''{_person,_created,_updated,_identified}''::text[]) = ''{}'''
@@ -213,8 +220,12 @@ BEGIN
                  '   AND p.i NOT IN (SELECT o FROM oo) AND p.w NOT IN (SELECT o FROM oo)),'
                  ' m AS (UPDATE %1$I._person_ids x SET person_id = t.w FROM t WHERE x.distinct_id = t.o RETURNING t.w, t._created),'
                  ' c AS (UPDATE %1$I._persons w SET _created = least(w._created, mc.created), _updated = now()'
-                 '  FROM (SELECT m.w, min(m._created) AS created FROM m GROUP BY m.w) mc WHERE w._person = mc.w)'
-                 ' DELETE FROM %1$I._persons d USING t WHERE d._person = t.l', p) USING ids, others;
+                 '  FROM (SELECT m.w, min(m._created) AS created FROM m GROUP BY m.w) mc WHERE w._person = mc.w),'
+                 ' x AS (DELETE FROM %1$I._persons d USING t WHERE d._person = t.l)'
+                 ' SELECT (SELECT count(*) FROM pa) > (SELECT count(*) FROM t)', p) INTO left_over USING ids, others;
+  IF NOT left_over THEN
+    RETURN refused;
+  END IF;
   -- the rest, in order: pairs whose two ids still belong to two persons
   FOR r IN EXECUTE format('SELECT u.k::int AS k, u.i, u.o, u.f FROM unnest($1, $2, $3) WITH ORDINALITY AS u(i, o, f, k)'
                           ' LEFT JOIN %1$I._person_ids a ON a.distinct_id = u.i LEFT JOIN %1$I._person_ids b ON b.distinct_id = u.o'
