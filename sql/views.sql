@@ -130,7 +130,20 @@ RESET client_min_messages;
 SELECT pulse.create_view('regress_v', 'ci', 'SELECT country::citext AS c, count(*) AS n FROM kv GROUP BY 1');
 SELECT stored FROM pulse.collect('regress_v', 'kv', '{"country": "DE", "v": 1}');
 SELECT count(*) AS rows_for_de, sum(n) AS n FROM ci WHERE c = 'de';
-SELECT pulse.drop_view('regress_v', 'pairs'), pulse.drop_view('regress_v', 'ci');
+-- a domain over it: its base type's equality, through casts to the operator's own types
+CREATE DOMAIN public.regress_v_ci AS citext;
+SELECT pulse.create_view('regress_v', 'dci', 'SELECT country::public.regress_v_ci AS c, count(*) AS n FROM kv GROUP BY 1');
+SELECT stored FROM pulse.collect('regress_v', 'kv', '{"country": "dE", "v": 1}');
+SELECT count(*) AS rows_for_de, sum(n) AS n FROM dci WHERE c = 'de';
+-- a composite key whose fields are all NULL is a value, not NULL: stored and in the tail, one group
+CREATE TYPE public.regress_v_pair AS (country text, v int);
+SELECT stored FROM pulse.collect('regress_v', 'kv', '{"ok": true}');
+SELECT pulse.create_view('regress_v', 'comp', 'SELECT (country, v)::public.regress_v_pair AS k, count(*) AS n FROM kv GROUP BY 1');
+SELECT stored FROM pulse.collect_batch('regress_v', '[{"ok": false}, {"country": "de"}, {"v": 1}]', 'kv');
+SELECT k::text, n FROM comp WHERE k::text IN ('(,)', '(de,)', '(,1)') ORDER BY k::text;
+SELECT pg_temp.same('comp');
+SELECT pulse.drop_view('regress_v', 'pairs'), pulse.drop_view('regress_v', 'ci'), pulse.drop_view('regress_v', 'dci'),
+       pulse.drop_view('regress_v', 'comp');
 
 -- ---------------------------------------------------------------- no GROUP BY, HAVING, time zones
 SELECT pulse.create_view('regress_v', 'totals', 'SELECT count(*) AS n, sum(v) AS s, max(v) - min(v) AS spread FROM ev');

@@ -204,7 +204,8 @@ dead2=$($Q -c "SELECT count(*) FROM pulse.dead_letters WHERE project = '$PROJ2'"
 [ "$dead2" = 0 ] || die "backlog: $dead2 dead letters"
 awk -v n="$N" -v a="$r0" -v b="$r1" -v f="$rf" -v nb="$nb" -v rf="$rows_first" 'BEGIN {
   printf "  resume -> last row committed: %.2f s (%.0f events/s); %d transactions; first batch committed after %.2f s;\n", b - a, n / (b - a), nb, f - a;
-  printf "  first -> last batch committed: %.2f s for the %d rows after the first batch (%.0f events/s)\n", b - f, n - rf, (n - rf) / (b - f) }'
+  if (nb > 1) printf "  first -> last batch committed: %.2f s for the %d rows after the first batch (%.0f events/s)\n", b - f, n - rf, (n - rf) / (b - f);
+  else print "  (one batch: no steady rate)" }'
 $Q -c "SELECT pulse.kafka_unsubscribe($SUB2)" >/dev/null
 wait_for "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_pulse kafka consumer'" 0 30
 $Q -c "VACUUM ANALYZE $PROJ2.backlog" >/dev/null
@@ -291,7 +292,7 @@ awk -v n="$N" -v a="$t0" -v b="$t1" -v p="$tp" -v bt="$TARGET" -v b0="$b0" -v b2
   printf "kafka→pg_pulse: %.0f events/s (%.2f s)\n", k, b - a;
   printf "kcat|COPY baseline: %.0f events/s (%.2f s)\n", c, b2 - b0;
   printf "ratio pg_pulse / kcat+COPY: %.2f (pg_pulse paced by the concurrent kcat -P)\n", k / c;
-  d = n / (r1 - r0); e = (n - rows_first) / (r1 - rf);
+  d = n / (r1 - r0); e = r1 > rf ? (n - rows_first) / (r1 - rf) : d;
   printf "draining a backlog: %.0f events/s from the resume, %.0f events/s first to last batch\n", d, e;
   printf "ratio draining a backlog / kcat+COPY: %.2f from the resume, %.2f first to last batch (target >= 2)\n", d / c, e / c;
   printf "freshness at %d events/s, fetch.wait.max.ms 10 (no mock fetch stall): p50 %s ms, p99 %s ms (achieved %s events/s)\n", rate, q50, q99, ach2;

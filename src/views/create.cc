@@ -417,13 +417,18 @@ std::string read_sql(const Request& r, const Names& n, const Analysis& a, const 
   // makes the key records hashable. (Records for every state row, twice, took 2.2x as long on
   // a state of 122k groups.)
   std::vector<std::string> keydefs(st.coldefs.begin(), st.coldefs.begin() + long(gcols.size()));
-  pg::spi_exec("CREATE TYPE " + n.keytype + " AS (" + join(keydefs, ", ") + ")");
+  if (!pg::spi_value("SELECT 1 FROM pg_catalog.pg_type WHERE oid = pg_catalog.to_regtype($1)", {Arg::text(n.keytype)}))
+    pg::spi_exec("CREATE TYPE " + n.keytype + " AS (" + join(keydefs, ", ") + ")");  // (_view_reread: it exists)
   std::string key = "ROW(" + join(prefixed("x.", gcols), ", ") + ")::" + n.keytype;
   // each key's equality: its type's default one (GROUP BY's and the state's unique index's),
-  // schema-qualified; a type without one keeps every key a record ("false": no key is matched
-  // with `=`, every one through the records)
-  std::vector<std::string> eq, s_set, s_null, d_null;
-  std::vector<const char*> ops(gcols.size(), nullptr);  // palloc'd; null: the type has none
+  // with both operands cast to the operator's declared input types, all schema-qualified (so
+  // that no operator of the same name in that schema, for a domain's or another type's exact
+  // types, is taken instead; a binary-compatible cast leaves the index usable). A type without
+  // one keeps every key a record ("false": no key is matched with `=`, every one through the
+  // records). Whether a key is NULL is asked of each whole value (num_nulls): `IS NULL` of a
+  // composite value asks its fields.
+  std::vector<std::string> eq;
+  std::vector<const char*> ops(gcols.size(), nullptr), left(gcols.size(), nullptr), right(gcols.size(), nullptr);
   pg::call([&] {
     for (size_t k = 0; k < gcols.size(); k++) {
       Oid typid = get_atttype(state_relid, get_attnum(state_relid, gcols[k].c_str()));
@@ -434,6 +439,8 @@ std::string read_sql(const Request& r, const Names& n, const Analysis& a, const 
       Form_pg_operator op = (Form_pg_operator)GETSTRUCT(tup);
       ops[k] =
           psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)), NameStr(op->oprname));
+      left[k] = format_type_be_qualified(op->oprleft);
+      right[k] = format_type_be_qualified(op->oprright);
       ReleaseSysCache(tup);
     }
   });
@@ -442,26 +449,24 @@ std::string read_sql(const Request& r, const Names& n, const Analysis& a, const 
     if (!ops[k])
       all_eq = false;
     else
-      eq.push_back("d." + gcols[k] + " " + ops[k] + " s." + gcols[k]);
+      eq.push_back("d." + gcols[k] + "::" + left[k] + " " + ops[k] + " s." + gcols[k] + "::" + right[k]);
   }
   if (!all_eq) eq = {"false"};
-  for (auto& g : gcols) {
-    s_set.push_back(all_eq ? "s." + g + " IS NOT NULL" : "false");
-    s_null.push_back(all_eq ? "s." + g + " IS NULL" : "true");
-    d_null.push_back(all_eq ? "d." + g + " IS NULL" : "true");
-  }
+  std::string s_nulls = "pg_catalog.num_nulls(" + join(prefixed("s.", gcols), ", ") + ")";
+  std::string d_nulls = "pg_catalog.num_nulls(" + join(prefixed("d.", gcols), ", ") + ")";
+  std::string s_set = all_eq ? s_nulls + " = 0" : "false", s_null = all_eq ? s_nulls + " > 0" : "true",
+              d_null = all_eq ? d_nulls + " > 0" : "true";
   std::string d = "d AS MATERIALIZED (SELECT x.*, " + key + " AS _k FROM w CROSS JOIN LATERAL " + n.delta +
                   "(w.snapshot, w.threshold, NULL) x WHERE NOT w.dirty)";
   std::string stc = "s AS NOT MATERIALIZED (SELECT x.*, " + key + " AS _k FROM " + n.state + " x)";
   std::string untouched = "SELECT " + join(single_sel, ", ") + " FROM s WHERE NOT EXISTS (SELECT FROM d WHERE " +
-                          join(eq, " AND ") + ") AND (" + join(s_set, " AND ") +
-                          " OR s._k NOT IN (SELECT d._k FROM d))";
-  std::string touched =
-      "SELECT " + join(merged_sel, ", ") + " FROM (SELECT " + join(prefixed("s.", srccols), ", ") +
-      " FROM d JOIN s ON " + join(eq, " AND ") + " UNION ALL SELECT " + join(prefixed("s.", srccols), ", ") +
-      " FROM s WHERE (SELECT bool_or(" + join(d_null, " OR ") + ") FROM d) AND (" + join(s_null, " OR ") +
-      ") AND (s._k IN (SELECT d._k FROM d)) IS TRUE UNION ALL SELECT " + join(prefixed("d.", srccols), ", ") +
-      " FROM d) u GROUP BY " + join(prefixed("u.", gcols), ", ");
+                          join(eq, " AND ") + ") AND (" + s_set + " OR s._k NOT IN (SELECT d._k FROM d))";
+  std::string touched = "SELECT " + join(merged_sel, ", ") + " FROM (SELECT " + join(prefixed("s.", srccols), ", ") +
+                        " FROM d JOIN s ON " + join(eq, " AND ") + " UNION ALL SELECT " +
+                        join(prefixed("s.", srccols), ", ") + " FROM s WHERE (SELECT bool_or(" + d_null +
+                        ") FROM d) AND (" + s_null + ") AND (s._k IN (SELECT d._k FROM d)) IS TRUE UNION ALL SELECT " +
+                        join(prefixed("d.", srccols), ", ") + " FROM d) u GROUP BY " +
+                        join(prefixed("u.", gcols), ", ");
   return "WITH w AS MATERIALIZED (SELECT * FROM pulse._view_watermark($ID$)), " + d + ", " + stc + " SELECT " +
          join(outs, ", ") + " FROM (" + untouched + " UNION ALL " + touched + ") m WHERE NOT (SELECT w.dirty FROM w)" +
          tail + " UNION ALL " + recompute + " WHERE (SELECT w.dirty FROM w)";
@@ -550,6 +555,33 @@ PULSE_SQL_FUNCTION(pulse_create_view) {
                         errhint("Add pg_pulse to shared_preload_libraries and restart, or refresh with "
                                 "pulse.refresh_view (from pg_cron, for example).")));
     });
+  PG_RETURN_VOID();
+}
+
+// pulse._view_reread(view_id): what the project's readers read of a realtime view, made again
+// by this version's code from the view's stored query (CREATE OR REPLACE VIEW: same columns,
+// grants and comment; the stored states, the delta function and the registry row stay). The
+// update from 0.2.0 runs it for each realtime view (outside the extension script: the view is
+// the project's, not the extension's); a view's read SQL is fixed when it is created.
+PULSE_SQL_FUNCTION(pulse_view_reread) {
+  int32 id = PG_GETARG_INT32(0);
+  pg::spi_connect();
+  auto row = pg::spi_column(
+      "SELECT x FROM pulse.view_registry v, LATERAL unnest(ARRAY[v.project, v.name, v.query, v.strategy,"
+      " v.refresh_every::text]) x WHERE v.id = $1",
+      {Arg::int4(id)});
+  if (row.size() != 5) throw Error(sqlstate::kUndefinedObject, "view " + std::to_string(id) + " does not exist");
+  Request r{*row[0], *row[1], *row[2], *row[3], *row[4]};
+  if (r.strategy == "realtime") {
+    Names n = names_of(r.project, r.name);
+    std::string definition;
+    Analysis a = analyse_as_writer(r, &definition);
+    StateShape st = state_shape(a);
+    std::string sql = read_sql(r, n, a, st);
+    for (size_t p; (p = sql.find("$ID$")) != std::string::npos;) sql.replace(p, 4, std::to_string(id));
+    pg::spi_exec("CREATE OR REPLACE VIEW " + n.view + " AS " + sql);
+  }
+  pg::spi_finish();
   PG_RETURN_VOID();
 }
 

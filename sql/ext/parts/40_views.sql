@@ -117,6 +117,12 @@ CREATE FUNCTION pulse._view_recompute(view_id int) RETURNS SETOF record
   LANGUAGE c STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_view_recompute';
 
+-- What the readers of realtime view view_id read, made again by this version's code from its
+-- stored query (the update from 0.2.0 runs it for each realtime view); the states stay.
+CREATE FUNCTION pulse._view_reread(view_id int) RETURNS void
+  LANGUAGE c STRICT SET search_path = pg_catalog, pulse, pg_temp
+  AS 'MODULE_PATHNAME', 'pulse_view_reread';
+
 CREATE FUNCTION pulse._views_invalidate() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 BEGIN

@@ -19,3 +19,23 @@ SELECT pulse._comment_internal();
 
 -- enrichment (new views of 0.3.0)
 GRANT SELECT ON pulse.enrichment, pulse.enrichment_status TO PUBLIC;
+
+-- Realtime views: what their readers read is made again by 0.3.0's code (its reads match the
+-- unmerged groups with the stored ones by their keys' own equality, records only for keys with
+-- a NULL), from each view's stored query, in the time zone it was created in; the stored
+-- states, the delta functions and the registry stay. Outside the extension script: the views
+-- are the projects', not the extension's.
+SELECT pulse._outside_extension_script($upgrade$
+DO $$
+DECLARE
+  v pulse.view_registry;
+  tz text := current_setting('TimeZone');
+BEGIN
+  FOR v IN SELECT * FROM pulse.view_registry WHERE strategy = 'realtime' ORDER BY id LOOP
+    PERFORM set_config('TimeZone', v.timezone, true);
+    PERFORM pulse._view_reread(v.id);
+    PERFORM set_config('TimeZone', tz, true);
+  END LOOP;
+END
+$$
+$upgrade$);
