@@ -503,10 +503,15 @@ std::string register_view(const Request& r, const Pinned& pinned, const Built& b
        Arg::text(b.rebuild_insert)});
 }
 
-// What users read, for the project's readers.
-void create_read_view(const Request& r, const Names& n, std::string sql, const std::string& id) {
+// The read SQL of view `id` (read_sql leaves its id as $ID$: the registry row comes after).
+std::string with_id(std::string sql, const std::string& id) {
   for (size_t p; (p = sql.find("$ID$")) != std::string::npos;) sql.replace(p, 4, id);
-  pg::spi_exec("CREATE VIEW " + n.view + " AS " + sql);
+  return sql;
+}
+
+// What users read, for the project's readers.
+void create_read_view(const Request& r, const Names& n, const std::string& sql, const std::string& id) {
+  pg::spi_exec("CREATE VIEW " + n.view + " AS " + with_id(sql, id));
   pg::spi_exec("GRANT SELECT ON " + n.view + " TO " + quote_ident(r.reader()));
 }
 
@@ -577,9 +582,7 @@ PULSE_SQL_FUNCTION(pulse_view_reread) {
     std::string definition;
     Analysis a = analyse_as_writer(r, &definition);
     StateShape st = state_shape(a);
-    std::string sql = read_sql(r, n, a, st);
-    for (size_t p; (p = sql.find("$ID$")) != std::string::npos;) sql.replace(p, 4, std::to_string(id));
-    pg::spi_exec("CREATE OR REPLACE VIEW " + n.view + " AS " + sql);
+    pg::spi_exec("CREATE OR REPLACE VIEW " + n.view + " AS " + with_id(read_sql(r, n, a, st), std::to_string(id)));
   }
   pg::spi_finish();
   PG_RETURN_VOID();
