@@ -51,6 +51,15 @@ $Q -d up -c "CREATE EXTENSION pg_pulse" >/dev/null
 [ "$OLD_VERSION" = 0.1.0 ] && $Q -d postgres -c "CREATE DATABASE clash_name" -c "CREATE DATABASE clash_schema" >/dev/null
 [ "$OLD_VERSION" = 0.1.0 ] && $Q -d clash_name -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('_pulse_x')" >/dev/null
 [ "$OLD_VERSION" = 0.1.0 ] && $Q -d clash_schema -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('shop')" -c "CREATE SCHEMA _pulse_shop" >/dev/null
+# a realtime view of 0.2.0 whose query 0.3.0 refuses to analyse again (a function it uses now
+# belongs to the project's writer, no longer to a superuser): the update keeps its 0.2.0 read
+# SQL, with a warning, and goes on
+[ "$OLD_VERSION" = 0.2.0 ] && $Q -d postgres -c "CREATE DATABASE reread_kept" >/dev/null
+[ "$OLD_VERSION" = 0.2.0 ] && $Q -d reread_kept -c "CREATE EXTENSION pg_pulse" -c "SET client_min_messages = warning" \
+    -c "SELECT pulse.create_project('rk')" -c "SELECT stored FROM pulse.collect('rk', 'orders', '{\"country\": \"de\", \"amount\": 1}')" \
+    -c "CREATE FUNCTION public.rk_up(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT upper(\$1)'" \
+    -c "SELECT pulse.create_view('rk', 'v', 'SELECT public.rk_up(country) AS c, count(*) AS n FROM orders GROUP BY 1')" \
+    -c "ALTER FUNCTION public.rk_up(text) OWNER TO rk_writer" >/dev/null
 
 # 2. data, with the old release
 # (the same in a fresh install of the current version, for the schema comparison)
@@ -116,6 +125,14 @@ grep -q 'schema "_pulse_shop" already exists' <<<"$out" || fail "the reason for 
 $Q -d clash_schema -c "DROP SCHEMA _pulse_shop" -c "ALTER EXTENSION pg_pulse UPDATE" >/dev/null || fail "the update after the schema was dropped"
 echo "ok 3 - a project named _pulse_x or a schema _pulse_<project> stops the update with the reason (it goes ahead once the schema is gone)"
 
+fi
+if [ "$OLD_VERSION" = 0.2.0 ]; then
+    out=$($Q -d reread_kept -c "ALTER EXTENSION pg_pulse UPDATE" 2>&1) || fail "the update stopped at a view it cannot read again: $out"
+    grep -q 'kept the read SQL of view rk.v' <<<"$out" || fail "no warning for view rk.v: $out"
+    [ "$($Q -d reread_kept -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_pulse'")" = "$new_version" ] || fail "reread_kept not updated"
+    ! $Q -d reread_kept -c "SELECT pg_get_viewdef('rk.v'::regclass)" | grep -q 'NOT EXISTS' || fail "rk.v has a new read SQL"
+    $Q -d postgres -c "DROP DATABASE reread_kept" >/dev/null
+    echo "ok 3 - a realtime view whose query cannot be analysed again keeps its 0.2.0 read SQL, with a warning; the update goes on"
 fi
 
 # 4. the data still works

@@ -24,7 +24,8 @@ GRANT SELECT ON pulse.enrichment, pulse.enrichment_status TO PUBLIC;
 -- unmerged groups with the stored ones by their keys' own equality, records only for keys with
 -- a NULL), from each view's stored query, in the time zone it was created in; the stored
 -- states, the delta functions and the registry stay. Outside the extension script: the views
--- are the projects', not the extension's.
+-- are the projects', not the extension's. A view whose query this version cannot analyse again
+-- keeps its 0.2.0 read SQL (exact, slower), with a warning.
 SELECT pulse._outside_extension_script($upgrade$
 DO $$
 DECLARE
@@ -32,9 +33,16 @@ DECLARE
   tz text := current_setting('TimeZone');
 BEGIN
   FOR v IN SELECT * FROM pulse.view_registry WHERE strategy = 'realtime' ORDER BY id LOOP
-    PERFORM set_config('TimeZone', v.timezone, true);
-    PERFORM pulse._view_reread(v.id);
-    PERFORM set_config('TimeZone', tz, true);
+    BEGIN
+      PERFORM set_config('TimeZone', v.timezone, true);
+      PERFORM pulse._view_reread(v.id);
+      PERFORM set_config('TimeZone', tz, true);
+    EXCEPTION WHEN OTHERS THEN
+      -- its 0.2.0 read SQL stays: exact, only slower
+      PERFORM set_config('TimeZone', tz, true);
+      RAISE WARNING 'pg_pulse 0.3.0 kept the read SQL of view %.% (%)', v.project, v.name, left(SQLERRM, 200)
+        USING HINT = 'Its reads stay exact; drop and create the view again for the faster reads of 0.3.0.';
+    END;
   END LOOP;
 END
 $$
