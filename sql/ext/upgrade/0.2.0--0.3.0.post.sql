@@ -38,8 +38,7 @@ BEGIN
       PERFORM pulse._view_reread(v.id);
       PERFORM set_config('TimeZone', tz, true);
     EXCEPTION WHEN OTHERS THEN
-      -- its 0.2.0 read SQL stays: exact, only slower
-      PERFORM set_config('TimeZone', tz, true);
+      -- its 0.2.0 read SQL stays: exact, only slower (the block's TimeZone is rolled back with it)
       RAISE WARNING 'pg_pulse 0.3.0 kept the read SQL of view %.% (%)', v.project, v.name, left(SQLERRM, 200)
         USING HINT = 'Its reads stay exact; drop and create the view again for the faster reads of 0.3.0.';
     END;
