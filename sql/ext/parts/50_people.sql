@@ -101,6 +101,24 @@ BEGIN
 END
 $$;
 
+-- The rows of a merge whose ids all point to winner already: winner's NULL properties filled
+-- from loser's, the earlier _created kept, identified if either was; loser's row deleted.
+CREATE FUNCTION pulse._person_merge_rows(p text, winner text, loser text) RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  cols text;
+BEGIN
+  SELECT string_agg(format('%1$I = coalesce(w.%1$I, l.%1$I)', a.attname), ', ' ORDER BY a.attnum) INTO cols
+    FROM pg_attribute a
+   WHERE a.attrelid = format('%I._persons', p)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+     AND left(a.attname, 1) <> '_';
+  EXECUTE format('UPDATE %1$I._persons AS w SET _created = least(w._created, l._created), _updated = now(),'
+                 ' _identified = w._identified OR l._identified%2$s FROM %1$I._persons AS l'
+                 ' WHERE w._person = $1 AND l._person = $2', p, coalesce(', ' || cols, '')) USING winner, loser;
+  EXECUTE format('DELETE FROM %I._persons WHERE _person = $1', p) USING loser;
+END
+$$;
+
 -- Links id `other` into the person of `id` (identify: other = the anonymous id, id = the user
 -- id, whose person becomes identified). Returns the person, or NULL when refused: other's
 -- person is another identified person and force is false. Merging moves every id of the
@@ -112,7 +130,6 @@ DECLARE
   winner text;
   loser text;
   loser_identified boolean;
-  cols text;
 BEGIN
   IF id IS NULL OR other IS NULL OR id = '' OR other = '' THEN
     RAISE EXCEPTION 'ids to link must not be null or empty' USING ERRCODE = '22023';
@@ -132,14 +149,7 @@ BEGIN
       RETURN NULL;
     END IF;
     EXECUTE format('UPDATE %I._person_ids SET person_id = $1 WHERE person_id = $2', p) USING winner, loser;
-    SELECT string_agg(format('%1$I = coalesce(w.%1$I, l.%1$I)', a.attname), ', ' ORDER BY a.attnum) INTO cols
-      FROM pg_attribute a
-     WHERE a.attrelid = format('%I._persons', p)::regclass AND a.attnum > 0 AND NOT a.attisdropped
-       AND left(a.attname, 1) <> '_';
-    EXECUTE format('UPDATE %1$I._persons AS w SET _created = least(w._created, l._created), _updated = now(),'
-                   ' _identified = w._identified OR l._identified%2$s FROM %1$I._persons AS l'
-                   ' WHERE w._person = $1 AND l._person = $2', p, coalesce(', ' || cols, '')) USING winner, loser;
-    EXECUTE format('DELETE FROM %I._persons WHERE _person = $1', p) USING loser;
+    PERFORM pulse._person_merge_rows(p, winner, loser);
   END IF;
   IF identify THEN
     EXECUTE format('UPDATE %I._persons SET _identified = true, _updated = now() WHERE _person = $1 AND NOT _identified', p)
@@ -167,6 +177,8 @@ DECLARE
   pos int[];  -- the (1-based) position of each remaining pair in the arguments
   r record;
   left_over boolean;
+  kept_w text[];  -- losers the merge below could not delete, and their winners
+  kept_l text[];
 BEGIN
   PERFORM pulse._ensure_persons(p);
   PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
@@ -221,8 +233,20 @@ BEGIN
                  ' m AS (UPDATE %1$I._person_ids x SET person_id = t.w FROM t WHERE x.distinct_id = t.o RETURNING t.w, t._created),'
                  ' c AS (UPDATE %1$I._persons w SET _created = least(w._created, mc.created), _updated = now()'
                  '  FROM (SELECT m.w, min(m._created) AS created FROM m GROUP BY m.w) mc WHERE w._person = mc.w),'
-                 ' x AS (DELETE FROM %1$I._persons d USING t WHERE d._person = t.l)'
-                 ' SELECT (SELECT count(*) FROM pa) > (SELECT count(*) FROM t)', p) INTO left_over USING ids, others;
+                 ' x AS (DELETE FROM %1$I._persons d USING t WHERE d._person = t.l AND NOT d._identified'
+                 '   AND jsonb_strip_nulls(to_jsonb(d) - ''{_person,_created,_updated,_identified}''::text[]) = ''{}'''
+                 '  RETURNING d._person)'
+                 ' SELECT (SELECT count(*) FROM pa) > (SELECT count(*) FROM t),'
+                 '  (SELECT array_agg(t.w ORDER BY t.l) FROM t WHERE t.l NOT IN (SELECT _person FROM x)),'
+                 '  (SELECT array_agg(t.l ORDER BY t.l) FROM t WHERE t.l NOT IN (SELECT _person FROM x))', p)
+    INTO left_over, kept_w, kept_l USING ids, others;
+  -- a loser that a concurrent person_update gave a property after this statement's snapshot
+  -- (that update held the id's mapping row, which the UPDATE of it above waited for): the
+  -- DELETE, which checks the row's latest version, kept it; its ids point to the winner
+  -- already, so it merges like any person with properties
+  FOR k IN 1 .. coalesce(cardinality(kept_l), 0) LOOP
+    PERFORM pulse._person_merge_rows(p, kept_w[k], kept_l[k]);
+  END LOOP;
   IF NOT left_over THEN
     RETURN refused;
   END IF;
