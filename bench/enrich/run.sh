@@ -85,8 +85,9 @@ load() {  # load COLLECTION LABEL: every chunk into COLLECTION, timed as LABEL
 $P -f "$DIR/calls.sql" > "$DIR/times.txt"
 # what storing the wider rows costs by itself: the rows just stored (all columns, as Postgres
 # holds them), written back with COPY (binary) into tables of the same shape, plain and rich in
-# turn. No ingestion path can make the rich rows cheaper to store than COPY does, so plain's
-# load time plus this difference bounds the ratio any enrichment can reach.
+# turn. pg_pulse's write path reads each value of its binary rows back as COPY (binary) does
+# and stores the same tuples, so plain's load time plus this difference estimates the best ratio
+# any enrichment can reach with it (an estimate: COPY also reads its file).
 {
   echo "COPY (SELECT * FROM bench.plain LIMIT $N) TO '$DIR/plain.bin' (FORMAT binary);"
   echo "COPY (SELECT * FROM bench.rich LIMIT $N) TO '$DIR/rich.bin' (FORMAT binary);"
@@ -123,7 +124,7 @@ awk -v n="$N" -v rounds="$ROUNDS" -v chunk="$CHUNK" -v sp="$stored_plain" -v sr=
     printf "ratio all enrichers / same columns precomputed: %.2f (the lookups alone)\n", pre / rich;
     cp = t["copy_plain"] / rounds; cr = t["copy_rich"] / rounds;
     printf "storage alone: COPY (binary) of the stored rows, plain %.2f s, rich %.2f s: the rich rows cost %.2f s more\n", cp, cr, cr - cp;
-    printf "best ratio any enrichment can reach here (none + that difference): %.2f\n", plain / (plain + cr - cp);
+    printf "estimated best ratio any enrichment can reach here (none + that difference): %.2f\n", plain / (plain + cr - cp);
     split("geoip user_agent referrer campaign", e, " ");
     for (k = 1; k <= 4; k++) {
       d = t[e[k]] - plain;

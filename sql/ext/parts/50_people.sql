@@ -177,7 +177,9 @@ DECLARE
   pos int[];  -- the (1-based) position of each remaining pair in the arguments
   r record;
   left_over boolean;
-  kept_w text[];  -- losers the merge below could not delete, and their winners
+  merge_w text[];  -- the winners and losers of the set-based merge below
+  merge_l text[];
+  kept_w text[];   -- those of its losers that got a property meanwhile
   kept_l text[];
 BEGIN
   PERFORM pulse._ensure_persons(p);
@@ -214,8 +216,9 @@ BEGIN
   -- person, which is neither identified nor has a property (an id ingestion saw before its link:
   -- persons on first sight); it joins its first pair's person, which keeps the earlier _created.
   -- Pairs whose ids take part in other pairs of the chunk are left to the loop below.
-  -- Returns whether pairs whose ids belong to two persons are left (every id is mapped by now:
-  -- the pairs of `pa`; those of `t` are merged here, and merge nothing another pair depends on).
+  -- First the pairs to merge (merge_w, merge_l), and whether pairs whose ids belong to two
+  -- persons are left besides them (every id is mapped by now: the pairs of `pa`; those of `t`
+  -- merge nothing another pair depends on).
   EXECUTE format('WITH ii AS (SELECT DISTINCT i FROM unnest($1) AS i),'
                  ' oo AS (SELECT o, count(*) AS n FROM unnest($2) AS o GROUP BY o),'
                  ' pa AS (SELECT u.k, u.i, u.o, a.person_id AS w, b.person_id AS l'
@@ -223,30 +226,41 @@ BEGIN
                  '  JOIN %1$I._person_ids a ON a.distinct_id = u.i JOIN %1$I._person_ids b ON b.distinct_id = u.o'
                  ' WHERE a.person_id <> b.person_id),'
                  ' pairs AS (SELECT DISTINCT ON (pa.o) pa.i, pa.o, pa.w, pa.l FROM pa ORDER BY pa.o, pa.k),'
-                 ' t AS (SELECT p.o, p.w, p.l, lp._created FROM pairs p JOIN %1$I._persons lp ON lp._person = p.l'
+                 ' t AS (SELECT p.w, p.l FROM pairs p JOIN %1$I._persons lp ON lp._person = p.l'
                  ' WHERE p.l = p.o AND NOT lp._identified'
                  '   AND jsonb_strip_nulls(to_jsonb(lp) - ''{_person,_created,_updated,_identified}''::text[]) = ''{}'''
                  '   AND NOT EXISTS (SELECT FROM %1$I._person_ids x WHERE x.person_id = p.l AND x.distinct_id <> p.l)'
                  '   AND p.o NOT IN (SELECT i FROM ii)'
                  '   AND p.o NOT IN (SELECT o FROM oo WHERE n > 1)'
-                 '   AND p.i NOT IN (SELECT o FROM oo) AND p.w NOT IN (SELECT o FROM oo)),'
-                 ' m AS (UPDATE %1$I._person_ids x SET person_id = t.w FROM t WHERE x.distinct_id = t.o RETURNING t.w, t._created),'
-                 ' c AS (UPDATE %1$I._persons w SET _created = least(w._created, mc.created), _updated = now()'
-                 '  FROM (SELECT m.w, min(m._created) AS created FROM m GROUP BY m.w) mc WHERE w._person = mc.w),'
-                 ' x AS (DELETE FROM %1$I._persons d USING t WHERE d._person = t.l AND NOT d._identified'
-                 '   AND jsonb_strip_nulls(to_jsonb(d) - ''{_person,_created,_updated,_identified}''::text[]) = ''{}'''
-                 '  RETURNING d._person)'
+                 '   AND p.i NOT IN (SELECT o FROM oo) AND p.w NOT IN (SELECT o FROM oo))'
                  ' SELECT (SELECT count(*) FROM pa) > (SELECT count(*) FROM t),'
-                 '  (SELECT array_agg(t.w ORDER BY t.l) FROM t WHERE t.l NOT IN (SELECT _person FROM x)),'
-                 '  (SELECT array_agg(t.l ORDER BY t.l) FROM t WHERE t.l NOT IN (SELECT _person FROM x))', p)
-    INTO left_over, kept_w, kept_l USING ids, others;
-  -- a loser that a concurrent person_update gave a property after this statement's snapshot
-  -- (that update held the id's mapping row, which the UPDATE of it above waited for): the
-  -- DELETE, which checks the row's latest version, kept it; its ids point to the winner
-  -- already, so it merges like any person with properties
-  FOR k IN 1 .. coalesce(cardinality(kept_l), 0) LOOP
-    PERFORM pulse._person_merge_rows(p, kept_w[k], kept_l[k]);
-  END LOOP;
+                 '  (SELECT array_agg(t.w ORDER BY t.l) FROM t), (SELECT array_agg(t.l ORDER BY t.l) FROM t)', p)
+    INTO left_over, merge_w, merge_l USING ids, others;
+  IF merge_l IS NOT NULL THEN
+    -- the losers' ids locked first, in one order: person_update locks an id's mapping, then its
+    -- person's row, and one that holds a loser's mapping is waited for here, before any row is
+    -- touched (deleting the row first could deadlock with it)
+    EXECUTE format('SELECT FROM %I._person_ids WHERE distinct_id = ANY($1) ORDER BY distinct_id FOR NO KEY UPDATE', p)
+      USING merge_l;
+    -- then, under a snapshot that sees what those updates committed: each loser's id moves to
+    -- its winner, which keeps the earlier _created, and the loser's row is deleted if it is
+    -- still empty; a loser that got a property meanwhile is kept, and merged below like any
+    -- person with properties
+    EXECUTE format('WITH u AS (SELECT * FROM unnest($1, $2) AS u(w, l)),'
+                   ' m AS (UPDATE %1$I._person_ids x SET person_id = u.w FROM u WHERE x.distinct_id = u.l),'
+                   ' c AS (UPDATE %1$I._persons w SET _created = least(w._created, lc.created), _updated = now()'
+                   '  FROM (SELECT u.w, min(lp._created) AS created FROM u JOIN %1$I._persons lp ON lp._person = u.l'
+                   '   GROUP BY u.w) lc WHERE w._person = lc.w),'
+                   ' x AS (DELETE FROM %1$I._persons d USING u WHERE d._person = u.l AND NOT d._identified'
+                   '   AND jsonb_strip_nulls(to_jsonb(d) - ''{_person,_created,_updated,_identified}''::text[]) = ''{}'''
+                   '  RETURNING d._person)'
+                   ' SELECT array_agg(u.w ORDER BY u.l), array_agg(u.l ORDER BY u.l) FROM u'
+                   '  WHERE u.l NOT IN (SELECT _person FROM x)', p)
+      INTO kept_w, kept_l USING merge_w, merge_l;
+    FOR k IN 1 .. coalesce(cardinality(kept_l), 0) LOOP
+      PERFORM pulse._person_merge_rows(p, kept_w[k], kept_l[k]);
+    END LOOP;
+  END IF;
   IF NOT left_over THEN
     RETURN refused;
   END IF;
