@@ -27,6 +27,11 @@ void worker_init(Oid dboid, const char* application_name) {
   pgstat_report_appname(application_name);
   SetConfigOption("application_name", application_name, PGC_USERSET, PGC_S_SESSION);
   SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+  // In a deadlock with a user's session the worker is the one cancelled (it checks for the
+  // deadlock first, so long as it began waiting less than a second after the user's session,
+  // whose deadlock_timeout is 1 s by default): its work is retried, the user's statement is not
+  // (a DROP EXTENSION met the scheduler's catalog scan that way in a test's teardown).
+  SetConfigOption("deadlock_timeout", "100ms", PGC_SUSET, PGC_S_SESSION);
 }
 
 void worker_check_interrupts() {
