@@ -185,7 +185,8 @@ SELECT pulse._funnel_report(_user, _time, 1, 0, '1 day', 0, 2, '{1}', '{3}') FRO
 SELECT pulse._retention_report(_user, _time, true, true, ARRAY[timestamptz '2024-01-01', '2024-01-02'], 2, 2, false, '2024-01-01')
   FROM regress_rep.view;
 SELECT pulse._uniques_report(_user, _time, page, NULL, ARRAY[timestamptz '2024-01-01', '2024-01-02']) FROM regress_rep.view;
-SELECT pulse._uniques_report(_user, _time, page, ARRAY['/p1'], (SELECT array_agg(timestamptz '2024-01-01' + g * interval '1 hour') FROM generate_series(0, 50001) g))
+SELECT pulse._uniques_report(_user, _time, page, 0, ARRAY[timestamptz '2024-01-01', '2024-01-02']) FROM regress_rep.view;
+SELECT pulse._uniques_report(_user, _time, page, 1, (SELECT array_agg(timestamptz '2024-01-01' + g * interval '1 hour') FROM generate_series(0, 50001) g))
   FROM regress_rep.view;
 SELECT pulse._paths_report(_user, _time, 'view', 'view', true, '0', 5, false) FROM regress_rep.view;
 SELECT pulse._paths_report(_user, _time, 'view', 'view', true, '1 hour', 0, false) FROM regress_rep.view;
@@ -204,11 +205,18 @@ SELECT k, m.* FROM (
   UNION ALL SELECT 'from b', pulse._paths_report(u, t, c, c, c = 'b', '1 hour', 5, false) FROM path_ev) p,
   unnest((r).steps, (r).sources, (r).targets, (r).users) AS m(step, source, target, users)
  ORDER BY k, step, source, target;
--- grouped by breakdown value: the top values '/b' and NULL, then 'other' ('/a', '/c'), two days
-SELECT pulse._uniques_report(u, t, v, ARRAY['/b', NULL], ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03'])
-  FROM (VALUES ('x', timestamptz '2024-01-01 10:00', '/b'), ('y', '2024-01-01 11:00', '/b'), ('x', '2024-01-01 12:00', NULL),
-               ('x', '2024-01-02 10:00', '/a'), ('y', '2024-01-02 10:00', '/c'), ('y', '2024-01-02 11:00', '/a'),
-               ('z', '2024-01-02 12:00', NULL), ('z', '2024-01-03 00:00', '/b')) v(u, t, v);
+-- grouped by breakdown value, two days: /b and NULL have 3 rows each (/b first: NULL ranks
+-- last among ties; z's /b on day 3, outside the buckets, and the row without an actor count
+-- for the rank), /a 2, /c 1. With limit 2 the groups are /b, NULL and 'other' (/a, /c); with
+-- limit 9 each value is a group and there is no 'other'.
+CREATE TEMP TABLE uniq_ev(u, t, v) AS
+  VALUES ('x', timestamptz '2024-01-01 10:00', '/b'), ('y', '2024-01-01 11:00', '/b'), ('x', '2024-01-01 12:00', NULL),
+         ('x', '2024-01-02 10:00', '/a'), ('y', '2024-01-02 10:00', '/c'), ('y', '2024-01-02 11:00', '/a'),
+         ('z', '2024-01-02 12:00', NULL), ('z', '2024-01-03 00:00', '/b'), (NULL, '2024-01-01 13:00', NULL);
+SELECT l, (r).breakdowns, (r).counts
+  FROM (SELECT l, pulse._uniques_report(u, t, v, l, ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03']) AS r
+          FROM uniq_ev, (VALUES (2), (9)) AS k(l) GROUP BY l) q ORDER BY l;
+SELECT pulse._uniques_report(u, t, v, 2, ARRAY[timestamptz '2024-01-01', '2024-01-02']) FROM uniq_ev WHERE false;
 -- a funnel by breakdown value: x's chain starts with /b and /a at one instant (/a), y's step-1
 -- event has no value (NULL), z stops at step 1, /b has no actor
 SELECT (r).breakdowns, (r).steps

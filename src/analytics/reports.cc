@@ -213,19 +213,6 @@ struct UniquesState : ReportState {
   // Counts persons through the mapping of argument n, if any (before the first row).
   void resolve_by(FunctionCallInfo fcinfo, int n);
 
-  // With a breakdown (the grouped overload): the top values in rank order, each a group of
-  // its own, and the rest one more group ('other'); set k of group g is seen's set
-  // g * buckets_per_group + k.
-  std::vector<std::string> top;
-  std::unordered_map<std::string_view, int> group_of;  // keys: the strings of top
-  int null_group = -1;                                 // the group of NULL, when it is a top value
-  int buckets_per_group = 0;
-  int group(const std::string_view* value) const {
-    if (!value) return null_group >= 0 ? null_group : int(top.size());
-    auto it = group_of.find(*value);
-    return it == group_of.end() ? int(top.size()) : it->second;
-  }
-
   void add(int bucket, std::string_view actor) {
     const uint64_t h = ActorIds::hash(actor);
     if (!persons) {
@@ -256,6 +243,73 @@ struct UniquesState : ReportState {
     }
     seen.add_many(resolved, n);
     pending.clear();
+  }
+};
+
+// pulse.trends' unique users with a breakdown, in one pass: every row counts for its value's
+// rank (as the general plan's count(*) per value), and each row with an actor in a bucket is
+// logged as (actor number, value number, bucket), 12 bytes. At the end the values are ranked,
+// the top `limit` are groups of their own and the rest one more group ('other'), and the log
+// is sorted by (group, bucket) with one counting sort and its distinct actors counted with a
+// stamp per actor. Reading the events once to rank the values and again into per-group sets
+// took twice the time of one unique_users trends query (bench/analytics/run.sh, trends by url).
+struct RankedUniquesState : ReportBase {
+  struct Logged {
+    uint32_t actor, value, bucket;
+  };
+  // the log in blocks of one huge page (core/huge_array.h: no doubling copies, fresh pages dear)
+  static constexpr size_t kBlock = (size_t(2) << 20) / sizeof(Logged);
+  ValueNumbers values;
+  std::vector<int64_t> rows_of;  // by value number: its rows
+  std::vector<HugeArray<Logged>> log;
+  size_t last_fill = kBlock, logged = 0;
+  size_t limit = 0, nbuckets = 0;
+  // Counting persons: the mapping kept between reports (analytics/person_cache.h); each row's
+  // actor is resolved to its person, which is numbered (as UniquesState's passes do).
+  std::shared_ptr<const PersonMap> persons;
+  void apply(const Row& r, uint32_t actor) override {
+    if (last_fill == kBlock) {
+      log.emplace_back(kBlock);
+      last_fill = 0;
+    }
+    log.back()[last_fill++] = Logged{actor, r.a, r.b};
+    logged++;
+  }
+  // Calls f(entry) for every logged entry, in the order logged.
+  template <class F>
+  void consume(F&& f) {
+    for (size_t c = 0; c < log.size(); ++c) {
+      const size_t n = c + 1 == log.size() ? last_fill : kBlock;
+      for (size_t i = 0; i < n; ++i) f(log[c][i]);
+    }
+  }
+  void prefetch(uint32_t) const override {}
+  void flush() override {
+    if (!persons) {
+      ReportBase::flush();
+      return;
+    }
+    constexpr size_t kCap = decltype(rows)::kCapacity;
+    std::string_view keys[kCap];
+    uint64_t hashes[kCap];
+    uint32_t found[kCap], ids[kCap];
+    const size_t n = rows.size();
+    for (size_t i = 0; i < n; ++i) {
+      hashes[i] = ActorIds::hash(rows.actor(i));
+      persons->prefetch_filter(hashes[i]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      found[i] = persons->maybe_mapped(hashes[i]) ? 0 : PersonMap::kNone;
+      if (found[i] == 0) persons->prefetch(hashes[i]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (found[i] != PersonMap::kNone) found[i] = persons->row(rows.actor(i), hashes[i]);
+      if (found[i] != PersonMap::kNone) persons->prefetch_row(found[i]);
+    }
+    for (size_t i = 0; i < n; ++i) keys[i] = found[i] == PersonMap::kNone ? rows.actor(i) : persons->person(found[i]);
+    actors.intern_many(keys, n, ids);
+    for (size_t i = 0; i < n; ++i) apply(rows.payload(i), ids[i]);
+    rows.clear();
   }
 };
 
@@ -853,64 +907,6 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_add) {
   PG_RETURN_POINTER(st);
 }
 
-// pulse._uniques_report_add(internal, actor text, ts timestamptz, value text, top text[],
-//   bounds timestamptz[] [, mapping regclass]) -> internal: the same per breakdown group, for
-// pulse.trends with a breakdown: a row counts in the group of its value (its place in top,
-// else 'other', after them); the final's bigint[] holds the groups' buckets one group after
-// the other (array_length(top) + 1 groups).
-PULSE_SQL_FUNCTION(pulse_uniques_report_grouped_add) {
-  auto* st = state_arg<UniquesState>(fcinfo);
-  if (!st) {
-    MemoryContext cxt = agg_context(fcinfo, "pulse._uniques_report");
-    std::vector<int64_t> bounds = bounds_arg(fcinfo, 5);
-    std::vector<std::string> top;
-    bool null_top = false;
-    int null_at = -1;
-    if (PG_ARGISNULL(4)) throw Error(sqlstate::kNullValueNotAllowed, "the top breakdown values must not be null");
-    pg::call([&] {
-      ArrayType* a = PG_GETARG_ARRAYTYPE_P(4);
-      if (ARR_ELEMTYPE(a) != TEXTOID || ARR_NDIM(a) > 1) {
-        null_top = true;
-        return;
-      }
-      Datum* d = nullptr;
-      bool* nulls = nullptr;
-      int n = 0;
-      deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, &n);
-      for (int i = 0; i < n; ++i) {
-        if (nulls[i]) {
-          if (null_at < 0) null_at = i;
-          top.emplace_back();
-          continue;
-        }
-        text* t = DatumGetTextPP(d[i]);
-        top.emplace_back(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-      }
-    });
-    if (null_top) throw Error(sqlstate::kInvalidParameter, "the top breakdown values must be a one-dimensional text[]");
-    const size_t groups = top.size() + 1, nb = bounds.size() - 1;
-    if (groups * nb > size_t(BucketUniques::kMaxBuckets))
-      throw Error(sqlstate::kProgramLimit, "too many breakdown groups times buckets for one report");
-    auto s = std::make_unique<UniquesState>(int(groups * nb));
-    s->bounds = std::move(bounds);
-    s->buckets_per_group = int(nb);
-    s->top = std::move(top);
-    s->null_group = null_at;
-    for (size_t k = 0; k < s->top.size(); ++k)
-      if (int(k) != null_at) s->group_of.emplace(s->top[k], int(k));  // (the first of a repeated value)
-    st = adopt(std::move(s), cxt);
-    st->resolve_by(fcinfo, 6);
-  }
-  if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
-  const int64_t b = st->bucket_of(PG_GETARG_TIMESTAMPTZ(2));
-  if (b < 0 || b >= st->buckets_per_group) PG_RETURN_POINTER(st);
-  std::string_view value;
-  if (!PG_ARGISNULL(3)) value = text_view(fcinfo, 3);
-  const int g = st->group(PG_ARGISNULL(3) ? nullptr : &value);
-  st->add(g * st->buckets_per_group + int(b), text_view(fcinfo, 1));
-  PG_RETURN_POINTER(st);
-}
-
 // pulse._uniques_report_final(internal) -> bigint[]: distinct actors per bucket.
 PULSE_SQL_FUNCTION(pulse_uniques_report_final) {
   auto* st = finishing<UniquesState>(fcinfo);
@@ -918,6 +914,88 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_final) {
   const std::vector<int64_t> c = st->seen.counts();
   int dims[1] = {int(c.size())};
   PG_RETURN_ARRAYTYPE_P(bigint_array(c, 1, dims));
+}
+
+// pulse._uniques_report_add(internal, actor text, ts timestamptz, value text, limit int,
+//   bounds timestamptz[] [, mapping regclass]) -> internal: the distinct actors per bucket of
+// each breakdown group, for pulse.trends with a breakdown (RankedUniquesState).
+PULSE_SQL_FUNCTION(pulse_uniques_report_ranked_add) {
+  auto* st = state_arg<RankedUniquesState>(fcinfo);
+  if (!st) {
+    MemoryContext cxt = agg_context(fcinfo, "pulse._uniques_report");
+    const int limit = int4_arg(fcinfo, 4, "the breakdown limit");
+    if (limit < 1) throw Error(sqlstate::kInvalidParameter, "the breakdown limit must be at least 1");
+    std::vector<int64_t> bounds = bounds_arg(fcinfo, 5);
+    const size_t nb = bounds.size() - 1;
+    if ((size_t(limit) + 1) * nb > size_t(BucketUniques::kMaxBuckets))
+      throw Error(sqlstate::kProgramLimit, "too many breakdown groups times buckets for one report");
+    auto s = std::make_unique<RankedUniquesState>();
+    s->bounds = std::move(bounds);
+    s->limit = size_t(limit);
+    s->nbuckets = nb;
+    st = adopt(std::move(s), cxt);
+    st->values.collation = PG_GET_COLLATION();
+    if (const Oid rel = mapping_arg(fcinfo, 6); OidIsValid(rel))
+      st->persons = person_map(rel, [rel](PersonMap& m) { return load_mapping(rel, m); });
+  }
+  std::string_view value;
+  if (!PG_ARGISNULL(3)) value = text_view(fcinfo, 3);
+  const uint32_t v = st->values.number(PG_ARGISNULL(3) ? nullptr : &value);
+  if (v == st->rows_of.size()) st->rows_of.push_back(0);
+  st->rows_of[v]++;
+  if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(st);
+  const TimestampTz ts = PG_GETARG_TIMESTAMPTZ(2);
+  const int64_t b = st->bucket_of(ts);
+  if (b < 0 || size_t(b) >= st->nbuckets) PG_RETURN_POINTER(st);
+  st->queue(text_view(fcinfo, 1), ts, v, uint32_t(b));
+  PG_RETURN_POINTER(st);
+}
+
+// pulse._uniques_report_ranked_final(internal) -> pulse._uniques_by_value: the top values in
+// rank order (by rows, descending, then by value in the call's collation, NULL last; NULL
+// included) and the distinct actors per bucket of each group, one group after the other: the
+// top values', then 'other' when more values had rows.
+PULSE_SQL_FUNCTION(pulse_uniques_report_ranked_final) {
+  auto* st = finishing<RankedUniquesState>(fcinfo);
+  if (!st) PG_RETURN_NULL();
+  const std::vector<int64_t>& rows = st->rows_of;
+  std::vector<uint32_t> order(rows.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = uint32_t(k);
+  const size_t top = std::min(order.size(), st->limit);
+  std::partial_sort(order.begin(), order.begin() + ptrdiff_t(top), order.end(), [&](uint32_t a, uint32_t b) {
+    return rows[a] != rows[b] ? rows[a] > rows[b] : st->values.less(a, b);
+  });
+  order.resize(top);
+  const size_t groups = top + (rows.size() > top ? 1 : 0), nb = st->nbuckets, cells = groups * nb;
+  std::vector<uint32_t> group(rows.size(), uint32_t(top));
+  for (size_t r = 0; r < top; ++r) group[order[r]] = uint32_t(r);
+  // the logged rows' actors by cell (group * nb + bucket), then each cell's distinct actors
+  using Logged = RankedUniquesState::Logged;
+  std::vector<size_t> start(cells + 1, 0);
+  st->consume([&](const Logged& e) { start[group[e.value] * nb + e.bucket + 1]++; });
+  for (size_t c = 0; c < cells; ++c) start[c + 1] += start[c];
+  HugeArray<uint32_t> actors(st->logged);
+  {
+    std::vector<size_t> at(start.begin(), start.end() - 1);
+    st->consume([&](const Logged& e) { actors[at[group[e.value] * nb + e.bucket]++] = e.actor; });
+    st->log.clear();
+  }
+  tick();
+  std::vector<uint32_t> stamp(st->actors.size(), UINT32_MAX);
+  std::vector<int64_t> counts(cells, 0);
+  for (size_t c = 0; c < cells; ++c) {
+    for (size_t i = start[c]; i < start[c + 1]; ++i) {
+      uint32_t& s = stamp[actors[i]];
+      if (s != uint32_t(c)) {
+        s = uint32_t(c);
+        counts[c]++;
+      }
+    }
+  }
+  int dims[1] = {int(cells)};
+  Datum values[2] = {PointerGetDatum(st->values.text_array(order)),
+                     PointerGetDatum(cells ? bigint_array(counts, 1, dims) : empty_array(INT8OID))};
+  return composite(fcinfo, values, "pulse._uniques_report_ranked_final");
 }
 
 // ---------------------------------------------------------------- paths

@@ -117,13 +117,17 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[]) (
   SFUNC = pulse._uniques_report_add, STYPE = internal,
   FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE
 );
--- (actor, ts, breakdown value, the top values in rank order, bucket bounds) -> distinct actors
--- per bucket of each group: a top value's, then 'other' (the rest), one group after the other
-CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, text, text[], timestamptz[]) RETURNS internal
-  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_uniques_report_grouped_add';
-CREATE AGGREGATE pulse._uniques_report(text, timestamptz, text, text[], timestamptz[]) (
+-- (actor, ts, breakdown value, breakdown limit, bucket bounds) -> the top values in rank order
+-- (by rows, then by value, NULL last) and the distinct actors per bucket of each group: a top
+-- value's, then 'other' (the rest, when there are more values), one group after the other
+CREATE TYPE pulse._uniques_by_value AS (breakdowns text[], counts bigint[]);
+CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, text, integer, timestamptz[]) RETURNS internal
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_uniques_report_ranked_add';
+CREATE FUNCTION pulse._uniques_report_ranked_final(internal) RETURNS pulse._uniques_by_value
+  LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'pulse_uniques_report_ranked_final';
+CREATE AGGREGATE pulse._uniques_report(text, timestamptz, text, integer, timestamptz[]) (
   SFUNC = pulse._uniques_report_add, STYPE = internal,
-  FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE
+  FINALFUNC = pulse._uniques_report_ranked_final, FINALFUNC_MODIFY = READ_WRITE
 );
 -- With a breakdown (ordered and strict funnels): (actor, ts, steps, exclusions, the event's
 -- breakdown value, window, ...) -> the values of the actors who reached step 1 and nsteps steps
@@ -200,11 +204,11 @@ CREATE AGGREGATE pulse._uniques_report(text, timestamptz, timestamptz[], regclas
   SFUNC = pulse._uniques_report_add, STYPE = internal,
   FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
 );
-CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, text, text[], timestamptz[], regclass) RETURNS internal
-  LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_uniques_report_grouped_add';
-CREATE AGGREGATE pulse._uniques_report(text, timestamptz, text, text[], timestamptz[], regclass) (
+CREATE FUNCTION pulse._uniques_report_add(internal, text, timestamptz, text, integer, timestamptz[], regclass) RETURNS internal
+  LANGUAGE c PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'pulse_uniques_report_ranked_add';
+CREATE AGGREGATE pulse._uniques_report(text, timestamptz, text, integer, timestamptz[], regclass) (
   SFUNC = pulse._uniques_report_add, STYPE = internal,
-  FINALFUNC = pulse._uniques_report_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
+  FINALFUNC = pulse._uniques_report_ranked_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = RESTRICTED
 );
 
 -- ---------------------------------------------------------------- pulse.funnel

@@ -476,15 +476,19 @@ SELECT grps.grp::text, %8$s,
     zero := 'NULL';
   END IF;
   IF fast AND breakdown IS NOT NULL AND (breakdown_limit::bigint + 1) * (bl - bf + 1) <= 100000 THEN
-    -- with a breakdown: one state for all groups, given the top values in rank order (the
-    -- events are read twice, to rank and to count, rather than kept and joined with the ranks)
+    -- with a breakdown: one state ranks the values and counts the groups' users (the events
+    -- are read once): x holds the top values in rank order and the groups' buckets, one group
+    -- after the other ('other' last, when more values had events)
     e_kind := ' NOT MATERIALIZED';
-    agg_cte := format($q$SELECT (u.i - 1) / %1$s + 1 AS ord, %2$s + (u.i - 1) %% %1$s AS b, u.v AS value
-    FROM (SELECT pulse._uniques_report(_user::text, b, bv, (SELECT coalesce(array_agg(bv ORDER BY rk), '{}') FROM r WHERE rk <= %3$s),
-                                       %4$L::timestamptz[]%5$s) AS a FROM e) x
-   CROSS JOIN unnest(x.a) WITH ORDINALITY AS u(v, i)$q$,
-      bl - bf + 1, b_first, breakdown_limit, pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs),
+    ranks := format($q$, x AS (
+  SELECT pulse._uniques_report(_user::text, b, bv, %1$s, %2$L::timestamptz[]%3$s) AS a FROM e
+)$q$, breakdown_limit, pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs),
       CASE WHEN pm IS NULL THEN '' ELSE format(', %L::regclass', pm) END);
+    groups := format($q$SELECT g.i AS ord, CASE WHEN g.i <= cardinality((x.a).breakdowns) THEN (x.a).breakdowns[g.i]
+                   ELSE 'other' END AS grp
+      FROM x CROSS JOIN generate_series(1, cardinality((x.a).counts) / %1$s) AS g(i)$q$, bl - bf + 1);
+    agg_cte := format($q$SELECT (u.i - 1) / %1$s + 1 AS ord, %2$s + (u.i - 1) %% %1$s AS b, u.v AS value
+    FROM x CROSS JOIN unnest((x.a).counts) WITH ORDINALITY AS u(v, i)$q$, bl - bf + 1, b_first);
   ELSIF fast THEN
     agg := format('pulse._uniques_report(_user::text, b, %L::timestamptz[]%s)',
                   pulse._bucket_bounds(iv, bf::int, (bl + 1)::int, tz, hs),

@@ -88,6 +88,7 @@ COMMENT ON TYPE pulse._funnel_step IS 'pg_pulse internal: not an API';
 COMMENT ON TYPE pulse._funnel_by_value IS 'pg_pulse internal: not an API';
 COMMENT ON TYPE pulse._paths_moves IS 'pg_pulse internal: not an API';
 COMMENT ON TYPE pulse._retention_by_value IS 'pg_pulse internal: not an API';
+COMMENT ON TYPE pulse._uniques_by_value IS 'pg_pulse internal: not an API';
 
 
 -- enrichment

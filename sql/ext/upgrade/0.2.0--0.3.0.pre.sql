@@ -59,3 +59,5 @@ CREATE TYPE pulse._retention_by_value AS (breakdowns text[], counts bigint[]);
 CREATE TYPE pulse._funnel_by_value AS (breakdowns text[], steps pulse._funnel_step[]);
 -- ... and of pulse.paths in one pass
 CREATE TYPE pulse._paths_moves AS (steps integer[], sources text[], targets text[], users bigint[]);
+-- ... and of pulse.trends' unique users with a breakdown in one pass
+CREATE TYPE pulse._uniques_by_value AS (breakdowns text[], counts bigint[]);
