@@ -153,6 +153,13 @@ SELECT q ~ 'JOIN g ON' AS per_group_states
 -- paths: session gaps, counted by user and by session, a start collection, labels by a column
 -- (NULL pages included: some views have none), one step and many
 UPDATE regress_rep.view SET page = NULL WHERE _user LIKE 'u1%' AND page = '/p4';
+-- (trends by page again, NULL pages included, in the one pass that ranks and counts)
+SELECT l, pg_temp.same(format($q$SELECT * FROM pulse.trends('regress_rep', '{"collection": "view"}',
+  '2024-01-01', '2024-02-15', 'day', 'unique_users', breakdown => 'page', breakdown_limit => %s)$q$, l))
+  FROM unnest(ARRAY[1, 3, 5, 6]) l ORDER BY l;
+SELECT q ~ '_uniques_report\(_user::text, b, bv, 3,' AS one_pass
+  FROM pulse._trends_sql('regress_rep', '{"collection": "view"}', '2024-01-01', '2024-02-15', 'day', 'unique_users',
+                         breakdown => 'page', breakdown_limit => 3) q;
 SELECT g, c, pg_temp.same(format($q$SELECT * FROM pulse.paths('regress_rep', '2024-01-01', '2024-02-15',
   session_gap => %L, count_by => %L)$q$, g, c))
   FROM unnest(ARRAY['1 minute', '30 minutes', '6 hours', '3 days', '40 days']) g, unnest(ARRAY['users', 'sessions']) c
@@ -217,6 +224,13 @@ SELECT l, (r).breakdowns, (r).counts
   FROM (SELECT l, pulse._uniques_report(u, t, v, l, ARRAY[timestamptz '2024-01-01', '2024-01-02', '2024-01-03']) AS r
           FROM uniq_ev, (VALUES (2), (9)) AS k(l) GROUP BY l) q ORDER BY l;
 SELECT pulse._uniques_report(u, t, v, 2, ARRAY[timestamptz '2024-01-01', '2024-01-02']) FROM uniq_ev WHERE false;
+-- ties broken by value, not by first sight: NULL, /c, /a arrive in that order with one row each
+-- and rank /a, /c, NULL; limit 2 leaves NULL as 'other', limit 3 (every value) has no 'other'
+SELECT l, (r).breakdowns, (r).counts
+  FROM (SELECT l, pulse._uniques_report(u, t, v, l, ARRAY[timestamptz '2024-01-01', '2024-01-02']) AS r
+          FROM (VALUES (1, 'x', timestamptz '2024-01-01 10:00', NULL), (2, 'y', '2024-01-01 11:00', '/c'),
+                       (3, 'z', '2024-01-01 12:00', '/a')) v(k, u, t, v), (VALUES (2), (3)) AS n(l)
+         GROUP BY l) q ORDER BY l;
 -- a funnel by breakdown value: x's chain starts with /b and /a at one instant (/a), y's step-1
 -- event has no value (NULL), z stops at step 1, /b has no actor
 SELECT (r).breakdowns, (r).steps

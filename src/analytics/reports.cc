@@ -252,7 +252,8 @@ struct UniquesState : ReportState {
 
 // pulse.trends' unique users with a breakdown, in one pass: every row counts for its value's
 // rank (as the general plan's count(*) per value), and each row with an actor in a bucket is
-// logged as (actor number, value number, bucket), 12 bytes. At the end the values are ranked,
+// logged as (actor number, value number, bucket), 12 bytes (16 while it is sorted at the end,
+// beside the actors' and values' tables). At the end the values are ranked,
 // the top `limit` are groups of their own and the rest one more group ('other'), and the log
 // is sorted by (group, bucket) with one counting sort and its distinct actors counted with a
 // stamp per actor. Reading the events once to rank the values and again into per-group sets
@@ -261,8 +262,10 @@ struct RankedUniquesState : ReportBase {
   struct Logged {
     uint32_t actor, value, bucket;
   };
-  // the log in blocks of one huge page (core/huge_array.h: no doubling copies, fresh pages dear)
-  static constexpr size_t kBlock = (size_t(2) << 20) / sizeof(Logged);
+  // the log in blocks of three huge pages (core/huge_array.h: no doubling copies, fresh pages
+  // dear; 6 MB is a whole number of entries)
+  static constexpr size_t kBlock = (size_t(6) << 20) / sizeof(Logged);
+  static_assert(kBlock * sizeof(Logged) == size_t(6) << 20, "blocks fill their huge pages");
   ValueNumbers values;
   std::vector<int64_t> rows_of;  // by value number: its rows
   std::vector<HugeArray<Logged>> log;
@@ -279,13 +282,17 @@ struct RankedUniquesState : ReportBase {
     log.back()[last_fill++] = Logged{actor, r.a, r.b};
     logged++;
   }
-  // Calls f(entry) for every logged entry, in the order logged.
+  // Calls f(entry) for every logged entry, in the order logged, and tick() after each block;
+  // release: each block is given back once read.
   template <class F>
-  void consume(F&& f) {
+  void consume(F&& f, bool release) {
     for (size_t c = 0; c < log.size(); ++c) {
       const size_t n = c + 1 == log.size() ? last_fill : kBlock;
       for (size_t i = 0; i < n; ++i) f(log[c][i]);
+      if (release) log[c] = HugeArray<Logged>();
+      pg::check_interrupts();
     }
+    if (release) log.clear();
   }
   void prefetch(uint32_t) const override {}
   void flush() override {
@@ -976,18 +983,20 @@ PULSE_SQL_FUNCTION(pulse_uniques_report_ranked_final) {
   // the logged rows' actors by cell (group * nb + bucket), then each cell's distinct actors
   using Logged = RankedUniquesState::Logged;
   std::vector<size_t> start(cells + 1, 0);
-  st->consume([&](const Logged& e) { start[group[e.value] * nb + e.bucket + 1]++; });
+  st->consume([&](const Logged& e) { start[group[e.value] * nb + e.bucket + 1]++; }, false);
   for (size_t c = 0; c < cells; ++c) start[c + 1] += start[c];
   HugeArray<uint32_t> actors(st->logged);
   {
     std::vector<size_t> at(start.begin(), start.end() - 1);
-    st->consume([&](const Logged& e) { actors[at[group[e.value] * nb + e.bucket]++] = e.actor; });
-    st->log.clear();
+    st->consume([&](const Logged& e) { actors[at[group[e.value] * nb + e.bucket]++] = e.actor; }, true);
   }
-  tick();
   std::vector<uint32_t> stamp(st->actors.size(), UINT32_MAX);
   std::vector<int64_t> counts(cells, 0);
-  for (size_t c = 0; c < cells; ++c) {
+  for (size_t c = 0, since_tick = 0; c < cells; ++c) {
+    if ((since_tick += start[c + 1] - start[c]) > (size_t(1) << 20)) {
+      tick();
+      since_tick = 0;
+    }
     for (size_t i = start[c]; i < start[c + 1]; ++i) {
       uint32_t& s = stamp[actors[i]];
       if (s != uint32_t(c)) {
