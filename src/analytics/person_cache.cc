@@ -9,6 +9,7 @@
 #include "core/xid_snapshot.h"
 #include "pg/guard.h"
 #include "pg/gucs.h"
+#include "pg/shmem_parts.h"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -56,24 +57,16 @@ struct Ring {
 };
 
 Ring* ring = nullptr;
-shmem_request_hook_type prev_shmem_request = nullptr;
-shmem_startup_hook_type prev_shmem_startup = nullptr;
 
-void shmem_request() {
-  if (prev_shmem_request) prev_shmem_request();
-  RequestAddinShmemSpace(MAXALIGN(sizeof(Ring)));
-}
+Size ring_size() { return MAXALIGN(sizeof(Ring)); }
 
-void shmem_startup() {
-  if (prev_shmem_startup) prev_shmem_startup();
+void ring_startup() {
   bool found = false;
-  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   ring = static_cast<Ring*>(ShmemInitStruct("pg_pulse person cache", sizeof(Ring), &found));
   if (!found) {
     memset(ring, 0, sizeof(Ring));
     SpinLockInit(&ring->mutex);
   }
-  LWLockRelease(AddinShmemInitLock);
 }
 
 // The writer this backend recorded last: a transaction records itself once per table.
@@ -194,12 +187,7 @@ bool still_valid(const XidSnapshot& now) {
 
 }  // namespace
 
-void register_person_cache_shmem() {
-  prev_shmem_request = shmem_request_hook;
-  shmem_request_hook = shmem_request;
-  prev_shmem_startup = shmem_startup_hook;
-  shmem_startup_hook = shmem_startup;
-}
+void register_person_cache_shmem() { pg::add_shmem_part({"pg_pulse person cache", ring_size, 0, ring_startup}); }
 
 bool mapping_readable_whole(Oid rel) {
   bool whole = false;

@@ -6,6 +6,7 @@
 
 #include "pg/faults.h"
 #include "pg/guard.h"
+#include "pg/shmem_parts.h"
 #include "pg/trust.h"
 
 extern "C" {
@@ -41,25 +42,15 @@ struct MetricEntry {
 
 HTAB* table = nullptr;
 LWLock* lock = nullptr;
-shmem_request_hook_type prev_shmem_request = nullptr;
-shmem_startup_hook_type prev_shmem_startup = nullptr;
+Size metrics_size() { return hash_estimate_size(kMaxMetricEntries, sizeof(MetricEntry)); }
 
-void shmem_request() {
-  if (prev_shmem_request) prev_shmem_request();
-  RequestAddinShmemSpace(hash_estimate_size(kMaxMetricEntries, sizeof(MetricEntry)));
-  RequestNamedLWLockTranche("pg_pulse metrics", 1);
-}
-
-void shmem_startup() {
-  if (prev_shmem_startup) prev_shmem_startup();
+void metrics_startup() {
   HASHCTL info;
   memset(&info, 0, sizeof info);
   info.keysize = sizeof(MetricKey);
   info.entrysize = sizeof(MetricEntry);
-  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   table = ShmemInitHash("pg_pulse metrics", kMaxMetricEntries, kMaxMetricEntries, &info, HASH_ELEM | HASH_BLOBS);
   lock = &(GetNamedLWLockTranche("pg_pulse metrics"))->lock;
-  LWLockRelease(AddinShmemInitLock);
 }
 
 // What this backend counted and has not applied yet, by (sub)transaction nesting level.
@@ -138,12 +129,7 @@ void fill_key(MetricKey* key, const std::string& project, const std::string& col
 
 }  // namespace
 
-void register_metrics_shmem() {
-  prev_shmem_request = shmem_request_hook;
-  shmem_request_hook = shmem_request;
-  prev_shmem_startup = shmem_startup_hook;
-  shmem_startup_hook = shmem_startup;
-}
+void register_metrics_shmem() { pg::add_shmem_part({"pg_pulse metrics", metrics_size, 1, metrics_startup}); }
 
 void note_ingest(const std::string& project, const std::string& collection, int64_t stored, int64_t rejected_fields,
                  int64_t dead_letters, int64_t batches) {

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "pg/gucs.h"
 #include "pg/scheduler.h"
+#include "pg/shmem_parts.h"
 
 extern "C" {
 #include "mb/pg_wchar.h"
@@ -19,9 +20,6 @@ namespace pulse::kafka {
 
 Shared* shared = nullptr;
 
-static shmem_request_hook_type prev_shmem_request = nullptr;
-static shmem_startup_hook_type prev_shmem_startup = nullptr;
-
 // Bytes of the shared state: the header, then the consumer slots, then the partition stats.
 static Size shmem_size() {
   Size size = MAXALIGN(sizeof(Shared));
@@ -30,15 +28,7 @@ static Size shmem_size() {
   return add_size(size, mul_size(Size(pulse_kafka_max_partitions), sizeof(PartitionStat)));
 }
 
-static void shmem_request(void) {
-  if (prev_shmem_request) prev_shmem_request();
-  RequestAddinShmemSpace(shmem_size());
-  RequestNamedLWLockTranche("pg_pulse kafka", 1);
-}
-
 static void shmem_startup(void) {
-  if (prev_shmem_startup) prev_shmem_startup();
-  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found = false;
   shared = static_cast<Shared*>(ShmemInitStruct("pg_pulse kafka", shmem_size(), &found));
   if (!found) {
@@ -51,15 +41,9 @@ static void shmem_startup(void) {
     shared->parts = reinterpret_cast<PartitionStat*>(
         base + MAXALIGN(MAXALIGN(sizeof(Shared)) + Size(pulse_kafka_max_consumers) * sizeof(WorkerSlot)));
   }
-  LWLockRelease(AddinShmemInitLock);
 }
 
-void register_shmem() {
-  prev_shmem_request = shmem_request_hook;
-  shmem_request_hook = shmem_request;
-  prev_shmem_startup = shmem_startup_hook;
-  shmem_startup_hook = shmem_startup;
-}
+void register_shmem() { pg::add_shmem_part({"pg_pulse kafka", shmem_size, 1, shmem_startup}); }
 
 void require_preload() {
   if (shared == nullptr)

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "pg/shmem_parts.h"
 #include "pg/trust.h"
 
 extern "C" {
@@ -38,26 +39,18 @@ static_assert(sizeof(Slot) <= 512, "Progress::saved_ holds a slot");
 
 Slot* slots = nullptr;
 int nslots = 0;
-shmem_request_hook_type prev_shmem_request = nullptr;
-shmem_startup_hook_type prev_shmem_startup = nullptr;
 int depth = 0;  // active reports of this backend
 
-void shmem_request() {
-  if (prev_shmem_request) prev_shmem_request();
-  RequestAddinShmemSpace(mul_size(sizeof(Slot), MaxBackends));
-}
+Size slots_size() { return mul_size(sizeof(Slot), MaxBackends); }
 
-void shmem_startup() {
-  if (prev_shmem_startup) prev_shmem_startup();
+void slots_startup() {
   bool found = false;
-  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   slots = static_cast<Slot*>(ShmemInitStruct("pg_pulse progress", mul_size(sizeof(Slot), MaxBackends), &found));
   nslots = MaxBackends;
   if (!found) {
     memset(slots, 0, sizeof(Slot) * MaxBackends);
     for (int k = 0; k < MaxBackends; k++) pg_atomic_init_u32(&slots[k].changecount, 0);
   }
-  LWLockRelease(AddinShmemInitLock);
 }
 
 Slot* my_slot() {
@@ -91,12 +84,7 @@ void copy_text(char* dst, size_t size, const std::string& s) { strlcpy(dst, s.c_
 
 }  // namespace
 
-void register_progress_shmem() {
-  prev_shmem_request = shmem_request_hook;
-  shmem_request_hook = shmem_request;
-  prev_shmem_startup = shmem_startup_hook;
-  shmem_startup_hook = shmem_startup;
-}
+void register_progress_shmem() { add_shmem_part({"pg_pulse progress", slots_size, 0, slots_startup}); }
 
 Progress::Progress(const char* command, const std::string& project, const std::string& object) {
   Slot* s = my_slot();

@@ -11,6 +11,7 @@
 #include "kafka/launcher.h"
 #include "pg/bgworker.h"
 #include "pg/jobs.h"
+#include "pg/shmem_parts.h"
 #include "pg/spi.h"
 #include "views/refresher.h"
 
@@ -64,25 +65,16 @@ struct Shared {
 };
 
 Shared* shared = nullptr;
-shmem_request_hook_type prev_shmem_request = nullptr;
-shmem_startup_hook_type prev_shmem_startup = nullptr;
 
-void shmem_request() {
-  if (prev_shmem_request) prev_shmem_request();
-  RequestAddinShmemSpace(MAXALIGN(sizeof(Shared)));
-  RequestNamedLWLockTranche("pg_pulse scheduler", 1);
-}
+Size shared_size() { return MAXALIGN(sizeof(Shared)); }
 
-void shmem_startup() {
-  if (prev_shmem_startup) prev_shmem_startup();
-  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+void shared_startup() {
   bool found = false;
   shared = static_cast<Shared*>(ShmemInitStruct("pg_pulse scheduler", sizeof(Shared), &found));
   if (!found) {
     memset(shared, 0, sizeof(Shared));
     shared->lock = &(GetNamedLWLockTranche("pg_pulse scheduler"))->lock;
   }
-  LWLockRelease(AddinShmemInitLock);
 }
 
 // The slot of database dboid (created when create is set and there is room), or nullptr.
@@ -386,10 +378,7 @@ void utility_hook(PlannedStmt* pstmt, const char* query, bool read_only, Process
 void register_scheduler() {
   prev_utility = ProcessUtility_hook;
   ProcessUtility_hook = utility_hook;
-  prev_shmem_request = shmem_request_hook;
-  shmem_request_hook = shmem_request;
-  prev_shmem_startup = shmem_startup_hook;
-  shmem_startup_hook = shmem_startup;
+  add_shmem_part({"pg_pulse scheduler", shared_size, 1, shared_startup});
 
   BackgroundWorker w;
   memset(&w, 0, sizeof w);
