@@ -196,6 +196,29 @@ struct CohortState : ReportBase {
   }
 };
 
+// The persons of n actors (actor(i); hashes[i] = ActorIds::hash of it), in passes whose cache
+// misses overlap (UniquesState below): keys[i] and key_hashes[i] are the person and its hash,
+// or the actor and its own when it is not mapped. rows: room for n; key_hashes may be hashes.
+template <class ActorAt>
+void resolve_persons(const PersonMap& persons, size_t n, ActorAt actor, const uint64_t* hashes, uint32_t* rows,
+                     std::string_view* keys, uint64_t* key_hashes) {
+  constexpr uint32_t kMaybe = 0;  // (until the second pass finds the row or kNone)
+  for (size_t i = 0; i < n; ++i) {
+    rows[i] = persons.maybe_mapped(hashes[i]) ? kMaybe : PersonMap::kNone;
+    if (rows[i] == kMaybe) persons.prefetch(hashes[i]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (rows[i] == PersonMap::kNone) continue;
+    rows[i] = persons.row(actor(i), hashes[i]);
+    if (rows[i] != PersonMap::kNone) persons.prefetch_row(rows[i]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const bool mapped = rows[i] != PersonMap::kNone;
+    keys[i] = mapped ? persons.person(rows[i]) : actor(i);
+    key_hashes[i] = mapped ? persons.person_hash(rows[i]) : hashes[i];
+  }
+}
+
 // Rows go straight to the per-bucket sets (core/bucket_uniques.h), which batch them. With a
 // person mapping, rows are resolved to their persons 256 at a time in passes, so that the
 // cache misses of the mapping overlap instead of adding up: the filter bits (most ids are told
@@ -212,6 +235,8 @@ struct UniquesState : ReportState {
   std::shared_ptr<const PersonMap> persons;  // (analytics/person_cache.h)
   ActorBatch<Pending, 256> pending;
   uint32_t rows[decltype(pending)::kCapacity];
+  uint64_t hashes[decltype(pending)::kCapacity];
+  std::string_view keys[decltype(pending)::kCapacity];
   BucketUniques::Row resolved[decltype(pending)::kCapacity];
   explicit UniquesState(int nbuckets) : seen(nbuckets) {}
   // Counts persons through the mapping of argument n, if any (before the first row).
@@ -228,23 +253,10 @@ struct UniquesState : ReportState {
   }
   void flush() override {
     const size_t n = pending.size();
-    constexpr uint32_t kMaybe = 0;  // (until the second pass finds the row or kNone)
-    for (size_t i = 0; i < n; ++i) {
-      const uint64_t h = pending.payload(i).hash;
-      rows[i] = persons->maybe_mapped(h) ? kMaybe : PersonMap::kNone;
-      if (rows[i] == kMaybe) persons->prefetch(h);
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (rows[i] == PersonMap::kNone) continue;
-      rows[i] = persons->row(pending.actor(i), pending.payload(i).hash);
-      if (rows[i] != PersonMap::kNone) persons->prefetch_row(rows[i]);
-    }
-    for (size_t i = 0; i < n; ++i) {
-      const Pending& p = pending.payload(i);
-      resolved[i] = rows[i] == PersonMap::kNone
-                        ? BucketUniques::Row{p.bucket, pending.actor(i), p.hash}
-                        : BucketUniques::Row{p.bucket, persons->person(rows[i]), persons->person_hash(rows[i])};
-    }
+    for (size_t i = 0; i < n; ++i) hashes[i] = pending.payload(i).hash;
+    resolve_persons(
+        *persons, n, [this](size_t i) { return pending.actor(i); }, hashes, rows, keys, hashes);
+    for (size_t i = 0; i < n; ++i) resolved[i] = BucketUniques::Row{pending.payload(i).bucket, keys[i], hashes[i]};
     seen.add_many(resolved, n);
     pending.clear();
   }
@@ -309,15 +321,8 @@ struct RankedUniquesState : ReportBase {
       hashes[i] = ActorIds::hash(rows.actor(i));
       persons->prefetch_filter(hashes[i]);
     }
-    for (size_t i = 0; i < n; ++i) {
-      found[i] = persons->maybe_mapped(hashes[i]) ? 0 : PersonMap::kNone;
-      if (found[i] == 0) persons->prefetch(hashes[i]);
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (found[i] != PersonMap::kNone) found[i] = persons->row(rows.actor(i), hashes[i]);
-      if (found[i] != PersonMap::kNone) persons->prefetch_row(found[i]);
-    }
-    for (size_t i = 0; i < n; ++i) keys[i] = found[i] == PersonMap::kNone ? rows.actor(i) : persons->person(found[i]);
+    resolve_persons(
+        *persons, n, [this](size_t i) { return rows.actor(i); }, hashes, found, keys, hashes);
     actors.intern_many(keys, n, ids);
     for (size_t i = 0; i < n; ++i) apply(rows.payload(i), ids[i]);
     rows.clear();
