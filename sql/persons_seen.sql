@@ -86,6 +86,30 @@ SELECT stored FROM pulse.collect_batch('regress_ps', '{"batch": [{"type": "track
 SELECT distinct_id, person_id FROM regress_ps._person_ids WHERE distinct_id IN ('u7', 'an7', 'u8', 'an8') ORDER BY 1;
 SELECT _person, _created = '2020-01-01' AS kept_created, plan, _identified FROM regress_ps._persons
  WHERE _person IN ('u7', 'an7', 'u8', 'an8') ORDER BY 1;
+-- new ids are written through the table routines, which fire no trigger: pg_pulse's own trigger
+-- records nothing for a mapping to itself (so it is not called), and a mapping table with any
+-- other INSERT trigger (added by a superuser) takes the rows in SQL, which fires it
+SET track_functions = 'all';
+BEGIN;
+SELECT stored FROM pulse.collect_batch('regress_ps', '{"_user": "n1"}
+{"_user": "n2"}', 'ev');
+SELECT coalesce(sum(calls), 0) AS trigger_calls FROM pg_stat_xact_user_functions WHERE funcname = '_person_ids_written';
+SELECT distinct_id, person_id, _person IS NOT NULL AS has_row, _created = now() AS created_now, _identified
+  FROM regress_ps._person_ids JOIN regress_ps._persons ON _person = person_id WHERE distinct_id IN ('n1', 'n2') ORDER BY 1;
+COMMIT;
+RESET track_functions;
+CREATE TABLE regress_ps_seen (id text);
+CREATE FUNCTION regress_ps_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.regress_ps_seen VALUES (NEW.distinct_id); RETURN NEW; END $$;
+CREATE TRIGGER log AFTER INSERT ON regress_ps._person_ids FOR EACH ROW EXECUTE FUNCTION regress_ps_log();
+SELECT stored FROM pulse.collect_batch('regress_ps', '{"_user": "n3"}
+{"_user": "n4"}
+{"_user": "n1"}', 'ev');
+SELECT id FROM regress_ps_seen ORDER BY 1;
+SELECT distinct_id, person_id FROM regress_ps._person_ids WHERE distinct_id IN ('n3', 'n4') ORDER BY 1;
+DROP TRIGGER log ON regress_ps._person_ids;
+DROP TABLE regress_ps_seen;
+DROP FUNCTION regress_ps_log();
 -- switched off: no new persons
 SELECT pulse.set_track_persons('regress_ps', false);
 SELECT stored FROM pulse.collect('regress_ps', 'ev', '{"_user": "d"}');

@@ -11,6 +11,7 @@ extern "C" {
 #include "access/tableam.h"
 #include "access/tupconvert.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/execPartition.h"
@@ -59,6 +60,7 @@ struct Call {
   int buffered;
   size_t buffered_bytes;
   CommandId cid;
+  PGFunction noop_trigger;  // see insert_binary_rows
 };
 
 // Triggers that fire on INSERT (the collections' own trigger fires on UPDATE, DELETE and TRUNCATE).
@@ -67,9 +69,25 @@ bool insert_triggers(const TriggerDesc* t) {
                t->trig_insert_before_statement || t->trig_insert_after_statement || t->trig_insert_new_table);
 }
 
-bool takes_rows(Relation rel) {
+// Whether every INSERT trigger of rel is a row trigger (without transition table) running the C
+// function `noop` (null: none may be skipped).
+bool only_noop_insert_triggers(const TriggerDesc* t, PGFunction noop) {
+  if (!noop) return false;
+  for (int k = 0; k < t->numtriggers; k++) {
+    const Trigger& tr = t->triggers[k];
+    if (!TRIGGER_FOR_INSERT(tr.tgtype)) continue;
+    if (!TRIGGER_FOR_ROW(tr.tgtype) || tr.tgnewtable || tr.tgoldtable) return false;
+    FmgrInfo fn;
+    fmgr_info(tr.tgfoid, &fn);
+    if (fn.fn_addr != noop) return false;
+  }
+  return true;
+}
+
+bool takes_rows(Relation rel, PGFunction noop_trigger = nullptr) {
   TupleDesc d = RelationGetDescr(rel);
-  return !insert_triggers(rel->trigdesc) && !(d->constr && d->constr->has_generated_stored) &&
+  return (!insert_triggers(rel->trigdesc) || only_noop_insert_triggers(rel->trigdesc, noop_trigger)) &&
+         !(d->constr && d->constr->has_generated_stored) &&
          (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
           (rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_tableam == GetHeapamTableAmRoutine()));
 }
@@ -79,7 +97,7 @@ Target* target_of(Call* c, ResultRelInfo* rri) {
   for (int k = 0; k < c->ntargets; k++)
     if (c->targets[k].rri == rri) return &c->targets[c->last = k];
   Relation rel = rri->ri_RelationDesc;
-  if (!takes_rows(rel))  // INSERT triggers, a foreign or non-heap partition, ...
+  if (!takes_rows(rel, c->noop_trigger))  // INSERT triggers, a foreign or non-heap partition, ...
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                     errmsg("partition \"%s\" takes rows through COPY only", RelationGetRelationName(rel))));
   if (c->ntargets == c->maxtargets) {
@@ -204,9 +222,11 @@ Datum received(FmgrInfo* fn, StringInfo buf, const char* p, int32 len, Oid iopar
 }
 
 // The work of insert_binary_rows, inside pg::call.
-bool insert_rows(Oid relid, const std::string* names, int ncols, const char* data, size_t len, uint64* stored) {
+bool insert_rows(Oid relid, const std::string* names, int ncols, const char* data, size_t len, uint64* stored,
+                 PGFunction noop_trigger) {
   Relation rel = table_open(relid, RowExclusiveLock);
-  if (!takes_rows(rel) || rel->rd_rel->relispartition) {
+  if (!takes_rows(rel, noop_trigger) || (noop_trigger && rel->rd_rel->relkind != RELKIND_RELATION) ||
+      rel->rd_rel->relispartition) {
     table_close(rel, NoLock);
     return false;
   }
@@ -250,6 +270,7 @@ bool insert_rows(Oid relid, const std::string* names, int ncols, const char* dat
   memset(&c, 0, sizeof c);
   c.estate = CreateExecutorState();
   c.cid = GetCurrentCommandId(true);
+  c.noop_trigger = noop_trigger;
   c.estate->es_output_cid = c.cid;
   RangeTblEntry* rte = makeNode(RangeTblEntry);
   rte->rtekind = RTE_RELATION;
@@ -369,12 +390,13 @@ bool insert_rows(Oid relid, const std::string* names, int ncols, const char* dat
 
 }  // namespace
 
-bool insert_binary_rows(Oid relid, const std::vector<std::string>& columns, std::string_view rows, uint64_t* stored) {
+bool insert_binary_rows(Oid relid, const std::vector<std::string>& columns, std::string_view rows, uint64_t* stored,
+                        PGFunction noop_trigger) {
   bool done = false;
   uint64 n = 0;
   const std::string* names = columns.data();
   int ncols = int(columns.size());
-  pg::call([&] { done = insert_rows(relid, names, ncols, rows.data(), rows.size(), &n); });
+  pg::call([&] { done = insert_rows(relid, names, ncols, rows.data(), rows.size(), &n, noop_trigger); });
   *stored = n;
   return done;
 }

@@ -24,6 +24,9 @@ namespace pulse::ingest {
 // collection that is itself a partition. A leaf partition found to need COPY while rows are
 // routed raises an error (the caller's subtransaction is rolled back and COPY takes the rows).
 // Must run in a subtransaction of the caller's: a refused row raises an error as COPY does.
-bool insert_binary_rows(Oid relid, const std::vector<std::string>& columns, std::string_view rows, uint64_t* stored);
+// noop_trigger: a C trigger function the caller knows to do nothing for these rows; a plain
+// table whose only INSERT triggers are row triggers running it takes the rows without firing them.
+bool insert_binary_rows(Oid relid, const std::vector<std::string>& columns, std::string_view rows, uint64_t* stored,
+                        PGFunction noop_trigger = nullptr);
 
 }  // namespace pulse::ingest

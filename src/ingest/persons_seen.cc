@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "ingest/direct_insert.h"
 #include "ingest/persons.h"
 #include "pg/spi.h"
 
@@ -14,7 +15,12 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "nodes/makefuncs.h"
+#include "port/pg_bswap.h"
 #include "utils/inval.h"
+
+// the mapping tables' trigger (src/analytics/person_cache.cc): a row mapping an id to itself
+// is nothing it records
+Datum pulse_person_ids_written(PG_FUNCTION_ARGS);
 }
 
 namespace pulse::ingest {
@@ -118,6 +124,49 @@ std::string link_key(const std::string& id, const std::string& other, bool ident
   return k;
 }
 
+// Binary COPY rows of one text column each (direct_insert.h's format), one per id.
+std::string one_column_rows(const std::vector<std::string>& ids, int copies) {
+  std::string rows;
+  size_t bytes = 0;
+  for (auto& id : ids) bytes += 2 + size_t(copies) * (4 + id.size());
+  rows.reserve(bytes);
+  for (auto& id : ids) {
+    uint16_t n = pg_hton16(uint16_t(copies));
+    rows.append(reinterpret_cast<const char*>(&n), 2);
+    for (int k = 0; k < copies; k++) {
+      uint32_t len = pg_hton32(uint32_t(id.size()));
+      rows.append(reinterpret_cast<const char*>(&len), 4);
+      rows.append(id);
+    }
+  }
+  return rows;
+}
+
+// Maps each id of `ids` (distinct, sorted) that has no mapping to a new person: the ids are
+// looked up through the index, then the new mappings and person rows go straight through the
+// table and index routines (direct_insert.h: one multi-insert per page instead of an executor
+// row each, and no trigger call for a mapping to itself, which the trigger does not record).
+// False, with nothing written, when a table needs the executor's path (a trigger added by hand).
+bool insert_direct(const std::string& project, Oid mapping, const std::vector<std::string>& ids) {
+  std::vector<std::string> fresh;
+  for (auto& id : pg::spi_column("SELECT pulse._persons_unmapped($1, $2)", {Arg::text(project), Arg::text_array(ids)}))
+    if (id) fresh.push_back(std::move(*id));
+  if (fresh.empty()) return true;
+  Oid persons = InvalidOid;
+  pg::call([&] {
+    persons = RangeVarGetRelid(makeRangeVar(pstrdup(project.c_str()), pstrdup("_persons"), -1), NoLock, true);
+  });
+  if (persons == InvalidOid) return false;
+  uint64_t n = 0;
+  if (!insert_binary_rows(mapping, {"distinct_id", "person_id"}, one_column_rows(fresh, 2), &n,
+                          pulse_person_ids_written))
+    return false;
+  if (!insert_binary_rows(persons, {"_person"}, one_column_rows(fresh, 1), &n))
+    pg::spi_exec("INSERT INTO " + pg::quote_ident(project) + "._persons (_person) SELECT unnest($1::text[])",
+                 {Arg::text_array(fresh)});
+  return true;
+}
+
 }  // namespace
 
 // The oid of <project>._person_ids, InvalidOid when it does not exist.
@@ -167,6 +216,7 @@ void note_persons_seen(const std::string& project, const std::unordered_set<std:
         pg::spi_exec("SELECT pulse._ensure_persons($1)", {Arg::text(project)});
         relid = mapping_of(project);
       }
+      if (!on_conflict && insert_direct(project, relid, unknown)) return;
       pg::spi_exec("SELECT pulse._persons_seen($1, $2, $3)",
                    {Arg::text(project), Arg::text_array(unknown), Arg::boolean(on_conflict)});
     });

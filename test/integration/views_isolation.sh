@@ -10,7 +10,10 @@
 # committed, in progress, rolled back, made by the reader itself, under repeatable read and
 # a cursor's older snapshot, and TRUNCATE; and test/isolation/specs/person_merge.spec: the
 # set-based merge of an identify made by ingestion against a concurrent person_update of the
-# anonymous id (committed while the merge waits, rolled back, after the merge).
+# anonymous id (committed while the merge waits, rolled back, after the merge); and
+# test/isolation/specs/persons_seen.spec: persons on first sight of the same new ids by two
+# sessions (the second waits; written again in SQL after the first commits, directly after a
+# rollback).
 #
 # Runs against the running test cluster (test/cluster.sh; from test/run_all.sh or by hand:
 #   PULSE_TEST_DIR=/tmp/pg_pulse_h1 PULSE_TEST_PORT=54351 bash test/integration/views_isolation.sh)
@@ -45,7 +48,7 @@ as_pg env PGISOLATIONTIMEOUT=60 timeout 500 "$ISO_REGRESS" \
     --outputdir="$OUT" \
     --host="$PULSE_TEST_DIR" --port="$PULSE_TEST_PORT" --user=postgres \
     --use-existing --dbname="$DB" \
-    views views_2pc person_cache person_merge >"$OUT/run.log" 2>&1
+    views views_2pc person_cache person_merge persons_seen >"$OUT/run.log" 2>&1
 rc=$?
 set -e
 cat "$OUT/run.log"

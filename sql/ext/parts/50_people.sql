@@ -81,6 +81,18 @@ BEGIN
 END
 $$;
 
+-- The ids of `ids` (distinct, sorted) that have no mapping, in their order: persons on first
+-- sight then store those straight through the table routines (src/ingest/persons_seen.cc).
+CREATE FUNCTION pulse._persons_unmapped(p text, ids text[]) RETURNS SETOF text
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pulse, pg_temp
+  SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+BEGIN
+  RETURN QUERY EXECUTE format('SELECT u.u FROM unnest($1) WITH ORDINALITY AS u(u, k)'
+                             ' WHERE NOT EXISTS (SELECT FROM %I._person_ids m WHERE m.distinct_id = u.u) ORDER BY u.k', p)
+    USING ids;
+END
+$$;
+
 CREATE FUNCTION pulse.person_update(project text, distinct_id text, ops jsonb,
                                     OUT person_id text, OUT rejected_fields bigint, OUT columns_added int)
   LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp
