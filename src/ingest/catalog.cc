@@ -56,11 +56,11 @@ void check_project_writer(const std::string& project) {
   bool ok = false;
   pg::call([&] {
     Oid roleid = get_role_oid(role.c_str(), true);
-    ok = OidIsValid(roleid) && has_privs_of_role(GetOuterUserId(), roleid);
+    ok = OidIsValid(roleid) && has_privs_of_role(pg::caller_role(), roleid);
   });
   if (!ok) {
     char* who = nullptr;
-    pg::call([&] { who = GetUserNameFromId(GetOuterUserId(), false); });
+    pg::call([&] { who = GetUserNameFromId(pg::caller_role(), false); });
     throw Error(sqlstate::kInsufficientPrivilege, "permission denied to write project \"" + project + "\"",
                 "Role \"" + std::string(who) + "\" is not a member of \"" + role + "\".",
                 "GRANT " + role + " TO " + std::string(who) + ";");

@@ -48,7 +48,7 @@ using pg::text_arg;
 
 std::string caller_source(const char* fn) {
   char* who = nullptr;
-  pg::call([&] { who = GetUserNameFromId(GetOuterUserId(), false); });
+  pg::call([&] { who = GetUserNameFromId(pg::caller_role(), false); });
   return std::string("sql:") + fn + " by " + who;
 }
 
@@ -378,12 +378,13 @@ PULSE_SQL_FUNCTION(pulse_event_spec_problem) {
   return d;
 }
 
-// pulse._caller(): the role whose privileges pg_pulse checks (the session's current role,
-// which a SECURITY DEFINER function cannot see through current_user).
+// pulse._caller(): the role whose privileges pg_pulse checks (pg::caller_role: the session's
+// current role, which a SECURITY DEFINER function cannot see through current_user, or the
+// project role whose query pg_pulse runs).
 PULSE_SQL_FUNCTION(pulse_caller) {
   Datum d = 0;
   pg::call([&] {
-    d = CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false));
+    d = CStringGetDatum(GetUserNameFromId(pg::caller_role(), false));
     d = DirectFunctionCall1(namein, d);
   });
   return d;

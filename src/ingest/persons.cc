@@ -10,6 +10,7 @@
 #include "ingest/catalog.h"
 #include "pg/gucs.h"
 #include "pg/spi.h"
+#include "pg/trust.h"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -176,7 +177,7 @@ PULSE_SQL_FUNCTION(pulse_person_update) {
   pg::spi_connect();
   check_project_writer(project);
   char* who = nullptr;
-  pg::call([&] { who = GetUserNameFromId(GetOuterUserId(), false); });
+  pg::call([&] { who = GetUserNameFromId(pg::caller_role(), false); });
   PersonUpdateResult r = update_person(project, id, ops, std::string("sql:person_update by ") + who);
   pg::spi_finish();
   Datum out = 0;

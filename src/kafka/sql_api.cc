@@ -10,6 +10,7 @@
 #include "kafka/shmem.h"
 #include "pg/scheduler.h"
 #include "pg/spi.h"
+#include "pg/trust.h"
 #include "pg/type_class.h"
 
 extern "C" {
@@ -64,7 +65,7 @@ PULSE_SQL_FUNCTION(pulse_kafka_check_settings) {
   }
   pg::spi_finish();
   Oid owner = InvalidOid;
-  pg::call([&] { owner = GetOuterUserId(); });
+  pg::call([&] { owner = pg::caller_role(); });
   kafka::check_settings(brokers, settings, owner);
   PG_RETURN_VOID();
 }

@@ -238,6 +238,20 @@ std::string untrusted_in_query(Query* query) {
   return c.problem ? std::string(c.problem) : std::string();
 }
 
+Oid g_acting_role = InvalidOid;
+
+Oid caller_role() {
+  if (OidIsValid(g_acting_role)) return g_acting_role;
+  if (InSecurityRestrictedOperation())
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("pg_pulse functions cannot be called from a security-restricted operation"),
+                    errdetail("An index expression run by VACUUM, ANALYZE or REINDEX, a materialized view's refresh or "
+                              "another maintenance command runs code its owner chose as that owner; the caller "
+                              "whose privileges pg_pulse would check is not known there."),
+                    errhint("Call pg_pulse's functions from a query of your own.")));
+  return GetOuterUserId();
+}
+
 Oid role_oid(const std::string& role) {
   Oid r = InvalidOid;
   call([&] { r = get_role_oid(role.c_str(), false); });

@@ -26,22 +26,40 @@ std::string untrusted_type(Oid typid);
 // when there is none. Sub-queries, CTEs and functions in FROM are walked too.
 std::string untrusted_in_query(Query* query);
 
+// The role as_role runs code as (InvalidOid outside as_role).
+extern Oid g_acting_role;
+
 // Runs f with the privileges of role (and as a security-restricted operation: f cannot change
 // role, session settings that outlive it, or create temporary objects). Restored on every exit.
+// Inside, pg_pulse's functions take role for their caller (caller_role).
 template <class F>
 void as_role(Oid role, F&& f) {
   Oid save_uid;
   int save_sec;
   GetUserIdAndSecContext(&save_uid, &save_sec);
+  Oid save_acting = g_acting_role;
   SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+  g_acting_role = role;
   try {
     f();
   } catch (...) {
+    g_acting_role = save_acting;
     SetUserIdAndSecContext(save_uid, save_sec);
     throw;
   }
+  g_acting_role = save_acting;
   SetUserIdAndSecContext(save_uid, save_sec);
 }
+
+// The role whose privileges pg_pulse's SECURITY DEFINER functions check, their caller: inside
+// as_role, the role it runs code as (a project role's query, run by the scheduler or by a
+// superuser's refresh, that calls pg_pulse acts as that project role, never as the scheduler's
+// or the superuser's session); else the session's current role (GetOuterUserId: SET ROLE
+// counts, and a SECURITY DEFINER function in between does not hide it). Inside any other
+// security-restricted operation (an index expression evaluated by VACUUM, ANALYZE or REINDEX, a
+// materialized view's refresh, ...) the role that chose the code is not known: raises 42501.
+// Plain C inside: call under pg::call.
+Oid caller_role();
 
 // The oid of a role by name (raises 42704 when it does not exist).
 Oid role_oid(const std::string& role);

@@ -10,6 +10,7 @@ extern "C" {
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/tuplestore.h"
 }
 
@@ -36,7 +37,7 @@ PULSE_SQL_FUNCTION(pulse_view_recompute) {
   std::string project = *row[0], name = *row[1], writer = *row[2], reader = *row[3];
   Oid reader_oid = pg::role_oid(reader);
   bool allowed = false;
-  pg::call([&] { allowed = has_privs_of_role(GetOuterUserId(), reader_oid); });
+  pg::call([&] { allowed = has_privs_of_role(pg::caller_role(), reader_oid); });
   if (!allowed)
     throw Error(sqlstate::kInsufficientPrivilege, "permission denied to read view \"" + project + "." + name + "\"", "",
                 "Views are read by members of " + quote_ident(reader) + ".");
@@ -50,8 +51,17 @@ PULSE_SQL_FUNCTION(pulse_view_recompute) {
       for (;;) {
         SPI_cursor_fetch(portal, true, 1000);
         if (SPI_processed == 0) break;
-        if (SPI_tuptable->tupdesc->natts != rsinfo->setDesc->natts)
+        // the rows go out as they are: the caller's column list must have their types (a reader
+        // declaring other types would make Postgres read their bytes as those)
+        TupleDesc got = SPI_tuptable->tupdesc, want = rsinfo->setDesc;
+        if (got->natts != want->natts)
           ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("view %d changed its columns", id)));
+        for (int k = 0; k < got->natts; k++)
+          if (TupleDescAttr(got, k)->atttypid != TupleDescAttr(want, k)->atttypid)
+            ereport(ERROR,
+                    (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("column %d of view %d has type %s, not %s", k + 1, id,
+                                                                format_type_be(TupleDescAttr(got, k)->atttypid),
+                                                                format_type_be(TupleDescAttr(want, k)->atttypid))));
         for (uint64 r = 0; r < SPI_processed; r++) tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[r]);
         SPI_freetuptable(SPI_tuptable);
         CHECK_FOR_INTERRUPTS();
