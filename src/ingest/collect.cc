@@ -21,6 +21,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -388,6 +389,26 @@ PULSE_SQL_FUNCTION(pulse_caller) {
     d = DirectFunctionCall1(namein, d);
   });
   return d;
+}
+
+// pulse._lock_project(what, project): the transaction-scoped lock of the project's persons
+// tables ('persons': their creation) or identity links ('person_link': links and erasures run
+// one at a time), in pg_pulse's own lock space (pg::LockSpace: no role can take it with
+// pg_advisory_lock to stall them).
+PULSE_SQL_FUNCTION(pulse_lock_project) {
+  std::string what = pg::require_text(fcinfo, 0, "what");
+  std::string project = pg::require_text(fcinfo, 1, "project");
+  pg::LockSpace space;
+  if (what == "persons")
+    space = pg::kLockPersons;
+  else if (what == "person_link")
+    space = pg::kLockPersonLink;
+  else
+    throw Error(sqlstate::kInvalidParameter, "unknown project lock \"" + what.substr(0, 50) + "\"");
+  uint32 h = 0;
+  pg::call([&] { h = hash_bytes(reinterpret_cast<const unsigned char*>(project.data()), int(project.size())); });
+  pg::lock_exclusive(h, space);
+  PG_RETURN_VOID();
 }
 
 // pulse._require_writer(project): the caller's write check, for the SQL-language functions.

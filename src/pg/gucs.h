@@ -15,6 +15,7 @@ extern char* pulse_debug_pause_at;
 extern char* pulse_debug_fail_column;
 extern int pulse_debug_fail_allocation;
 extern int pulse_job_history_retention_s;
+extern int pulse_refresh_timeout_ms;
 extern int pulse_rejected_fields_retention_s;
 extern int pulse_dead_letters_retention_s;
 extern int pulse_kafka_workers;

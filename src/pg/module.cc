@@ -31,6 +31,7 @@ char* pulse_debug_fail_column = nullptr;
 int pulse_debug_fail_allocation = 0;
 int pulse_kafka_stall_after_ms = 30000;
 int pulse_job_history_retention_s = 7 * 24 * 3600;
+int pulse_refresh_timeout_ms = 5 * 60 * 1000;
 int pulse_rejected_fields_retention_s = 0;
 int pulse_dead_letters_retention_s = 0;
 int pulse_kafka_workers = 4;
@@ -104,6 +105,12 @@ void _PG_init(void) {
       "Every view refresh, failed Kafka batch and failed Kafka worker is recorded; the "
       "scheduler deletes older records every 10 seconds. 0 records nothing.",
       &pulse_job_history_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+  DefineCustomIntVariable("pulse.refresh_timeout", "Longest a refresh by the scheduler may run.",
+                          "A view or cohort refresh that the scheduler runs is cancelled after this long (recorded as "
+                          "its failure, retried after its refresh_every), so that one project's slow query cannot hold "
+                          "the refreshes, retention and Kafka restarts of the whole database. 0 waits forever.",
+                          &pulse_refresh_timeout_ms, 5 * 60 * 1000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
+                          NULL);
   DefineCustomIntVariable("pulse.rejected_fields_retention", "How long pulse.rejected_fields keeps its rows.",
                           "The scheduler deletes older rows every minute (each deletion is in pulse.job_history). "
                           "0 (the default) keeps them forever.",

@@ -48,7 +48,15 @@ std::optional<std::string> spi_value(const std::string& sql, const std::vector<A
 
 // Transaction-scoped exclusive advisory locks of pg_pulse (first key "puls"), one space per
 // kind of object. The wait is cancellable: a cancel surfaces as PgError.
-enum LockSpace : uint16 { kLockCollection = 2, kLockView = 3 };
+// The fourth field of pg_pulse's advisory lock tags: SQL's pg_advisory_lock and its kin only make
+// 1 (one bigint key) and 2 (two integer keys), so no role can take or hold these locks to stall
+// pg_pulse's writers.
+enum LockSpace : uint16 {
+  kLockCollection = 0x7002,
+  kLockView = 0x7003,
+  kLockPersons = 0x7004,
+  kLockPersonLink = 0x7005
+};
 void lock_exclusive(uint32 key, LockSpace space);
 
 // quote_identifier as a std::string.

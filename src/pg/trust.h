@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "nodes/parsenodes.h"
+#include "utils/guc.h"
 }
 
 namespace pulse::pg {
@@ -30,25 +31,33 @@ std::string untrusted_in_query(Query* query);
 extern Oid g_acting_role;
 
 // Runs f with the privileges of role (and as a security-restricted operation: f cannot change
-// role, session settings that outlive it, or create temporary objects). Restored on every exit.
-// Inside, pg_pulse's functions take role for their caller (caller_role).
+// role or create temporary objects). The role, and every setting f changes (set_config(...,
+// false) included: it would otherwise outlive f in the session that ran it, the scheduler's or a
+// superuser's, whose next statements would resolve names through a search_path f chose), are
+// restored on every exit, as REFRESH MATERIALIZED VIEW does. Inside, pg_pulse's functions take
+// role for their caller (caller_role).
 template <class F>
 void as_role(Oid role, F&& f) {
   Oid save_uid;
   int save_sec;
   GetUserIdAndSecContext(&save_uid, &save_sec);
   Oid save_acting = g_acting_role;
+  int nest = 0;
+  call([&] { nest = NewGUCNestLevel(); });
   SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
   g_acting_role = role;
+  auto restore = [&] {
+    g_acting_role = save_acting;
+    SetUserIdAndSecContext(save_uid, save_sec);
+    AtEOXact_GUC(false, nest);  // (raises nothing)
+  };
   try {
     f();
   } catch (...) {
-    g_acting_role = save_acting;
-    SetUserIdAndSecContext(save_uid, save_sec);
+    restore();
     throw;
   }
-  g_acting_role = save_acting;
-  SetUserIdAndSecContext(save_uid, save_sec);
+  restore();
 }
 
 // The role whose privileges pg_pulse's SECURITY DEFINER functions check, their caller: inside

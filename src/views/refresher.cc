@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "pg/bgworker.h"
+#include "pg/gucs.h"
 #include "pg/jobs.h"
 #include "pg/spi.h"
 
@@ -13,6 +14,7 @@ extern "C" {
 #include "pgstat.h"
 #include "utils/ps_status.h"
 #include "utils/builtins.h"
+#include "utils/timeout.h"
 }
 
 namespace pulse::views {
@@ -54,18 +56,28 @@ void refresh_due() {
     std::string activity = "pg_pulse scheduler: refreshing view " + view.label;
     std::string title = "refreshing " + view.label;
     pg::call([&] { set_ps_display(title.c_str()); });
+    // bounded by pulse.refresh_timeout (a worker's statements get no statement_timeout): a
+    // writer's query that sleeps would otherwise hold every duty of the scheduler
+    const int timeout_ms = pulse_refresh_timeout_ms;
+    auto disarm = [&] {
+      if (timeout_ms > 0) pg::call([] { disable_timeout(STATEMENT_TIMEOUT, false); });
+    };
     try {
       pg::in_transaction(activity.c_str(), [&] {
+        if (timeout_ms > 0) pg::call([&] { enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms); });
         pg::spi_exec("SELECT pulse.refresh_view(project, name) FROM pulse.view_registry WHERE id = $1",
                      {pg::Arg::int4(id)});
+        disarm();
       });
     } catch (pg::PgError& e) {
+      disarm();
       // termination and shutdown end the scheduler; any other failure is this view's
       if (ERRCODE_TO_CATEGORY(e.sqlerrcode()) == ERRCODE_OPERATOR_INTERVENTION &&
           e.sqlerrcode() != ERRCODE_QUERY_CANCELED)
         throw;
       error = e.what();
     } catch (Error& e) {
+      disarm();
       error = e.what();
     }
     pg::call([] { set_ps_display(""); });

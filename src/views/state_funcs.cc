@@ -37,7 +37,53 @@ Datum call_builtin(PGFunction fn, AggState* agg, int nargs, Datum a0, bool n0, D
   return r;
 }
 
+// Big-endian integers of a serialised state (pq_getmsgint's order).
+uint32 read_be(const unsigned char* p, int n) {
+  uint32 v = 0;
+  for (int k = 0; k < n; k++) v = (v << 8) | p[k];
+  return v;
+}
+
+// Whether bytes are a state numeric_serialize could have written: numeric_deserialize trusts its
+// input (a negative digit count or a short buffer makes it write out of bounds), and these
+// functions take states from view rows and from their callers. Layout (PG 15): N int8, sumX and
+// sumX2 as (ndigits, weight, sign, dscale int4, ndigits digits int2), maxScale int4,
+// maxScaleCount, NaNcount, pInfcount, nInfcount int8.
+bool valid_state(bytea* b) {
+  const unsigned char* p = (const unsigned char*)VARDATA_ANY(b);
+  const unsigned char* end = p + VARSIZE_ANY_EXHDR(b);
+  auto take = [&](int n) -> const unsigned char* {
+    if (end - p < n) return nullptr;
+    const unsigned char* at = p;
+    p += n;
+    return at;
+  };
+  auto count = [&]() {  // a non-negative int8
+    const unsigned char* at = take(8);
+    return at && read_be(at, 4) < 0x80000000u;
+  };
+  if (!count()) return false;
+  for (int v = 0; v < 2; v++) {
+    const unsigned char* h = take(16);
+    if (!h) return false;
+    const int32 ndigits = (int32)read_be(h, 4), weight = (int32)read_be(h + 4, 4), sign = (int32)read_be(h + 8, 4),
+                dscale = (int32)read_be(h + 12, 4);
+    if (ndigits < 0 || ndigits > (end - p) / 2 || weight < -0x10000 || weight > 0x10000 ||
+        (sign != 0x0000 && sign != 0x4000) || dscale < 0 || dscale > 0x3FFF)
+      return false;
+    for (int32 k = 0; k < ndigits; k++)
+      if (read_be(take(2), 2) >= 10000) return false;
+  }
+  const unsigned char* ms = take(4);
+  if (!ms || (int32)read_be(ms, 4) < 0) return false;
+  for (int k = 0; k < 4; k++)
+    if (!count()) return false;
+  return p == end;
+}
+
 Datum deserialize(AggState* agg, Datum bytes) {
+  if (!valid_state(DatumGetByteaPP(bytes)))
+    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("invalid numeric aggregate state")));
   bool isnull;
   return call_builtin(numeric_deserialize, agg, 2, bytes, false, (Datum)0, false, &isnull);
 }

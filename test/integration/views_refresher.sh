@@ -7,7 +7,9 @@
 #     rolled back, its error recorded in pulse.views.last_error, and the other views still
 #     refresh; once the data is fixed the next round clears the error;
 #  3. pulse.job_history has both (to the project's readers only), the log names the failing
-#     view, and what is older than pulse.job_history_retention goes.
+#     view, and what is older than pulse.job_history_retention goes;
+#  4. a refresh longer than pulse.refresh_timeout is cancelled and recorded, and the other
+#     views keep refreshing.
 set -euo pipefail
 DB=pulse_test
 fail() { echo "FAIL: $*"; exit 1; }
@@ -64,3 +66,22 @@ until_equal "SELECT count(*) FROM pulse.job_log WHERE object = 'old'" 0 || fail 
 . "$PULSE_REPO/test/lib.sh"
 assert_partitioned "$DB" refr
 echo "ok 3 - pulse.job_history records successful and failed refreshes (the log names the view), shows a project's only to its readers, and forgets what is older than the retention"
+
+# 4: a refresh running longer than pulse.refresh_timeout is cancelled by the scheduler and
+#    recorded as the view's failure, and the other views keep refreshing (a sleeping query of
+#    one project does not hold the database's scheduler)
+$Q -c "ALTER SYSTEM SET pulse.refresh_timeout = '1s'" -c "SELECT pg_reload_conf()" >/dev/null
+trap '$Q -c "ALTER SYSTEM RESET pulse.refresh_timeout" -c "SELECT pg_reload_conf()" -c "SET client_min_messages = warning" -c "SELECT pulse.drop_project(name, force => true) FROM pulse.projects WHERE name IN ('"'"'refr'"'"', '"'"'refrt'"'"')" >/dev/null 2>&1 || true' EXIT
+$Q -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('refrt')" \
+   -c "SELECT pulse.create_collection('refrt', 'ev', '{\"v\": \"int\"}')" \
+   -c "SELECT pulse.create_view('refrt', 'sleepy', 'SELECT count(*) AS n, pg_sleep(CASE WHEN count(*) > 1 THEN 60 ELSE 0 END) IS NULL AS slept FROM ev', 'cache', '1 second')" \
+   -c "SELECT pulse.create_view('refrt', 'counts', 'SELECT _user, count(*) AS n FROM ev GROUP BY _user', 'incremental', '1 second')" >/dev/null
+$Q -c "SELECT pulse.collect_batch('refrt', '[{\"_user\": \"a\", \"v\": 1}, {\"_user\": \"b\", \"v\": 2}]', 'ev')" >/dev/null
+until_equal "SELECT last_error FROM pulse.views WHERE project = 'refrt' AND name = 'sleepy'" "canceling statement due to statement timeout" \
+    || fail "the sleeping refresh was not cancelled after pulse.refresh_timeout: $got"
+$Q -c "SELECT pulse.collect_batch('refrt', '[{\"_user\": \"c\", \"v\": 3}]', 'ev')" >/dev/null
+until_equal "SELECT string_agg(_user || '=' || n, ',' ORDER BY _user) FROM refrt.counts" "a=1,b=1,c=1" \
+    || fail "the other view stopped refreshing behind the sleeping one: $got"
+[ "$($Q -c "SELECT count(*) > 0 FROM pulse.job_history WHERE project = 'refrt' AND object = 'sleepy' AND status = 'failed' AND error LIKE '%statement timeout%'")" = t ] \
+    || fail "no failed refresh of the sleeping view in pulse.job_history"
+echo "ok 4 - the scheduler cancels a refresh after pulse.refresh_timeout, records it, and keeps refreshing the other views"

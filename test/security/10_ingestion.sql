@@ -7,7 +7,7 @@
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 -- a schema of the writer's own (CREATE granted on a database-level schema, as applications do)
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
-SELECT plan(48);
+SELECT plan(50);
 
 -- The writer's weapons, in its own login session: code that records who ran it and tries to
 -- make the writer a superuser.
@@ -144,6 +144,14 @@ SELECT sec.as_role('sec_w', 'CREATE TEMP VIEW conv_peek AS SELECT * FROM sec_p.c
 SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.partition_collection(''sec_p'', ''conv'', ''day'')::text')$$, '2BP01', NULL,
                  'a temporary view of the writer over the collection stops its conversion');
 SELECT sec.as_role('sec_w', 'DROP VIEW pg_temp.conv_peek');
+SELECT lives_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.create_collection(''sec_p'', ''conv2'', ''{"n": "int"}'', partition_by => ''none'')::text')$$,
+                'the writer makes another plain collection');
+DROP SCHEMA IF EXISTS xpulsexsecxp CASCADE;
+CREATE SCHEMA xpulsexsecxp AUTHORIZATION sec_w;
+SELECT sec.as_role('sec_w', 'CREATE VIEW xpulsexsecxp.xpulsexdefxpeek AS SELECT * FROM sec_p.conv2');
+SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.partition_collection(''sec_p'', ''conv2'', ''day'')::text')$$, '2BP01', NULL,
+                 'a view of the writer whose names match pg_pulse''s own as LIKE patterns (_ any character) stops it too');
+DROP SCHEMA xpulsexsecxp CASCADE;
 SELECT is(sec.value_as('sec_w', 'SELECT pulse.partition_collection(''sec_p'', ''conv'', ''day'')::text'), '0',
           'then the writer converts its collection');
 SELECT is((SELECT relkind::text || ' ' || pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'sec_p.conv'::regclass),

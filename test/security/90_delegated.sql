@@ -9,7 +9,7 @@
 \ir lib.sql
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
-SELECT plan(16);
+SELECT plan(30);
 -- the file a command run by librdkafka would write (left by an earlier run of a broken build)
 COPY (SELECT 1) TO PROGRAM 'rm -f /tmp/pg_pulse_sec_delegated';
 
@@ -75,6 +75,55 @@ SELECT throws_ok($$SELECT sec.as_role('sec_w', 'SELECT pulse.erase_person(''sec_
                  'the writer erasing another project''s person directly is refused');
 SELECT is(sec.value_as('sec_w', $$SELECT (pulse.collect('sec_p', 'ev', '{"_user": "u9", "s": "c"}')).stored::text$$), '1',
           'the writer still ingests');
+
+-- 6. settings a writer's query changes for the session (set_config(..., false)) end with the
+--    refresh that ran it: the superuser's (or the scheduler's) next statements keep their own
+--    search_path, which would otherwise resolve operators in a schema the writer chose
+SELECT lives_ok($$SELECT sec.value_as('sec_w', $q$SELECT pulse.create_view('sec_p', 'setter',
+  'SELECT count(*) AS n, pg_catalog.set_config(''search_path'', ''sec_w_own, pg_catalog'', false) AS sp,
+          pg_catalog.set_config(''work_mem'', ''77kB'', false) AS wm FROM ev', 'cache')::text$q$)$$,
+                'the writer makes a cache view whose query changes session settings');
+SELECT current_setting('search_path') AS sp_before, current_setting('work_mem') AS wm_before \gset
+SELECT lives_ok($$SELECT pulse.refresh_view('sec_p', 'setter')$$, 'the superuser refreshes it');
+SELECT is(current_setting('search_path') || ' / ' || current_setting('work_mem'), :'sp_before' || ' / ' || :'wm_before',
+          'the superuser''s search_path and work_mem are unchanged after the refresh');
+SELECT is((SELECT sp || ' / ' || wm FROM sec_p.setter), 'sec_w_own, pg_catalog / 77kB', '(the query did change them while it ran)');
+
+-- 7. pg_pulse's locks are its own: a role without any grant holding the advisory locks of the
+--    same keys (pg_advisory_lock takes any key) stalls no ingestion and no identity link
+SELECT lives_ok($$SELECT sec.value_as('sec_nobody', $q$SELECT pg_advisory_lock(x'70756c73'::int, hashtext('sec_p.lockme'))::text
+  || pg_advisory_lock(hashtext('pulse.person_link'), hashtext('sec_p'))::text
+  || pg_advisory_lock(hashtext('pulse.persons'), hashtext('sec_p'))::text$q$)$$, 'a role with no grant holds advisory locks');
+SELECT lives_ok($$SELECT sec.as_role('sec_w', $q$SET statement_timeout = '10s'$q$)$$, '(the writer gives up after 10 s)');
+SELECT is(sec.value_as('sec_w', $$SELECT (pulse.collect('sec_p', 'lockme', '{"_user": "u5"}')).stored::text$$), '1',
+          'the writer creates and fills a new collection meanwhile');
+SELECT is(sec.value_as('sec_w', $$SELECT pulse.identify('sec_p', 'anon-5', 'u5')$$), 'u5', 'and links two ids meanwhile');
+SELECT lives_ok($$SELECT sec.value_as('sec_nobody', 'SELECT pg_advisory_unlock_all()::text')$$, '(the locks released)');
+
+-- 8. numeric aggregate states (views' var_pop and kin) are checked before Postgres reads them:
+--    a reader's forged bytes (a negative digit count) are an error, not a crash
+SELECT throws_ok($$SELECT sec.value_as('sec_r', $q$SELECT pulse._numeric_state_final('\x000000000000000000000003000000640000f000ffffffff270f8000000000000003800000000000d000000000018000ffff270f000000000000000000000001000000000000000000000000000000000000000000000000'::bytea, 'var_pop')::text$q$)$$,
+                 'XX001', NULL, 'a forged state to _numeric_state_final is refused');
+SELECT throws_ok($$SELECT sec.value_as('sec_r', $q$SELECT pulse._numeric_state_union('\xffffffff'::bytea, '\xffffffff'::bytea)::text$q$)$$,
+                 'XX001', NULL, 'a forged state to _numeric_state_union is refused');
+SELECT is((SELECT pulse._numeric_state_final(pulse._numeric_state_union(s, s), 'var_pop')::text
+             FROM (SELECT pulse._numeric_accum(v) AS s FROM (VALUES (2::numeric), (4::numeric)) t(v)) x),
+          '1.00000000000000000000', '(genuine states still work)');
+
+-- 9. the catalog views filter their rows before any function of the caller sees them
+--    (security_barrier): a cheap function of a role with no grant sees no row of sec_p
+SELECT lives_ok($$SELECT sec.as_role('sec_nobody', $q$
+  CREATE TEMP TABLE seen (v text);
+  CREATE FUNCTION pg_temp.leak(VARIADIC text[]) RETURNS boolean LANGUAGE plpgsql COST 0.0000001
+    AS $f$BEGIN INSERT INTO pg_temp.seen SELECT unnest($1); RETURN true; END$f$;
+$q$)$$, 'a role with no grant makes a leaking function');
+SELECT is(sec.value_as('sec_nobody', $$SELECT ((SELECT count(*) FROM pulse.views WHERE pg_temp.leak(project, name, query))
+  + (SELECT count(*) FROM pulse.cohorts WHERE pg_temp.leak(project, name, query))
+  + (SELECT count(*) FROM pulse.job_history WHERE pg_temp.leak(project, object, error))
+  + (SELECT count(*) FROM pulse.collections WHERE pg_temp.leak(project, collection))
+  + (SELECT count(*) FROM pulse.enrichment WHERE pg_temp.leak(project, options::text))
+  + (SELECT count(*) FROM pg_temp.seen WHERE v LIKE 'sec_p%' OR v LIKE '%erase_person%'))::text$$), '0',
+          'the views, cohorts, job history, collections and enrichment settings of sec_p reach no function of its');
 
 -- the verdict
 SELECT is(sec.escalated(), NULL, 'no role of the suite gained SUPERUSER or another attribute');

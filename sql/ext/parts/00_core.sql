@@ -396,7 +396,8 @@ BEGIN
   SELECT string_agg(DISTINCT format('%s', r.ev_class::regclass), ', ') INTO dep
     FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
    WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = old AND r.ev_class <> old
-     AND NOT (r.ev_class::regclass::text LIKE quote_ident('_pulse_' || p) || '._pulse_def_%');
+     AND NOT EXISTS (SELECT FROM pg_class vc JOIN pg_namespace vn ON vn.oid = vc.relnamespace
+                      WHERE vc.oid = r.ev_class AND vn.nspname = '_pulse_' || p AND starts_with(vc.relname, '_pulse_def_'));
   IF dep IS NULL THEN
     SELECT string_agg(conname, ', ') INTO dep FROM pg_constraint WHERE confrelid = old;
   END IF;
@@ -501,7 +502,7 @@ BEGIN
 END
 $$;
 
-CREATE VIEW pulse.collections AS
+CREATE VIEW pulse.collections WITH (security_barrier) AS
 SELECT c.project,
        c.name AS collection,
        (SELECT count(*) FROM pg_attribute a

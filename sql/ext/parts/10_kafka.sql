@@ -250,7 +250,7 @@ CREATE FUNCTION pulse.kafka_resume(id bigint) RETURNS boolean
 -- partition is stalled: messages wait but nothing was stored for pulse.kafka_stall_after (30 s),
 -- or the worker's loop has not gone round for that long. A subscription without partitions yet has one row (topic NULL) whose
 -- worker_state says what it waits for.
-CREATE VIEW pulse.kafka_status AS
+CREATE VIEW pulse.kafka_status WITH (security_barrier) AS
 WITH w AS MATERIALIZED (SELECT * FROM pulse._kafka_worker_status()),
      ws AS (SELECT w.subscription_id, count(*) FILTER (WHERE w.pid > 0)::int AS workers_running,
                    string_agg(DISTINCT w.state, '; ') AS state, min(w.heartbeat_at) AS heartbeat_at,

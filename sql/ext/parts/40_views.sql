@@ -214,7 +214,7 @@ BEGIN
 END
 $$;
 
-CREATE VIEW pulse.views AS
+CREATE VIEW pulse.views WITH (security_barrier) AS
 SELECT v.project, v.name, v.collection, v.strategy, v.refresh_every, v.timezone, v.query, v.created_at,
        v.last_refresh, v.snapshot, v.threshold, v.rows, v.last_merged, v.last_duration, v.last_error,
        v.last_error_at,

@@ -21,7 +21,7 @@ CREATE INDEX ON pulse.job_log (project, object, finished_at);
 REVOKE ALL ON pulse.job_log FROM PUBLIC;
 
 -- The history of the projects the caller reads (superusers and pg_monitor: all).
-CREATE VIEW pulse.job_history AS
+CREATE VIEW pulse.job_history WITH (security_barrier) AS
 SELECT j.id, j.kind, j.project, j.object, j.started_at, j.finished_at, j.finished_at - j.started_at AS duration,
        j.rows, j.status, j.error, j.pid
   FROM pulse.job_log j JOIN pulse.projects p ON p.name = j.project

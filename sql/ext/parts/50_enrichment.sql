@@ -23,7 +23,7 @@ CREATE FUNCTION pulse.enrichment_default_inputs(enricher text) RETURNS text[]
 
 -- The settings of the projects the caller reads (superusers and pg_monitor: all), with the
 -- input fields in effect.
-CREATE VIEW pulse.enrichment AS
+CREATE VIEW pulse.enrichment WITH (security_barrier) AS
 SELECT s.project, nullif(s.collection, '') AS collection, s.enricher, s.enabled,
        coalesce(s.inputs, pulse.enrichment_default_inputs(s.enricher)) AS inputs, s.inputs IS NULL AS default_inputs,
        s.options, s.updated_at

@@ -15,6 +15,11 @@
 CREATE FUNCTION pulse._person_ids_written() RETURNS trigger
   LANGUAGE c AS 'MODULE_PATHNAME', 'pulse_person_ids_written';
 
+-- The transaction-scoped lock of project p's persons tables ('persons') or identity links
+-- ('person_link'), in pg_pulse's own lock space (src/ingest/collect.cc).
+CREATE FUNCTION pulse._lock_project(what text, p text) RETURNS void
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'pulse_lock_project';
+
 -- Creates the persons tables of project p when missing; returns the persons table. Called by
 -- pg_pulse's SECURITY DEFINER functions (runs as the extension owner).
 CREATE FUNCTION pulse._ensure_persons(p text) RETURNS regclass
@@ -27,7 +32,7 @@ BEGIN
     RETURN t;
   END IF;
   -- concurrent first uses: the second waits, then finds the tables
-  PERFORM pg_advisory_xact_lock(hashtext('pulse.persons'), hashtext(p));
+  PERFORM pulse._lock_project('persons', p);
   -- a new statement: its snapshot sees a creator that committed while this one waited
   SELECT c.oid INTO t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname = p AND c.relname = '_persons';
@@ -148,7 +153,7 @@ BEGIN
   END IF;
   PERFORM pulse._ensure_persons(p);
   -- links and erasures of one project run one at a time (person_update needs no such lock)
-  PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
+  PERFORM pulse._lock_project('person_link', p);
   winner := pulse._person_of(p, id);
   -- a new id joins the winner; an id that exists (or that person_update creates meanwhile:
   -- the insert waits for it) keeps its person for the merge below
@@ -195,7 +200,7 @@ DECLARE
   kept_l text[];
 BEGIN
   PERFORM pulse._ensure_persons(p);
-  PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
+  PERFORM pulse._lock_project('person_link', p);
   -- only the pairs not made yet (a stream repeats its links: usually none are left)
   EXECUTE format('SELECT array_agg(u.i ORDER BY u.k), array_agg(u.o ORDER BY u.k), array_agg(u.f ORDER BY u.k),'
                  ' array_agg(u.k::int ORDER BY u.k)'
@@ -364,7 +369,7 @@ BEGIN
     RAISE EXCEPTION 'distinct_id must not be null or empty' USING ERRCODE = '22023';
   END IF;
   PERFORM pulse._ensure_persons(p);
-  PERFORM pg_advisory_xact_lock(hashtext('pulse.person_link'), hashtext(p));
+  PERFORM pulse._lock_project('person_link', p);
   person := pulse.person_id(p, distinct_id);
   EXECUTE format('SELECT array_agg(distinct_id ORDER BY distinct_id) FROM %I._person_ids WHERE person_id = $1', p)
     INTO ids USING person;

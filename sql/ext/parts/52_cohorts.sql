@@ -116,7 +116,7 @@ END
 $$;
 
 -- The cohorts of the projects the caller reads (monitoring sees all), with their view's state.
-CREATE VIEW pulse.cohorts AS
+CREATE VIEW pulse.cohorts WITH (security_barrier) AS
 SELECT c.project, c.name, v.project || '.' || v.name AS view, v.query,
        CASE WHEN v.refresh_every >= interval '1000 years' THEN NULL ELSE v.refresh_every END AS refresh_every,
        c.created_at, v.last_refresh, v.rows AS ids, v.last_duration, v.last_error, v.last_error_at
