@@ -9,7 +9,7 @@
 \ir lib.sql
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
-SELECT plan(30);
+SELECT plan(33);
 -- the file a command run by librdkafka would write (left by an earlier run of a broken build)
 COPY (SELECT 1) TO PROGRAM 'rm -f /tmp/pg_pulse_sec_delegated';
 
@@ -124,6 +124,14 @@ SELECT is(sec.value_as('sec_nobody', $$SELECT ((SELECT count(*) FROM pulse.views
   + (SELECT count(*) FROM pulse.enrichment WHERE pg_temp.leak(project, options::text))
   + (SELECT count(*) FROM pg_temp.seen WHERE v LIKE 'sec_p%' OR v LIKE '%erase_person%'))::text$$), '0',
           'the views, cohorts, job history, collections and enrichment settings of sec_p reach no function of its');
+
+-- 10. a Postgres materialized view over a realtime view runs its read in a security-restricted
+--     operation: refused (docs/views.md#caveats), while a plain read works
+SELECT lives_ok($$SELECT sec.value_as('sec_w', $q$SELECT pulse.create_view('sec_p', 'rt', 'SELECT s, count(*) AS n FROM ev GROUP BY s', 'realtime')::text$q$)$$,
+                'the writer makes a realtime view');
+SELECT throws_ok($$CREATE MATERIALIZED VIEW public.sec_rt_copy AS SELECT * FROM sec_p.rt$$, '42501', NULL,
+                 'a materialized view over it is refused (security-restricted operation)');
+SELECT is((SELECT sum(n)::text FROM sec_p.rt), (SELECT count(*)::text FROM sec_p.ev), 'a plain read of it works');
 
 -- the verdict
 SELECT is(sec.escalated(), NULL, 'no role of the suite gained SUPERUSER or another attribute');
