@@ -555,7 +555,6 @@ struct ChunkedIngest::State {
   std::unique_ptr<SpecStage> spec;                               // set_spec: the dialect's mapping
   int track_persons = -1;                                        // the project's track_persons (-1: not read yet)
   std::string spec_text;                                         // set_spec's spec as given ("": none)
-  std::unordered_set<std::string>* persons_sink = nullptr;       // defer_persons
 };
 
 namespace {
@@ -579,7 +578,7 @@ void keep_heap_between_calls() {
 
 ChunkedIngest::ChunkedIngest(const std::string& project, const std::string& collection, const std::string& source,
                              IngestCounts* counts)
-    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}, -1, {}, nullptr}) {
+    : s_(new State{project, collection, source, counts, {}, {}, {}, {}, {}, -1, {}}) {
   keep_heap_between_calls();
 }
 
@@ -633,14 +632,8 @@ void ChunkedIngest::add(EventBatch& chunk) {
   }
   // links first: an id a link maps already is no new person to be merged later
   if (st.spec) st.counts->rejected_fields += st.spec->apply(batch, fixed_collection);
-  if (st.track_persons <= 0) return;
-  if (st.persons_sink)
-    st.persons_sink->merge(users);
-  else
-    note_persons_seen(st.project, users);
+  if (st.track_persons) note_persons_seen(st.project, users);
 }
-
-void ChunkedIngest::defer_persons(std::unordered_set<std::string>* sink) { s_->persons_sink = sink; }
 
 void ChunkedIngest::finish() {
   State& st = *s_;

@@ -5,7 +5,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 
 #include "core/event.h"
 #include "pg/guard.h"
@@ -47,12 +46,6 @@ class ChunkedIngest {
   void add(EventBatch& chunk);
   // Inserts the dead letters and counts the batch.
   void finish();
-  // Persons on first sight (persons.h note_persons_seen) of the users of the chunks stored go
-  // into *sink instead of being made at each chunk: for a caller that makes them in a short
-  // transaction of its own once the rows are committed (a Kafka worker: the mapping's new index
-  // entries then lock only that transaction, and the other workers that meet the same new ids
-  // wait for it, not for a whole batch). Nothing goes in when the project does not track persons.
-  void defer_persons(std::unordered_set<std::string>* sink);
 
  private:
   struct State;

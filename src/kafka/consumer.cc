@@ -30,7 +30,6 @@
 #include "core/names.h"
 #include "enrich/data_files.h"
 #include "enrich/enrich.h"
-#include "ingest/persons.h"
 #include "pg/bgworker.h"
 #include "pg/jobs.h"
 #include "pg/faults.h"
@@ -412,8 +411,6 @@ void Consumer::ingest_range(const std::vector<size_t>& idx, size_t from, size_t 
   } listening(slot_);
   ingest::ChunkedIngest call(sub_.project, sub_.collection, "kafka subscription " + std::to_string(sub_.id), counts);
   if (sub_.spec.kind != SpecKind::kPulse) call.set_spec(sub_.spec);
-  std::unordered_set<std::string> users;  // kept only when the range is stored (not rolled back)
-  call.defer_persons(&users);
   spare_fields_ = sub_.format == "json" ? enrich::fields_added_at_most(sub_.project) : 0;
   for (size_t k = from; k < to;) {
     EventBatch batch;
@@ -424,7 +421,6 @@ void Consumer::ingest_range(const std::vector<size_t>& idx, size_t from, size_t 
     call.add(batch);
   }
   call.finish();
-  persons_seen_.merge(users);
 }
 
 // Ingests messages idx[from, to) in a subtransaction; when that fails for a reason that is not
@@ -477,7 +473,6 @@ int64_t Consumer::process(bool isolating) {
             partitions.push_back(std::to_string(key.second));
           }
         }
-        persons_seen_.clear();  // those of an earlier attempt that failed
         pg::spi_exec(
             "INSERT INTO pulse.kafka_offsets(subscription_id, topic, partition, next_offset)"
             " SELECT $1, t, p::int, 0 FROM unnest($2::text[], $3::text[]) AS u(t, p) ON CONFLICT DO NOTHING",
@@ -563,7 +558,6 @@ bool Consumer::commit(TimestampTz now) {
         v = std::max<int64_t>(v, m->offset + 1);
       }
       msgs_.clear();
-      make_persons();
       commit_to_kafka(GetCurrentTimestamp(), false);
       isolating_ = false;
       note_state(slot_, "consuming");
@@ -583,26 +577,6 @@ bool Consumer::commit(TimestampTz now) {
       isolating_ = true;  // the batch failed as a whole: find the message that makes it fail
       note_state(slot_, "isolating a failed message");
     }
-  }
-}
-
-// Persons on first sight of the users of the batch just committed, in a transaction of its own
-// (ChunkedIngest::defer_persons). Their failure loses no event and is no failure of the batch:
-// the ids become persons when seen again (note_persons_seen warns; a cancel or a lack of
-// resources is logged here).
-void Consumer::make_persons() {
-  if (persons_seen_.empty()) return;
-  std::unordered_set<std::string> users;
-  users.swap(persons_seen_);
-  try {
-    pg::in_transaction("pg_pulse kafka: persons on first sight",
-                       [&] { ingest::note_persons_seen(sub_.project, users); });
-  } catch (std::exception& e) {
-    std::string why = pg::clip_message(e.what());
-    pg::call([&] {
-      ereport(WARNING, (errmsg("pg_pulse kafka: project %s subscription %lld: persons not created: %.300s",
-                               sub_.project.c_str(), (long long)sub_.id, why.c_str())));
-    });
   }
 }
 

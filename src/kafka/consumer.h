@@ -10,7 +10,6 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -88,7 +87,6 @@ class Consumer {
   void refresh_watermarks(TimestampTz now);
   void schedule_retry(const std::string& why, TimestampTz now);
   void commit_to_kafka(TimestampTz now, bool force);
-  void make_persons();
 
   WorkerSlot* slot_;
   int notify_fd_;
@@ -98,11 +96,8 @@ class Consumer {
   rd_kafka_queue_t* queue_ = nullptr;
   JsonDecoder json_;
   AvroDecoder avro_;
-  size_t spare_fields_ = 0;    // room each decoded JSON event keeps for the enrichers' fields
-  std::vector<Message> msgs_;  // the batch being collected or committed
-  // the _user of the rows the batch stored: their persons are made once it commits
-  // (ChunkedIngest::defer_persons)
-  std::unordered_set<std::string> persons_seen_;
+  size_t spare_fields_ = 0;               // room each decoded JSON event keeps for the enrichers' fields
+  std::vector<Message> msgs_;             // the batch being collected or committed
   std::vector<rd_kafka_message_t*> buf_;  // what one drain takes from librdkafka
   std::vector<std::string> pending_logs_;
   std::string pending_error_, fatal_;

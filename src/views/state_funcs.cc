@@ -48,7 +48,8 @@ uint32 read_be(const unsigned char* p, int n) {
 // input (a negative digit count or a short buffer makes it write out of bounds), and these
 // functions take states from view rows and from their callers. Layout (PG 15): N int8, sumX and
 // sumX2 as (ndigits, weight, sign, dscale int4, ndigits digits int2), maxScale int4,
-// maxScaleCount, NaNcount, pInfcount, nInfcount int8.
+// maxScaleCount, NaNcount, pInfcount, nInfcount int8. sumX2 is kept at twice the scale of the
+// squared values (do_numeric_accum), so its scale and weight may reach twice a numeric's.
 bool valid_state(bytea* b) {
   const unsigned char* p = (const unsigned char*)VARDATA_ANY(b);
   const unsigned char* end = p + VARSIZE_ANY_EXHDR(b);
@@ -64,12 +65,13 @@ bool valid_state(bytea* b) {
   };
   if (!count()) return false;
   for (int v = 0; v < 2; v++) {
+    const int32 max_dscale = v == 0 ? 0x3FFF : 2 * 0x3FFF, max_weight = v == 0 ? 0x10000 : 0x20000;
     const unsigned char* h = take(16);
     if (!h) return false;
     const int32 ndigits = (int32)read_be(h, 4), weight = (int32)read_be(h + 4, 4), sign = (int32)read_be(h + 8, 4),
                 dscale = (int32)read_be(h + 12, 4);
-    if (ndigits < 0 || ndigits > (end - p) / 2 || weight < -0x10000 || weight > 0x10000 ||
-        (sign != 0x0000 && sign != 0x4000) || dscale < 0 || dscale > 0x3FFF)
+    if (ndigits < 0 || ndigits > (end - p) / 2 || weight < -max_weight || weight > max_weight ||
+        (sign != 0x0000 && sign != 0x4000) || dscale < 0 || dscale > max_dscale)
       return false;
     for (int32 k = 0; k < ndigits; k++)
       if (read_be(take(2), 2) >= 10000) return false;

@@ -9,7 +9,7 @@
 \ir lib.sql
 DROP SCHEMA IF EXISTS sec_w_own CASCADE;
 CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
-SELECT plan(33);
+SELECT plan(34);
 -- the file a command run by librdkafka would write (left by an earlier run of a broken build)
 COPY (SELECT 1) TO PROGRAM 'rm -f /tmp/pg_pulse_sec_delegated';
 
@@ -109,6 +109,9 @@ SELECT throws_ok($$SELECT sec.value_as('sec_r', $q$SELECT pulse._numeric_state_u
 SELECT is((SELECT pulse._numeric_state_final(pulse._numeric_state_union(s, s), 'var_pop')::text
              FROM (SELECT pulse._numeric_accum(v) AS s FROM (VALUES (2::numeric), (4::numeric)) t(v)) x),
           '1.00000000000000000000', '(genuine states still work)');
+SELECT is((SELECT (pulse._numeric_state_final(pulse._numeric_accum(v), 'stddev_samp') = stddev_samp(v))::text
+             FROM (VALUES (round(1.5, 9000)), (round(2.5, 9000)), (round(-7.25, 9000))) t(v)), 'true',
+          '(and those of values of scale 9000, whose sum of squares has scale 18000)');
 
 -- 9. the catalog views filter their rows before any function of the caller sees them
 --    (security_barrier): a cheap function of a role with no grant sees no row of sec_p
