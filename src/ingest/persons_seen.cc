@@ -28,10 +28,6 @@ namespace {
 
 using pg::Arg;
 
-// Tries of the direct write of a chunk's new persons that meet a concurrent writer's new ids
-// before the SQL statement that skips them (note_persons_seen).
-constexpr int kDirectAttempts = 3;
-
 // Most ids the cache keeps per mapping table before it starts again (bounds its memory).
 constexpr size_t kMaxKnownIds = 2000000;
 
@@ -212,8 +208,8 @@ void note_persons_seen(const std::string& project, const std::unordered_set<std:
   }
   // one order for every inserter: two chunks with the same new ids never deadlock
   std::sort(unknown.begin(), unknown.end());
-  // the ids not mapped, written directly (cheaper than ON CONFLICT); on_conflict: in SQL with
-  // ON CONFLICT DO NOTHING
+  // plain inserts of the ids not mapped (cheaper than ON CONFLICT); when a concurrent call maps
+  // one of them first, again with ON CONFLICT DO NOTHING
   auto insert = [&](bool on_conflict) {
     pg::in_subtransaction([&] {
       if (relid == InvalidOid) {
@@ -226,16 +222,11 @@ void note_persons_seen(const std::string& project, const std::unordered_set<std:
     });
   };
   try {
-    // a unique violation: a concurrent writer (another Kafka worker) mapped some of the ids
-    // first and committed; looked up again, the rest go the same way (a few tries: a writer
-    // taking the same new ids again and again), then in SQL, skipping conflicts
-    for (int attempt = 0;; attempt++) {
-      try {
-        insert(attempt == kDirectAttempts);
-        break;
-      } catch (pg::PgError& e) {
-        if (e.sqlerrcode() != ERRCODE_UNIQUE_VIOLATION || attempt == kDirectAttempts) throw;
-      }
+    try {
+      insert(false);
+    } catch (pg::PgError& e) {
+      if (e.sqlerrcode() != ERRCODE_UNIQUE_VIOLATION) throw;
+      insert(true);
     }
   } catch (pg::PgError& e) {
     if (pg::is_abort_error(e.sqlerrcode())) throw;

@@ -12,8 +12,8 @@
 # set-based merge of an identify made by ingestion against a concurrent person_update of the
 # anonymous id (committed while the merge waits, rolled back, after the merge); and
 # test/isolation/specs/persons_seen.spec: persons on first sight of the same new ids by two
-# sessions (the second waits; tried again, skipping the first's ids, after the first commits;
-# written at once after a rollback).
+# sessions (the second waits; written again in SQL after the first commits, directly after a
+# rollback).
 #
 # Runs against the running test cluster (test/cluster.sh; from test/run_all.sh or by hand:
 #   PULSE_TEST_DIR=/tmp/pg_pulse_h1 PULSE_TEST_PORT=54351 bash test/integration/views_isolation.sh)
