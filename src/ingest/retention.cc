@@ -115,7 +115,8 @@ void note_history_dropped(const Target& t, const std::string& before) {
 
 // Merges what the collection's incremental and realtime views have not merged yet, so that the
 // history they keep includes the events about to be dropped. A view that cannot be refreshed
-// (it waits for a rebuild, its query fails) is left as it is; its error is in the job history.
+// (it waits for a rebuild, its query fails, or, in the scheduler, it runs longer than
+// pulse.refresh_timeout) is left as it is; its error is in the job history or the log.
 void merge_views_first(const Target& t, bool in_worker) {
   std::vector<std::string> ids;
   auto list = [&] {
@@ -129,12 +130,28 @@ void merge_views_first(const Target& t, bool in_worker) {
   else
     list();
   for (auto& id : ids) {
+    bool timed_out = false;
     try {
       (void)unit(in_worker, false, [&] {
-        pg::spi_exec("SELECT pulse.refresh_view(project, name) FROM pulse.view_registry WHERE id = $1::int",
-                     {Arg::text(id)});
+        // in the scheduler, bounded as its own refreshes are (a writer's slow view would hold it)
+        pg::StatementTimeout bound(in_worker ? pulse_refresh_timeout_ms : 0);
+        try {
+          pg::spi_exec("SELECT pulse.refresh_view(project, name) FROM pulse.view_registry WHERE id = $1::int",
+                       {Arg::text(id)});
+        } catch (pg::PgError& e) {
+          timed_out = e.sqlerrcode() == ERRCODE_QUERY_CANCELED && bound.fired();
+          throw;
+        }
       });
     } catch (pg::PgError& e) {
+      if (timed_out) {
+        pg::call([&] {
+          ereport(WARNING, (errmsg("pg_pulse: retention of %s.%s: the merge of view %s ran longer than "
+                                   "pulse.refresh_timeout; the view is left as it is",
+                                   t.project.c_str(), t.collection.c_str(), id.c_str())));
+        });
+        continue;
+      }
       if (pg::is_abort_error(e.sqlerrcode()) && e.sqlerrcode() != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE) throw;
     } catch (Error&) {
     }

@@ -7,6 +7,8 @@
 
 extern "C" {
 #include "postmaster/bgworker.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
 }
 
 namespace pulse::pg {
@@ -61,6 +63,29 @@ class LoopContext {
 
  private:
   MemoryContext cxt_;
+};
+
+// Bounds what a background worker runs (its statements get no statement_timeout): the statement
+// timeout is armed for ms (0: none) while the guard lives, disarmed on every way out, and a cancel
+// it sent after the work ended is dropped (it must not cancel the worker's next duty). fired():
+// whether the work ran that long (a query cancel then came from this guard).
+class StatementTimeout {
+ public:
+  explicit StatementTimeout(int ms) : ms_(ms), start_(GetCurrentTimestamp()) {
+    if (ms_ > 0) call([&] { enable_timeout_after(STATEMENT_TIMEOUT, ms_); });
+  }
+  ~StatementTimeout() {
+    if (ms_ <= 0) return;
+    disable_timeout(STATEMENT_TIMEOUT, false);
+    if (get_timeout_indicator(STATEMENT_TIMEOUT, true)) QueryCancelPending = false;
+  }
+  bool fired() const { return ms_ > 0 && TimestampDifferenceExceeds(start_, GetCurrentTimestamp(), ms_); }
+  StatementTimeout(const StatementTimeout&) = delete;
+  StatementTimeout& operator=(const StatementTimeout&) = delete;
+
+ private:
+  int ms_;
+  TimestampTz start_;
 };
 
 }  // namespace pulse::pg

@@ -14,7 +14,6 @@ extern "C" {
 #include "pgstat.h"
 #include "utils/ps_status.h"
 #include "utils/builtins.h"
-#include "utils/timeout.h"
 }
 
 namespace pulse::views {
@@ -58,22 +57,9 @@ void refresh_due() {
     pg::call([&] { set_ps_display(title.c_str()); });
     // bounded by pulse.refresh_timeout (a worker's statements get no statement_timeout): a
     // writer's query that sleeps would otherwise hold every duty of the scheduler
-    // Disarmed on every way out (a guard), and a cancel the timer sent after the refresh ended is
-    // dropped: it must not cancel the next duty.
-    struct Timeout {
-      int ms;
-      explicit Timeout(int m) : ms(m) {
-        if (ms > 0) pg::call([&] { enable_timeout_after(STATEMENT_TIMEOUT, ms); });
-      }
-      ~Timeout() {
-        if (ms <= 0) return;
-        disable_timeout(STATEMENT_TIMEOUT, false);
-        if (get_timeout_indicator(STATEMENT_TIMEOUT, true)) QueryCancelPending = false;
-      }
-    };
     try {
       pg::in_transaction(activity.c_str(), [&] {
-        Timeout bound(pulse_refresh_timeout_ms);
+        pg::StatementTimeout bound(pulse_refresh_timeout_ms);
         pg::spi_exec("SELECT pulse.refresh_view(project, name) FROM pulse.view_registry WHERE id = $1",
                      {pg::Arg::int4(id)});
       });

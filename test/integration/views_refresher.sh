@@ -9,7 +9,8 @@
 #  3. pulse.job_history has both (to the project's readers only), the log names the failing
 #     view, and what is older than pulse.job_history_retention goes;
 #  4. a refresh longer than pulse.refresh_timeout is cancelled and recorded, and the other
-#     views keep refreshing.
+#     views keep refreshing;
+#  5. so is the merge that retention runs first (the view left as it is, the events dropped).
 set -euo pipefail
 DB=pulse_test
 fail() { echo "FAIL: $*"; exit 1; }
@@ -85,3 +86,22 @@ until_equal "SELECT string_agg(_user || '=' || n, ',' ORDER BY _user) FROM refrt
 [ "$($Q -c "SELECT count(*) > 0 FROM pulse.job_history WHERE project = 'refrt' AND object = 'sleepy' AND status = 'failed' AND error LIKE '%statement timeout%'")" = t ] \
     || fail "no failed refresh of the sleeping view in pulse.job_history"
 echo "ok 4 - the scheduler cancels a refresh after pulse.refresh_timeout, records it, and keeps refreshing the other views"
+
+# 5: the merge that retention runs before dropping events is bounded the same way: a view whose
+#    (immutable, slow) expression would hold the scheduler's retention is left as it is after
+#    pulse.refresh_timeout, with a warning, and the old events go
+$Q -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('refrr')" \
+   -c "SELECT pulse.create_collection('refrr', 'ev', '{\"v\": \"int\"}')" \
+   -c "SELECT pulse.create_view('refrr', 'slow', 'SELECT count(*) AS n FROM ev WHERE factorial(v) > 0', 'incremental', '1 hour')" >/dev/null
+trap '$Q -c "ALTER SYSTEM RESET pulse.refresh_timeout" -c "SELECT pg_reload_conf()" -c "SET client_min_messages = warning" -c "SELECT pulse.drop_project(name, force => true) FROM pulse.projects WHERE name IN ('"'"'refr'"'"', '"'"'refrt'"'"', '"'"'refrr'"'"')" >/dev/null 2>&1 || true' EXIT
+$Q -c "SELECT pulse.collect_batch('refrr', (SELECT string_agg('{\"v\": 24000, \"_user\": \"u\", \"_time\": \"2020-01-01T00:00:00Z\"}', E'\n') FROM generate_series(1, 20)), 'ev')" \
+   -c "SELECT pulse.set_retention('refrr', 'ev', '1 day')" >/dev/null
+# the scheduler applies retention once a minute
+for _ in $(seq 1 450); do
+    [ "$($Q -c "SELECT count(*) FROM refrr.ev")" = 0 ] && break
+    sleep 0.2
+done
+[ "$($Q -c "SELECT count(*) FROM refrr.ev")" = 0 ] || fail "retention did not drop the old events behind the slow view's merge"
+grep -q 'pg_pulse: retention of refrr.ev: the merge of view [0-9]* ran longer than pulse.refresh_timeout' "$PULSE_TEST_LOG" \
+    || fail "no warning about the merge cancelled by pulse.refresh_timeout"
+echo "ok 5 - retention's merge of a slow view is cancelled after pulse.refresh_timeout, and the old events still go"
