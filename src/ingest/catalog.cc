@@ -25,7 +25,6 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/wait_event.h"
-#include "common/hashfn.h"
 }
 
 namespace pulse::ingest {
@@ -82,9 +81,7 @@ static Oid find_table(const std::string& project, const std::string& collection)
 }
 
 void lock_collection(const std::string& project, const std::string& collection) {
-  std::string key = project + "." + collection;
-  uint32 h = hash_bytes(reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
-  pg::lock_exclusive(h, pg::kLockCollection);
+  pg::lock_exclusive(project + "." + collection, pg::kLockCollection);
 }
 
 CollectionInfo ensure_collection(const std::string& project, const std::string& collection, bool dedup,

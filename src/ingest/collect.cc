@@ -21,7 +21,6 @@
 
 extern "C" {
 #include "access/htup_details.h"
-#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -405,9 +404,7 @@ PULSE_SQL_FUNCTION(pulse_lock_project) {
     space = pg::kLockPersonLink;
   else
     throw Error(sqlstate::kInvalidParameter, "unknown project lock \"" + what.substr(0, 50) + "\"");
-  uint32 h = 0;
-  pg::call([&] { h = hash_bytes(reinterpret_cast<const unsigned char*>(project.data()), int(project.size())); });
-  pg::lock_exclusive(h, space);
+  pg::lock_exclusive(project, space);
   PG_RETURN_VOID();
 }
 

@@ -124,6 +124,13 @@ std::string link_key(const std::string& id, const std::string& other, bool ident
   return k;
 }
 
+// The oid of relation `name` of schema `project`, InvalidOid when it does not exist.
+Oid relation_in(const std::string& project, const char* name) {
+  Oid relid = InvalidOid;
+  pg::call([&] { relid = RangeVarGetRelid(makeRangeVar(pstrdup(project.c_str()), pstrdup(name), -1), NoLock, true); });
+  return relid;
+}
+
 // Binary COPY rows of one text column each (direct_insert.h's format), one per id.
 std::string one_column_rows(const std::vector<std::string>& ids, int copies) {
   std::string rows;
@@ -152,10 +159,7 @@ bool insert_direct(const std::string& project, Oid mapping, const std::vector<st
   for (auto& id : pg::spi_column("SELECT pulse._persons_unmapped($1, $2)", {Arg::text(project), Arg::text_array(ids)}))
     if (id) fresh.push_back(std::move(*id));
   if (fresh.empty()) return true;
-  Oid persons = InvalidOid;
-  pg::call([&] {
-    persons = RangeVarGetRelid(makeRangeVar(pstrdup(project.c_str()), pstrdup("_persons"), -1), NoLock, true);
-  });
+  Oid persons = relation_in(project, "_persons");
   if (persons == InvalidOid) return false;
   uint64_t n = 0;
   if (!insert_binary_rows(mapping, {"distinct_id", "person_id"}, one_column_rows(fresh, 2), &n,
@@ -170,13 +174,7 @@ bool insert_direct(const std::string& project, Oid mapping, const std::vector<st
 }  // namespace
 
 // The oid of <project>._person_ids, InvalidOid when it does not exist.
-Oid mapping_of(const std::string& project) {
-  Oid relid = InvalidOid;
-  pg::call([&] {
-    relid = RangeVarGetRelid(makeRangeVar(pstrdup(project.c_str()), pstrdup("_person_ids"), -1), NoLock, true);
-  });
-  return relid;
-}
+Oid mapping_of(const std::string& project) { return relation_in(project, "_person_ids"); }
 
 bool link_known(Oid mapping, const std::string& id, const std::string& other, bool identify) {
   if (mapping == InvalidOid || !g_known) return false;

@@ -6,6 +6,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/resowner.h"
@@ -217,6 +218,12 @@ void lock_exclusive(uint32 key, LockSpace space) {
     SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x70756c73 /* "puls" */, key, space);
     (void)LockAcquire(&tag, ExclusiveLock, false, false);
   });
+}
+
+void lock_exclusive(const std::string& name, LockSpace space) {
+  uint32 h = 0;
+  call([&] { h = hash_bytes(reinterpret_cast<const unsigned char*>(name.data()), int(name.size())); });
+  lock_exclusive(h, space);
 }
 
 std::string quote_ident(const std::string& s) {

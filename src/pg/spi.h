@@ -47,10 +47,9 @@ std::vector<std::optional<std::string>> spi_column(const std::string& sql, const
 std::optional<std::string> spi_value(const std::string& sql, const std::vector<Arg>& args = {});
 
 // Transaction-scoped exclusive advisory locks of pg_pulse (first key "puls"), one space per
-// kind of object. The wait is cancellable: a cancel surfaces as PgError.
-// The fourth field of pg_pulse's advisory lock tags: SQL's pg_advisory_lock and its kin only make
-// 1 (one bigint key) and 2 (two integer keys), so no role can take or hold these locks to stall
-// pg_pulse's writers.
+// kind of object. The wait is cancellable: a cancel surfaces as PgError. The space is the fourth
+// field of the lock tag: SQL's pg_advisory_lock and its kin only make 1 (one bigint key) and 2
+// (two integer keys), so no role can take or hold these locks to stall pg_pulse's writers.
 enum LockSpace : uint16 {
   kLockCollection = 0x7002,
   kLockView = 0x7003,
@@ -58,6 +57,8 @@ enum LockSpace : uint16 {
   kLockPersonLink = 0x7005
 };
 void lock_exclusive(uint32 key, LockSpace space);
+// The same, keyed by a name (hashed).
+void lock_exclusive(const std::string& name, LockSpace space);
 
 // quote_identifier as a std::string.
 std::string quote_ident(const std::string& s);
