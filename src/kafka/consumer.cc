@@ -47,6 +47,7 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/acl.h"
 #include "utils/ps_status.h"
 }
 
@@ -132,18 +133,32 @@ void Consumer::load_subscription() {
         "           FROM pg_catalog.jsonb_each_text(options) WHERE key <> 'avro.schema_id'), ''),"
         " (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = owner),"
         " coalesce(spec, (SELECT r.event_spec FROM pulse.collection_registry r WHERE r.project = s.project"
-        " AND r.name = s.collection), (SELECT p.event_spec FROM pulse.projects p WHERE p.name = s.project), 'pulse')"
+        " AND r.name = s.collection), (SELECT p.event_spec FROM pulse.projects p WHERE p.name = s.project), 'pulse'),"
+        " (SELECT p.writer_role FROM pulse.projects p WHERE p.name = s.project), owner"
         " FROM pulse.kafka_subscriptions s WHERE id = $1",
         {Arg::int8(slot_->subscription_id)});
     if (SPI_processed != 1) throw Error(sqlstate::kUndefinedObject, "the Kafka subscription no longer exists");
-    char* v[12];
+    char* v[14];
     pg::call([&] {
-      for (int c = 0; c < 12; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
+      for (int c = 0; c < 14; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
     });
     if (!v[10])
       throw Error(sqlstate::kInsufficientPrivilege, "the owner of the Kafka subscription no longer exists", "",
                   "A pulse_admin member may take it over with pulse.kafka_alter.");
     sub_.owner = Oid(strtoul(v[10], nullptr, 10));
+    // the events go into the project as the owner's: it must (still) be able to write there
+    bool writes = false;
+    pg::call([&] {
+      Oid writer = v[12] ? get_role_oid(v[12], true) : InvalidOid;
+      writes = OidIsValid(writer) && has_privs_of_role(sub_.owner, writer);
+    });
+    if (!writes)
+      throw Error(sqlstate::kInsufficientPrivilege,
+                  "the owner of the Kafka subscription, \"" + std::string(v[13]).substr(0, 64) +
+                      "\", may not write to project \"" + std::string(v[0]) + "\"",
+                  "",
+                  "A superuser, or a member of pulse_admin and of the project's writer role, takes it over with "
+                  "pulse.kafka_alter.");
     sub_.id = slot_->subscription_id;
     sub_.project = v[0];
     std::string topics = v[1];

@@ -1,14 +1,23 @@
 -- A hostile delegated administrator (member of pulse_admin, not superuser) against Kafka
--- subscriptions: librdkafka settings that run commands or load code are superuser-only,
+-- subscriptions: a subscription writes into its project, so its owner must also be a writer of
+-- that project; librdkafka settings that run commands or load code are superuser-only,
 -- settings that read server files need pg_read_server_files, everything else is an explicit
 -- allowlist; the same checks run at subscribe time, at alter time and in the worker.
 \ir lib.sql
-SELECT plan(28);
+SELECT plan(34);
 SELECT pulse.kafka_unsubscribe(id) FROM pulse.kafka_subscriptions WHERE project IN ('sec_p', 'sec_q');
 
 CREATE OR REPLACE FUNCTION sec.subscribe_as(r text, options text) RETURNS void LANGUAGE sql AS $$
   SELECT sec.value_as(r, format('SELECT pulse.kafka_subscribe(''sec_p'', ARRAY[''t''], ''127.0.0.1:9'', options => %L)::text', options))
 $$;
+
+-- pulse_admin alone manages subscriptions but cannot feed a project it does not write, and a
+-- writer alone cannot subscribe
+SELECT throws_ok($$SELECT sec.subscribe_as('sec_admin', '{}')$$, '42501', 'permission denied to write project "sec_p"',
+                 'pulse_admin without the project''s writer role cannot subscribe it to a topic');
+SELECT throws_ok($$SELECT sec.subscribe_as('sec_w', '{}')$$, '42501', NULL,
+                 'the project''s writer without pulse_admin cannot subscribe it to a topic');
+GRANT sec_p_writer TO sec_admin;
 
 -- code and commands
 SELECT throws_ok(format('SELECT sec.subscribe_as(''sec_admin'', %L)', o), '42501', NULL, 'refused to pulse_admin: ' || o)
@@ -69,6 +78,24 @@ SELECT lives_ok($$SELECT sec.value_as('sec_admin', 'SELECT pulse.register_avro_s
                 'pulse_admin can');
 SELECT throws_ok($$SELECT sec.value_as('sec_w', 'SELECT pulse.kafka_pause(1)::text')$$, '42501', NULL,
                  'a project writer cannot pause subscriptions');
+
+-- the owner loses the project's writer role: nobody without it takes the subscription over, and
+-- its worker stops writing
+SELECT id AS sub1 FROM pulse.kafka_subscriptions WHERE project = 'sec_p' AND options ? 'ssl.ca.pem' \gset
+REVOKE sec_p_writer FROM sec_admin;
+SELECT throws_ok(format($$SELECT sec.value_as('sec_admin', 'SELECT pulse.kafka_alter(%s)::text')$$, :sub1),
+                 '42501', 'permission denied to write project "sec_p"',
+                 'pulse_admin without the project''s writer role cannot take a subscription over');
+SELECT is((SELECT owner::text FROM pulse.kafka_subscriptions WHERE id = :sub1), 'sec_admin', 'the owner is unchanged');
+SELECT pulse.kafka_pause(:sub1);
+SELECT pulse.kafka_resume(:sub1);
+SELECT matches(sec.wait_for_error(:sub1, 'may not write'),
+               'the owner of the Kafka subscription, "sec_admin", may not write to project "sec_p"',
+               'the worker refuses to write for an owner who lost the project''s writer role');
+-- a superuser takes it over
+SELECT pulse.kafka_alter(:sub1);
+SELECT is((SELECT owner::text FROM pulse.kafka_subscriptions WHERE id = :sub1), current_user::text,
+          'a superuser takes it over');
 
 SELECT is(sec.escalated(), NULL, 'no role of the suite gained SUPERUSER or another attribute');
 SELECT pulse.kafka_unsubscribe(id) FROM pulse.kafka_subscriptions WHERE project IN ('sec_p', 'sec_q');

@@ -75,6 +75,27 @@ BEGIN
   END IF;
 END $$;
 
+-- A subscription writes into its project as its owner would: whoever creates one, or takes one
+-- over with kafka_alter, must also be able to write to that project (a superuser, or a member of
+-- the project's writer role). pulse_admin alone manages subscriptions but cannot feed a project.
+CREATE FUNCTION pulse._require_project_writer(p text) RETURNS void
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
+DECLARE
+  w name;
+BEGIN
+  SELECT writer_role INTO w FROM pulse.projects WHERE name = p;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles r, pg_roles wr
+                  WHERE r.rolname = pulse._caller() AND wr.rolname = w
+                    AND (r.rolsuper OR pg_has_role(r.oid, wr.oid, 'USAGE'))) THEN
+    RAISE EXCEPTION 'permission denied to write project "%"', p USING ERRCODE = '42501',
+      DETAIL = 'A Kafka subscription writes into its project as its owner: the role that subscribes or alters it.',
+      HINT = format('Its owner must be a member of pulse_admin and of %s.', w);
+  END IF;
+END $$;
+
 CREATE FUNCTION pulse.register_avro_schema(subject text, schema text) RETURNS integer
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE problem text; sid integer;
@@ -157,9 +178,7 @@ DECLARE
 BEGIN
   PERFORM pulse._kafka_require_preload();
   PERFORM pulse._require_admin('subscribe to Kafka topics');
-  IF NOT EXISTS (SELECT FROM pulse.projects WHERE name = p) THEN
-    RAISE EXCEPTION 'project "%" does not exist', p USING ERRCODE = '42704';
-  END IF;
+  PERFORM pulse._require_project_writer(p);
   PERFORM pulse._kafka_validate(topics, brokers, format, c, options, batch_size, batch_timeout, parallelism);
   IF spec_problem IS NOT NULL THEN
     RAISE EXCEPTION 'invalid event spec: %', spec_problem USING ERRCODE = '22023',
@@ -194,6 +213,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'Kafka subscription % does not exist', id USING ERRCODE = '42704';
   END IF;
+  -- the caller becomes the owner
+  PERFORM pulse._require_project_writer(s.project);
   s.brokers := coalesce(kafka_alter.brokers, s.brokers);
   s.options := coalesce(kafka_alter.options, s.options);
   s.batch_size := coalesce(kafka_alter.batch_size, s.batch_size);
