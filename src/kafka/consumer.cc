@@ -146,21 +146,11 @@ void Consumer::load_subscription() {
       throw Error(sqlstate::kInsufficientPrivilege, "the owner of the Kafka subscription no longer exists", "",
                   "A pulse_admin member may take it over with pulse.kafka_alter.");
     sub_.owner = Oid(strtoul(v[10], nullptr, 10));
-    // the events go into the project as the owner's: it must (still) be able to write there
-    bool writes = false;
-    pg::call([&] {
-      Oid writer = v[12] ? get_role_oid(v[12], true) : InvalidOid;
-      writes = OidIsValid(writer) && has_privs_of_role(sub_.owner, writer);
-    });
-    if (!writes)
-      throw Error(sqlstate::kInsufficientPrivilege,
-                  "the owner of the Kafka subscription, \"" + std::string(v[13]).substr(0, 64) +
-                      "\", may not write to project \"" + std::string(v[0]) + "\"",
-                  "",
-                  "A superuser, or a member of pulse_admin and of the project's writer role, takes it over with "
-                  "pulse.kafka_alter.");
+    sub_.owner_name = v[13];
+    sub_.writer_role = v[12] ? v[12] : "";
     sub_.id = slot_->subscription_id;
     sub_.project = v[0];
+    check_owner_writes();
     std::string topics = v[1];
     for (size_t a = 0, b; a <= topics.size(); a = b + 1) {
       b = topics.find('\1', a);
@@ -194,6 +184,22 @@ void Consumer::load_subscription() {
     // the settings again, with the owner's privileges of now (they may have been revoked since)
     check_settings(sub_.brokers, sub_.options, sub_.owner);
   });
+}
+
+void Consumer::check_owner_writes() const {
+  // the events go into the project as the owner's: it must (still) be able to write there
+  bool writes = false;
+  pg::call([&] {
+    Oid writer = sub_.writer_role.empty() ? InvalidOid : get_role_oid(sub_.writer_role.c_str(), true);
+    writes = OidIsValid(writer) && has_privs_of_role(sub_.owner, writer);
+  });
+  if (!writes)
+    throw Error(sqlstate::kInsufficientPrivilege,
+                "the owner of the Kafka subscription, \"" + sub_.owner_name.substr(0, 64) +
+                    "\", may not write to project \"" + sub_.project + "\"",
+                "",
+                "A superuser, or a member of pulse_admin and of the project's writer role, takes it over with "
+                "pulse.kafka_alter.");
 }
 
 void Consumer::load_avro_schema(int32_t id) {
@@ -478,6 +484,7 @@ int64_t Consumer::process(bool isolating) {
   pg::in_transaction(
       isolating ? "pg_pulse kafka: ingesting a batch, isolating a failure" : "pg_pulse kafka: ingesting a batch", [&] {
         pg::call([] { pg::pause_point("kafka"); });
+        check_owner_writes();  // before any message is looked at: a refusal is no message's fault
         // Lock this batch's partitions and learn their stored offsets.
         std::vector<std::string> topics, partitions;
         std::map<PartitionKey, int64_t> next;

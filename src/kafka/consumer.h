@@ -33,7 +33,9 @@ struct Subscription {
   std::vector<std::string> topics;
   Settings options;  // librdkafka settings
   int32_t avro_schema_id = -1;
-  Oid owner = InvalidOid;  // the role whose privileges decide which settings are accepted
+  Oid owner = InvalidOid;   // the role whose privileges decide which settings are accepted
+  std::string owner_name;   // (as recorded)
+  std::string writer_role;  // the project's writer role: the owner must have its privileges
   int batch_size = 10000;
   int batch_timeout_ms = 200;
   EventSpec spec;  // the dialect of its JSON messages (docs/people.md#event-specs)
@@ -75,6 +77,9 @@ class Consumer {
 
  private:
   void load_subscription();
+  // 42501 unless the owner may (still) write to the project: checked when the subscription is
+  // loaded and in each batch's transaction (a revoked role stops the next batch).
+  void check_owner_writes() const;
   void create_consumer();
   void flush_notes();
   bool drain();

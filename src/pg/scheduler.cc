@@ -281,7 +281,8 @@ void scheduler_run() {
       continue;
     }
     duty("starting Kafka consumers", &log_kafka, [&] { launcher.reconcile(); });
-    duty("refreshing views", &log_views, [&] { views::refresh_due(); });
+    bool views_left = false;  // a project's views deferred to the next round: it starts at once
+    duty("refreshing views", &log_views, [&] { views_left = views::refresh_due(); });
     TimestampTz now = GetCurrentTimestamp();
     if (TimestampDifferenceExceeds(last_brin, now, 10000)) {
       last_brin = now;
@@ -296,7 +297,7 @@ void scheduler_run() {
       last_retention = now;
       duty("applying retention", &log_retention, [&] { (void)ingest::apply_retention(true); });
     }
-    worker_wait(1000);
+    worker_wait(views_left ? 10 : 1000);
   }
 }
 

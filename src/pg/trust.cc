@@ -108,6 +108,30 @@ char* relation_problem(Oid relid) {
   return nullptr;
 }
 
+// A constant naming an object (regclass, regproc, ...): a function given it may use that object
+// (pulse.last_event_time reads the relation), so it must be trusted like one used directly.
+// A name that matches nothing is no problem here.
+char* reg_constant_problem(Oid type, Datum value) {
+  Oid oid = DatumGetObjectId(value);
+  if (!OidIsValid(oid)) return nullptr;
+  switch (type) {
+    case REGCLASSOID:
+      return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid)) ? relation_problem(oid) : nullptr;
+    case REGPROCOID:
+    case REGPROCEDUREOID:
+      return SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(oid)) ? function_problem(oid) : nullptr;
+    case REGOPEROID:
+    case REGOPERATOROID:
+      return SearchSysCacheExists1(OPEROID, ObjectIdGetDatum(oid)) ? operator_problem(oid) : nullptr;
+    case REGTYPEOID:
+      return SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(oid)) ? type_problem(oid, 0) : nullptr;
+    case REGCOLLATIONOID:
+      return collation_problem(oid);
+    default:
+      return nullptr;
+  }
+}
+
 struct Ctx {
   char* problem = nullptr;
 };
@@ -214,6 +238,11 @@ bool trust_walker(Node* node, void* arg) {
     case T_CollateExpr:
       if ((c->problem = collation_problem(((CollateExpr*)node)->collOid))) return true;
       break;
+    case T_Const: {
+      Const* k = (Const*)node;
+      if (!k->constisnull && (c->problem = reg_constant_problem(k->consttype, k->constvalue))) return true;
+      break;
+    }
     default:
       break;
   }

@@ -45,9 +45,12 @@ bool time_type(Oid t) {
 }
 
 // A stable function is accepted when its result depends only on the session's time zone
-// settings, which the view pins: it takes arguments and deals in time types. now() and
-// friends take none; current_setting() deals in text.
+// settings, which the view pins: a built-in (pg_catalog) function that takes arguments and
+// deals in time types. now() and friends take none; current_setting() deals in text. Stable
+// functions of other schemas are not: pulse.last_event_time(regclass) returns a time but reads
+// the relation its argument names.
 bool stable_allowed(Oid funcid) {
+  if (get_func_namespace(funcid) != PG_CATALOG_NAMESPACE) return false;
   Oid* argtypes = nullptr;
   int nargs = 0;
   Oid ret = get_func_signature(funcid, &argtypes, &nargs);

@@ -2,6 +2,8 @@
 // transaction each, recording failures in the view's row and the job history.
 #include "views/refresher.h"
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,22 +24,41 @@ namespace {
 
 struct DueView {
   int32 id;
+  std::string project;
   std::string label;  // project.name
 };
 
-// The views due now, oldest refresh first.
+// A project's refreshes take at most about this much of a round while other projects' views
+// wait (one refresh always runs: pulse.refresh_timeout bounds it).
+constexpr long kProjectShareMs = 1000;
+
+// The projects whose due views the previous round left for this one: they come after the
+// other projects in each turn.
+std::vector<std::string> g_deferred;
+
+// The views due now: each project's longest overdue first, then its second, ... (projects take
+// turns, so one project's many views do not queue ahead of every other project's; in a turn, a
+// project that used its share of the previous round comes last).
 std::vector<DueView> read_due() {
   std::vector<DueView> due;
+  std::string deferred;  // project names are a-z, 0-9 and _: a comma separates them
+  for (const std::string& p : g_deferred) deferred += (deferred.empty() ? "" : ",") + p;
   pg::in_transaction("pg_pulse scheduler: reading due views", [&] {
     auto col = pg::spi_column(
-        "SELECT id || ' ' || project || '.' || name FROM pulse.view_registry"
-        " WHERE greatest(last_refresh, last_error_at) IS NULL"
-        "    OR greatest(last_refresh, last_error_at) + refresh_every <= pg_catalog.clock_timestamp()"
-        " ORDER BY greatest(last_refresh, last_error_at) NULLS FIRST LIMIT 256");
+        "SELECT id || ' ' || project || '.' || name FROM ("
+        "  SELECT id, project, name, greatest(last_refresh, last_error_at) AS since,"
+        "         pg_catalog.row_number() OVER (PARTITION BY project"
+        "                                      ORDER BY greatest(last_refresh, last_error_at) NULLS FIRST, id) AS turn"
+        "  FROM pulse.view_registry"
+        "  WHERE greatest(last_refresh, last_error_at) IS NULL"
+        "     OR greatest(last_refresh, last_error_at) + refresh_every <= pg_catalog.clock_timestamp()) d"
+        " ORDER BY turn, project = ANY (pg_catalog.string_to_array($1, ',')), since NULLS FIRST, id LIMIT 256",
+        {pg::Arg::text(deferred)});
     for (auto& v : col)
       if (v) {
         size_t sp = v->find(' ');
-        due.push_back(DueView{std::stoi(v->substr(0, sp)), v->substr(sp + 1)});
+        std::string label = v->substr(sp + 1);
+        due.push_back(DueView{std::stoi(v->substr(0, sp)), label.substr(0, label.find('.')), label});
       }
   });
   return due;
@@ -45,10 +66,19 @@ std::vector<DueView> read_due() {
 
 }  // namespace
 
-void refresh_due() {
-  for (const DueView& view : read_due()) {
+bool refresh_due() {
+  std::map<std::string, long> spent_ms;  // per project, this round
+  std::vector<DueView> due = read_due();
+  g_deferred.clear();
+  for (const DueView& view : due) {
     int32 id = view.id;
     pg::worker_check_interrupts();
+    long& spent = spent_ms[view.project];
+    if (spent >= kProjectShareMs) {  // its share of the round is used: the next round goes on
+      if (std::find(g_deferred.begin(), g_deferred.end(), view.project) == g_deferred.end())
+        g_deferred.push_back(view.project);
+      continue;
+    }
     std::string error;
     TimestampTz started = GetCurrentTimestamp();
     // pg_stat_activity and the process title name the view being refreshed
@@ -73,6 +103,12 @@ void refresh_due() {
       error = e.what();
     }
     pg::call([] { set_ps_display(""); });
+    {
+      long secs = 0;
+      int usecs = 0;
+      TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+      spent += secs * 1000 + usecs / 1000;
+    }
     if (error.empty()) continue;
     error = pg::clip_message(error);
     std::string project, name;
@@ -99,6 +135,7 @@ void refresh_due() {
                          "view's refresh_every.")));
       });
   }
+  return !g_deferred.empty();
 }
 
 }  // namespace pulse::views

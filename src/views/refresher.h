@@ -6,7 +6,9 @@
 
 namespace pulse::views {
 
-// Refreshes the views due now (at most 256 per call, the longest overdue first).
-void refresh_due();
+// Refreshes the views due now (at most 256 per call): projects take turns, each project's
+// longest overdue first, and once a project's refreshes have taken a second of the call its
+// other due views wait for the next call. Returns true when some were left for the next call.
+bool refresh_due();
 
 }  // namespace pulse::views

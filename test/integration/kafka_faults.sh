@@ -4,7 +4,8 @@
 # offsets reach the end. Also: a cancelled Kafka batch stores nothing and is retried (no dead
 # letter for a cancel); a worker whose settings make it fail backs off (at most one log line a
 # minute) with its error and time in pulse.kafka_status; a stuck partition shows as stalled;
-# a second database's workers and status are its own.
+# a second database's workers and status are its own; a subscription whose owner loses the
+# project's writer role stores nothing more (and dead-letters nothing) until it has it again.
 set -euo pipefail
 . "$PULSE_REPO/test/kafka/lib.sh"
 DB=pulse_kfaults
@@ -15,9 +16,10 @@ export PGDATABASE=$DB   # wait_for (test/kafka/lib.sh) polls it
 cleanup() {
     psql -qX -d postgres -c "ALTER DATABASE $DB RESET pulse.debug_pause_at" >/dev/null 2>&1 || true
     psql -qX -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "DROP DATABASE IF EXISTS ${DB}_2" >/dev/null 2>&1 || true
+    psql -qX -d postgres -c "DROP ROLE IF EXISTS kf_owner" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-kafka_start poison:1 more:1 other:1
+kafka_start poison:1 more:1 other:1 owned:1
 $Q -c "CREATE EXTENSION pg_pulse" -c "SELECT pulse.create_project('kf')" \
    -c "SELECT pulse.create_collection('kf', 'ev', '{\"amount\": \"numeric(5,2)\", \"seq\": \"int\"}')" \
    -c "SELECT pulse.create_view('kf', 'evcount', 'SELECT count(*) AS n FROM ev')" >/dev/null
@@ -152,4 +154,22 @@ $Q2 -c "SELECT pulse.create_view('kf2', 'c', 'SELECT count(*) AS n FROM ev', 'in
 echo '{"seq": 2}' | kafka_produce more 0
 wait_for2 "SELECT n FROM kf2.c" 2 || fail "refresh_every not honoured in the second database"
 echo "ok 5 - a second database's subscription and scheduled refresh run, and each database's status shows its own workers"
+
+# 6: a delegated administrator who writes the project subscribes it; once its writer role is
+#    revoked, the next batch stores nothing and dead-letters nothing (the error in kafka_status),
+#    and the messages are stored when the role is granted back
+psql -qX -d postgres -c "DROP ROLE IF EXISTS kf_owner" -c "CREATE ROLE kf_owner LOGIN" -c "GRANT pulse_admin, kf_writer TO kf_owner" >/dev/null
+OWNED=$(psql -qXAt -v ON_ERROR_STOP=1 -d $DB -U kf_owner -c "SELECT pulse.kafka_subscribe('kf', ARRAY['owned'], '$KAFKA_BROKERS', collection => 'owned', options => '$OPTS', batch_timeout => '50 ms')")
+echo '{"seq": 1}' | kafka_produce owned 0
+wait_for "SELECT count(*) FROM kf.owned" 1 60
+$Q -c "REVOKE kf_writer FROM kf_owner" >/dev/null
+echo '{"seq": 2}' | kafka_produce owned 0
+wait_for "SELECT bool_or(last_error LIKE '%the owner of the Kafka subscription, \"kf_owner\", may not write to project \"kf\"%') FROM pulse.kafka_status WHERE subscription_id = $OWNED" t 60
+sleep 1
+[ "$($Q -c "SELECT count(*) FROM kf.owned")" = 1 ] || fail "a batch was stored for an owner without the writer role"
+[ "$($Q -c "SELECT count(*) FROM pulse.dead_letters WHERE source LIKE 'kafka:owned/%'")" = 0 ] || fail "the refused batch went to pulse.dead_letters"
+$Q -c "GRANT kf_writer TO kf_owner" >/dev/null
+wait_for "SELECT count(*) FROM kf.owned" 2 60
+$Q -c "SELECT pulse.kafka_unsubscribe($OWNED)" >/dev/null
+echo "ok 6 - a subscription whose owner lost the project's writer role stores nothing and dead-letters nothing until the role is granted back"
 echo "kafka_faults: all ok"

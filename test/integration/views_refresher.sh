@@ -11,6 +11,9 @@
 #  4. a refresh longer than pulse.refresh_timeout is cancelled and recorded, and the other
 #     views keep refreshing;
 #  5. so is the merge that retention runs first (the view left as it is, the events dropped).
+#  6. projects take turns: one project's many slow views do not hold another project's view
+#     back for their whole round (each project's refreshes take about a second of a round while
+#     others wait), and the slow views are still all refreshed.
 set -euo pipefail
 DB=pulse_test
 fail() { echo "FAIL: $*"; exit 1; }
@@ -105,3 +108,25 @@ done
 grep -q 'pg_pulse: retention of refrr.ev: the merge of view [0-9]* ran longer than pulse.refresh_timeout' "$PULSE_TEST_LOG" \
     || fail "no warning about the merge cancelled by pulse.refresh_timeout"
 echo "ok 5 - retention's merge of a slow view is cancelled after pulse.refresh_timeout, and the old events still go"
+
+# 6: four views of one project whose refreshes take 1.5 s each (pulse.refresh_timeout raised to
+#    10 s) and one quick view of another project, all due every second. Taking the views oldest
+#    first, a round would be 6 s and the quick view refreshed about twice in 12 s; with projects
+#    taking turns, a round refreshes one slow view and the quick one.
+$Q -c "SET client_min_messages = warning" -c "SELECT pulse.drop_project(p, force => true) FROM unnest(ARRAY['refrt', 'refrr']) p" >/dev/null
+$Q -c "ALTER SYSTEM SET pulse.refresh_timeout = '10s'" -c "SELECT pg_reload_conf()" >/dev/null
+$Q -c "SET client_min_messages = warning" -c "SELECT pulse.create_project('refrh')" -c "SELECT pulse.create_project('refrf')" \
+   -c "SELECT pulse.create_collection(p, 'ev', '{\"v\": \"int\"}') FROM unnest(ARRAY['refrh', 'refrf']) p" \
+   -c "SELECT pulse.create_view('refrh', 'slow' || k, 'SELECT count(*) AS n, pg_sleep(CASE WHEN count(*) > 0 THEN 1.5 ELSE 0 END) IS NULL AS slept FROM ev', 'cache', '1 second') FROM generate_series(1, 4) k" \
+   -c "SELECT pulse.create_view('refrf', 'quick', 'SELECT count(*) AS n FROM ev', 'cache', '1 second')" >/dev/null
+trap '$Q -c "ALTER SYSTEM RESET pulse.refresh_timeout" -c "SELECT pg_reload_conf()" -c "SET client_min_messages = warning" -c "SELECT pulse.drop_project(name, force => true) FROM pulse.projects WHERE name IN ('"'"'refr'"'"', '"'"'refrt'"'"', '"'"'refrr'"'"', '"'"'refrh'"'"', '"'"'refrf'"'"')" >/dev/null 2>&1 || true' EXIT
+$Q -c "SELECT pulse.collect_batch(p, '[{\"v\": 1}]', 'ev') FROM unnest(ARRAY['refrh', 'refrf']) p" >/dev/null
+sleep 2   # the slow views have their event: every round from now on sleeps in them
+T0=$($Q -c "SELECT clock_timestamp()")
+sleep 12
+quick=$($Q -c "SELECT count(*) FROM pulse.job_history WHERE project = 'refrf' AND object = 'quick' AND status = 'succeeded' AND started_at >= '$T0'")
+slow=$($Q -c "SELECT count(DISTINCT object) FROM pulse.job_history WHERE project = 'refrh' AND status = 'succeeded' AND started_at >= '$T0'")
+[ "$quick" -ge 5 ] || fail "the quick view of another project was refreshed only $quick times in 12 s behind the slow views"
+[ "$slow" = 4 ] || fail "only $slow of the 4 slow views were refreshed in 12 s"
+$Q -c "SET client_min_messages = warning" -c "SELECT pulse.drop_project('refrh', force => true)" >/dev/null
+echo "ok 6 - projects take turns in the scheduler: another project's view refreshed $quick times in 12 s behind four 1.5 s refreshes; all four refreshed too"

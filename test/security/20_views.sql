@@ -10,7 +10,7 @@ CREATE SCHEMA sec_w_own AUTHORIZATION sec_w;
 -- evaluates it: declared IMMUTABLE so views accept it
 CREATE OR REPLACE FUNCTION sec.who(anyelement) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT current_user::text $$;
 GRANT EXECUTE ON FUNCTION sec.who(anyelement) TO PUBLIC;
-SELECT plan(77);
+SELECT plan(83);
 
 SELECT sec.as_role('sec_w', $$
   CREATE FUNCTION pg_temp.evil(double precision) RETURNS double precision LANGUAGE plpgsql IMMUTABLE AS $f$
@@ -40,6 +40,7 @@ SELECT sec.as_role('sec_w', $$
   CREATE VIEW sec_w_own.ev_view AS SELECT _user, sec_w_own.evil(x) AS x FROM sec_p.ev;
   CREATE AGGREGATE sec_w_own.total(double precision) (SFUNC = pg_catalog.float8pl, STYPE = double precision);
   CREATE COLLATION pg_temp.mine (provider = libc, locale = 'C');
+  CREATE TEMP VIEW tv AS SELECT now() + make_interval(secs => pg_temp.evil(1)) AS _time;
 $$);
 
 -- 1. objects of the writer in view queries are refused, for every strategy
@@ -67,6 +68,22 @@ SELECT throws_ok($$SELECT sec.as_role('sec_w', 'SELECT pulse.create_view(''sec_p
                  '42501', NULL, 'cache view: a catalog the writer may not read (the query runs as the writer)');
 SELECT throws_ok($$SELECT sec.as_role('sec_w', 'SELECT pulse.create_view(''sec_p'', ''v'', ''SELECT count(*) AS n FROM sec_q.secret'', ''cache'')')$$,
                  '42501', NULL, 'cache view: another project''s collection');
+-- a relation named by a value: pulse.last_event_time(regclass) returns a time but reads the
+-- relation it is given (the writer's temporary view would run the writer's function as
+-- whoever aggregates the realtime view's tail: a superuser reading it)
+SELECT sec.value_as('sec_w', 'SELECT ''pg_temp.tv''::regclass::oid::text') AS tv_oid \gset
+SELECT throws_ok(format($$SELECT sec.as_role('sec_w', %L)$$, format('SELECT pulse.create_view(''sec_p'', ''v'', %L, %L)', q, st)),
+                 '0A000', NULL, format('%s view: %s (a stable function of another schema than pg_catalog)', st, what))
+  FROM (VALUES ('a regclass constant naming a temporary view',
+                format('SELECT _user, count(*) AS n, max(pulse.last_event_time(%s::regclass)) AS m FROM ev GROUP BY _user', :tv_oid)),
+               ('a regclass computed from an oid',
+                format('SELECT _user, count(*) AS n, max(pulse.last_event_time((%s::int8 + 0)::oid::regclass)) AS m FROM ev GROUP BY _user', :tv_oid))) AS a(what, q),
+       (VALUES ('incremental'), ('realtime')) AS s(st);
+SELECT throws_ok(format($$SELECT sec.as_role('sec_w', %L)$$,
+                        format('SELECT pulse.create_view(''sec_p'', ''v'', ''SELECT max(pulse.last_event_time(''''%s''''::regclass)) AS m FROM ev'', ''cache'')', :tv_oid)),
+                 '42501', NULL, 'cache view: a regclass constant naming a temporary view (an object used through a value is checked like one used directly)');
+SELECT is(pulse.last_event_time(:tv_oid::oid::regclass), NULL,
+          'pulse.last_event_time reads no temporary view (nor any relation a superuser does not own)');
 SELECT is((SELECT count(*)::int FROM pulse.view_registry WHERE project = 'sec_p'), 0, 'no view was created by the refused calls');
 -- had one of them been accepted, this is where the superuser's read would have run its code
 SELECT pulse.collect('sec_p', 'ev', '{"_user": "u4", "x": 5, "s": "c"}');

@@ -491,11 +491,18 @@ CREATE FUNCTION pulse.apply_retention() RETURNS bigint
   LANGUAGE c VOLATILE SET search_path = pg_catalog, pulse, pg_temp
   AS 'MODULE_PATHNAME', 'pulse_apply_retention';
 
--- Newest event time of a collection, for roles that may read it (NULL otherwise).
+-- Newest event time of a collection, for roles that may read it (NULL otherwise). Only tables
+-- a superuser owns are read (collections belong to the extension's owner): a view, a temporary
+-- relation or another role's table could run that role's code as the caller (a rule's query,
+-- a row security policy), and a view query of a project writer may call this function.
 CREATE FUNCTION pulse.last_event_time(collection regclass) RETURNS timestamptz
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pulse, pg_temp AS $$
 DECLARE t timestamptz;
 BEGIN
+  IF NOT EXISTS (SELECT FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner
+                  WHERE c.oid = collection AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND o.rolsuper) THEN
+    RETURN NULL;
+  END IF;
   IF NOT has_table_privilege(collection, 'SELECT') THEN RETURN NULL; END IF;
   EXECUTE format('SELECT max(_time) FROM %s', collection) INTO t;
   RETURN t;
