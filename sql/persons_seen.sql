@@ -146,4 +146,19 @@ SELECT count(*) FROM regress_ps._person_ids WHERE distinct_id = 'u10';
 SELECT pulse.create_collection('regress_ps', 'strict', '{"n": "integer"}');
 SELECT stored, dead_lettered FROM pulse.collect('regress_ps', 'strict', '{"who": "u11", "n": 1, "_time": "not a time"}', spec => '{"user": "who"}');
 SELECT collection, spec, convert_from(payload, 'UTF8') AS payload FROM pulse.dead_letters WHERE project = 'regress_ps' ORDER BY id;
+
+-- ids too long to be persons (over 1024 bytes): their events are stored and the chunk's other
+-- ids become persons; person operations and links refuse them, and an empty id
+SELECT stored FROM pulse.collect_batch('regress_ps', (SELECT string_agg(format('{"_user": "%s", "k": %s}',
+         CASE WHEN g = 2 THEN (SELECT string_agg(md5(g::text || k::text), '') FROM generate_series(1, 100) k) ELSE 'long-' || g END, g), E'\n')
+         FROM generate_series(1, 3) g), 'longids');
+SELECT count(*) AS events, max(length(_user)) AS longest FROM regress_ps.longids;
+SELECT distinct_id FROM regress_ps._person_ids WHERE distinct_id LIKE 'long-%' OR length(distinct_id) > 1024 ORDER BY 1;
+\set VERBOSITY terse
+SELECT pulse.person_update('regress_ps', repeat('z', 1025), '{"$set": {"a": 1}}');
+SELECT pulse.person_update('regress_ps', '', '{"$set": {"a": 1}}');
+SELECT pulse.identify('regress_ps', repeat('z', 1025), 'long-1');
+SELECT pulse.alias('regress_ps', 'long-1', repeat('z', 1025));
+\set VERBOSITY default
+SELECT (pulse.person_update('regress_ps', repeat('z', 1024), '{"$set": {"a": 1}}')).person_id = repeat('z', 1024) AS updated;
 SELECT pulse.drop_project('regress_ps', force => true);

@@ -28,8 +28,13 @@ PersonUpdateResult update_person(const std::string& project, const std::string& 
 
 namespace pulse::ingest {
 
+// The longest id (bytes) that can be a person: the persons tables' btree entries must fit a
+// page. Longer ids are stored with their events but are not made persons; person operations
+// and links refuse them (22023). pulse._person_link has the same bound.
+constexpr size_t kMaxPersonIdBytes = 1024;
+
 // Persons on first sight (docs/people.md#persons-on-first-sight): every distinct id of `users`
-// (the _user of events just stored) gets its mapping to itself and its person row when it has no
+// (the _user of events just stored, up to kMaxPersonIdBytes) gets its mapping to itself and its person row when it has no
 // mapping yet, in one set-based statement for the ids this backend does not already know to be
 // mapped (a per-backend cache, per mapping table; an erasure invalidates it). Creates the
 // persons tables when missing. A failure is a WARNING and never fails the ingestion.

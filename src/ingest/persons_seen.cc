@@ -199,11 +199,12 @@ void note_persons_seen(const std::string& project, const std::unordered_set<std:
   if (relid != InvalidOid) {
     auto it = g_known->find(relid);
     for (auto& u : users)
-      if (it == g_known->end() || !it->second.count(u)) unknown.push_back(u);
-    if (unknown.empty()) return;
+      if (u.size() <= kMaxPersonIdBytes && (it == g_known->end() || !it->second.count(u))) unknown.push_back(u);
   } else {
-    unknown.assign(users.begin(), users.end());
+    for (auto& u : users)
+      if (u.size() <= kMaxPersonIdBytes) unknown.push_back(u);
   }
+  if (unknown.empty()) return;
   // one order for every inserter: two chunks with the same new ids never deadlock
   std::sort(unknown.begin(), unknown.end());
   // plain inserts of the ids not mapped (cheaper than ON CONFLICT); when a concurrent call maps

@@ -151,6 +151,9 @@ BEGIN
   IF id IS NULL OR other IS NULL OR id = '' OR other = '' THEN
     RAISE EXCEPTION 'ids to link must not be null or empty' USING ERRCODE = '22023';
   END IF;
+  IF octet_length(id) > 1024 OR octet_length(other) > 1024 THEN   -- kMaxPersonIdBytes (src/ingest/persons.h)
+    RAISE EXCEPTION 'ids to link must be at most 1024 bytes long' USING ERRCODE = '22023';
+  END IF;
   PERFORM pulse._ensure_persons(p);
   -- links and erasures of one project run one at a time (person_update needs no such lock)
   PERFORM pulse._lock_project('person_link', p);
