@@ -59,9 +59,8 @@ PersonUpdateResult update_person(const std::string& project, const std::string& 
                                  const std::string& ops_json, const std::string& source) {
   PersonUpdateResult res;
   if (distinct_id.empty() || distinct_id.size() > kMaxPersonIdBytes)
-    throw Error(sqlstate::kInvalidParameter,
-                "distinct_id must be 1 to " + std::to_string(kMaxPersonIdBytes) + " bytes long (got " +
-                    std::to_string(distinct_id.size()) + ")");
+    throw Error(sqlstate::kInvalidParameter, "distinct_id must be 1 to " + std::to_string(kMaxPersonIdBytes) +
+                                                 " bytes long (got " + std::to_string(distinct_id.size()) + ")");
   if (!pg::spi_value("SELECT 1 WHERE jsonb_typeof($1::jsonb) = 'object'", {Arg::text(ops_json)}))
     throw Error(sqlstate::kInvalidParameter, "ops must be a JSON object of operations", "",
                 "Example: '{\"$set\": {\"plan\": \"pro\"}, \"$increment\": {\"logins\": 1}}'.");

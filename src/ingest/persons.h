@@ -34,10 +34,10 @@ namespace pulse::ingest {
 constexpr size_t kMaxPersonIdBytes = 1024;
 
 // Persons on first sight (docs/people.md#persons-on-first-sight): every distinct id of `users`
-// (the _user of events just stored, up to kMaxPersonIdBytes) gets its mapping to itself and its person row when it has no
-// mapping yet, in one set-based statement for the ids this backend does not already know to be
-// mapped (a per-backend cache, per mapping table; an erasure invalidates it). Creates the
-// persons tables when missing. A failure is a WARNING and never fails the ingestion.
+// (the _user of events just stored, up to kMaxPersonIdBytes) gets its mapping to itself and its person row when it has
+// no mapping yet, in one set-based statement for the ids this backend does not already know to be mapped (a per-backend
+// cache, per mapping table; an erasure invalidates it). Creates the persons tables when missing. A failure is a WARNING
+// and never fails the ingestion.
 void note_persons_seen(const std::string& project, const std::unordered_set<std::string>& users);
 
 // Identity links this backend knows to be made, in the same per-backend cache (an erasure
