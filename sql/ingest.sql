@@ -119,6 +119,14 @@ SELECT count(*) FROM pulse.dead_letters WHERE collection = 'big';
 -- replaying what is still broken keeps it, with the new error
 SELECT * FROM pulse.replay_dead_letters('regress_shop', NULL, ARRAY(SELECT id FROM pulse.dead_letters WHERE error LIKE 'invalid _time%'));
 SELECT count(*), min(source) LIKE 'replay of dead letter %' FROM pulse.dead_letters WHERE error LIKE 'invalid _time%';
+-- a letter whose payload is not UTF-8 text (a binary Kafka message) is left as it is, with its
+-- reason; the others of the call are replayed
+INSERT INTO pulse.dead_letters (project, collection, payload, error, source)
+VALUES ('regress_shop', 'bin', '\xff00c3'::bytea, 'not an Avro record', 'kafka:t/0/1'),
+       ('regress_shop', 'bin', convert_to('{"x": 1}', 'UTF8'), 'fixed since', 'sql:test');
+SELECT stored, dead_lettered FROM pulse.replay_dead_letters('regress_shop', 'bin');
+SELECT error, encode(payload, 'hex') AS payload FROM pulse.dead_letters WHERE collection = 'bin';
+SELECT x FROM regress_shop.bin;
 
 -- arrival time: _shard_time is the transaction start, _shard_xid the top-level transaction
 BEGIN;

@@ -7,6 +7,7 @@
 #include "core/json_decode.h"
 #include "core/json_split.h"
 #include "core/names.h"
+#include "core/url.h"
 #include "enrich/enrich.h"
 #include "ingest/catalog.h"
 #include "ingest/partitions.h"
@@ -312,23 +313,47 @@ PULSE_SQL_FUNCTION(pulse_replay_dead_letters) {
     args.push_back(a);
     where += " AND id = ANY($" + std::to_string(args.size()) + ")";
   }
-  uint64_t n =
-      pg::spi_exec("DELETE FROM pulse.dead_letters WHERE id IN (SELECT id FROM pulse.dead_letters WHERE " + where +
-                       " ORDER BY id FOR UPDATE SKIP LOCKED)"
-                       " RETURNING id, coalesce(collection, ''), convert_from(payload, 'UTF8'), source,"
-                       " coalesce(spec, '')",
-                   args);
+  // The letters, locked; those whose payload is not UTF-8 text (a binary Kafka message: Avro)
+  // cannot be replayed as JSON and stay as they are, with their reason.
+  uint64_t n = pg::spi_exec(
+      "SELECT id, coalesce(collection, ''), payload, source, coalesce(spec, '')"
+      " FROM pulse.dead_letters WHERE " +
+          where + " ORDER BY id FOR UPDATE SKIP LOCKED",
+      args);
   struct Item {
     std::string id, collection, payload, source, spec;
   };
   std::vector<Item> items;
+  std::vector<std::string> ids;
+  uint64_t binary = 0;
   for (uint64_t r = 0; r < n; r++) {
     char* v[5];
+    std::string payload;
     pg::call([&] {
-      for (int c = 0; c < 5; c++) v[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+      for (int c : {0, 1, 3, 4}) v[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+      bool isnull = false;
+      Datum d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
+      if (!isnull) {
+        bytea* b = DatumGetByteaPP(d);
+        payload.assign(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+      }
     });
-    items.push_back(Item{v[0], v[1] ? v[1] : "", v[2] ? v[2] : "", v[3] ? v[3] : "", v[4] ? v[4] : ""});
+    if (!valid_utf8_text(payload)) {
+      binary++;
+      continue;
+    }
+    ids.push_back(v[0]);
+    items.push_back(Item{v[0], v[1] ? v[1] : "", std::move(payload), v[3] ? v[3] : "", v[4] ? v[4] : ""});
   }
+  if (!ids.empty())
+    pg::spi_exec("DELETE FROM pulse.dead_letters WHERE id = ANY ($1::bigint[])", {Arg::text_array(ids)});
+  if (binary > 0)
+    pg::call([&] {
+      ereport(NOTICE,
+              (errmsg("%llu dead letter(s) of project %s left as they are: their payload is not UTF-8 text",
+                      (unsigned long long)binary, project.c_str()),
+               errhint("Binary Kafka messages (Avro) cannot be replayed as JSON; fix and produce them again.")));
+    });
   std::sort(items.begin(), items.end(),
             [](const Item& a, const Item& b) { return std::stoll(a.id) < std::stoll(b.id); });
   IngestCounts counts;

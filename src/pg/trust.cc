@@ -8,6 +8,7 @@ extern "C" {
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
@@ -63,13 +64,60 @@ char* type_problem(Oid typid, int depth) {
   return nullptr;
 }
 
+// A role that is a superuser, or pg_database_owner standing for a superuser database owner.
+bool superuser_role(Oid role) {
+  if (role == ROLE_PG_DATABASE_OWNER) {
+    HeapTuple db = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+    if (!HeapTupleIsValid(db)) return false;
+    Oid dba = ((Form_pg_database)GETSTRUCT(db))->datdba;
+    ReleaseSysCache(db);
+    return superuser_arg(dba);
+  }
+  return superuser_arg(role);
+}
+
+// True when a role other than superusers may create objects in schema nsp (its owner, or a
+// grant of CREATE, to PUBLIC included). A view's stored SQL names its functions and operators
+// by schema and name and is parsed again when it runs: an overload created there later (an
+// exact-type one beats a polymorphic or variadic original) would run instead of the function
+// that was checked.
+bool schema_open_to_others(Oid nsp) {
+  if (nsp == PG_CATALOG_NAMESPACE) return false;
+  HeapTuple tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+  if (!HeapTupleIsValid(tup)) return true;
+  Form_pg_namespace n = (Form_pg_namespace)GETSTRUCT(tup);
+  bool open = !superuser_role(n->nspowner);
+  bool isnull = false;
+  Datum acl_datum = SysCacheGetAttr(NAMESPACEOID, tup, Anum_pg_namespace_nspacl, &isnull);
+  if (!open && !isnull) {
+    Acl* acl = DatumGetAclPCopy(acl_datum);
+    AclItem* items = ACL_DAT(acl);
+    for (int k = 0; k < ACL_NUM(acl) && !open; k++)
+      if ((ACLITEM_GET_PRIVS(items[k]) & ACL_CREATE) &&
+          (items[k].ai_grantee == ACL_ID_PUBLIC || !superuser_role(items[k].ai_grantee)))
+        open = true;
+  }
+  ReleaseSysCache(tup);
+  return open;
+}
+
+// A function or operator: trusted owner and namespace, and a schema where no one else can add
+// an overload of its name.
+char* overloadable_problem(const char* what, char* name, Oid nsp, Oid owner) {
+  if (char* p = owner_problem(what, name, nsp, owner)) return p;
+  if (schema_open_to_others(nsp))
+    return psprintf("the %s %s, in schema %s, where roles other than superusers may create objects", what, name,
+                    quote_identifier(get_namespace_name(nsp)));
+  return nullptr;
+}
+
 char* function_problem(Oid funcid) {
   HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
   if (!HeapTupleIsValid(tup)) elog(ERROR, "cache lookup failed for function %u", funcid);
   Form_pg_proc p = (Form_pg_proc)GETSTRUCT(tup);
   Oid nsp = p->pronamespace, owner = p->proowner;
   ReleaseSysCache(tup);
-  return owner_problem("function", format_procedure(funcid), nsp, owner);
+  return overloadable_problem("function", format_procedure(funcid), nsp, owner);
 }
 
 char* operator_problem(Oid opno) {
@@ -78,7 +126,7 @@ char* operator_problem(Oid opno) {
   Form_pg_operator o = (Form_pg_operator)GETSTRUCT(tup);
   Oid nsp = o->oprnamespace, owner = o->oprowner, code = o->oprcode;
   ReleaseSysCache(tup);
-  if (char* p = owner_problem("operator", format_operator(opno), nsp, owner)) return p;
+  if (char* p = overloadable_problem("operator", format_operator(opno), nsp, owner)) return p;
   return OidIsValid(code) ? function_problem(code) : nullptr;
 }
 

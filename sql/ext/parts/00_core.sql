@@ -401,6 +401,14 @@ BEGIN
   IF dep IS NULL THEN
     SELECT string_agg(conname, ', ') INTO dep FROM pg_constraint WHERE confrelid = old;
   END IF;
+  -- and what uses its row type (a column of another table, temporary ones of other sessions
+  -- included, a function's argument): the old table could not be dropped at the end
+  IF dep IS NULL THEN
+    SELECT string_agg(DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid), ', ') INTO dep
+      FROM pg_depend d
+     WHERE d.refclassid = 'pg_type'::regclass AND d.deptype = 'n'
+       AND d.refobjid = (SELECT reltype FROM pg_class WHERE oid = old);
+  END IF;
   IF dep IS NOT NULL THEN
     RAISE EXCEPTION 'cannot partition collection "%.%": other objects depend on it', p, c USING ERRCODE = '2BP01',
       DETAIL = format('Objects: %s.', left(dep, 500)),
