@@ -19,6 +19,7 @@ extern "C" {
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -240,7 +241,15 @@ Pinned pinned_settings() {
 Analysis analyse_as_writer(const Request& r, std::string* definition) {
   set_search_path(quote_ident(r.project) + ", public, pg_temp");
   Analysis a;
-  pg::as_role(pg::role_oid(r.writer()), [&] { pg::call([&] { analyze_query(r.query.c_str(), &a); }); });
+  // read, and written back as text, with standard_conforming_strings on, as the delta function
+  // parses that text again whoever reads the view (as_role restores the caller's setting)
+  pg::as_role(pg::role_oid(r.writer()), [&] {
+    pg::call([&] {
+      (void)set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                              false);
+      analyze_query(r.query.c_str(), &a);
+    });
+  });
   if (a.not_select)
     throw Error(sqlstate::kSyntaxError, "a view's query must be one SELECT statement", "Found " + s(a.problem) + ".");
   std::string untrusted = pg::untrusted_in_query(a.query);
@@ -353,7 +362,8 @@ void create_delta_function(const Request& r, const Names& n, const Analysis& a, 
   pg::spi_exec("CREATE FUNCTION " + n.delta +
                "(s pg_catalog.pg_snapshot, t timestamptz, skip xid8 DEFAULT NULL) RETURNS SETOF " + n.state +
                " LANGUAGE plpgsql STABLE ROWS 100" + pinned.clauses +
-               " SET enable_sort = off SET search_path = pg_catalog, pg_temp AS " + quote_literal(body));
+               " SET enable_sort = off SET search_path = pg_catalog, pg_temp SET standard_conforming_strings = on AS " +
+               quote_literal(body));
   pg::spi_exec("REVOKE ALL ON FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) FROM PUBLIC");
   pg::spi_exec("GRANT EXECUTE ON FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) TO " +
                quote_ident(r.reader()));

@@ -14,7 +14,7 @@ DROP SCHEMA IF EXISTS sec_open CASCADE;
 CREATE SCHEMA sec_open;
 GRANT USAGE, CREATE ON SCHEMA sec_open TO PUBLIC;
 CREATE FUNCTION sec_open.pfn(anyelement) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1';
-SELECT plan(85);
+SELECT plan(88);
 
 SELECT sec.as_role('sec_w', $$
   CREATE FUNCTION pg_temp.evil(double precision) RETURNS double precision LANGUAGE plpgsql IMMUTABLE AS $f$
@@ -201,6 +201,25 @@ SELECT throws_ok($$SELECT sec.value_as('sec_r', 'SELECT count(*) FROM _pulse_sec
 SELECT pulse.collect('sec_p', 'ev', '{"_user": "u5", "x": 6}');
 SELECT is(sec.value_as('sec_r', 'SELECT sum(n)::text FROM sec_p.v_rt'), (SELECT count(*)::text FROM sec_p.ev),
           'the reader still reads the realtime view, with its unmerged rows (the read calls the delta function)');
+
+-- 6. a reader whose session has standard_conforming_strings off: the realtime view's delta
+--    function parses the stored text of the writer's WHERE again, and a backslash and a quote
+--    in a string literal must not end that literal early (the rest would run as the reader)
+SELECT lives_ok(format($$SELECT sec.value_as('sec_w', %L)$$,
+                       format('SELECT pulse.create_view(%L, %L, %L, %L)::text', 'sec_p', 'v_scs',
+                              $q$SELECT count(*) AS n FROM ev WHERE s = E'\\'' OR pg_catalog.pg_advisory_lock(777, 777) IS NULL)) --'$q$,
+                              'realtime')),
+                'created a realtime view with a backslash and a quote in a string literal');
+SELECT pulse.collect('sec_p', 'ev', '{"_user": "u9", "x": 1, "s": "q"}');
+SET standard_conforming_strings = off;
+SET escape_string_warning = off;
+SELECT n AS scs_n FROM sec_p.v_scs \gset
+RESET escape_string_warning;
+RESET standard_conforming_strings;
+SELECT is(:scs_n::bigint, 0::bigint, 'read with standard_conforming_strings off, the literal is still the literal');
+SELECT is((SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objid = 777), 0,
+          'and nothing of it ran as the reader');
+SELECT pg_advisory_unlock_all();
 
 -- the verdict
 SELECT is(sec.escalated(), NULL, 'no role of the suite gained SUPERUSER or another attribute');

@@ -31,6 +31,7 @@ DO $$
 DECLARE
   v pulse.view_registry;
   tz text := current_setting('TimeZone');
+  f regprocedure;
 BEGIN
   FOR v IN SELECT * FROM pulse.view_registry WHERE strategy = 'realtime' ORDER BY id LOOP
     BEGIN
@@ -42,6 +43,13 @@ BEGIN
       RAISE WARNING 'pg_pulse 0.3.0 kept the read SQL of view %.% (%)', v.project, v.name, left(SQLERRM, 200)
         USING HINT = 'Its reads stay exact; drop and create the view again for the faster reads of 0.3.0.';
     END;
+  END LOOP;
+  -- a view's delta function parses its stored SQL text again at every read, in the reader's
+  -- session: with standard_conforming_strings off there, a backslash in a string literal of
+  -- the writer's query could end the literal early (0.3.0 pins it on, as new views get it)
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname LIKE '\_pulse\_%' AND p.proname LIKE '\_pulse\_delta\_%' ORDER BY p.oid LOOP
+    EXECUTE format('ALTER FUNCTION %s SET standard_conforming_strings = on', f);
   END LOOP;
 END
 $$
