@@ -361,6 +361,14 @@ SELECT i.indexrelid::regclass::text AS brin, brin_summarize_new_values(i.indexre
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
  WHERE i.indrelid = 'regress_v.brin'::regclass AND a.amname = 'brin' ORDER BY 1;
 SELECT n FROM regress_v.brin_count;
+-- the reader's session settings do not change the unmerged rows' groups: the delta function
+-- parses the query's expressions again with the creator's settings (array_nulls,
+-- standard_conforming_strings, ...), so '{NULL}' stays an array holding a NULL
+SELECT pulse.create_view('regress_v', 'arr_key', $q$SELECT '{NULL}'::text[] AS arr, count(*) AS n FROM brin GROUP BY 1$q$);
+SELECT stored FROM pulse.collect('regress_v', 'brin', '{"_time": "2024-01-01T00:00:00Z"}');
+SET array_nulls = off;
+SELECT arr, arr[1] IS NULL AS holds_null, n = (SELECT count(*) FROM regress_v.brin) AS all_counted FROM regress_v.arr_key;
+RESET array_nulls;
 SET client_min_messages = warning;
 SELECT pulse.drop_project('regress_v', force => true);
 SELECT count(*) FROM pulse.view_registry;

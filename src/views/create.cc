@@ -362,7 +362,8 @@ void create_delta_function(const Request& r, const Names& n, const Analysis& a, 
   pg::spi_exec("CREATE FUNCTION " + n.delta +
                "(s pg_catalog.pg_snapshot, t timestamptz, skip xid8 DEFAULT NULL) RETURNS SETOF " + n.state +
                " LANGUAGE plpgsql STABLE ROWS 100" + pinned.clauses +
-               " SET enable_sort = off SET search_path = pg_catalog, pg_temp SET standard_conforming_strings = on AS " +
+               " SET enable_sort = off SET search_path = pg_catalog, pg_temp SET standard_conforming_strings = on SET "
+               "array_nulls = on AS " +
                quote_literal(body));
   pg::spi_exec("REVOKE ALL ON FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) FROM PUBLIC");
   pg::spi_exec("GRANT EXECUTE ON FUNCTION " + n.delta + "(pg_catalog.pg_snapshot, timestamptz, xid8) TO " +

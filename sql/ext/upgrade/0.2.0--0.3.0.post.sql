@@ -50,6 +50,8 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname LIKE '\_pulse\_%' AND p.proname LIKE '\_pulse\_delta\_%' ORDER BY p.oid LOOP
     EXECUTE format('ALTER FUNCTION %s SET standard_conforming_strings = on', f);
+    -- and array_nulls, which decides what an array constant '{NULL}' of the text means
+    EXECUTE format('ALTER FUNCTION %s SET array_nulls = on', f);
   END LOOP;
 END
 $$
